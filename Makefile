@@ -1,0 +1,116 @@
+# hil - build, test, benchmark.
+#
+#   make            build everything (self-tests, examples, benchmarks)
+#   make demo       build and run the demo
+#   make test       the whole test suite; ends with "N passed, N failed, N skipped"
+#   make bench      print BENCH lines
+#   make sanitize   the self-tests under ASan + UBSan
+#   make tsan       the self-tests under ThreadSanitizer
+#   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
+#
+# Optional libraries are found with pkg-config; without them the features
+# that need them report a clear error and their tests are skipped.
+
+CC ?= cc
+CXX ?= c++
+PKG_CONFIG ?= pkg-config
+PYTHON ?= python3
+BUILD ?= build
+OPT ?= -O2
+WARN = -Wall -Wextra -Wpedantic -Werror
+CSTD ?= -std=c99
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -g -I. $(HIL_DEFS) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(HIL_LIBS) -lpthread -lm $(EXTRA_LDLIBS)
+
+# ---- optional libraries ------------------------------------------------------
+have = $(shell $(PKG_CONFIG) --exists $(1) 2>/dev/null && echo yes)
+ifeq ($(call have,yaml-0.1),yes)
+  HIL_DEFS += -DHIL_HAVE_LIBYAML
+  HIL_LIBS += $(shell $(PKG_CONFIG) --libs yaml-0.1)
+endif
+ifeq ($(call have,libserialport),yes)
+  HIL_DEFS += -DHIL_HAVE_LIBSERIALPORT
+  HIL_LIBS += $(shell $(PKG_CONFIG) --libs libserialport)
+endif
+ifeq ($(call have,libsocketcan),yes)
+  HIL_DEFS += -DHIL_HAVE_LIBSOCKETCAN
+  HIL_LIBS += $(shell $(PKG_CONFIG) --libs libsocketcan)
+endif
+
+HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h)
+TEST_SRCS = $(sort $(wildcard tests/test_*.c))
+META_SRCS = $(sort $(wildcard tests/meta/*.c))
+BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
+META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
+BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single
+
+help:
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+
+# ---- the self-tests ----------------------------------------------------------
+$(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)
+	$(CC) $(CFLAGS_ALL) -o $@ tests/main.c $(TEST_SRCS) $(LDLIBS_ALL)
+
+$(BUILD)/meta/%: tests/meta/%.c $(HEADERS) | $(BUILD)/meta
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+# The same suite against the single-file header made by amalgamate.py.
+$(BUILD)/single/hil_single.h: amalgamate.py $(HEADERS) | $(BUILD)/single
+	@if command -v $(PYTHON) >/dev/null 2>&1; then $(PYTHON) amalgamate.py -o $@; \
+	else echo "note: $(PYTHON) not found: the single-header build is skipped (apt-get install python3)"; rm -f $@; fi
+
+$(BUILD)/selftest-single: tests/main.c $(TEST_SRCS) $(BUILD)/single/hil_single.h tests/selftest.h
+	@if [ -f $(BUILD)/single/hil_single.h ]; then \
+	  echo "$(CC) ... -DHIL_TEST_SINGLE -o $@"; \
+	  $(CC) $(CFLAGS_ALL) -DHIL_TEST_SINGLE -I$(BUILD)/single -o $@ tests/main.c $(TEST_SRCS) $(LDLIBS_ALL); \
+	else rm -f $@; fi
+
+single: $(BUILD)/single/hil_single.h
+
+$(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
+	@mkdir -p $@
+
+# The last line printed is the closing line: "N passed, N failed, N skipped".
+test: all
+	@$(BUILD)/selftest --set params.build_dir=$(BUILD) $(TEST_ARGS)
+
+# ---- benchmarks -------------------------------------------------------------
+$(BUILD)/bench/%: bench/%.c $(HEADERS) | $(BUILD)/bench
+	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
+
+bench: $(BENCH_BINS) $(BUILD)/selftest
+	@for b in $(BENCH_BINS); do BUILD=$(BUILD) CC="$(CC)" ./$$b || exit 1; done
+
+# ---- sanitizers -----------------------------------------------------------------
+sanitize:
+	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow $(TEST_ARGS)
+
+tsan:
+	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
+	  build/tsan/selftest $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag no-tsan $(TEST_ARGS)
+
+# ---- every compiler and language mode, warnings as errors --------------------------
+MATRIX_SRC = tests/compile/all_headers.c
+compile-matrix: | $(BUILD)
+	@set -e; for cc in gcc clang; do for std in c99 c11; do \
+	  echo "compile-matrix: $$cc -std=$$std"; \
+	  $$cc -std=$$std $(WARN) $(HIL_DEFS) -I. -c -o $(BUILD)/matrix.o $(MATRIX_SRC); \
+	  $$cc -std=$$std $(WARN) $(HIL_DEFS) -I. -DHIL_STATIC -c -o $(BUILD)/matrix.o $(MATRIX_SRC); \
+	done; done; \
+	for cxx in g++ clang++; do \
+	  echo "compile-matrix: $$cxx -std=c++17"; \
+	  $$cxx -std=c++17 $(WARN) $(HIL_DEFS) -I. -x c++ -c -o $(BUILD)/matrix.o $(MATRIX_SRC); \
+	done; echo "compile-matrix: clean"
+
+clean:
+	rm -rf build

@@ -1,0 +1,379 @@
+/* Meta-tests of the runner: run tests/meta programs and check their
+ * console output, exit code and reports (results, crash safety, JUnit with
+ * xmllint, TAP with prove, JSON, interruption). */
+#include "selftest.h"
+#include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+HIL_SUITE(runner, "tags=meta")
+
+static void run_basic(st_result* r, const char* extra1, const char* extra2) {
+    const char* argv[10];
+    int n = 0;
+    argv[n++] = st_meta("meta_basic");
+    argv[n++] = "--color=never";
+    if (extra1) argv[n++] = extra1;
+    if (extra2) argv[n++] = extra2;
+    argv[n] = NULL;
+    st_run(argv, NULL, 30000, r);
+}
+
+/* The last line of the output. */
+static const char* last_line(const st_result* r, char* buf, size_t size) {
+    const char* end = r->out + r->len;
+    const char* s;
+    while (end > r->out && end[-1] == '\n') end--;
+    s = end;
+    while (s > r->out && s[-1] != '\n') s--;
+    snprintf(buf, size, "%.*s", (int)(end - s), s);
+    return buf;
+}
+
+HIL_TEST(runner, every_outcome_and_the_closing_line) {
+    st_result r;
+    char line[256];
+    run_basic(&r, NULL, NULL);
+    HIL_EXPECT_EQ(r.code, 1, "exit code with failures\n%s", r.out);
+    HIL_EXPECT_STREQ(last_line(&r, line, sizeof line), "6 passed, 9 failed, 2 skipped", "\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "Passed 5, Passx 1, Failed 3, Errored 4, Blocked 2, Aborted 0, Skipped 2"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Failed   basic.fails"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "expected n == 4, got 3 vs 4 - reply to ping"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "output of a failing test"), "captured output of a failing test is shown\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "Passx    basic.flaky"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Blocked  blocked.one"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "suite setup failed"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "the board did not power up"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Failed   torn.teardown"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Skipped  basic.skips"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "needs board rev B"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "not wired in this lab"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, crash_abort_exit_and_hang_are_errored_and_the_run_goes_on) {
+    st_result r;
+    run_basic(&r, NULL, NULL);
+    HIL_EXPECT(st_has(&r, "Errored  basic.segfaults"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "killed by SIGSEGV"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "about to crash"), "output before the crash is kept\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "Errored  basic.aborts"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "killed by SIGABRT"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Errored  basic.exits"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "exited with status 3"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Errored  basic.hangs"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "timeout after 0.3 s"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Passed   basic.last"), "tests after the crash still run\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "Passed   torn.runs"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, isolate_gives_the_same_results) {
+    st_result r;
+    char line[256];
+    run_basic(&r, "--isolate", NULL);
+    HIL_EXPECT_EQ(r.code, 1);
+    HIL_EXPECT_STREQ(last_line(&r, line, sizeof line), "6 passed, 9 failed, 2 skipped", "\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "killed by SIGSEGV"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, suite_setup_crash_blocks_its_tests) {
+    st_result r;
+    run_basic(&r, "--set=params.crash_setup=1", "--filter=crashy.*");
+    HIL_EXPECT_EQ(r.code, 1);
+    HIL_EXPECT(st_has(&r, "Blocked  crashy.one"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "suite setup crashed: killed by SIGSEGV"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, all_passing_exits_zero) {
+    const char* argv[] = {st_meta("meta_pass"), "--color=never", NULL};
+    st_result r;
+    char line[256];
+    st_run(argv, NULL, 30000, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT_STREQ(last_line(&r, line, sizeof line), "4 passed, 0 failed, 1 skipped", "\n%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, no_fork_runs_in_process) {
+    const char* argv[] = {st_meta("meta_pass"), "--no-fork", "-q", NULL};
+    st_result r;
+    st_run(argv, NULL, 30000, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "4 passed, 0 failed, 1 skipped"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, selection_by_filter_tag_and_positional) {
+    st_result r;
+    const char* a1[] = {st_meta("meta_pass"), "list", "--tag", "a", NULL};
+    const char* a2[] = {st_meta("meta_pass"), "list", "--exclude-tag", "a", "ok.*", NULL};
+    const char* a3[] = {st_meta("meta_pass"), "list", "--filter", "other.*", NULL};
+    const char* a4[] = {st_meta("meta_pass"), "run", "-q", "other", NULL};
+    st_run(a1, NULL, 10000, &r);
+    HIL_EXPECT(st_has(&r, "ok.one\n1 test\n"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a2, NULL, 10000, &r);
+    HIL_EXPECT(st_has(&r, "ok.two\nok.skipped\n2 tests\n"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a3, NULL, 10000, &r);
+    HIL_EXPECT(st_has(&r, "other.three\nother.slow\n2 tests\n"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a4, NULL, 10000, &r);
+    HIL_EXPECT(st_has(&r, "2 passed, 0 failed, 0 skipped"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, repeat_and_fail_fast) {
+    st_result r;
+    const char* a1[] = {st_meta("meta_pass"), "-q", "--repeat", "3", NULL};
+    const char* a2[] = {st_meta("meta_basic"), "-q", "--fail-fast", "basic.*", NULL};
+    st_run(a1, NULL, 10000, &r);
+    HIL_EXPECT(st_has(&r, "12 passed, 0 failed, 3 skipped"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a2, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 1);
+    HIL_EXPECT(st_has(&r, "1 passed, 1 failed, 0 skipped"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "stopped early (--fail-fast): 10 tests not run"), "%s", r.out);
+    st_result_free(&r);
+}
+
+/* The order of "Passed ..." lines in the output. */
+static void result_order(const st_result* r, char* out, size_t size) {
+    const char* p = r->out;
+    out[0] = 0;
+    while ((p = strstr(p, "  Passed   ")) != NULL) {
+        const char* e;
+        p += 11;
+        e = strchr(p, ' ');
+        if (!e) break;
+        strncat(out, p, (size_t)(e - p) < size - strlen(out) - 2 ? (size_t)(e - p) : 0);
+        strncat(out, ";", size - strlen(out) - 1);
+    }
+}
+
+HIL_TEST(runner, shuffle_with_a_seed_repeats_the_order) {
+    const char* a[] = {st_meta("meta_pass"), "--color=never", "--shuffle=42", "--repeat=4", NULL};
+    const char* b[] = {st_meta("meta_pass"), "--color=never", NULL};
+    st_result r1, r2, r3;
+    char o1[2048], o2[2048], o3[2048];
+    st_run(a, NULL, 10000, &r1);
+    st_run(a, NULL, 10000, &r2);
+    st_run(b, NULL, 10000, &r3);
+    result_order(&r1, o1, sizeof o1);
+    result_order(&r2, o2, sizeof o2);
+    result_order(&r3, o3, sizeof o3);
+    HIL_EXPECT_STREQ(o1, o2);
+    HIL_EXPECT(st_has(&r1, "seed 42"), "%s", r1.out);
+    HIL_EXPECT(strlen(o1) > strlen(o3), "repeat 4 gives more results");
+    st_result_free(&r1);
+    st_result_free(&r2);
+    st_result_free(&r3);
+}
+
+HIL_TEST(runner, usage_errors_exit_2_with_a_hint) {
+    const char* a1[] = {st_meta("meta_pass"), "--fial-fast", NULL};
+    const char* a2[] = {st_meta("meta_pass"), "--timeout", "soon", NULL};
+    const char* a3[] = {st_meta("meta_pass"), "--color=sometimes", NULL};
+    const char* a4[] = {st_meta("meta_pass"), "list", "--fail-fast", NULL};
+    st_result r;
+    st_run(a1, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 2);
+    HIL_EXPECT(st_has(&r, "unknown option '--fial-fast'; did you mean '--fail-fast'?"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a2, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 2);
+    HIL_EXPECT(st_has(&r, "expected a number, got 'soon'"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a3, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 2);
+    HIL_EXPECT(st_has(&r, "expected one of auto|always|never"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a4, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 2);
+    HIL_EXPECT(st_has(&r, "does not apply to the 'list' command"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, help_lists_commands_and_options) {
+    const char* a1[] = {st_meta("meta_pass"), "--help", NULL};
+    const char* a2[] = {st_meta("meta_pass"), "help", "list", NULL};
+    st_result r;
+    st_run(a1, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 0);
+    HIL_EXPECT(st_has(&r, "--junit FILE"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "extensions"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "exit codes: 0"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a2, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 0);
+    HIL_EXPECT(st_has(&r, "usage: "), "%s", r.out);
+    HIL_EXPECT(!st_has(&r, "--fail-fast"), "run-only options are not shown for list\n%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, junit_report_is_valid_and_complete) {
+    const char* junit = st_path("basic.xml");
+    char flag[600];
+    st_result r, x;
+    char* xml;
+    snprintf(flag, sizeof flag, "--junit=%s", junit);
+    run_basic(&r, flag, NULL);
+    xml = st_read(junit);
+    HIL_EXPECT(strstr(xml, "<testsuites name=\"meta_basic\" tests=\"17\" failures=\"3\" errors=\"6\" skipped=\"2\""),
+               "%.400s", xml);
+    HIL_EXPECT(strstr(xml, "<error message=\"crashed: killed by SIGSEGV (Segmentation fault)\" type=\"Errored\""));
+    HIL_EXPECT(strstr(xml, "<error message=\"suite setup failed:"), "Blocked is an error, not a skip");
+    HIL_EXPECT(strstr(xml, "type=\"Blocked\""));
+    HIL_EXPECT(strstr(xml, "<skipped message=\"needs board rev B\"/>"));
+    HIL_EXPECT(strstr(xml, "<property name=\"case_id\" value=\"2\"/>"));
+    HIL_EXPECT(strstr(xml, "<property name=\"tags\" value=\"meta,fast\"/>"));
+    HIL_EXPECT(strstr(xml, "<property name=\"result\" value=\"Passx\"/>"));
+    HIL_EXPECT(strstr(xml, "an info record from the test"), "log records are in system-out");
+    HIL_EXPECT(strstr(xml, "to stderr"), "stderr is captured");
+    HIL_EXPECT(strstr(xml, "<system-err>warning: queue overflowed 3 times"));
+    if (st_have("xmllint")) {
+        const char* a[] = {"xmllint", "--noout", "--schema", "tests/junit.xsd", junit, NULL};
+        st_run(a, NULL, 10000, &x);
+        HIL_EXPECT_EQ(x.code, 0, "xmllint: %s", x.out);
+        st_result_free(&x);
+    }
+    free(xml);
+    st_result_free(&r);
+    ST_SKIP_UNLESS_PROG("xmllint", "libxml2-utils");
+}
+
+HIL_TEST(runner, json_results_are_valid) {
+    const char* path = st_path("basic.json");
+    char flag[600], err[200];
+    st_result r;
+    char *json, *v;
+    snprintf(flag, sizeof flag, "--json=%s", path);
+    run_basic(&r, flag, NULL);
+    json = st_read(path);
+    HIL_ASSERT(st_json_valid(json, err, sizeof err), "%s", err);
+    v = st_json_get(json, "summary.errored");
+    HIL_EXPECT_STREQ(v, "4");
+    free(v);
+    v = st_json_get(json, "result");
+    HIL_EXPECT_STREQ(v, "Errored");
+    free(v);
+    v = st_json_get(json, "suites.0.tests.3.result");
+    HIL_EXPECT_STREQ(v, "Errored");
+    free(v);
+    v = st_json_get(json, "suites.0.tests.3.reason");
+    HIL_EXPECT(v && strstr(v, "SIGSEGV"), "%s", v ? v : "(null)");
+    free(v);
+    v = st_json_get(json, "schema");
+    HIL_EXPECT_STREQ(v, "hil-results-1");
+    free(v);
+    free(json);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, tap_output_passes_prove) {
+    const char* script = st_path("meta_pass.t");
+    char text[1024];
+    st_result r;
+    ST_SKIP_UNLESS_PROG("prove", "perl");
+    snprintf(text, sizeof text, "#!/bin/sh\nexec %s --tap\n", st_meta("meta_pass"));
+    HIL_ASSERT_OK(hil_write_file_atomic(script, text, strlen(text)));
+    HIL_ASSERT_EQ(chmod(script, 0755), 0);
+    {
+        const char* a[] = {"prove", "--exec", "", script, NULL};
+        st_run(a, NULL, 30000, &r);
+    }
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Result: PASS"), "%s", r.out);
+    st_result_free(&r);
+    {
+        /* and prove sees failures */
+        snprintf(text, sizeof text, "#!/bin/sh\nexec %s --tap\n", st_meta("meta_basic"));
+        HIL_ASSERT_OK(hil_write_file_atomic(script, text, strlen(text)));
+        HIL_ASSERT_EQ(chmod(script, 0755), 0);
+        {
+            const char* a[] = {"prove", "--exec", "", script, NULL};
+            st_run(a, NULL, 30000, &r);
+        }
+        HIL_EXPECT_NE(r.code, 0, "%s", r.out);
+        HIL_EXPECT(st_has(&r, "Failed 9/17 subtests"), "%s", r.out);
+        st_result_free(&r);
+    }
+}
+
+/* Start meta_pass with a slow test; wait until that test signals (through an
+ * inherited pipe) that it is running; interrupt it. */
+static void interrupt_run(int signals, st_result* r, const char* junit) {
+    int fds[2];
+    char fdarg[64], jarg[600];
+    hil_proc_config cfg;
+    hil_proc p;
+    hil_strbuf sb = {0, 0, 0, 0};
+    char c;
+    int i;
+    HIL_ASSERT_EQ(pipe(fds), 0);
+    snprintf(fdarg, sizeof fdarg, "--set=params.started_fd=%d", fds[1]);
+    snprintf(jarg, sizeof jarg, "--junit=%s", junit);
+    {
+        const char* argv[] = {st_meta("meta_pass"), "--color=never", "--set=params.slow_ms=20000", fdarg, jarg, NULL};
+        hil_proc_config_init(&cfg);
+        cfg.argv = argv;
+        cfg.pipe_stdout = 1;
+        cfg.stderr_to_stdout = 1;
+        cfg.new_process_group = 1;
+        cfg.die_with_parent = 1;
+        HIL_ASSERT_OK(hil_proc_spawn(&p, &cfg));
+    }
+    close(fds[1]);
+    HIL_ASSERT_OK(hil_wait_readable(fds[0], 10000), "the slow test did not start");
+    HIL_ASSERT_EQ(read(fds[0], &c, 1), 1);
+    kill(p.pid, SIGINT);
+    for (i = 1;;) {
+        char buf[4096];
+        ssize_t n;
+        HIL_ASSERT_OK(hil_wait_readable(p.stdout_fd, 10000), "no exit after the interrupt");
+        n = read(p.stdout_fd, buf, sizeof buf);
+        if (n > 0) {
+            hil_sb_append(&sb, buf, (size_t)n);
+            /* the second Ctrl-C once the first one was taken */
+            if (i < signals && strstr(hil_sb_cstr(&sb), "Ctrl-C again")) { kill(p.pid, SIGINT); i++; }
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+    HIL_ASSERT_OK(hil_proc_wait(&p, 10000));
+    r->status = p.status;
+    r->code = hil_proc_exit_code(p.status);
+    /* nothing of the run may be left: its process group is empty */
+    HIL_EXPECT(kill(-p.pid, 0) != 0 && errno == ESRCH, "processes left in the run's group");
+    hil_proc_close(&p);
+    close(fds[0]);
+    r->len = sb.len;
+    r->out = hil_sb_take(&sb);
+}
+
+HIL_TEST_META(runner, interrupt_aborts_the_running_test_and_writes_reports, "timeout=30") {
+    st_result r;
+    const char* junit = st_path("interrupted.xml");
+    char* xml;
+    interrupt_run(1, &r, junit);
+    HIL_EXPECT_EQ(r.code, 1, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Aborted  other.slow"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "interrupted"), "%s", r.out);
+    xml = st_read(junit);
+    HIL_EXPECT(strstr(xml, "type=\"Aborted\""), "%s", xml);
+    HIL_EXPECT(strstr(xml, "name=\"one\""), "earlier results are kept");
+    free(xml);
+    st_result_free(&r);
+}
+
+HIL_TEST_META(runner, second_interrupt_exits_at_once, "timeout=30") {
+    st_result r;
+    interrupt_run(2, &r, st_path("twice.xml"));
+    HIL_EXPECT_EQ(r.code, 130, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "interrupted twice: exiting now"), "%s", r.out);
+    st_result_free(&r);
+}
