@@ -29,9 +29,9 @@ HIL_TEST(basic, expects_go_on) {
 
 HIL_TEST(basic, segfaults) {
     /* an unmapped address that is not NULL, so UBSan lets the fault happen */
-    volatile int* p = (volatile int*)(uintptr_t)8;
+    volatile uintptr_t addr = 8;
     printf("about to crash\n");
-    *p = 1;
+    *(volatile int*)addr = 1;
 }
 
 HIL_TEST(basic, aborts) { abort(); }
