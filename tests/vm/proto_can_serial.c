@@ -541,10 +541,11 @@ static void probe_errors(const char *tag, int listen_only_peer)
     struct rx r;
     int confirmed = 0, errs = 0;
     char first_err[96] = "";
+    const double wait_s = 0.5;
     double t0 = now_s();
-    while (now_s() - t0 < 1.0) {
+    while (now_s() - t0 < wait_s) {
         struct pollfd p[2] = { { own, POLLIN, 0 }, { err, POLLIN, 0 } };
-        int left = (int)((1.0 - (now_s() - t0)) * 1000) + 1;
+        int left = (int)((wait_s - (now_s() - t0)) * 1000) + 1;
         if (poll(p, 2, left) <= 0) break;
         if ((p[0].revents & POLLIN) && can_recv(own, 0, &r) == 1 && (r.flags & MSG_CONFIRM)) confirmed++;
         if ((p[1].revents & POLLIN) && can_recv(err, 0, &r) == 1) {
@@ -555,8 +556,8 @@ static void probe_errors(const char *tag, int listen_only_peer)
     }
     int lo_got = listen_only_peer && lo >= 0 ? can_recv(lo, 200, &r) : 0;
     snprintf(n, sizeof n, "%s.tx_without_ack", tag);
-    info(n, "write %s; tx %s within 1 s; %d error frame(s)%s%s%s", w == 0 ? "ok" : strerror(errno),
-         confirmed ? "completed" : "never completed", errs, errs ? " (first: " : "", first_err, errs ? ")" : "");
+    info(n, "write %s; tx %s within %.1f s; %d error frame(s)%s%s%s", w == 0 ? "ok" : strerror(errno),
+         confirmed ? "completed" : "never completed", wait_s, errs, errs ? " (first: " : "", first_err, errs ? ")" : "");
     if (listen_only_peer) {
         snprintf(n, sizeof n, "%s.listen_only_rx", tag);
         info(n, "listen-only can1 %s the frame", lo_got == 1 ? "received" : "did not receive");

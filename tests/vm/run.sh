@@ -175,9 +175,19 @@ qemu=(qemu-system-x86_64
 )
 printf '%q ' "${qemu[@]}" >"$run/qemu.cmdline"; echo >>"$run/qemu.cmdline"
 
+# A peer that ends before the test has started cannot have served it (QEMU
+# would wait for its connection until the timeout): stop the VM at once.
 start_peer() { # N CMD SOCKET
-    HILVM_UART_SOCK=$3 HILVM_BUILD_DIR=$build_dir bash -c "$2" \
-        > >(tee "$run/peer$1.log" | sed -u "s/^/[peer$1] /" >&2) 2>&1 </dev/null &
+    (
+        rc=0
+        HILVM_UART_SOCK=$3 HILVM_BUILD_DIR=$build_dir bash -c "$2" </dev/null || rc=$?
+        if ! grep -q '^@@HILVM-TEST-BEGIN@@$' "$run/console.log" 2>/dev/null \
+            && [ -s "$run/qemu.pid" ] && kill -0 "$(cat "$run/qemu.pid")" 2>/dev/null; then
+            echo "peer $1 ('$2') exited with status $rc before the test started" >"$run/peer-abort"
+            kill "$(cat "$run/qemu.pid")" 2>/dev/null
+        fi
+        exit $rc
+    ) > >(tee "$run/peer$1.log" | sed -u "s/^/[peer$1] /" >&2) 2>&1 &
     peer_pids+=($!)
     hilvm_log "peer $1 started (pid $!): $2"
 }
@@ -187,7 +197,7 @@ t0=$(date +%s.%N)
 hilvm_log "booting $kernel ($kver) with $initramfs, timeout ${timeout_s} s: $*"
 show_console() {
     if [ $quiet = 1 ]; then cat >"$run/console.log"
-    else tee "$run/console.log" | sed -u '/^@@HILVM-/d'; fi
+    else tee "$run/console.log" | sed -u -e '/^@@HILVM-[^@]*@@$/d' -e 's/@@HILVM-[^@]*@@$//'; fi
 }
 {
     set +e
@@ -234,7 +244,9 @@ if [ ${#peer_pids[@]} -gt 0 ]; then
 fi
 
 console=$run/console.log
-end_rc=$(sed -n 's/^@@HILVM-TEST-END rc=\([0-9]*\)@@$/\1/p' "$console" | tail -n1)
+# (a test whose output does not end in a newline shares its last line with
+# the end marker)
+end_rc=$(sed -n 's/^.*@@HILVM-TEST-END rc=\([0-9]*\)@@$/\1/p' "$console" | tail -n1)
 began=0; grep -q '^@@HILVM-TEST-BEGIN@@$' "$console" && began=1
 
 # Results: "HILVM-RESULTS 1 rc=N size=N md5=HEX\n" + tar + trailer.
@@ -263,6 +275,10 @@ fi
 
 tail_console() { hilvm_log "last console lines ($console):"; tail -n 15 "$console" | sed 's/^/    /' >&2; }
 
+if [ -f "$run/peer-abort" ]; then
+    hilvm_log "FAIL: $(cat "$run/peer-abort"); the VM was stopped. The peer must connect to \$HILVM_UART_SOCK and serve until the VM powers off (log: $run/peer*.log)"
+    exit $EXIT_INFRA
+fi
 if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
     if [ $began = 0 ] && grep -q 'waiting for connection' "$run/qemu.log" 2>/dev/null && [ -n "$peer1$peer2" ]; then
         hilvm_log "FAIL: timeout after ${timeout_s} s while QEMU waited for a peer to connect: check --peer (log: $run/peer*.log)"
@@ -293,6 +309,10 @@ if [ -z "$results_rc" ]; then
 fi
 
 hilvm_log "VM finished in ${elapsed} s; test exit code $results_rc; results in $build_dir/results/ ($(find "$build_dir/results" -type f | wc -l) files)"
+case $results_rc in
+    126|127) hilvm_log "exit code $results_rc: the guest shell could not run '$1' (not in the initramfs, or not executable: add it with --bin)" ;;
+    124) hilvm_log "exit code 124: the guest watchdog killed the test after ${guest_timeout} s (raise --timeout)" ;;
+esac
 if [ "$results_rc" = 0 ] && [ "$peer_rc" != 0 ]; then
     hilvm_log "FAIL: the test passed but its host peer failed (status $peer_rc)"
     exit 1
