@@ -685,6 +685,23 @@ static void test_canfd(void)
     got = can_recv(classic, 200, &r);
     check(got == 0, "canfd.classic_socket", "a socket without CAN_RAW_FD_FRAMES %s the FD frame",
           got == 0 ? "does not get" : "wrongly got");
+
+    /* The emulated SJA1000 never reports bus errors, but error-frame
+     * handling can still be tested: vcan passes error frames written to it
+     * on to sockets that asked for them with CAN_RAW_ERR_FILTER. */
+    can_err_mask_t emask = CAN_ERR_MASK;
+    setsockopt(b, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &emask, sizeof emask);
+    struct can_frame ef;
+    memset(&ef, 0, sizeof ef);
+    ef.can_id = CAN_ERR_FLAG | CAN_ERR_BUSOFF | CAN_ERR_CRTL;
+    ef.can_dlc = CAN_ERR_DLC;
+    ef.data[1] = CAN_ERR_CRTL_TX_PASSIVE;
+    w = write(a, &ef, sizeof ef);
+    int e = errno;
+    got = can_recv(b, 1000, &r);
+    check(w == (ssize_t)sizeof ef && got == 1 && r.f.can_id == ef.can_id && r.f.data[1] == CAN_ERR_CRTL_TX_PASSIVE,
+          "canfd.vcan_error_injection", "error frame written on vcan0: %s; received: %s",
+          w == (ssize_t)sizeof ef ? "ok" : strerror(e), got == 1 ? "yes" : "no");
 out:
     if (a >= 0) close(a);
     if (b >= 0) close(b);
