@@ -130,7 +130,7 @@ for b in ${bins[@]+"${bins[@]}"}; do
 done
 for f in ${files[@]+"${files[@]}"}; do
     src=${f%%:*} dst=${f#*:}
-    [ "$src" != "$f" ] && [ -n "$dst" ] || bad "--file wants SRC:DEST, got '$f'"
+    if [ "$src" = "$f" ] || [ -z "$dst" ]; then bad "--file wants SRC:DEST, got '$f'"; fi
     [ -e "$src" ] || bad "extra file '$src' does not exist"
     case $dst in /*) ;; *) bad "--file DEST must be absolute, got '$dst'" ;; esac
     mkdir -p "$stage$(dirname "$dst")"

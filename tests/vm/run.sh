@@ -126,6 +126,7 @@ sockdir=$(mktemp -d /tmp/hilvm.XXXXXX)
 sock1=$sockdir/uart1.sock sock2=$sockdir/uart2.sock
 
 qemu_running=0 peer_pids=()
+# shellcheck disable=SC2317 # called through trap
 cleanup() {
     local p
     # The pid is of timeout(1), which passes the signal on to QEMU.
@@ -160,6 +161,7 @@ uart_chardev() { # ID SOCKET PEER
 }
 
 # Why each part is there: README.md "QEMU command line".
+# shellcheck disable=SC2054 # the commas are QEMU's option syntax
 qemu=(qemu-system-x86_64
     -accel "$accel" -M pc -m "$memory" -smp 1
     -nodefaults -no-user-config -display none -no-reboot
