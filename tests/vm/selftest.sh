@@ -37,7 +37,7 @@ rc=0
 "$here/run.sh" --build-dir "$build_dir" --timeout "$timeout_s" \
     --bin "$build_dir/bin/proto_can_serial" \
     --peer "$(printf '%q' "$build_dir/bin/uart_peer") --expect 65536" \
-    -- /bin/proto_can_serial "$@" || rc=$?
+    -- /bin/proto_can_serial --rtr-dlc-probe "$@" || rc=$?
 if [ $rc = 0 ] && [ ! -s "$build_dir/results/proto_can_serial.xml" ]; then
     echo "selftest: FAIL: the guest passed but $build_dir/results/proto_can_serial.xml did not come back" >&2
     rc=1
