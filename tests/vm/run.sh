@@ -119,7 +119,7 @@ fi
 run=$build_dir/run
 rm -rf "$run" "$build_dir/results"
 mkdir -p "$run/overlay/etc/hilvm" "$build_dir/results"
-sockdir=$(mktemp -d /tmp/hilvm.XXXXXX)
+sockdir=$(mktemp -d /tmp/hilvm.XXXXXX)   # no commas: QEMU option syntax
 sock1=$sockdir/uart1.sock sock2=$sockdir/uart2.sock
 
 qemu_running=0 peer_pids=()
@@ -170,7 +170,7 @@ qemu=(qemu-system-x86_64
     -chardev stdio,id=con0,signal=off -serial chardev:con0
     -chardev "$(uart_chardev uart1 "$sock1" "$peer1")" -serial chardev:uart1
     -chardev "$(uart_chardev uart2 "$sock2" "$peer2")" -serial chardev:uart2
-    -chardev "file,id=results,path=$run/results.bin" -serial chardev:results
+    -chardev "file,id=results,path=${run//,/,,}/results.bin" -serial chardev:results
 )
 printf '%q ' "${qemu[@]}" >"$run/qemu.cmdline"; echo >>"$run/qemu.cmdline"
 
