@@ -95,7 +95,7 @@ resolved=$(awk -v want="$modules" '
         if (missing != "") { print "MISSING" missing; exit 1 }
     }' "$moddir/modules.dep") || {
     printf 'mkinitramfs: modules not in %s/modules.dep (kernel %s was built without them): %s\n' \
-        "$moddir" "$kver" "${resolved#MISSING }" >&2
+        "$moddir" "$kver" "${resolved##*MISSING }" >&2
     exit 2
 }
 
