@@ -1,0 +1,216 @@
+/* Benchmarks of the core (hil.h): runner overhead per empty test, compile
+ * time, message bus dispatch and hand-off, config lookup. Prints
+ * `BENCH <name> <value> <unit>` lines (make bench). */
+#define HIL_IMPLEMENTATION
+#include "hil.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+static void empty_test(void) {}
+
+static int cmp_u64(const void* a, const void* b) {
+    uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t percentile(uint64_t* v, size_t n, double p) {
+    qsort(v, n, sizeof *v, cmp_u64);
+    return v[(size_t)(p * (double)(n - 1))];
+}
+
+/* Register n empty tests in suite `suite` (names must outlive the run). */
+static void register_empty(const char* suite, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char* name = (char*)malloc(24);
+        snprintf(name, 24, "t%zu", i);
+        hil_register_test(suite, name, empty_test, "", __FILE__, __LINE__);
+    }
+}
+
+/* Microseconds per test for a run of the suite with the given isolation. */
+static double run_overhead(const char* suite, size_t n, int isolation) {
+    hil_run_options o;
+    hil_run_summary* s = NULL;
+    const char* filters[1];
+    char f[64];
+    uint64_t t0;
+    double us;
+    snprintf(f, sizeof f, "%s.*", suite);
+    filters[0] = f;
+    hil_run_options_init(&o);
+    o.filters = filters;
+    o.n_filters = 1;
+    o.isolation = isolation;
+    o.capture = 0;
+    t0 = hil_now_ns();
+    if (hil_run_tests(&o, &s) != HIL_OK || s->counts[HIL_PASSED] != n) {
+        fprintf(stderr, "bench: the %s run failed: %s\n", suite, hil_last_error());
+        exit(1);
+    }
+    us = (double)(hil_now_ns() - t0) / 1e3 / (double)n;
+    hil_run_summary_free(s);
+    return us;
+}
+
+/* The floor: a bare fork, _exit and waitpid. */
+static double fork_wait_us(void) {
+    const int n = 300;
+    int i;
+    uint64_t t0 = hil_now_ns();
+    for (i = 0; i < n; i++) {
+        int st, pid = fork();
+        if (pid == 0) _exit(0);
+        waitpid(pid, &st, 0);
+    }
+    return (double)(hil_now_ns() - t0) / 1e3 / n;
+}
+
+static double compile_seconds(void) {
+    const char* cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    const char* argv[] = {cc, "-std=c99", "-O0", "-I.", "-c", "-o", "/dev/null", "tests/compile/all_headers.c", NULL};
+    double best = 1e9;
+    int i;
+    for (i = 0; i < 3; i++) {
+        hil_proc_config cfg;
+        hil_proc p;
+        uint64_t t0 = hil_now_ns();
+        hil_proc_config_init(&cfg);
+        cfg.argv = argv;
+        if (hil_proc_spawn(&p, &cfg) != HIL_OK || hil_proc_wait(&p, 60000) != HIL_OK ||
+            hil_proc_exit_code(p.status) != 0) {
+            fprintf(stderr, "bench: compiling tests/compile/all_headers.c failed: %s\n", hil_last_error());
+            exit(1);
+        }
+        hil_proc_close(&p);
+        if ((double)(hil_now_ns() - t0) / 1e9 < best) best = (double)(hil_now_ns() - t0) / 1e9;
+    }
+    return best;
+}
+
+/* ---- bus ------------------------------------------------------------------ */
+
+static const hil_endpoint EP = {"bench", "benchmark endpoint"};
+static const hil_message_def MSG = {"tick", "benchmark message"};
+
+static volatile uint64_t sink;
+static void count_cb(const hil_bus_msg* m, void* user) {
+    (void)user;
+    sink += m->size;
+}
+
+static double bus_callback_ns(void) {
+    hil_bus* bus;
+    hil_dispatcher_config cfg;
+    hil_dispatcher* d;
+    const size_t n = 2000000;
+    size_t i;
+    uint64_t t0;
+    hil_bus_create(&bus);
+    hil_dispatcher_config_init(&cfg);
+    cfg.fn = count_cb;
+    hil_dispatcher_create(bus, &cfg, &d);
+    hil_dispatcher_subscribe(d, &MSG, &EP, NULL);
+    for (i = 0; i < 1000; i++) hil_bus_trigger(bus, &MSG, &EP, NULL, NULL, 0);
+    t0 = hil_now_ns();
+    for (i = 0; i < n; i++) hil_bus_trigger(bus, &MSG, &EP, NULL, NULL, 0);
+    {
+        double ns = (double)(hil_now_ns() - t0) / (double)n;
+        hil_bus_destroy(bus);
+        return ns;
+    }
+}
+
+/* The handler reports back through a waker (an eventfd), as an auxiliary
+ * would answer a caller. */
+typedef struct handoff { hil_waker done; uint64_t lat; } handoff;
+
+static void handoff_cb(const hil_bus_msg* m, void* user) {
+    handoff* h = (handoff*)user;
+    uint64_t sent;
+    memcpy(&sent, m->data, sizeof sent);
+    h->lat = hil_now_ns() - sent;
+    hil_waker_wake(&h->done);
+}
+
+/* Trigger to the start of the handler on a sequential dispatcher's thread. */
+static void bus_handoff_us(int spin_us, double* p50, double* p99) {
+    hil_bus* bus;
+    hil_dispatcher_config cfg;
+    hil_dispatcher* d;
+    handoff h;
+    const size_t n = 20000;
+    uint64_t* lat = (uint64_t*)malloc(n * sizeof *lat);
+    size_t i;
+    memset(&h, 0, sizeof h);
+    hil_waker_init(&h.done);
+    hil_bus_create(&bus);
+    hil_dispatcher_config_init(&cfg);
+    cfg.kind = HIL_DISPATCH_SEQUENTIAL;
+    cfg.fn = handoff_cb;
+    cfg.user = &h;
+    cfg.spin_us = spin_us;
+    hil_dispatcher_create(bus, &cfg, &d);
+    hil_dispatcher_subscribe(d, &MSG, &EP, NULL);
+    for (i = 0; i < n + 200; i++) {
+        uint64_t now = hil_now_ns();
+        hil_bus_trigger(bus, &MSG, &EP, NULL, &now, sizeof now);
+        hil_wait_readable(hil_waker_fd(&h.done), -1);
+        hil_waker_drain(&h.done);
+        if (i >= 200) lat[i - 200] = h.lat;
+    }
+    *p50 = (double)percentile(lat, n, 0.5) / 1e3;
+    *p99 = (double)percentile(lat, n, 0.99) / 1e3;
+    hil_bus_destroy(bus);
+    hil_waker_destroy(&h.done);
+    free(lat);
+}
+
+static double config_lookup_ns(void) {
+    hil_config* cfg;
+    char key[64], val[64];
+    const size_t n = 2000000;
+    size_t i, hits = 0;
+    uint64_t t0;
+    hil_config_create(&cfg);
+    for (i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "connectors.board%zu.baudrate", i);
+        snprintf(val, sizeof val, "%zu", 9600 + i);
+        hil_config_set(cfg, key, val, HIL_PRIO_FILE, "bench");
+    }
+    hil_config_get(cfg, "connectors.board150.baudrate", NULL); /* expand once */
+    t0 = hil_now_ns();
+    for (i = 0; i < n; i++) hits += hil_config_get(cfg, "connectors.board150.baudrate", NULL) != NULL;
+    {
+        double ns = (double)(hil_now_ns() - t0) / (double)n;
+        if (hits != n) { fprintf(stderr, "bench: config lookup failed\n"); exit(1); }
+        hil_config_destroy(cfg);
+        return ns;
+    }
+}
+
+int main(void) {
+    double p50, p99;
+    hil_log_set_level(NULL, HIL_LOG_WARN);
+    /* the fork figures first, while the process is small (fork copies page tables) */
+    register_empty("fork", 300);
+    register_empty("worker", 20000);
+    printf("BENCH limit_fork_wait %.1f us\n", fork_wait_us());
+    printf("BENCH test_overhead_fork %.1f us\n", run_overhead("fork", 300, HIL_ISOLATE_TEST));
+    printf("BENCH test_overhead_worker %.2f us\n", run_overhead("worker", 20000, HIL_ISOLATE_WORKER));
+    register_empty("inproc", 200000);
+    printf("BENCH test_overhead_inproc %.3f us\n", run_overhead("inproc", 200000, HIL_ISOLATE_NONE));
+    fflush(stdout);
+    printf("BENCH compile_all_O0 %.2f s\n", compile_seconds());
+    printf("BENCH bus_callback_dispatch %.1f ns\n", bus_callback_ns());
+    bus_handoff_us(0, &p50, &p99);
+    printf("BENCH bus_sequential_handoff_p50 %.2f us\n", p50);
+    printf("BENCH bus_sequential_handoff_p99 %.2f us\n", p99);
+    bus_handoff_us(50, &p50, &p99);
+    printf("BENCH bus_sequential_handoff_spin50_p50 %.2f us\n", p50);
+    printf("BENCH config_lookup %.1f ns\n", config_lookup_ns());
+    return 0;
+}
