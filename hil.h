@@ -3330,13 +3330,13 @@ typedef struct hil__yaml_ctx {
 
 static hil_result hil__yaml_load_text(hil__yaml_ctx* y, const char* text, size_t len, const char* prefix);
 
-/* pykiso nests options under "config:"; hil keys do not. */
+/* pykiso nests an entity's options under "config:" (connectors.chan.config.
+ * baudrate); hil keys do not (connectors.chan.baudrate). */
 static void hil__yaml_key(char* out, size_t size, const char* prefix, const char* k) {
     const char* dots = prefix;
     int n = 0;
     while (dots && *dots) { if (*dots == '.') n++; dots++; }
-    if (strcmp(k, "config") == 0 && n == 1 && prefix &&
-        (strncmp(prefix, "connectors.", 11) == 0 || strncmp(prefix, "auxiliaries.", 12) == 0)) {
+    if (strcmp(k, "config") == 0 && n == 1 && prefix) {
         hil__sfmt(out, size, "%s", prefix);
         return;
     }
@@ -3729,6 +3729,8 @@ static void hil__env_name(const char* key, char* out, size_t size) {
     out[n] = 0;
 }
 
+static int hil__option_owner_enabled(const hil_option* o, hil_config* c);
+
 HIL_API hil_result hil_config_check_required(hil_config* c) {
     hil_option* o;
     hil_strbuf msgs = {0, 0, 0, 0};
@@ -3736,6 +3738,7 @@ HIL_API hil_result hil_config_check_required(hil_config* c) {
     for (o = hil__options_head; o; o = o->next) {
         char env[300];
         if (!(o->flags & HIL_OPT_REQUIRED) || strchr(o->key, '*')) continue;
+        if (!hil__option_owner_enabled(o, c)) continue; /* a disabled extension needs nothing */
         if (hil_config_has(c, o->key) || o->default_value) continue;
         hil__env_name(o->key, env, sizeof env);
         hil_sb_printf(&msgs, "%smissing required option '%s' (%s): set it in a config file ('%s = ...'), with the "
@@ -4786,6 +4789,11 @@ static int hil__ext_enabled(const hil_extension* e, hil_config* cfg) {
     return v;
 }
 
+static int hil__option_owner_enabled(const hil_option* o, hil_config* c) {
+    const hil_extension* e = hil_extension_find(o->owner);
+    return !e || hil__ext_enabled(e, c);
+}
+
 static hil_result hil__inst_create(hil_extension* e, const char* instance, hil_config* cfg, hil_bus* bus,
                                    hil__ext_inst** list, int decide_now) {
     hil__ext_inst* in = (hil__ext_inst*)hil__calloc(1, sizeof *in);
@@ -5002,11 +5010,12 @@ static hil_result hil__cli_count(const hil_option* o, const char* flag) {
     return hil__cli_set(o, flag, buf);
 }
 
-/* Parse argv[first..] for command c. */
-static hil_result hil__cli_parse(int argc, char** argv, int first, const hil_command* c) {
+/* Parse argv for command c; argv[skip] is the command's name (0: none). */
+static hil_result hil__cli_parse(int argc, char** argv, int skip, const hil_command* c) {
     int i;
-    for (i = first; i < argc; i++) {
+    for (i = 1; i < argc; i++) {
         const char* a = argv[i];
+        if (i == skip) continue;
         const hil_option* o;
         const char* eq;
         size_t flen;
@@ -5094,11 +5103,43 @@ static hil_result hil__cli_parse(int argc, char** argv, int first, const hil_com
     return HIL_OK;
 }
 
-/* Which command? The first argument when it names one, else "run". */
+/* Does a command-line flag take the next argument as its value? */
+static int hil__cli_takes_value(const char* a) {
+    hil_option* o;
+    size_t len = strcspn(a, "=");
+    if (a[len] == '=') return 0;
+    if (strcmp(a, "--set") == 0) return 1;
+    for (o = hil__options_head; o; o = o->next) {
+        const char* p = o->cli;
+        while (p && *p) {
+            size_t l = strcspn(p, ",");
+            if (l == len && strncmp(p, a, len) == 0)
+                return o->type != HIL_OPT_FLAG && o->type != HIL_OPT_COUNT && !o->implicit;
+            p += l + (p[l] == ',');
+        }
+    }
+    return 0;
+}
+
+/* Which command? The first argument that is not an option (or an option's
+ * value) when it names a command, else "run". Returns its index, or 0. */
 static int hil__cli_command(int argc, char** argv, const char** name) {
-    if (argc > 1 && argv[1][0] != '-' && hil__command_find(argv[1])) { *name = argv[1]; return 2; }
+    int i;
     *name = "run";
-    return 1;
+    for (i = 1; i < argc; i++) {
+        const char* a = argv[i];
+        if (strcmp(a, "--") == 0) return 0;
+        if (a[0] == '-' && a[1]) {
+            if (hil__cli_takes_value(a)) i++;
+            continue;
+        }
+        if (hil__command_find(a)) {
+            *name = a;
+            return i;
+        }
+        return 0;
+    }
+    return 0;
 }
 
 /* -c FILE / --config FILE and --enable/--disable NAME, read before the
@@ -7611,7 +7652,7 @@ static void hil__describe_config_files(hil_extension* ext) {
 
 /* Stage 90: the environment and the command line. */
 static hil_result hil__cmdline_init(hil_ext_ctx* ctx) {
-    int first = hil__cli_command(hil__app.argc, hil__app.argv, &hil__app.command_name);
+    int at = hil__cli_command(hil__app.argc, hil__app.argv, &hil__app.command_name);
     hil_result r;
     hil__app.command = hil__command_find(hil__app.command_name);
     if (!hil__app.command) {
@@ -7620,7 +7661,7 @@ static hil_result hil__cmdline_init(hil_ext_ctx* ctx) {
     }
     r = hil__config_load_env(ctx->config);
     if (r != HIL_OK) return r;
-    return hil__cli_parse(hil__app.argc, hil__app.argv, first, hil__app.command);
+    return hil__cli_parse(hil__app.argc, hil__app.argv, at, hil__app.command);
 }
 
 static void hil__describe_cmdline(hil_extension* ext) {
@@ -7738,6 +7779,20 @@ HIL_API int hil_main(int argc, char** argv) {
         return code;
     }
     hil__log_router = hil__app_log_route;
+    {
+        /* a command exists only while the extension that adds it is enabled */
+        hil_extension* owner = hil_extension_find(hil__app.command->owner);
+        int created = 0;
+        for (in = hil__app.insts; in; in = in->next)
+            if (in->ext == owner) created = 1;
+        if (!created) {
+            hil_error(HIL_ERR_INVALID_ARG, "the command '%s' belongs to the extension '%s', which is disabled",
+                      hil__app.command->name, owner ? owner->name : "?");
+            code = hil__fail(HIL_ERR_INVALID_ARG, 2);
+            hil__app_teardown();
+            return code;
+        }
+    }
     if (hil__app.help) {
         char* args[1];
         args[0] = (char*)hil__app.command->name;
