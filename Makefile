@@ -44,10 +44,10 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help
+.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single
+all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples
 
 help:
 	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -71,6 +71,18 @@ $(BUILD)/selftest-single: tests/main.c $(TEST_SRCS) $(BUILD)/single/hil_single.h
 	else rm -f $@; fi
 
 single: $(BUILD)/single/hil_single.h
+
+# The example programs in docs/*.md are extracted and compiled, and the
+# self-tests run them: the documentation cannot drift from the code.
+DOCS = $(wildcard docs/*.md)
+doc-examples: $(DOCS) $(HEADERS) tests/extract_examples.awk | $(BUILD)
+	@mkdir -p $(BUILD)/doc-examples
+	@awk -v out=$(BUILD)/doc-examples -f tests/extract_examples.awk $(DOCS)
+	@for n in $(BUILD)/doc-examples/*.c.new; do [ -e "$$n" ] || continue; f=$${n%.new}; \
+	  if cmp -s "$$n" "$$f"; then rm -f "$$n"; else mv "$$n" "$$f"; fi; done
+	@for f in $(BUILD)/doc-examples/*.c; do [ -e "$$f" ] || continue; b=$${f%.c}; \
+	  if [ ! -e "$$b" ] || [ "$$f" -nt "$$b" ] || [ -n "$$(find $(HEADERS) -newer "$$b" 2>/dev/null)" ]; then \
+	    echo "$(CC) ... -o $$b $$f"; $(CC) $(CFLAGS_ALL) -o "$$b" "$$f" $(LDLIBS_ALL) || exit 1; fi; done
 
 $(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
 	@mkdir -p $@

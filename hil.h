@@ -3331,12 +3331,21 @@ typedef struct hil__yaml_ctx {
 static hil_result hil__yaml_load_text(hil__yaml_ctx* y, const char* text, size_t len, const char* prefix);
 
 /* pykiso nests an entity's options under "config:" (connectors.chan.config.
- * baudrate); hil keys do not (connectors.chan.baudrate). */
+ * baudrate); hil keys do not (connectors.chan.baudrate). A "config" key is
+ * dropped where the prefix is an entity: some option is "<ns>.*.<x>". */
+static int hil__is_entity_prefix(const char* prefix) {
+    const char* dot = strrchr(prefix, '.');
+    size_t nslen;
+    hil_option* o;
+    if (!dot) return 0;
+    nslen = (size_t)(dot - prefix);
+    for (o = hil__options_head; o; o = o->next)
+        if (strncmp(o->key, prefix, nslen) == 0 && strncmp(o->key + nslen, ".*.", 3) == 0) return 1;
+    return 0;
+}
+
 static void hil__yaml_key(char* out, size_t size, const char* prefix, const char* k) {
-    const char* dots = prefix;
-    int n = 0;
-    while (dots && *dots) { if (*dots == '.') n++; dots++; }
-    if (strcmp(k, "config") == 0 && n == 1 && prefix) {
+    if (strcmp(k, "config") == 0 && prefix && *prefix && hil__is_entity_prefix(prefix)) {
         hil__sfmt(out, size, "%s", prefix);
         return;
     }
@@ -3631,38 +3640,41 @@ HIL_API hil_result hil_option_check_value(const hil_option* o, const char* key, 
     return HIL_OK;
 }
 
-/* The closest declared key to an unknown one, with entity names filled in. */
+/* Split a dotted key into at most max segments; returns the count. */
+static size_t hil__segments(const char* key, const char** seg, size_t* len, size_t max) {
+    size_t n = 0;
+    while (*key && n < max) {
+        size_t l = strcspn(key, ".");
+        seg[n] = key;
+        len[n++] = l;
+        key += l + (key[l] == '.');
+    }
+    return n;
+}
+
+/* The closest declared key to an unknown one, with entity names filled in
+ * from the unknown key where the option's key has '*'. */
 static void hil__suggest_key(const char* key, char* out, size_t size) {
     hil_option* o;
-    size_t best = 4;
+    const char* kseg[32];
+    size_t klen[32], nk = hil__segments(key, kseg, klen, 32), best = 4;
     out[0] = 0;
     for (o = hil__options_head; o; o = o->next) {
-        char cand[512];
-        size_t d;
-        if (strchr(o->key, '*')) {
-            /* copy the key's segments where the pattern has '*' */
-            const char* pp = o->key;
-            const char* kp = key;
-            size_t n = 0;
-            while (*pp && n + 1 < sizeof cand) {
-                if (pp[0] == '*' && (pp[1] == '.' || !pp[1])) {
-                    size_t kl = strcspn(kp, ".");
-                    if (n + kl + 1 >= sizeof cand) break;
-                    memcpy(cand + n, kp, kl);
-                    n += kl;
-                    pp++;
-                } else {
-                    cand[n++] = *pp++;
-                }
-                if (*kp) kp += strcspn(kp, ".") + (kp[strcspn(kp, ".")] == '.');
-                if (*pp == '.') { cand[n++] = '.'; pp++; }
-            }
-            cand[n] = 0;
-        } else {
-            hil__sfmt(cand, sizeof cand, "%s", o->key);
+        const char* pseg[32];
+        size_t plen[32], np = hil__segments(o->key, pseg, plen, 32), i, d;
+        hil_strbuf cand = {0, 0, 0, 0};
+        if (strchr(o->key, '*') && np != nk) continue;
+        for (i = 0; i < np; i++) {
+            if (i) hil_sb_putc(&cand, '.');
+            if (plen[i] == 1 && pseg[i][0] == '*') hil_sb_append(&cand, kseg[i], klen[i]);
+            else hil_sb_append(&cand, pseg[i], plen[i]);
         }
-        d = hil_edit_distance(key, cand, best);
-        if (d < best) { best = d; hil__sfmt(out, size, "%s", cand); }
+        d = hil_edit_distance(key, hil_sb_cstr(&cand), best);
+        if (d < best) {
+            best = d;
+            hil__sfmt(out, size, "%s", hil_sb_cstr(&cand));
+        }
+        hil_sb_free(&cand);
     }
 }
 
