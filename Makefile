@@ -47,7 +47,8 @@ BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 .PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples
+all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
+     $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart
 
 help:
 	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -91,6 +92,22 @@ $(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
 test: all
 	@$(BUILD)/selftest --set params.build_dir=$(BUILD) $(TEST_ARGS)
 
+# ---- the demo ----------------------------------------------------------------
+$(BUILD)/demo/sim_thermostat: examples/quickstart/sim_thermostat.c | $(BUILD)/demo
+	$(CC) $(CFLAGS_ALL) -o $@ $<
+
+$(BUILD)/demo/quickstart: examples/quickstart/test_thermostat.c $(HEADERS) | $(BUILD)/demo
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+$(BUILD)/demo:
+	@mkdir -p $@
+
+demo: $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart
+	@echo "== the quickstart: tests for a simulated thermostat over its stdin/stdout =="
+	@$(BUILD)/demo/quickstart --set params.device=$(BUILD)/demo/sim_thermostat \
+	  --junit $(BUILD)/demo/junit.xml --json $(BUILD)/demo/results.json
+	@echo "reports: $(BUILD)/demo/junit.xml $(BUILD)/demo/results.json"
+
 # ---- benchmarks -------------------------------------------------------------
 $(BUILD)/bench/%: bench/%.c $(HEADERS) | $(BUILD)/bench
 	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
@@ -101,15 +118,15 @@ bench: $(BENCH_BINS) $(BUILD)/selftest
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
+	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow $(TEST_ARGS)
+	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
-	  build/tsan/selftest $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
+	  build/tsan/selftest doc-examples $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag no-tsan $(TEST_ARGS)
+	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag no-tsan $(TEST_ARGS)
 
 # ---- every compiler and language mode, warnings as errors --------------------------
 MATRIX_SRC = tests/compile/all_headers.c

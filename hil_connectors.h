@@ -29,10 +29,11 @@
  *     hil_channel_create(&c, &ch);
  *
  * THREADS: one reader and one writer may use a channel at the same time
- * (an auxiliary's receive loop and a test sending); everything else (open,
- * close, destroy, options) from one thread while nobody reads or writes. No
- * lock is held across a blocking receive: close() from another thread
- * wakes a blocked reader, which returns HIL_ERR_CLOSED.
+ * (an auxiliary's receive loop and a test sending), and close() may come
+ * from any thread: it wakes a blocked reader or writer (they return
+ * HIL_ERR_CLOSED) and waits for them to leave before releasing anything.
+ * open() and destroy() from one thread while nobody reads or writes. No
+ * lock is held across a blocking receive.
  *
  * WAITING: hil_channel_poll_fd() gives a descriptor that is readable when a
  * receive may not block, so an auxiliary waits on several channels and its
@@ -174,6 +175,16 @@ HIL_API hil_result hil_channel_wait(hil_channel* const* chs, size_t n, hil_waker
 
 /* ---- for channel type implementations ----------------------------------------- */
 
+/* Blocking in send/recv: wait for fd (POLLIN or POLLOUT in events) and for
+ * the channel being closed from another thread, which returns
+ * HIL_ERR_CLOSED. Every blocking wait of a type must go through this (or
+ * include hil_channel_close_fd() in its own poll set): hil_channel_close()
+ * waits for running sends and receives to return before it calls the
+ * type's close(), so that no resource is freed under a blocked call.
+ * HIL_OK when fd is ready, HIL_ERR_TIMEOUT (HIL_ERR_AGAIN for timeout 0). */
+HIL_API hil_result hil_channel_wait_fd(hil_channel* ch, int fd, short events, int timeout_ms);
+/* Readable once hil_channel_close() has started. */
+HIL_API int hil_channel_close_fd(hil_channel* ch);
 HIL_API void* hil_channel_state(hil_channel* ch);
 /* Options of this channel: "connectors.<name>.<key>" or the create() options. */
 HIL_API const char* hil_channel_opt_str(hil_channel* ch, const char* key, const char* fallback);
@@ -219,8 +230,14 @@ struct hil_channel {
     hil_config* cfg;
     hil_config* own_cfg;     /* created for options given to create() */
     void* state;
-    int is_open;
     hil_channel_stats stats;
+    /* open/close against concurrent send and recv */
+    hil_mutex mu;
+    hil_cond idle;           /* calls dropped to 0 */
+    hil_waker closing_w;     /* readable while closing */
+    int is_open;             /* under mu */
+    int closing;             /* under mu */
+    int calls;               /* sends and receives running, under mu */
 };
 
 HIL_API void hil_msg_init(hil_msg* m, void* buf, size_t cap) {
@@ -321,6 +338,9 @@ HIL_API hil_result hil_channel_error(hil_channel* ch, hil_result r, const char* 
 
 static void hil__channel_free(hil_channel* ch) {
     if (!ch) return;
+    hil_waker_destroy(&ch->closing_w);
+    hil_cond_destroy(&ch->idle);
+    hil_mutex_destroy(&ch->mu);
     if (ch->own_cfg) hil_config_destroy(ch->own_cfg);
     HIL_FREE(ch->state);
     HIL_FREE(ch->prefix);
@@ -396,6 +416,13 @@ HIL_API hil_result hil_channel_create(const hil_channel_config* c, hil_channel**
     if (!c || !c->name || !*c->name) return hil_error(HIL_ERR_INVALID_ARG, "channel: no connector name given");
     ch = (hil_channel*)calloc(1, sizeof *ch);
     if (!ch) return hil_error(HIL_ERR_NO_MEMORY, "channel '%s': out of memory", c->name);
+    if (hil_waker_init(&ch->closing_w) != HIL_OK) {
+        r = hil_error(HIL_ERR_IO, "channel '%s': %s", c->name, hil_last_error());
+        free(ch);
+        return r;
+    }
+    hil_mutex_init(&ch->mu);
+    hil_cond_init(&ch->idle);
     ch->name = hil_strdup(c->name);
     n = strlen(c->name) + 13;
     ch->prefix = (char*)HIL_MALLOC(n);
@@ -448,16 +475,33 @@ HIL_API hil_result hil_channel_from_config(const char* name, hil_channel** out) 
 
 HIL_API hil_result hil_channel_open(hil_channel* ch) {
     hil_result r;
-    if (ch->is_open) return HIL_OK;
+    if (hil_channel_is_open(ch)) return HIL_OK;
+    hil_waker_drain(&ch->closing_w);
     r = ch->type->open(ch);
-    if (r == HIL_OK) ch->is_open = 1;
+    if (r == HIL_OK) {
+        hil_mutex_lock(&ch->mu);
+        ch->is_open = 1;
+        hil_mutex_unlock(&ch->mu);
+    }
     return r;
 }
 
 HIL_API void hil_channel_close(hil_channel* ch) {
-    if (!ch || !ch->is_open) return;
+    if (!ch) return;
+    hil_mutex_lock(&ch->mu);
+    if (!ch->is_open || ch->closing) {
+        hil_mutex_unlock(&ch->mu);
+        return;
+    }
+    ch->closing = 1;
+    hil_waker_wake(&ch->closing_w); /* blocked sends and receives return HIL_ERR_CLOSED */
+    while (ch->calls > 0) hil_cond_wait(&ch->idle, &ch->mu);
     ch->is_open = 0;
+    hil_mutex_unlock(&ch->mu);
     ch->type->close(ch);
+    hil_mutex_lock(&ch->mu);
+    ch->closing = 0;
+    hil_mutex_unlock(&ch->mu);
 }
 
 HIL_API void hil_channel_destroy(hil_channel* ch) {
@@ -467,16 +511,67 @@ HIL_API void hil_channel_destroy(hil_channel* ch) {
     hil__channel_free(ch);
 }
 
-HIL_API int hil_channel_is_open(const hil_channel* ch) { return ch && ch->is_open; }
+HIL_API int hil_channel_is_open(const hil_channel* ch) {
+    int open;
+    hil_channel* c = (hil_channel*)ch;
+    if (!c) return 0;
+    hil_mutex_lock(&c->mu);
+    open = c->is_open && !c->closing;
+    hil_mutex_unlock(&c->mu);
+    return open;
+}
+
+/* A send or receive begins: refused once the channel closes. */
+static hil_result hil__channel_enter(hil_channel* ch, const char* what) {
+    hil_mutex_lock(&ch->mu);
+    if (!ch->is_open || ch->closing) {
+        int closing = ch->closing;
+        hil_mutex_unlock(&ch->mu);
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "%s on a %s channel%s", what, closing ? "closing" : "closed",
+                                 closing ? "" : " (open it first)");
+    }
+    ch->calls++;
+    hil_mutex_unlock(&ch->mu);
+    return HIL_OK;
+}
+
+static void hil__channel_leave(hil_channel* ch) {
+    hil_mutex_lock(&ch->mu);
+    if (--ch->calls == 0 && ch->closing) hil_cond_broadcast(&ch->idle);
+    hil_mutex_unlock(&ch->mu);
+}
+
+HIL_API hil_result hil_channel_wait_fd(hil_channel* ch, int fd, short events, int timeout_ms) {
+    struct pollfd pf[2];
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    for (;;) {
+        int rc;
+        pf[0].fd = fd;
+        pf[0].events = events;
+        pf[0].revents = 0;
+        pf[1].fd = hil_waker_fd(&ch->closing_w);
+        pf[1].events = POLLIN;
+        pf[1].revents = 0;
+        rc = poll(pf, 2, hil_deadline_left_ms(deadline));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) return hil_channel_error(ch, HIL_ERR_IO, "poll: %s", strerror(errno));
+        if (pf[1].revents) return HIL_ERR_CLOSED;
+        if (rc == 0) return timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        return HIL_OK;
+    }
+}
+
+HIL_API int hil_channel_close_fd(hil_channel* ch) { return hil_waker_fd(&ch->closing_w); }
 
 HIL_API hil_result hil_channel_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
-    hil_result r;
-    if (!ch->is_open) return hil_channel_error(ch, HIL_ERR_CLOSED, "send on a closed channel (open it first)");
+    hil_result r = hil__channel_enter(ch, "send");
+    if (r != HIL_OK) return r;
     r = ch->type->send(ch, m, timeout_ms);
     if (r == HIL_OK) {
         hil_channel_count(ch, &ch->stats.tx_msgs, 1);
         hil_channel_count(ch, &ch->stats.tx_bytes, m->len);
     }
+    hil__channel_leave(ch);
     return r;
 }
 
@@ -488,8 +583,8 @@ HIL_API hil_result hil_channel_send_bytes(hil_channel* ch, const void* data, siz
 }
 
 HIL_API hil_result hil_channel_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
-    hil_result r;
-    if (!ch->is_open) return hil_channel_error(ch, HIL_ERR_CLOSED, "receive on a closed channel");
+    hil_result r = hil__channel_enter(ch, "receive");
+    if (r != HIL_OK) return r;
     m->len = 0;
     m->flags = 0;
     m->remote_id = 0;
@@ -500,11 +595,12 @@ HIL_API hil_result hil_channel_recv(hil_channel* ch, hil_msg* m, int timeout_ms)
         hil_channel_count(ch, &ch->stats.rx_msgs, 1);
         hil_channel_count(ch, &ch->stats.rx_bytes, m->len);
     }
+    hil__channel_leave(ch);
     return r;
 }
 
 HIL_API int hil_channel_poll_fd(hil_channel* ch) {
-    return ch && ch->is_open && ch->type->poll_fd ? ch->type->poll_fd(ch) : -1;
+    return hil_channel_is_open(ch) && ch->type->poll_fd ? ch->type->poll_fd(ch) : -1;
 }
 
 HIL_API const char* hil_channel_name(const hil_channel* ch) { return ch->name; }
@@ -605,12 +701,11 @@ typedef struct hil__lb_item { size_t len; uint32_t remote_id, flags; } hil__lb_i
 
 typedef struct hil__loopback {
     hil_mutex mu;
-    hil_cond cv;           /* space freed or channel closed */
     hil_waker readable;    /* set while the queue is not empty */
+    hil_waker space;       /* woken when a full queue gets room */
     hil__lb_item* items;   /* ring of message headers */
     unsigned char** bufs;  /* ring of payloads */
     size_t cap, head, count;
-    int closed;
     long long capacity;
 } hil__loopback;
 
@@ -638,33 +733,33 @@ static hil_result hil__lb_open(hil_channel* ch) {
         free(lb->bufs);
         return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory for %zu messages", lb->cap);
     }
-    hil_mutex_init(&lb->mu);
-    hil_cond_init(&lb->cv);
     if (hil_waker_init(&lb->readable) != HIL_OK) {
         free(lb->items);
         free(lb->bufs);
         return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
     }
+    if (hil_waker_init(&lb->space) != HIL_OK) {
+        hil_waker_destroy(&lb->readable);
+        free(lb->items);
+        free(lb->bufs);
+        return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
+    }
+    hil_mutex_init(&lb->mu);
     lb->head = lb->count = 0;
-    lb->closed = 0;
     return HIL_OK;
 }
 
+/* Called once no send or receive runs any more (the core waits for them). */
 static void hil__lb_close(hil_channel* ch) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
     size_t i;
-    hil_mutex_lock(&lb->mu);
-    lb->closed = 1;
-    hil_cond_broadcast(&lb->cv);
-    hil_waker_wake(&lb->readable); /* a blocked reader sees the close */
-    hil_mutex_unlock(&lb->mu);
     for (i = 0; i < lb->count; i++) free(lb->bufs[(lb->head + i) % lb->cap]);
     free(lb->items);
     free(lb->bufs);
     lb->items = NULL;
     lb->bufs = NULL;
     hil_waker_destroy(&lb->readable);
-    hil_cond_destroy(&lb->cv);
+    hil_waker_destroy(&lb->space);
     hil_mutex_destroy(&lb->mu);
 }
 
@@ -676,17 +771,23 @@ static hil_result hil__lb_send(hil_channel* ch, const hil_msg* m, int timeout_ms
     if (!copy) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
     memcpy(copy, m->data, m->len);
     hil_mutex_lock(&lb->mu);
-    while (lb->count == lb->cap && !lb->closed) {
-        if (hil_cond_wait_until(&lb->cv, &lb->mu, deadline) == HIL_ERR_TIMEOUT && lb->count == lb->cap) {
+    while (lb->count == lb->cap) {
+        hil_result w;
+        /* wait for room without the lock: the reader wakes `space`, a close
+         * wakes us through the core */
+        hil_mutex_unlock(&lb->mu);
+        w = hil_channel_wait_fd(ch, hil_waker_fd(&lb->space), POLLIN, hil_deadline_left_ms(deadline));
+        if (w == HIL_ERR_CLOSED || w == HIL_ERR_IO) {
+            free(copy);
+            return w;
+        }
+        hil_mutex_lock(&lb->mu);
+        hil_waker_drain(&lb->space);
+        if (lb->count == lb->cap && w != HIL_OK) {
             hil_mutex_unlock(&lb->mu);
             free(copy);
             return hil_channel_error(ch, HIL_ERR_OVERFLOW, "queue full (%zu messages) for %d ms", lb->cap, timeout_ms);
         }
-    }
-    if (lb->closed) {
-        hil_mutex_unlock(&lb->mu);
-        free(copy);
-        return HIL_ERR_CLOSED;
     }
     slot = (lb->head + lb->count) % lb->cap;
     lb->bufs[slot] = copy;
@@ -702,6 +803,7 @@ static hil_result hil__lb_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
     uint64_t deadline = hil_deadline_ms(timeout_ms);
     for (;;) {
+        hil_result w;
         hil_mutex_lock(&lb->mu);
         if (lb->count > 0) {
             size_t slot = lb->head;
@@ -709,7 +811,7 @@ static hil_result hil__lb_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             unsigned char* buf = lb->bufs[slot];
             lb->head = (lb->head + 1) % lb->cap;
             if (--lb->count == 0) hil_waker_drain(&lb->readable);
-            hil_cond_signal(&lb->cv);
+            if (lb->count == lb->cap - 1) hil_waker_wake(&lb->space);
             hil_mutex_unlock(&lb->mu);
             m->len = it.len < m->cap ? it.len : m->cap;
             memcpy(m->data, buf, m->len);
@@ -718,15 +820,10 @@ static hil_result hil__lb_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             free(buf);
             return HIL_OK;
         }
-        if (lb->closed) {
-            hil_mutex_unlock(&lb->mu);
-            return HIL_ERR_CLOSED;
-        }
         hil_mutex_unlock(&lb->mu);
-        /* no lock held while blocking: wait on the readable waker */
-        if (timeout_ms == 0) return HIL_ERR_AGAIN;
-        if (hil_wait_readable(hil_waker_fd(&lb->readable), hil_deadline_left_ms(deadline)) == HIL_ERR_TIMEOUT)
-            return HIL_ERR_TIMEOUT;
+        /* no lock held while blocking: wait on the readable waker (or a close) */
+        w = hil_channel_wait_fd(ch, hil_waker_fd(&lb->readable), POLLIN, hil_deadline_left_ms(deadline));
+        if (w != HIL_OK) return w;
     }
 }
 

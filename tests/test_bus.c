@@ -108,7 +108,7 @@ HIL_TEST(bus, a_sequential_dispatcher_keeps_fifo_order_on_its_own_thread) {
     HIL_ASSERT_OK(hil_bus_create(&b));
     sub(b, HIL_DISPATCH_SEQUENTIAL, 0, &t, &PING, NULL, NULL);
     for (i = 0; i < 20; i++) {
-        char data[8], one[32];
+        char data[16], one[32];
         snprintf(data, sizeof data, "%d", i);
         HIL_ASSERT_OK(hil_bus_trigger(b, &PING, &EP_A, NULL, data, strlen(data) + 1));
         snprintf(one, sizeof one, "s:ping:%d ", i);

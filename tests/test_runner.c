@@ -269,6 +269,32 @@ HIL_TEST(runner, json_results_are_valid) {
     v = st_json_get(json, "schema");
     HIL_EXPECT_STREQ(v, "hil-results-1");
     free(v);
+    {
+        /* every key docs/results.schema.json requires is there */
+        static const char* const levels[][2] = {{"required", ""},
+                                                 {"$defs.suite.required", "suites.0."},
+                                                 {"$defs.test.required", "suites.0.tests.0."},
+                                                 {"properties.summary.required", "summary."}};
+        char* schema = st_read("docs/results.schema.json");
+        size_t l;
+        HIL_ASSERT(st_json_valid(schema, err, sizeof err), "the schema: %s", err);
+        for (l = 0; l < sizeof levels / sizeof levels[0]; l++) {
+            int i;
+            for (i = 0;; i++) {
+                char path[128], *key, *got;
+                snprintf(path, sizeof path, "%s.%d", levels[l][0], i);
+                key = st_json_get(schema, path);
+                if (!key) break;
+                snprintf(path, sizeof path, "%s%s", levels[l][1], key);
+                got = st_json_get(json, path);
+                HIL_EXPECT(got != NULL, "results.json lacks %s", path);
+                free(got);
+                free(key);
+            }
+            HIL_EXPECT(i > 3, "schema list %s read", levels[l][0]);
+        }
+        free(schema);
+    }
     free(json);
     st_result_free(&r);
 }
