@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 
 HIL_SUITE(runner, "tags=meta")
 
@@ -401,5 +402,99 @@ HIL_TEST_META(runner, second_interrupt_exits_at_once, "timeout=30") {
     interrupt_run(2, &r, st_path("twice.xml"));
     HIL_EXPECT_EQ(r.code, 130, "%s", r.out);
     HIL_EXPECT(st_has(&r, "interrupted twice: exiting now"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, the_table_api_works_without_constructors) {
+    const char* a1[] = {st_meta("meta_table"), "-v", "--color=never", NULL};
+    const char* a2[] = {st_meta("meta_table"), "answer", NULL};
+    st_result r;
+    st_run(a1, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "2 passed, 0 failed, 0 skipped"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "setup ran"), "%s", r.out);
+    st_result_free(&r);
+    st_run(a2, NULL, 10000, &r);
+    HIL_EXPECT(st_has(&r, "answer: 42"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, log_level_and_log_file) {
+    const char* log = st_path("run.log");
+    const char* a1[] = {st_meta("meta_basic"), "basic.logs_and_warns", "--log-level", "debug", "--log-file", log, NULL};
+    const char* a2[] = {st_meta("meta_basic"), "basic.logs_and_warns", "--log-level", "meta.basic=error", "-v", NULL};
+    const char* a3[] = {st_meta("meta_basic"), "--log-level", "chatty", NULL};
+    st_result r;
+    char* text;
+    st_run(a1, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "warning meta.basic: a warning record from the test"), "warnings are shown live\n%s", r.out);
+    st_result_free(&r);
+    text = st_read(log);
+    HIL_EXPECT(strstr(text, "info    meta.basic: an info record from the test"), "%s", text);
+    HIL_EXPECT(strstr(text, "warning meta.basic: a warning record from the test"), "%s", text);
+    free(text);
+    st_run(a2, NULL, 10000, &r);
+    HIL_EXPECT(!st_has(&r, "a warning record"), "meta.basic=error hides warnings\n%s", r.out);
+    st_result_free(&r);
+    st_run(a3, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 2, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "unknown log level 'chatty' (use trace, debug, info, warning, error or off)"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST(runner, verbose_shows_output_and_color_always_colours) {
+    const char* a[] = {st_meta("meta_pass"), "-v", "--color=always", NULL};
+    st_result r;
+    st_run(a, NULL, 10000, &r);
+    HIL_EXPECT(st_has(&r, "\x1b[32mPassed  \x1b[0m ok.one"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "info    meta.ok: setup"), "-v prints log records live\n%s", r.out);
+    st_result_free(&r);
+}
+
+/* Run argv with stdout and stderr on a pseudo-terminal, as in a shell. */
+static void run_on_pty(const char* const* argv, st_result* r) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY), pid, st;
+    hil_strbuf sb = {0, 0, 0, 0};
+    HIL_ASSERT(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0, "pty: %s", strerror(errno));
+    pid = fork();
+    HIL_ASSERT(pid >= 0);
+    if (pid == 0) {
+        int slave;
+        setsid();
+        slave = open(ptsname(master), O_RDWR);
+        if (slave < 0) _exit(126);
+        dup2(slave, 1);
+        dup2(slave, 2);
+        close(master);
+        setenv("TERM", "xterm", 1);
+        execv(argv[0], (char* const*)argv);
+        _exit(127);
+    }
+    for (;;) {
+        char buf[4096];
+        ssize_t n;
+        if (hil_wait_readable(master, 20000) != HIL_OK) break;
+        n = read(master, buf, sizeof buf);
+        if (n <= 0) break; /* EIO once the child side is closed */
+        hil_sb_append(&sb, buf, (size_t)n);
+    }
+    waitpid(pid, &st, 0);
+    close(master);
+    r->status = st;
+    r->code = hil_proc_exit_code(st);
+    r->len = sb.len;
+    r->out = hil_sb_take(&sb);
+}
+
+HIL_TEST(runner, a_live_progress_line_on_a_terminal) {
+    const char* a[] = {st_meta("meta_pass"), "--set=params.slow_ms=1300", NULL};
+    st_result r;
+    run_on_pty(a, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "\r\x1b[K[4/5] 3 passed, 0 failed, 1 skipped ETA"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, " | other.slow "), "the running test and its time\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "\x1b[32m"), "colour on a terminal by default");
+    HIL_EXPECT(st_has(&r, "4 passed, 0 failed, 1 skipped"), "%s", r.out);
     st_result_free(&r);
 }
