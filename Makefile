@@ -44,11 +44,11 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples
+.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples test-cmake
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
-     $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart
+     $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests
 
 help:
 	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -107,6 +107,26 @@ demo: $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart
 	@$(BUILD)/demo/quickstart --set params.device=$(BUILD)/demo/sim_thermostat \
 	  --junit $(BUILD)/demo/junit.xml --json $(BUILD)/demo/results.json
 	@echo "reports: $(BUILD)/demo/junit.xml $(BUILD)/demo/results.json"
+
+# ---- adoption: the drop-in example and CMake ----------------------------------
+$(BUILD)/drop-in/hil_tests: $(wildcard examples/drop-in/tests/*.c examples/drop-in/firmware/src/*) $(HEADERS)
+	@$(MAKE) --no-print-directory -C examples/drop-in BUILD=$(abspath $(BUILD))/drop-in CC="$(CC)" \
+	  $(abspath $(BUILD))/drop-in/hil_tests
+
+# A consumer project built with add_subdirectory and with FetchContent, and
+# the drop-in example's CMakeLists.txt; each test program must pass.
+test-cmake:
+	@set -e; for use in subdirectory fetchcontent; do \
+	  echo "test-cmake: hil::hil through $$use"; \
+	  cmake -S tests/cmake -B $(BUILD)/cmake-$$use -DHIL_SOURCE=$(CURDIR) -DHIL_USE=$$use >/dev/null; \
+	  cmake --build $(BUILD)/cmake-$$use >/dev/null; \
+	  $(BUILD)/cmake-$$use/consumer_tests -q > $(BUILD)/cmake-$$use.out 2>&1 || { cat $(BUILD)/cmake-$$use.out; exit 1; }; \
+	  tail -1 $(BUILD)/cmake-$$use.out; done; \
+	echo "test-cmake: examples/drop-in/CMakeLists.txt"; \
+	cmake -S examples/drop-in -B $(BUILD)/cmake-drop-in -DHIL_DIR=$(CURDIR) >/dev/null; \
+	cmake --build $(BUILD)/cmake-drop-in >/dev/null; \
+	$(BUILD)/cmake-drop-in/hil_tests -q > $(BUILD)/cmake-drop-in.out 2>&1 || { cat $(BUILD)/cmake-drop-in.out; exit 1; }; \
+	tail -1 $(BUILD)/cmake-drop-in.out
 
 # ---- benchmarks -------------------------------------------------------------
 $(BUILD)/bench/%: bench/%.c $(HEADERS) | $(BUILD)/bench

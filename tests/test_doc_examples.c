@@ -62,3 +62,18 @@ HIL_TEST(doc_examples, extensions_csv_reporter) {
     free(text);
     st_result_free(&r);
 }
+
+HIL_TEST_META(doc_examples, the_drop_in_example_builds_and_passes, "tags=build") {
+    char bin[512];
+    st_result r;
+    snprintf(bin, sizeof bin, "%s/drop-in/hil_tests", st_build_dir());
+    if (access(bin, X_OK) != 0) HIL_FAIL("%s is missing: run make", bin);
+    {
+        const char* a[] = {bin, "--color=never", NULL};
+        st_run(a, NULL, 10000, &r);
+    }
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "2 passed, 0 failed, 1 skipped"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "--set params.board_port=/dev/ttyUSB0"), "the skip says how to run it\n%s", r.out);
+    st_result_free(&r);
+}

@@ -1,0 +1,3 @@
+#define HIL_IMPLEMENTATION
+#include "hil.h"
+HIL_MAIN()
