@@ -1285,6 +1285,8 @@ HIL_API hil_result hil_can_parse_frame(const char* text, hil_msg* m) {
     p++;
     if (digits == 3) {
         if (id > 0x7FFu) return hil_error(HIL_ERR_INVALID_ARG, "CAN frame '%s': 11-bit id above 7FF", text);
+    } else if (id > 0x3FFFFFFFu) {
+        return hil_error(HIL_ERR_INVALID_ARG, "CAN frame '%s': an 8-digit id above 3FFFFFFF (flag bits)", text);
     } else if (id & HIL__CANID_ERR) {
         m->flags |= HIL_MSG_ERROR;
         id &= 0x1FFFFFFFu;
@@ -1450,7 +1452,7 @@ static hil_result hil__can_fail(const char* what, const char* ifname, int err) {
     if (err == EBUSY)
         return hil_error(HIL_ERR_STATE, "%s on %s: the interface is running (%s): stop it first (hil_can_stop)",
                          what, ifname, strerror(err));
-    if (err == EINVAL || err == ERANGE)
+    if (err == EINVAL || err == ERANGE || err == EDOM)
         return hil_error(HIL_ERR_INVALID_ARG, "%s on %s: the driver refused the value (%s): check it against "
                          "the controller's clock and limits (ip -details link show %s)", what, ifname,
                          strerror(err), ifname);
@@ -1633,9 +1635,11 @@ HIL_API hil_result hil_can_configure(const char* ifname, const hil_can_if_config
     /* Compare with what the interface runs with, so an unprivileged
      * program can use an interface that is set up already. */
     if (c->bitrate) {
-        r = hil_can_get_bittiming(ifname, &bt);
-        if (r != HIL_OK) return r;
-        if (bt.bitrate != c->bitrate || (c->sample_point && bt.sample_point != c->sample_point)) differs = 1;
+        /* A controller that never had a bit rate reports none: that differs too. */
+        if (hil_can_get_bittiming(ifname, &bt) != HIL_OK || bt.bitrate != c->bitrate ||
+            (c->sample_point && bt.sample_point != c->sample_point))
+            differs = 1;
+        hil_clear_error();
     }
     if (c->data_bitrate) differs = 1; /* libsocketcan cannot read it back */
     if (c->ctrl_mask) {
@@ -1990,13 +1994,10 @@ static hil_result hil__sc_open(hil_channel* ch) {
         r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, CAN_RAW_FILTER, f, (socklen_t)(s->n_filters * sizeof *f), "filters");
         HIL_FREE(f);
     }
-#ifdef CAN_RAW_JOIN_FILTERS
+    /* CAN_RAW_JOIN_FILTERS (Linux 4.1) is an enum value, 6, in linux/can/raw.h:
+     * use the number so older headers compile; an older kernel refuses it. */
     if (r == HIL_OK && s->filter_join)
-        r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, CAN_RAW_JOIN_FILTERS, &one, sizeof one, "filter_join");
-#else
-    if (r == HIL_OK && s->filter_join)
-        r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "filter_join: these kernel headers have no CAN_RAW_JOIN_FILTERS");
-#endif
+        r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, 6, &one, sizeof one, "filter_join (CAN_RAW_JOIN_FILTERS, Linux 4.1+)");
     if (r == HIL_OK && s->err_mask) {
         can_err_mask_t em = s->err_mask;
         r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &em, sizeof em, "error_mask");
@@ -2483,9 +2484,10 @@ HIL_API hil_result hil_can_log_next(hil_can_log* lg, hil_can_log_entry* e) {
             return HIL_ERR_CLOSED;
         }
         lg->lineno++;
+        while (n > 0 && (lg->line[n - 1] == '\n' || lg->line[n - 1] == '\r')) lg->line[--n] = 0;
         p = lg->line;
         while (*p == ' ' || *p == '\t') p++;
-        if (!*p || *p == '\n' || *p == '\r' || *p == '#') continue;
+        if (!*p || *p == '#') continue;
         memset(e, 0, sizeof *e);
         e->line = lg->lineno;
         if (*p != '(')
