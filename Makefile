@@ -7,6 +7,8 @@
 #   make sanitize   the self-tests under ASan + UBSan
 #   make tsan       the self-tests under ThreadSanitizer
 #   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
+#   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
+#   make bench-vm   BENCH lines measured inside that VM (informative)
 #
 # Optional libraries are found with pkg-config; without them the features
 # that need them report a clear error and their tests are skipped.
@@ -44,13 +46,13 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help
+.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help test-vm bench-vm
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- the self-tests ----------------------------------------------------------
 $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)
@@ -85,6 +87,16 @@ $(BUILD)/bench/%: bench/%.c $(HEADERS) | $(BUILD)/bench
 
 bench: $(BENCH_BINS) $(BUILD)/selftest
 	@for b in $(BENCH_BINS); do BUILD=$(BUILD) CC="$(CC)" ./$$b || exit 1; done
+
+# ---- the QEMU VM bench (tests/vm): CAN and serial against real kernel drivers ----
+# Skipped (with what to install) when QEMU or the kernel image is missing;
+# HIL_REQUIRE_VM=1 makes that a failure (CI). The last line is the sum of the
+# guest's and the host checks' closing lines.
+test-vm: all
+	@BUILD=$(BUILD) CC="$(CC)" tests/vm/test-vm.sh test
+
+bench-vm:
+	@BUILD=$(BUILD) CC="$(CC)" tests/vm/test-vm.sh bench
 
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
