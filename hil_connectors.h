@@ -724,15 +724,15 @@ HIL_API hil_result hil_channel_from_config(const char* name, hil_channel** out) 
 
 HIL_API hil_result hil_channel_open(hil_channel* ch) {
     hil_result r;
-    if (ch->is_open) return HIL_OK;
+    if (__atomic_load_n(&ch->is_open, __ATOMIC_ACQUIRE)) return HIL_OK;
     r = ch->type->open(ch);
-    if (r == HIL_OK) ch->is_open = 1;
+    if (r == HIL_OK) __atomic_store_n(&ch->is_open, 1, __ATOMIC_RELEASE);
     return r;
 }
 
 HIL_API void hil_channel_close(hil_channel* ch) {
-    if (!ch || !ch->is_open) return;
-    ch->is_open = 0;
+    /* atomic: a reader in another thread checks it while close() runs */
+    if (!ch || !__atomic_exchange_n(&ch->is_open, 0, __ATOMIC_ACQ_REL)) return;
     ch->type->close(ch);
 }
 
@@ -743,11 +743,12 @@ HIL_API void hil_channel_destroy(hil_channel* ch) {
     hil__channel_free(ch);
 }
 
-HIL_API int hil_channel_is_open(const hil_channel* ch) { return ch && ch->is_open; }
+HIL_API int hil_channel_is_open(const hil_channel* ch) { return ch && __atomic_load_n(&ch->is_open, __ATOMIC_ACQUIRE); }
 
 HIL_API hil_result hil_channel_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
     hil_result r;
-    if (!ch->is_open) return hil_channel_error(ch, HIL_ERR_CLOSED, "send on a closed channel (open it first)");
+    if (!__atomic_load_n(&ch->is_open, __ATOMIC_ACQUIRE))
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "send on a closed channel (open it first)");
     r = ch->type->send(ch, m, timeout_ms);
     if (r == HIL_OK) {
         hil_channel_count(ch, &ch->stats.tx_msgs, 1);
@@ -765,7 +766,7 @@ HIL_API hil_result hil_channel_send_bytes(hil_channel* ch, const void* data, siz
 
 HIL_API hil_result hil_channel_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
     hil_result r;
-    if (!ch->is_open) return hil_channel_error(ch, HIL_ERR_CLOSED, "receive on a closed channel");
+    if (!__atomic_load_n(&ch->is_open, __ATOMIC_ACQUIRE)) return hil_channel_error(ch, HIL_ERR_CLOSED, "receive on a closed channel");
     m->len = 0;
     m->flags = 0;
     m->remote_id = 0;
@@ -780,7 +781,7 @@ HIL_API hil_result hil_channel_recv(hil_channel* ch, hil_msg* m, int timeout_ms)
 }
 
 HIL_API int hil_channel_poll_fd(hil_channel* ch) {
-    return ch && ch->is_open && ch->type->poll_fd ? ch->type->poll_fd(ch) : -1;
+    return ch && __atomic_load_n(&ch->is_open, __ATOMIC_ACQUIRE) && ch->type->poll_fd ? ch->type->poll_fd(ch) : -1;
 }
 
 HIL_API const char* hil_channel_name(const hil_channel* ch) { return ch->name; }
@@ -887,8 +888,14 @@ typedef struct hil__loopback {
     unsigned char** bufs;  /* ring of payloads */
     size_t cap, head, count;
     int closed;
+    int users;             /* threads waiting in send/recv: close() waits for them */
     long long capacity;
 } hil__loopback;
+
+/* With lb->mu held: a waiting sender or reader is done. */
+static void hil__lb_left(hil__loopback* lb) {
+    if (--lb->users == 0 && lb->closed) hil_cond_broadcast(&lb->cv);
+}
 
 static const hil_channel_opt hil__loopback_opts[] = {
     {"capacity", HIL_OPT_INT, "1024", "loopback: messages queued before send waits", NULL},
@@ -933,6 +940,7 @@ static void hil__lb_close(hil_channel* ch) {
     lb->closed = 1;
     hil_cond_broadcast(&lb->cv);
     hil_waker_wake(&lb->readable); /* a blocked reader sees the close */
+    while (lb->users > 0) hil_cond_wait(&lb->cv, &lb->mu); /* before the waker and locks go */
     hil_mutex_unlock(&lb->mu);
     for (i = 0; i < lb->count; i++) free(lb->bufs[(lb->head + i) % lb->cap]);
     free(lb->items);
@@ -952,13 +960,16 @@ static hil_result hil__lb_send(hil_channel* ch, const hil_msg* m, int timeout_ms
     if (!copy) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
     memcpy(copy, m->data, m->len);
     hil_mutex_lock(&lb->mu);
+    lb->users++;
     while (lb->count == lb->cap && !lb->closed) {
         if (hil_cond_wait_until(&lb->cv, &lb->mu, deadline) == HIL_ERR_TIMEOUT && lb->count == lb->cap) {
+            hil__lb_left(lb);
             hil_mutex_unlock(&lb->mu);
             free(copy);
             return hil_channel_error(ch, HIL_ERR_OVERFLOW, "queue full (%zu messages) for %d ms", lb->cap, timeout_ms);
         }
     }
+    hil__lb_left(lb);
     if (lb->closed) {
         hil_mutex_unlock(&lb->mu);
         free(copy);
@@ -977,6 +988,7 @@ static hil_result hil__lb_send(hil_channel* ch, const hil_msg* m, int timeout_ms
 static hil_result hil__lb_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
     uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
     for (;;) {
         hil_mutex_lock(&lb->mu);
         if (lb->count > 0) {
@@ -998,11 +1010,18 @@ static hil_result hil__lb_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             hil_mutex_unlock(&lb->mu);
             return HIL_ERR_CLOSED;
         }
+        if (timeout_ms == 0) {
+            hil_mutex_unlock(&lb->mu);
+            return HIL_ERR_AGAIN;
+        }
+        lb->users++;
         hil_mutex_unlock(&lb->mu);
         /* no lock held while blocking: wait on the readable waker */
-        if (timeout_ms == 0) return HIL_ERR_AGAIN;
-        if (hil_wait_readable(hil_waker_fd(&lb->readable), hil_deadline_left_ms(deadline)) == HIL_ERR_TIMEOUT)
-            return HIL_ERR_TIMEOUT;
+        r = hil_wait_readable(hil_waker_fd(&lb->readable), hil_deadline_left_ms(deadline));
+        hil_mutex_lock(&lb->mu);
+        hil__lb_left(lb);
+        hil_mutex_unlock(&lb->mu);
+        if (r == HIL_ERR_TIMEOUT) return HIL_ERR_TIMEOUT;
     }
 }
 
