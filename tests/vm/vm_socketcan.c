@@ -263,11 +263,14 @@ HIL_TEST(socketcan_vm, fd_frames_on_vcan) {
     send_frame(a, 0x1F00001, HIL_MSG_FD | HIL_MSG_EXTENDED | HIL_MSG_ESI, d64, 12);
     send_frame(a, 0x457, HIL_MSG_FD, d64, 0);
     send_frame(a, 0x458, 0, d64, 8);
+    send_frame(a, 0x459, HIL_MSG_RTR, NULL, 4); /* vcan has no RTR-DLC problem */
     expect_frame(b, 0x456, HIL_MSG_FD | HIL_MSG_BRS, d64, 64, "FD 64 bytes with BRS");
     expect_frame(b, 0x1F00001, HIL_MSG_FD | HIL_MSG_EXTENDED | HIL_MSG_ESI, d64, 12, "FD 29-bit with ESI");
     expect_frame(b, 0x457, HIL_MSG_FD, NULL, 0, "FD empty");
     expect_frame(b, 0x458, 0, d64, 8, "classic frame on vcan0");
+    expect_frame(b, 0x459, HIL_MSG_RTR, NULL, 4, "remote request with DLC 4 on vcan0");
     expect_frame(classic, 0x458, 0, d64, 8, "fd_frames=false still gets classic frames");
+    expect_frame(classic, 0x459, HIL_MSG_RTR, NULL, 4, "fd_frames=false still gets classic frames");
     expect_nothing(classic, 100, "fd_frames=false gets no FD frames");
     /* the emulated SJA1000 is classic CAN: a clear error, before the kernel's EINVAL */
     c0 = can_ch("c0", "can0", "state=up", NULL, NULL);
