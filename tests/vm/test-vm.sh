@@ -70,7 +70,9 @@ if [ ${#files[@]} = 0 ]; then
     say "note: can-utils not installed: the canplayer/candump tests in the VM skip (apt-get install can-utils)"
 fi
 # one copy of each file is enough
-mapfile -t files < <(printf '%s\n' "${files[@]+"${files[@]}"}" | awk 'NR%2==1{o=$0; next} !seen[$0]++{print o; print $0}')
+if [ ${#files[@]} -gt 0 ]; then
+    mapfile -t files < <(printf '%s\n' "${files[@]}" | awk 'NR%2==1{o=$0; next} !seen[$0]++{print o; print $0}')
+fi
 
 if [ "$mode" = bench ]; then
     args=(/bin/hil_vm_tests bench 20000)
