@@ -7,6 +7,8 @@
 #   make sanitize   the self-tests under ASan + UBSan
 #   make tsan       the self-tests under ThreadSanitizer
 #   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
+#   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
+#   make bench-vm   BENCH lines measured inside that VM (informative)
 #
 # Optional libraries are found with pkg-config; without them the features
 # that need them report a clear error and their tests are skipped.
@@ -44,14 +46,14 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples test-cmake
+.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
      $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- the self-tests ----------------------------------------------------------
 $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)
@@ -90,7 +92,7 @@ $(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
 
 # The last line printed is the closing line: "N passed, N failed, N skipped".
 test: all
-	@$(BUILD)/selftest --set params.build_dir=$(BUILD) $(TEST_ARGS)
+	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --exclude-tag vm $(TEST_ARGS)
 
 # ---- the demo ----------------------------------------------------------------
 $(BUILD)/demo/sim_thermostat: examples/quickstart/sim_thermostat.c | $(BUILD)/demo
@@ -135,18 +137,28 @@ $(BUILD)/bench/%: bench/%.c $(HEADERS) | $(BUILD)/bench
 bench: $(BENCH_BINS) $(BUILD)/selftest
 	@for b in $(BENCH_BINS); do BUILD=$(BUILD) CC="$(CC)" ./$$b || exit 1; done
 
+# ---- the QEMU VM bench (tests/vm): CAN and serial against real kernel drivers ----
+# Skipped (with what to install) when QEMU or the kernel image is missing;
+# HIL_REQUIRE_VM=1 makes that a failure (CI). The last line is the sum of the
+# guest's and the host checks' closing lines.
+test-vm: all
+	@BUILD=$(BUILD) CC="$(CC)" tests/vm/test-vm.sh test
+
+bench-vm:
+	@BUILD=$(BUILD) CC="$(CC)" tests/vm/test-vm.sh bench
+
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build $(TEST_ARGS)
+	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
 	  build/tsan/selftest doc-examples $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag no-tsan $(TEST_ARGS)
+	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag no-tsan $(TEST_ARGS)
 
 # ---- every compiler and language mode, warnings as errors --------------------------
 MATRIX_SRC = tests/compile/all_headers.c
