@@ -39,6 +39,7 @@ ifeq ($(call have,libsocketcan),yes)
   HIL_LIBS += $(shell $(PKG_CONFIG) --libs libsocketcan)
 endif
 
+MATRIX_SRC = tests/compile/all_headers.c
 HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h)
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 META_SRCS = $(sort $(wildcard tests/meta/*.c))
@@ -46,11 +47,11 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm
+.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
-     $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests
+     $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers
 
 help:
 	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -93,6 +94,15 @@ $(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
 # The last line printed is the closing line: "N passed, N failed, N skipped".
 test: all
 	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --exclude-tag vm $(TEST_ARGS)
+
+# A program with every header: the configuration reference comes from it, so
+# docs/config-reference.md lists exactly the options the code declares.
+$(BUILD)/all_headers: $(MATRIX_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS_ALL) -o $@ $(MATRIX_SRC) $(LDLIBS_ALL)
+
+docs-config: $(BUILD)/all_headers
+	$(BUILD)/all_headers config-doc > docs/config-reference.md
+	@echo "wrote docs/config-reference.md"
 
 # ---- the demo ----------------------------------------------------------------
 $(BUILD)/demo/sim_thermostat: examples/quickstart/sim_thermostat.c | $(BUILD)/demo
@@ -161,7 +171,6 @@ tsan:
 	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag no-tsan $(TEST_ARGS)
 
 # ---- every compiler and language mode, warnings as errors --------------------------
-MATRIX_SRC = tests/compile/all_headers.c
 compile-matrix: | $(BUILD)
 	@set -e; for cc in gcc clang; do for std in c99 c11; do \
 	  echo "compile-matrix: $$cc -std=$$std"; \

@@ -7453,12 +7453,25 @@ static int hil__cmd_config_doc(hil_cmd_ctx* ctx) {
     printf("| key | type | default | command line | extension | description |\n|---|---|---|---|---|---|\n");
     for (i = 0; i < n; i++) {
         if (opts[i]->flags & HIL_OPT_HIDDEN) continue;
-        printf("| `%s` | %s%s%s | %s%s%s | %s%s%s | %s | %s%s%s |\n", opts[i]->key, hil__opt_type_str(opts[i]->type),
+        hil_strbuf choices = {0, 0, 0, 0}, help = {0, 0, 0, 0};
+        const char* p;
+        /* '|' would end a Markdown table cell */
+        for (p = opts[i]->choices; p && *p; p++) {
+            if (*p == '|') hil_sb_puts(&choices, ", ");
+            else hil_sb_putc(&choices, *p);
+        }
+        for (p = opts[i]->help; p && *p; p++) {
+            if (*p == '|') hil_sb_putc(&help, '\\');
+            hil_sb_putc(&help, *p);
+        }
+        printf("| `%s` | %s%s%s | %s%s%s | %s%s%s | %s | %s%s%s%s |\n", opts[i]->key, hil__opt_type_str(opts[i]->type),
                opts[i]->flags & HIL_OPT_MULTIPLE ? ", multiple" : "", opts[i]->flags & HIL_OPT_REQUIRED ? ", required" : "",
                opts[i]->default_value ? "`" : "", opts[i]->default_value ? opts[i]->default_value : "",
                opts[i]->default_value ? "`" : "", opts[i]->cli ? "`" : "", opts[i]->cli ? opts[i]->cli : "",
-               opts[i]->cli ? "`" : "", opts[i]->owner, opts[i]->help ? opts[i]->help : "",
-               opts[i]->choices ? " One of: " : "", opts[i]->choices ? opts[i]->choices : "");
+               opts[i]->cli ? "`" : "", opts[i]->owner, hil_sb_cstr(&help), opts[i]->choices ? " (one of: " : "",
+               hil_sb_cstr(&choices), opts[i]->choices ? ")" : "");
+        hil_sb_free(&choices);
+        hil_sb_free(&help);
     }
     HIL_FREE((void*)opts);
     return 0;

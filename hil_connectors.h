@@ -117,6 +117,9 @@ typedef struct hil_channel_type {
     void (*destroy)(hil_channel* ch);
 } hil_channel_type;
 
+/* Register the built-in types and their options (done by a constructor;
+ * call it before hil_main with HIL_NO_CONSTRUCTORS). */
+HIL_API void hil_connectors_init(void);
 /* Register a type (the struct must outlive the program). A name registered
  * twice is an error. */
 HIL_API hil_result hil_channel_type_register(const hil_channel_type* t);
@@ -1121,6 +1124,15 @@ static void hil__register_builtin_channel_types(void) {
     hil_channel_type_register(&hil__loopback_type);
     hil_channel_type_register(hil_socketcan_channel_type());
 }
+
+HIL_API void hil_connectors_init(void) { hil__register_builtin_channel_types(); }
+
+/* The built-in types and their options must be known before the program
+ * checks its configuration (load order 100), not only when a channel is
+ * first created: "connectors.dut.port" is not an unknown key. */
+#ifndef HIL_NO_CONSTRUCTORS
+HIL__CONSTRUCTOR(hil__connectors_ctor) { hil__register_builtin_channel_types(); }
+#endif
 
 /* ==========================================================================
  * socketcan / hil_can: implementation [section: socketcan -- docs/can.md]

@@ -201,3 +201,30 @@ HIL_TEST(channel_core, user_code_registers_a_channel_type) {
     }
     hil_channel_destroy(ch);
 }
+
+HIL_TEST_META(channel_core, connector_keys_in_a_config_file_are_known_at_startup, "tags=build") {
+    char bin[512];
+    const char* conf = st_path("lab.conf");
+    const char* text = "[connectors.dut]\ntype = loopback\ncapacity = 8\n";
+    const char* bad = st_path("bad.conf");
+    const char* badtext = "connectors.dut.capacty = 8\n";
+    st_result r;
+    snprintf(bin, sizeof bin, "%s/all_headers", st_build_dir());
+    if (access(bin, X_OK) != 0) HIL_FAIL("%s is missing: run make", bin);
+    HIL_ASSERT_OK(hil_write_file_atomic(conf, text, strlen(text)));
+    HIL_ASSERT_OK(hil_write_file_atomic(bad, badtext, strlen(badtext)));
+    {
+        const char* a[] = {bin, "-c", conf, "config", NULL};
+        st_run(a, NULL, 10000, &r);
+    }
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "connectors.dut.capacity"), "%s", r.out);
+    st_result_free(&r);
+    {
+        const char* a[] = {bin, "-c", bad, "config", NULL};
+        st_run(a, NULL, 10000, &r);
+    }
+    HIL_EXPECT_EQ(r.code, 3, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "did you mean 'connectors.dut.capacity'?"), "%s", r.out);
+    st_result_free(&r);
+}

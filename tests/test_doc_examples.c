@@ -77,3 +77,21 @@ HIL_TEST_META(doc_examples, the_drop_in_example_builds_and_passes, "tags=build")
     HIL_EXPECT(st_has(&r, "--set params.board_port=/dev/ttyUSB0"), "the skip says how to run it\n%s", r.out);
     st_result_free(&r);
 }
+
+HIL_TEST_META(doc_examples, the_configuration_reference_is_current, "tags=build") {
+    char bin[512];
+    st_result r;
+    char* doc;
+    snprintf(bin, sizeof bin, "%s/all_headers", st_build_dir());
+    if (access(bin, X_OK) != 0) HIL_FAIL("%s is missing: run make", bin);
+    {
+        const char* a[] = {bin, "config-doc", NULL};
+        st_run(a, NULL, 10000, &r);
+    }
+    HIL_ASSERT_EQ(r.code, 0, "%s", r.out);
+    doc = st_read("docs/config-reference.md");
+    HIL_EXPECT(strcmp(doc, r.out) == 0,
+               "docs/config-reference.md differs from what the code declares: run make docs-config and commit it");
+    free(doc);
+    st_result_free(&r);
+}
