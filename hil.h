@@ -1060,6 +1060,11 @@ HIL_API void hil_run_options_init(hil_run_options* o);
 /* Run the selected tests; *out receives the summary (free it). */
 HIL_API hil_result hil_run_tests(const hil_run_options* o, hil_run_summary** out);
 HIL_API void hil_run_summary_free(hil_run_summary* s);
+/* A test info owned by the summary, for results that are not registered
+ * tests (a JUnit file read back, a job's task): the strings are copied
+ * (tags and file may be NULL) and freed with the summary. */
+HIL_API hil_test_info* hil_run_summary_add_info(hil_run_summary* s, const char* suite, const char* name,
+                                                const char* tags, const char* file, int line);
 HIL_API size_t hil_summary_failed(const hil_run_summary* s);
 HIL_API size_t hil_summary_passed(const hil_run_summary* s);
 /* Whether a test is selected by the options (filters, tags). */
@@ -1085,6 +1090,12 @@ extern const hil_message_def HIL_MSG_RUN_TICK;      /* NULL, about twice a secon
 
 /* Process groups killed when the program exits on a second Ctrl-C. */
 HIL_API void hil_track_child_group(int pgid, int add);
+/* In a child forked from a running program that goes on to run tests
+ * itself (a job's task): forget what belongs to the parent: the interrupt
+ * count and waker (an eventfd shared with the parent), the child groups
+ * the parent kills on a second Ctrl-C, and the program bus (its dispatcher
+ * threads stayed in the parent). */
+HIL_API void hil_forked_child_reset(void);
 
 /* The program's bus (created by hil_main), or NULL. */
 HIL_API hil_bus* hil_program_bus(void);
@@ -5255,6 +5266,48 @@ HIL_API void hil_run_summary_free(hil_run_summary* s) {
     HIL_FREE(s);
 }
 
+HIL_API hil_test_info* hil_run_summary_add_info(hil_run_summary* s, const char* suite, const char* name,
+                                                const char* tags, const char* file, int line) {
+    /* One block "suite.name\0suite\0tags\0file\0" holds the strings, so
+     * hil_run_summary_free releases them with full_name. */
+    hil__synthetic* syn;
+    size_t ls, ln, lt, lf;
+    char* block;
+    if (!s || !suite || !name) return NULL;
+    ls = strlen(suite);
+    ln = strlen(name);
+    lt = tags ? strlen(tags) : 0;
+    lf = file ? strlen(file) : 0;
+    syn = (hil__synthetic*)hil__calloc(1, sizeof *syn);
+    block = (char*)HIL_MALLOC(ls + ln + 2 + ls + 1 + lt + 1 + lf + 1);
+    if (!syn || !block || !(syn->t.info.name = hil_strdup(name))) {
+        HIL_FREE(syn);
+        HIL_FREE(block);
+        return NULL;
+    }
+    memcpy(block, suite, ls);
+    block[ls] = '.';
+    memcpy(block + ls + 1, name, ln + 1);
+    syn->t.info.full_name = block;
+    block += ls + ln + 2;
+    memcpy(block, suite, ls + 1);
+    syn->t.info.suite = block;
+    block += ls + 1;
+    memcpy(block, tags ? tags : "", lt + 1);
+    syn->t.info.tags = block;
+    block += lt + 1;
+    memcpy(block, file ? file : "", lf + 1);
+    syn->t.info.file = block;
+    syn->t.info.line = line;
+    syn->t.info.requires = "";
+    syn->t.info.attempt = 1;
+    syn->t.info.iteration = 1;
+    syn->t.info.index = -1;
+    syn->next = (hil__synthetic*)s->internal;
+    s->internal = syn;
+    return &syn->t.info;
+}
+
 HIL_API size_t hil_summary_failed(const hil_run_summary* s) {
     return s->counts[HIL_FAILED] + s->counts[HIL_ERRORED] + s->counts[HIL_ABORTED] + s->counts[HIL_BLOCKED];
 }
@@ -5878,6 +5931,17 @@ HIL_API void hil_track_child_group(int pgid, int add) {
         if (add && hil__hard_exit_pgids[i] == 0) { hil__hard_exit_pgids[i] = pgid; return; }
         if (!add && hil__hard_exit_pgids[i] == pgid) { hil__hard_exit_pgids[i] = 0; return; }
     }
+}
+
+HIL_API void hil_forked_child_reset(void) {
+    size_t i;
+    hil__interrupts = 0;
+    if (hil__interrupts_installed) {
+        hil_waker_destroy(&hil__interrupt_waker);
+        hil_waker_init(&hil__interrupt_waker);
+    }
+    for (i = 0; i < HIL__COUNTOF(hil__hard_exit_pgids); i++) hil__hard_exit_pgids[i] = 0;
+    hil__app.bus = NULL;
 }
 
 /* The second Ctrl-C ends the program at once (from the signal handler). */
