@@ -6037,11 +6037,15 @@ static void hil__worker_child(hil__run* R, int evw, int outw, size_t start, int 
     sigaction(SIGTERM, &dfl, NULL);
     sigaction(SIGPIPE, &dfl, NULL);
     if (outw >= 0) {
+        static char out_buf[4096];
         dup2(outw, 1);
         dup2(outw, 2);
         close(outw);
-        /* line by line, so what a test printed before crashing is kept */
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        /* line by line, so what a test printed before crashing is kept;
+         * with a buffer given, glibc also resets a stream the supervisor
+         * used already (with NULL it only sets the flag, and stays fully
+         * buffered) */
+        setvbuf(stdout, out_buf, _IOLBF, sizeof out_buf);
     }
     R->ev_fd = evw;
     hil__in_worker = 1;
