@@ -1589,6 +1589,13 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     if (getppid() != J->pid) _exit(0); /* the job died before prctl took effect */
 #endif
     hil_forked_child_reset();
+    {
+        sigset_t stop_sigs;
+        sigemptyset(&stop_sigs);
+        sigaddset(&stop_sigs, SIGINT);
+        sigaddset(&stop_sigs, SIGTERM);
+        pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL); /* a pending stop now counts */
+    }
     hil__task_self = t;
     t->pid = (int)getpid();
     hil__child_evfd = evw;
@@ -1787,6 +1794,10 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
     hil_strbuf desc = {0, 0, 0, 0};
     uint64_t now;
     double limit;
+    sigset_t stop_sigs, old_mask;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
     if (J->interrupted) {
         hil__task_refuse(J, t, HIL_ABORTED, "not_started", "not started: the job was interrupted", HIL_ERR_INTERRUPTED);
         return;
@@ -1824,11 +1835,15 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         }
         hil_set_cloexec(ev[0]);
         hil_set_cloexec(ev[1]);
+        /* SIGTERM/SIGINT stay pending until the task process has its own
+         * interrupt state (hil_forked_child_reset), or they would be lost */
+        pthread_sigmask(SIG_BLOCK, &stop_sigs, &old_mask);
         pid = fork();
         if (pid == 0) {
             close(ev[0]);
             hil__task_child(J, t, ev[1]);
         }
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         if (pid < 0) {
             hil__jfmt(why, sizeof why, "cannot fork the task process: %s (too many processes? see ulimit -u)",
                       strerror(errno));
@@ -1857,7 +1872,10 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         pc.new_process_group = 1;
         pc.die_with_parent = 1;
         if (t->junit) t->junit_existed = stat(t->junit, &t->junit_before) == 0;
+        /* pending until the child has reset its handlers: not lost before exec */
+        pthread_sigmask(SIG_BLOCK, &stop_sigs, &old_mask);
         r = hil_proc_spawn(&t->proc, &pc);
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         if (r != HIL_OK) {
             hil__jfmt(why, sizeof why, "cannot start: %s", hil_last_error());
             hil__fd_printf(t->logfd, "== %s: %s\n", t->taskid, why);
@@ -2460,6 +2478,17 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     return HIL_OK;
 }
 
+/* Print what finished before returning to the job, so its own output
+ * comes after the task's line. */
+static void hil__job_flush_console(hil__job* J) {
+    int pending;
+    if (J->console == HIL_JOB_CONSOLE_SILENT) return;
+    hil_mutex_lock(&J->mu);
+    pending = J->pending_out.len > 0;
+    hil_mutex_unlock(&J->mu);
+    if (pending) hil__job_draw(J);
+}
+
 static hil_result hil__task_check_caller(const hil_task* t, const char* what) {
     if (!t) return hil_error(HIL_ERR_INVALID_ARG, "%s: no task", what);
     if (hil__task_self) return hil_error(HIL_ERR_STATE, "%s: not from inside a task", what);
@@ -2486,6 +2515,7 @@ HIL_API hil_result hil_task_start(hil_task* t) {
     while (t->state == HIL__T_STARTING) hil_cond_wait(&J->cv, &J->mu);
     if (t->start_error) r = hil_error(t->start_code ? t->start_code : HIL_ERROR, "task '%s': %s", t->taskid, t->start_error);
     hil_mutex_unlock(&J->mu);
+    if (r != HIL_OK) hil__job_flush_console(J);
     return r;
 }
 
@@ -2518,6 +2548,7 @@ HIL_API hil_result hil_task_wait(hil_task* t, double max_runtime_s) {
     if (t->stop_why == HIL__STOP_MAX_RUNTIME)
         r = hil_error(HIL_ERR_TIMEOUT, "task '%s': max_runtime %g s exceeded: it was stopped", t->taskid, t->limit_s);
     hil_mutex_unlock(&J->mu);
+    hil__job_flush_console(J);
     return r;
 }
 
@@ -2530,6 +2561,7 @@ HIL_API hil_result hil_task_join(hil_task* t, int timeout_ms) {
     if (t->state == HIL__T_CREATED) r = hil_error(HIL_ERR_STATE, "hil_task_join: task '%s' was not started", t->taskid);
     else r = hil__task_wait_until(t, hil_deadline_ms(timeout_ms));
     hil_mutex_unlock(&J->mu);
+    if (r == HIL_OK) hil__job_flush_console(J);
     return r;
 }
 
@@ -2553,6 +2585,7 @@ HIL_API hil_result hil_task_wait_any(hil_task* const* tasks, size_t n, int timeo
             if (tasks[i]->state == HIL__T_DONE) {
                 *index = i;
                 hil_mutex_unlock(&J->mu);
+                hil__job_flush_console(J);
                 return HIL_OK;
             }
             if (tasks[i]->state != HIL__T_CREATED) waiting = 1;
@@ -2807,8 +2840,9 @@ static void hil__job_write_env(hil__job* J) {
         size_t len = 0, k;
         hil_sb_puts(&sb, "command:    ");
         if (hil_read_file("/proc/self/cmdline", &cmd, &len) == HIL_OK) {
-            for (k = 0; k + 1 < len; k++) hil_sb_putc(&sb, cmd[k] ? cmd[k] : ' ');
-            if (len) hil_sb_putc(&sb, cmd[len - 1] ? cmd[len - 1] : '\n');
+            /* NUL-separated arguments */
+            for (k = 0; k < len; k++) hil_sb_putc(&sb, cmd[k] ? cmd[k] : ' ');
+            while (sb.len && sb.data[sb.len - 1] == ' ') sb.data[--sb.len] = 0;
             HIL_FREE(cmd);
         } else {
             hil_sb_puts(&sb, " ?");
