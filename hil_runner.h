@@ -286,6 +286,7 @@ HIL_API hil_outcome hil_run(hil_job_rt* rt, const hil_task_options* o);
 HIL_API hil_result hil_shared_create(size_t capacity, hil_shared** out);
 HIL_API void hil_shared_destroy(hil_shared* s);
 HIL_API size_t hil_shared_capacity(const hil_shared* s);
+/* Bytes the live values take (of the capacity). */
 HIL_API size_t hil_shared_used(hil_shared* s);
 HIL_API hil_result hil_shared_set_int(hil_shared* s, const char* key, long long v);
 /* HIL_ERR_NOT_FOUND, or HIL_ERR_INVALID_ARG when the key holds another type. */
@@ -592,9 +593,14 @@ static hil__shm_rec* hil__shm_find(hil_shared* s, const char* key, size_t klen) 
 }
 
 HIL_API size_t hil_shared_used(hil_shared* s) {
-    size_t n;
+    size_t n = 0;
+    int a;
+    uint64_t used, off;
     if (!s || hil_shared_lock(s) != HIL_OK) return 0;
-    n = (size_t)s->h->used[s->h->active];
+    a = (int)s->h->active;
+    used = s->h->used[a];
+    for (off = 0; hil__shm_ok(s, a, off, used); off += hil__shm_at(s, a, off)->size)
+        if (!hil__shm_at(s, a, off)->dead) n += hil__shm_at(s, a, off)->size;
     hil_shared_unlock(s);
     return n;
 }
@@ -2304,9 +2310,10 @@ static void* hil__job_monitor(void* arg) {
         hil_mutex_unlock(&J->mu);
         hil__job_send_notes(J);
         if (J->console != HIL_JOB_CONSOLE_SILENT) {
-            int due = J->console == HIL_JOB_CONSOLE_LIVE && running && hil_now_ns() >= J->next_draw;
+            int due;
             hil_mutex_lock(&J->mu);
-            due = due || J->pending_out.len > 0;
+            due = J->pending_out.len > 0 ||
+                  (J->console == HIL_JOB_CONSOLE_LIVE && running && hil_now_ns() >= J->next_draw);
             hil_mutex_unlock(&J->mu);
             if (due) hil__job_draw(J);
         }
