@@ -6036,6 +6036,13 @@ static void hil__worker_child(hil__run* R, int evw, int outw, size_t start, int 
     sigaction(SIGINT, &dfl, NULL);
     sigaction(SIGTERM, &dfl, NULL);
     sigaction(SIGPIPE, &dfl, NULL);
+    {
+        sigset_t stop_sigs; /* blocked by hil__worker_start around fork */
+        sigemptyset(&stop_sigs);
+        sigaddset(&stop_sigs, SIGINT);
+        sigaddset(&stop_sigs, SIGTERM);
+        pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
+    }
     if (outw >= 0) {
         static char out_buf[4096];
         dup2(outw, 1);
@@ -6067,12 +6074,20 @@ typedef struct hil__worker {
 static hil_result hil__worker_start(hil__run* R, hil__worker* w, size_t start, int first_attempt, int single) {
     int ev[2], out[2] = {-1, -1};
     int pid;
+    sigset_t stop_sigs, old_mask;
     memset(w, 0, sizeof *w);
     w->evfd = w->outfd = w->exitfd = -1;
     if (pipe(ev) != 0 || (R->o.capture && pipe(out) != 0))
         return hil_error(HIL_ERR_IO, "cannot create pipes for the test worker: %s", strerror(errno));
     fflush(NULL);
+    /* a stop signal stays pending until the worker has its default handlers
+     * (caught by the inherited handler it would be lost) */
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, &old_mask);
     pid = fork();
+    if (pid != 0) pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (pid < 0) {
         int e = errno;
         close(ev[0]); close(ev[1]);
