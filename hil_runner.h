@@ -1305,7 +1305,7 @@ typedef struct hil__job {
     size_t n_tasks, cap_tasks;
     int next_n;
     int pid;
-    int interrupted, intr_seen;
+    int interrupted;             /* Ctrl-C seen (set by the monitor) */
     uint64_t start_ns, start_wall;
     long tz_off;
     int joblog;
@@ -2242,6 +2242,14 @@ static void* hil__job_monitor(void* arg) {
     hil_task** who = NULL;
     size_t cap = 0;
     hil_waker* intr = hil_interrupt_waker();
+    int intr_pending = 0;
+    sigset_t stop_sigs;
+    /* Ctrl-C is handled on the job's other threads; this one learns of it
+     * from the interrupt waker (the handler's counter is theirs) */
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
     hil_mutex_lock(&J->mu);
     for (;;) {
         size_t i, n = 0;
@@ -2249,9 +2257,8 @@ static void* hil__job_monitor(void* arg) {
         int running = 0;
         for (i = 0; i < J->n_tasks; i++)
             if (J->tasks[i]->state == HIL__T_STARTING) hil__task_launch(J, J->tasks[i]);
-        if (hil_interrupt_count() > J->intr_seen) {
-            J->intr_seen = hil_interrupt_count();
-            if (intr) hil_waker_drain(intr);
+        if (intr_pending) {
+            intr_pending = 0;
             if (!J->interrupted) {
                 static const char note[] =
                     "\nhil: interrupted: stopping the tasks and writing the reports (Ctrl-C again exits at once)\n";
@@ -2322,6 +2329,10 @@ static void* hil__job_monitor(void* arg) {
         hil_mutex_lock(&J->mu);
         for (i = 0; i < n; i++) {
             hil_task* t = who[i];
+            if (!t && intr && pf[i].fd == hil_waker_fd(intr) && pf[i].revents) {
+                hil_waker_drain(intr);
+                intr_pending = 1;
+            }
             if (!t || !pf[i].revents || t->state != HIL__T_RUNNING) continue;
             if (pf[i].fd == t->evfd || pf[i].fd == t->outfd) hil__task_read(J, t);
             else if (pf[i].fd == t->exitfd && hil__task_reap(t)) hil__task_finalize(J, t);
@@ -2763,7 +2774,7 @@ HIL_API int hil_job_interrupted(const hil_job_rt* rt) {
     int v;
     if (!J) return 0;
     hil_mutex_lock(&J->mu);
-    v = J->interrupted || hil_interrupt_count() > J->intr_seen;
+    v = J->interrupted;
     hil_mutex_unlock(&J->mu);
     return v;
 }
@@ -3302,7 +3313,6 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
     J->rt.shared = J->shared;
     hil__job_write_env(J);
     hil_interrupts_install();
-    J->intr_seen = hil_interrupt_count();
     hil__job_cur = J;
     if (J->bus) {
         hil_dispatcher_config dc;
@@ -3355,7 +3365,7 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
         js->result = hil_outcome_rollup(js->result, HIL_ERRORED);
         if (runs) runs[n_runs++] = J->errors;
     }
-    js->interrupted = J->interrupted || hil_interrupt_count() > J->intr_seen;
+    js->interrupted = J->interrupted;
     if (js->interrupted) js->result = hil_outcome_rollup(js->result, HIL_ABORTED);
     for (k = 1; k < HIL_OUTCOME_COUNT; k++) js->tests += counts[k];
     js->passed = counts[HIL_PASSED] + counts[HIL_PASSX];

@@ -152,7 +152,7 @@ HIL_TEST(jobs_api, values_are_never_torn_when_a_writer_is_killed_at_any_point) {
             unsigned long it;
             close(p[0]);
             for (it = 0;; it++) {
-                char key[8];
+                char key[32];
                 uint32_t len = (uint32_t)(8 + (it * 97) % 1400);
                 memset(b, (int)(len & 0xff), len);
                 memcpy(b, &len, 4);
@@ -170,7 +170,7 @@ HIL_TEST(jobs_api, values_are_never_torn_when_a_writer_is_killed_at_any_point) {
         close(p[0]);
         for (k = 0; k < 5; k++) {
             unsigned char b[1500];
-            char key[8];
+            char key[16];
             size_t len = 0;
             hil_result r;
             snprintf(key, sizeof key, "k%d", k);
