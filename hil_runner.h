@@ -1279,6 +1279,7 @@ struct hil_task {
     uint64_t open_wall;
     int got_done, stream_bad;
     int worker_pgid;             /* the task's current worker (its own group) */
+    int log_made;                /* TaskLog.<taskid> exists */
     char* child_error;
     hil_outcome outcome;
     char* reason;
@@ -1814,6 +1815,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
     }
     hil__jfmt(path, sizeof path, "%s/TaskLog.%s", J->dir, t->taskid);
     t->logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    t->log_made = t->logfd >= 0;
     if (t->logfd < 0) {
         hil__jfmt(why, sizeof why, "cannot create its log '%s': %s", path, strerror(errno));
         hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
@@ -2971,7 +2973,7 @@ static void hil__job_json_task(hil_strbuf* sb, const hil_task* t) {
     hil_sb_json_str(sb, why[0] ? why : NULL);
     hil__jfmt(log, sizeof log, "TaskLog.%s", t->taskid);
     hil_sb_puts(sb, ",\"log\":");
-    hil_sb_json_str(sb, t->pid > 0 || t->logfd >= 0 ? log : NULL);
+    hil_sb_json_str(sb, t->log_made ? log : NULL);
     hil_sb_puts(sb, ",\"summary\":");
     hil__json_counts(sb, t->sum->counts, t->sum->not_run);
     hil_sb_printf(sb, ",\"success_rate\":%.2f,\"suites\":", hil__rate(t->sum->counts));

@@ -406,6 +406,7 @@ HIL_TEST(jobs, command_tasks_report_exit_status_output_and_junit) {
     EXPECT_JSON(json, "tasks.1.suites.0.tests.0.reason", "exited with status 3");
     EXPECT_JSON(json, "tasks.1.suites.0.tests.0.output", "failing\\n");
     HIL_EXPECT(strstr(json, "cannot run 'no-such-program-hil': No such file or directory"));
+    EXPECT_JSON(json, "tasks.2.log", "TaskLog.missing");
     HIL_EXPECT(strstr(json, "did not write its JUnit file"));
     /* a hil program's own JUnit: 17 results, Blocked stays Blocked */
     EXPECT_JSON(json, "tasks.4.summary.total", "17");
