@@ -1280,6 +1280,7 @@ struct hil_task {
     int got_done, stream_bad;
     int worker_pgid;             /* the task's current worker (its own group) */
     int log_made;                /* TaskLog.<taskid> exists */
+    int stop_pending;            /* hil_task_terminate while it was starting */
     char* child_error;
     hil_outcome outcome;
     char* reason;
@@ -1794,6 +1795,8 @@ static void hil__task_refuse(hil__job* J, hil_task* t, hil_outcome o, const char
     hil_cond_broadcast(&J->cv);
 }
 
+static void hil__task_stop(hil__job* J, hil_task* t, int why);
+
 /* Start one task (the monitor thread, holding the job's lock: the forked
  * task process sees a consistent copy of the job). */
 static void hil__task_launch(hil__job* J, hil_task* t) {
@@ -1827,8 +1830,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
     hil_format_time_iso(t->sum->start_wall_ns, ts, sizeof ts);
     hil__fd_printf(t->logfd, "== %s: %s (started %s)\n", t->taskid, hil_sb_cstr(&desc), ts);
     limit = t->max_runtime_s > 0 ? t->max_runtime_s : J->max_runtime_s;
-    t->deadline = HIL_NEVER;
-    if (limit > 0) {
+    if (limit > 0 && now + (uint64_t)(limit * 1e9) < t->deadline) { /* a wait() may have set an earlier one */
         t->deadline = now + (uint64_t)(limit * 1e9);
         t->limit_s = limit;
     }
@@ -1900,6 +1902,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
     hil_track_child_group(t->pid, 1);
     t->state = HIL__T_RUNNING;
     hil__job_log(J, "info", "%s started (pid %d): %s", t->taskid, t->pid, hil_sb_cstr(&desc));
+    if (t->stop_pending) hil__task_stop(J, t, t->stop_pending); /* terminated while it started */
     hil__job_note(J, t, 0);
     hil_cond_broadcast(&J->cv);
     hil_sb_free(&desc);
@@ -2438,6 +2441,7 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     t->kind = o->argv ? HIL__TASK_COMMAND : HIL__TASK_TESTS;
     t->pid = 0;
     t->exitfd = t->evfd = t->outfd = t->logfd = -1;
+    t->deadline = HIL_NEVER;
     t->proc.pid = -1;
     t->proc.pidfd = t->proc.stdin_fd = t->proc.stdout_fd = t->proc.stderr_fd = -1;
     t->timeout_s = o->timeout_s;
@@ -2638,6 +2642,7 @@ HIL_API hil_result hil_task_terminate(hil_task* t) {
     hil_mutex_lock(&J->mu);
     if (t->state == HIL__T_CREATED) r = hil_error(HIL_ERR_STATE, "hil_task_terminate: task '%s' was not started", t->taskid);
     else if (t->state == HIL__T_RUNNING) hil__task_stop(J, t, HIL__STOP_TERMINATED);
+    else if (t->state == HIL__T_STARTING) t->stop_pending = HIL__STOP_TERMINATED;
     hil_waker_wake(&J->wake);
     hil_mutex_unlock(&J->mu);
     return r;
