@@ -1016,7 +1016,8 @@ typedef struct hil_test_result {
     char* output;              /* log records and captured stdout/stderr */
     size_t output_len;
     hil_failure* failures;
-    size_t n_failures;
+    size_t n_failures;         /* listed, at most 64 */
+    size_t n_failures_dropped; /* failed checks beyond those */
     char** warnings;
     size_t n_warnings;
 } hil_test_result;
@@ -1060,6 +1061,11 @@ HIL_API void hil_run_options_init(hil_run_options* o);
 /* Run the selected tests; *out receives the summary (free it). */
 HIL_API hil_result hil_run_tests(const hil_run_options* o, hil_run_summary** out);
 HIL_API void hil_run_summary_free(hil_run_summary* s);
+/* A test info owned by the summary, for results that are not registered
+ * tests (a JUnit file read back, a job's task): the strings are copied
+ * (tags and file may be NULL) and freed with the summary. */
+HIL_API hil_test_info* hil_run_summary_add_info(hil_run_summary* s, const char* suite, const char* name,
+                                                const char* tags, const char* file, int line);
 HIL_API size_t hil_summary_failed(const hil_run_summary* s);
 HIL_API size_t hil_summary_passed(const hil_run_summary* s);
 /* Whether a test is selected by the options (filters, tags). */
@@ -1085,6 +1091,12 @@ extern const hil_message_def HIL_MSG_RUN_TICK;      /* NULL, about twice a secon
 
 /* Process groups killed when the program exits on a second Ctrl-C. */
 HIL_API void hil_track_child_group(int pgid, int add);
+/* In a child forked from a running program that goes on to run tests
+ * itself (a job's task): forget what belongs to the parent: the interrupt
+ * count and waker (an eventfd shared with the parent), the child groups
+ * the parent kills on a second Ctrl-C, and the program bus (its dispatcher
+ * threads stayed in the parent). */
+HIL_API void hil_forked_child_reset(void);
 
 /* The program's bus (created by hil_main), or NULL. */
 HIL_API hil_bus* hil_program_bus(void);
@@ -5354,6 +5366,48 @@ HIL_API void hil_run_summary_free(hil_run_summary* s) {
     HIL_FREE(s);
 }
 
+HIL_API hil_test_info* hil_run_summary_add_info(hil_run_summary* s, const char* suite, const char* name,
+                                                const char* tags, const char* file, int line) {
+    /* One block "suite.name\0suite\0tags\0file\0" holds the strings, so
+     * hil_run_summary_free releases them with full_name. */
+    hil__synthetic* syn;
+    size_t ls, ln, lt, lf;
+    char* block;
+    if (!s || !suite || !name) return NULL;
+    ls = strlen(suite);
+    ln = strlen(name);
+    lt = tags ? strlen(tags) : 0;
+    lf = file ? strlen(file) : 0;
+    syn = (hil__synthetic*)hil__calloc(1, sizeof *syn);
+    block = (char*)HIL_MALLOC(ls + ln + 2 + ls + 1 + lt + 1 + lf + 1);
+    if (!syn || !block || !(syn->t.info.name = hil_strdup(name))) {
+        HIL_FREE(syn);
+        HIL_FREE(block);
+        return NULL;
+    }
+    memcpy(block, suite, ls);
+    block[ls] = '.';
+    memcpy(block + ls + 1, name, ln + 1);
+    syn->t.info.full_name = block;
+    block += ls + ln + 2;
+    memcpy(block, suite, ls + 1);
+    syn->t.info.suite = block;
+    block += ls + 1;
+    memcpy(block, tags ? tags : "", lt + 1);
+    syn->t.info.tags = block;
+    block += lt + 1;
+    memcpy(block, file ? file : "", lf + 1);
+    syn->t.info.file = block;
+    syn->t.info.line = line;
+    syn->t.info.requires = "";
+    syn->t.info.attempt = 1;
+    syn->t.info.iteration = 1;
+    syn->t.info.index = -1;
+    syn->next = (hil__synthetic*)s->internal;
+    s->internal = syn;
+    return &syn->t.info;
+}
+
 HIL_API size_t hil_summary_failed(const hil_run_summary* s) {
     return s->counts[HIL_FAILED] + s->counts[HIL_ERRORED] + s->counts[HIL_ABORTED] + s->counts[HIL_BLOCKED];
 }
@@ -5437,10 +5491,12 @@ static void hil__on_failure(hil__run* R, const char* file, int line, const char*
             f[r->n_failures].message = hil_strdup(msg);
             r->n_failures++;
         }
-    } else if (r->n_failures == HIL__MAX_FAILURES) {
-        static const char note[] = "[hil: more than 64 failed checks; the rest are not listed]\n";
-        hil__result_output(R, r, note, sizeof note - 1);
-        r->n_failures++; /* counted, never listed */
+    } else {
+        /* counted, not listed: n_failures stays the size of the array */
+        if (r->n_failures_dropped++ == 0) {
+            static const char note[] = "[hil: more than 64 failed checks; the rest are counted, not listed]\n";
+            hil__result_output(R, r, note, sizeof note - 1);
+        }
     }
     hil__unlock(R);
 }
@@ -5979,6 +6035,17 @@ HIL_API void hil_track_child_group(int pgid, int add) {
     }
 }
 
+HIL_API void hil_forked_child_reset(void) {
+    size_t i;
+    hil__interrupts = 0;
+    if (hil__interrupts_installed) {
+        hil_waker_destroy(&hil__interrupt_waker);
+        hil_waker_init(&hil__interrupt_waker);
+    }
+    for (i = 0; i < HIL__COUNTOF(hil__hard_exit_pgids); i++) hil__hard_exit_pgids[i] = 0;
+    hil__app.bus = NULL;
+}
+
 /* The second Ctrl-C ends the program at once (from the signal handler). */
 static void hil__hard_exit(void) {
     static const char note[] = "\nhil: interrupted twice: exiting now (reports of this run are not written)\n";
@@ -6071,12 +6138,23 @@ static void hil__worker_child(hil__run* R, int evw, int outw, size_t start, int 
     sigaction(SIGINT, &dfl, NULL);
     sigaction(SIGTERM, &dfl, NULL);
     sigaction(SIGPIPE, &dfl, NULL);
+    {
+        sigset_t stop_sigs; /* blocked by hil__worker_start around fork */
+        sigemptyset(&stop_sigs);
+        sigaddset(&stop_sigs, SIGINT);
+        sigaddset(&stop_sigs, SIGTERM);
+        pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
+    }
     if (outw >= 0) {
+        static char out_buf[4096];
         dup2(outw, 1);
         dup2(outw, 2);
         close(outw);
-        /* line by line, so what a test printed before crashing is kept */
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        /* line by line, so what a test printed before crashing is kept;
+         * with a buffer given, glibc also resets a stream the supervisor
+         * used already (with NULL it only sets the flag, and stays fully
+         * buffered) */
+        setvbuf(stdout, out_buf, _IOLBF, sizeof out_buf);
     }
     R->ev_fd = evw;
     hil__in_worker = 1;
@@ -6098,12 +6176,20 @@ typedef struct hil__worker {
 static hil_result hil__worker_start(hil__run* R, hil__worker* w, size_t start, int first_attempt, int single) {
     int ev[2], out[2] = {-1, -1};
     int pid;
+    sigset_t stop_sigs, old_mask;
     memset(w, 0, sizeof *w);
     w->evfd = w->outfd = w->exitfd = -1;
     if (pipe(ev) != 0 || (R->o.capture && pipe(out) != 0))
         return hil_error(HIL_ERR_IO, "cannot create pipes for the test worker: %s", strerror(errno));
     fflush(NULL);
+    /* a stop signal stays pending until the worker has its default handlers
+     * (caught by the inherited handler it would be lost) */
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, &old_mask);
     pid = fork();
+    if (pid != 0) pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (pid < 0) {
         int e = errno;
         close(ev[0]); close(ev[1]);
@@ -7038,7 +7124,8 @@ static void hil__console_result(hil__console* c, const hil_test_result* r) {
         if (r->n_failures == 0 && r->reason) printf("      %s\n", r->reason);
         for (i = 0; i < r->n_failures && i < 10; i++)
             printf("      %s:%d: %s\n", r->failures[i].file, r->failures[i].line, r->failures[i].message);
-        if (r->n_failures > 10) printf("      ... %zu more failed checks\n", r->n_failures - 10);
+        if (r->n_failures + r->n_failures_dropped > 10)
+            printf("      ... %zu more failed checks\n", r->n_failures + r->n_failures_dropped - 10);
     }
     for (i = 0; i < r->n_warnings; i++) printf("      warning: %s\n", r->warnings[i]);
     if (r->output_len && (bad || c->verbose)) hil__console_indent(r->output, r->output_len, c->verbose ? 1000 : 40);

@@ -69,6 +69,7 @@ void st_result_free(st_result* r) { free(r->out); memset(r, 0, sizeof *r); }
 int st_has(const st_result* r, const char* s) { return r->out && strstr(r->out, s) != NULL; }
 
 static char st__tmp[256];
+static int st__tmp_pid; /* the process that made it */
 
 static void st__rm_rf(const char* path) {
     DIR* d = opendir(path);
@@ -88,9 +89,10 @@ static void st__rm_rf(const char* path) {
 }
 
 /* Tests run in worker processes that end with _exit(): the directory is
- * removed by a worker hook when the worker stops. */
+ * removed by a worker hook when the worker stops; only by the worker that
+ * made it (a job's task runs workers of its own, which inherit the hook). */
 static void st__cleanup(int starting) {
-    if (!starting && st__tmp[0]) {
+    if (!starting && st__tmp[0] && getpid() == st__tmp_pid) {
         st__rm_rf(st__tmp);
         st__tmp[0] = 0;
     }
@@ -101,6 +103,7 @@ const char* st_tmpdir(void) {
         const char* base = getenv("TMPDIR");
         snprintf(st__tmp, sizeof st__tmp, "%s/hil-selftest-XXXXXX", base && *base ? base : "/tmp");
         if (!mkdtemp(st__tmp)) HIL_FAIL("mkdtemp: %s", strerror(errno));
+        st__tmp_pid = (int)getpid();
         hil_add_worker_hook(st__cleanup);
     }
     return st__tmp;

@@ -498,3 +498,22 @@ HIL_TEST(runner, a_live_progress_line_on_a_terminal) {
     HIL_EXPECT(st_has(&r, "4 passed, 0 failed, 1 skipped"), "%s", r.out);
     st_result_free(&r);
 }
+
+HIL_TEST(runner, more_failed_checks_than_listed_are_counted_not_lost) {
+    const char* json = st_path("many.json");
+    const char* a[] = {st_meta("meta_many"), "--color=never", "--json", json, NULL};
+    st_result r;
+    char *text, *v;
+    st_run(a, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 1, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "... 90 more failed checks"), "%s", r.out);
+    text = st_read(json);
+    v = st_json_get(text, "suites.0.tests.0.failures.63.line");
+    HIL_EXPECT(v != NULL, "64 failures are listed");
+    free(v);
+    v = st_json_get(text, "suites.0.tests.0.failures.64.line");
+    HIL_EXPECT(v == NULL, "not 65");
+    free(v);
+    free(text);
+    st_result_free(&r);
+}
