@@ -1819,6 +1819,11 @@ static void hil__child_exec(const hil_proc_config* cfg, char** envp, int in[2], 
     if (out[1] >= 0) dup2(out[1], 1);
     if (cfg->stderr_to_stdout) dup2(1, 2);
     else if (err[1] >= 0) dup2(err[1], 2);
+    /* Only 0, 1 and 2 may keep the pipes open: a child that closes its
+     * stdout must give the parent end of file. */
+    if (in[0] > 2) close(in[0]);
+    if (out[1] > 2) close(out[1]);
+    if (err[1] > 2) close(err[1]);
     if (cfg->cwd && chdir(cfg->cwd) != 0) {
         e = errno;
         (void)!write(errpipe, &e, sizeof e);
