@@ -312,6 +312,105 @@ HIL_API const hil_framing* hil_channel_framing(const hil_channel* ch);
  * Options: capacity (messages queued, default 1024; a full queue makes
  * send wait up to its timeout, then HIL_ERR_OVERFLOW). */
 
+/* ---- the process type ---------------------------------------------------------- */
+/* "process": starts a program (a device simulator) and talks to it over its
+ * stdin and stdout (a byte stream: framing applies). The program runs in
+ * its own process group; closing the channel sends SIGTERM to the group,
+ * waits kill_grace_ms, sends SIGKILL and reaps it. When the program exits,
+ * receive returns what it wrote before, then HIL_ERR_CLOSED, and
+ * hil_last_error() says how it ended ("exited with status 3", "killed by
+ * SIGSEGV (Segmentation fault)"). No shell runs: command is split into
+ * words like a shell would (quotes, backslashes), nothing else.
+ *
+ * Options: command (required), cwd, env ("KEY=VALUE ..." words),
+ * stderr (log: each line into the log at INFO | inherit | null | stdout:
+ * mixed into the channel's data; default log), kill_grace_ms (500). */
+
+/* The program's pid while it runs, else -1. */
+HIL_API int hil_process_pid(hil_channel* ch);
+/* Wait up to timeout_ms for the program to exit (without killing it);
+ * *status gets the raw wait status (hil_proc_status_str() words it).
+ * HIL_ERR_TIMEOUT while it runs. Do not call it while another thread
+ * receives on the channel. */
+HIL_API hil_result hil_process_wait(hil_channel* ch, int timeout_ms, int* status);
+
+/* ---- the pty type -------------------------------------------------------------- */
+/* "pty": a pseudo-terminal pair through termios. The channel holds the
+ * master; the slave (/dev/pts/N) is where a serial-device simulator, ser2net
+ * or any program expecting a serial port connects. The path is logged at
+ * open and given by hil_pty_path(); option `link` adds a symlink with a
+ * fixed name. The channel keeps the slave open itself too, so peers may
+ * come and go. The slave starts raw (no echo, no line editing).
+ *
+ * Options: link, baudrate (115200), stop_bits (1), flow_control (none |
+ * xonxoff | rtscts): they set the pty's termios, which the peer sees
+ * (tcgetattr) and may change. data_bits and parity are accepted only as 8
+ * and none: the Linux pty driver forces those. */
+
+/* The slave device path ("/dev/pts/7") while open, else NULL. */
+HIL_API const char* hil_pty_path(hil_channel* ch);
+
+/* ---- serial lines: settings and control lines (serial, pty, rfc2217/ser2net) ---------- */
+/* The same calls for a local UART (serial), a pty, and a remote one over
+ * RFC 2217. They are control calls: make them from the thread that sends
+ * (one writer), not while another thread changes the same channel. */
+
+typedef enum hil_parity {
+    HIL_PARITY_NONE = 0, HIL_PARITY_ODD, HIL_PARITY_EVEN, HIL_PARITY_MARK, HIL_PARITY_SPACE
+} hil_parity;
+
+typedef enum hil_flow_control {
+    HIL_FLOW_NONE = 0, HIL_FLOW_XONXOFF, HIL_FLOW_RTSCTS, HIL_FLOW_DTRDSR
+} hil_flow_control;
+
+typedef struct hil_serial_settings {
+    int baudrate;                  /* bits per second; 0 in a change: keep */
+    int data_bits;                 /* 5..8 */
+    hil_parity parity;
+    int stop_bits;                 /* 1 or 2 */
+    hil_flow_control flow_control;
+} hil_serial_settings;
+
+/* The line's settings as the device (or the remote server) has them now. */
+HIL_API hil_result hil_serial_get_settings(hil_channel* ch, hil_serial_settings* out);
+/* Change the line's settings while open (the options set them at open). */
+HIL_API hil_result hil_serial_apply(hil_channel* ch, const hil_serial_settings* s);
+HIL_API hil_result hil_serial_set_baudrate(hil_channel* ch, int baudrate);
+/* Drive the RTS and DTR lines (boards wire them to reset and boot pins). */
+HIL_API hil_result hil_serial_set_rts(hil_channel* ch, int on);
+HIL_API hil_result hil_serial_set_dtr(hil_channel* ch, int on);
+/* Hold the line in break for duration_ms. */
+HIL_API hil_result hil_serial_send_break(hil_channel* ch, int duration_ms);
+#define HIL_FLUSH_INPUT 1
+#define HIL_FLUSH_OUTPUT 2
+/* Drop unread input (also what the channel has buffered) and/or unsent output. */
+HIL_API hil_result hil_serial_flush(hil_channel* ch, int which);
+
+/* ---- the tcp and udp types -------------------------------------------------------- */
+/* "tcp": a TCP byte stream (framing applies) with one peer.
+ *   mode = client (default): connects to host:port at open
+ *          (connect_timeout_ms, default 5000).
+ *   mode = server: listens on host:port (host default 127.0.0.1; port 0
+ *          picks a free one, see hil_channel_local_port()). open() does not
+ *          wait for the peer: send and receive accept it (within their
+ *          timeout), and poll_fd is readable when it knocks. When the peer
+ *          disconnects, receive returns HIL_ERR_CLOSED once and the next
+ *          call waits for a new peer (a device that reboots reconnects).
+ *   nodelay (default true) sends small frames at once.
+ *
+ * "udp": datagrams (packets: one send is one datagram; no framing).
+ *   host, port: where send() goes. Without them, send() answers the last
+ *   sender. local_host (default 127.0.0.1 without a remote host, else all
+ *   addresses), local_port (default 0: a free one): where it listens.
+ *   Received messages carry the sender's port in remote_id; a datagram
+ *   longer than the buffer is cut and flagged HIL_MSG_TRUNCATED. */
+
+/* The local port of a tcp, udp or rfc2217/ser2net channel while open (a tcp
+ * server's listening port), else -1. */
+HIL_API int hil_channel_local_port(hil_channel* ch);
+/* tcp: whether a peer is connected (a client: whether the connection is up). */
+HIL_API int hil_tcp_connected(hil_channel* ch);
+
 #ifdef __cplusplus
 }
 #endif
@@ -329,6 +428,22 @@ HIL_API const hil_framing* hil_channel_framing(const hil_channel* ch);
 #include <strings.h>
 #include <poll.h>
 #include <unistd.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <termios.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -470,6 +585,8 @@ HIL_API hil_result hil_channel_error(hil_channel* ch, hil_result r, const char* 
     va_end(ap);
     return hil_error(r, "%s '%s': %s", ch->type ? ch->type->name : "channel", ch->name, msg);
 }
+
+static hil_result hil__closed(hil_channel* ch) { return hil_channel_error(ch, HIL_ERR_CLOSED, "the channel was closed"); }
 
 static void hil__channel_free(hil_channel* ch) {
     if (!ch) return;
@@ -1464,14 +1581,19 @@ HIL_API size_t hil_deframer_buffered(const hil_deframer* d) {
 
 typedef struct hil__lb_item { size_t len; uint32_t remote_id, flags; } hil__lb_item;
 
+/* The mutex, condition and waker live from configure() to destroy(): a
+ * reader or writer that raced with close() finds them intact, sees
+ * `closed` and leaves; close() waits for them before freeing the queue. */
 typedef struct hil__loopback {
     hil_mutex mu;
-    hil_cond cv;           /* space freed or channel closed */
-    hil_waker readable;    /* set while the queue is not empty */
+    hil_cond cv;           /* space freed, channel closed, last user left */
+    hil_waker readable;    /* set while the queue is not empty (or closed) */
     hil__lb_item* items;   /* ring of message headers */
     unsigned char** bufs;  /* ring of payloads */
     size_t cap, head, count;
     int closed;
+    int users;             /* threads inside send/recv */
+    int ready;
     long long capacity;
 } hil__loopback;
 
@@ -1486,28 +1608,40 @@ static hil_result hil__lb_configure(hil_channel* ch) {
     if (r != HIL_OK) return r;
     if (lb->capacity < 1 || lb->capacity > 1000000)
         return hil_channel_error(ch, HIL_ERR_CONFIG, "option capacity: must be 1..1000000, got %lld", lb->capacity);
+    if (hil_waker_init(&lb->readable) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
+    hil_mutex_init(&lb->mu);
+    hil_cond_init(&lb->cv);
+    lb->ready = 1;
+    lb->closed = 1;
     return HIL_OK;
+}
+
+static void hil__lb_destroy(hil_channel* ch) {
+    hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
+    if (!lb->ready) return;
+    hil_waker_destroy(&lb->readable);
+    hil_cond_destroy(&lb->cv);
+    hil_mutex_destroy(&lb->mu);
+    lb->ready = 0;
 }
 
 static hil_result hil__lb_open(hil_channel* ch) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
+    hil__lb_item* items = (hil__lb_item*)hil__calloc((size_t)lb->capacity, sizeof *items);
+    unsigned char** bufs = (unsigned char**)hil__calloc((size_t)lb->capacity, sizeof *bufs);
+    if (!items || !bufs) {
+        HIL_FREE(items);
+        HIL_FREE(bufs);
+        return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory for %lld messages", lb->capacity);
+    }
+    hil_mutex_lock(&lb->mu);
+    lb->items = items;
+    lb->bufs = bufs;
     lb->cap = (size_t)lb->capacity;
-    lb->items = (hil__lb_item*)calloc(lb->cap, sizeof *lb->items);
-    lb->bufs = (unsigned char**)calloc(lb->cap, sizeof *lb->bufs);
-    if (!lb->items || !lb->bufs) {
-        free(lb->items);
-        free(lb->bufs);
-        return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory for %zu messages", lb->cap);
-    }
-    hil_mutex_init(&lb->mu);
-    hil_cond_init(&lb->cv);
-    if (hil_waker_init(&lb->readable) != HIL_OK) {
-        free(lb->items);
-        free(lb->bufs);
-        return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
-    }
     lb->head = lb->count = 0;
     lb->closed = 0;
+    hil_waker_drain(&lb->readable);
+    hil_mutex_unlock(&lb->mu);
     return HIL_OK;
 }
 
@@ -1518,36 +1652,43 @@ static void hil__lb_close(hil_channel* ch) {
     lb->closed = 1;
     hil_cond_broadcast(&lb->cv);
     hil_waker_wake(&lb->readable); /* a blocked reader sees the close */
-    hil_mutex_unlock(&lb->mu);
-    for (i = 0; i < lb->count; i++) free(lb->bufs[(lb->head + i) % lb->cap]);
-    free(lb->items);
-    free(lb->bufs);
+    while (lb->users > 0) hil_cond_wait(&lb->cv, &lb->mu);
+    for (i = 0; i < lb->count; i++) HIL_FREE(lb->bufs[(lb->head + i) % lb->cap]);
+    HIL_FREE(lb->items);
+    HIL_FREE(lb->bufs);
     lb->items = NULL;
     lb->bufs = NULL;
-    hil_waker_destroy(&lb->readable);
-    hil_cond_destroy(&lb->cv);
-    hil_mutex_destroy(&lb->mu);
+    lb->count = 0;
+    hil_mutex_unlock(&lb->mu);
+}
+
+/* Leave (with lb->mu held): the last one out tells close(). */
+static void hil__lb_leave(hil__loopback* lb) {
+    if (--lb->users == 0 && lb->closed) hil_cond_broadcast(&lb->cv);
+    hil_mutex_unlock(&lb->mu);
 }
 
 static hil_result hil__lb_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
     uint64_t deadline = hil_deadline_ms(timeout_ms);
-    unsigned char* copy = (unsigned char*)malloc(m->len ? m->len : 1);
+    unsigned char* copy = (unsigned char*)HIL_MALLOC(m->len ? m->len : 1);
     size_t slot;
     if (!copy) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
-    memcpy(copy, m->data, m->len);
+    if (m->len) memcpy(copy, m->data, m->len);
     hil_mutex_lock(&lb->mu);
+    lb->users++;
     while (lb->count == lb->cap && !lb->closed) {
-        if (hil_cond_wait_until(&lb->cv, &lb->mu, deadline) == HIL_ERR_TIMEOUT && lb->count == lb->cap) {
-            hil_mutex_unlock(&lb->mu);
-            free(copy);
+        if (timeout_ms == 0 ||
+            (hil_cond_wait_until(&lb->cv, &lb->mu, deadline) == HIL_ERR_TIMEOUT && lb->count == lb->cap && !lb->closed)) {
+            hil__lb_leave(lb);
+            HIL_FREE(copy);
             return hil_channel_error(ch, HIL_ERR_OVERFLOW, "queue full (%zu messages) for %d ms", lb->cap, timeout_ms);
         }
     }
     if (lb->closed) {
-        hil_mutex_unlock(&lb->mu);
-        free(copy);
-        return HIL_ERR_CLOSED;
+        hil__lb_leave(lb);
+        HIL_FREE(copy);
+        return hil__closed(ch);
     }
     slot = (lb->head + lb->count) % lb->cap;
     lb->bufs[slot] = copy;
@@ -1555,15 +1696,17 @@ static hil_result hil__lb_send(hil_channel* ch, const hil_msg* m, int timeout_ms
     lb->items[slot].remote_id = m->remote_id;
     lb->items[slot].flags = m->flags;
     if (lb->count++ == 0) hil_waker_wake(&lb->readable);
-    hil_mutex_unlock(&lb->mu);
+    hil__lb_leave(lb);
     return HIL_OK;
 }
 
 static hil_result hil__lb_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
     uint64_t deadline = hil_deadline_ms(timeout_ms);
+    int fd = hil_waker_fd(&lb->readable);
+    hil_mutex_lock(&lb->mu);
+    lb->users++;
     for (;;) {
-        hil_mutex_lock(&lb->mu);
         if (lb->count > 0) {
             size_t slot = lb->head;
             hil__lb_item it = lb->items[slot];
@@ -1571,23 +1714,26 @@ static hil_result hil__lb_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             lb->head = (lb->head + 1) % lb->cap;
             if (--lb->count == 0) hil_waker_drain(&lb->readable);
             hil_cond_signal(&lb->cv);
-            hil_mutex_unlock(&lb->mu);
+            hil__lb_leave(lb);
             m->len = it.len < m->cap ? it.len : m->cap;
-            memcpy(m->data, buf, m->len);
+            if (m->len) memcpy(m->data, buf, m->len);
             m->remote_id = it.remote_id;
             m->flags = it.flags | (it.len > m->cap ? HIL_MSG_TRUNCATED : 0u);
-            free(buf);
+            HIL_FREE(buf);
             return HIL_OK;
         }
         if (lb->closed) {
-            hil_mutex_unlock(&lb->mu);
-            return HIL_ERR_CLOSED;
+            hil__lb_leave(lb);
+            return hil__closed(ch);
         }
         hil_mutex_unlock(&lb->mu);
         /* no lock held while blocking: wait on the readable waker */
-        if (timeout_ms == 0) return HIL_ERR_AGAIN;
-        if (hil_wait_readable(hil_waker_fd(&lb->readable), hil_deadline_left_ms(deadline)) == HIL_ERR_TIMEOUT)
-            return HIL_ERR_TIMEOUT;
+        if (timeout_ms == 0 || hil_wait_readable(fd, hil_deadline_left_ms(deadline)) == HIL_ERR_TIMEOUT) {
+            hil_mutex_lock(&lb->mu);
+            hil__lb_leave(lb);
+            return timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        }
+        hil_mutex_lock(&lb->mu);
     }
 }
 
@@ -1599,14 +1745,1584 @@ static int hil__lb_poll_fd(hil_channel* ch) {
 static const hil_channel_type hil__loopback_type = {
     "loopback", "In-process loopback: what is sent is received (for tests)", 0, sizeof(hil__loopback),
     hil__loopback_opts, hil__lb_configure, hil__lb_open, hil__lb_close, hil__lb_send, hil__lb_recv,
-    hil__lb_poll_fd, NULL
+    hil__lb_poll_fd, hil__lb_destroy
 };
+
+/* ---- shared by the OS-backed types ------------------------------------------------------- */
+
+/* A reader and a writer may block on a type's descriptors while close()
+ * runs in a third thread. close() wakes them through `wake` and waits
+ * until both have left before it closes anything, so no thread ever polls
+ * a descriptor number that was closed and reused. */
+typedef struct hil__io {
+    hil_waker wake;
+    hil_mutex mu;
+    hil_cond cv;
+    int users;     /* threads inside a receive, send or control call */
+    int closing;
+    int ready;
+} hil__io;
+
+static hil_result hil__io_init(hil_channel* ch, hil__io* io) {
+    memset(io, 0, sizeof *io);
+    if (hil_waker_init(&io->wake) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
+    hil_mutex_init(&io->mu);
+    hil_cond_init(&io->cv);
+    io->ready = 1;
+    return HIL_OK;
+}
+
+static void hil__io_destroy(hil__io* io) {
+    if (!io->ready) return;
+    hil_waker_destroy(&io->wake);
+    hil_cond_destroy(&io->cv);
+    hil_mutex_destroy(&io->mu);
+    io->ready = 0;
+}
+
+/* At open: a closed channel's waker stays readable (late callers see the
+ * close) until it opens again. The mutex, condition and waker live from
+ * configure() to destroy(), so a thread that raced with close() never
+ * touches a destroyed one. */
+static void hil__io_reset(hil__io* io) {
+    hil_mutex_lock(&io->mu);
+    io->closing = 0;
+    hil_waker_drain(&io->wake);
+    hil_mutex_unlock(&io->mu);
+}
+
+static int hil__io_enter(hil__io* io) {
+    int ok;
+    hil_mutex_lock(&io->mu);
+    ok = !io->closing;
+    if (ok) io->users++;
+    hil_mutex_unlock(&io->mu);
+    return ok;
+}
+
+static void hil__io_leave(hil__io* io) {
+    hil_mutex_lock(&io->mu);
+    if (--io->users == 0 && io->closing) hil_cond_broadcast(&io->cv);
+    hil_mutex_unlock(&io->mu);
+}
+
+static void hil__io_shutdown(hil__io* io) {
+    if (!io->ready) return;
+    hil_mutex_lock(&io->mu);
+    io->closing = 1;
+    hil_waker_wake(&io->wake);
+    while (io->users > 0) hil_cond_wait(&io->cv, &io->mu);
+    hil_mutex_unlock(&io->mu);
+}
+
+/* Wait for `events` on fd (and POLLIN on fd2 when >= 0) or for close.
+ * HIL_OK (see revents), HIL_ERR_TIMEOUT (HIL_ERR_AGAIN when timeout is 0),
+ * HIL_ERR_CLOSED when close() woke us. */
+static hil_result hil__io_poll(hil__io* io, int fd, short events, int fd2, uint64_t deadline, int nonblocking,
+                               short* revents, short* revents2) {
+    struct pollfd pf[3];
+    nfds_t n = 0;
+    int rc;
+    pf[n].fd = hil_waker_fd(&io->wake);
+    pf[n++].events = POLLIN;
+    pf[n].fd = fd;
+    pf[n++].events = events;
+    if (fd2 >= 0) {
+        pf[n].fd = fd2;
+        pf[n++].events = POLLIN;
+    }
+    for (;;) {
+        nfds_t i;
+        for (i = 0; i < n; i++) pf[i].revents = 0;
+        rc = poll(pf, n, nonblocking ? 0 : hil_deadline_left_ms(deadline));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) return hil_error(HIL_ERR_IO, "poll: %s", strerror(errno));
+        if (pf[0].revents) return HIL_ERR_CLOSED;
+        if (rc == 0) return nonblocking ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        if (revents) *revents = pf[1].revents;
+        if (revents2) *revents2 = fd2 >= 0 ? pf[2].revents : 0;
+        return HIL_OK;
+    }
+}
+
+/* write() without dying of SIGPIPE when the reader is gone: the signal is
+ * blocked in this thread for the call and a pending one is taken back.
+ * (Sockets use MSG_NOSIGNAL instead.) */
+static ssize_t hil__write_nosig(int fd, const void* buf, size_t len) {
+    sigset_t pipe_set, old;
+    ssize_t n;
+    int e;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    n = write(fd, buf, len);
+    e = errno;
+    if (n < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return n;
+}
+
+/* Write all of data to a non-blocking descriptor within the deadline.
+ * *err: the errno of a failure (0 for a timeout). */
+static hil_result hil__io_write_all(hil__io* io, int fd, int is_socket, const void* data, size_t len,
+                                    uint64_t deadline, size_t* done, int* err) {
+    const char* p = (const char*)data;
+    *done = 0;
+    *err = 0;
+    while (*done < len) {
+        ssize_t n = is_socket ? send(fd, p + *done, len - *done, MSG_NOSIGNAL) : hil__write_nosig(fd, p + *done, len - *done);
+        if (n > 0) {
+            *done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            *err = errno;
+            return (errno == EPIPE || errno == ECONNRESET || errno == EIO) ? HIL_ERR_CLOSED : HIL_ERR_IO;
+        }
+        {
+            short rev = 0;
+            hil_result r = hil__io_poll(io, fd, POLLOUT, -1, deadline, 0, &rev, NULL);
+            if (r != HIL_OK) return r;
+        }
+    }
+    return HIL_OK;
+}
+
+/* What to do about an OS error, for messages. */
+static const char* hil__hint(int e, int tty) {
+    switch (e) {
+    case EACCES:
+    case EPERM:
+        return tty ? ": add your user to the dialout group (sudo usermod -aG dialout $USER, then log in again)"
+                   : ": ports below 1024 need root; choose a port of 1024 or more";
+    case ENOENT: return tty ? ": is the device plugged in? (ls /dev/tty*, dmesg | tail)" : "";
+    case EBUSY: return ": another program has it open (lsof shows which)";
+    case ECONNREFUSED: return ": is the server running, and is the port right?";
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH: return ": is the host up and reachable, with no firewall in between?";
+    case EADDRINUSE: return ": the port is in use; choose another, or 0 for a free one";
+    case EADDRNOTAVAIL: return ": that address is not one of this machine's";
+    default: return "";
+    }
+}
+
+/* Split a command line into words like a shell (quotes, backslashes),
+ * without running one. *out: NULL-terminated, free with hil__words_free. */
+static void hil__words_free(char** w) {
+    size_t i;
+    for (i = 0; w && w[i]; i++) HIL_FREE(w[i]);
+    HIL_FREE(w);
+}
+
+static hil_result hil__split_words(const char* s, char*** out, size_t* count) {
+    char** w = NULL;
+    size_t n = 0, cap = 0;
+    hil_strbuf cur = {0, 0, 0, 0};
+    *out = NULL;
+    if (count) *count = 0;
+    while (s && *s) {
+        int in_word = 0;
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+        if (!*s) break;
+        hil_sb_clear(&cur);
+        while (*s && !(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+            in_word = 1;
+            if (*s == '\'') {
+                const char* e = strchr(s + 1, '\'');
+                if (!e) goto unbalanced;
+                hil_sb_append(&cur, s + 1, (size_t)(e - s - 1));
+                s = e + 1;
+            } else if (*s == '"') {
+                s++;
+                while (*s && *s != '"') {
+                    if (*s == '\\' && s[1] && strchr("\"\\$`", s[1])) s++;
+                    hil_sb_putc(&cur, *s++);
+                }
+                if (*s != '"') goto unbalanced;
+                s++;
+            } else if (*s == '\\' && s[1]) {
+                hil_sb_putc(&cur, s[1]);
+                s += 2;
+            } else {
+                hil_sb_putc(&cur, *s++);
+            }
+        }
+        if (in_word) {
+            if (n + 2 > cap) {
+                char** nw;
+                cap = cap ? cap * 2 : 8;
+                nw = (char**)HIL_REALLOC(w, cap * sizeof *w);
+                if (!nw) goto oom;
+                w = nw;
+            }
+            w[n] = hil_strdup(hil_sb_cstr(&cur));
+            if (!w[n]) goto oom;
+            w[++n] = NULL;
+        }
+    }
+    hil_sb_free(&cur);
+    if (!w) {
+        w = (char**)HIL_MALLOC(sizeof *w);
+        if (!w) return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+        w[0] = NULL;
+    }
+    *out = w;
+    if (count) *count = n;
+    return HIL_OK;
+unbalanced:
+    hil_sb_free(&cur);
+    hil__words_free(w);
+    return hil_error(HIL_ERR_CONFIG, "unbalanced quote in '%s'", s);
+oom:
+    hil_sb_free(&cur);
+    hil__words_free(w);
+    return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+}
+
+/* A descriptor that is readable when any of its members is: one stable
+ * poll_fd for a type that reads from more than one (Linux epoll; elsewhere
+ * the first member stands in). */
+static int hil__pollset_create(void) {
+#ifdef __linux__
+    return epoll_create1(EPOLL_CLOEXEC);
+#else
+    return -1;
+#endif
+}
+
+static void hil__pollset_add(int set, int fd) {
+#ifdef __linux__
+    struct epoll_event ev;
+    if (set < 0 || fd < 0) return;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(set, EPOLL_CTL_ADD, fd, &ev);
+#else
+    (void)set;
+    (void)fd;
+#endif
+}
+
+static void hil__pollset_del(int set, int fd) {
+#ifdef __linux__
+    struct epoll_event ev;
+    if (set < 0 || fd < 0) return;
+    memset(&ev, 0, sizeof ev);
+    epoll_ctl(set, EPOLL_CTL_DEL, fd, &ev);
+#else
+    (void)set;
+    (void)fd;
+#endif
+}
+
+static void hil__close_fd(int* fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+/* ---- process ------------------------------------------------------------------------------- */
+
+typedef struct hil__process {
+    hil__io io;
+    char** argv;
+    char** env;
+    char* cwd;
+    int stderr_mode;          /* 0 log, 1 inherit, 2 null, 3 stdout */
+    long long grace_ms;
+    hil_proc proc;
+    int started;
+    int pollset;
+    hil_thread errt;
+    int errt_on;
+    int exited, status;       /* under io.mu once the reader or close reaped it */
+    int reported;
+} hil__process;
+
+static const hil_channel_opt hil__process_opts[] = {
+    {"command", HIL_OPT_STRING, NULL,
+     "process: the program and its arguments, split into words like a shell would (no shell runs)", NULL},
+    {"cwd", HIL_OPT_PATH, NULL, "process: the working directory of the program", NULL},
+    {"env", HIL_OPT_STRING, NULL, "process: extra environment, KEY=VALUE words (quoted like command)", NULL},
+    {"stderr", HIL_OPT_CHOICE, "log",
+     "process: the program's stderr: log (each line into the log), inherit, null, or stdout (mixed into the data)",
+     "log|inherit|null|stdout"},
+    {"kill_grace_ms", HIL_OPT_INT, "500", "process: on close, SIGTERM, this long, then SIGKILL", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__process_destroy(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    hil__words_free(s->argv);
+    hil__words_free(s->env);
+    HIL_FREE(s->cwd);
+    s->argv = s->env = NULL;
+    s->cwd = NULL;
+}
+
+static hil_result hil__process_configure(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    const char* cmd = hil_channel_opt_str(ch, "command", NULL);
+    const char* cwd = hil_channel_opt_str(ch, "cwd", NULL);
+    size_t n = 0;
+    hil_result r = hil__io_init(ch, &s->io);
+    if (r != HIL_OK) return r;
+    if (!cmd || !*cmd)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no program: set connectors.%s.command (e.g. \"./sim --port 1\")",
+                                 hil_channel_name(ch));
+    if (hil__split_words(cmd, &s->argv, &n) != HIL_OK || n == 0)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option command: %s", n == 0 && s->argv ? "no words" : hil_last_error());
+    if (hil__split_words(hil_channel_opt_str(ch, "env", ""), &s->env, NULL) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option env: %s", hil_last_error());
+    {
+        size_t i;
+        for (i = 0; s->env[i]; i++)
+            if (!strchr(s->env[i], '=') || s->env[i][0] == '=')
+                return hil_channel_error(ch, HIL_ERR_CONFIG, "option env: '%s' is not KEY=VALUE", s->env[i]);
+    }
+    if (cwd && *cwd && !(s->cwd = hil_strdup(cwd))) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    r = hil_channel_opt_choice(ch, "stderr", "log|inherit|null|stdout", "log", &s->stderr_mode);
+    if (r != HIL_OK) return r;
+    r = hil_channel_opt_int(ch, "kill_grace_ms", 500, &s->grace_ms);
+    if (r != HIL_OK) return r;
+    if (s->grace_ms < 0 || s->grace_ms > 600000)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option kill_grace_ms: must be 0..600000, got %lld", s->grace_ms);
+    return HIL_OK;
+}
+
+/* The program's stderr, line by line into the log (or away). */
+static void* hil__process_stderr_thread(void* arg) {
+    hil_channel* ch = (hil_channel*)arg;
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    char buf[1024];
+    size_t have = 0;
+    for (;;) {
+        short rev = 0;
+        ssize_t n;
+        char* nl;
+        if (hil__io_poll(&s->io, s->proc.stderr_fd, POLLIN, -1, HIL_NEVER, 0, &rev, NULL) != HIL_OK) break;
+        n = read(s->proc.stderr_fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) break;
+        have += (size_t)n;
+        buf[have] = 0;
+        while ((nl = (char*)memchr(buf, '\n', have)) != NULL || have == sizeof buf - 1) {
+            size_t len = nl ? (size_t)(nl - buf) : have;
+            if (s->stderr_mode == 0) hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, hil_channel_logger(ch), "stderr: %.*s",
+                                                (int)len, buf);
+            if (nl) len++;
+            memmove(buf, buf + len, have - len);
+            have -= len;
+            buf[have] = 0;
+        }
+    }
+    if (have && s->stderr_mode == 0)
+        hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, hil_channel_logger(ch), "stderr: %.*s", (int)have, buf);
+    return NULL;
+}
+
+static hil_result hil__process_open(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    hil_proc_config pc;
+    hil_result r;
+    hil__io_reset(&s->io);
+    s->exited = s->status = s->reported = 0;
+    s->errt_on = 0;
+    hil_proc_config_init(&pc);
+    pc.argv = (const char* const*)s->argv;
+    pc.env = (const char* const*)s->env;
+    pc.cwd = s->cwd;
+    pc.pipe_stdin = 1;
+    pc.pipe_stdout = 1;
+    pc.pipe_stderr = s->stderr_mode == 0 || s->stderr_mode == 2;
+    pc.stderr_to_stdout = s->stderr_mode == 3;
+    pc.new_process_group = 1;
+    pc.die_with_parent = 1;
+    r = hil_proc_spawn(&s->proc, &pc);
+    if (r != HIL_OK) {
+        return hil_channel_error(ch, r, "%s%s%s%s", hil_last_error(), s->cwd ? " (in " : "", s->cwd ? s->cwd : "",
+                                 s->cwd ? ")" : "");
+    }
+    s->started = 1;
+    hil_track_child_group(s->proc.pid, 1);
+    hil_set_nonblocking(s->proc.stdin_fd, 1);
+    hil_set_nonblocking(s->proc.stdout_fd, 1);
+    s->pollset = hil__pollset_create();
+    hil__pollset_add(s->pollset, s->proc.stdout_fd);
+    hil__pollset_add(s->pollset, s->proc.pidfd);
+    if (s->proc.stderr_fd >= 0) {
+        hil_set_nonblocking(s->proc.stderr_fd, 1);
+        if (hil_thread_create(&s->errt, hil__process_stderr_thread, ch, "hil-stderr") == HIL_OK) s->errt_on = 1;
+    }
+    HIL_INFO(hil_channel_logger(ch), "process '%s': started '%s' (pid %d)", hil_channel_name(ch), s->argv[0],
+             s->proc.pid);
+    return HIL_OK;
+}
+
+/* Reap the program if it has exited (no waiting). */
+static int hil__process_reaped(hil__process* s) {
+    int done;
+    hil_mutex_lock(&s->io.mu);
+    if (!s->exited && s->proc.pid > 0) {
+        int st;
+        pid_t rc = waitpid(s->proc.pid, &st, WNOHANG);
+        if (rc == s->proc.pid) {
+            s->exited = 1;
+            s->status = st;
+            s->proc.exited = 1;
+            s->proc.status = st;
+        }
+    }
+    done = s->exited;
+    hil_mutex_unlock(&s->io.mu);
+    return done;
+}
+
+/* HIL_ERR_CLOSED with how the program ended. */
+static hil_result hil__process_gone(hil_channel* ch, hil__process* s, const char* what) {
+    char how[128];
+    int first;
+    hil_proc_status_str(s->status, how, sizeof how);
+    hil_mutex_lock(&s->io.mu);
+    first = !s->reported;
+    s->reported = 1;
+    hil_mutex_unlock(&s->io.mu);
+    if (first)
+        hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__,
+                   hil_channel_logger(ch), "process '%s': '%s' %s", hil_channel_name(ch), s->argv[0], how);
+    return hil_channel_error(ch, HIL_ERR_CLOSED, "%s'%s' %s", what, s->argv[0], how);
+}
+
+static hil_result hil__process_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    for (;;) {
+        short rev = 0, prev = 0;
+        ssize_t n;
+        r = hil__io_poll(&s->io, s->proc.stdout_fd, POLLIN, s->proc.pidfd, deadline, timeout_ms == 0, &rev, &prev);
+        if (r == HIL_ERR_CLOSED) { r = hil__closed(ch); break; }
+        if (r != HIL_OK) break;
+        if (rev || prev) {
+            n = read(s->proc.stdout_fd, m->data, m->cap);
+            if (n > 0) {
+                m->len = (size_t)n;
+                break;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno != EAGAIN) {
+                r = hil_channel_error(ch, HIL_ERR_IO, "reading the program's stdout: %s", strerror(errno));
+                break;
+            }
+            if (n == 0 && !prev && s->proc.pidfd >= 0) {
+                /* stdout closed: the exit usually follows at once */
+                short rv2 = 0;
+                hil__io_poll(&s->io, s->proc.pidfd, POLLIN, -1, deadline, timeout_ms == 0, &rv2, NULL);
+            }
+            if (hil__process_reaped(s)) {
+                r = hil__process_gone(ch, s, "");
+                break;
+            }
+            if (n == 0) {
+                r = hil_channel_error(ch, HIL_ERR_CLOSED, "'%s' closed its stdout (it still runs as pid %d)", s->argv[0],
+                                      s->proc.pid);
+                break;
+            }
+        }
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__process_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    size_t done;
+    int err;
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    if (hil__process_reaped(s)) {
+        r = hil__process_gone(ch, s, "cannot send: ");
+    } else {
+        r = hil__io_write_all(&s->io, s->proc.stdin_fd, 0, m->data, m->len, hil_deadline_ms(timeout_ms), &done, &err);
+        if (r == HIL_ERR_CLOSED && err) {
+            /* the reading end is gone: most likely the program ended */
+            if (s->proc.pidfd >= 0) hil_wait_readable(s->proc.pidfd, 200);
+            r = hil__process_reaped(s) ? hil__process_gone(ch, s, "cannot send: ")
+                                       : hil_channel_error(ch, HIL_ERR_CLOSED, "'%s' closed its stdin", s->argv[0]);
+        } else if (r == HIL_ERR_CLOSED) {
+            r = hil__closed(ch);
+        } else if (r == HIL_ERR_TIMEOUT) {
+            r = hil_channel_error(ch, HIL_ERR_TIMEOUT,
+                                  "'%s' did not read its stdin: %zu of %zu bytes written in %d ms", s->argv[0], done,
+                                  m->len, timeout_ms);
+        } else if (r != HIL_OK) {
+            r = hil_channel_error(ch, r, "writing to the program's stdin: %s", strerror(err));
+        }
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static void hil__process_close(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    int pid = s->proc.pid;
+    hil__io_shutdown(&s->io);
+    if (s->started) {
+        hil_proc_terminate(&s->proc, (int)s->grace_ms);
+        if (!s->exited) {
+            char how[128];
+            s->exited = 1;
+            s->status = s->proc.status;
+            hil_proc_status_str(s->status, how, sizeof how);
+            HIL_DEBUG(hil_channel_logger(ch), "process '%s': '%s' stopped: %s", hil_channel_name(ch), s->argv[0], how);
+        }
+        hil_track_child_group(pid, 0);
+    }
+    if (s->errt_on) hil_thread_join(&s->errt);
+    s->errt_on = 0;
+    hil_proc_close(&s->proc);
+    hil__close_fd(&s->pollset);
+    s->started = 0;
+    s->proc.pid = -1;
+}
+
+static int hil__process_poll_fd(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    return s->pollset >= 0 ? s->pollset : s->proc.stdout_fd;
+}
+
+static const hil_channel_type hil__process_type = {
+    "process", "A program (device simulator) over its stdin/stdout", 1, sizeof(hil__process), hil__process_opts,
+    hil__process_configure, hil__process_open, hil__process_close, hil__process_send, hil__process_recv,
+    hil__process_poll_fd, hil__process_destroy
+};
+
+HIL_API int hil_process_pid(hil_channel* ch) {
+    hil__process* s;
+    if (!ch || ch->type != &hil__process_type || !hil_channel_is_open(ch)) return -1;
+    s = (hil__process*)hil_channel_state(ch);
+    return hil__process_reaped(s) ? -1 : s->proc.pid;
+}
+
+HIL_API hil_result hil_process_wait(hil_channel* ch, int timeout_ms, int* status) {
+    hil__process* s;
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r = HIL_OK;
+    if (!ch || ch->type != &hil__process_type)
+        return hil_error(HIL_ERR_INVALID_ARG, "hil_process_wait: '%s' is not a process channel", ch ? ch->name : "(null)");
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "not open");
+    s = (hil__process*)hil_channel_state(ch);
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    while (!hil__process_reaped(s)) {
+        short rev = 0;
+        if (s->proc.pidfd < 0) { r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "no exit descriptor"); break; }
+        r = hil__io_poll(&s->io, s->proc.pidfd, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_AGAIN) r = HIL_ERR_TIMEOUT;
+        if (r == HIL_ERR_TIMEOUT) {
+            r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "'%s' still runs after %d ms", s->argv[0], timeout_ms);
+            break;
+        }
+        if (r != HIL_OK) break;
+    }
+    if (r == HIL_OK && status) *status = s->status;
+    hil__io_leave(&s->io);
+    return r;
+}
+
+/* ---- serial settings through termios (pty) ------------------------------------------------------- */
+
+/* Shared by pty, serial and rfc2217/ser2net, so the help is the same wherever it is shown. */
+#define HIL__OPT_BAUD {"baudrate", HIL_OPT_INT, NULL, \
+    "serial, pty: bits per second (default 115200); rfc2217, ser2net: left as the server has it unless set", NULL}
+#define HIL__OPT_BITS {"data_bits", HIL_OPT_CHOICE, "8", "serial, pty, rfc2217: data bits", "5|6|7|8"}
+#define HIL__OPT_PARITY {"parity", HIL_OPT_CHOICE, "none", "serial, pty, rfc2217: parity", "none|odd|even|mark|space"}
+#define HIL__OPT_STOP {"stop_bits", HIL_OPT_CHOICE, "1", "serial, pty, rfc2217: stop bits", "1|2"}
+#define HIL__OPT_FLOW {"flow_control", HIL_OPT_CHOICE, "none", \
+    "serial, pty, rfc2217: none, xonxoff, rtscts or dtrdsr (not on a pty)", "none|xonxoff|rtscts|dtrdsr"}
+#define HIL__OPT_HOST {"host", HIL_OPT_STRING, NULL, \
+    "tcp, udp, rfc2217, ser2net: the peer's host name or address (tcp server: the address to listen on)", NULL}
+#define HIL__OPT_PORT {"port", HIL_OPT_STRING, NULL, \
+    "tcp, udp, rfc2217, ser2net: the port number (tcp server: 0 picks a free one); serial: the device", NULL}
+#define HIL__OPT_CONNECT_TIMEOUT {"connect_timeout_ms", HIL_OPT_INT, "5000", \
+    "tcp, rfc2217, ser2net: how long connecting (and negotiating) may take", NULL}
+#define HIL__OPT_NODELAY {"nodelay", HIL_OPT_BOOL, "true", \
+    "tcp, rfc2217, ser2net: send small frames at once (TCP_NODELAY)", NULL}
+
+#define HIL__FLOW_CHOICES "none|xonxoff|rtscts|dtrdsr"
+
+/* Read the serial options into settings. fallback_baud 0: not set unless configured. */
+static hil_result hil__serial_options(hil_channel* ch, hil_serial_settings* out, int fallback_baud) {
+    long long baud;
+    int bits, parity, stop, flow;
+    hil_result r = hil_channel_opt_int(ch, "baudrate", fallback_baud, &baud);
+    if (r != HIL_OK) return r;
+    if (baud < 0 || baud > 100000000)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option baudrate: must be 1..100000000, got %lld", baud);
+    if ((r = hil_channel_opt_choice(ch, "data_bits", "5|6|7|8", "8", &bits)) != HIL_OK) return r;
+    if ((r = hil_channel_opt_choice(ch, "parity", "none|odd|even|mark|space", "none", &parity)) != HIL_OK) return r;
+    if ((r = hil_channel_opt_choice(ch, "stop_bits", "1|2", "1", &stop)) != HIL_OK) return r;
+    if ((r = hil_channel_opt_choice(ch, "flow_control", HIL__FLOW_CHOICES, "none", &flow)) != HIL_OK) return r;
+    out->baudrate = (int)baud;
+    out->data_bits = 5 + bits;
+    out->parity = (hil_parity)parity;
+    out->stop_bits = 1 + stop;
+    out->flow_control = (hil_flow_control)flow;
+    return HIL_OK;
+}
+
+static const struct { int baud; speed_t speed; } hil__speeds[] = {
+    {50, B50}, {75, B75}, {110, B110}, {134, B134}, {150, B150}, {200, B200}, {300, B300}, {600, B600},
+    {1200, B1200}, {1800, B1800}, {2400, B2400}, {4800, B4800}, {9600, B9600}, {19200, B19200}, {38400, B38400},
+    {57600, B57600}, {115200, B115200}, {230400, B230400},
+#ifdef B460800
+    {460800, B460800}, {500000, B500000}, {576000, B576000}, {921600, B921600}, {1000000, B1000000},
+    {1152000, B1152000}, {1500000, B1500000}, {2000000, B2000000}, {2500000, B2500000}, {3000000, B3000000},
+    {3500000, B3500000}, {4000000, B4000000},
+#endif
+};
+
+static int hil__baud_to_speed(int baud, speed_t* out) {
+    size_t i;
+    for (i = 0; i < HIL__COUNTOF(hil__speeds); i++)
+        if (hil__speeds[i].baud == baud) { *out = hil__speeds[i].speed; return 1; }
+    return 0;
+}
+
+static int hil__speed_to_baud(speed_t sp) {
+    size_t i;
+    for (i = 0; i < HIL__COUNTOF(hil__speeds); i++)
+        if (hil__speeds[i].speed == sp) return hil__speeds[i].baud;
+    return 0;
+}
+
+/* Apply settings to a tty's termios. */
+static hil_result hil__termios_apply(hil_channel* ch, int fd, const hil_serial_settings* st, const char* dev) {
+    struct termios t;
+    speed_t sp;
+    if (tcgetattr(fd, &t) != 0) return hil_channel_error(ch, HIL_ERR_IO, "tcgetattr %s: %s", dev, strerror(errno));
+    if (st->baudrate > 0) {
+        if (!hil__baud_to_speed(st->baudrate, &sp))
+            return hil_channel_error(ch, HIL_ERR_CONFIG,
+                                     "baudrate %d is not a standard rate termios knows (9600, 19200, 38400, 57600, "
+                                     "115200, 230400, ...)", st->baudrate);
+        cfsetispeed(&t, sp);
+        cfsetospeed(&t, sp);
+    }
+    t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | PARODD | CSTOPB);
+#ifdef CMSPAR
+    t.c_cflag &= ~(tcflag_t)CMSPAR;
+#endif
+#ifdef CRTSCTS
+    t.c_cflag &= ~(tcflag_t)CRTSCTS;
+#endif
+    t.c_iflag &= ~(tcflag_t)(IXON | IXOFF | IXANY);
+    t.c_cflag |= st->data_bits == 5 ? CS5 : st->data_bits == 6 ? CS6 : st->data_bits == 7 ? CS7 : CS8;
+    switch (st->parity) {
+    case HIL_PARITY_NONE: break;
+    case HIL_PARITY_ODD: t.c_cflag |= PARENB | PARODD; break;
+    case HIL_PARITY_EVEN: t.c_cflag |= PARENB; break;
+    case HIL_PARITY_MARK:
+    case HIL_PARITY_SPACE:
+#ifdef CMSPAR
+        t.c_cflag |= PARENB | CMSPAR | (st->parity == HIL_PARITY_MARK ? PARODD : 0);
+        break;
+#else
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "mark/space parity is not supported by this system's termios");
+#endif
+    }
+    if (st->stop_bits == 2) t.c_cflag |= CSTOPB;
+    switch (st->flow_control) {
+    case HIL_FLOW_NONE: break;
+    case HIL_FLOW_XONXOFF: t.c_iflag |= IXON | IXOFF; break;
+    case HIL_FLOW_RTSCTS:
+#ifdef CRTSCTS
+        t.c_cflag |= CRTSCTS;
+        break;
+#else
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "RTS/CTS flow control is not supported by this system's termios");
+#endif
+    case HIL_FLOW_DTRDSR:
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                 "DTR/DSR flow control cannot be set through termios on %s (use none, xonxoff or rtscts)",
+                                 dev);
+    }
+    if (tcsetattr(fd, TCSANOW, &t) != 0) return hil_channel_error(ch, HIL_ERR_IO, "tcsetattr %s: %s", dev, strerror(errno));
+    return HIL_OK;
+}
+
+static hil_result hil__termios_read(hil_channel* ch, int fd, hil_serial_settings* st, const char* dev) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return hil_channel_error(ch, HIL_ERR_IO, "tcgetattr %s: %s", dev, strerror(errno));
+    memset(st, 0, sizeof *st);
+    st->baudrate = hil__speed_to_baud(cfgetospeed(&t));
+    switch (t.c_cflag & CSIZE) {
+    case CS5: st->data_bits = 5; break;
+    case CS6: st->data_bits = 6; break;
+    case CS7: st->data_bits = 7; break;
+    default: st->data_bits = 8; break;
+    }
+    st->parity = HIL_PARITY_NONE;
+    if (t.c_cflag & PARENB) {
+#ifdef CMSPAR
+        if (t.c_cflag & CMSPAR) st->parity = (t.c_cflag & PARODD) ? HIL_PARITY_MARK : HIL_PARITY_SPACE;
+        else
+#endif
+        st->parity = (t.c_cflag & PARODD) ? HIL_PARITY_ODD : HIL_PARITY_EVEN;
+    }
+    st->stop_bits = (t.c_cflag & CSTOPB) ? 2 : 1;
+    st->flow_control = (t.c_iflag & IXON) ? HIL_FLOW_XONXOFF : HIL_FLOW_NONE;
+#ifdef CRTSCTS
+    if (t.c_cflag & CRTSCTS) st->flow_control = HIL_FLOW_RTSCTS;
+#endif
+    return HIL_OK;
+}
+
+/* ---- pty ------------------------------------------------------------------------------------ */
+
+typedef struct hil__pty {
+    hil__io io;
+    int master, slave;
+    char path[128];
+    char* link;
+    hil_serial_settings settings;
+} hil__pty;
+
+static const hil_channel_opt hil__pty_opts[] = {
+    {"link", HIL_OPT_PATH, NULL, "pty: also make this symlink to the slave device, a fixed name for configs", NULL},
+    HIL__OPT_BAUD, HIL__OPT_BITS, HIL__OPT_PARITY, HIL__OPT_STOP, HIL__OPT_FLOW,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__pty_destroy(hil_channel* ch) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->link);
+    s->link = NULL;
+}
+
+static hil_result hil__pty_configure(hil_channel* ch) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    const char* link = hil_channel_opt_str(ch, "link", NULL);
+    speed_t sp;
+    hil_result r = hil__io_init(ch, &s->io);
+    if (r == HIL_OK) r = hil__serial_options(ch, &s->settings, 115200);
+    if (r != HIL_OK) return r;
+    if (!hil__baud_to_speed(s->settings.baudrate, &sp))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option baudrate: %d is not a standard rate termios knows",
+                                 s->settings.baudrate);
+    if (s->settings.flow_control == HIL_FLOW_DTRDSR)
+        return hil_channel_error(ch, HIL_ERR_CONFIG,
+                                 "option flow_control: dtrdsr is not possible on a pty; expected one of none|xonxoff|rtscts");
+    if (s->settings.data_bits != 8 || s->settings.parity != HIL_PARITY_NONE)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "options data_bits/parity: a pty always has 8 data bits and no "
+                                 "parity (the kernel resets them)");
+    if (link && *link && !(s->link = hil_strdup(link))) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    s->master = s->slave = -1;
+    return HIL_OK;
+}
+
+static hil_result hil__pty_open(hil_channel* ch) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    struct termios t;
+    hil_result r;
+    s->master = s->slave = -1;
+    s->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s->master < 0) return hil_channel_error(ch, HIL_ERR_IO, "posix_openpt: %s (is /dev/pts mounted?)", strerror(errno));
+    if (grantpt(s->master) != 0 || unlockpt(s->master) != 0 || ptsname_r(s->master, s->path, sizeof s->path) != 0) {
+        r = hil_channel_error(ch, HIL_ERR_IO, "setting up the pty: %s", strerror(errno));
+        hil__close_fd(&s->master);
+        return r;
+    }
+    /* Holding the slave open keeps the master readable/writable while no
+     * peer is connected, and lets peers come and go. */
+    s->slave = open(s->path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s->slave < 0) {
+        r = hil_channel_error(ch, HIL_ERR_IO, "open %s: %s", s->path, strerror(errno));
+        hil__close_fd(&s->master);
+        return r;
+    }
+    if (tcgetattr(s->slave, &t) == 0) {
+        cfmakeraw(&t);
+        tcsetattr(s->slave, TCSANOW, &t);
+    }
+    r = hil__termios_apply(ch, s->slave, &s->settings, s->path);
+    if (r != HIL_OK) {
+        hil__close_fd(&s->slave);
+        hil__close_fd(&s->master);
+        return r;
+    }
+    hil_set_nonblocking(s->master, 1);
+    hil__io_reset(&s->io);
+    if (s->link) {
+        struct stat lst;
+        if (lstat(s->link, &lst) == 0 && S_ISLNK(lst.st_mode)) unlink(s->link);
+        if (symlink(s->path, s->link) != 0) {
+            r = hil_channel_error(ch, HIL_ERR_IO, "symlink %s -> %s: %s%s", s->link, s->path, strerror(errno),
+                                  errno == EEXIST ? " (a file that is not a symlink is in the way)" : "");
+            hil__close_fd(&s->slave);
+            hil__close_fd(&s->master);
+            return r;
+        }
+    }
+    HIL_INFO(hil_channel_logger(ch), "pty '%s': slave device %s%s%s", hil_channel_name(ch), s->path,
+             s->link ? ", linked as " : "", s->link ? s->link : "");
+    return HIL_OK;
+}
+
+static void hil__pty_close(hil_channel* ch) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    if (s->link) {
+        char target[sizeof s->path];
+        ssize_t n = readlink(s->link, target, sizeof target - 1);
+        if (n > 0 && (size_t)n == strlen(s->path) && memcmp(target, s->path, (size_t)n) == 0) unlink(s->link);
+    }
+    hil__close_fd(&s->slave);
+    hil__close_fd(&s->master);
+    s->path[0] = 0;
+}
+
+static hil_result hil__pty_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    for (;;) {
+        short rev = 0;
+        ssize_t n;
+        r = hil__io_poll(&s->io, s->master, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+        n = read(s->master, m->data, m->cap);
+        if (n > 0) {
+            m->len = (size_t)n;
+            break;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        r = hil_channel_error(ch, n == 0 || errno == EIO ? HIL_ERR_CLOSED : HIL_ERR_IO, "read %s: %s", s->path,
+                              n == 0 ? "end of file" : strerror(errno));
+        break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__pty_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    size_t done;
+    int err;
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    r = hil__io_write_all(&s->io, s->master, 0, m->data, m->len, hil_deadline_ms(timeout_ms), &done, &err);
+    if (r == HIL_ERR_TIMEOUT)
+        r = hil_channel_error(ch, r, "nobody reads %s: %zu of %zu bytes written in %d ms", s->path, done, m->len,
+                              timeout_ms);
+    else if (r == HIL_ERR_CLOSED && !err)
+        r = hil__closed(ch);
+    else if (r != HIL_OK)
+        r = hil_channel_error(ch, r, "write %s: %s", s->path, strerror(err));
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__pty_poll_fd(hil_channel* ch) { return ((hil__pty*)hil_channel_state(ch))->master; }
+
+static const hil_channel_type hil__pty_type = {
+    "pty", "A pseudo-terminal: the test holds the master, a simulator opens the slave", 1, sizeof(hil__pty),
+    hil__pty_opts, hil__pty_configure, hil__pty_open, hil__pty_close, hil__pty_send, hil__pty_recv, hil__pty_poll_fd,
+    hil__pty_destroy
+};
+
+HIL_API const char* hil_pty_path(hil_channel* ch) {
+    if (!ch || ch->type != &hil__pty_type || !hil_channel_is_open(ch)) return NULL;
+    return ((hil__pty*)hil_channel_state(ch))->path;
+}
+
+/* ---- tcp and udp ------------------------------------------------------------------------------ */
+
+/* "host:port" for messages. */
+static void hil__addr_str(const struct sockaddr* sa, char* out, size_t size) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in* in = (const struct sockaddr_in*)(const void*)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+        hil__sfmt(out, size, "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6* in6 = (const struct sockaddr_in6*)(const void*)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+        hil__sfmt(out, size, "[%s]:%d", host, port);
+    } else {
+        hil__sfmt(out, size, "(address family %d)", (int)sa->sa_family);
+    }
+}
+
+static int hil__sock_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (fd < 0 || getsockname(fd, (struct sockaddr*)&ss, &len) != 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in*)(void*)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6*)(void*)&ss)->sin6_port);
+    return -1;
+}
+
+static hil_result hil__resolve(hil_channel* ch, const char* host, const char* port, int socktype, int passive,
+                               struct addrinfo** out) {
+    struct addrinfo hints;
+    int rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    rc = getaddrinfo(host && *host ? host : NULL, port, &hints, out);
+    if (rc != 0)
+        return hil_channel_error(ch, HIL_ERR_NOT_FOUND, "cannot resolve %s port %s: %s%s", host && *host ? host : "(any)",
+                                 port, gai_strerror(rc),
+                                 rc == EAI_SERVICE ? " (the port must be a number or a service name)"
+                                                   : ": check the host name (or use an IP address)");
+    return HIL_OK;
+}
+
+/* Connect to host:port within timeout_ms; *fd non-blocking. */
+static hil_result hil__tcp_connect(hil_channel* ch, hil__io* io, const char* host, const char* port, int timeout_ms,
+                                   int nodelay, int* fd_out, char* peer, size_t peer_size) {
+    struct addrinfo* ai = NULL;
+    struct addrinfo* a;
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    int last_err = 0, fd = -1;
+    hil_result r = hil__resolve(ch, host, port, SOCK_STREAM, 0, &ai);
+    if (r != HIL_OK) return r;
+    *fd_out = -1;
+    for (a = ai; a; a = a->ai_next) {
+        int rc;
+        hil__addr_str(a->ai_addr, peer, peer_size);
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (fd < 0) { last_err = errno; continue; }
+        rc = connect(fd, a->ai_addr, a->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            short rev = 0;
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            r = hil__io_poll(io, fd, POLLOUT, -1, deadline, 0, &rev, NULL);
+            if (r != HIL_OK) {
+                close(fd);
+                freeaddrinfo(ai);
+                if (r == HIL_ERR_TIMEOUT)
+                    return hil_channel_error(ch, HIL_ERR_TIMEOUT,
+                                             "connect to %s: no answer within %d ms: is the host up and reachable, with "
+                                             "no firewall in between?", peer, timeout_ms);
+                return r == HIL_ERR_CLOSED ? hil__closed(ch) : r;
+            }
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+            rc = soerr ? -1 : 0;
+            errno = soerr;
+        }
+        if (rc == 0) break;
+        last_err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return hil_channel_error(ch, HIL_ERR_IO, "connect to %s: %s%s", peer,
+                                 strerror(last_err), hil__hint(last_err, 0));
+    if (nodelay) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    *fd_out = fd;
+    return HIL_OK;
+}
+
+typedef struct hil__tcp {
+    hil__io io;
+    char* host;
+    char* port;
+    int server;
+    int nodelay;
+    long long connect_timeout;
+    int lfd;              /* server: the listening socket */
+    int cfd;              /* the connection, or -1 */
+    int refs;             /* threads using cfd (under io.mu) */
+    int dead;             /* cfd has ended; closed once nobody uses it */
+    int pollset;
+    int local_port;
+    char peer[80];
+    char where[80];       /* "127.0.0.1:5555" for messages */
+} hil__tcp;
+
+static const hil_channel_opt hil__tcp_opts[] = {
+    HIL__OPT_HOST, HIL__OPT_PORT,
+    {"mode", HIL_OPT_CHOICE, "client", "tcp: client connects to host:port; server listens there for one peer",
+     "client|server"},
+    HIL__OPT_CONNECT_TIMEOUT, HIL__OPT_NODELAY,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__tcp_destroy(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->host);
+    HIL_FREE(s->port);
+    s->host = s->port = NULL;
+}
+
+static hil_result hil__tcp_configure(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    const char* host;
+    const char* port = hil_channel_opt_str(ch, "port", NULL);
+    int mode;
+    hil_result r = hil__io_init(ch, &s->io);
+    if (r == HIL_OK) r = hil_channel_opt_choice(ch, "mode", "client|server", "client", &mode);
+    if (r != HIL_OK) return r;
+    s->server = mode == 1;
+    host = hil_channel_opt_str(ch, "host", s->server ? "127.0.0.1" : NULL);
+    if (!s->server && (!host || !*host))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no host: set connectors.%s.host (and port)", hil_channel_name(ch));
+    if (!port || !*port) {
+        if (!s->server)
+            return hil_channel_error(ch, HIL_ERR_CONFIG, "no port: set connectors.%s.port", hil_channel_name(ch));
+        port = "0";
+    }
+    if ((r = hil_channel_opt_int(ch, "connect_timeout_ms", 5000, &s->connect_timeout)) != HIL_OK) return r;
+    if ((r = hil_channel_opt_bool(ch, "nodelay", 1, &s->nodelay)) != HIL_OK) return r;
+    s->host = hil_strdup(host);
+    s->port = hil_strdup(port);
+    if (!s->host || !s->port) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    s->lfd = s->cfd = s->pollset = -1;
+    return HIL_OK;
+}
+
+static hil_result hil__tcp_listen(hil_channel* ch, hil__tcp* s) {
+    struct addrinfo* ai = NULL;
+    struct addrinfo* a;
+    int last_err = 0;
+    hil_result r = hil__resolve(ch, s->host, s->port, SOCK_STREAM, 1, &ai);
+    if (r != HIL_OK) return r;
+    for (a = ai; a; a = a->ai_next) {
+        int one = 1;
+        hil__addr_str(a->ai_addr, s->where, sizeof s->where);
+        s->lfd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (s->lfd < 0) { last_err = errno; continue; }
+        setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(s->lfd, a->ai_addr, a->ai_addrlen) == 0 && listen(s->lfd, 4) == 0) break;
+        last_err = errno;
+        hil__close_fd(&s->lfd);
+    }
+    freeaddrinfo(ai);
+    if (s->lfd < 0)
+        return hil_channel_error(ch, last_err == EADDRINUSE ? HIL_ERR_BUSY : last_err == EACCES ? HIL_ERR_PERMISSION : HIL_ERR_IO,
+                                 "listen on %s: %s%s", s->where, strerror(last_err), hil__hint(last_err, 0));
+    s->local_port = hil__sock_port(s->lfd);
+    {
+        /* the real port when 0 was asked for */
+        char* colon = strrchr(s->where, ':');
+        if (colon) hil__sfmt(colon + 1, sizeof s->where - (size_t)(colon + 1 - s->where), "%d", s->local_port);
+    }
+    HIL_INFO(hil_channel_logger(ch), "tcp '%s': listening on %s", hil_channel_name(ch), s->where);
+    return HIL_OK;
+}
+
+static hil_result hil__tcp_open(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    hil_result r;
+    hil__io_reset(&s->io);
+    s->lfd = s->cfd = -1;
+    s->refs = s->dead = 0;
+    s->peer[0] = 0;
+    s->pollset = hil__pollset_create();
+    if (s->server) {
+        r = hil__tcp_listen(ch, s);
+        if (r == HIL_OK) hil__pollset_add(s->pollset, s->lfd);
+    } else {
+        r = hil__tcp_connect(ch, &s->io, s->host, s->port, (int)s->connect_timeout, s->nodelay, &s->cfd, s->where,
+                             sizeof s->where);
+        if (r == HIL_OK) {
+            hil__sfmt(s->peer, sizeof s->peer, "%s", s->where);
+            s->local_port = hil__sock_port(s->cfd);
+            hil__pollset_add(s->pollset, s->cfd);
+            HIL_INFO(hil_channel_logger(ch), "tcp '%s': connected to %s", hil_channel_name(ch), s->where);
+        }
+    }
+    if (r != HIL_OK) {
+        hil__close_fd(&s->pollset);
+        hil__close_fd(&s->lfd);
+    }
+    return r;
+}
+
+static void hil__tcp_close(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    hil__close_fd(&s->cfd);
+    hil__close_fd(&s->lfd);
+    hil__close_fd(&s->pollset);
+    s->local_port = -1;
+}
+
+/* The connection for one call, accepting a peer first on a server (within
+ * the deadline). Pair with hil__tcp_release. */
+static hil_result hil__tcp_acquire(hil_channel* ch, hil__tcp* s, uint64_t deadline, int nonblocking, int* fd) {
+    hil_mutex_lock(&s->io.mu);
+    for (;;) {
+        hil_result r;
+        short rev = 0;
+        if (s->io.closing) { hil_mutex_unlock(&s->io.mu); return hil__closed(ch); }
+        if (s->cfd >= 0 && !s->dead) {
+            s->refs++;
+            *fd = s->cfd;
+            hil_mutex_unlock(&s->io.mu);
+            return HIL_OK;
+        }
+        if (!s->server) {
+            hil_mutex_unlock(&s->io.mu);
+            return hil_channel_error(ch, HIL_ERR_CLOSED, "the connection to %s has ended: close and open the channel to "
+                                     "connect again", s->where);
+        }
+        if (s->cfd >= 0 && s->refs == 0) { /* the old peer, finished with */
+            hil__pollset_del(s->pollset, s->cfd);
+            hil__close_fd(&s->cfd);
+            s->dead = 0;
+        }
+        if (s->cfd < 0) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            int c = accept4(s->lfd, (struct sockaddr*)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (c >= 0) {
+                if (s->nodelay) {
+                    int one = 1;
+                    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                }
+                s->cfd = c;
+                s->dead = 0;
+                hil__addr_str((struct sockaddr*)&ss, s->peer, sizeof s->peer);
+                hil__pollset_add(s->pollset, c);
+                s->refs++;
+                *fd = c;
+                hil_mutex_unlock(&s->io.mu);
+                HIL_INFO(hil_channel_logger(ch), "tcp '%s': peer %s connected", hil_channel_name(ch), s->peer);
+                return HIL_OK;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+                int e = errno;
+                hil_mutex_unlock(&s->io.mu);
+                return hil_channel_error(ch, HIL_ERR_IO, "accept on %s: %s", s->where, strerror(e));
+            }
+            hil_mutex_unlock(&s->io.mu);
+            r = hil__io_poll(&s->io, s->lfd, POLLIN, -1, deadline, nonblocking, &rev, NULL);
+            if (r == HIL_ERR_CLOSED) return hil__closed(ch);
+            if (r == HIL_ERR_TIMEOUT)
+                return hil_channel_error(ch, HIL_ERR_TIMEOUT, "no peer connected to %s yet", s->where);
+            if (r != HIL_OK) return r;
+            hil_mutex_lock(&s->io.mu);
+            continue;
+        }
+        /* the other thread still holds the ended connection: it returns at once */
+        if (nonblocking || hil_cond_wait_until(&s->io.cv, &s->io.mu, deadline) == HIL_ERR_TIMEOUT) {
+            hil_mutex_unlock(&s->io.mu);
+            return nonblocking ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        }
+    }
+}
+
+static void hil__tcp_release(hil_channel* ch, hil__tcp* s, int fd, int ended) {
+    char peer[sizeof s->peer];
+    int now_dead = 0;
+    hil_mutex_lock(&s->io.mu);
+    s->refs--;
+    if (ended && fd == s->cfd && !s->dead) {
+        s->dead = now_dead = 1;
+        shutdown(fd, SHUT_RDWR); /* the other thread's call on it returns now */
+        memcpy(peer, s->peer, sizeof peer);
+    }
+    hil_cond_broadcast(&s->io.cv);
+    hil_mutex_unlock(&s->io.mu);
+    if (now_dead) {
+        hil_channel_flush_input(ch); /* a partial frame of this peer means nothing to the next */
+        HIL_INFO(hil_channel_logger(ch), "tcp '%s': %s disconnected", hil_channel_name(ch), peer);
+    }
+}
+
+static hil_result hil__tcp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    int fd, ended = 0;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    r = hil__tcp_acquire(ch, s, deadline, timeout_ms == 0, &fd);
+    if (r != HIL_OK) {
+        hil__io_leave(&s->io);
+        return r;
+    }
+    for (;;) {
+        short rev = 0;
+        ssize_t n;
+        r = hil__io_poll(&s->io, fd, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+        n = recv(fd, m->data, m->cap, 0);
+        if (n > 0) {
+            m->len = (size_t)n;
+            break;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        ended = 1;
+        r = hil_channel_error(ch, HIL_ERR_CLOSED, "%s %s%s%s", s->peer,
+                              n == 0 ? "closed the connection" : "connection failed: ", n == 0 ? "" : strerror(errno),
+                              s->server ? " (the next receive waits for a new peer)" : "");
+        break;
+    }
+    hil__tcp_release(ch, s, fd, ended);
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__tcp_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    size_t done = 0;
+    int fd, err = 0;
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    r = hil__tcp_acquire(ch, s, deadline, 0, &fd);
+    if (r == HIL_OK) {
+        r = hil__io_write_all(&s->io, fd, 1, m->data, m->len, deadline, &done, &err);
+        if (r == HIL_ERR_TIMEOUT)
+            r = hil_channel_error(ch, r, "%s does not read: %zu of %zu bytes sent in %d ms", s->peer, done, m->len,
+                                  timeout_ms);
+        else if (r == HIL_ERR_CLOSED && !err)
+            r = hil__closed(ch);
+        else if (r != HIL_OK)
+            r = hil_channel_error(ch, r, "send to %s: %s", s->peer, strerror(err));
+        hil__tcp_release(ch, s, fd, r != HIL_OK && err != 0);
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__tcp_poll_fd(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    return s->pollset >= 0 ? s->pollset : s->server ? s->lfd : s->cfd;
+}
+
+static const hil_channel_type hil__tcp_type = {
+    "tcp", "A TCP byte stream: client, or server for one peer", 1, sizeof(hil__tcp), hil__tcp_opts, hil__tcp_configure,
+    hil__tcp_open, hil__tcp_close, hil__tcp_send, hil__tcp_recv, hil__tcp_poll_fd, hil__tcp_destroy
+};
+
+HIL_API int hil_tcp_connected(hil_channel* ch) {
+    hil__tcp* s;
+    int up;
+    if (!ch || ch->type != &hil__tcp_type || !hil_channel_is_open(ch)) return 0;
+    s = (hil__tcp*)hil_channel_state(ch);
+    hil_mutex_lock(&s->io.mu);
+    up = s->cfd >= 0 && !s->dead;
+    hil_mutex_unlock(&s->io.mu);
+    return up;
+}
+
+typedef struct hil__udp {
+    hil__io io;
+    char* host;
+    char* port;
+    char* local_host;
+    char* local_port;
+    int fd;
+    int local;
+    struct sockaddr_storage remote;
+    socklen_t remote_len;    /* 0: no remote: answer the last sender */
+    struct sockaddr_storage last;
+    socklen_t last_len;      /* under io.mu: the reader sets it, the writer reads it */
+    char where[80];
+} hil__udp;
+
+static const hil_channel_opt hil__udp_opts[] = {
+    HIL__OPT_HOST, HIL__OPT_PORT,
+    {"local_host", HIL_OPT_STRING, NULL,
+     "udp: the address to receive on (default 127.0.0.1 without a remote host, else all addresses)", NULL},
+    {"local_port", HIL_OPT_STRING, "0", "udp: the port to receive on (0: a free one)", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__udp_destroy(hil_channel* ch) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->host);
+    HIL_FREE(s->port);
+    HIL_FREE(s->local_host);
+    HIL_FREE(s->local_port);
+    s->host = s->port = s->local_host = s->local_port = NULL;
+}
+
+static hil_result hil__udp_configure(hil_channel* ch) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    const char* host = hil_channel_opt_str(ch, "host", NULL);
+    const char* port = hil_channel_opt_str(ch, "port", NULL);
+    const char* lh = hil_channel_opt_str(ch, "local_host", NULL);
+    hil_result r = hil__io_init(ch, &s->io);
+    if (r != HIL_OK) return r;
+    s->fd = -1;
+    if ((host && *host) != (port && *port))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "set both host and port (where to send), or neither (answer the "
+                                 "last sender)");
+    if (!lh || !*lh) lh = host && *host ? "" : "127.0.0.1";
+    s->host = hil_strdup(host ? host : "");
+    s->port = hil_strdup(port ? port : "");
+    s->local_host = hil_strdup(lh);
+    s->local_port = hil_strdup(hil_channel_opt_str(ch, "local_port", "0"));
+    if (!s->host || !s->port || !s->local_host || !s->local_port)
+        return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    return HIL_OK;
+}
+
+static hil_result hil__udp_open(hil_channel* ch) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    struct addrinfo* ai = NULL;
+    int family = AF_UNSPEC, e;
+    hil_result r;
+    s->remote_len = s->last_len = 0;
+    s->fd = -1;
+    if (*s->host) {
+        r = hil__resolve(ch, s->host, s->port, SOCK_DGRAM, 0, &ai);
+        if (r != HIL_OK) return r;
+        memcpy(&s->remote, ai->ai_addr, ai->ai_addrlen);
+        s->remote_len = (socklen_t)ai->ai_addrlen;
+        family = ai->ai_family;
+        hil__addr_str(ai->ai_addr, s->where, sizeof s->where);
+        freeaddrinfo(ai);
+        ai = NULL;
+    }
+    {
+        struct addrinfo hints;
+        int rc;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = family;
+        hints.ai_socktype = SOCK_DGRAM;
+        hints.ai_flags = AI_PASSIVE;
+        rc = getaddrinfo(*s->local_host ? s->local_host : NULL, s->local_port, &hints, &ai);
+        if (rc != 0)
+            return hil_channel_error(ch, HIL_ERR_NOT_FOUND, "cannot resolve local address %s port %s: %s",
+                                     *s->local_host ? s->local_host : "(any)", s->local_port, gai_strerror(rc));
+    }
+    s->fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s->fd < 0 || bind(s->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        char where[80];
+        e = errno;
+        hil__addr_str(ai->ai_addr, where, sizeof where);
+        freeaddrinfo(ai);
+        hil__close_fd(&s->fd);
+        return hil_channel_error(ch, e == EADDRINUSE ? HIL_ERR_BUSY : HIL_ERR_IO, "bind %s: %s%s", where, strerror(e),
+                                 hil__hint(e, 0));
+    }
+    freeaddrinfo(ai);
+    hil__io_reset(&s->io);
+    s->local = hil__sock_port(s->fd);
+    HIL_INFO(hil_channel_logger(ch), "udp '%s': receiving on port %d%s%s", hil_channel_name(ch), s->local,
+             s->remote_len ? ", sending to " : "", s->remote_len ? s->where : "");
+    return HIL_OK;
+}
+
+static void hil__udp_close(hil_channel* ch) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    hil__close_fd(&s->fd);
+    s->local = -1;
+}
+
+static hil_result hil__udp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    for (;;) {
+        short rev = 0;
+        ssize_t n;
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        r = hil__io_poll(&s->io, s->fd, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+        n = recvfrom(s->fd, m->data, m->cap, MSG_TRUNC, (struct sockaddr*)&from, &fl);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n < 0 && errno == ECONNREFUSED) continue; /* an ICMP answer to an earlier datagram */
+        if (n < 0) {
+            r = hil_channel_error(ch, HIL_ERR_IO, "recvfrom: %s", strerror(errno));
+            break;
+        }
+        m->len = (size_t)n < m->cap ? (size_t)n : m->cap;
+        if ((size_t)n > m->cap) m->flags |= HIL_MSG_TRUNCATED;
+        if (from.ss_family == AF_INET) m->remote_id = ntohs(((struct sockaddr_in*)(void*)&from)->sin_port);
+        else if (from.ss_family == AF_INET6) m->remote_id = ntohs(((struct sockaddr_in6*)(void*)&from)->sin6_port);
+        hil_mutex_lock(&s->io.mu);
+        memcpy(&s->last, &from, fl);
+        s->last_len = fl;
+        hil_mutex_unlock(&s->io.mu);
+        break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__udp_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    struct sockaddr_storage to;
+    socklen_t tl;
+    char where[80];
+    hil_result r = HIL_OK;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    if (s->remote_len) {
+        to = s->remote;
+        tl = s->remote_len;
+    } else {
+        hil_mutex_lock(&s->io.mu);
+        to = s->last;
+        tl = s->last_len;
+        hil_mutex_unlock(&s->io.mu);
+    }
+    if (!tl) {
+        hil__io_leave(&s->io);
+        return hil_channel_error(ch, HIL_ERR_STATE, "nowhere to send: set host and port, or receive a datagram first "
+                                 "(send answers the last sender)");
+    }
+    for (;;) {
+        ssize_t n = sendto(s->fd, m->data, m->len, MSG_NOSIGNAL, (struct sockaddr*)&to, tl);
+        short rev = 0;
+        if (n >= 0) break;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+            int e = errno;
+            hil__addr_str((struct sockaddr*)&to, where, sizeof where);
+            r = hil_channel_error(ch, e == EMSGSIZE ? HIL_ERR_OVERFLOW : HIL_ERR_IO, "sendto %s: %s%s", where, strerror(e),
+                                  e == EMSGSIZE ? " (a datagram carries at most 65507 bytes)" : hil__hint(e, 0));
+            break;
+        }
+        r = hil__io_poll(&s->io, s->fd, POLLOUT, -1, deadline, 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__udp_poll_fd(hil_channel* ch) { return ((hil__udp*)hil_channel_state(ch))->fd; }
+
+static const hil_channel_type hil__udp_type = {
+    "udp", "UDP datagrams", 0, sizeof(hil__udp), hil__udp_opts, hil__udp_configure, hil__udp_open, hil__udp_close,
+    hil__udp_send, hil__udp_recv, hil__udp_poll_fd, hil__udp_destroy
+};
+
+/* ---- serial line control, whatever carries the line -------------------------------------- */
+
+static hil_result hil__not_serial(hil_channel* ch, const char* what) {
+    if (!ch) return hil_error(HIL_ERR_INVALID_ARG, "%s: no channel", what);
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "%s: only serial, pty, rfc2217 and ser2net channels have a serial line",
+                             what);
+}
+
+static hil_result hil__serial_check(hil_channel* ch, const char* what) {
+    if (!ch || !ch->type || (ch->type != &hil__pty_type)) return hil__not_serial(ch, what);
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "%s: the channel is not open", what);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_serial_get_settings(hil_channel* ch, hil_serial_settings* out) {
+    hil_result r = hil__serial_check(ch, "serial settings");
+    if (r != HIL_OK) return r;
+    {
+        hil__pty* s = (hil__pty*)hil_channel_state(ch);
+        return hil__termios_read(ch, s->slave, out, s->path);
+    }
+}
+
+HIL_API hil_result hil_serial_apply(hil_channel* ch, const hil_serial_settings* st) {
+    hil_result r = hil__serial_check(ch, "serial settings");
+    if (r != HIL_OK) return r;
+    {
+        hil__pty* s = (hil__pty*)hil_channel_state(ch);
+        if (st->data_bits != 8 || st->parity != HIL_PARITY_NONE)
+            return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                     "a pty always has 8 data bits and no parity (the kernel resets them)");
+        r = hil__termios_apply(ch, s->slave, st, s->path);
+        if (r == HIL_OK) s->settings = *st;
+        return r;
+    }
+}
+
+HIL_API hil_result hil_serial_set_baudrate(hil_channel* ch, int baudrate) {
+    hil_serial_settings st;
+    hil_result r = hil_serial_get_settings(ch, &st);
+    if (r != HIL_OK) return r;
+    st.baudrate = baudrate;
+    return hil_serial_apply(ch, &st);
+}
+
+HIL_API hil_result hil_serial_set_rts(hil_channel* ch, int on) {
+    hil_result r = hil__serial_check(ch, "RTS");
+    (void)on;
+    if (r != HIL_OK) return r;
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty has no RTS line");
+}
+
+HIL_API hil_result hil_serial_set_dtr(hil_channel* ch, int on) {
+    hil_result r = hil__serial_check(ch, "DTR");
+    (void)on;
+    if (r != HIL_OK) return r;
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty has no DTR line");
+}
+
+HIL_API hil_result hil_serial_send_break(hil_channel* ch, int duration_ms) {
+    hil_result r = hil__serial_check(ch, "break");
+    (void)duration_ms;
+    if (r != HIL_OK) return r;
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty cannot send a break");
+}
+
+HIL_API hil_result hil_serial_flush(hil_channel* ch, int which) {
+    hil_result r = hil__serial_check(ch, "flush");
+    if (r != HIL_OK) return r;
+    if (which & HIL_FLUSH_INPUT) hil_channel_flush_input(ch);
+    {
+        hil__pty* s = (hil__pty*)hil_channel_state(ch);
+        int q = (which & HIL_FLUSH_INPUT) && (which & HIL_FLUSH_OUTPUT) ? TCIOFLUSH
+                : (which & HIL_FLUSH_INPUT) ? TCIFLUSH : TCOFLUSH;
+        if (which & (HIL_FLUSH_INPUT | HIL_FLUSH_OUTPUT)) tcflush(s->master, q);
+    }
+    return HIL_OK;
+}
+
+HIL_API int hil_channel_local_port(hil_channel* ch) {
+    int port = -1;
+    if (!ch || !hil_channel_is_open(ch)) return -1;
+    if (ch->type == &hil__tcp_type) {
+        hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+        port = s->server ? s->local_port : hil__sock_port(s->cfd);
+    } else if (ch->type == &hil__udp_type) {
+        port = ((hil__udp*)hil_channel_state(ch))->local;
+    }
+    return port;
+}
 
 static void hil__register_builtin_channel_types(void) {
     static int done;
     if (done) return;
     done = 1;
     hil_channel_type_register(&hil__loopback_type);
+    hil_channel_type_register(&hil__process_type);
+    hil_channel_type_register(&hil__pty_type);
+    hil_channel_type_register(&hil__tcp_type);
+    hil_channel_type_register(&hil__udp_type);
 }
 
 #ifdef __cplusplus
