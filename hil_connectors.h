@@ -386,6 +386,53 @@ HIL_API hil_result hil_serial_send_break(hil_channel* ch, int duration_ms);
 /* Drop unread input (also what the channel has buffered) and/or unsent output. */
 HIL_API hil_result hil_serial_flush(hil_channel* ch, int which);
 
+/* ---- the serial type (libserialport) ------------------------------------------ */
+/* "serial": a local UART through libserialport (when the build has it:
+ * HIL_HAVE_LIBSERIALPORT, which the Makefile sets when pkg-config finds
+ * libserialport; HIL_NO_LIBSERIALPORT turns it off). Without it, opening a
+ * serial channel fails with HIL_ERR_MISSING_LIBRARY and the install hint;
+ * everything else works.
+ *
+ * The port: `port` (/dev/ttyUSB0), or found among the USB serial ports by
+ * vid_pid ("0403:6001"), serial_number and/or description (a substring);
+ * exactly one port must match. baudrate (115200), data_bits (8), parity
+ * (none), stop_bits (1), flow_control (none | xonxoff | rtscts | dtrdsr),
+ * exclusive (true: a lock and TIOCEXCL keep other programs out), rts and
+ * dtr (keep | on | off at open; default keep). Control while open: the
+ * hil_serial_* calls above. libserialport refuses pseudo-terminals: use
+ * the pty type for simulators. */
+
+/* The serial ports the system has, one line each: device, description,
+ * and for USB ports vid:pid and serial number. */
+HIL_API hil_result hil_serial_list_ports(hil_strbuf* out);
+/* The device of the one port matching every criterion given (NULL or ""
+ * matches anything). HIL_ERR_NOT_FOUND / HIL_ERR_BUSY (several match) list
+ * the ports there are. */
+HIL_API hil_result hil_serial_find_port(const char* vid_pid, const char* serial_number, const char* description,
+                                        char* out, size_t size);
+
+/* ---- remote serial ports: the rfc2217 and ser2net types --------------------- */
+/* A serial port on another machine, served over TCP by ser2net (or any
+ * RFC 2217 server: Moxa NPort, esp-link, pyserial's server...). A byte
+ * stream: framing applies.
+ *
+ * "rfc2217": telnet with the COM-PORT option (RFC 2217). At open the
+ * channel negotiates binary mode and the option, then sets what is
+ * configured: baudrate, data_bits, parity, stop_bits, flow_control, rts,
+ * dtr (unset ones stay as the server has them). hil_serial_apply(),
+ * hil_serial_set_baudrate(), RTS/DTR, break and flush work while open and
+ * return once the server has answered. 0xFF bytes in the data are escaped
+ * both ways.
+ *   ser2net: accepter: telnet(rfc2217),tcp,2000
+ *
+ * "ser2net": the same, with protocol = rfc2217 (default) or raw: raw TCP
+ * carries only the bytes; the line is set in ser2net's own configuration.
+ *   ser2net: accepter: tcp,2000 / connector: serialdev,/dev/ttyUSB0,115200n81,local
+ *
+ * Options: host, port, protocol (ser2net only), connect_timeout_ms (5000,
+ * also the time the server has to answer each setting), nodelay, and the
+ * serial settings above. */
+
 /* ---- the tcp and udp types -------------------------------------------------------- */
 /* "tcp": a TCP byte stream (framing applies) with one peer.
  *   mode = client (default): connects to host:port at open
@@ -443,6 +490,10 @@ HIL_API int hil_tcp_connected(hil_channel* ch);
 #include <netdb.h>
 #ifdef __linux__
 #include <sys/epoll.h>
+#endif
+#if defined(HIL_HAVE_LIBSERIALPORT) && !defined(HIL_NO_LIBSERIALPORT)
+#define HIL__SP 1
+#include <libserialport.h>
 #endif
 
 #ifdef __cplusplus
@@ -3223,83 +3274,1287 @@ static const hil_channel_type hil__udp_type = {
     hil__udp_send, hil__udp_recv, hil__udp_poll_fd, hil__udp_destroy
 };
 
-/* ---- serial line control, whatever carries the line -------------------------------------- */
+/* ---- serial (libserialport) ------------------------------------------------------------------- */
 
-static hil_result hil__not_serial(hil_channel* ch, const char* what) {
-    if (!ch) return hil_error(HIL_ERR_INVALID_ARG, "%s: no channel", what);
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "%s: only serial, pty, rfc2217 and ser2net channels have a serial line",
-                             what);
+typedef struct hil__serial {
+    hil__io io;
+    char* port;
+    char* vid_pid;
+    char* serial_number;
+    char* description;
+    hil_serial_settings want;
+    int exclusive;
+    int rts, dtr;          /* -1 keep, 0 off, 1 on */
+    char dev[256];         /* the device opened */
+    int fd;
+#ifdef HIL__SP
+    struct sp_port* sp;
+#endif
+} hil__serial;
+
+#define HIL__OPT_RTS {"rts", HIL_OPT_CHOICE, "keep", "serial, rfc2217: the RTS line at open", "keep|on|off"}
+#define HIL__OPT_DTR {"dtr", HIL_OPT_CHOICE, "keep", "serial, rfc2217: the DTR line at open", "keep|on|off"}
+
+static const hil_channel_opt hil__serial_opts[] = {
+    HIL__OPT_PORT,
+    {"vid_pid", HIL_OPT_STRING, NULL, "serial: find the USB port by vendor:product id (0403:6001)", NULL},
+    {"serial_number", HIL_OPT_STRING, NULL, "serial: find the USB port by its serial number", NULL},
+    {"description", HIL_OPT_STRING, NULL, "serial: find the port whose description contains this text", NULL},
+    HIL__OPT_BAUD, HIL__OPT_BITS, HIL__OPT_PARITY, HIL__OPT_STOP, HIL__OPT_FLOW,
+    {"exclusive", HIL_OPT_BOOL, "true", "serial: keep other programs off the port while open (lock + TIOCEXCL)", NULL},
+    HIL__OPT_RTS, HIL__OPT_DTR,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__serial_destroy(hil_channel* ch) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->port);
+    HIL_FREE(s->vid_pid);
+    HIL_FREE(s->serial_number);
+    HIL_FREE(s->description);
+    s->port = s->vid_pid = s->serial_number = s->description = NULL;
 }
 
-static hil_result hil__serial_check(hil_channel* ch, const char* what) {
-    if (!ch || !ch->type || (ch->type != &hil__pty_type)) return hil__not_serial(ch, what);
-    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "%s: the channel is not open", what);
+static char* hil__opt_dup(hil_channel* ch, const char* key) {
+    const char* v = hil_channel_opt_str(ch, key, NULL);
+    return v && *v ? hil_strdup(v) : NULL;
+}
+
+static int hil__parse_vid_pid(const char* s, int* vid, int* pid) {
+    unsigned v, p;
+    char end;
+    if (!s || sscanf(s, "%4x:%4x%c", &v, &p, &end) != 2) return 0;
+    *vid = (int)v;
+    *pid = (int)p;
+    return 1;
+}
+
+static hil_result hil__rts_dtr_options(hil_channel* ch, int* rts, int* dtr) {
+    int v;
+    hil_result r = hil_channel_opt_choice(ch, "rts", "keep|on|off", "keep", &v);
+    if (r != HIL_OK) return r;
+    *rts = v == 0 ? -1 : v == 1;
+    r = hil_channel_opt_choice(ch, "dtr", "keep|on|off", "keep", &v);
+    if (r != HIL_OK) return r;
+    *dtr = v == 0 ? -1 : v == 1;
     return HIL_OK;
 }
 
-HIL_API hil_result hil_serial_get_settings(hil_channel* ch, hil_serial_settings* out) {
-    hil_result r = hil__serial_check(ch, "serial settings");
+static hil_result hil__serial_configure(hil_channel* ch) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    int vid, pid;
+    hil_result r = hil__io_init(ch, &s->io);
+    s->fd = -1;
+    if (r == HIL_OK) r = hil__serial_options(ch, &s->want, 115200);
+    if (r == HIL_OK) r = hil_channel_opt_bool(ch, "exclusive", 1, &s->exclusive);
+    if (r == HIL_OK) r = hil__rts_dtr_options(ch, &s->rts, &s->dtr);
     if (r != HIL_OK) return r;
-    {
-        hil__pty* s = (hil__pty*)hil_channel_state(ch);
-        return hil__termios_read(ch, s->slave, out, s->path);
+    s->port = hil__opt_dup(ch, "port");
+    s->vid_pid = hil__opt_dup(ch, "vid_pid");
+    s->serial_number = hil__opt_dup(ch, "serial_number");
+    s->description = hil__opt_dup(ch, "description");
+    if (!s->port && !s->vid_pid && !s->serial_number && !s->description)
+        return hil_channel_error(ch, HIL_ERR_CONFIG,
+                                 "no port: set connectors.%s.port (/dev/ttyUSB0), or vid_pid, serial_number or "
+                                 "description to find it", hil_channel_name(ch));
+    if (s->vid_pid && !hil__parse_vid_pid(s->vid_pid, &vid, &pid))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option vid_pid: '%s' is not VID:PID in hex (e.g. 0403:6001)",
+                                 s->vid_pid);
+    return HIL_OK;
+}
+
+#ifdef HIL__SP
+
+static const char* hil__sp_err(enum sp_return r, char* buf, size_t size) {
+    if (r == SP_ERR_FAIL) {
+        char* m = sp_last_error_message();
+        hil__sfmt(buf, size, "%s", m ? m : "failed");
+        if (m) sp_free_error_message(m);
+    } else {
+        hil__sfmt(buf, size, "%s", r == SP_ERR_ARG ? "invalid argument" : r == SP_ERR_MEM ? "out of memory"
+                                   : r == SP_ERR_SUPP ? "not supported" : "error");
     }
+    return buf;
+}
+
+static void hil__sp_describe(struct sp_port* p, hil_strbuf* out) {
+    const char* desc = sp_get_port_description(p);
+    hil_sb_printf(out, "%s  %s", sp_get_port_name(p), desc ? desc : "");
+    if (sp_get_port_transport(p) == SP_TRANSPORT_USB) {
+        int vid = 0, pid = 0;
+        const char* sn = sp_get_port_usb_serial(p);
+        sp_get_port_usb_vid_pid(p, &vid, &pid);
+        hil_sb_printf(out, "  %04x:%04x", vid, pid);
+        if (sn) hil_sb_printf(out, "  serial %s", sn);
+    }
+}
+
+HIL_API hil_result hil_serial_list_ports(hil_strbuf* out) {
+    struct sp_port** list = NULL;
+    char eb[256];
+    size_t i;
+    enum sp_return r = sp_list_ports(&list);
+    if (r != SP_OK) return hil_error(HIL_ERR_IO, "listing serial ports: %s", hil__sp_err(r, eb, sizeof eb));
+    for (i = 0; list[i]; i++) {
+        hil__sp_describe(list[i], out);
+        hil_sb_putc(out, '\n');
+    }
+    sp_free_port_list(list);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_serial_find_port(const char* vid_pid, const char* serial_number, const char* description,
+                                        char* out, size_t size) {
+    struct sp_port** list = NULL;
+    hil_strbuf all = {0, 0, 0, 0}, hits = {0, 0, 0, 0};
+    char eb[256];
+    int want_vid = -1, want_pid = -1, n = 0;
+    size_t i;
+    hil_result res;
+    enum sp_return r;
+    if (vid_pid && *vid_pid && !hil__parse_vid_pid(vid_pid, &want_vid, &want_pid))
+        return hil_error(HIL_ERR_INVALID_ARG, "vid_pid '%s' is not VID:PID in hex (e.g. 0403:6001)", vid_pid);
+    r = sp_list_ports(&list);
+    if (r != SP_OK) return hil_error(HIL_ERR_IO, "listing serial ports: %s", hil__sp_err(r, eb, sizeof eb));
+    for (i = 0; list[i]; i++) {
+        struct sp_port* p = list[i];
+        int usb = sp_get_port_transport(p) == SP_TRANSPORT_USB, vid = -1, pid = -1, ok = 1;
+        const char* sn = usb ? sp_get_port_usb_serial(p) : NULL;
+        const char* desc = sp_get_port_description(p);
+        if (usb) sp_get_port_usb_vid_pid(p, &vid, &pid);
+        hil_sb_puts(&all, all.len ? "; " : "");
+        hil__sp_describe(p, &all);
+        if (want_vid >= 0 && (vid != want_vid || pid != want_pid)) ok = 0;
+        if (serial_number && *serial_number && (!sn || strcmp(sn, serial_number) != 0)) ok = 0;
+        if (description && *description && (!desc || !strstr(desc, description))) ok = 0;
+        if (!ok) continue;
+        if (n++ == 0) hil__sfmt(out, size, "%s", sp_get_port_name(p));
+        hil_sb_puts(&hits, hits.len ? "; " : "");
+        hil__sp_describe(p, &hits);
+    }
+    sp_free_port_list(list);
+    if (n == 1) res = HIL_OK;
+    else if (n == 0)
+        res = hil_error(HIL_ERR_NOT_FOUND, "no serial port matches%s%s%s%s%s%s (is it plugged in?); ports: %s",
+                        vid_pid && *vid_pid ? " vid_pid=" : "", vid_pid && *vid_pid ? vid_pid : "",
+                        serial_number && *serial_number ? " serial_number=" : "",
+                        serial_number && *serial_number ? serial_number : "",
+                        description && *description ? " description=" : "", description && *description ? description : "",
+                        all.len ? hil_sb_cstr(&all) : "none");
+    else
+        res = hil_error(HIL_ERR_BUSY, "%d serial ports match: %s; add serial_number (or port) to choose one", n,
+                        hil_sb_cstr(&hits));
+    hil_sb_free(&all);
+    hil_sb_free(&hits);
+    return res;
+}
+
+static hil_result hil__sp_apply(hil_channel* ch, hil__serial* s, const hil_serial_settings* st, int rts, int dtr) {
+    struct sp_port_config* cfg = NULL;
+    static const enum sp_parity par[] = {SP_PARITY_NONE, SP_PARITY_ODD, SP_PARITY_EVEN, SP_PARITY_MARK, SP_PARITY_SPACE};
+    static const enum sp_flowcontrol flow[] = {SP_FLOWCONTROL_NONE, SP_FLOWCONTROL_XONXOFF, SP_FLOWCONTROL_RTSCTS,
+                                               SP_FLOWCONTROL_DTRDSR};
+    char eb[256];
+    enum sp_return r = sp_new_config(&cfg);
+    if (r == SP_OK) r = sp_get_config(s->sp, cfg);
+    if (r == SP_OK && st->baudrate > 0) r = sp_set_config_baudrate(cfg, st->baudrate);
+    if (r == SP_OK) r = sp_set_config_bits(cfg, st->data_bits);
+    if (r == SP_OK) r = sp_set_config_parity(cfg, par[st->parity]);
+    if (r == SP_OK) r = sp_set_config_stopbits(cfg, st->stop_bits);
+    if (r == SP_OK) r = sp_set_config_flowcontrol(cfg, flow[st->flow_control]);
+    if (r == SP_OK && rts >= 0 && st->flow_control != HIL_FLOW_RTSCTS)
+        r = sp_set_config_rts(cfg, rts ? SP_RTS_ON : SP_RTS_OFF);
+    if (r == SP_OK && dtr >= 0 && st->flow_control != HIL_FLOW_DTRDSR)
+        r = sp_set_config_dtr(cfg, dtr ? SP_DTR_ON : SP_DTR_OFF);
+    if (r == SP_OK) r = sp_set_config(s->sp, cfg);
+    if (cfg) sp_free_config(cfg);
+    if (r != SP_OK)
+        return hil_channel_error(ch, HIL_ERR_IO, "setting %d baud, %d%c%d on %s: %s", st->baudrate, st->data_bits,
+                                 "NOEMS"[st->parity], st->stop_bits, s->dev, hil__sp_err(r, eb, sizeof eb));
+    return HIL_OK;
+}
+
+static hil_result hil__sp_read_settings(hil_channel* ch, hil__serial* s, hil_serial_settings* out) {
+    struct sp_port_config* cfg = NULL;
+    enum sp_parity p = SP_PARITY_NONE;
+    enum sp_xonxoff x = SP_XONXOFF_DISABLED;
+    enum sp_rts rts = SP_RTS_OFF;
+    enum sp_dtr dtr = SP_DTR_OFF;
+    char eb[256];
+    enum sp_return r = sp_new_config(&cfg);
+    memset(out, 0, sizeof *out);
+    if (r == SP_OK) r = sp_get_config(s->sp, cfg);
+    if (r == SP_OK) {
+        sp_get_config_baudrate(cfg, &out->baudrate);
+        sp_get_config_bits(cfg, &out->data_bits);
+        sp_get_config_parity(cfg, &p);
+        sp_get_config_stopbits(cfg, &out->stop_bits);
+        sp_get_config_xon_xoff(cfg, &x);
+        sp_get_config_rts(cfg, &rts);
+        sp_get_config_dtr(cfg, &dtr);
+        out->parity = p == SP_PARITY_ODD ? HIL_PARITY_ODD : p == SP_PARITY_EVEN ? HIL_PARITY_EVEN
+                    : p == SP_PARITY_MARK ? HIL_PARITY_MARK : p == SP_PARITY_SPACE ? HIL_PARITY_SPACE : HIL_PARITY_NONE;
+        out->flow_control = rts == SP_RTS_FLOW_CONTROL ? HIL_FLOW_RTSCTS : dtr == SP_DTR_FLOW_CONTROL ? HIL_FLOW_DTRDSR
+                          : x != SP_XONXOFF_DISABLED ? HIL_FLOW_XONXOFF : HIL_FLOW_NONE;
+    }
+    if (cfg) sp_free_config(cfg);
+    if (r != SP_OK) return hil_channel_error(ch, HIL_ERR_IO, "reading the settings of %s: %s", s->dev, hil__sp_err(r, eb, sizeof eb));
+    return HIL_OK;
+}
+
+static hil_result hil__serial_open(hil_channel* ch) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    struct stat st;
+    char eb[256];
+    enum sp_return r;
+    hil_result res;
+    hil__io_reset(&s->io);
+    s->fd = -1;
+    s->sp = NULL;
+    if (s->port) {
+        hil__sfmt(s->dev, sizeof s->dev, "%s", s->port);
+    } else if (hil_serial_find_port(s->vid_pid, s->serial_number, s->description, s->dev, sizeof s->dev) != HIL_OK) {
+        return hil_channel_error(ch, hil_last_error()[0] == 'n' ? HIL_ERR_NOT_FOUND : HIL_ERR_BUSY, "%s", hil_last_error());
+    }
+    if (stat(s->dev, &st) != 0) {
+        int e = errno;
+        return hil_channel_error(ch, e == ENOENT ? HIL_ERR_NOT_FOUND : HIL_ERR_IO, "%s: %s%s", s->dev, strerror(e),
+                                 hil__hint(e, 1));
+    }
+    if (strncmp(s->dev, "/dev/pts/", 9) == 0 || strcmp(s->dev, "/dev/ptmx") == 0)
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                 "%s is a pseudo-terminal: libserialport opens real serial ports only (it looks them up "
+                                 "in /sys/class/tty); for a simulator use the pty type", s->dev);
+    r = sp_get_port_by_name(s->dev, &s->sp);
+    if (r != SP_OK)
+        return hil_channel_error(ch, HIL_ERR_NOT_FOUND,
+                                 "libserialport does not know %s as a serial port (%s): is it a tty device?", s->dev,
+                                 hil__sp_err(r, eb, sizeof eb));
+    r = sp_open(s->sp, SP_MODE_READ_WRITE);
+    if (r != SP_OK) {
+        int e = sp_last_error_code();
+        res = hil_channel_error(ch, e == EACCES || e == EPERM ? HIL_ERR_PERMISSION : e == EBUSY ? HIL_ERR_BUSY : HIL_ERR_IO,
+                                "open %s: %s%s", s->dev, hil__sp_err(r, eb, sizeof eb), hil__hint(e, 1));
+        sp_free_port(s->sp);
+        s->sp = NULL;
+        return res;
+    }
+    sp_get_port_handle(s->sp, &s->fd);
+    if (s->exclusive) {
+        if (flock(s->fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            res = hil_channel_error(ch, HIL_ERR_BUSY, "%s is in use: another program holds its lock (%s); "
+                                    "lsof %s shows which (exclusive=false shares the port)", s->dev, strerror(e), s->dev);
+            sp_close(s->sp);
+            sp_free_port(s->sp);
+            s->sp = NULL;
+            return res;
+        }
+#ifdef TIOCEXCL
+        ioctl(s->fd, TIOCEXCL);
+#endif
+    }
+    res = hil__sp_apply(ch, s, &s->want, s->rts, s->dtr);
+    if (res != HIL_OK) {
+        sp_close(s->sp);
+        sp_free_port(s->sp);
+        s->sp = NULL;
+        return res;
+    }
+    hil_set_nonblocking(s->fd, 1);
+    HIL_INFO(hil_channel_logger(ch), "serial '%s': %s at %d baud, %d%c%d", hil_channel_name(ch), s->dev,
+             s->want.baudrate, s->want.data_bits, "NOEMS"[s->want.parity], s->want.stop_bits);
+    return HIL_OK;
+}
+
+static void hil__serial_close(hil_channel* ch) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    if (s->sp) {
+#ifdef TIOCNXCL
+        if (s->exclusive) ioctl(s->fd, TIOCNXCL);
+#endif
+        sp_close(s->sp); /* also drops the flock */
+        sp_free_port(s->sp);
+    }
+    s->sp = NULL;
+    s->fd = -1;
+}
+
+static hil_result hil__serial_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    for (;;) {
+        short rev = 0;
+        int n;
+        r = hil__io_poll(&s->io, s->fd, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+        n = (int)sp_nonblocking_read(s->sp, m->data, m->cap);
+        if (n > 0) {
+            m->len = (size_t)n;
+            break;
+        }
+        if (n == 0 && !(rev & (POLLHUP | POLLERR | POLLNVAL))) continue;
+        r = hil_channel_error(ch, HIL_ERR_CLOSED, "read %s: %s (was the device unplugged?)", s->dev,
+                              n < 0 ? strerror(sp_last_error_code()) : "hang-up");
+        break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__serial_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    size_t done = 0;
+    hil_result r = HIL_OK;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    while (done < m->len) {
+        short rev = 0;
+        int n = (int)sp_nonblocking_write(s->sp, (const char*)m->data + done, m->len - done);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0) {
+            r = hil_channel_error(ch, HIL_ERR_IO, "write %s: %s (was the device unplugged?)", s->dev,
+                                  strerror(sp_last_error_code()));
+            break;
+        }
+        r = hil__io_poll(&s->io, s->fd, POLLOUT, -1, deadline, 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        else if (r == HIL_ERR_TIMEOUT)
+            r = hil_channel_error(ch, r, "%s does not drain: %zu of %zu bytes written in %d ms (flow control holding "
+                                  "it?)", s->dev, done, m->len, timeout_ms);
+        if (r != HIL_OK) break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__serial_poll_fd(hil_channel* ch) { return ((hil__serial*)hil_channel_state(ch))->fd; }
+
+#else /* no libserialport */
+
+static hil_result hil__no_libserialport(void) {
+    return hil_error(HIL_ERR_MISSING_LIBRARY,
+                     "this build has no libserialport: install it (apt-get install libserialport-dev) and rebuild "
+                     "(the Makefile finds it with pkg-config and defines HIL_HAVE_LIBSERIALPORT)");
+}
+
+HIL_API hil_result hil_serial_list_ports(hil_strbuf* out) {
+    (void)out;
+    return hil__no_libserialport();
+}
+
+HIL_API hil_result hil_serial_find_port(const char* vid_pid, const char* serial_number, const char* description,
+                                        char* out, size_t size) {
+    (void)vid_pid;
+    (void)serial_number;
+    (void)description;
+    if (size) out[0] = 0;
+    return hil__no_libserialport();
+}
+
+static hil_result hil__serial_open(hil_channel* ch) {
+    hil__no_libserialport();
+    return hil_channel_error(ch, HIL_ERR_MISSING_LIBRARY, "%s", hil_last_error());
+}
+
+static void hil__serial_close(hil_channel* ch) { (void)ch; }
+
+static hil_result hil__serial_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    (void)m;
+    (void)timeout_ms;
+    return hil__closed(ch);
+}
+
+static hil_result hil__serial_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    (void)m;
+    (void)timeout_ms;
+    return hil__closed(ch);
+}
+
+static int hil__serial_poll_fd(hil_channel* ch) {
+    (void)ch;
+    return -1;
+}
+
+#endif
+
+static const hil_channel_type hil__serial_type = {
+    "serial", "A local serial port through libserialport", 1, sizeof(hil__serial), hil__serial_opts,
+    hil__serial_configure, hil__serial_open, hil__serial_close, hil__serial_send, hil__serial_recv,
+    hil__serial_poll_fd, hil__serial_destroy
+};
+
+/* ---- remote serial: rfc2217 and ser2net ------------------------------------------------------------ */
+
+#define HIL__TN_IAC 255u
+#define HIL__TN_DONT 254u
+#define HIL__TN_DO 253u
+#define HIL__TN_WONT 252u
+#define HIL__TN_WILL 251u
+#define HIL__TN_SB 250u
+#define HIL__TN_SE 240u
+#define HIL__TN_BINARY 0u
+#define HIL__TN_ECHO 1u
+#define HIL__TN_SGA 3u
+#define HIL__TN_COMPORT 44u
+
+/* COM-PORT commands (client); the server answers with +100. */
+#define HIL__CP_BAUD 1
+#define HIL__CP_DATASIZE 2
+#define HIL__CP_PARITY 3
+#define HIL__CP_STOPSIZE 4
+#define HIL__CP_CONTROL 5
+#define HIL__CP_LINESTATE 6
+#define HIL__CP_MODEMSTATE 7
+#define HIL__CP_PURGE 12
+
+typedef struct hil__rs {
+    hil__io io;
+    char* host;
+    char* port;
+    int telnet;               /* 1: RFC 2217; 0: raw TCP */
+    long long timeout;        /* connect and each answer, ms */
+    int nodelay;
+    hil_serial_settings want;
+    unsigned want_mask;       /* bits 1 << HIL__CP_*: settings configured */
+    int rts, dtr;             /* -1 keep */
+    int fd;
+    int local_port;
+    char where[80];
+    /* telnet input state: owned by whoever holds `reading` */
+    int tstate;
+    unsigned char tcmd;
+    unsigned char sb[64];
+    size_t sb_len;
+    unsigned char us[256], him[256]; /* options enabled on our side / the server's */
+    /* under io.mu */
+    int reading, writing;     /* a thread reads / writes the socket now */
+    int dead;                 /* the connection ended */
+    int com_port;             /* 1 the server does COM-PORT, -1 it refused */
+    unsigned acks[13];        /* answers per COM-PORT command */
+    unsigned last_control;    /* value of the last SET-CONTROL answer */
+    hil_serial_settings have; /* as the server reported */
+    int modemstate, linestate;
+    hil_strbuf ctl;           /* telnet replies waiting for the writer */
+    hil_strbuf pending;       /* data read by a control call, for recv */
+    hil_strbuf esc;           /* the writer's escaped copy */
+} hil__rs;
+
+static const hil_channel_opt hil__rfc2217_opts[] = {
+    HIL__OPT_HOST, HIL__OPT_PORT, HIL__OPT_CONNECT_TIMEOUT, HIL__OPT_NODELAY,
+    HIL__OPT_BAUD, HIL__OPT_BITS, HIL__OPT_PARITY, HIL__OPT_STOP, HIL__OPT_FLOW, HIL__OPT_RTS, HIL__OPT_DTR,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static const hil_channel_opt hil__ser2net_opts[] = {
+    HIL__OPT_HOST, HIL__OPT_PORT,
+    {"protocol", HIL_OPT_CHOICE, "rfc2217",
+     "ser2net: rfc2217 (telnet; the line is set from here) or raw (TCP; set in ser2net's config)", "rfc2217|raw"},
+    HIL__OPT_CONNECT_TIMEOUT, HIL__OPT_NODELAY,
+    HIL__OPT_BAUD, HIL__OPT_BITS, HIL__OPT_PARITY, HIL__OPT_STOP, HIL__OPT_FLOW, HIL__OPT_RTS, HIL__OPT_DTR,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__rs_destroy(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->host);
+    HIL_FREE(s->port);
+    hil_sb_free(&s->ctl);
+    hil_sb_free(&s->pending);
+    hil_sb_free(&s->esc);
+    s->host = s->port = NULL;
+}
+
+static int hil__opt_is_set(hil_channel* ch, const char* key) { return hil__chopt_lookup(ch, key, NULL) != NULL; }
+
+static hil_result hil__rs_configure(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    const char* host = hil_channel_opt_str(ch, "host", NULL);
+    const char* port = hil_channel_opt_str(ch, "port", NULL);
+    int proto = 0;
+    hil_result r = hil__io_init(ch, &s->io);
+    s->fd = -1;
+    if (r == HIL_OK && strcmp(ch->type->name, "rfc2217") != 0) r = hil_channel_opt_choice(ch, "protocol", "rfc2217|raw", "rfc2217", &proto);
+    if (r == HIL_OK) r = hil__serial_options(ch, &s->want, 0);
+    if (r == HIL_OK) r = hil__rts_dtr_options(ch, &s->rts, &s->dtr);
+    if (r == HIL_OK) r = hil_channel_opt_int(ch, "connect_timeout_ms", 5000, &s->timeout);
+    if (r == HIL_OK) r = hil_channel_opt_bool(ch, "nodelay", 1, &s->nodelay);
+    if (r != HIL_OK) return r;
+    s->telnet = proto == 0;
+    if (!host || !*host || !port || !*port)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "set connectors.%s.host and port (where the server listens)",
+                                 hil_channel_name(ch));
+    s->want_mask = 0;
+    if (hil__opt_is_set(ch, "baudrate")) s->want_mask |= 1u << HIL__CP_BAUD;
+    if (hil__opt_is_set(ch, "data_bits")) s->want_mask |= 1u << HIL__CP_DATASIZE;
+    if (hil__opt_is_set(ch, "parity")) s->want_mask |= 1u << HIL__CP_PARITY;
+    if (hil__opt_is_set(ch, "stop_bits")) s->want_mask |= 1u << HIL__CP_STOPSIZE;
+    if (hil__opt_is_set(ch, "flow_control")) s->want_mask |= 1u << HIL__CP_CONTROL;
+    if (!s->telnet && (s->want_mask || s->rts >= 0 || s->dtr >= 0))
+        return hil_channel_error(ch, HIL_ERR_CONFIG,
+                                 "protocol=raw carries no serial settings: set the line in ser2net's config (connector: "
+                                 "serialdev,/dev/ttyUSB0,115200n81,local), or use protocol=rfc2217");
+    if (s->timeout < 1 || s->timeout > 600000)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option connect_timeout_ms: must be 1..600000, got %lld", s->timeout);
+    s->host = hil_strdup(host);
+    s->port = hil_strdup(port);
+    if (!s->host || !s->port) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    return HIL_OK;
+}
+
+/* Queue telnet bytes for the server (replies, requests). The writer, or
+ * whoever takes the socket next, sends them. Called with io.mu held. */
+static void hil__rs_queue(hil__rs* s, const unsigned char* b, size_t n) { hil_sb_append(&s->ctl, b, n); }
+
+static void hil__rs_option(hil__rs* s, unsigned char verb, unsigned char opt) {
+    unsigned char b[3];
+    b[0] = HIL__TN_IAC;
+    b[1] = verb;
+    b[2] = opt;
+    hil__rs_queue(s, b, 3);
+}
+
+/* A negotiation from the server (io.mu held). We take binary mode and
+ * suppress-go-ahead both ways, let the server echo if it insists (ser2net
+ * never does), and do COM-PORT on our side; everything else is refused. */
+static void hil__rs_negotiate(hil__rs* s, unsigned char verb, unsigned char opt) {
+    int ours = opt == HIL__TN_BINARY || opt == HIL__TN_SGA || opt == HIL__TN_COMPORT;
+    int theirs = opt == HIL__TN_BINARY || opt == HIL__TN_SGA || opt == HIL__TN_ECHO;
+    switch (verb) {
+    case HIL__TN_DO:
+        if (ours) {
+            if (!s->us[opt]) { s->us[opt] = 1; hil__rs_option(s, HIL__TN_WILL, opt); }
+            if (opt == HIL__TN_COMPORT) s->com_port = 1;
+        } else {
+            hil__rs_option(s, HIL__TN_WONT, opt);
+        }
+        break;
+    case HIL__TN_DONT:
+        if (s->us[opt]) { s->us[opt] = 0; hil__rs_option(s, HIL__TN_WONT, opt); }
+        if (opt == HIL__TN_COMPORT) s->com_port = -1;
+        break;
+    case HIL__TN_WILL:
+        if (theirs) {
+            if (!s->him[opt]) { s->him[opt] = 1; hil__rs_option(s, HIL__TN_DO, opt); }
+        } else {
+            hil__rs_option(s, HIL__TN_DONT, opt);
+        }
+        break;
+    case HIL__TN_WONT:
+        if (s->him[opt]) { s->him[opt] = 0; hil__rs_option(s, HIL__TN_DONT, opt); }
+        break;
+    default: break;
+    }
+}
+
+/* A COM-PORT answer or notification (io.mu held). */
+static void hil__rs_subneg(hil__rs* s) {
+    unsigned cmd;
+    const unsigned char* v = s->sb + 2;
+    size_t vn = s->sb_len >= 2 ? s->sb_len - 2 : 0;
+    if (s->sb_len < 2 || s->sb[0] != HIL__TN_COMPORT || s->sb[1] < 100) return;
+    cmd = s->sb[1] - 100u;
+    switch (cmd) {
+    case HIL__CP_BAUD:
+        if (vn >= 4) s->have.baudrate = (int)(((uint32_t)v[0] << 24) | ((uint32_t)v[1] << 16) | ((uint32_t)v[2] << 8) | v[3]);
+        break;
+    case HIL__CP_DATASIZE: if (vn >= 1) s->have.data_bits = v[0]; break;
+    case HIL__CP_PARITY:
+        if (vn >= 1 && v[0] >= 1 && v[0] <= 5) s->have.parity = (hil_parity)(v[0] - 1);
+        break;
+    case HIL__CP_STOPSIZE: if (vn >= 1) s->have.stop_bits = v[0] == 2 ? 2 : 1; break;
+    case HIL__CP_CONTROL:
+        if (vn >= 1) {
+            s->last_control = v[0];
+            if (v[0] == 1) s->have.flow_control = HIL_FLOW_NONE;
+            else if (v[0] == 2) s->have.flow_control = HIL_FLOW_XONXOFF;
+            else if (v[0] == 3) s->have.flow_control = HIL_FLOW_RTSCTS;
+            else if (v[0] == 19) s->have.flow_control = HIL_FLOW_DTRDSR;
+        }
+        break;
+    case HIL__CP_LINESTATE: if (vn >= 1) s->linestate = v[0]; break;
+    case HIL__CP_MODEMSTATE: if (vn >= 1) s->modemstate = v[0]; break;
+    default: break;
+    }
+    if (cmd < HIL__COUNTOF(s->acks)) s->acks[cmd]++;
+}
+
+/* Take the telnet commands out of received bytes, in place; returns how
+ * many data bytes are left at the front of buf. */
+static size_t hil__rs_telnet_in(hil__rs* s, unsigned char* buf, size_t n) {
+    size_t i, k = 0;
+    int changed = 0;
+    for (i = 0; i < n; i++) {
+        unsigned char b = buf[i];
+        switch (s->tstate) {
+        case 0: /* data */
+            if (b == HIL__TN_IAC) s->tstate = 1;
+            else buf[k++] = b;
+            break;
+        case 1: /* after IAC */
+            if (b == HIL__TN_IAC) { buf[k++] = b; s->tstate = 0; }
+            else if (b >= HIL__TN_WILL && b <= HIL__TN_DONT) { s->tcmd = b; s->tstate = 2; }
+            else if (b == HIL__TN_SB) { s->sb_len = 0; s->tstate = 3; }
+            else s->tstate = 0; /* NOP, GA, ...: nothing to do */
+            break;
+        case 2: /* the option of WILL/WONT/DO/DONT */
+            hil_mutex_lock(&s->io.mu);
+            hil__rs_negotiate(s, s->tcmd, b);
+            hil_mutex_unlock(&s->io.mu);
+            changed = 1;
+            s->tstate = 0;
+            break;
+        case 3: /* subnegotiation */
+            if (b == HIL__TN_IAC) s->tstate = 4;
+            else if (s->sb_len < sizeof s->sb) s->sb[s->sb_len++] = b;
+            break;
+        case 4: /* IAC inside a subnegotiation */
+            if (b == HIL__TN_IAC) {
+                if (s->sb_len < sizeof s->sb) s->sb[s->sb_len++] = b;
+                s->tstate = 3;
+            } else {
+                if (b == HIL__TN_SE) {
+                    hil_mutex_lock(&s->io.mu);
+                    hil__rs_subneg(s);
+                    hil_mutex_unlock(&s->io.mu);
+                    changed = 1;
+                }
+                s->tstate = 0;
+            }
+            break;
+        default: s->tstate = 0; break;
+        }
+    }
+    if (changed) {
+        hil_mutex_lock(&s->io.mu);
+        hil_cond_broadcast(&s->io.cv);
+        hil_mutex_unlock(&s->io.mu);
+    }
+    return k;
+}
+
+/* Take the socket for writing (io.mu held on entry and exit): waits while
+ * another thread writes. */
+static hil_result hil__rs_take_write(hil_channel* ch, hil__rs* s, uint64_t deadline) {
+    while (s->writing && !s->io.closing) {
+        if (hil_cond_wait_until(&s->io.cv, &s->io.mu, deadline) == HIL_ERR_TIMEOUT && s->writing)
+            return hil_channel_error(ch, HIL_ERR_TIMEOUT, "another thread's send to %s did not finish in time", s->where);
+    }
+    if (s->io.closing) return hil__closed(ch);
+    s->writing = 1;
+    return HIL_OK;
+}
+
+/* Send queued telnet bytes while we hold the write side (io.mu held; it is
+ * released around the writes). */
+static hil_result hil__rs_flush_ctl(hil_channel* ch, hil__rs* s, uint64_t deadline) {
+    while (s->ctl.len) {
+        hil_strbuf out = s->ctl;
+        size_t done;
+        int err;
+        hil_result r;
+        memset(&s->ctl, 0, sizeof s->ctl);
+        hil_mutex_unlock(&s->io.mu);
+        r = hil__io_write_all(&s->io, s->fd, 1, out.data, out.len, deadline, &done, &err);
+        hil_sb_free(&out);
+        hil_mutex_lock(&s->io.mu);
+        if (r != HIL_OK)
+            return r == HIL_ERR_CLOSED && !err ? hil__closed(ch)
+                   : hil_channel_error(ch, r, "sending to %s: %s", s->where, err ? strerror(err) : "timed out");
+    }
+    return HIL_OK;
+}
+
+/* Send replies queued by the reader, if nobody else is writing now. */
+static void hil__rs_kick(hil_channel* ch, hil__rs* s) {
+    hil_mutex_lock(&s->io.mu);
+    if (s->ctl.len && !s->writing && !s->io.closing) {
+        s->writing = 1;
+        hil__rs_flush_ctl(ch, s, hil_deadline_ms((int)s->timeout));
+        s->writing = 0;
+        hil_cond_broadcast(&s->io.cv);
+    }
+    hil_mutex_unlock(&s->io.mu);
+}
+
+/* Read what the socket has (waiting up to the deadline), take out telnet
+ * commands; data goes to buf. The caller holds the `reading` role.
+ * HIL_OK with *n data bytes (may be 0 after commands only). */
+static hil_result hil__rs_read_some(hil_channel* ch, hil__rs* s, unsigned char* buf, size_t cap, uint64_t deadline,
+                                    int nonblocking, size_t* n) {
+    short rev = 0;
+    ssize_t got;
+    hil_result r = hil__io_poll(&s->io, s->fd, POLLIN, -1, deadline, nonblocking, &rev, NULL);
+    *n = 0;
+    if (r == HIL_ERR_CLOSED) return hil__closed(ch);
+    if (r != HIL_OK) return r;
+    got = recv(s->fd, buf, cap, 0);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) return HIL_OK;
+    if (got <= 0) {
+        int e = errno;
+        hil_mutex_lock(&s->io.mu);
+        s->dead = 1;
+        hil_cond_broadcast(&s->io.cv);
+        hil_mutex_unlock(&s->io.mu);
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "%s %s%s", s->where,
+                                 got == 0 ? "closed the connection" : "connection failed: ", got == 0 ? "" : strerror(e));
+    }
+    *n = s->telnet ? hil__rs_telnet_in(s, buf, (size_t)got) : (size_t)got;
+    if (s->telnet) hil__rs_kick(ch, s);
+    return HIL_OK;
+}
+
+/* Wait until cond(s) holds, reading the socket ourselves when no receive is
+ * running (its data is kept for the next receive). */
+static hil_result hil__rs_wait_for(hil_channel* ch, hil__rs* s, int (*cond)(hil__rs*, unsigned), unsigned arg,
+                                   uint64_t deadline, const char* what) {
+    unsigned char buf[512];
+    hil_result r = HIL_OK;
+    hil_mutex_lock(&s->io.mu);
+    while (!cond(s, arg)) {
+        if (s->io.closing) { r = hil__closed(ch); break; }
+        if (s->dead) { r = hil_channel_error(ch, HIL_ERR_CLOSED, "%s closed the connection", s->where); break; }
+        if (!s->reading) {
+            size_t n = 0;
+            s->reading = 1;
+            hil_mutex_unlock(&s->io.mu);
+            r = hil__rs_read_some(ch, s, buf, sizeof buf, deadline, 0, &n);
+            hil_mutex_lock(&s->io.mu);
+            s->reading = 0;
+            if (n) hil_sb_append(&s->pending, buf, n);
+            hil_cond_broadcast(&s->io.cv);
+            if (r != HIL_OK && r != HIL_ERR_TIMEOUT) break;
+            if (r == HIL_ERR_TIMEOUT && !cond(s, arg)) break;
+            r = HIL_OK;
+        } else if (hil_cond_wait_until(&s->io.cv, &s->io.mu, deadline) == HIL_ERR_TIMEOUT && !cond(s, arg)) {
+            r = HIL_ERR_TIMEOUT;
+            break;
+        }
+    }
+    hil_mutex_unlock(&s->io.mu);
+    if (r == HIL_ERR_TIMEOUT)
+        r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "%s did not answer %s within %lld ms", s->where, what, s->timeout);
+    return r;
+}
+
+static int hil__rs_comport_known(hil__rs* s, unsigned arg) {
+    (void)arg;
+    return s->com_port != 0;
+}
+
+static int hil__rs_acked(hil__rs* s, unsigned arg) { return s->acks[arg & 0xFFu] != (arg >> 8); }
+
+/* Send raw bytes (telnet already applied) as the writer. */
+static hil_result hil__rs_write(hil_channel* ch, hil__rs* s, const void* data, size_t len, uint64_t deadline,
+                                int timeout_ms) {
+    size_t done = 0;
+    int err = 0;
+    hil_result r;
+    hil_mutex_lock(&s->io.mu);
+    r = hil__rs_take_write(ch, s, deadline);
+    if (r == HIL_OK) r = hil__rs_flush_ctl(ch, s, deadline);
+    if (r == HIL_OK) {
+        hil_mutex_unlock(&s->io.mu);
+        r = hil__io_write_all(&s->io, s->fd, 1, data, len, deadline, &done, &err);
+        hil_mutex_lock(&s->io.mu);
+        if (r == HIL_OK) r = hil__rs_flush_ctl(ch, s, deadline);
+        else if (r == HIL_ERR_TIMEOUT)
+            r = hil_channel_error(ch, r, "%s does not read: %zu of %zu bytes sent in %d ms", s->where, done, len,
+                                  timeout_ms);
+        else if (r == HIL_ERR_CLOSED && !err)
+            r = hil__closed(ch);
+        else
+            r = hil_channel_error(ch, r, "send to %s: %s", s->where, strerror(err));
+    }
+    if (s->writing) {
+        s->writing = 0;
+        hil_cond_broadcast(&s->io.cv);
+    }
+    hil_mutex_unlock(&s->io.mu);
+    return r;
+}
+
+static const char* hil__cp_name(unsigned cmd) {
+    switch (cmd) {
+    case HIL__CP_BAUD: return "SET-BAUDRATE";
+    case HIL__CP_DATASIZE: return "SET-DATASIZE";
+    case HIL__CP_PARITY: return "SET-PARITY";
+    case HIL__CP_STOPSIZE: return "SET-STOPSIZE";
+    case HIL__CP_CONTROL: return "SET-CONTROL";
+    case HIL__CP_PURGE: return "PURGE-DATA";
+    default: return "COM-PORT";
+    }
+}
+
+/* One COM-PORT command, waiting for the server's answer. */
+static hil_result hil__rs_command(hil_channel* ch, hil__rs* s, unsigned cmd, uint32_t value, int value_bytes) {
+    unsigned char b[16];
+    size_t n = 0;
+    int i;
+    unsigned before;
+    uint64_t deadline = hil_deadline_ms((int)s->timeout);
+    hil_result r;
+    b[n++] = HIL__TN_IAC;
+    b[n++] = HIL__TN_SB;
+    b[n++] = HIL__TN_COMPORT;
+    b[n++] = (unsigned char)cmd;
+    for (i = value_bytes - 1; i >= 0; i--) {
+        unsigned char byte = (unsigned char)((value >> (8 * i)) & 0xFFu);
+        b[n++] = byte;
+        if (byte == HIL__TN_IAC) b[n++] = HIL__TN_IAC;
+    }
+    b[n++] = HIL__TN_IAC;
+    b[n++] = HIL__TN_SE;
+    hil_mutex_lock(&s->io.mu);
+    before = s->acks[cmd];
+    hil_mutex_unlock(&s->io.mu);
+    r = hil__rs_write(ch, s, b, n, deadline, (int)s->timeout);
+    if (r == HIL_OK) r = hil__rs_wait_for(ch, s, hil__rs_acked, cmd | (before << 8), deadline, hil__cp_name(cmd));
+    return r;
+}
+
+static hil_result hil__rs_check_telnet(hil_channel* ch, hil__rs* s, const char* what) {
+    if (!s->telnet)
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                 "%s: raw TCP carries no serial settings: set the line in ser2net's config, or use "
+                                 "protocol=rfc2217", what);
+    return HIL_OK;
+}
+
+/* Settings through COM-PORT commands; mask: which of them. */
+static hil_result hil__rs_set(hil_channel* ch, hil__rs* s, const hil_serial_settings* st, unsigned mask) {
+    static const unsigned flow_codes[] = {1, 2, 3, 19};
+    hil_result r = HIL_OK;
+    if (mask & (1u << HIL__CP_BAUD)) r = hil__rs_command(ch, s, HIL__CP_BAUD, (uint32_t)st->baudrate, 4);
+    if (r == HIL_OK && (mask & (1u << HIL__CP_DATASIZE))) r = hil__rs_command(ch, s, HIL__CP_DATASIZE, (uint32_t)st->data_bits, 1);
+    if (r == HIL_OK && (mask & (1u << HIL__CP_PARITY))) r = hil__rs_command(ch, s, HIL__CP_PARITY, (uint32_t)st->parity + 1, 1);
+    if (r == HIL_OK && (mask & (1u << HIL__CP_STOPSIZE))) r = hil__rs_command(ch, s, HIL__CP_STOPSIZE, (uint32_t)st->stop_bits, 1);
+    if (r == HIL_OK && (mask & (1u << HIL__CP_CONTROL))) {
+        r = hil__rs_command(ch, s, HIL__CP_CONTROL, flow_codes[st->flow_control], 1);
+        /* DTR/DSR: outbound DSR (19) above, inbound DTR (18) here */
+        if (r == HIL_OK && st->flow_control == HIL_FLOW_DTRDSR) r = hil__rs_command(ch, s, HIL__CP_CONTROL, 18, 1);
+    }
+    if (r != HIL_OK) return r;
+    hil_mutex_lock(&s->io.mu);
+    if ((mask & (1u << HIL__CP_BAUD)) && s->have.baudrate != st->baudrate) {
+        int got = s->have.baudrate;
+        hil_mutex_unlock(&s->io.mu);
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "%s set %d baud, not the %d asked for: a rate the port "
+                                 "cannot do?", s->where, got, st->baudrate);
+    }
+    hil_mutex_unlock(&s->io.mu);
+    return HIL_OK;
+}
+
+static hil_result hil__rs_open(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms((int)s->timeout);
+    hil_result r;
+    hil__io_reset(&s->io);
+    s->fd = -1;
+    s->tstate = 0;
+    s->sb_len = 0;
+    memset(s->us, 0, sizeof s->us);
+    memset(s->him, 0, sizeof s->him);
+    s->reading = s->writing = s->dead = s->com_port = 0;
+    memset(s->acks, 0, sizeof s->acks);
+    memset(&s->have, 0, sizeof s->have);
+    hil_sb_clear(&s->ctl);
+    hil_sb_clear(&s->pending);
+    r = hil__tcp_connect(ch, &s->io, s->host, s->port, (int)s->timeout, s->nodelay, &s->fd, s->where, sizeof s->where);
+    if (r != HIL_OK) return r;
+    s->local_port = hil__sock_port(s->fd);
+    if (s->telnet) {
+        static const unsigned char hello[] = {
+            HIL__TN_IAC, HIL__TN_WILL, HIL__TN_COMPORT, HIL__TN_IAC, HIL__TN_WILL, HIL__TN_BINARY,
+            HIL__TN_IAC, HIL__TN_DO, HIL__TN_BINARY, HIL__TN_IAC, HIL__TN_WILL, HIL__TN_SGA,
+            HIL__TN_IAC, HIL__TN_DO, HIL__TN_SGA};
+        s->us[HIL__TN_COMPORT] = s->us[HIL__TN_BINARY] = s->us[HIL__TN_SGA] = 1;
+        s->him[HIL__TN_BINARY] = s->him[HIL__TN_SGA] = 1;
+        r = hil__rs_write(ch, s, hello, sizeof hello, deadline, (int)s->timeout);
+        if (r == HIL_OK) r = hil__rs_wait_for(ch, s, hil__rs_comport_known, 0, deadline, "the RFC 2217 negotiation");
+        if (r == HIL_OK && s->com_port < 0)
+            r = hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s refused the COM-PORT option (RFC 2217)", s->where);
+        if (r == HIL_ERR_TIMEOUT || r == HIL_ERR_PROTOCOL) {
+            char msg[600];
+            hil__sfmt(msg, sizeof msg, "%s", hil_last_error());
+            r = hil_error(r, "%s: is it an RFC 2217 server (ser2net: accepter: telnet(rfc2217),tcp,%s)? For a raw TCP "
+                          "port use type ser2net with protocol=raw", msg, s->port);
+        }
+        if (r == HIL_OK) {
+            /* ask for what is not set, so hil_serial_get_settings() knows the line */
+            unsigned unset = ((1u << HIL__CP_BAUD) | (1u << HIL__CP_DATASIZE) | (1u << HIL__CP_PARITY) |
+                              (1u << HIL__CP_STOPSIZE)) & ~s->want_mask;
+            r = hil__rs_set(ch, s, &s->want, s->want_mask);
+            /* a value of 0 on the wire asks for the current one */
+            if (r == HIL_OK && (unset & (1u << HIL__CP_BAUD))) r = hil__rs_command(ch, s, HIL__CP_BAUD, 0, 4);
+            if (r == HIL_OK && (unset & (1u << HIL__CP_DATASIZE))) r = hil__rs_command(ch, s, HIL__CP_DATASIZE, 0, 1);
+            if (r == HIL_OK && (unset & (1u << HIL__CP_PARITY))) r = hil__rs_command(ch, s, HIL__CP_PARITY, 0, 1);
+            if (r == HIL_OK && (unset & (1u << HIL__CP_STOPSIZE))) r = hil__rs_command(ch, s, HIL__CP_STOPSIZE, 0, 1);
+            if (r == HIL_OK && s->rts >= 0) r = hil__rs_command(ch, s, HIL__CP_CONTROL, s->rts ? 11 : 12, 1);
+            if (r == HIL_OK && s->dtr >= 0) r = hil__rs_command(ch, s, HIL__CP_CONTROL, s->dtr ? 8 : 9, 1);
+        }
+    }
+    if (r != HIL_OK && s->pending.len) {
+        /* ser2net explains a refusal in plain text ("Port already in use") */
+        char said[120], msg[700];
+        size_t i, k = 0;
+        for (i = 0; i < s->pending.len && k + 1 < sizeof said; i++) {
+            unsigned char c = (unsigned char)s->pending.data[i];
+            if (c >= 0x20 && c < 0x7F) said[k++] = (char)c;
+            else if (k && said[k - 1] != ' ') said[k++] = ' ';
+        }
+        while (k && said[k - 1] == ' ') k--;
+        said[k] = 0;
+        hil__sfmt(msg, sizeof msg, "%s", hil_last_error());
+        if (k)
+            r = hil_error(r, "%s; the server said: '%s'%s", msg, said,
+                          strstr(said, "in use") ? " (another client is connected, or the last one is still closing)" : "");
+    }
+    if (r != HIL_OK) {
+        hil__io_shutdown(&s->io);
+        hil__close_fd(&s->fd);
+        return r;
+    }
+    if (s->telnet)
+        HIL_INFO(hil_channel_logger(ch), "%s '%s': connected to %s (RFC 2217), %d baud %d%c%d", ch->type->name,
+                 hil_channel_name(ch), s->where, s->have.baudrate, s->have.data_bits, "NOEMS"[s->have.parity],
+                 s->have.stop_bits);
+    else
+        HIL_INFO(hil_channel_logger(ch), "%s '%s': connected to %s (raw TCP)", ch->type->name, hil_channel_name(ch),
+                 s->where);
+    return HIL_OK;
+}
+
+static void hil__rs_close(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    hil__close_fd(&s->fd);
+    s->local_port = -1;
+}
+
+static hil_result hil__rs_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r = HIL_OK;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    hil_mutex_lock(&s->io.mu);
+    for (;;) {
+        if (s->pending.len) {
+            size_t n = s->pending.len < m->cap ? s->pending.len : m->cap;
+            memcpy(m->data, s->pending.data, n);
+            memmove(s->pending.data, s->pending.data + n, s->pending.len - n);
+            s->pending.len -= n;
+            m->len = n;
+            hil_mutex_unlock(&s->io.mu);
+            hil__io_leave(&s->io);
+            return HIL_OK;
+        }
+        if (s->dead) {
+            hil_mutex_unlock(&s->io.mu);
+            hil__io_leave(&s->io);
+            return hil_channel_error(ch, HIL_ERR_CLOSED, "%s closed the connection", s->where);
+        }
+        if (!s->reading) break;
+        /* a control call is reading for its answer: wait for it */
+        if (timeout_ms == 0 || hil_cond_wait_until(&s->io.cv, &s->io.mu, deadline) == HIL_ERR_TIMEOUT) {
+            if (!s->reading) continue;
+            hil_mutex_unlock(&s->io.mu);
+            hil__io_leave(&s->io);
+            return timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        }
+        if (s->io.closing) {
+            hil_mutex_unlock(&s->io.mu);
+            hil__io_leave(&s->io);
+            return hil__closed(ch);
+        }
+    }
+    s->reading = 1;
+    hil_mutex_unlock(&s->io.mu);
+    for (;;) {
+        size_t n = 0;
+        r = hil__rs_read_some(ch, s, (unsigned char*)m->data, m->cap, deadline, timeout_ms == 0, &n);
+        if (r != HIL_OK) break;
+        if (n) {
+            m->len = n;
+            break;
+        }
+        if (timeout_ms == 0) {
+            r = HIL_ERR_AGAIN;
+            break;
+        }
+    }
+    hil_mutex_lock(&s->io.mu);
+    s->reading = 0;
+    hil_cond_broadcast(&s->io.cv);
+    hil_mutex_unlock(&s->io.mu);
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__rs_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    const void* data = m->data;
+    size_t len = m->len;
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    if (s->telnet && memchr(m->data, HIL__TN_IAC, m->len)) {
+        /* 0xFF in the data is sent twice (IAC IAC) */
+        const unsigned char* p = (const unsigned char*)m->data;
+        size_t i;
+        hil_sb_clear(&s->esc);
+        for (i = 0; i < m->len; i++) {
+            hil_sb_putc(&s->esc, (char)p[i]);
+            if (p[i] == HIL__TN_IAC) hil_sb_putc(&s->esc, (char)p[i]);
+        }
+        if (s->esc.failed) {
+            hil__io_leave(&s->io);
+            return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+        }
+        data = s->esc.data;
+        len = s->esc.len;
+    }
+    r = hil__rs_write(ch, s, data, len, hil_deadline_ms(timeout_ms), timeout_ms);
+    if (s->esc.cap > 65536) hil_sb_free(&s->esc);
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__rs_poll_fd(hil_channel* ch) { return ((hil__rs*)hil_channel_state(ch))->fd; }
+
+static const hil_channel_type hil__rfc2217_type = {
+    "rfc2217", "A remote serial port over telnet with the COM-PORT option (RFC 2217)", 1, sizeof(hil__rs),
+    hil__rfc2217_opts, hil__rs_configure, hil__rs_open, hil__rs_close, hil__rs_send, hil__rs_recv, hil__rs_poll_fd,
+    hil__rs_destroy
+};
+
+static const hil_channel_type hil__ser2net_type = {
+    "ser2net", "A serial port served by ser2net: RFC 2217 (default) or raw TCP", 1, sizeof(hil__rs), hil__ser2net_opts,
+    hil__rs_configure, hil__rs_open, hil__rs_close, hil__rs_send, hil__rs_recv, hil__rs_poll_fd, hil__rs_destroy
+};
+
+/* ---- serial line control, whatever carries the line -------------------------------------- */
+
+enum { HIL__LINE_PTY = 1, HIL__LINE_SERIAL, HIL__LINE_REMOTE };
+
+static int hil__line_kind(hil_channel* ch) {
+    if (!ch || !ch->type) return 0;
+    if (ch->type == &hil__pty_type) return HIL__LINE_PTY;
+    if (ch->type == &hil__serial_type) return HIL__LINE_SERIAL;
+    if (ch->type == &hil__rfc2217_type || ch->type == &hil__ser2net_type) return HIL__LINE_REMOTE;
+    return 0;
+}
+
+/* The line's kind, after checking the channel has one and is open; the
+ * caller leaves the io with hil__line_leave. */
+static hil_result hil__line_enter(hil_channel* ch, const char* what, int* kind) {
+    hil__io* io;
+    *kind = hil__line_kind(ch);
+    if (!*kind) {
+        if (!ch) return hil_error(HIL_ERR_INVALID_ARG, "%s: no channel", what);
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "%s: only serial, pty, rfc2217 and ser2net channels have a "
+                                 "serial line", what);
+    }
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "%s: the channel is not open", what);
+    io = (hil__io*)hil_channel_state(ch); /* every line type starts with its hil__io */
+    if (!hil__io_enter(io)) return hil__closed(ch);
+    if (*kind == HIL__LINE_REMOTE) {
+        hil_result r = hil__rs_check_telnet(ch, (hil__rs*)hil_channel_state(ch), what);
+        if (r != HIL_OK) {
+            hil__io_leave(io);
+            return r;
+        }
+    }
+#ifndef HIL__SP
+    if (*kind == HIL__LINE_SERIAL) {
+        hil__io_leave(io);
+        return hil_channel_error(ch, HIL_ERR_MISSING_LIBRARY, "%s", (hil__no_libserialport(), hil_last_error()));
+    }
+#endif
+    return HIL_OK;
+}
+
+static void hil__line_leave(hil_channel* ch) { hil__io_leave((hil__io*)hil_channel_state(ch)); }
+
+HIL_API hil_result hil_serial_get_settings(hil_channel* ch, hil_serial_settings* out) {
+    int kind;
+    hil_result r = hil__line_enter(ch, "serial settings", &kind);
+    if (r != HIL_OK) return r;
+    if (kind == HIL__LINE_PTY) {
+        hil__pty* s = (hil__pty*)hil_channel_state(ch);
+        r = hil__termios_read(ch, s->slave, out, s->path);
+    } else if (kind == HIL__LINE_REMOTE) {
+        hil__rs* s = (hil__rs*)hil_channel_state(ch);
+        hil_mutex_lock(&s->io.mu);
+        *out = s->have;
+        hil_mutex_unlock(&s->io.mu);
+    }
+#ifdef HIL__SP
+    else {
+        r = hil__sp_read_settings(ch, (hil__serial*)hil_channel_state(ch), out);
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
 }
 
 HIL_API hil_result hil_serial_apply(hil_channel* ch, const hil_serial_settings* st) {
-    hil_result r = hil__serial_check(ch, "serial settings");
+    int kind;
+    hil_result r;
+    if (st->data_bits < 5 || st->data_bits > 8 || st->stop_bits < 1 || st->stop_bits > 2 || st->baudrate < 0 ||
+        (int)st->parity < 0 || st->parity > HIL_PARITY_SPACE || (int)st->flow_control < 0 ||
+        st->flow_control > HIL_FLOW_DTRDSR)
+        return hil_error(HIL_ERR_INVALID_ARG, "serial settings: data_bits 5..8, stop_bits 1 or 2, a known parity and "
+                         "flow control, baudrate >= 0");
+    r = hil__line_enter(ch, "serial settings", &kind);
     if (r != HIL_OK) return r;
-    {
+    if (kind == HIL__LINE_PTY) {
         hil__pty* s = (hil__pty*)hil_channel_state(ch);
         if (st->data_bits != 8 || st->parity != HIL_PARITY_NONE)
-            return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
-                                     "a pty always has 8 data bits and no parity (the kernel resets them)");
-        r = hil__termios_apply(ch, s->slave, st, s->path);
-        if (r == HIL_OK) s->settings = *st;
-        return r;
+            r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                  "a pty always has 8 data bits and no parity (the kernel resets them)");
+        else
+            r = hil__termios_apply(ch, s->slave, st, s->path);
+    } else if (kind == HIL__LINE_REMOTE) {
+        unsigned mask = (1u << HIL__CP_DATASIZE) | (1u << HIL__CP_PARITY) | (1u << HIL__CP_STOPSIZE) |
+                        (1u << HIL__CP_CONTROL);
+        if (st->baudrate > 0) mask |= 1u << HIL__CP_BAUD;
+        r = hil__rs_set(ch, (hil__rs*)hil_channel_state(ch), st, mask);
     }
+#ifdef HIL__SP
+    else {
+        r = hil__sp_apply(ch, (hil__serial*)hil_channel_state(ch), st, -1, -1);
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
 }
 
 HIL_API hil_result hil_serial_set_baudrate(hil_channel* ch, int baudrate) {
-    hil_serial_settings st;
-    hil_result r = hil_serial_get_settings(ch, &st);
+    int kind;
+    hil_result r;
+    if (baudrate <= 0) return hil_error(HIL_ERR_INVALID_ARG, "serial: baudrate must be positive, not %d", baudrate);
+    r = hil__line_enter(ch, "baudrate", &kind);
     if (r != HIL_OK) return r;
-    st.baudrate = baudrate;
-    return hil_serial_apply(ch, &st);
+    if (kind == HIL__LINE_REMOTE) {
+        hil_serial_settings st;
+        memset(&st, 0, sizeof st);
+        st.baudrate = baudrate;
+        r = hil__rs_set(ch, (hil__rs*)hil_channel_state(ch), &st, 1u << HIL__CP_BAUD);
+        hil__line_leave(ch);
+        return r;
+    }
+    hil__line_leave(ch);
+    {
+        hil_serial_settings st;
+        r = hil_serial_get_settings(ch, &st);
+        if (r != HIL_OK) return r;
+        st.baudrate = baudrate;
+        return hil_serial_apply(ch, &st);
+    }
 }
 
-HIL_API hil_result hil_serial_set_rts(hil_channel* ch, int on) {
-    hil_result r = hil__serial_check(ch, "RTS");
-    (void)on;
+static hil_result hil__line_signal(hil_channel* ch, const char* name, int rts, int on) {
+    int kind;
+    hil_result r = hil__line_enter(ch, name, &kind);
     if (r != HIL_OK) return r;
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty has no RTS line");
+    if (kind == HIL__LINE_PTY) {
+        r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty has no %s line", name);
+    } else if (kind == HIL__LINE_REMOTE) {
+        r = hil__rs_command(ch, (hil__rs*)hil_channel_state(ch), HIL__CP_CONTROL,
+                            rts ? (on ? 11u : 12u) : (on ? 8u : 9u), 1);
+    }
+#ifdef HIL__SP
+    else {
+        hil__serial* s = (hil__serial*)hil_channel_state(ch);
+        char eb[256];
+        enum sp_return sr = rts ? sp_set_rts(s->sp, on ? SP_RTS_ON : SP_RTS_OFF)
+                                : sp_set_dtr(s->sp, on ? SP_DTR_ON : SP_DTR_OFF);
+        if (sr != SP_OK) r = hil_channel_error(ch, HIL_ERR_IO, "%s %s on %s: %s", name, on ? "on" : "off", s->dev,
+                                               hil__sp_err(sr, eb, sizeof eb));
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
 }
 
-HIL_API hil_result hil_serial_set_dtr(hil_channel* ch, int on) {
-    hil_result r = hil__serial_check(ch, "DTR");
-    (void)on;
-    if (r != HIL_OK) return r;
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty has no DTR line");
-}
+HIL_API hil_result hil_serial_set_rts(hil_channel* ch, int on) { return hil__line_signal(ch, "RTS", 1, on); }
+HIL_API hil_result hil_serial_set_dtr(hil_channel* ch, int on) { return hil__line_signal(ch, "DTR", 0, on); }
 
 HIL_API hil_result hil_serial_send_break(hil_channel* ch, int duration_ms) {
-    hil_result r = hil__serial_check(ch, "break");
-    (void)duration_ms;
+    int kind;
+    hil_result r;
+    hil__io* io;
+    if (duration_ms < 0) return hil_error(HIL_ERR_INVALID_ARG, "break: duration_ms must be >= 0");
+    r = hil__line_enter(ch, "break", &kind);
     if (r != HIL_OK) return r;
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty cannot send a break");
+    io = (hil__io*)hil_channel_state(ch);
+    if (kind == HIL__LINE_PTY) {
+        r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty cannot send a break");
+    } else if (kind == HIL__LINE_REMOTE) {
+        hil__rs* s = (hil__rs*)hil_channel_state(ch);
+        r = hil__rs_command(ch, s, HIL__CP_CONTROL, 5, 1);
+        /* hold it; close() cuts the wait short */
+        if (r == HIL_OK && hil_wait_readable(hil_waker_fd(&io->wake), duration_ms) == HIL_OK) r = hil__closed(ch);
+        if (r == HIL_OK) r = hil__rs_command(ch, s, HIL__CP_CONTROL, 6, 1);
+    }
+#ifdef HIL__SP
+    else {
+        hil__serial* s = (hil__serial*)hil_channel_state(ch);
+        char eb[256];
+        enum sp_return sr = sp_start_break(s->sp);
+        if (sr == SP_OK) {
+            if (hil_wait_readable(hil_waker_fd(&io->wake), duration_ms) == HIL_OK) r = hil__closed(ch);
+            sr = sp_end_break(s->sp);
+        }
+        if (sr != SP_OK && r == HIL_OK)
+            r = hil_channel_error(ch, HIL_ERR_IO, "break on %s: %s", s->dev, hil__sp_err(sr, eb, sizeof eb));
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
 }
 
 HIL_API hil_result hil_serial_flush(hil_channel* ch, int which) {
-    hil_result r = hil__serial_check(ch, "flush");
+    int kind;
+    hil_result r = hil__line_enter(ch, "flush", &kind);
     if (r != HIL_OK) return r;
     if (which & HIL_FLUSH_INPUT) hil_channel_flush_input(ch);
-    {
+    if (kind == HIL__LINE_PTY) {
         hil__pty* s = (hil__pty*)hil_channel_state(ch);
         int q = (which & HIL_FLUSH_INPUT) && (which & HIL_FLUSH_OUTPUT) ? TCIOFLUSH
                 : (which & HIL_FLUSH_INPUT) ? TCIFLUSH : TCOFLUSH;
         if (which & (HIL_FLUSH_INPUT | HIL_FLUSH_OUTPUT)) tcflush(s->master, q);
+    } else if (kind == HIL__LINE_REMOTE) {
+        hil__rs* s = (hil__rs*)hil_channel_state(ch);
+        unsigned what = ((which & HIL_FLUSH_INPUT) ? 1u : 0u) | ((which & HIL_FLUSH_OUTPUT) ? 2u : 0u);
+        if (which & HIL_FLUSH_INPUT) {
+            hil_mutex_lock(&s->io.mu);
+            hil_sb_clear(&s->pending);
+            hil_mutex_unlock(&s->io.mu);
+        }
+        if (what) r = hil__rs_command(ch, s, HIL__CP_PURGE, what, 1);
     }
-    return HIL_OK;
+#ifdef HIL__SP
+    else {
+        hil__serial* s = (hil__serial*)hil_channel_state(ch);
+        char eb[256];
+        enum sp_return sr = sp_flush(s->sp, (which & HIL_FLUSH_INPUT) && (which & HIL_FLUSH_OUTPUT) ? SP_BUF_BOTH
+                                            : (which & HIL_FLUSH_INPUT) ? SP_BUF_INPUT : SP_BUF_OUTPUT);
+        if (sr != SP_OK) r = hil_channel_error(ch, HIL_ERR_IO, "flush %s: %s", s->dev, hil__sp_err(sr, eb, sizeof eb));
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
 }
 
 HIL_API int hil_channel_local_port(hil_channel* ch) {
@@ -3310,6 +4565,8 @@ HIL_API int hil_channel_local_port(hil_channel* ch) {
         port = s->server ? s->local_port : hil__sock_port(s->cfd);
     } else if (ch->type == &hil__udp_type) {
         port = ((hil__udp*)hil_channel_state(ch))->local;
+    } else if (ch->type == &hil__rfc2217_type || ch->type == &hil__ser2net_type) {
+        port = ((hil__rs*)hil_channel_state(ch))->local_port;
     }
     return port;
 }
@@ -3323,6 +4580,9 @@ static void hil__register_builtin_channel_types(void) {
     hil_channel_type_register(&hil__pty_type);
     hil_channel_type_register(&hil__tcp_type);
     hil_channel_type_register(&hil__udp_type);
+    hil_channel_type_register(&hil__serial_type);
+    hil_channel_type_register(&hil__rfc2217_type);
+    hil_channel_type_register(&hil__ser2net_type);
 }
 
 #ifdef __cplusplus
