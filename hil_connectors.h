@@ -458,6 +458,77 @@ HIL_API int hil_channel_local_port(hil_channel* ch);
 /* tcp: whether a peer is connected (a client: whether the connection is up). */
 HIL_API int hil_tcp_connected(hil_channel* ch);
 
+/* ---- flashers ------------------------------------------------------------------- */
+/* A flasher puts a firmware image on a device (before the channel talks to
+ * it). Types are registered by name like channel types and created from
+ * "flashers.<name>.*" configuration:
+ *
+ *     flashers.board.type = command
+ *     flashers.board.command = openocd -f board/st_nucleo_f4.cfg -c "program {image} verify reset exit"
+ *     flashers.board.timeout_ms = 60000
+ *
+ *     hil_flasher* f;
+ *     HIL_ASSERT_OK(hil_flasher_from_config("board", &f));
+ *     HIL_ASSERT_OK(hil_flasher_flash(f, "build/fw.elf", -1));
+ *     hil_flasher_destroy(f);
+ *
+ * "command": runs the argv template (split like a shell would, no shell
+ * runs) with {image} (and {name}) replaced inside the words, so an image
+ * path with spaces stays one argument. Its output (stdout and stderr) goes
+ * line by line into the log ("hil.flash.<name>") and is kept for
+ * hil_flasher_output(). Results: exit 0 -> HIL_OK; another status ->
+ * HIL_ERR_IO; killed by a signal -> HIL_ERR_CRASHED; over timeout_ms ->
+ * HIL_ERR_TIMEOUT (its process group is killed); Ctrl-C -> HIL_ERR_INTERRUPTED;
+ * a program or image that is not there -> HIL_ERR_NOT_FOUND. The message
+ * names the flasher, the program, how it ended and its last output lines.
+ * Options: command (required), timeout_ms (120000), cwd, env,
+ * fail_pattern (text in the output that means failure even with exit 0,
+ * e.g. JLinkExe's "ERROR"; several separated by '|'), success_pattern
+ * (text that must appear, e.g. openocd's "Verified OK").
+ *
+ * THREADS: one thread uses a flasher at a time. */
+
+typedef struct hil_flasher hil_flasher;
+
+typedef struct hil_flasher_type {
+    const char* name;
+    const char* description;
+    size_t state_size;                  /* private state, zeroed, at hil_flasher_state(f) */
+    const hil_channel_opt* opts;        /* registered as "flashers.*.<name>"; {NULL} terminated */
+    hil_result (*configure)(hil_flasher* f);   /* read and check options; may be NULL */
+    /* Flash the image; timeout_ms bounds the whole job (-1: none). */
+    hil_result (*flash)(hil_flasher* f, const char* image, int timeout_ms);
+    void (*destroy)(hil_flasher* f);    /* free what configure() got; may be NULL */
+} hil_flasher_type;
+
+HIL_API hil_result hil_flasher_type_register(const hil_flasher_type* t);
+HIL_API const hil_flasher_type* hil_flasher_type_find(const char* name);
+
+typedef struct hil_flasher_config {
+    const char* name;               /* "board", used in messages */
+    const char* type;               /* NULL: "flashers.<name>.type" from the config */
+    hil_config* config;             /* NULL: the program's (hil_cfg()) */
+    const char* const* options;     /* "key=value", NULL-terminated; they win over the config */
+} hil_flasher_config;
+
+HIL_API void hil_flasher_config_init(hil_flasher_config* c);
+HIL_API hil_result hil_flasher_create(const hil_flasher_config* c, hil_flasher** out);
+HIL_API hil_result hil_flasher_from_config(const char* name, hil_flasher** out);
+/* timeout_ms -1: the flasher's own (command: option timeout_ms). */
+HIL_API hil_result hil_flasher_flash(hil_flasher* f, const char* image, int timeout_ms);
+/* What the last flash printed (the last 64 KiB), "" before. */
+HIL_API const char* hil_flasher_output(const hil_flasher* f);
+HIL_API const char* hil_flasher_name(const hil_flasher* f);
+HIL_API void hil_flasher_destroy(hil_flasher* f);
+/* For flasher type implementations. */
+HIL_API void* hil_flasher_state(hil_flasher* f);
+HIL_API const char* hil_flasher_opt_str(hil_flasher* f, const char* key, const char* fallback);
+HIL_API hil_result hil_flasher_opt_int(hil_flasher* f, const char* key, long long fallback, long long* out);
+/* Append to what hil_flasher_output() returns. */
+HIL_API void hil_flasher_add_output(hil_flasher* f, const char* text, size_t len);
+/* Set hil_last_error() to "flasher '<name>': <what>" and return r. */
+HIL_API hil_result hil_flasher_error(hil_flasher* f, hil_result r, const char* fmt, ...) HIL__PRINTF(3, 4);
+
 #ifdef __cplusplus
 }
 #endif
@@ -4571,6 +4642,526 @@ HIL_API int hil_channel_local_port(hil_channel* ch) {
     return port;
 }
 
+/* ---- flashers ------------------------------------------------------------------------------ */
+
+struct hil_flasher {
+    const hil_flasher_type* type;
+    char* name;
+    char* prefix;            /* "flashers.<name>." */
+    char* logger;            /* "hil.flash.<name>" */
+    hil_config* cfg;
+    hil_config* own_cfg;
+    void* state;
+    hil_strbuf output;
+};
+
+static const hil_flasher_type* hil__fltypes[32];
+static size_t hil__n_fltypes;
+
+static const hil_channel_opt hil__flasher_common_opts[] = {
+    {"type", HIL_OPT_STRING, NULL, "The flasher type of flasher <name> (command, or one registered by code)", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__fltype_options(const hil_flasher_type* t) {
+    static hil_extension* ext;
+    const hil_channel_opt* lists[2];
+    size_t i, l;
+    lists[0] = NULL;
+    if (!ext) {
+        ext = hil_extension_declare("flashers", HIL_EXT_FRAMEWORK, NULL);
+        if (!ext) return;
+        ext->description = "Flashers put firmware on devices: flashers.<name>.type and each type's options";
+        lists[0] = hil__flasher_common_opts;
+    }
+    lists[1] = t->opts;
+    for (l = 0; l < 2; l++)
+    for (i = 0; lists[l] && lists[l][i].name; i++) {
+        const hil_channel_opt* o = &lists[l][i];
+        size_t n = strlen(o->name) + 12;
+        const hil_option* have;
+        hil_option* opt;
+        char* key = (char*)HIL_MALLOC(n);
+        if (!key) return;
+        snprintf(key, n, "flashers.*.%s", o->name);
+        have = hil_option_find(key);
+        if (have && strcmp(have->key, key) == 0) {
+            HIL_FREE(key);
+            continue;
+        }
+        opt = hil_ext_option(ext, key, o->type, o->default_value, o->help);
+        if (opt) opt->choices = o->choices;
+    }
+}
+
+HIL_API hil_result hil_flasher_type_register(const hil_flasher_type* t) {
+    size_t i;
+    if (!t || !t->name || !t->flash) return hil_error(HIL_ERR_INVALID_ARG, "flasher type: name and flash are required");
+    for (i = 0; i < hil__n_fltypes; i++) {
+        if (hil__fltypes[i] == t) return HIL_OK;
+        if (strcmp(hil__fltypes[i]->name, t->name) == 0)
+            return hil_error(HIL_ERR_EXISTS, "flasher type '%s' is registered twice", t->name);
+    }
+    if (hil__n_fltypes == HIL__COUNTOF(hil__fltypes))
+        return hil_error(HIL_ERR_OVERFLOW, "too many flasher types (at most 32)");
+    hil__fltypes[hil__n_fltypes++] = t;
+    hil__fltype_options(t);
+    return HIL_OK;
+}
+
+HIL_API const hil_flasher_type* hil_flasher_type_find(const char* name) {
+    size_t i;
+    hil__register_builtin_channel_types(); /* and flasher types */
+    for (i = 0; name && i < hil__n_fltypes; i++)
+        if (strcmp(hil__fltypes[i]->name, name) == 0) return hil__fltypes[i];
+    return NULL;
+}
+
+HIL_API void hil_flasher_config_init(hil_flasher_config* c) { memset(c, 0, sizeof *c); }
+
+HIL_API hil_result hil_flasher_error(hil_flasher* f, hil_result r, const char* fmt, ...) {
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return hil_error(r, "flasher '%s': %s", f->name, msg);
+}
+
+static const char* hil__flopt_lookup(hil_flasher* f, const char* key, const char** source) {
+    char k[512];
+    hil_config_value v;
+    snprintf(k, sizeof k, "%s%s", f->prefix, key);
+    if (hil_config_lookup(f->cfg, k, &v) && v.count) {
+        if (source) *source = v.source;
+        return v.value;
+    }
+    if (f->own_cfg && f->cfg == f->own_cfg && hil_config_lookup(hil_cfg(), k, &v) && v.count) {
+        if (source) *source = v.source;
+        return v.value;
+    }
+    return NULL;
+}
+
+HIL_API const char* hil_flasher_opt_str(hil_flasher* f, const char* key, const char* fallback) {
+    const char* v = hil__flopt_lookup(f, key, NULL);
+    const hil_channel_opt* o;
+    if (v) return v;
+    o = hil__chopt_in(f->type ? f->type->opts : NULL, key);
+    return o && o->default_value ? o->default_value : fallback;
+}
+
+HIL_API hil_result hil_flasher_opt_int(hil_flasher* f, const char* key, long long fallback, long long* out) {
+    const char* v = hil_flasher_opt_str(f, key, NULL);
+    char* end;
+    *out = fallback;
+    if (!v || !*v) return HIL_OK;
+    errno = 0;
+    *out = strtoll(v, &end, 0);
+    if (errno || *end) return hil_flasher_error(f, HIL_ERR_CONFIG, "option %s: expected an integer, got '%s'", key, v);
+    return HIL_OK;
+}
+
+typedef struct hil__flkeys { hil_flasher* f; size_t plen; hil_strbuf bad; int n; } hil__flkeys;
+
+static void hil__flkeys_visit(const char* key, const hil_config_value* v, void* user) {
+    hil__flkeys* st = (hil__flkeys*)user;
+    const char* name = key + st->plen;
+    if (strncmp(key, st->f->prefix, st->plen) != 0 || !v->count) return;
+    if (hil__chopt_in(hil__flasher_common_opts, name) || hil__chopt_in(st->f->type->opts, name)) return;
+    hil_sb_printf(&st->bad, "%s%s (%s)", st->n++ ? ", " : "", key, v->source);
+}
+
+/* Unknown keys and values of the wrong kind stop the run at create. */
+static hil_result hil__flasher_check(hil_flasher* f) {
+    hil__flkeys st;
+    size_t i;
+    hil_result r = HIL_OK;
+    memset(&st, 0, sizeof st);
+    st.f = f;
+    st.plen = strlen(f->prefix);
+    hil_config_foreach(f->cfg, hil__flkeys_visit, &st);
+    if (st.n) {
+        hil_strbuf known = {0, 0, 0, 0};
+        hil_sb_puts(&known, "type");
+        for (i = 0; f->type->opts && f->type->opts[i].name; i++) hil_sb_printf(&known, ", %s", f->type->opts[i].name);
+        r = hil_flasher_error(f, HIL_ERR_CONFIG, "not an option of type '%s': %s; its options are: %s", f->type->name,
+                              hil_sb_cstr(&st.bad), hil_sb_cstr(&known));
+        hil_sb_free(&known);
+    }
+    hil_sb_free(&st.bad);
+    for (i = 0; r == HIL_OK && f->type->opts && f->type->opts[i].name; i++) {
+        const hil_channel_opt* o = &f->type->opts[i];
+        const char* src = "";
+        const char* v = hil__flopt_lookup(f, o->name, &src);
+        char* end;
+        int b;
+        if (!v || !*v) continue;
+        if (o->type == HIL_OPT_INT) {
+            errno = 0;
+            (void)strtoll(v, &end, 0);
+            if (errno || *end)
+                r = hil_flasher_error(f, HIL_ERR_CONFIG, "option %s: expected an integer, got '%s' (%s)", o->name, v, src);
+        } else if (o->type == HIL_OPT_BOOL && !hil__parse_bool_word(v, &b)) {
+            r = hil_flasher_error(f, HIL_ERR_CONFIG, "option %s: expected true or false, got '%s' (%s)", o->name, v, src);
+        } else if (o->type == HIL_OPT_CHOICE && hil__choice_index(o->choices, v) < 0) {
+            r = hil_flasher_error(f, HIL_ERR_CONFIG, "option %s: '%s' is not allowed; expected one of %s (%s)", o->name,
+                                  v, o->choices, src);
+        }
+    }
+    return r;
+}
+
+static void hil__flasher_free(hil_flasher* f) {
+    if (!f) return;
+    if (f->own_cfg) hil_config_destroy(f->own_cfg);
+    hil_sb_free(&f->output);
+    HIL_FREE(f->state);
+    HIL_FREE(f->logger);
+    HIL_FREE(f->prefix);
+    HIL_FREE(f->name);
+    HIL_FREE(f);
+}
+
+HIL_API hil_result hil_flasher_create(const hil_flasher_config* c, hil_flasher** out) {
+    hil_flasher* f;
+    const char* tname;
+    hil_result r = HIL_OK;
+    size_t n, i;
+    *out = NULL;
+    if (!c || !c->name || !*c->name) return hil_error(HIL_ERR_INVALID_ARG, "flasher: no name given");
+    f = (hil_flasher*)hil__calloc(1, sizeof *f);
+    if (!f) return hil_error(HIL_ERR_NO_MEMORY, "flasher '%s': out of memory", c->name);
+    n = strlen(c->name) + 12;
+    f->name = hil_strdup(c->name);
+    f->prefix = (char*)HIL_MALLOC(n);
+    f->logger = (char*)HIL_MALLOC(n);
+    if (!f->name || !f->prefix || !f->logger) {
+        hil__flasher_free(f);
+        return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+    }
+    snprintf(f->prefix, n, "flashers.%s.", c->name);
+    snprintf(f->logger, n, "hil.flash.%s", c->name);
+    f->cfg = c->config ? c->config : hil_cfg();
+    if (c->options) {
+        r = hil_config_create(&f->own_cfg);
+        for (i = 0; r == HIL_OK && c->options[i]; i++) {
+            const char* eq = strchr(c->options[i], '=');
+            char key[512];
+            if (!eq) {
+                r = hil_error(HIL_ERR_INVALID_ARG, "flasher '%s': option '%s' is not key=value", c->name, c->options[i]);
+                break;
+            }
+            snprintf(key, sizeof key, "%s%.*s", f->prefix, (int)(eq - c->options[i]), c->options[i]);
+            r = hil_config_set(f->own_cfg, key, eq + 1, HIL_PRIO_CLI, "hil_flasher_create");
+        }
+        f->cfg = f->own_cfg;
+        if (r != HIL_OK) {
+            hil__flasher_free(f);
+            return r;
+        }
+    }
+    tname = c->type ? c->type : hil__flopt_lookup(f, "type", NULL);
+    if (!tname) {
+        r = hil_error(HIL_ERR_CONFIG, "flasher '%s': no type: set flashers.%s.type (command, or a registered type)",
+                      c->name, c->name);
+        hil__flasher_free(f);
+        return r;
+    }
+    f->type = hil_flasher_type_find(tname);
+    if (!f->type) {
+        hil_strbuf sb = {0, 0, 0, 0};
+        for (i = 0; i < hil__n_fltypes; i++) hil_sb_printf(&sb, "%s%s", i ? ", " : "", hil__fltypes[i]->name);
+        r = hil_error(HIL_ERR_CONFIG, "flasher '%s': unknown type '%s' (registered: %s)", c->name, tname, hil_sb_cstr(&sb));
+        hil_sb_free(&sb);
+        hil__flasher_free(f);
+        return r;
+    }
+    if (f->type->state_size && !(f->state = hil__calloc(1, f->type->state_size))) {
+        hil__flasher_free(f);
+        return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+    }
+    r = hil__flasher_check(f);
+    if (r == HIL_OK && f->type->configure) {
+        r = f->type->configure(f);
+        if (r != HIL_OK && f->type->destroy) f->type->destroy(f);
+    }
+    if (r != HIL_OK) {
+        hil__flasher_free(f);
+        return r;
+    }
+    *out = f;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_flasher_from_config(const char* name, hil_flasher** out) {
+    hil_flasher_config c;
+    hil_flasher_config_init(&c);
+    c.name = name;
+    return hil_flasher_create(&c, out);
+}
+
+HIL_API hil_result hil_flasher_flash(hil_flasher* f, const char* image, int timeout_ms) {
+    uint64_t t0 = hil_now_ns();
+    hil_result r;
+    hil_sb_clear(&f->output);
+    HIL_INFO(f->logger, "flasher '%s': flashing %s", f->name, image ? image : "(no image)");
+    r = f->type->flash(f, image, timeout_ms);
+    if (r == HIL_OK)
+        HIL_INFO(f->logger, "flasher '%s': flashed %s in %.1f s", f->name, image ? image : "", (hil_now_ns() - t0) / 1e9);
+    else
+        HIL_INFO(f->logger, "%s", hil_last_error()); /* the caller gets it as the result too */
+    return r;
+}
+
+HIL_API const char* hil_flasher_output(const hil_flasher* f) { return hil_sb_cstr(&f->output); }
+HIL_API const char* hil_flasher_name(const hil_flasher* f) { return f->name; }
+HIL_API void* hil_flasher_state(hil_flasher* f) { return f->state; }
+
+HIL_API void hil_flasher_add_output(hil_flasher* f, const char* text, size_t len) {
+    const size_t keep = 65536;
+    hil_sb_append(&f->output, text, len);
+    if (f->output.len > 2 * keep) { /* only the end matters for a message */
+        memmove(f->output.data, f->output.data + f->output.len - keep, keep);
+        f->output.len = keep;
+        f->output.data[keep] = 0;
+    }
+}
+
+HIL_API void hil_flasher_destroy(hil_flasher* f) {
+    if (!f) return;
+    if (f->type && f->type->destroy) f->type->destroy(f);
+    hil__flasher_free(f);
+}
+
+/* ---- the command flasher ---- */
+
+typedef struct hil__cmdflash {
+    char** argv;      /* the template */
+    char** env;
+    char* cwd;
+    long long timeout_ms;
+    char* fail_pattern;
+    char* success_pattern;
+} hil__cmdflash;
+
+static const hil_channel_opt hil__cmdflash_opts[] = {
+    {"command", HIL_OPT_STRING, NULL,
+     "command flasher: the program and its arguments ({image}, {name} replaced), split like a shell would (no shell)",
+     NULL},
+    {"timeout_ms", HIL_OPT_INT, "120000", "command flasher: longest the job may take; then it is killed", NULL},
+    {"cwd", HIL_OPT_PATH, NULL, "command flasher: working directory of the program", NULL},
+    {"env", HIL_OPT_STRING, NULL, "command flasher: extra environment, KEY=VALUE words", NULL},
+    {"fail_pattern", HIL_OPT_STRING, NULL,
+     "command flasher: output text that means failure even with exit status 0 (several: a|b)", NULL},
+    {"success_pattern", HIL_OPT_STRING, NULL, "command flasher: output text that must appear (Verified OK)", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__cmdflash_destroy(hil_flasher* f) {
+    hil__cmdflash* s = (hil__cmdflash*)hil_flasher_state(f);
+    hil__words_free(s->argv);
+    hil__words_free(s->env);
+    HIL_FREE(s->cwd);
+    HIL_FREE(s->fail_pattern);
+    HIL_FREE(s->success_pattern);
+    memset(s, 0, sizeof *s);
+}
+
+static hil_result hil__cmdflash_configure(hil_flasher* f) {
+    hil__cmdflash* s = (hil__cmdflash*)hil_flasher_state(f);
+    const char* cmd = hil_flasher_opt_str(f, "command", NULL);
+    const char* v;
+    size_t n = 0, i;
+    hil_result r;
+    if (!cmd || !*cmd)
+        return hil_flasher_error(f, HIL_ERR_CONFIG, "no command: set flashers.%s.command (e.g. st-flash write {image} "
+                                 "0x8000000)", f->name);
+    if (hil__split_words(cmd, &s->argv, &n) != HIL_OK || n == 0)
+        return hil_flasher_error(f, HIL_ERR_CONFIG, "option command: %s", n == 0 && s->argv ? "no words" : hil_last_error());
+    if (hil__split_words(hil_flasher_opt_str(f, "env", ""), &s->env, NULL) != HIL_OK)
+        return hil_flasher_error(f, HIL_ERR_CONFIG, "option env: %s", hil_last_error());
+    for (i = 0; s->env[i]; i++)
+        if (!strchr(s->env[i], '=') || s->env[i][0] == '=')
+            return hil_flasher_error(f, HIL_ERR_CONFIG, "option env: '%s' is not KEY=VALUE", s->env[i]);
+    r = hil_flasher_opt_int(f, "timeout_ms", 120000, &s->timeout_ms);
+    if (r != HIL_OK) return r;
+    if (s->timeout_ms < 1 || s->timeout_ms > 24LL * 3600 * 1000)
+        return hil_flasher_error(f, HIL_ERR_CONFIG, "option timeout_ms: must be 1..86400000, got %lld", s->timeout_ms);
+    if ((v = hil_flasher_opt_str(f, "cwd", NULL)) && *v) s->cwd = hil_strdup(v);
+    if ((v = hil_flasher_opt_str(f, "fail_pattern", NULL)) && *v) s->fail_pattern = hil_strdup(v);
+    if ((v = hil_flasher_opt_str(f, "success_pattern", NULL)) && *v) s->success_pattern = hil_strdup(v);
+    return HIL_OK;
+}
+
+/* word with every {image} and {name} replaced */
+static char* hil__expand_word(const char* w, const char* image, const char* name) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    while (*w) {
+        if (strncmp(w, "{image}", 7) == 0) { hil_sb_puts(&sb, image); w += 7; }
+        else if (strncmp(w, "{name}", 6) == 0) { hil_sb_puts(&sb, name); w += 6; }
+        else hil_sb_putc(&sb, *w++);
+    }
+    return hil_sb_take(&sb);
+}
+
+/* The last lines of the output, for a message. */
+static void hil__last_lines(const char* text, int lines, char* out, size_t size) {
+    size_t n = strlen(text);
+    const char* p;
+    int seen = 0;
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r')) n--;
+    p = text + n;
+    while (p > text) {
+        if (p[-1] == '\n' && ++seen == lines) break;
+        p--;
+    }
+    hil__sfmt(out, size, "%.*s", (int)(text + n - p), p);
+    {
+        char* c;
+        for (c = out; *c; c++)
+            if (*c == '\n') *c = '|';
+            else if (*c == '\r') *c = ' ';
+    }
+}
+
+/* The first of the '|'-separated patterns found in text. */
+static const char* hil__find_pattern(const char* text, const char* patterns, char* hit, size_t size) {
+    const char* p = patterns;
+    while (p && *p) {
+        size_t len = strcspn(p, "|");
+        if (len && len < size) {
+            memcpy(hit, p, len);
+            hit[len] = 0;
+            if (strstr(text, hit)) return hit;
+        }
+        p += len + (p[len] == '|');
+    }
+    return NULL;
+}
+
+static hil_result hil__cmdflash_flash(hil_flasher* f, const char* image, int timeout_ms) {
+    hil__cmdflash* s = (hil__cmdflash*)hil_flasher_state(f);
+    size_t n = 0, i;
+    char** argv;
+    hil_proc_config pc;
+    hil_proc p;
+    hil_result r = HIL_OK;
+    uint64_t t0 = hil_now_ns(), deadline;
+    char line[1024];
+    size_t have = 0;
+    int timed_out = 0, interrupted = 0;
+    struct stat st;
+    hil_waker* intr = hil_interrupt_waker();
+    if (timeout_ms < 0) timeout_ms = (int)s->timeout_ms;
+    deadline = hil_deadline_ms(timeout_ms);
+    if (image && stat(image, &st) != 0)
+        return hil_flasher_error(f, HIL_ERR_NOT_FOUND, "image %s: %s", image, strerror(errno));
+    while (s->argv[n]) n++;
+    argv = (char**)hil__calloc(n + 1, sizeof *argv);
+    if (!argv) return hil_flasher_error(f, HIL_ERR_NO_MEMORY, "out of memory");
+    for (i = 0; i < n; i++)
+        if (!(argv[i] = hil__expand_word(s->argv[i], image ? image : "", f->name))) r = HIL_ERR_NO_MEMORY;
+    if (r != HIL_OK) {
+        hil__words_free(argv);
+        return hil_flasher_error(f, r, "out of memory");
+    }
+    hil_proc_config_init(&pc);
+    pc.argv = (const char* const*)argv;
+    pc.env = (const char* const*)s->env;
+    pc.cwd = s->cwd;
+    pc.pipe_stdout = 1;
+    pc.stderr_to_stdout = 1;
+    pc.new_process_group = 1;
+    pc.die_with_parent = 1;
+    r = hil_proc_spawn(&p, &pc);
+    if (r != HIL_OK) {
+        r = hil_flasher_error(f, r, "%s", hil_last_error());
+        hil__words_free(argv);
+        return r;
+    }
+    hil_track_child_group(p.pid, 1);
+    HIL_DEBUG(f->logger, "flasher '%s': running %s (pid %d)", f->name, argv[0], p.pid);
+    /* its output, line by line into the log, until it closes or time is up */
+    for (;;) {
+        struct pollfd pf[2];
+        nfds_t np = 1;
+        int rc;
+        ssize_t got;
+        pf[0].fd = p.stdout_fd;
+        pf[0].events = POLLIN;
+        pf[0].revents = 0;
+        if (intr) {
+            pf[1].fd = hil_waker_fd(intr);
+            pf[1].events = POLLIN;
+            pf[1].revents = 0;
+            np = 2;
+        }
+        rc = poll(pf, np, hil_deadline_left_ms(deadline));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc == 0) { timed_out = 1; break; }
+        if (np == 2 && pf[1].revents) { interrupted = 1; break; }
+        got = read(p.stdout_fd, line + have, sizeof line - 1 - have);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (got <= 0) break;
+        hil_flasher_add_output(f, line + have, (size_t)got);
+        have += (size_t)got;
+        for (;;) {
+            char* nl = (char*)memchr(line, '\n', have);
+            size_t len;
+            if (!nl && have < sizeof line - 1) break;
+            len = nl ? (size_t)(nl - line) : have;
+            if (len && line[len - 1] == '\r') len--;
+            hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, f->logger, "%.*s", (int)len, line);
+            len = nl ? (size_t)(nl - line) + 1 : have;
+            memmove(line, line + len, have - len);
+            have -= len;
+        }
+    }
+    if (have) hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, f->logger, "%.*s", (int)have, line);
+    if (!timed_out && !interrupted && hil_proc_wait(&p, hil_deadline_left_ms(deadline)) == HIL_ERR_TIMEOUT) timed_out = 1;
+    if (timed_out || interrupted) hil_proc_terminate(&p, 1000);
+    else hil_proc_terminate(&p, 0); /* what it left in its group */
+    hil_track_child_group(p.pid, 0);
+    {
+        char how[128], last[400], hit[128];
+        double secs = (hil_now_ns() - t0) / 1e9;
+        const char* out = hil_flasher_output(f);
+        hil_proc_status_str(p.status, how, sizeof how);
+        hil__last_lines(out, 3, last, sizeof last);
+        if (timed_out)
+            r = hil_flasher_error(f, HIL_ERR_TIMEOUT, "'%s' did not finish within %d ms and was killed; last output: %s",
+                                  argv[0], timeout_ms, last[0] ? last : "(none)");
+        else if (interrupted)
+            r = hil_flasher_error(f, HIL_ERR_INTERRUPTED, "interrupted: '%s' was stopped after %.1f s", argv[0], secs);
+        else if (WIFSIGNALED(p.status))
+            r = hil_flasher_error(f, HIL_ERR_CRASHED, "'%s' was %s after %.1f s; last output: %s", argv[0], how, secs,
+                                  last[0] ? last : "(none)");
+        else if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0)
+            r = hil_flasher_error(f, HIL_ERR_IO, "'%s' %s after %.1f s; last output: %s", argv[0], how, secs,
+                                  last[0] ? last : "(none)");
+        else if (s->fail_pattern && hil__find_pattern(out, s->fail_pattern, hit, sizeof hit))
+            r = hil_flasher_error(f, HIL_ERR_IO, "'%s' exited with status 0 but its output contains '%s' (fail_pattern); "
+                                  "last output: %s", argv[0], hit, last);
+        else if (s->success_pattern && !strstr(out, s->success_pattern))
+            r = hil_flasher_error(f, HIL_ERR_IO, "'%s' exited with status 0 but '%s' (success_pattern) is not in its "
+                                  "output; last output: %s", argv[0], s->success_pattern, last[0] ? last : "(none)");
+        else
+            r = HIL_OK;
+    }
+    hil_proc_close(&p);
+    hil__words_free(argv);
+    return r;
+}
+
+static const hil_flasher_type hil__cmdflash_type = {
+    "command", "Runs a flashing program (openocd, st-flash, JLinkExe, picotool, esptool...) with {image} in its argv",
+    sizeof(hil__cmdflash), hil__cmdflash_opts, hil__cmdflash_configure, hil__cmdflash_flash, hil__cmdflash_destroy
+};
+
+/* ---- built-in types ---------------------------------------------------------------------- */
+
+/* The one place that registers the built-in channel and flasher types. */
 static void hil__register_builtin_channel_types(void) {
     static int done;
     if (done) return;
@@ -4583,6 +5174,7 @@ static void hil__register_builtin_channel_types(void) {
     hil_channel_type_register(&hil__serial_type);
     hil_channel_type_register(&hil__rfc2217_type);
     hil_channel_type_register(&hil__ser2net_type);
+    hil_flasher_type_register(&hil__cmdflash_type);
 }
 
 #ifdef __cplusplus
