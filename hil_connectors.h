@@ -1,22 +1,45 @@
-/* hil_connectors.h - channels to devices, for hil.
+/* hil_connectors.h - channels to devices, framing and flashers, for hil.
  *
- * A channel moves messages between a test and a device: bytes on a byte
- * stream (serial, TCP, a simulator's stdin/stdout) cut into frames by a
- * framer, or whole packets (UDP datagrams, CAN frames). Channel types are
- * registered by name and created from configuration:
+ * A channel moves messages between a test and a device: frames on a byte
+ * stream (a UART, TCP, a simulator's stdin/stdout) cut by a framer, or
+ * whole packets (UDP datagrams, CAN frames). Channel types are registered
+ * by name and created from configuration. Built in:
+ *
+ *   loopback   in-process queue (tests)          packets
+ *   process    a simulator over stdin/stdout     stream
+ *   pty        a pseudo-terminal (master side)   stream
+ *   tcp        client, or server for one peer    stream
+ *   udp        datagrams                         packets
+ *   serial     a UART through libserialport      stream
+ *   rfc2217    remote serial, telnet COM-PORT    stream
+ *   ser2net    remote serial, RFC 2217 or raw    stream
+ *
+ * Streams take the framing options: framing = raw | line | cobs | slip |
+ * length, line_terminator, max_frame, length_bytes, length_endian,
+ * leading_delimiter. A flasher (flashers.<name>.*; built in: command)
+ * puts firmware on the device. docs/connectors.md has every option.
  *
  *     # lab.conf
- *     connectors.dut.type = loopback
+ *     connectors.dut.type = tcp
+ *     connectors.dut.host = 192.168.1.50
+ *     connectors.dut.port = 5000
+ *     connectors.dut.framing = cobs
+ *     flashers.dut.type = command
+ *     flashers.dut.command = st-flash --reset write {image} 0x8000000
  *
+ *     hil_flasher* f;
  *     hil_channel* ch;
  *     hil_msg m;
  *     char buf[64];
+ *     HIL_ASSERT_OK(hil_flasher_from_config("dut", &f));
+ *     HIL_ASSERT_OK(hil_flasher_flash(f, "build/fw.bin", -1));
  *     HIL_ASSERT_OK(hil_channel_from_config("dut", &ch));
  *     HIL_ASSERT_OK(hil_channel_open(ch));
- *     HIL_ASSERT_OK(hil_channel_send_bytes(ch, "ping", 4, 1000));
+ *     HIL_ASSERT_OK(hil_channel_send_bytes(ch, "ping", 4, 1000));   // one COBS frame
  *     hil_msg_init(&m, buf, sizeof buf);
- *     HIL_ASSERT_OK(hil_channel_recv(ch, &m, 1000));
+ *     HIL_ASSERT_OK(hil_channel_recv(ch, &m, 1000));               // one whole frame
  *     hil_channel_destroy(ch);
+ *     hil_flasher_destroy(f);
  *
  * or directly, without a config file:
  *
@@ -28,24 +51,33 @@
  *     c.options = opts;
  *     hil_channel_create(&c, &ch);
  *
+ * OPTIONS are checked at create: a key that is not an option of the type,
+ * or a value of the wrong kind, is a HIL_ERR_CONFIG naming the key, where it
+ * was set and the allowed values. Failures at open and later name the
+ * connector, the port or host, the OS error and what to do.
+ *
  * THREADS: one reader and one writer may use a channel at the same time
  * (an auxiliary's receive loop and a test sending); everything else (open,
- * close, destroy, options) from one thread while nobody reads or writes. No
- * lock is held across a blocking receive: close() from another thread
- * wakes a blocked reader, which returns HIL_ERR_CLOSED.
+ * close, destroy, options) from one thread while nobody reads or writes,
+ * except close(), which may run while another thread is blocked in receive:
+ * that receive returns HIL_ERR_CLOSED at once. No lock is held across a
+ * blocking call. A flasher is used by one thread at a time.
  *
  * WAITING: hil_channel_poll_fd() gives a descriptor that is readable when a
  * receive may not block, so an auxiliary waits on several channels and its
- * own command queue (a hil_waker) in one poll() without polling in a loop.
+ * own command queue (a hil_waker) in one poll() without polling in a loop;
+ * hil_channel_wait() does that and also sees frames a stream has buffered.
  * After a wake-up, hil_channel_recv(ch, m, 0) returns HIL_ERR_AGAIN when
- * the bytes so far do not make a whole frame yet.
+ * the bytes so far do not make a whole frame yet; whoever polls the
+ * descriptor directly receives until HIL_ERR_AGAIN.
  *
- * OWN CHANNEL TYPES: fill a hil_channel_type and register it with
- * hil_channel_type_register() (or HIL_CHANNEL_TYPE(var) at file scope);
- * see docs/connectors.md. No header needs editing.
+ * OWN TYPES: fill a hil_channel_type (or hil_flasher_type) and register it
+ * with hil_channel_type_register() (or HIL_CHANNEL_TYPE(var) at file
+ * scope); see docs/connectors.md. No header needs editing.
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
- * defined.
+ * defined; link -lpthread, and -lserialport when built with
+ * HIL_HAVE_LIBSERIALPORT (HIL_NO_LIBSERIALPORT leaves it out).
  */
 #ifndef HIL_CONNECTORS_H_INCLUDED
 #define HIL_CONNECTORS_H_INCLUDED
