@@ -3617,8 +3617,9 @@ static hil_result hil__serial_open(hil_channel* ch) {
     s->sp = NULL;
     if (s->port) {
         hil__sfmt(s->dev, sizeof s->dev, "%s", s->port);
-    } else if (hil_serial_find_port(s->vid_pid, s->serial_number, s->description, s->dev, sizeof s->dev) != HIL_OK) {
-        return hil_channel_error(ch, hil_last_error()[0] == 'n' ? HIL_ERR_NOT_FOUND : HIL_ERR_BUSY, "%s", hil_last_error());
+    } else {
+        hil_result fr = hil_serial_find_port(s->vid_pid, s->serial_number, s->description, s->dev, sizeof s->dev);
+        if (fr != HIL_OK) return hil_channel_error(ch, fr, "%s", hil_last_error());
     }
     if (stat(s->dev, &st) != 0) {
         int e = errno;
@@ -3848,6 +3849,8 @@ typedef struct hil__rs {
     int modemstate, linestate;
     hil_strbuf ctl;           /* telnet replies waiting for the writer */
     hil_strbuf pending;       /* data read by a control call, for recv */
+    hil_waker pend;           /* readable while pending holds data */
+    int pollset;              /* poll_fd: the socket and pend */
     hil_strbuf esc;           /* the writer's escaped copy */
 } hil__rs;
 
@@ -3869,6 +3872,7 @@ static const hil_channel_opt hil__ser2net_opts[] = {
 static void hil__rs_destroy(hil_channel* ch) {
     hil__rs* s = (hil__rs*)hil_channel_state(ch);
     hil__io_destroy(&s->io);
+    hil_waker_destroy(&s->pend);
     HIL_FREE(s->host);
     HIL_FREE(s->port);
     hil_sb_free(&s->ctl);
@@ -3884,8 +3888,10 @@ static hil_result hil__rs_configure(hil_channel* ch) {
     const char* host = hil_channel_opt_str(ch, "host", NULL);
     const char* port = hil_channel_opt_str(ch, "port", NULL);
     int proto = 0;
-    hil_result r = hil__io_init(ch, &s->io);
-    s->fd = -1;
+    hil_result r;
+    s->fd = s->pollset = s->pend.rfd = s->pend.wfd = -1;
+    r = hil__io_init(ch, &s->io);
+    if (r == HIL_OK && hil_waker_init(&s->pend) != HIL_OK) r = hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
     if (r == HIL_OK && strcmp(ch->type->name, "rfc2217") != 0) r = hil_channel_opt_choice(ch, "protocol", "rfc2217|raw", "rfc2217", &proto);
     if (r == HIL_OK) r = hil__serial_options(ch, &s->want, 0);
     if (r == HIL_OK) r = hil__rts_dtr_options(ch, &s->rts, &s->dtr);
@@ -4133,7 +4139,10 @@ static hil_result hil__rs_wait_for(hil_channel* ch, hil__rs* s, int (*cond)(hil_
             r = hil__rs_read_some(ch, s, buf, sizeof buf, deadline, 0, &n);
             hil_mutex_lock(&s->io.mu);
             s->reading = 0;
-            if (n) hil_sb_append(&s->pending, buf, n);
+            if (n) {
+                hil_sb_append(&s->pending, buf, n);
+                hil_waker_wake(&s->pend); /* a reader polling poll_fd learns of it */
+            }
             hil_cond_broadcast(&s->io.cv);
             if (r != HIL_OK && r != HIL_ERR_TIMEOUT) break;
             if (r == HIL_ERR_TIMEOUT && !cond(s, arg)) break;
@@ -4160,10 +4169,11 @@ static int hil__rs_acked(hil__rs* s, unsigned arg) { return s->acks[arg & 0xFFu]
 static hil_result hil__rs_write(hil_channel* ch, hil__rs* s, const void* data, size_t len, uint64_t deadline,
                                 int timeout_ms) {
     size_t done = 0;
-    int err = 0;
+    int err = 0, took;
     hil_result r;
     hil_mutex_lock(&s->io.mu);
     r = hil__rs_take_write(ch, s, deadline);
+    took = r == HIL_OK;
     if (r == HIL_OK) r = hil__rs_flush_ctl(ch, s, deadline);
     if (r == HIL_OK) {
         hil_mutex_unlock(&s->io.mu);
@@ -4178,7 +4188,7 @@ static hil_result hil__rs_write(hil_channel* ch, hil__rs* s, const void* data, s
         else
             r = hil_channel_error(ch, r, "send to %s: %s", s->where, strerror(err));
     }
-    if (s->writing) {
+    if (took) {
         s->writing = 0;
         hil_cond_broadcast(&s->io.cv);
     }
@@ -4273,9 +4283,13 @@ static hil_result hil__rs_open(hil_channel* ch) {
     memset(&s->have, 0, sizeof s->have);
     hil_sb_clear(&s->ctl);
     hil_sb_clear(&s->pending);
+    hil_waker_drain(&s->pend);
     r = hil__tcp_connect(ch, &s->io, s->host, s->port, (int)s->timeout, s->nodelay, &s->fd, s->where, sizeof s->where);
     if (r != HIL_OK) return r;
     s->local_port = hil__sock_port(s->fd);
+    s->pollset = hil__pollset_create();
+    hil__pollset_add(s->pollset, s->fd);
+    hil__pollset_add(s->pollset, hil_waker_fd(&s->pend));
     if (s->telnet) {
         static const unsigned char hello[] = {
             HIL__TN_IAC, HIL__TN_WILL, HIL__TN_COMPORT, HIL__TN_IAC, HIL__TN_WILL, HIL__TN_BINARY,
@@ -4325,6 +4339,7 @@ static hil_result hil__rs_open(hil_channel* ch) {
     }
     if (r != HIL_OK) {
         hil__io_shutdown(&s->io);
+        hil__close_fd(&s->pollset);
         hil__close_fd(&s->fd);
         return r;
     }
@@ -4341,6 +4356,7 @@ static hil_result hil__rs_open(hil_channel* ch) {
 static void hil__rs_close(hil_channel* ch) {
     hil__rs* s = (hil__rs*)hil_channel_state(ch);
     hil__io_shutdown(&s->io);
+    hil__close_fd(&s->pollset);
     hil__close_fd(&s->fd);
     s->local_port = -1;
 }
@@ -4357,6 +4373,7 @@ static hil_result hil__rs_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             memcpy(m->data, s->pending.data, n);
             memmove(s->pending.data, s->pending.data + n, s->pending.len - n);
             s->pending.len -= n;
+            if (!s->pending.len) hil_waker_drain(&s->pend);
             m->len = n;
             hil_mutex_unlock(&s->io.mu);
             hil__io_leave(&s->io);
@@ -4432,7 +4449,10 @@ static hil_result hil__rs_send(hil_channel* ch, const hil_msg* m, int timeout_ms
     return r;
 }
 
-static int hil__rs_poll_fd(hil_channel* ch) { return ((hil__rs*)hil_channel_state(ch))->fd; }
+static int hil__rs_poll_fd(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    return s->pollset >= 0 ? s->pollset : s->fd;
+}
 
 static const hil_channel_type hil__rfc2217_type = {
     "rfc2217", "A remote serial port over telnet with the COM-PORT option (RFC 2217)", 1, sizeof(hil__rs),
@@ -4643,6 +4663,7 @@ HIL_API hil_result hil_serial_flush(hil_channel* ch, int which) {
         if (which & HIL_FLUSH_INPUT) {
             hil_mutex_lock(&s->io.mu);
             hil_sb_clear(&s->pending);
+            hil_waker_drain(&s->pend);
             hil_mutex_unlock(&s->io.mu);
         }
         if (what) r = hil__rs_command(ch, s, HIL__CP_PURGE, what, 1);
