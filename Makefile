@@ -93,7 +93,7 @@ $(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
 
 # The last line printed is the closing line: "N passed, N failed, N skipped".
 test: all
-	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --exclude-tag vm $(TEST_ARGS)
+	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --exclude-tag vm --exclude-tag hardware $(TEST_ARGS)
 
 # A program with every header: the configuration reference comes from it, so
 # docs/config-reference.md lists exactly the options the code declares.
@@ -162,13 +162,13 @@ sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm $(TEST_ARGS)
+	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag hardware $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
 	  build/tsan/selftest doc-examples $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag no-tsan $(TEST_ARGS)
+	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
 
 # ---- every compiler and language mode, warnings as errors --------------------------
 compile-matrix: | $(BUILD)

@@ -1831,6 +1831,11 @@ static void hil__child_exec(const hil_proc_config* cfg, char** envp, int in[2], 
     if (out[1] >= 0) dup2(out[1], 1);
     if (cfg->stderr_to_stdout) dup2(1, 2);
     else if (err[1] >= 0) dup2(err[1], 2);
+    /* Only 0, 1 and 2 may keep the pipes open: a child that closes its
+     * stdout must give the parent end of file. */
+    if (in[0] > 2) close(in[0]);
+    if (out[1] > 2) close(out[1]);
+    if (err[1] > 2) close(err[1]);
     if (cfg->cwd && chdir(cfg->cwd) != 0) {
         e = errno;
         (void)!write(errpipe, &e, sizeof e);
@@ -2506,11 +2511,15 @@ HIL_API const hil_test_info* hil_current_test(void) {
     return c ? c->info : NULL;
 }
 
+/* A few rotating buffers: one assertion may format two strings (the
+ * expression and the message) before it reports them. */
 HIL_API const char* hil__fmt(const char* fmt, ...) {
-    static HIL__TLS char buf[1024];
+    static HIL__TLS char bufs[4][1024];
+    static HIL__TLS unsigned next;
+    char* buf = bufs[next++ % 4];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    vsnprintf(buf, sizeof bufs[0], fmt, ap);
     va_end(ap);
     return buf;
 }

@@ -1,22 +1,45 @@
-/* hil_connectors.h - channels to devices, for hil.
+/* hil_connectors.h - channels to devices, framing and flashers, for hil.
  *
- * A channel moves messages between a test and a device: bytes on a byte
- * stream (serial, TCP, a simulator's stdin/stdout) cut into frames by a
- * framer, or whole packets (UDP datagrams, CAN frames). Channel types are
- * registered by name and created from configuration:
+ * A channel moves messages between a test and a device: frames on a byte
+ * stream (a UART, TCP, a simulator's stdin/stdout) cut by a framer, or
+ * whole packets (UDP datagrams, CAN frames). Channel types are registered
+ * by name and created from configuration. Built in:
+ *
+ *   loopback   in-process queue (tests)          packets
+ *   process    a simulator over stdin/stdout     stream
+ *   pty        a pseudo-terminal (master side)   stream
+ *   tcp        client, or server for one peer    stream
+ *   udp        datagrams                         packets
+ *   serial     a UART through libserialport      stream
+ *   rfc2217    remote serial, telnet COM-PORT    stream
+ *   ser2net    remote serial, RFC 2217 or raw    stream
+ *
+ * Streams take the framing options: framing = raw | line | cobs | slip |
+ * length, line_terminator, max_frame, length_bytes, length_endian,
+ * leading_delimiter. A flasher (flashers.<name>.*; built in: command)
+ * puts firmware on the device. docs/connectors.md has every option.
  *
  *     # lab.conf
- *     connectors.dut.type = loopback
+ *     connectors.dut.type = tcp
+ *     connectors.dut.host = 192.168.1.50
+ *     connectors.dut.port = 5000
+ *     connectors.dut.framing = cobs
+ *     flashers.dut.type = command
+ *     flashers.dut.command = st-flash --reset write {image} 0x8000000
  *
+ *     hil_flasher* f;
  *     hil_channel* ch;
  *     hil_msg m;
  *     char buf[64];
+ *     HIL_ASSERT_OK(hil_flasher_from_config("dut", &f));
+ *     HIL_ASSERT_OK(hil_flasher_flash(f, "build/fw.bin", -1));
  *     HIL_ASSERT_OK(hil_channel_from_config("dut", &ch));
  *     HIL_ASSERT_OK(hil_channel_open(ch));
- *     HIL_ASSERT_OK(hil_channel_send_bytes(ch, "ping", 4, 1000));
+ *     HIL_ASSERT_OK(hil_channel_send_bytes(ch, "ping", 4, 1000));   // one COBS frame
  *     hil_msg_init(&m, buf, sizeof buf);
- *     HIL_ASSERT_OK(hil_channel_recv(ch, &m, 1000));
+ *     HIL_ASSERT_OK(hil_channel_recv(ch, &m, 1000));               // one whole frame
  *     hil_channel_destroy(ch);
+ *     hil_flasher_destroy(f);
  *
  * or directly, without a config file:
  *
@@ -28,25 +51,33 @@
  *     c.options = opts;
  *     hil_channel_create(&c, &ch);
  *
+ * OPTIONS are checked at create: a key that is not an option of the type,
+ * or a value of the wrong kind, is a HIL_ERR_CONFIG naming the key, where it
+ * was set and the allowed values. Failures at open and later name the
+ * connector, the port or host, the OS error and what to do.
+ *
  * THREADS: one reader and one writer may use a channel at the same time
- * (an auxiliary's receive loop and a test sending), and close() may come
- * from any thread: it wakes a blocked reader or writer (they return
- * HIL_ERR_CLOSED) and waits for them to leave before releasing anything.
- * open() and destroy() from one thread while nobody reads or writes. No
- * lock is held across a blocking receive.
+ * (an auxiliary's receive loop and a test sending); everything else (open,
+ * close, destroy, options) from one thread while nobody reads or writes,
+ * except close(), which may run while another thread is blocked in receive:
+ * that receive returns HIL_ERR_CLOSED at once. No lock is held across a
+ * blocking call. A flasher is used by one thread at a time.
  *
  * WAITING: hil_channel_poll_fd() gives a descriptor that is readable when a
  * receive may not block, so an auxiliary waits on several channels and its
- * own command queue (a hil_waker) in one poll() without polling in a loop.
+ * own command queue (a hil_waker) in one poll() without polling in a loop;
+ * hil_channel_wait() does that and also sees frames a stream has buffered.
  * After a wake-up, hil_channel_recv(ch, m, 0) returns HIL_ERR_AGAIN when
- * the bytes so far do not make a whole frame yet.
+ * the bytes so far do not make a whole frame yet; whoever polls the
+ * descriptor directly receives until HIL_ERR_AGAIN.
  *
- * OWN CHANNEL TYPES: fill a hil_channel_type and register it with
- * hil_channel_type_register() (or HIL_CHANNEL_TYPE(var) at file scope);
- * see docs/connectors.md. No header needs editing.
+ * OWN TYPES: fill a hil_channel_type (or hil_flasher_type) and register it
+ * with hil_channel_type_register() (or HIL_CHANNEL_TYPE(var) at file
+ * scope); see docs/connectors.md. No header needs editing.
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
- * defined.
+ * defined; link -lpthread, and -lserialport when built with
+ * HIL_HAVE_LIBSERIALPORT (HIL_NO_LIBSERIALPORT leaves it out).
  */
 #ifndef HIL_CONNECTORS_H_INCLUDED
 #define HIL_CONNECTORS_H_INCLUDED
@@ -113,13 +144,11 @@ typedef struct hil_channel_type {
     hil_result (*recv)(hil_channel* ch, hil_msg* m, int timeout_ms);
     /* Readable when recv may not block; -1 if the type has none. */
     int (*poll_fd)(hil_channel* ch);
-    /* Free what configure() allocated. May be NULL. */
+    /* Free what configure() allocated; also called when configure() failed
+     * half-way (the state is zeroed at first). May be NULL. */
     void (*destroy)(hil_channel* ch);
 } hil_channel_type;
 
-/* Register the built-in types and their options (done by a constructor;
- * call it before hil_main with HIL_NO_CONSTRUCTORS). */
-HIL_API void hil_connectors_init(void);
 /* Register a type (the struct must outlive the program). A name registered
  * twice is an error. */
 HIL_API hil_result hil_channel_type_register(const hil_channel_type* t);
@@ -178,16 +207,6 @@ HIL_API hil_result hil_channel_wait(hil_channel* const* chs, size_t n, hil_waker
 
 /* ---- for channel type implementations ----------------------------------------- */
 
-/* Blocking in send/recv: wait for fd (POLLIN or POLLOUT in events) and for
- * the channel being closed from another thread, which returns
- * HIL_ERR_CLOSED. Every blocking wait of a type must go through this (or
- * include hil_channel_close_fd() in its own poll set): hil_channel_close()
- * waits for running sends and receives to return before it calls the
- * type's close(), so that no resource is freed under a blocked call.
- * HIL_OK when fd is ready, HIL_ERR_TIMEOUT (HIL_ERR_AGAIN for timeout 0). */
-HIL_API hil_result hil_channel_wait_fd(hil_channel* ch, int fd, short events, int timeout_ms);
-/* Readable once hil_channel_close() has started. */
-HIL_API int hil_channel_close_fd(hil_channel* ch);
 HIL_API void* hil_channel_state(hil_channel* ch);
 /* Options of this channel: "connectors.<name>.<key>" or the create() options. */
 HIL_API const char* hil_channel_opt_str(hil_channel* ch, const char* key, const char* fallback);
@@ -199,11 +218,348 @@ HIL_API void hil_channel_count(hil_channel* ch, uint64_t* counter, uint64_t n);
 HIL_API hil_channel_stats* hil_channel_stats_ptr(hil_channel* ch);
 /* Set hil_last_error() to "<type> '<name>': <what>" and return r. */
 HIL_API hil_result hil_channel_error(hil_channel* ch, hil_result r, const char* fmt, ...) HIL__PRINTF(3, 4);
+/* The index of the option's value in `choices` ("a|b|c") into *out, or the
+ * index of `fallback` when the option is not set. A value that is not one
+ * of the choices is a HIL_ERR_CONFIG naming the key and the choices. */
+HIL_API hil_result hil_channel_opt_choice(hil_channel* ch, const char* key, const char* choices,
+                                          const char* fallback, int* out);
+/* The log name of a channel: "hil.chan.<name>". */
+HIL_API const char* hil_channel_logger(const hil_channel* ch);
+
+/* Drop what a stream channel has received but not returned yet (a partial
+ * frame, buffered bytes). Safe from any thread: the reader applies it at
+ * its next receive. */
+HIL_API void hil_channel_flush_input(hil_channel* ch);
+
+/* ---- framing ------------------------------------------------------------------------ */
+/* Byte streams carry frames. Every stream channel (type->stream = 1) reads
+ * these options (connectors.<name>.<option>):
+ *
+ *   framing           raw | line | cobs | slip | length        (default raw)
+ *   line_terminator   line: the terminator, C escapes allowed   (default "\n")
+ *   max_frame         the longest payload accepted, in bytes    (default 65536)
+ *   length_bytes      length: 1 | 2 | 4                          (default 2)
+ *   length_endian     length: big | little                       (default big)
+ *   leading_delimiter cobs/slip: also send a delimiter before each frame,
+ *                     so line noise before it ends up in a frame of its own
+ *                     (default: true for slip, as RFC 1055 does; false for cobs)
+ *
+ * raw: each receive returns the bytes that are there (up to max_frame).
+ * line: the terminator is added on send and removed on receive; a message
+ * must not contain it. cobs: Consistent Overhead Byte Stuffing, each frame
+ * ends with 0x00. slip: RFC 1055 (END 0xC0, ESC 0xDB); empty frames are
+ * not delivered. length: a 1, 2 or 4 byte payload length, then the payload.
+ *
+ * Receiving: garbage and corrupt frames are skipped up to the next
+ * delimiter and counted (stats.frame_errors); a frame longer than
+ * max_frame is skipped and counted (stats.oversize). Memory stays bounded
+ * by max_frame whatever arrives. A length prefix has no delimiter: after
+ * garbage it cannot find the next frame by itself (an oversize length is
+ * skipped as declared); hil_channel_flush_input() starts over.
+ *
+ * The framers work on their own too (auxiliaries, tests, simulators):
+ *
+ *     hil_framing f;
+ *     hil_deframer d;
+ *     hil_strbuf wire = {0, 0, 0, 0};
+ *     const void* frame;
+ *     size_t len;
+ *     hil_framing_init(&f, HIL_FRAMING_COBS);
+ *     hil_frame_encode(&f, "a\0b", 3, &wire);        // 03 61 02 62 00
+ *     hil_deframer_init(&d, &f);
+ *     hil_deframer_push(&d, wire.data, wire.len);
+ *     while (hil_deframer_next(&d, &frame, &len)) use(frame, len);
+ *     hil_deframer_free(&d);
+ *     hil_sb_free(&wire);
+ */
+
+typedef enum hil_framing_kind {
+    HIL_FRAMING_RAW = 0,
+    HIL_FRAMING_LINE,
+    HIL_FRAMING_COBS,
+    HIL_FRAMING_SLIP,
+    HIL_FRAMING_LENGTH
+} hil_framing_kind;
+
+#define HIL_FRAMING_CHOICES "raw|line|cobs|slip|length"
+#define HIL_FRAME_MAX_DEFAULT 65536u
+
+typedef struct hil_framing {
+    hil_framing_kind kind;
+    size_t max_frame;               /* longest payload accepted (HIL_FRAME_MAX_DEFAULT) */
+    unsigned char terminator[8];    /* line: the terminator ("\n") */
+    size_t terminator_len;
+    int length_bytes;               /* length: 1, 2 or 4 (2) */
+    int length_big_endian;          /* length: 1 (default) or 0 for little endian */
+    int leading_delimiter;          /* cobs/slip: a delimiter before each frame too */
+} hil_framing;
+
+/* Defaults for a kind (see above). */
+HIL_API void hil_framing_init(hil_framing* f, hil_framing_kind kind);
+HIL_API const char* hil_framing_name(hil_framing_kind kind);
+/* "raw", "line", ... -> kind; HIL_ERR_INVALID_ARG naming the choices. */
+HIL_API hil_result hil_framing_parse(const char* name, hil_framing_kind* out);
+/* The line terminator from text with C escapes: "\r\n", "\x03", "\0". */
+HIL_API hil_result hil_framing_set_terminator(hil_framing* f, const char* escaped);
+/* Append one encoded frame to out. HIL_ERR_INVALID_ARG: a line containing
+ * the terminator, a payload too long for the length prefix. */
+HIL_API hil_result hil_frame_encode(const hil_framing* f, const void* data, size_t len, hil_strbuf* out);
+
+/* An incremental decoder: push bytes as they arrive, take whole frames
+ * with next(). Fields other than the counters are private. */
+typedef struct hil_deframer {
+    hil_framing f;
+    uint64_t frames;          /* frames returned or ready */
+    uint64_t frame_errors;    /* corrupt frames skipped */
+    uint64_t oversize;        /* frames longer than max_frame skipped */
+    unsigned char* in_;       /* pushed bytes not decoded yet */
+    size_t in_len_, in_pos_, in_cap_;
+    unsigned char* frame_;    /* the frame being decoded */
+    size_t frame_len_, frame_cap_;
+    uint64_t left_;           /* cobs: block bytes left; length: payload or skip bytes left */
+    unsigned char hdr_[4];
+    int hdr_n_, stage_, ready_, taken_, discard_, esc_, zero_, started_;
+} hil_deframer;
+
+HIL_API hil_result hil_deframer_init(hil_deframer* d, const hil_framing* f);
+HIL_API void hil_deframer_free(hil_deframer* d);
+/* Forget buffered bytes and the partial frame (counters stay). */
+HIL_API void hil_deframer_reset(hil_deframer* d);
+/* Add received bytes. Call next() until it returns 0 before pushing more,
+ * so the buffer holds at most one push and one frame. */
+HIL_API hil_result hil_deframer_push(hil_deframer* d, const void* data, size_t len);
+/* 1 and the next whole frame (valid until the next call on d), or 0 when
+ * the bytes so far do not complete one. */
+HIL_API int hil_deframer_next(hil_deframer* d, const void** frame, size_t* len);
+/* Whether next() would return a frame now. */
+HIL_API int hil_deframer_ready(hil_deframer* d);
+/* Bytes received and not returned in a frame yet (0: nothing pending). */
+HIL_API size_t hil_deframer_buffered(const hil_deframer* d);
+/* The framing of a stream channel, or NULL for packet channels. */
+HIL_API const hil_framing* hil_channel_framing(const hil_channel* ch);
+
 
 /* ---- the loopback type ----------------------------------------------------------- */
 /* "loopback": what is sent is received, in order, in-process (for tests).
  * Options: capacity (messages queued, default 1024; a full queue makes
  * send wait up to its timeout, then HIL_ERR_OVERFLOW). */
+
+/* ---- the process type ---------------------------------------------------------- */
+/* "process": starts a program (a device simulator) and talks to it over its
+ * stdin and stdout (a byte stream: framing applies). The program runs in
+ * its own process group; closing the channel sends SIGTERM to the group,
+ * waits kill_grace_ms, sends SIGKILL and reaps it. When the program exits,
+ * receive returns what it wrote before, then HIL_ERR_CLOSED, and
+ * hil_last_error() says how it ended ("exited with status 3", "killed by
+ * SIGSEGV (Segmentation fault)"). No shell runs: command is split into
+ * words like a shell would (quotes, backslashes), nothing else.
+ *
+ * Options: command (required), cwd, env ("KEY=VALUE ..." words),
+ * stderr (log: each line into the log at INFO | inherit | null | stdout:
+ * mixed into the channel's data; default log), kill_grace_ms (500). */
+
+/* The program's pid while it runs, else -1. */
+HIL_API int hil_process_pid(hil_channel* ch);
+/* Wait up to timeout_ms for the program to exit (without killing it);
+ * *status gets the raw wait status (hil_proc_status_str() words it).
+ * HIL_ERR_TIMEOUT while it runs. Do not call it while another thread
+ * receives on the channel. */
+HIL_API hil_result hil_process_wait(hil_channel* ch, int timeout_ms, int* status);
+
+/* ---- the pty type -------------------------------------------------------------- */
+/* "pty": a pseudo-terminal pair through termios. The channel holds the
+ * master; the slave (/dev/pts/N) is where a serial-device simulator, ser2net
+ * or any program expecting a serial port connects. The path is logged at
+ * open and given by hil_pty_path(); option `link` adds a symlink with a
+ * fixed name. The channel keeps the slave open itself too, so peers may
+ * come and go. The slave starts raw (no echo, no line editing).
+ *
+ * Options: link, baudrate (115200), stop_bits (1), flow_control (none |
+ * xonxoff | rtscts): they set the pty's termios, which the peer sees
+ * (tcgetattr) and may change. data_bits and parity are accepted only as 8
+ * and none: the Linux pty driver forces those. */
+
+/* The slave device path ("/dev/pts/7") while open, else NULL. */
+HIL_API const char* hil_pty_path(hil_channel* ch);
+
+/* ---- serial lines: settings and control lines (serial, pty, rfc2217/ser2net) ---------- */
+/* The same calls for a local UART (serial), a pty, and a remote one over
+ * RFC 2217. They are control calls: make them from the thread that sends
+ * (one writer), not while another thread changes the same channel. */
+
+typedef enum hil_parity {
+    HIL_PARITY_NONE = 0, HIL_PARITY_ODD, HIL_PARITY_EVEN, HIL_PARITY_MARK, HIL_PARITY_SPACE
+} hil_parity;
+
+typedef enum hil_flow_control {
+    HIL_FLOW_NONE = 0, HIL_FLOW_XONXOFF, HIL_FLOW_RTSCTS, HIL_FLOW_DTRDSR
+} hil_flow_control;
+
+typedef struct hil_serial_settings {
+    int baudrate;                  /* bits per second; 0 in a change: keep */
+    int data_bits;                 /* 5..8 */
+    hil_parity parity;
+    int stop_bits;                 /* 1 or 2 */
+    hil_flow_control flow_control;
+} hil_serial_settings;
+
+/* The line's settings as the device (or the remote server) has them now. */
+HIL_API hil_result hil_serial_get_settings(hil_channel* ch, hil_serial_settings* out);
+/* Change the line's settings while open (the options set them at open). */
+HIL_API hil_result hil_serial_apply(hil_channel* ch, const hil_serial_settings* s);
+HIL_API hil_result hil_serial_set_baudrate(hil_channel* ch, int baudrate);
+/* Drive the RTS and DTR lines (boards wire them to reset and boot pins). */
+HIL_API hil_result hil_serial_set_rts(hil_channel* ch, int on);
+HIL_API hil_result hil_serial_set_dtr(hil_channel* ch, int on);
+/* Hold the line in break for duration_ms. */
+HIL_API hil_result hil_serial_send_break(hil_channel* ch, int duration_ms);
+#define HIL_FLUSH_INPUT 1
+#define HIL_FLUSH_OUTPUT 2
+/* Drop unread input (also what the channel has buffered) and/or unsent output. */
+HIL_API hil_result hil_serial_flush(hil_channel* ch, int which);
+
+/* ---- the serial type (libserialport) ------------------------------------------ */
+/* "serial": a local UART through libserialport (when the build has it:
+ * HIL_HAVE_LIBSERIALPORT, which the Makefile sets when pkg-config finds
+ * libserialport; HIL_NO_LIBSERIALPORT turns it off). Without it, opening a
+ * serial channel fails with HIL_ERR_MISSING_LIBRARY and the install hint;
+ * everything else works.
+ *
+ * The port: `port` (/dev/ttyUSB0), or found among the USB serial ports by
+ * vid_pid ("0403:6001"), serial_number and/or description (a substring);
+ * exactly one port must match. baudrate (115200), data_bits (8), parity
+ * (none), stop_bits (1), flow_control (none | xonxoff | rtscts | dtrdsr),
+ * exclusive (true: a lock and TIOCEXCL keep other programs out), rts and
+ * dtr (keep | on | off at open; default keep). Control while open: the
+ * hil_serial_* calls above. libserialport refuses pseudo-terminals: use
+ * the pty type for simulators. */
+
+/* The serial ports the system has, one line each: device, description,
+ * and for USB ports vid:pid and serial number. */
+HIL_API hil_result hil_serial_list_ports(hil_strbuf* out);
+/* The device of the one port matching every criterion given (NULL or ""
+ * matches anything). HIL_ERR_NOT_FOUND / HIL_ERR_BUSY (several match) list
+ * the ports there are. */
+HIL_API hil_result hil_serial_find_port(const char* vid_pid, const char* serial_number, const char* description,
+                                        char* out, size_t size);
+
+/* ---- remote serial ports: the rfc2217 and ser2net types --------------------- */
+/* A serial port on another machine, served over TCP by ser2net (or any
+ * RFC 2217 server: Moxa NPort, esp-link, pyserial's server...). A byte
+ * stream: framing applies.
+ *
+ * "rfc2217": telnet with the COM-PORT option (RFC 2217). At open the
+ * channel negotiates binary mode and the option, then sets what is
+ * configured: baudrate, data_bits, parity, stop_bits, flow_control, rts,
+ * dtr (unset ones stay as the server has them). hil_serial_apply(),
+ * hil_serial_set_baudrate(), RTS/DTR, break and flush work while open and
+ * return once the server has answered. 0xFF bytes in the data are escaped
+ * both ways.
+ *   ser2net: accepter: telnet(rfc2217),tcp,2000
+ *
+ * "ser2net": the same, with protocol = rfc2217 (default) or raw: raw TCP
+ * carries only the bytes; the line is set in ser2net's own configuration.
+ *   ser2net: accepter: tcp,2000 / connector: serialdev,/dev/ttyUSB0,115200n81,local
+ *
+ * Options: host, port, protocol (ser2net only), connect_timeout_ms (5000,
+ * also the time the server has to answer each setting), nodelay, and the
+ * serial settings above. */
+
+/* ---- the tcp and udp types -------------------------------------------------------- */
+/* "tcp": a TCP byte stream (framing applies) with one peer.
+ *   mode = client (default): connects to host:port at open
+ *          (connect_timeout_ms, default 5000).
+ *   mode = server: listens on host:port (host default 127.0.0.1; port 0
+ *          picks a free one, see hil_channel_local_port()). open() does not
+ *          wait for the peer: send and receive accept it (within their
+ *          timeout), and poll_fd is readable when it knocks. When the peer
+ *          disconnects, receive returns HIL_ERR_CLOSED once and the next
+ *          call waits for a new peer (a device that reboots reconnects).
+ *   nodelay (default true) sends small frames at once.
+ *
+ * "udp": datagrams (packets: one send is one datagram; no framing).
+ *   host, port: where send() goes. Without them, send() answers the last
+ *   sender. local_host (default 127.0.0.1 without a remote host, else all
+ *   addresses), local_port (default 0: a free one): where it listens.
+ *   Received messages carry the sender's port in remote_id; a datagram
+ *   longer than the buffer is cut and flagged HIL_MSG_TRUNCATED. */
+
+/* The local port of a tcp, udp or rfc2217/ser2net channel while open (a tcp
+ * server's listening port), else -1. */
+HIL_API int hil_channel_local_port(hil_channel* ch);
+/* tcp: whether a peer is connected (a client: whether the connection is up). */
+HIL_API int hil_tcp_connected(hil_channel* ch);
+
+/* ---- flashers ------------------------------------------------------------------- */
+/* A flasher puts a firmware image on a device (before the channel talks to
+ * it). Types are registered by name like channel types and created from
+ * "flashers.<name>.*" configuration:
+ *
+ *     flashers.board.type = command
+ *     flashers.board.command = openocd -f board/st_nucleo_f4.cfg -c "program {image} verify reset exit"
+ *     flashers.board.timeout_ms = 60000
+ *
+ *     hil_flasher* f;
+ *     HIL_ASSERT_OK(hil_flasher_from_config("board", &f));
+ *     HIL_ASSERT_OK(hil_flasher_flash(f, "build/fw.elf", -1));
+ *     hil_flasher_destroy(f);
+ *
+ * "command": runs the argv template (split like a shell would, no shell
+ * runs) with {image} (and {name}) replaced inside the words, so an image
+ * path with spaces stays one argument. Its output (stdout and stderr) goes
+ * line by line into the log ("hil.flash.<name>") and is kept for
+ * hil_flasher_output(). Results: exit 0 -> HIL_OK; another status ->
+ * HIL_ERR_IO; killed by a signal -> HIL_ERR_CRASHED; over timeout_ms ->
+ * HIL_ERR_TIMEOUT (its process group is killed); Ctrl-C -> HIL_ERR_INTERRUPTED;
+ * a program or image that is not there -> HIL_ERR_NOT_FOUND. The message
+ * names the flasher, the program, how it ended and its last output lines.
+ * Options: command (required), timeout_ms (120000), cwd, env,
+ * fail_pattern (text in the output that means failure even with exit 0,
+ * e.g. JLinkExe's "ERROR"; several separated by '|'), success_pattern
+ * (text that must appear, e.g. openocd's "Verified OK").
+ *
+ * THREADS: one thread uses a flasher at a time. */
+
+typedef struct hil_flasher hil_flasher;
+
+typedef struct hil_flasher_type {
+    const char* name;
+    const char* description;
+    size_t state_size;                  /* private state, zeroed, at hil_flasher_state(f) */
+    const hil_channel_opt* opts;        /* registered as "flashers.*.<name>"; {NULL} terminated */
+    hil_result (*configure)(hil_flasher* f);   /* read and check options; may be NULL */
+    /* Flash the image; timeout_ms bounds the whole job (-1: none). */
+    hil_result (*flash)(hil_flasher* f, const char* image, int timeout_ms);
+    void (*destroy)(hil_flasher* f);    /* free what configure() got; may be NULL */
+} hil_flasher_type;
+
+HIL_API hil_result hil_flasher_type_register(const hil_flasher_type* t);
+HIL_API const hil_flasher_type* hil_flasher_type_find(const char* name);
+
+typedef struct hil_flasher_config {
+    const char* name;               /* "board", used in messages */
+    const char* type;               /* NULL: "flashers.<name>.type" from the config */
+    hil_config* config;             /* NULL: the program's (hil_cfg()) */
+    const char* const* options;     /* "key=value", NULL-terminated; they win over the config */
+} hil_flasher_config;
+
+HIL_API void hil_flasher_config_init(hil_flasher_config* c);
+HIL_API hil_result hil_flasher_create(const hil_flasher_config* c, hil_flasher** out);
+HIL_API hil_result hil_flasher_from_config(const char* name, hil_flasher** out);
+/* timeout_ms -1: the flasher's own (command: option timeout_ms). */
+HIL_API hil_result hil_flasher_flash(hil_flasher* f, const char* image, int timeout_ms);
+/* What the last flash printed (the last 64 KiB), "" before. */
+HIL_API const char* hil_flasher_output(const hil_flasher* f);
+HIL_API const char* hil_flasher_name(const hil_flasher* f);
+HIL_API void hil_flasher_destroy(hil_flasher* f);
+/* For flasher type implementations. */
+HIL_API void* hil_flasher_state(hil_flasher* f);
+HIL_API const char* hil_flasher_opt_str(hil_flasher* f, const char* key, const char* fallback);
+HIL_API hil_result hil_flasher_opt_int(hil_flasher* f, const char* key, long long fallback, long long* out);
+/* Append to what hil_flasher_output() returns. */
+HIL_API void hil_flasher_add_output(hil_flasher* f, const char* text, size_t len);
+/* Set hil_last_error() to "flasher '<name>': <what>" and return r. */
+HIL_API hil_result hil_flasher_error(hil_flasher* f, hil_result r, const char* fmt, ...) HIL__PRINTF(3, 4);
 
 /* ==========================================================================
  * socketcan: CAN and CAN FD through Linux SocketCAN, interface control
@@ -495,8 +851,29 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <poll.h>
 #include <unistd.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <termios.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
+#if defined(HIL_HAVE_LIBSERIALPORT) && !defined(HIL_NO_LIBSERIALPORT)
+#define HIL__SP 1
+#include <libserialport.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -506,17 +883,23 @@ struct hil_channel {
     const hil_channel_type* type;
     char* name;
     char* prefix;            /* "connectors.<name>." */
+    char* logger;            /* "hil.chan.<name>" */
     hil_config* cfg;
     hil_config* own_cfg;     /* created for options given to create() */
     void* state;
+    int is_open;             /* atomic: a reader may look while close() runs */
     hil_channel_stats stats;
-    /* open/close against concurrent send and recv */
-    hil_mutex mu;
-    hil_cond idle;           /* calls dropped to 0 */
-    hil_waker closing_w;     /* readable while closing */
-    int is_open;             /* under mu */
-    int closing;             /* under mu */
-    int calls;               /* sends and receives running, under mu */
+    /* streams: the framing; the reader owns the deframer and rx buffer,
+     * the writer owns tx. */
+    int stream;
+    hil_framing framing;
+    hil_deframer dfr;
+    unsigned char* rxbuf;
+    size_t rxcap;
+    uint64_t rx_ns;          /* when the bytes that completed the frame arrived */
+    uint64_t seen_errors, seen_oversize;
+    int flush_req;           /* atomic: hil_channel_flush_input() asked */
+    hil_strbuf tx;
 };
 
 HIL_API void hil_msg_init(hil_msg* m, void* buf, size_t cap) {
@@ -536,31 +919,43 @@ static const hil_channel_opt hil__channel_common_opts[] = {
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
+/* Options every byte-stream channel has: its framing. */
+static const hil_channel_opt hil__channel_stream_opts[] = {
+    {"framing", HIL_OPT_CHOICE, "raw", "Byte streams: how the bytes are cut into messages", HIL_FRAMING_CHOICES},
+    {"line_terminator", HIL_OPT_STRING, "\\n", "framing=line: the terminator, C escapes allowed (\\r\\n, \\x03)", NULL},
+    {"max_frame", HIL_OPT_INT, "65536", "Byte streams: the longest frame accepted; longer ones are skipped and counted",
+     NULL},
+    {"length_bytes", HIL_OPT_CHOICE, "2", "framing=length: the size of the length prefix", "1|2|4"},
+    {"length_endian", HIL_OPT_CHOICE, "big", "framing=length: the byte order of the length prefix", "big|little"},
+    {"leading_delimiter", HIL_OPT_BOOL, NULL,
+     "framing=cobs|slip: send a delimiter before each frame too (default: true for slip, false for cobs)", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
 static void hil__chtype_options(const hil_channel_type* t) {
     static hil_extension* ext;
-    size_t i;
-    char* key;
-    const hil_channel_opt* lists[2];
-    size_t l;
+    size_t i, l;
+    const hil_channel_opt* lists[3];
+    lists[0] = lists[1] = NULL;
     if (!ext) {
         ext = hil_extension_declare("connectors", HIL_EXT_FRAMEWORK, NULL);
         if (!ext) return;
         ext->description = "Channels to devices: connectors.<name>.type and each type's options";
         lists[0] = hil__channel_common_opts;
-        lists[1] = t->opts;
-    } else {
-        lists[0] = t->opts;
-        lists[1] = NULL;
+        lists[1] = hil__channel_stream_opts;
     }
-    for (l = 0; l < 2; l++)
+    lists[2] = t->opts;
+    for (l = 0; l < 3; l++)
     for (i = 0; lists[l] && lists[l][i].name; i++) {
         const hil_channel_opt* o = &lists[l][i];
         size_t n = strlen(o->name) + 14;
+        const hil_option* have;
         hil_option* opt;
-        key = (char*)HIL_MALLOC(n);
+        char* key = (char*)HIL_MALLOC(n);
         if (!key) return;
         snprintf(key, n, "connectors.*.%s", o->name);
-        if (hil_option_find(key) && strcmp(hil_option_find(key)->key, key) == 0) {
+        have = hil_option_find(key);
+        if (have && strcmp(have->key, key) == 0) {
             HIL_FREE(key); /* declared by another type already */
             continue;
         }
@@ -586,6 +981,12 @@ HIL_API hil_result hil_channel_type_register(const hil_channel_type* t) {
 }
 
 static void hil__register_builtin_channel_types(void);
+
+#ifndef HIL_NO_CONSTRUCTORS
+/* Registered before main(), so a configuration file naming their options
+ * passes the check at start-up (hil_config_validate). */
+HIL__CONSTRUCTOR(hil__reg_builtin_chtypes) { hil__register_builtin_channel_types(); }
+#endif
 
 HIL_API const hil_channel_type* hil_channel_type_find(const char* name) {
     size_t i;
@@ -615,13 +1016,16 @@ HIL_API hil_result hil_channel_error(hil_channel* ch, hil_result r, const char* 
     return hil_error(r, "%s '%s': %s", ch->type ? ch->type->name : "channel", ch->name, msg);
 }
 
+static hil_result hil__closed(hil_channel* ch) { return hil_channel_error(ch, HIL_ERR_CLOSED, "the channel was closed"); }
+
 static void hil__channel_free(hil_channel* ch) {
     if (!ch) return;
-    hil_waker_destroy(&ch->closing_w);
-    hil_cond_destroy(&ch->idle);
-    hil_mutex_destroy(&ch->mu);
     if (ch->own_cfg) hil_config_destroy(ch->own_cfg);
+    hil_deframer_free(&ch->dfr);
+    hil_sb_free(&ch->tx);
+    HIL_FREE(ch->rxbuf);
     HIL_FREE(ch->state);
+    HIL_FREE(ch->logger);
     HIL_FREE(ch->prefix);
     HIL_FREE(ch->name);
     HIL_FREE(ch);
@@ -645,20 +1049,29 @@ static hil_result hil__channel_own_config(hil_channel* ch, const hil_channel_con
     return HIL_OK;
 }
 
-static int hil__chopt_known(const hil_channel_opt* opts, const char* name) {
+static const hil_channel_opt* hil__chopt_in(const hil_channel_opt* opts, const char* name) {
     size_t i;
     for (i = 0; opts && opts[i].name; i++)
-        if (strcmp(opts[i].name, name) == 0) return 1;
-    return 0;
+        if (strcmp(opts[i].name, name) == 0) return &opts[i];
+    return NULL;
 }
 
-typedef struct hil__chkeys { hil_channel* ch; size_t plen; hil_strbuf bad; int n; } hil__chkeys;
+/* The declaration of one of this channel's options (common, framing, its type's). */
+static const hil_channel_opt* hil__chopt_find(const hil_channel* ch, const char* name) {
+    const hil_channel_opt* o = hil__chopt_in(hil__channel_common_opts, name);
+    if (!o && ch->type && ch->type->stream) o = hil__chopt_in(hil__channel_stream_opts, name);
+    if (!o && ch->type) o = hil__chopt_in(ch->type->opts, name);
+    return o;
+}
+
+typedef struct hil__chkeys { hil_channel* ch; size_t plen; hil_strbuf bad; int n; int framing; } hil__chkeys;
 
 static void hil__chkeys_visit(const char* key, const hil_config_value* v, void* user) {
     hil__chkeys* st = (hil__chkeys*)user;
     const char* name = key + st->plen;
-    if (strncmp(key, st->ch->prefix, st->plen) != 0) return;
-    if (hil__chopt_known(hil__channel_common_opts, name) || hil__chopt_known(st->ch->type->opts, name)) return;
+    if (strncmp(key, st->ch->prefix, st->plen) != 0 || !v->count) return;
+    if (hil__chopt_find(st->ch, name)) return;
+    if (hil__chopt_in(hil__channel_stream_opts, name)) st->framing = 1;
     hil_sb_printf(&st->bad, "%s%s (%s)", st->n++ ? ", " : "", key, v->source);
 }
 
@@ -676,14 +1089,137 @@ static hil_result hil__channel_check_keys(hil_channel* ch) {
         hil_strbuf known = {0, 0, 0, 0};
         for (i = 0; hil__channel_common_opts[i].name; i++)
             hil_sb_printf(&known, "%s%s", i ? ", " : "", hil__channel_common_opts[i].name);
+        for (i = 0; ch->type->stream && hil__channel_stream_opts[i].name; i++)
+            hil_sb_printf(&known, ", %s", hil__channel_stream_opts[i].name);
         for (i = 0; ch->type->opts && ch->type->opts[i].name; i++)
             hil_sb_printf(&known, ", %s", ch->type->opts[i].name);
-        r = hil_channel_error(ch, HIL_ERR_CONFIG, "not an option of type '%s': %s; its options are: %s",
-                              ch->type->name, hil_sb_cstr(&st.bad), hil_sb_cstr(&known));
+        r = hil_channel_error(ch, HIL_ERR_CONFIG, "not an option of type '%s': %s; its options are: %s%s",
+                              ch->type->name, hil_sb_cstr(&st.bad), hil_sb_cstr(&known),
+                              st.framing ? " (framing options apply to byte-stream types only)" : "");
         hil_sb_free(&known);
     }
     hil_sb_free(&st.bad);
     return r;
+}
+
+/* The value set for one of this channel's options, with where it was set;
+ * NULL when not set. */
+static const char* hil__chopt_lookup(hil_channel* ch, const char* key, const char** source) {
+    char k[512];
+    hil_config_value v;
+    snprintf(k, sizeof k, "%s%s", ch->prefix, key);
+    if (hil_config_lookup(ch->cfg, k, &v) && v.count) {
+        if (source) *source = v.source;
+        return v.value;
+    }
+    if (ch->own_cfg && ch->cfg == ch->own_cfg && hil_config_lookup(hil_cfg(), k, &v) && v.count) {
+        if (source) *source = v.source;
+        return v.value;
+    }
+    return NULL;
+}
+
+static int hil__choice_index(const char* choices, const char* v) {
+    const char* p = choices;
+    int i = 0;
+    while (p && *p) {
+        size_t len = strcspn(p, "|");
+        if (strlen(v) == len && strncmp(p, v, len) == 0) return i;
+        p += len + (p[len] == '|');
+        i++;
+    }
+    return -1;
+}
+
+static int hil__parse_bool_word(const char* v, int* out) {
+    if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) *out = 1;
+    else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) *out = 0;
+    else return 0;
+    return 1;
+}
+
+/* Values are checked against their declared type when the channel is
+ * created, so a typo stops the run before anything is opened. */
+static hil_result hil__channel_check_values(hil_channel* ch) {
+    const hil_channel_opt* lists[3];
+    hil_strbuf bad = {0, 0, 0, 0};
+    size_t l, i;
+    int n = 0;
+    hil_result r = HIL_OK;
+    lists[0] = hil__channel_common_opts;
+    lists[1] = ch->type->stream ? hil__channel_stream_opts : NULL;
+    lists[2] = ch->type->opts;
+    for (l = 0; l < 3; l++)
+    for (i = 0; lists[l] && lists[l][i].name; i++) {
+        const hil_channel_opt* o = &lists[l][i];
+        const char* src = "";
+        const char* v = hil__chopt_lookup(ch, o->name, &src);
+        char* end;
+        double d;
+        int b;
+        if (!v || !*v) continue;
+        switch (o->type) {
+        case HIL_OPT_INT:
+        case HIL_OPT_COUNT:
+            errno = 0;
+            (void)strtoll(v, &end, 0);
+            if (errno || *end)
+                hil_sb_printf(&bad, "%soption %s: expected an integer, got '%s' (%s)", n++ ? "; " : "", o->name, v, src);
+            break;
+        case HIL_OPT_FLOAT:
+            d = strtod(v, &end);
+            (void)d;
+            if (*end) hil_sb_printf(&bad, "%soption %s: expected a number, got '%s' (%s)", n++ ? "; " : "", o->name, v, src);
+            break;
+        case HIL_OPT_BOOL:
+        case HIL_OPT_FLAG:
+            if (!hil__parse_bool_word(v, &b))
+                hil_sb_printf(&bad, "%soption %s: expected true or false, got '%s' (%s)", n++ ? "; " : "", o->name, v,
+                              src);
+            break;
+        case HIL_OPT_CHOICE:
+            if (hil__choice_index(o->choices, v) < 0)
+                hil_sb_printf(&bad, "%soption %s: '%s' is not allowed; expected one of %s (%s)", n++ ? "; " : "",
+                              o->name, v, o->choices ? o->choices : "(none)", src);
+            break;
+        default: break;
+        }
+    }
+    if (n) r = hil_channel_error(ch, HIL_ERR_CONFIG, "%s", hil_sb_cstr(&bad));
+    hil_sb_free(&bad);
+    return r;
+}
+
+/* The framing options of a stream channel. */
+static hil_result hil__channel_setup_framing(hil_channel* ch) {
+    int kind, lb, endian, lead;
+    long long maxf;
+    hil_result r;
+    r = hil_channel_opt_choice(ch, "framing", HIL_FRAMING_CHOICES, "raw", &kind);
+    if (r != HIL_OK) return r;
+    hil_framing_init(&ch->framing, (hil_framing_kind)kind);
+    r = hil_channel_opt_int(ch, "max_frame", (long long)HIL_FRAME_MAX_DEFAULT, &maxf);
+    if (r != HIL_OK) return r;
+    if (maxf < 1 || maxf > 64LL * 1024 * 1024)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option max_frame: must be 1..67108864 bytes, got %lld", maxf);
+    ch->framing.max_frame = (size_t)maxf;
+    if (hil_framing_set_terminator(&ch->framing, hil_channel_opt_str(ch, "line_terminator", "\\n")) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option line_terminator: %s", hil_last_error());
+    r = hil_channel_opt_choice(ch, "length_bytes", "1|2|4", "2", &lb);
+    if (r != HIL_OK) return r;
+    ch->framing.length_bytes = lb == 0 ? 1 : lb == 1 ? 2 : 4;
+    r = hil_channel_opt_choice(ch, "length_endian", "big|little", "big", &endian);
+    if (r != HIL_OK) return r;
+    ch->framing.length_big_endian = endian == 0;
+    r = hil_channel_opt_bool(ch, "leading_delimiter", ch->framing.leading_delimiter, &lead);
+    if (r != HIL_OK) return r;
+    ch->framing.leading_delimiter = lead;
+    r = hil_deframer_init(&ch->dfr, &ch->framing);
+    if (r != HIL_OK) return hil_channel_error(ch, r, "%s", hil_last_error());
+    ch->rxcap = 4096;
+    ch->rxbuf = (unsigned char*)HIL_MALLOC(ch->rxcap);
+    if (!ch->rxbuf) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    return HIL_OK;
 }
 
 HIL_API hil_result hil_channel_create(const hil_channel_config* c, hil_channel** out) {
@@ -693,20 +1229,18 @@ HIL_API hil_result hil_channel_create(const hil_channel_config* c, hil_channel**
     size_t n;
     *out = NULL;
     if (!c || !c->name || !*c->name) return hil_error(HIL_ERR_INVALID_ARG, "channel: no connector name given");
-    ch = (hil_channel*)calloc(1, sizeof *ch);
+    ch = (hil_channel*)hil__calloc(1, sizeof *ch);
     if (!ch) return hil_error(HIL_ERR_NO_MEMORY, "channel '%s': out of memory", c->name);
-    if (hil_waker_init(&ch->closing_w) != HIL_OK) {
-        r = hil_error(HIL_ERR_IO, "channel '%s': %s", c->name, hil_last_error());
-        free(ch);
-        return r;
-    }
-    hil_mutex_init(&ch->mu);
-    hil_cond_init(&ch->idle);
     ch->name = hil_strdup(c->name);
     n = strlen(c->name) + 13;
     ch->prefix = (char*)HIL_MALLOC(n);
-    if (!ch->name || !ch->prefix) { hil__channel_free(ch); return hil_error(HIL_ERR_NO_MEMORY, "out of memory"); }
+    ch->logger = (char*)HIL_MALLOC(n);
+    if (!ch->name || !ch->prefix || !ch->logger) {
+        hil__channel_free(ch);
+        return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+    }
     snprintf(ch->prefix, n, "connectors.%s.", c->name);
+    snprintf(ch->logger, n, "hil.chan.%s", c->name);
     ch->cfg = c->config ? c->config : hil_cfg();
     if (c->options) {
         r = hil__channel_own_config(ch, c);
@@ -731,12 +1265,18 @@ HIL_API hil_result hil_channel_create(const hil_channel_config* c, hil_channel**
         hil__channel_free(ch);
         return r;
     }
+    ch->stream = ch->type->stream != 0;
     if (ch->type->state_size) {
-        ch->state = calloc(1, ch->type->state_size);
+        ch->state = hil__calloc(1, ch->type->state_size);
         if (!ch->state) { hil__channel_free(ch); return hil_error(HIL_ERR_NO_MEMORY, "out of memory"); }
     }
     r = hil__channel_check_keys(ch);
-    if (r == HIL_OK && ch->type->configure) r = ch->type->configure(ch);
+    if (r == HIL_OK) r = hil__channel_check_values(ch);
+    if (r == HIL_OK && ch->stream) r = hil__channel_setup_framing(ch);
+    if (r == HIL_OK && ch->type->configure) {
+        r = ch->type->configure(ch);
+        if (r != HIL_OK && ch->type->destroy) ch->type->destroy(ch);
+    }
     if (r != HIL_OK) {
         hil__channel_free(ch);
         return r;
@@ -752,35 +1292,25 @@ HIL_API hil_result hil_channel_from_config(const char* name, hil_channel** out) 
     return hil_channel_create(&c, out);
 }
 
+HIL_API int hil_channel_is_open(const hil_channel* ch) {
+    return ch && __atomic_load_n(&ch->is_open, __ATOMIC_ACQUIRE);
+}
+
 HIL_API hil_result hil_channel_open(hil_channel* ch) {
     hil_result r;
     if (hil_channel_is_open(ch)) return HIL_OK;
-    hil_waker_drain(&ch->closing_w);
-    r = ch->type->open(ch);
-    if (r == HIL_OK) {
-        hil_mutex_lock(&ch->mu);
-        ch->is_open = 1;
-        hil_mutex_unlock(&ch->mu);
+    if (ch->stream) {
+        hil_deframer_reset(&ch->dfr);
+        __atomic_store_n(&ch->flush_req, 0, __ATOMIC_RELAXED);
     }
+    r = ch->type->open(ch);
+    if (r == HIL_OK) __atomic_store_n(&ch->is_open, 1, __ATOMIC_RELEASE);
     return r;
 }
 
 HIL_API void hil_channel_close(hil_channel* ch) {
-    if (!ch) return;
-    hil_mutex_lock(&ch->mu);
-    if (!ch->is_open || ch->closing) {
-        hil_mutex_unlock(&ch->mu);
-        return;
-    }
-    ch->closing = 1;
-    hil_waker_wake(&ch->closing_w); /* blocked sends and receives return HIL_ERR_CLOSED */
-    while (ch->calls > 0) hil_cond_wait(&ch->idle, &ch->mu);
-    ch->is_open = 0;
-    hil_mutex_unlock(&ch->mu);
+    if (!ch || !__atomic_exchange_n(&ch->is_open, 0, __ATOMIC_ACQ_REL)) return;
     ch->type->close(ch);
-    hil_mutex_lock(&ch->mu);
-    ch->closing = 0;
-    hil_mutex_unlock(&ch->mu);
 }
 
 HIL_API void hil_channel_destroy(hil_channel* ch) {
@@ -790,67 +1320,28 @@ HIL_API void hil_channel_destroy(hil_channel* ch) {
     hil__channel_free(ch);
 }
 
-HIL_API int hil_channel_is_open(const hil_channel* ch) {
-    int open;
-    hil_channel* c = (hil_channel*)ch;
-    if (!c) return 0;
-    hil_mutex_lock(&c->mu);
-    open = c->is_open && !c->closing;
-    hil_mutex_unlock(&c->mu);
-    return open;
-}
-
-/* A send or receive begins: refused once the channel closes. */
-static hil_result hil__channel_enter(hil_channel* ch, const char* what) {
-    hil_mutex_lock(&ch->mu);
-    if (!ch->is_open || ch->closing) {
-        int closing = ch->closing;
-        hil_mutex_unlock(&ch->mu);
-        return hil_channel_error(ch, HIL_ERR_CLOSED, "%s on a %s channel%s", what, closing ? "closing" : "closed",
-                                 closing ? "" : " (open it first)");
-    }
-    ch->calls++;
-    hil_mutex_unlock(&ch->mu);
-    return HIL_OK;
-}
-
-static void hil__channel_leave(hil_channel* ch) {
-    hil_mutex_lock(&ch->mu);
-    if (--ch->calls == 0 && ch->closing) hil_cond_broadcast(&ch->idle);
-    hil_mutex_unlock(&ch->mu);
-}
-
-HIL_API hil_result hil_channel_wait_fd(hil_channel* ch, int fd, short events, int timeout_ms) {
-    struct pollfd pf[2];
-    uint64_t deadline = hil_deadline_ms(timeout_ms);
-    for (;;) {
-        int rc;
-        pf[0].fd = fd;
-        pf[0].events = events;
-        pf[0].revents = 0;
-        pf[1].fd = hil_waker_fd(&ch->closing_w);
-        pf[1].events = POLLIN;
-        pf[1].revents = 0;
-        rc = poll(pf, 2, hil_deadline_left_ms(deadline));
-        if (rc < 0 && errno == EINTR) continue;
-        if (rc < 0) return hil_channel_error(ch, HIL_ERR_IO, "poll: %s", strerror(errno));
-        if (pf[1].revents) return HIL_ERR_CLOSED;
-        if (rc == 0) return timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
-        return HIL_OK;
-    }
-}
-
-HIL_API int hil_channel_close_fd(hil_channel* ch) { return hil_waker_fd(&ch->closing_w); }
-
 HIL_API hil_result hil_channel_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
-    hil_result r = hil__channel_enter(ch, "send");
-    if (r != HIL_OK) return r;
-    r = ch->type->send(ch, m, timeout_ms);
+    hil_result r;
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_CLOSED, "send on a closed channel (open it first)");
+    if (ch->stream && ch->framing.kind != HIL_FRAMING_RAW) {
+        hil_msg wire;
+        hil_sb_clear(&ch->tx);
+        r = hil_frame_encode(&ch->framing, m->data, m->len, &ch->tx);
+        if (r != HIL_OK) return hil_channel_error(ch, r, "%s", hil_last_error());
+        hil_msg_init(&wire, ch->tx.data, ch->tx.len);
+        wire.len = ch->tx.len;
+        wire.remote_id = m->remote_id;
+        wire.flags = m->flags;
+        r = ch->type->send(ch, &wire, timeout_ms);
+        /* a big frame once should not pin its buffer for the channel's life */
+        if (ch->tx.cap > 65536) hil_sb_free(&ch->tx);
+    } else {
+        r = ch->type->send(ch, m, timeout_ms);
+    }
     if (r == HIL_OK) {
         hil_channel_count(ch, &ch->stats.tx_msgs, 1);
         hil_channel_count(ch, &ch->stats.tx_bytes, m->len);
     }
-    hil__channel_leave(ch);
     return r;
 }
 
@@ -861,28 +1352,98 @@ HIL_API hil_result hil_channel_send_bytes(hil_channel* ch, const void* data, siz
     return hil_channel_send(ch, &m, timeout_ms);
 }
 
+/* The deframer's error counters into the channel's statistics. */
+static void hil__stream_sync_stats(hil_channel* ch) {
+    if (ch->dfr.frame_errors != ch->seen_errors) {
+        hil_channel_count(ch, &ch->stats.frame_errors, ch->dfr.frame_errors - ch->seen_errors);
+        ch->seen_errors = ch->dfr.frame_errors;
+    }
+    if (ch->dfr.oversize != ch->seen_oversize) {
+        hil_channel_count(ch, &ch->stats.oversize, ch->dfr.oversize - ch->seen_oversize);
+        ch->seen_oversize = ch->dfr.oversize;
+    }
+}
+
+static void hil__stream_apply_flush(hil_channel* ch) {
+    if (__atomic_exchange_n(&ch->flush_req, 0, __ATOMIC_ACQ_REL)) hil_deframer_reset(&ch->dfr);
+}
+
+/* One whole frame from a byte stream: frames already decoded first, then
+ * as many reads from the type as it takes. */
+static hil_result hil__stream_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil__stream_apply_flush(ch);
+    for (;;) {
+        const void* frame;
+        size_t len;
+        hil_msg raw;
+        hil_result r;
+        int left;
+        if (hil_deframer_next(&ch->dfr, &frame, &len)) {
+            hil__stream_sync_stats(ch);
+            m->len = len < m->cap ? len : m->cap;
+            if (m->len) memcpy(m->data, frame, m->len);
+            if (len > m->cap) m->flags |= HIL_MSG_TRUNCATED;
+            m->timestamp_ns = ch->rx_ns;
+            return HIL_OK;
+        }
+        hil__stream_sync_stats(ch);
+        left = timeout_ms == 0 ? 0 : hil_deadline_left_ms(deadline);
+        if (ch->framing.kind == HIL_FRAMING_RAW && m->cap > 0) {
+            /* nothing buffered: read straight into the caller's buffer */
+            size_t cap = m->cap;
+            if (m->cap > ch->framing.max_frame) m->cap = ch->framing.max_frame;
+            r = ch->type->recv(ch, m, left);
+            m->cap = cap;
+            if (r == HIL_ERR_AGAIN && timeout_ms != 0) r = HIL_ERR_TIMEOUT;
+            if (r == HIL_ERR_TIMEOUT && timeout_ms == 0) r = HIL_ERR_AGAIN;
+            return r;
+        }
+        hil_msg_init(&raw, ch->rxbuf, ch->rxcap);
+        r = ch->type->recv(ch, &raw, left);
+        if (r == HIL_ERR_AGAIN && timeout_ms != 0) r = HIL_ERR_TIMEOUT;
+        if (r == HIL_ERR_TIMEOUT && timeout_ms == 0) r = HIL_ERR_AGAIN;
+        if (r != HIL_OK) return r;
+        ch->rx_ns = raw.timestamp_ns ? raw.timestamp_ns : hil_wall_ns();
+        r = hil_deframer_push(&ch->dfr, raw.data, raw.len);
+        if (r != HIL_OK) return hil_channel_error(ch, r, "%s", hil_last_error());
+    }
+}
+
 HIL_API hil_result hil_channel_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
-    hil_result r = hil__channel_enter(ch, "receive");
-    if (r != HIL_OK) return r;
+    hil_result r;
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_CLOSED, "receive on a closed channel");
     m->len = 0;
     m->flags = 0;
     m->remote_id = 0;
     m->timestamp_ns = 0;
-    r = ch->type->recv(ch, m, timeout_ms);
+    hil_clear_error();
+    r = ch->stream ? hil__stream_recv(ch, m, timeout_ms) : ch->type->recv(ch, m, timeout_ms);
     if (r == HIL_OK) {
         if (!m->timestamp_ns) m->timestamp_ns = hil_wall_ns();
         hil_channel_count(ch, &ch->stats.rx_msgs, 1);
         hil_channel_count(ch, &ch->stats.rx_bytes, m->len);
+    } else if (r == HIL_ERR_TIMEOUT && !hil_last_error()[0]) {
+        /* a plain timeout: say so, rather than leave an older message behind */
+        hil_channel_error(ch, r, "nothing received within %d ms", timeout_ms);
     }
-    hil__channel_leave(ch);
     return r;
 }
 
+HIL_API void hil_channel_flush_input(hil_channel* ch) {
+    if (ch && ch->stream) __atomic_store_n(&ch->flush_req, 1, __ATOMIC_RELEASE);
+}
+
+HIL_API const hil_framing* hil_channel_framing(const hil_channel* ch) {
+    return ch && ch->stream ? &ch->framing : NULL;
+}
+
 HIL_API int hil_channel_poll_fd(hil_channel* ch) {
-    return hil_channel_is_open(ch) && ch->type->poll_fd ? ch->type->poll_fd(ch) : -1;
+    return ch && hil_channel_is_open(ch) && ch->type->poll_fd ? ch->type->poll_fd(ch) : -1;
 }
 
 HIL_API const char* hil_channel_name(const hil_channel* ch) { return ch->name; }
+HIL_API const char* hil_channel_logger(const hil_channel* ch) { return ch->logger; }
 HIL_API const hil_channel_type* hil_channel_get_type(const hil_channel* ch) { return ch->type; }
 HIL_API void* hil_channel_state(hil_channel* ch) { return ch->state; }
 HIL_API hil_channel_stats* hil_channel_stats_ptr(hil_channel* ch) { return &ch->stats; }
@@ -904,6 +1465,16 @@ HIL_API hil_result hil_channel_wait(hil_channel* const* chs, size_t n, hil_waker
     size_t map[65], k = 0, i;
     uint64_t deadline = hil_deadline_ms(timeout_ms);
     if (n > 64) return hil_error(HIL_ERR_INVALID_ARG, "hil_channel_wait: at most 64 channels");
+    /* A stream may hold whole frames already read from its descriptor: its
+     * descriptor will not say so. (The caller is the channels' reader.) */
+    for (i = 0; i < n; i++) {
+        hil_channel* ch = chs[i];
+        if (ch && ch->stream && hil_channel_is_open(ch) && !__atomic_load_n(&ch->flush_req, __ATOMIC_ACQUIRE) &&
+            hil_deframer_ready(&ch->dfr)) {
+            *index = i;
+            return HIL_OK;
+        }
+    }
     for (i = 0; i < n; i++) {
         int fd = hil_channel_poll_fd(chs[i]);
         if (fd < 0) continue;
@@ -930,16 +1501,16 @@ HIL_API hil_result hil_channel_wait(hil_channel* const* chs, size_t n, hil_waker
 
 /* ---- options ------------------------------------------------------------------------- */
 
-static const char* hil__chopt_key(hil_channel* ch, const char* key, char* buf, size_t size) {
-    snprintf(buf, size, "%s%s", ch->prefix, key);
-    return buf;
-}
-
+/* A value set in the configuration wins, then this channel type's declared
+ * default (another type may declare the same key with another default),
+ * then the caller's fallback. */
 HIL_API const char* hil_channel_opt_str(hil_channel* ch, const char* key, const char* fallback) {
-    char k[512];
-    const char* v = hil_config_get(ch->cfg, hil__chopt_key(ch, key, k, sizeof k), NULL);
-    if (!v && ch->own_cfg && ch->cfg == ch->own_cfg) v = hil_config_get(hil_cfg(), k, NULL);
-    return v ? v : fallback;
+    const char* v = hil__chopt_lookup(ch, key, NULL);
+    const hil_channel_opt* o;
+    if (v) return v;
+    o = hil__chopt_find(ch, key);
+    if (o && o->default_value) return o->default_value;
+    return fallback;
 }
 
 HIL_API hil_result hil_channel_opt_int(hil_channel* ch, const char* key, long long fallback, long long* out) {
@@ -968,23 +1539,495 @@ HIL_API hil_result hil_channel_opt_bool(hil_channel* ch, const char* key, int fa
     const char* v = hil_channel_opt_str(ch, key, NULL);
     *out = fallback;
     if (!v || !*v) return HIL_OK;
-    if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) *out = 1;
-    else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) *out = 0;
-    else return hil_channel_error(ch, HIL_ERR_CONFIG, "option %s: expected true or false, got '%s'", key, v);
+    if (!hil__parse_bool_word(v, out))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option %s: expected true or false, got '%s'", key, v);
     return HIL_OK;
+}
+
+HIL_API hil_result hil_channel_opt_choice(hil_channel* ch, const char* key, const char* choices, const char* fallback,
+                                          int* out) {
+    const char* v = hil_channel_opt_str(ch, key, fallback);
+    *out = -1;
+    if (!v) return hil_channel_error(ch, HIL_ERR_CONFIG, "option %s: not set; expected one of %s", key, choices);
+    *out = hil__choice_index(choices, v);
+    if (*out < 0)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option %s: '%s' is not allowed; expected one of %s", key, v,
+                                 choices);
+    return HIL_OK;
+}
+
+/* ---- framing ------------------------------------------------------------------------- */
+
+#define HIL__SLIP_END 0xC0u
+#define HIL__SLIP_ESC 0xDBu
+#define HIL__SLIP_ESC_END 0xDCu
+#define HIL__SLIP_ESC_ESC 0xDDu
+
+HIL_API void hil_framing_init(hil_framing* f, hil_framing_kind kind) {
+    memset(f, 0, sizeof *f);
+    f->kind = kind;
+    f->max_frame = HIL_FRAME_MAX_DEFAULT;
+    f->terminator[0] = '\n';
+    f->terminator_len = 1;
+    f->length_bytes = 2;
+    f->length_big_endian = 1;
+    f->leading_delimiter = kind == HIL_FRAMING_SLIP;
+}
+
+HIL_API const char* hil_framing_name(hil_framing_kind kind) {
+    switch (kind) {
+    case HIL_FRAMING_RAW: return "raw";
+    case HIL_FRAMING_LINE: return "line";
+    case HIL_FRAMING_COBS: return "cobs";
+    case HIL_FRAMING_SLIP: return "slip";
+    case HIL_FRAMING_LENGTH: return "length";
+    }
+    return "?";
+}
+
+HIL_API hil_result hil_framing_parse(const char* name, hil_framing_kind* out) {
+    int i = name ? hil__choice_index(HIL_FRAMING_CHOICES, name) : -1;
+    if (i < 0)
+        return hil_error(HIL_ERR_INVALID_ARG, "framing '%s' is not known; expected one of %s", name ? name : "(null)",
+                         HIL_FRAMING_CHOICES);
+    *out = (hil_framing_kind)i;
+    return HIL_OK;
+}
+
+static int hil__hexval(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* C escapes in text: \n \r \t \0 \\ \xHH. Returns the length, or -1. */
+static long hil__unescape(const char* s, unsigned char* out, size_t cap) {
+    size_t n = 0;
+    while (*s) {
+        int c = (unsigned char)*s++;
+        if (c == '\\') {
+            int e = (unsigned char)*s++;
+            switch (e) {
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case '0': c = 0; break;
+            case '\\': c = '\\'; break;
+            case 'x': {
+                int h = hil__hexval((unsigned char)s[0]), l = h >= 0 ? hil__hexval((unsigned char)s[1]) : -1;
+                if (h < 0 || l < 0) return -1;
+                c = h * 16 + l;
+                s += 2;
+                break;
+            }
+            default: return -1;
+            }
+        }
+        if (n == cap) return -1;
+        out[n++] = (unsigned char)c;
+    }
+    return (long)n;
+}
+
+HIL_API hil_result hil_framing_set_terminator(hil_framing* f, const char* escaped) {
+    unsigned char t[sizeof f->terminator];
+    long n = escaped ? hil__unescape(escaped, t, sizeof t) : -1;
+    if (n < 1)
+        return hil_error(HIL_ERR_INVALID_ARG,
+                         "line terminator '%s': expected 1 to 8 bytes, with C escapes (\\n, \\r\\n, \\x03, \\0)",
+                         escaped ? escaped : "(null)");
+    memcpy(f->terminator, t, (size_t)n);
+    f->terminator_len = (size_t)n;
+    return HIL_OK;
+}
+
+static const void* hil__memmem(const void* hay, size_t hn, const void* needle, size_t nn) {
+    const unsigned char* h = (const unsigned char*)hay;
+    const unsigned char* nd = (const unsigned char*)needle;
+    size_t i;
+    if (nn == 0 || hn < nn) return NULL;
+    for (i = 0; i + nn <= hn; i++) {
+        const unsigned char* p = (const unsigned char*)memchr(h + i, nd[0], hn - nn - i + 1);
+        if (!p) return NULL;
+        i = (size_t)(p - h);
+        if (memcmp(p, nd, nn) == 0) return p;
+    }
+    return NULL;
+}
+
+HIL_API hil_result hil_frame_encode(const hil_framing* f, const void* data, size_t len, hil_strbuf* out) {
+    const unsigned char* p = (const unsigned char*)data;
+    size_t i;
+    switch (f->kind) {
+    case HIL_FRAMING_RAW:
+        hil_sb_append(out, data, len);
+        break;
+    case HIL_FRAMING_LINE:
+        if (hil__memmem(data, len, f->terminator, f->terminator_len))
+            return hil_error(HIL_ERR_INVALID_ARG,
+                             "line framing: the message contains the line terminator (send a line without its "
+                             "terminator: the channel adds it)");
+        hil_sb_append(out, data, len);
+        hil_sb_append(out, f->terminator, f->terminator_len);
+        break;
+    case HIL_FRAMING_COBS: {
+        unsigned char* o;
+        size_t code_at, n = 0;
+        int split = 0; /* the open block was started only because the last one was full */
+        if (!hil__sb_reserve(out, len + len / 254 + 3)) break;
+        o = (unsigned char*)out->data + out->len;
+        if (f->leading_delimiter) o[n++] = 0;
+        code_at = n++;
+        for (i = 0; i < len; i++) {
+            split = 0;
+            if (p[i] == 0) {
+                o[code_at] = (unsigned char)(n - code_at);
+                code_at = n++;
+                continue;
+            }
+            o[n++] = p[i];
+            if (n - code_at == 0xFF) {
+                o[code_at] = 0xFF;
+                code_at = n++;
+                split = 1;
+            }
+        }
+        if (split) n--; /* canonical COBS: no empty block after a full one at the end */
+        else o[code_at] = (unsigned char)(n - code_at);
+        o[n++] = 0;
+        out->len += n;
+        out->data[out->len] = 0;
+        break;
+    }
+    case HIL_FRAMING_SLIP: {
+        unsigned char* o;
+        size_t n = 0;
+        if (!hil__sb_reserve(out, 2 * len + 2)) break;
+        o = (unsigned char*)out->data + out->len;
+        if (f->leading_delimiter) o[n++] = HIL__SLIP_END;
+        for (i = 0; i < len; i++) {
+            if (p[i] == HIL__SLIP_END) { o[n++] = HIL__SLIP_ESC; o[n++] = HIL__SLIP_ESC_END; }
+            else if (p[i] == HIL__SLIP_ESC) { o[n++] = HIL__SLIP_ESC; o[n++] = HIL__SLIP_ESC_ESC; }
+            else o[n++] = p[i];
+        }
+        o[n++] = HIL__SLIP_END;
+        out->len += n;
+        out->data[out->len] = 0;
+        break;
+    }
+    case HIL_FRAMING_LENGTH: {
+        unsigned char h[4];
+        int b = f->length_bytes, k;
+        uint64_t lim = b == 1 ? 0xFFu : b == 2 ? 0xFFFFu : 0xFFFFFFFFu;
+        if (b != 1 && b != 2 && b != 4)
+            return hil_error(HIL_ERR_INVALID_ARG, "length framing: length_bytes must be 1, 2 or 4, not %d", b);
+        if ((uint64_t)len > lim)
+            return hil_error(HIL_ERR_INVALID_ARG, "length framing: %zu bytes do not fit a %d-byte length prefix (max %llu)",
+                             len, b, (unsigned long long)lim);
+        for (k = 0; k < b; k++) {
+            unsigned char byte = (unsigned char)(((uint64_t)len >> (8 * k)) & 0xFFu);
+            h[f->length_big_endian ? b - 1 - k : k] = byte;
+        }
+        hil_sb_append(out, h, (size_t)b);
+        hil_sb_append(out, data, len);
+        break;
+    }
+    default:
+        return hil_error(HIL_ERR_INVALID_ARG, "framing: unknown kind %d", (int)f->kind);
+    }
+    if (out->failed) return hil_error(HIL_ERR_NO_MEMORY, "framing: out of memory for a %zu-byte frame", len);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_deframer_init(hil_deframer* d, const hil_framing* f) {
+    memset(d, 0, sizeof *d);
+    d->f = *f;
+    if (f->max_frame < 1) return hil_error(HIL_ERR_INVALID_ARG, "deframer: max_frame must be at least 1");
+    if (f->kind == HIL_FRAMING_LINE && (f->terminator_len < 1 || f->terminator_len > sizeof f->terminator))
+        return hil_error(HIL_ERR_INVALID_ARG, "deframer: the line terminator must be 1 to 8 bytes");
+    if (f->kind == HIL_FRAMING_LENGTH && f->length_bytes != 1 && f->length_bytes != 2 && f->length_bytes != 4)
+        return hil_error(HIL_ERR_INVALID_ARG, "deframer: length_bytes must be 1, 2 or 4, not %d", f->length_bytes);
+    d->frame_cap_ = f->max_frame + (f->kind == HIL_FRAMING_LINE ? f->terminator_len : 0);
+    d->frame_ = (unsigned char*)HIL_MALLOC(d->frame_cap_);
+    if (!d->frame_) return hil_error(HIL_ERR_NO_MEMORY, "deframer: out of memory for %zu bytes", d->frame_cap_);
+    return HIL_OK;
+}
+
+HIL_API void hil_deframer_free(hil_deframer* d) {
+    HIL_FREE(d->in_);
+    HIL_FREE(d->frame_);
+    d->in_ = d->frame_ = NULL;
+    d->in_cap_ = d->frame_cap_ = 0;
+    d->in_len_ = d->in_pos_ = d->frame_len_ = 0;
+}
+
+/* Start a new frame. */
+static void hil__dfr_restart(hil_deframer* d) {
+    d->frame_len_ = 0;
+    d->left_ = 0;
+    d->hdr_n_ = d->stage_ = d->discard_ = d->esc_ = d->zero_ = d->started_ = 0;
+}
+
+HIL_API void hil_deframer_reset(hil_deframer* d) {
+    d->in_len_ = d->in_pos_ = 0;
+    d->ready_ = d->taken_ = 0;
+    hil__dfr_restart(d);
+}
+
+HIL_API hil_result hil_deframer_push(hil_deframer* d, const void* data, size_t len) {
+    size_t pending;
+    if (!len) return HIL_OK;
+    if (d->in_pos_ == d->in_len_) d->in_pos_ = d->in_len_ = 0;
+    pending = d->in_len_ - d->in_pos_;
+    if (d->in_len_ + len > d->in_cap_) {
+        if (d->in_pos_ > 0) { /* slide the undecoded bytes to the front first */
+            memmove(d->in_, d->in_ + d->in_pos_, pending);
+            d->in_pos_ = 0;
+            d->in_len_ = pending;
+        }
+        if (pending + len > d->in_cap_) {
+            size_t cap = d->in_cap_ ? d->in_cap_ : 4096;
+            unsigned char* p;
+            while (cap < pending + len) cap *= 2;
+            p = (unsigned char*)HIL_REALLOC(d->in_, cap);
+            if (!p) return hil_error(HIL_ERR_NO_MEMORY, "deframer: out of memory for %zu bytes", cap);
+            d->in_ = p;
+            d->in_cap_ = cap;
+        }
+    }
+    memcpy(d->in_ + d->in_len_, data, len);
+    d->in_len_ += len;
+    return HIL_OK;
+}
+
+static int hil__dfr_done(hil_deframer* d) {
+    d->ready_ = 1;
+    d->frames++;
+    return 1;
+}
+
+static int hil__dfr_raw(hil_deframer* d) {
+    size_t n = d->in_len_ - d->in_pos_;
+    if (!n) return 0;
+    if (n > d->f.max_frame) n = d->f.max_frame;
+    memcpy(d->frame_, d->in_ + d->in_pos_, n);
+    d->frame_len_ = n;
+    d->in_pos_ += n;
+    return hil__dfr_done(d);
+}
+
+static int hil__dfr_line(hil_deframer* d) {
+    const unsigned char* term = d->f.terminator;
+    size_t tl = d->f.terminator_len;
+    while (d->in_pos_ < d->in_len_) {
+        const unsigned char* p = d->in_ + d->in_pos_;
+        size_t avail = d->in_len_ - d->in_pos_;
+        const unsigned char* z = (const unsigned char*)memchr(p, term[tl - 1], avail);
+        size_t n = z ? (size_t)(z - p) + 1 : avail;
+        if (d->discard_) {
+            /* only the last tl bytes matter: they may hold the terminator */
+            if (n >= tl) {
+                memcpy(d->frame_, p + n - tl, tl);
+                d->frame_len_ = tl;
+            } else {
+                size_t keep = d->frame_len_ + n > tl ? tl - n : d->frame_len_;
+                memmove(d->frame_, d->frame_ + d->frame_len_ - keep, keep);
+                memcpy(d->frame_ + keep, p, n);
+                d->frame_len_ = keep + n;
+            }
+            d->in_pos_ += n;
+            if (z && d->frame_len_ >= tl && memcmp(d->frame_ + d->frame_len_ - tl, term, tl) == 0)
+                hil__dfr_restart(d);
+            continue;
+        }
+        if (d->frame_len_ + n > d->frame_cap_) {
+            /* longer than max_frame: skip to the end of this line */
+            d->oversize++;
+            d->discard_ = 1;
+            continue;
+        }
+        memcpy(d->frame_ + d->frame_len_, p, n);
+        d->frame_len_ += n;
+        d->in_pos_ += n;
+        if (z && d->frame_len_ >= tl && memcmp(d->frame_ + d->frame_len_ - tl, term, tl) == 0) {
+            d->frame_len_ -= tl;
+            return hil__dfr_done(d);
+        }
+    }
+    return 0;
+}
+
+/* COBS: a code byte c gives c-1 data bytes, then a zero unless c is 0xFF
+ * or the frame ends. 0x00 ends a frame. */
+static int hil__dfr_cobs(hil_deframer* d) {
+    while (d->in_pos_ < d->in_len_) {
+        const unsigned char* p = d->in_ + d->in_pos_;
+        size_t avail = d->in_len_ - d->in_pos_;
+        if (d->discard_) {
+            const unsigned char* z = (const unsigned char*)memchr(p, 0, avail);
+            if (!z) { d->in_pos_ = d->in_len_; return 0; }
+            d->in_pos_ += (size_t)(z - p) + 1;
+            hil__dfr_restart(d);
+            continue;
+        }
+        if (d->left_ == 0) {
+            unsigned char c = *p;
+            d->in_pos_++;
+            if (c == 0) {
+                if (!d->started_) continue; /* an idle line or a leading delimiter */
+                d->started_ = d->zero_ = 0;
+                return hil__dfr_done(d);
+            }
+            if (d->zero_) {
+                if (d->frame_len_ >= d->f.max_frame) { d->oversize++; d->discard_ = 1; continue; }
+                d->frame_[d->frame_len_++] = 0;
+            }
+            d->started_ = 1;
+            d->left_ = (uint64_t)c - 1;
+            d->zero_ = c != 0xFF;
+            continue;
+        } else {
+            size_t n = avail < d->left_ ? avail : (size_t)d->left_;
+            const unsigned char* z = (const unsigned char*)memchr(p, 0, n);
+            if (z) {
+                /* a delimiter inside a block: this frame was cut short */
+                d->frame_errors++;
+                d->in_pos_ += (size_t)(z - p) + 1;
+                hil__dfr_restart(d);
+                continue;
+            }
+            if (d->frame_len_ + n > d->f.max_frame) { d->oversize++; d->discard_ = 1; continue; }
+            memcpy(d->frame_ + d->frame_len_, p, n);
+            d->frame_len_ += n;
+            d->in_pos_ += n;
+            d->left_ -= n;
+        }
+    }
+    return 0;
+}
+
+static int hil__dfr_slip(hil_deframer* d) {
+    while (d->in_pos_ < d->in_len_) {
+        unsigned char c;
+        if (d->discard_) {
+            const unsigned char* p = d->in_ + d->in_pos_;
+            const unsigned char* z = (const unsigned char*)memchr(p, HIL__SLIP_END, d->in_len_ - d->in_pos_);
+            if (!z) { d->in_pos_ = d->in_len_; return 0; }
+            d->in_pos_ += (size_t)(z - p) + 1;
+            hil__dfr_restart(d);
+            continue;
+        }
+        c = d->in_[d->in_pos_++];
+        if (c == HIL__SLIP_END) {
+            if (d->esc_) { d->frame_errors++; hil__dfr_restart(d); continue; }
+            if (d->frame_len_ == 0) continue; /* empty: a leading END or an idle line */
+            return hil__dfr_done(d);
+        }
+        if (d->esc_) {
+            d->esc_ = 0;
+            if (c == HIL__SLIP_ESC_END) c = HIL__SLIP_END;
+            else if (c == HIL__SLIP_ESC_ESC) c = HIL__SLIP_ESC;
+            else { d->frame_errors++; d->discard_ = 1; continue; }
+        } else if (c == HIL__SLIP_ESC) {
+            d->esc_ = 1;
+            continue;
+        }
+        if (d->frame_len_ >= d->f.max_frame) { d->oversize++; d->discard_ = 1; continue; }
+        d->frame_[d->frame_len_++] = c;
+    }
+    return 0;
+}
+
+static int hil__dfr_length(hil_deframer* d) {
+    int b = d->f.length_bytes;
+    while (d->in_pos_ < d->in_len_) {
+        size_t avail = d->in_len_ - d->in_pos_;
+        if (d->stage_ == 0) {
+            d->hdr_[d->hdr_n_++] = d->in_[d->in_pos_++];
+            if (d->hdr_n_ == b) {
+                uint64_t len = 0;
+                int k;
+                for (k = 0; k < b; k++)
+                    len = (len << 8) | d->hdr_[d->f.length_big_endian ? k : b - 1 - k];
+                d->hdr_n_ = 0;
+                if (len > d->f.max_frame) {
+                    d->oversize++;
+                    d->left_ = len;
+                    d->stage_ = 2; /* skip it as declared */
+                } else if (len == 0) {
+                    return hil__dfr_done(d);
+                } else {
+                    d->left_ = len;
+                    d->stage_ = 1;
+                }
+            }
+        } else {
+            size_t n = avail < d->left_ ? avail : (size_t)d->left_;
+            if (d->stage_ == 1) memcpy(d->frame_ + d->frame_len_, d->in_ + d->in_pos_, n);
+            if (d->stage_ == 1) d->frame_len_ += n;
+            d->in_pos_ += n;
+            d->left_ -= n;
+            if (d->left_ == 0) {
+                int was = d->stage_;
+                d->stage_ = 0;
+                if (was == 1) return hil__dfr_done(d);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Decode until a whole frame is ready or the input is used up. */
+static int hil__dfr_step(hil_deframer* d) {
+    if (d->ready_) return 1;
+    if (d->taken_) {
+        d->taken_ = 0;
+        d->frame_len_ = 0;
+    }
+    if (!d->frame_) return 0;
+    switch (d->f.kind) {
+    case HIL_FRAMING_RAW: return hil__dfr_raw(d);
+    case HIL_FRAMING_LINE: return hil__dfr_line(d);
+    case HIL_FRAMING_COBS: return hil__dfr_cobs(d);
+    case HIL_FRAMING_SLIP: return hil__dfr_slip(d);
+    case HIL_FRAMING_LENGTH: return hil__dfr_length(d);
+    }
+    return 0;
+}
+
+HIL_API int hil_deframer_next(hil_deframer* d, const void** frame, size_t* len) {
+    if (!hil__dfr_step(d)) return 0;
+    d->ready_ = 0;
+    d->taken_ = 1;
+    *frame = d->frame_;
+    *len = d->frame_len_;
+    return 1;
+}
+
+HIL_API int hil_deframer_ready(hil_deframer* d) { return hil__dfr_step(d); }
+
+HIL_API size_t hil_deframer_buffered(const hil_deframer* d) {
+    return (d->in_len_ - d->in_pos_) + (d->taken_ || d->discard_ ? 0 : d->frame_len_);
 }
 
 /* ---- loopback ------------------------------------------------------------------------------ */
 
 typedef struct hil__lb_item { size_t len; uint32_t remote_id, flags; } hil__lb_item;
 
+/* The mutex, condition and waker live from configure() to destroy(): a
+ * reader or writer that raced with close() finds them intact, sees
+ * `closed` and leaves; close() waits for them before freeing the queue. */
 typedef struct hil__loopback {
     hil_mutex mu;
-    hil_waker readable;    /* set while the queue is not empty */
-    hil_waker space;       /* woken when a full queue gets room */
+    hil_cond cv;           /* space freed, channel closed, last user left */
+    hil_waker readable;    /* set while the queue is not empty (or closed) */
     hil__lb_item* items;   /* ring of message headers */
     unsigned char** bufs;  /* ring of payloads */
     size_t cap, head, count;
+    int closed;
+    int users;             /* threads inside send/recv */
+    int ready;
     long long capacity;
 } hil__loopback;
 
@@ -999,74 +2042,87 @@ static hil_result hil__lb_configure(hil_channel* ch) {
     if (r != HIL_OK) return r;
     if (lb->capacity < 1 || lb->capacity > 1000000)
         return hil_channel_error(ch, HIL_ERR_CONFIG, "option capacity: must be 1..1000000, got %lld", lb->capacity);
+    if (hil_waker_init(&lb->readable) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
+    hil_mutex_init(&lb->mu);
+    hil_cond_init(&lb->cv);
+    lb->ready = 1;
+    lb->closed = 1;
     return HIL_OK;
+}
+
+static void hil__lb_destroy(hil_channel* ch) {
+    hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
+    if (!lb->ready) return;
+    hil_waker_destroy(&lb->readable);
+    hil_cond_destroy(&lb->cv);
+    hil_mutex_destroy(&lb->mu);
+    lb->ready = 0;
 }
 
 static hil_result hil__lb_open(hil_channel* ch) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
+    hil__lb_item* items = (hil__lb_item*)hil__calloc((size_t)lb->capacity, sizeof *items);
+    unsigned char** bufs = (unsigned char**)hil__calloc((size_t)lb->capacity, sizeof *bufs);
+    if (!items || !bufs) {
+        HIL_FREE(items);
+        HIL_FREE(bufs);
+        return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory for %lld messages", lb->capacity);
+    }
+    hil_mutex_lock(&lb->mu);
+    lb->items = items;
+    lb->bufs = bufs;
     lb->cap = (size_t)lb->capacity;
-    lb->items = (hil__lb_item*)calloc(lb->cap, sizeof *lb->items);
-    lb->bufs = (unsigned char**)calloc(lb->cap, sizeof *lb->bufs);
-    if (!lb->items || !lb->bufs) {
-        free(lb->items);
-        free(lb->bufs);
-        return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory for %zu messages", lb->cap);
-    }
-    if (hil_waker_init(&lb->readable) != HIL_OK) {
-        free(lb->items);
-        free(lb->bufs);
-        return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
-    }
-    if (hil_waker_init(&lb->space) != HIL_OK) {
-        hil_waker_destroy(&lb->readable);
-        free(lb->items);
-        free(lb->bufs);
-        return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
-    }
-    hil_mutex_init(&lb->mu);
     lb->head = lb->count = 0;
+    lb->closed = 0;
+    hil_waker_drain(&lb->readable);
+    hil_mutex_unlock(&lb->mu);
     return HIL_OK;
 }
 
-/* Called once no send or receive runs any more (the core waits for them). */
 static void hil__lb_close(hil_channel* ch) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
     size_t i;
-    for (i = 0; i < lb->count; i++) free(lb->bufs[(lb->head + i) % lb->cap]);
-    free(lb->items);
-    free(lb->bufs);
+    hil_mutex_lock(&lb->mu);
+    lb->closed = 1;
+    hil_cond_broadcast(&lb->cv);
+    hil_waker_wake(&lb->readable); /* a blocked reader sees the close */
+    while (lb->users > 0) hil_cond_wait(&lb->cv, &lb->mu);
+    for (i = 0; i < lb->count; i++) HIL_FREE(lb->bufs[(lb->head + i) % lb->cap]);
+    HIL_FREE(lb->items);
+    HIL_FREE(lb->bufs);
     lb->items = NULL;
     lb->bufs = NULL;
-    hil_waker_destroy(&lb->readable);
-    hil_waker_destroy(&lb->space);
-    hil_mutex_destroy(&lb->mu);
+    lb->count = 0;
+    hil_mutex_unlock(&lb->mu);
+}
+
+/* Leave (with lb->mu held): the last one out tells close(). */
+static void hil__lb_leave(hil__loopback* lb) {
+    if (--lb->users == 0 && lb->closed) hil_cond_broadcast(&lb->cv);
+    hil_mutex_unlock(&lb->mu);
 }
 
 static hil_result hil__lb_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
     uint64_t deadline = hil_deadline_ms(timeout_ms);
-    unsigned char* copy = (unsigned char*)malloc(m->len ? m->len : 1);
+    unsigned char* copy = (unsigned char*)HIL_MALLOC(m->len ? m->len : 1);
     size_t slot;
     if (!copy) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
-    memcpy(copy, m->data, m->len);
+    if (m->len) memcpy(copy, m->data, m->len);
     hil_mutex_lock(&lb->mu);
-    while (lb->count == lb->cap) {
-        hil_result w;
-        /* wait for room without the lock: the reader wakes `space`, a close
-         * wakes us through the core */
-        hil_mutex_unlock(&lb->mu);
-        w = hil_channel_wait_fd(ch, hil_waker_fd(&lb->space), POLLIN, hil_deadline_left_ms(deadline));
-        if (w == HIL_ERR_CLOSED || w == HIL_ERR_IO) {
-            free(copy);
-            return w;
-        }
-        hil_mutex_lock(&lb->mu);
-        hil_waker_drain(&lb->space);
-        if (lb->count == lb->cap && w != HIL_OK) {
-            hil_mutex_unlock(&lb->mu);
-            free(copy);
+    lb->users++;
+    while (lb->count == lb->cap && !lb->closed) {
+        if (timeout_ms == 0 ||
+            (hil_cond_wait_until(&lb->cv, &lb->mu, deadline) == HIL_ERR_TIMEOUT && lb->count == lb->cap && !lb->closed)) {
+            hil__lb_leave(lb);
+            HIL_FREE(copy);
             return hil_channel_error(ch, HIL_ERR_OVERFLOW, "queue full (%zu messages) for %d ms", lb->cap, timeout_ms);
         }
+    }
+    if (lb->closed) {
+        hil__lb_leave(lb);
+        HIL_FREE(copy);
+        return hil__closed(ch);
     }
     slot = (lb->head + lb->count) % lb->cap;
     lb->bufs[slot] = copy;
@@ -1074,35 +2130,44 @@ static hil_result hil__lb_send(hil_channel* ch, const hil_msg* m, int timeout_ms
     lb->items[slot].remote_id = m->remote_id;
     lb->items[slot].flags = m->flags;
     if (lb->count++ == 0) hil_waker_wake(&lb->readable);
-    hil_mutex_unlock(&lb->mu);
+    hil__lb_leave(lb);
     return HIL_OK;
 }
 
 static hil_result hil__lb_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
     hil__loopback* lb = (hil__loopback*)hil_channel_state(ch);
     uint64_t deadline = hil_deadline_ms(timeout_ms);
+    int fd = hil_waker_fd(&lb->readable);
+    hil_mutex_lock(&lb->mu);
+    lb->users++;
     for (;;) {
-        hil_result w;
-        hil_mutex_lock(&lb->mu);
         if (lb->count > 0) {
             size_t slot = lb->head;
             hil__lb_item it = lb->items[slot];
             unsigned char* buf = lb->bufs[slot];
             lb->head = (lb->head + 1) % lb->cap;
             if (--lb->count == 0) hil_waker_drain(&lb->readable);
-            if (lb->count == lb->cap - 1) hil_waker_wake(&lb->space);
-            hil_mutex_unlock(&lb->mu);
+            hil_cond_signal(&lb->cv);
+            hil__lb_leave(lb);
             m->len = it.len < m->cap ? it.len : m->cap;
-            memcpy(m->data, buf, m->len);
+            if (m->len) memcpy(m->data, buf, m->len);
             m->remote_id = it.remote_id;
             m->flags = it.flags | (it.len > m->cap ? HIL_MSG_TRUNCATED : 0u);
-            free(buf);
+            HIL_FREE(buf);
             return HIL_OK;
         }
+        if (lb->closed) {
+            hil__lb_leave(lb);
+            return hil__closed(ch);
+        }
         hil_mutex_unlock(&lb->mu);
-        /* no lock held while blocking: wait on the readable waker (or a close) */
-        w = hil_channel_wait_fd(ch, hil_waker_fd(&lb->readable), POLLIN, hil_deadline_left_ms(deadline));
-        if (w != HIL_OK) return w;
+        /* no lock held while blocking: wait on the readable waker */
+        if (timeout_ms == 0 || hil_wait_readable(fd, hil_deadline_left_ms(deadline)) == HIL_ERR_TIMEOUT) {
+            hil_mutex_lock(&lb->mu);
+            hil__lb_leave(lb);
+            return timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        }
+        hil_mutex_lock(&lb->mu);
     }
 }
 
@@ -1114,25 +2179,3345 @@ static int hil__lb_poll_fd(hil_channel* ch) {
 static const hil_channel_type hil__loopback_type = {
     "loopback", "In-process loopback: what is sent is received (for tests)", 0, sizeof(hil__loopback),
     hil__loopback_opts, hil__lb_configure, hil__lb_open, hil__lb_close, hil__lb_send, hil__lb_recv,
-    hil__lb_poll_fd, NULL
+    hil__lb_poll_fd, hil__lb_destroy
 };
 
-static void hil__register_builtin_channel_types(void) {
-    static int done;
-    if (done) return;
-    done = 1;
-    hil_channel_type_register(&hil__loopback_type);
-    hil_channel_type_register(hil_socketcan_channel_type());
+/* ---- shared by the OS-backed types ------------------------------------------------------- */
+
+/* A reader and a writer may block on a type's descriptors while close()
+ * runs in a third thread. close() wakes them through `wake` and waits
+ * until both have left before it closes anything, so no thread ever polls
+ * a descriptor number that was closed and reused. */
+typedef struct hil__io {
+    hil_waker wake;
+    hil_mutex mu;
+    hil_cond cv;
+    int users;     /* threads inside a receive, send or control call */
+    int closing;
+    int ready;
+} hil__io;
+
+static hil_result hil__io_init(hil_channel* ch, hil__io* io) {
+    memset(io, 0, sizeof *io);
+    if (hil_waker_init(&io->wake) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
+    hil_mutex_init(&io->mu);
+    hil_cond_init(&io->cv);
+    io->ready = 1;
+    return HIL_OK;
 }
 
-HIL_API void hil_connectors_init(void) { hil__register_builtin_channel_types(); }
+static void hil__io_destroy(hil__io* io) {
+    if (!io->ready) return;
+    hil_waker_destroy(&io->wake);
+    hil_cond_destroy(&io->cv);
+    hil_mutex_destroy(&io->mu);
+    io->ready = 0;
+}
 
-/* The built-in types and their options must be known before the program
- * checks its configuration (load order 100), not only when a channel is
- * first created: "connectors.dut.port" is not an unknown key. */
-#ifndef HIL_NO_CONSTRUCTORS
-HIL__CONSTRUCTOR(hil__connectors_ctor) { hil__register_builtin_channel_types(); }
+/* At open: a closed channel's waker stays readable (late callers see the
+ * close) until it opens again. The mutex, condition and waker live from
+ * configure() to destroy(), so a thread that raced with close() never
+ * touches a destroyed one. */
+static void hil__io_reset(hil__io* io) {
+    hil_mutex_lock(&io->mu);
+    io->closing = 0;
+    hil_waker_drain(&io->wake);
+    hil_mutex_unlock(&io->mu);
+}
+
+static int hil__io_enter(hil__io* io) {
+    int ok;
+    hil_mutex_lock(&io->mu);
+    ok = !io->closing;
+    if (ok) io->users++;
+    hil_mutex_unlock(&io->mu);
+    return ok;
+}
+
+static void hil__io_leave(hil__io* io) {
+    hil_mutex_lock(&io->mu);
+    if (--io->users == 0 && io->closing) hil_cond_broadcast(&io->cv);
+    hil_mutex_unlock(&io->mu);
+}
+
+static void hil__io_shutdown(hil__io* io) {
+    if (!io->ready) return;
+    hil_mutex_lock(&io->mu);
+    io->closing = 1;
+    hil_waker_wake(&io->wake);
+    while (io->users > 0) hil_cond_wait(&io->cv, &io->mu);
+    hil_mutex_unlock(&io->mu);
+}
+
+/* Wait for `events` on fd (and POLLIN on fd2 when >= 0) or for close.
+ * HIL_OK (see revents), HIL_ERR_TIMEOUT (HIL_ERR_AGAIN when timeout is 0),
+ * HIL_ERR_CLOSED when close() woke us. */
+static hil_result hil__io_poll(hil__io* io, int fd, short events, int fd2, uint64_t deadline, int nonblocking,
+                               short* revents, short* revents2) {
+    struct pollfd pf[3];
+    nfds_t n = 0;
+    int rc;
+    pf[n].fd = hil_waker_fd(&io->wake);
+    pf[n++].events = POLLIN;
+    pf[n].fd = fd;
+    pf[n++].events = events;
+    if (fd2 >= 0) {
+        pf[n].fd = fd2;
+        pf[n++].events = POLLIN;
+    }
+    for (;;) {
+        nfds_t i;
+        for (i = 0; i < n; i++) pf[i].revents = 0;
+        rc = poll(pf, n, nonblocking ? 0 : hil_deadline_left_ms(deadline));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) return hil_error(HIL_ERR_IO, "poll: %s", strerror(errno));
+        if (pf[0].revents) return HIL_ERR_CLOSED;
+        if (rc == 0) return nonblocking ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        if (revents) *revents = pf[1].revents;
+        if (revents2) *revents2 = fd2 >= 0 ? pf[2].revents : 0;
+        return HIL_OK;
+    }
+}
+
+/* write() without dying of SIGPIPE when the reader is gone: the signal is
+ * blocked in this thread for the call and a pending one is taken back.
+ * (Sockets use MSG_NOSIGNAL instead.) */
+static ssize_t hil__write_nosig(int fd, const void* buf, size_t len) {
+    sigset_t pipe_set, old;
+    ssize_t n;
+    int e;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    n = write(fd, buf, len);
+    e = errno;
+    if (n < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return n;
+}
+
+/* Write all of data to a non-blocking descriptor within the deadline.
+ * *err: the errno of a failure (0 for a timeout). */
+static hil_result hil__io_write_all(hil__io* io, int fd, int is_socket, const void* data, size_t len,
+                                    uint64_t deadline, size_t* done, int* err) {
+    const char* p = (const char*)data;
+    *done = 0;
+    *err = 0;
+    while (*done < len) {
+        ssize_t n = is_socket ? send(fd, p + *done, len - *done, MSG_NOSIGNAL) : hil__write_nosig(fd, p + *done, len - *done);
+        if (n > 0) {
+            *done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            *err = errno;
+            return (errno == EPIPE || errno == ECONNRESET || errno == EIO) ? HIL_ERR_CLOSED : HIL_ERR_IO;
+        }
+        {
+            short rev = 0;
+            hil_result r = hil__io_poll(io, fd, POLLOUT, -1, deadline, 0, &rev, NULL);
+            if (r != HIL_OK) return r;
+        }
+    }
+    return HIL_OK;
+}
+
+/* What to do about an OS error, for messages. */
+static const char* hil__hint(int e, int tty) {
+    switch (e) {
+    case EACCES:
+    case EPERM:
+        return tty ? ": add your user to the dialout group (sudo usermod -aG dialout $USER, then log in again)"
+                   : ": ports below 1024 need root; choose a port of 1024 or more";
+    case ENOENT: return tty ? ": is the device plugged in? (ls /dev/tty*, dmesg | tail)" : "";
+    case EBUSY: return ": another program has it open (lsof shows which)";
+    case ECONNREFUSED: return ": is the server running, and is the port right?";
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH: return ": is the host up and reachable, with no firewall in between?";
+    case EADDRINUSE: return ": the port is in use; choose another, or 0 for a free one";
+    case EADDRNOTAVAIL: return ": that address is not one of this machine's";
+    default: return "";
+    }
+}
+
+/* Split a command line into words like a shell (quotes, backslashes),
+ * without running one. *out: NULL-terminated, free with hil__words_free. */
+static void hil__words_free(char** w) {
+    size_t i;
+    for (i = 0; w && w[i]; i++) HIL_FREE(w[i]);
+    HIL_FREE(w);
+}
+
+static hil_result hil__split_words(const char* s, char*** out, size_t* count) {
+    char** w = NULL;
+    size_t n = 0, cap = 0;
+    hil_strbuf cur = {0, 0, 0, 0};
+    *out = NULL;
+    if (count) *count = 0;
+    while (s && *s) {
+        int in_word = 0;
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+        if (!*s) break;
+        hil_sb_clear(&cur);
+        while (*s && !(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+            in_word = 1;
+            if (*s == '\'') {
+                const char* e = strchr(s + 1, '\'');
+                if (!e) goto unbalanced;
+                hil_sb_append(&cur, s + 1, (size_t)(e - s - 1));
+                s = e + 1;
+            } else if (*s == '"') {
+                s++;
+                while (*s && *s != '"') {
+                    if (*s == '\\' && s[1] && strchr("\"\\$`", s[1])) s++;
+                    hil_sb_putc(&cur, *s++);
+                }
+                if (*s != '"') goto unbalanced;
+                s++;
+            } else if (*s == '\\' && s[1]) {
+                hil_sb_putc(&cur, s[1]);
+                s += 2;
+            } else {
+                hil_sb_putc(&cur, *s++);
+            }
+        }
+        if (in_word) {
+            if (n + 2 > cap) {
+                char** nw;
+                cap = cap ? cap * 2 : 8;
+                nw = (char**)HIL_REALLOC(w, cap * sizeof *w);
+                if (!nw) goto oom;
+                w = nw;
+            }
+            w[n] = hil_strdup(hil_sb_cstr(&cur));
+            if (!w[n]) goto oom;
+            w[++n] = NULL;
+        }
+    }
+    hil_sb_free(&cur);
+    if (!w) {
+        w = (char**)HIL_MALLOC(sizeof *w);
+        if (!w) return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+        w[0] = NULL;
+    }
+    *out = w;
+    if (count) *count = n;
+    return HIL_OK;
+unbalanced:
+    hil_sb_free(&cur);
+    hil__words_free(w);
+    return hil_error(HIL_ERR_CONFIG, "unbalanced quote in '%s'", s);
+oom:
+    hil_sb_free(&cur);
+    hil__words_free(w);
+    return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+}
+
+/* A descriptor that is readable when any of its members is: one stable
+ * poll_fd for a type that reads from more than one (Linux epoll; elsewhere
+ * the first member stands in). */
+static int hil__pollset_create(void) {
+#ifdef __linux__
+    return epoll_create1(EPOLL_CLOEXEC);
+#else
+    return -1;
 #endif
+}
+
+static void hil__pollset_add(int set, int fd) {
+#ifdef __linux__
+    struct epoll_event ev;
+    if (set < 0 || fd < 0) return;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(set, EPOLL_CTL_ADD, fd, &ev);
+#else
+    (void)set;
+    (void)fd;
+#endif
+}
+
+static void hil__pollset_del(int set, int fd) {
+#ifdef __linux__
+    struct epoll_event ev;
+    if (set < 0 || fd < 0) return;
+    memset(&ev, 0, sizeof ev);
+    epoll_ctl(set, EPOLL_CTL_DEL, fd, &ev);
+#else
+    (void)set;
+    (void)fd;
+#endif
+}
+
+static void hil__close_fd(int* fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+/* ---- process ------------------------------------------------------------------------------- */
+
+typedef struct hil__process {
+    hil__io io;
+    char** argv;
+    char** env;
+    char* cwd;
+    int stderr_mode;          /* 0 log, 1 inherit, 2 null, 3 stdout */
+    long long grace_ms;
+    hil_proc proc;
+    int started;
+    int pollset;
+    hil_thread errt;
+    int errt_on;
+    int exited, status;       /* under io.mu once the reader or close reaped it */
+    int reported;
+} hil__process;
+
+static const hil_channel_opt hil__process_opts[] = {
+    {"command", HIL_OPT_STRING, NULL,
+     "process: the program and its arguments, split into words like a shell would (no shell runs)", NULL},
+    {"cwd", HIL_OPT_PATH, NULL, "process: the working directory of the program", NULL},
+    {"env", HIL_OPT_STRING, NULL, "process: extra environment, KEY=VALUE words (quoted like command)", NULL},
+    {"stderr", HIL_OPT_CHOICE, "log",
+     "process: the program's stderr: log (each line into the log), inherit, null, or stdout (mixed into the data)",
+     "log|inherit|null|stdout"},
+    {"kill_grace_ms", HIL_OPT_INT, "500", "process: on close, SIGTERM, this long, then SIGKILL", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__process_destroy(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    hil__words_free(s->argv);
+    hil__words_free(s->env);
+    HIL_FREE(s->cwd);
+    s->argv = s->env = NULL;
+    s->cwd = NULL;
+}
+
+static hil_result hil__process_configure(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    const char* cmd = hil_channel_opt_str(ch, "command", NULL);
+    const char* cwd = hil_channel_opt_str(ch, "cwd", NULL);
+    size_t n = 0;
+    hil_result r = hil__io_init(ch, &s->io);
+    if (r != HIL_OK) return r;
+    if (!cmd || !*cmd)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no program: set connectors.%s.command (e.g. \"./sim --port 1\")",
+                                 hil_channel_name(ch));
+    if (hil__split_words(cmd, &s->argv, &n) != HIL_OK || n == 0)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option command: %s", n == 0 && s->argv ? "no words" : hil_last_error());
+    if (hil__split_words(hil_channel_opt_str(ch, "env", ""), &s->env, NULL) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option env: %s", hil_last_error());
+    {
+        size_t i;
+        for (i = 0; s->env[i]; i++)
+            if (!strchr(s->env[i], '=') || s->env[i][0] == '=')
+                return hil_channel_error(ch, HIL_ERR_CONFIG, "option env: '%s' is not KEY=VALUE", s->env[i]);
+    }
+    if (cwd && *cwd && !(s->cwd = hil_strdup(cwd))) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    r = hil_channel_opt_choice(ch, "stderr", "log|inherit|null|stdout", "log", &s->stderr_mode);
+    if (r != HIL_OK) return r;
+    r = hil_channel_opt_int(ch, "kill_grace_ms", 500, &s->grace_ms);
+    if (r != HIL_OK) return r;
+    if (s->grace_ms < 0 || s->grace_ms > 600000)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option kill_grace_ms: must be 0..600000, got %lld", s->grace_ms);
+    return HIL_OK;
+}
+
+/* The program's stderr, line by line into the log (or away). */
+static void* hil__process_stderr_thread(void* arg) {
+    hil_channel* ch = (hil_channel*)arg;
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    char buf[1024];
+    size_t have = 0;
+    for (;;) {
+        short rev = 0;
+        ssize_t n;
+        char* nl;
+        if (hil__io_poll(&s->io, s->proc.stderr_fd, POLLIN, -1, HIL_NEVER, 0, &rev, NULL) != HIL_OK) break;
+        n = read(s->proc.stderr_fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) break;
+        have += (size_t)n;
+        buf[have] = 0;
+        while ((nl = (char*)memchr(buf, '\n', have)) != NULL || have == sizeof buf - 1) {
+            size_t len = nl ? (size_t)(nl - buf) : have;
+            if (s->stderr_mode == 0) hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, hil_channel_logger(ch), "stderr: %.*s",
+                                                (int)len, buf);
+            if (nl) len++;
+            memmove(buf, buf + len, have - len);
+            have -= len;
+            buf[have] = 0;
+        }
+    }
+    if (have && s->stderr_mode == 0)
+        hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, hil_channel_logger(ch), "stderr: %.*s", (int)have, buf);
+    return NULL;
+}
+
+static hil_result hil__process_open(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    hil_proc_config pc;
+    hil_result r;
+    hil__io_reset(&s->io);
+    s->exited = s->status = s->reported = 0;
+    s->errt_on = 0;
+    hil_proc_config_init(&pc);
+    pc.argv = (const char* const*)s->argv;
+    pc.env = (const char* const*)s->env;
+    pc.cwd = s->cwd;
+    pc.pipe_stdin = 1;
+    pc.pipe_stdout = 1;
+    pc.pipe_stderr = s->stderr_mode == 0 || s->stderr_mode == 2;
+    pc.stderr_to_stdout = s->stderr_mode == 3;
+    pc.new_process_group = 1;
+    pc.die_with_parent = 1;
+    r = hil_proc_spawn(&s->proc, &pc);
+    if (r != HIL_OK) {
+        return hil_channel_error(ch, r, "%s%s%s%s", hil_last_error(), s->cwd ? " (in " : "", s->cwd ? s->cwd : "",
+                                 s->cwd ? ")" : "");
+    }
+    s->started = 1;
+    hil_track_child_group(s->proc.pid, 1);
+    hil_set_nonblocking(s->proc.stdin_fd, 1);
+    hil_set_nonblocking(s->proc.stdout_fd, 1);
+    s->pollset = hil__pollset_create();
+    hil__pollset_add(s->pollset, s->proc.stdout_fd);
+    hil__pollset_add(s->pollset, s->proc.pidfd);
+    if (s->proc.stderr_fd >= 0) {
+        hil_set_nonblocking(s->proc.stderr_fd, 1);
+        if (hil_thread_create(&s->errt, hil__process_stderr_thread, ch, "hil-stderr") == HIL_OK) s->errt_on = 1;
+    }
+    HIL_INFO(hil_channel_logger(ch), "process '%s': started '%s' (pid %d)", hil_channel_name(ch), s->argv[0],
+             s->proc.pid);
+    return HIL_OK;
+}
+
+/* Reap the program if it has exited (no waiting). */
+static int hil__process_reaped(hil__process* s) {
+    int done;
+    hil_mutex_lock(&s->io.mu);
+    if (!s->exited && s->proc.pid > 0) {
+        int st;
+        pid_t rc = waitpid(s->proc.pid, &st, WNOHANG);
+        if (rc == s->proc.pid) {
+            s->exited = 1;
+            s->status = st;
+            s->proc.exited = 1;
+            s->proc.status = st;
+        }
+    }
+    done = s->exited;
+    hil_mutex_unlock(&s->io.mu);
+    return done;
+}
+
+/* HIL_ERR_CLOSED with how the program ended. */
+static hil_result hil__process_gone(hil_channel* ch, hil__process* s, const char* what) {
+    char how[128];
+    int first;
+    hil_proc_status_str(s->status, how, sizeof how);
+    hil_mutex_lock(&s->io.mu);
+    first = !s->reported;
+    s->reported = 1;
+    hil_mutex_unlock(&s->io.mu);
+    if (first)
+        hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__,
+                   hil_channel_logger(ch), "process '%s': '%s' %s", hil_channel_name(ch), s->argv[0], how);
+    return hil_channel_error(ch, HIL_ERR_CLOSED, "%s'%s' %s", what, s->argv[0], how);
+}
+
+static hil_result hil__process_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    for (;;) {
+        short rev = 0, prev = 0;
+        ssize_t n;
+        r = hil__io_poll(&s->io, s->proc.stdout_fd, POLLIN, s->proc.pidfd, deadline, timeout_ms == 0, &rev, &prev);
+        if (r == HIL_ERR_CLOSED) { r = hil__closed(ch); break; }
+        if (r != HIL_OK) break;
+        if (rev || prev) {
+            n = read(s->proc.stdout_fd, m->data, m->cap);
+            if (n > 0) {
+                m->len = (size_t)n;
+                break;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno != EAGAIN) {
+                r = hil_channel_error(ch, HIL_ERR_IO, "reading the program's stdout: %s", strerror(errno));
+                break;
+            }
+            if (n == 0 && !prev && s->proc.pidfd >= 0) {
+                /* stdout closed: the exit usually follows at once */
+                short rv2 = 0;
+                hil__io_poll(&s->io, s->proc.pidfd, POLLIN, -1, deadline, timeout_ms == 0, &rv2, NULL);
+            }
+            if (hil__process_reaped(s)) {
+                r = hil__process_gone(ch, s, "");
+                break;
+            }
+            if (n == 0) {
+                r = hil_channel_error(ch, HIL_ERR_CLOSED, "'%s' closed its stdout (it still runs as pid %d)", s->argv[0],
+                                      s->proc.pid);
+                break;
+            }
+        }
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__process_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    size_t done;
+    int err;
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    if (hil__process_reaped(s)) {
+        r = hil__process_gone(ch, s, "cannot send: ");
+    } else {
+        r = hil__io_write_all(&s->io, s->proc.stdin_fd, 0, m->data, m->len, hil_deadline_ms(timeout_ms), &done, &err);
+        if (r == HIL_ERR_CLOSED && err) {
+            /* the reading end is gone: most likely the program ended */
+            if (s->proc.pidfd >= 0) hil_wait_readable(s->proc.pidfd, 200);
+            r = hil__process_reaped(s) ? hil__process_gone(ch, s, "cannot send: ")
+                                       : hil_channel_error(ch, HIL_ERR_CLOSED, "'%s' closed its stdin", s->argv[0]);
+        } else if (r == HIL_ERR_CLOSED) {
+            r = hil__closed(ch);
+        } else if (r == HIL_ERR_TIMEOUT) {
+            r = hil_channel_error(ch, HIL_ERR_TIMEOUT,
+                                  "'%s' did not read its stdin: %zu of %zu bytes written in %d ms", s->argv[0], done,
+                                  m->len, timeout_ms);
+        } else if (r != HIL_OK) {
+            r = hil_channel_error(ch, r, "writing to the program's stdin: %s", strerror(err));
+        }
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static void hil__process_close(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    int pid = s->proc.pid;
+    hil__io_shutdown(&s->io);
+    if (s->started) {
+        hil_proc_terminate(&s->proc, (int)s->grace_ms);
+        if (!s->exited) {
+            char how[128];
+            s->exited = 1;
+            s->status = s->proc.status;
+            hil_proc_status_str(s->status, how, sizeof how);
+            HIL_DEBUG(hil_channel_logger(ch), "process '%s': '%s' stopped: %s", hil_channel_name(ch), s->argv[0], how);
+        }
+        hil_track_child_group(pid, 0);
+    }
+    if (s->errt_on) hil_thread_join(&s->errt);
+    s->errt_on = 0;
+    hil_proc_close(&s->proc);
+    hil__close_fd(&s->pollset);
+    s->started = 0;
+    s->proc.pid = -1;
+}
+
+static int hil__process_poll_fd(hil_channel* ch) {
+    hil__process* s = (hil__process*)hil_channel_state(ch);
+    return s->pollset >= 0 ? s->pollset : s->proc.stdout_fd;
+}
+
+static const hil_channel_type hil__process_type = {
+    "process", "A program (device simulator) over its stdin/stdout", 1, sizeof(hil__process), hil__process_opts,
+    hil__process_configure, hil__process_open, hil__process_close, hil__process_send, hil__process_recv,
+    hil__process_poll_fd, hil__process_destroy
+};
+
+HIL_API int hil_process_pid(hil_channel* ch) {
+    hil__process* s;
+    if (!ch || ch->type != &hil__process_type || !hil_channel_is_open(ch)) return -1;
+    s = (hil__process*)hil_channel_state(ch);
+    return hil__process_reaped(s) ? -1 : s->proc.pid;
+}
+
+HIL_API hil_result hil_process_wait(hil_channel* ch, int timeout_ms, int* status) {
+    hil__process* s;
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r = HIL_OK;
+    if (!ch || ch->type != &hil__process_type)
+        return hil_error(HIL_ERR_INVALID_ARG, "hil_process_wait: '%s' is not a process channel", ch ? ch->name : "(null)");
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "not open");
+    s = (hil__process*)hil_channel_state(ch);
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    while (!hil__process_reaped(s)) {
+        short rev = 0;
+        if (s->proc.pidfd < 0) { r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "no exit descriptor"); break; }
+        r = hil__io_poll(&s->io, s->proc.pidfd, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_AGAIN) r = HIL_ERR_TIMEOUT;
+        if (r == HIL_ERR_TIMEOUT) {
+            r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "'%s' still runs after %d ms", s->argv[0], timeout_ms);
+            break;
+        }
+        if (r != HIL_OK) break;
+    }
+    if (r == HIL_OK && status) *status = s->status;
+    hil__io_leave(&s->io);
+    return r;
+}
+
+/* ---- serial settings through termios (pty) ------------------------------------------------------- */
+
+/* Shared by pty, serial and rfc2217/ser2net, so the help is the same wherever it is shown. */
+#define HIL__OPT_BAUD {"baudrate", HIL_OPT_INT, NULL, \
+    "serial, pty: bits per second (default 115200); rfc2217, ser2net: left as the server has it unless set", NULL}
+#define HIL__OPT_BITS {"data_bits", HIL_OPT_CHOICE, "8", "serial, pty, rfc2217: data bits", "5|6|7|8"}
+#define HIL__OPT_PARITY {"parity", HIL_OPT_CHOICE, "none", "serial, pty, rfc2217: parity", "none|odd|even|mark|space"}
+#define HIL__OPT_STOP {"stop_bits", HIL_OPT_CHOICE, "1", "serial, pty, rfc2217: stop bits", "1|2"}
+#define HIL__OPT_FLOW {"flow_control", HIL_OPT_CHOICE, "none", \
+    "serial, pty, rfc2217: none, xonxoff, rtscts or dtrdsr (not on a pty)", "none|xonxoff|rtscts|dtrdsr"}
+#define HIL__OPT_HOST {"host", HIL_OPT_STRING, NULL, \
+    "tcp, udp, rfc2217, ser2net: the peer's host name or address (tcp server: the address to listen on)", NULL}
+#define HIL__OPT_PORT {"port", HIL_OPT_STRING, NULL, \
+    "tcp, udp, rfc2217, ser2net: the port number (tcp server: 0 picks a free one); serial: the device", NULL}
+#define HIL__OPT_CONNECT_TIMEOUT {"connect_timeout_ms", HIL_OPT_INT, "5000", \
+    "tcp, rfc2217, ser2net: how long connecting (and negotiating) may take", NULL}
+#define HIL__OPT_NODELAY {"nodelay", HIL_OPT_BOOL, "true", \
+    "tcp, rfc2217, ser2net: send small frames at once (TCP_NODELAY)", NULL}
+
+#define HIL__FLOW_CHOICES "none|xonxoff|rtscts|dtrdsr"
+
+/* Read the serial options into settings. fallback_baud 0: not set unless configured. */
+static hil_result hil__serial_options(hil_channel* ch, hil_serial_settings* out, int fallback_baud) {
+    long long baud;
+    int bits, parity, stop, flow;
+    hil_result r = hil_channel_opt_int(ch, "baudrate", fallback_baud, &baud);
+    if (r != HIL_OK) return r;
+    if (baud < 0 || baud > 100000000)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option baudrate: must be 1..100000000, got %lld", baud);
+    if ((r = hil_channel_opt_choice(ch, "data_bits", "5|6|7|8", "8", &bits)) != HIL_OK) return r;
+    if ((r = hil_channel_opt_choice(ch, "parity", "none|odd|even|mark|space", "none", &parity)) != HIL_OK) return r;
+    if ((r = hil_channel_opt_choice(ch, "stop_bits", "1|2", "1", &stop)) != HIL_OK) return r;
+    if ((r = hil_channel_opt_choice(ch, "flow_control", HIL__FLOW_CHOICES, "none", &flow)) != HIL_OK) return r;
+    out->baudrate = (int)baud;
+    out->data_bits = 5 + bits;
+    out->parity = (hil_parity)parity;
+    out->stop_bits = 1 + stop;
+    out->flow_control = (hil_flow_control)flow;
+    return HIL_OK;
+}
+
+static const struct { int baud; speed_t speed; } hil__speeds[] = {
+    {50, B50}, {75, B75}, {110, B110}, {134, B134}, {150, B150}, {200, B200}, {300, B300}, {600, B600},
+    {1200, B1200}, {1800, B1800}, {2400, B2400}, {4800, B4800}, {9600, B9600}, {19200, B19200}, {38400, B38400},
+    {57600, B57600}, {115200, B115200}, {230400, B230400},
+#ifdef B460800
+    {460800, B460800}, {500000, B500000}, {576000, B576000}, {921600, B921600}, {1000000, B1000000},
+    {1152000, B1152000}, {1500000, B1500000}, {2000000, B2000000}, {2500000, B2500000}, {3000000, B3000000},
+    {3500000, B3500000}, {4000000, B4000000},
+#endif
+};
+
+static int hil__baud_to_speed(int baud, speed_t* out) {
+    size_t i;
+    for (i = 0; i < HIL__COUNTOF(hil__speeds); i++)
+        if (hil__speeds[i].baud == baud) { *out = hil__speeds[i].speed; return 1; }
+    return 0;
+}
+
+static int hil__speed_to_baud(speed_t sp) {
+    size_t i;
+    for (i = 0; i < HIL__COUNTOF(hil__speeds); i++)
+        if (hil__speeds[i].speed == sp) return hil__speeds[i].baud;
+    return 0;
+}
+
+/* Apply settings to a tty's termios. */
+static hil_result hil__termios_apply(hil_channel* ch, int fd, const hil_serial_settings* st, const char* dev) {
+    struct termios t;
+    speed_t sp;
+    if (tcgetattr(fd, &t) != 0) return hil_channel_error(ch, HIL_ERR_IO, "tcgetattr %s: %s", dev, strerror(errno));
+    if (st->baudrate > 0) {
+        if (!hil__baud_to_speed(st->baudrate, &sp))
+            return hil_channel_error(ch, HIL_ERR_CONFIG,
+                                     "baudrate %d is not a standard rate termios knows (9600, 19200, 38400, 57600, "
+                                     "115200, 230400, ...)", st->baudrate);
+        cfsetispeed(&t, sp);
+        cfsetospeed(&t, sp);
+    }
+    t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | PARODD | CSTOPB);
+#ifdef CMSPAR
+    t.c_cflag &= ~(tcflag_t)CMSPAR;
+#endif
+#ifdef CRTSCTS
+    t.c_cflag &= ~(tcflag_t)CRTSCTS;
+#endif
+    t.c_iflag &= ~(tcflag_t)(IXON | IXOFF | IXANY);
+    t.c_cflag |= st->data_bits == 5 ? CS5 : st->data_bits == 6 ? CS6 : st->data_bits == 7 ? CS7 : CS8;
+    switch (st->parity) {
+    case HIL_PARITY_NONE: break;
+    case HIL_PARITY_ODD: t.c_cflag |= PARENB | PARODD; break;
+    case HIL_PARITY_EVEN: t.c_cflag |= PARENB; break;
+    case HIL_PARITY_MARK:
+    case HIL_PARITY_SPACE:
+#ifdef CMSPAR
+        t.c_cflag |= PARENB | CMSPAR | (st->parity == HIL_PARITY_MARK ? PARODD : 0);
+        break;
+#else
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "mark/space parity is not supported by this system's termios");
+#endif
+    }
+    if (st->stop_bits == 2) t.c_cflag |= CSTOPB;
+    switch (st->flow_control) {
+    case HIL_FLOW_NONE: break;
+    case HIL_FLOW_XONXOFF: t.c_iflag |= IXON | IXOFF; break;
+    case HIL_FLOW_RTSCTS:
+#ifdef CRTSCTS
+        t.c_cflag |= CRTSCTS;
+        break;
+#else
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "RTS/CTS flow control is not supported by this system's termios");
+#endif
+    case HIL_FLOW_DTRDSR:
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                 "DTR/DSR flow control cannot be set through termios on %s (use none, xonxoff or rtscts)",
+                                 dev);
+    }
+    if (tcsetattr(fd, TCSANOW, &t) != 0) return hil_channel_error(ch, HIL_ERR_IO, "tcsetattr %s: %s", dev, strerror(errno));
+    return HIL_OK;
+}
+
+static hil_result hil__termios_read(hil_channel* ch, int fd, hil_serial_settings* st, const char* dev) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return hil_channel_error(ch, HIL_ERR_IO, "tcgetattr %s: %s", dev, strerror(errno));
+    memset(st, 0, sizeof *st);
+    st->baudrate = hil__speed_to_baud(cfgetospeed(&t));
+    switch (t.c_cflag & CSIZE) {
+    case CS5: st->data_bits = 5; break;
+    case CS6: st->data_bits = 6; break;
+    case CS7: st->data_bits = 7; break;
+    default: st->data_bits = 8; break;
+    }
+    st->parity = HIL_PARITY_NONE;
+    if (t.c_cflag & PARENB) {
+#ifdef CMSPAR
+        if (t.c_cflag & CMSPAR) st->parity = (t.c_cflag & PARODD) ? HIL_PARITY_MARK : HIL_PARITY_SPACE;
+        else
+#endif
+        st->parity = (t.c_cflag & PARODD) ? HIL_PARITY_ODD : HIL_PARITY_EVEN;
+    }
+    st->stop_bits = (t.c_cflag & CSTOPB) ? 2 : 1;
+    st->flow_control = (t.c_iflag & IXON) ? HIL_FLOW_XONXOFF : HIL_FLOW_NONE;
+#ifdef CRTSCTS
+    if (t.c_cflag & CRTSCTS) st->flow_control = HIL_FLOW_RTSCTS;
+#endif
+    return HIL_OK;
+}
+
+/* ---- pty ------------------------------------------------------------------------------------ */
+
+typedef struct hil__pty {
+    hil__io io;
+    int master, slave;
+    char path[128];
+    char* link;
+    hil_serial_settings settings;
+} hil__pty;
+
+static const hil_channel_opt hil__pty_opts[] = {
+    {"link", HIL_OPT_PATH, NULL, "pty: also make this symlink to the slave device, a fixed name for configs", NULL},
+    HIL__OPT_BAUD, HIL__OPT_BITS, HIL__OPT_PARITY, HIL__OPT_STOP, HIL__OPT_FLOW,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__pty_destroy(hil_channel* ch) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->link);
+    s->link = NULL;
+}
+
+static hil_result hil__pty_configure(hil_channel* ch) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    const char* link = hil_channel_opt_str(ch, "link", NULL);
+    speed_t sp;
+    hil_result r = hil__io_init(ch, &s->io);
+    if (r == HIL_OK) r = hil__serial_options(ch, &s->settings, 115200);
+    if (r != HIL_OK) return r;
+    if (!hil__baud_to_speed(s->settings.baudrate, &sp))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option baudrate: %d is not a standard rate termios knows",
+                                 s->settings.baudrate);
+    if (s->settings.flow_control == HIL_FLOW_DTRDSR)
+        return hil_channel_error(ch, HIL_ERR_CONFIG,
+                                 "option flow_control: dtrdsr is not possible on a pty; expected one of none|xonxoff|rtscts");
+    if (s->settings.data_bits != 8 || s->settings.parity != HIL_PARITY_NONE)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "options data_bits/parity: a pty always has 8 data bits and no "
+                                 "parity (the kernel resets them)");
+    if (link && *link && !(s->link = hil_strdup(link))) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    s->master = s->slave = -1;
+    return HIL_OK;
+}
+
+static hil_result hil__pty_open(hil_channel* ch) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    struct termios t;
+    hil_result r;
+    s->master = s->slave = -1;
+    s->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s->master < 0) return hil_channel_error(ch, HIL_ERR_IO, "posix_openpt: %s (is /dev/pts mounted?)", strerror(errno));
+    if (grantpt(s->master) != 0 || unlockpt(s->master) != 0 || ptsname_r(s->master, s->path, sizeof s->path) != 0) {
+        r = hil_channel_error(ch, HIL_ERR_IO, "setting up the pty: %s", strerror(errno));
+        hil__close_fd(&s->master);
+        return r;
+    }
+    /* Holding the slave open keeps the master readable/writable while no
+     * peer is connected, and lets peers come and go. */
+    s->slave = open(s->path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s->slave < 0) {
+        r = hil_channel_error(ch, HIL_ERR_IO, "open %s: %s", s->path, strerror(errno));
+        hil__close_fd(&s->master);
+        return r;
+    }
+    if (tcgetattr(s->slave, &t) == 0) {
+        cfmakeraw(&t);
+        tcsetattr(s->slave, TCSANOW, &t);
+    }
+    r = hil__termios_apply(ch, s->slave, &s->settings, s->path);
+    if (r != HIL_OK) {
+        hil__close_fd(&s->slave);
+        hil__close_fd(&s->master);
+        return r;
+    }
+    hil_set_nonblocking(s->master, 1);
+    hil__io_reset(&s->io);
+    if (s->link) {
+        struct stat lst;
+        if (lstat(s->link, &lst) == 0 && S_ISLNK(lst.st_mode)) unlink(s->link);
+        if (symlink(s->path, s->link) != 0) {
+            r = hil_channel_error(ch, HIL_ERR_IO, "symlink %s -> %s: %s%s", s->link, s->path, strerror(errno),
+                                  errno == EEXIST ? " (a file that is not a symlink is in the way)" : "");
+            hil__close_fd(&s->slave);
+            hil__close_fd(&s->master);
+            return r;
+        }
+    }
+    HIL_INFO(hil_channel_logger(ch), "pty '%s': slave device %s%s%s", hil_channel_name(ch), s->path,
+             s->link ? ", linked as " : "", s->link ? s->link : "");
+    return HIL_OK;
+}
+
+static void hil__pty_close(hil_channel* ch) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    if (s->link) {
+        char target[sizeof s->path];
+        ssize_t n = readlink(s->link, target, sizeof target - 1);
+        if (n > 0 && (size_t)n == strlen(s->path) && memcmp(target, s->path, (size_t)n) == 0) unlink(s->link);
+    }
+    hil__close_fd(&s->slave);
+    hil__close_fd(&s->master);
+    s->path[0] = 0;
+}
+
+static hil_result hil__pty_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    for (;;) {
+        short rev = 0;
+        ssize_t n;
+        r = hil__io_poll(&s->io, s->master, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+        n = read(s->master, m->data, m->cap);
+        if (n > 0) {
+            m->len = (size_t)n;
+            break;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        r = hil_channel_error(ch, n == 0 || errno == EIO ? HIL_ERR_CLOSED : HIL_ERR_IO, "read %s: %s", s->path,
+                              n == 0 ? "end of file" : strerror(errno));
+        break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__pty_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__pty* s = (hil__pty*)hil_channel_state(ch);
+    size_t done;
+    int err;
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    r = hil__io_write_all(&s->io, s->master, 0, m->data, m->len, hil_deadline_ms(timeout_ms), &done, &err);
+    if (r == HIL_ERR_TIMEOUT)
+        r = hil_channel_error(ch, r, "nobody reads %s: %zu of %zu bytes written in %d ms", s->path, done, m->len,
+                              timeout_ms);
+    else if (r == HIL_ERR_CLOSED && !err)
+        r = hil__closed(ch);
+    else if (r != HIL_OK)
+        r = hil_channel_error(ch, r, "write %s: %s", s->path, strerror(err));
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__pty_poll_fd(hil_channel* ch) { return ((hil__pty*)hil_channel_state(ch))->master; }
+
+static const hil_channel_type hil__pty_type = {
+    "pty", "A pseudo-terminal: the test holds the master, a simulator opens the slave", 1, sizeof(hil__pty),
+    hil__pty_opts, hil__pty_configure, hil__pty_open, hil__pty_close, hil__pty_send, hil__pty_recv, hil__pty_poll_fd,
+    hil__pty_destroy
+};
+
+HIL_API const char* hil_pty_path(hil_channel* ch) {
+    if (!ch || ch->type != &hil__pty_type || !hil_channel_is_open(ch)) return NULL;
+    return ((hil__pty*)hil_channel_state(ch))->path;
+}
+
+/* ---- tcp and udp ------------------------------------------------------------------------------ */
+
+/* "host:port" for messages. */
+static void hil__addr_str(const struct sockaddr* sa, char* out, size_t size) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in* in = (const struct sockaddr_in*)(const void*)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+        hil__sfmt(out, size, "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6* in6 = (const struct sockaddr_in6*)(const void*)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+        hil__sfmt(out, size, "[%s]:%d", host, port);
+    } else {
+        hil__sfmt(out, size, "(address family %d)", (int)sa->sa_family);
+    }
+}
+
+static int hil__sock_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (fd < 0 || getsockname(fd, (struct sockaddr*)&ss, &len) != 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in*)(void*)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6*)(void*)&ss)->sin6_port);
+    return -1;
+}
+
+static hil_result hil__resolve(hil_channel* ch, const char* host, const char* port, int socktype, int passive,
+                               struct addrinfo** out) {
+    struct addrinfo hints;
+    int rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    rc = getaddrinfo(host && *host ? host : NULL, port, &hints, out);
+    if (rc != 0)
+        return hil_channel_error(ch, HIL_ERR_NOT_FOUND, "cannot resolve %s port %s: %s%s", host && *host ? host : "(any)",
+                                 port, gai_strerror(rc),
+                                 rc == EAI_SERVICE ? " (the port must be a number or a service name)"
+                                                   : ": check the host name (or use an IP address)");
+    return HIL_OK;
+}
+
+/* Connect to host:port within timeout_ms; *fd non-blocking. */
+static hil_result hil__tcp_connect(hil_channel* ch, hil__io* io, const char* host, const char* port, int timeout_ms,
+                                   int nodelay, int* fd_out, char* peer, size_t peer_size) {
+    struct addrinfo* ai = NULL;
+    struct addrinfo* a;
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    int last_err = 0, fd = -1;
+    hil_result r = hil__resolve(ch, host, port, SOCK_STREAM, 0, &ai);
+    if (r != HIL_OK) return r;
+    *fd_out = -1;
+    for (a = ai; a; a = a->ai_next) {
+        int rc;
+        hil__addr_str(a->ai_addr, peer, peer_size);
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (fd < 0) { last_err = errno; continue; }
+        rc = connect(fd, a->ai_addr, a->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            short rev = 0;
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            r = hil__io_poll(io, fd, POLLOUT, -1, deadline, 0, &rev, NULL);
+            if (r != HIL_OK) {
+                close(fd);
+                freeaddrinfo(ai);
+                if (r == HIL_ERR_TIMEOUT)
+                    return hil_channel_error(ch, HIL_ERR_TIMEOUT,
+                                             "connect to %s: no answer within %d ms: is the host up and reachable, with "
+                                             "no firewall in between?", peer, timeout_ms);
+                return r == HIL_ERR_CLOSED ? hil__closed(ch) : r;
+            }
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+            rc = soerr ? -1 : 0;
+            errno = soerr;
+        }
+        if (rc == 0) break;
+        last_err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return hil_channel_error(ch, HIL_ERR_IO, "connect to %s: %s%s", peer,
+                                 strerror(last_err), hil__hint(last_err, 0));
+    if (nodelay) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    *fd_out = fd;
+    return HIL_OK;
+}
+
+typedef struct hil__tcp {
+    hil__io io;
+    char* host;
+    char* port;
+    int server;
+    int nodelay;
+    long long connect_timeout;
+    int lfd;              /* server: the listening socket */
+    int cfd;              /* the connection, or -1 */
+    int refs;             /* threads using cfd (under io.mu) */
+    int dead;             /* cfd has ended; closed once nobody uses it */
+    int pollset;
+    int local_port;
+    char peer[80];
+    char where[80];       /* "127.0.0.1:5555" for messages */
+} hil__tcp;
+
+static const hil_channel_opt hil__tcp_opts[] = {
+    HIL__OPT_HOST, HIL__OPT_PORT,
+    {"mode", HIL_OPT_CHOICE, "client", "tcp: client connects to host:port; server listens there for one peer",
+     "client|server"},
+    HIL__OPT_CONNECT_TIMEOUT, HIL__OPT_NODELAY,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__tcp_destroy(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->host);
+    HIL_FREE(s->port);
+    s->host = s->port = NULL;
+}
+
+static hil_result hil__tcp_configure(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    const char* host;
+    const char* port = hil_channel_opt_str(ch, "port", NULL);
+    int mode;
+    hil_result r = hil__io_init(ch, &s->io);
+    if (r == HIL_OK) r = hil_channel_opt_choice(ch, "mode", "client|server", "client", &mode);
+    if (r != HIL_OK) return r;
+    s->server = mode == 1;
+    host = hil_channel_opt_str(ch, "host", s->server ? "127.0.0.1" : NULL);
+    if (!s->server && (!host || !*host))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no host: set connectors.%s.host (and port)", hil_channel_name(ch));
+    if (!port || !*port) {
+        if (!s->server)
+            return hil_channel_error(ch, HIL_ERR_CONFIG, "no port: set connectors.%s.port", hil_channel_name(ch));
+        port = "0";
+    }
+    if ((r = hil_channel_opt_int(ch, "connect_timeout_ms", 5000, &s->connect_timeout)) != HIL_OK) return r;
+    if ((r = hil_channel_opt_bool(ch, "nodelay", 1, &s->nodelay)) != HIL_OK) return r;
+    s->host = hil_strdup(host);
+    s->port = hil_strdup(port);
+    if (!s->host || !s->port) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    s->lfd = s->cfd = s->pollset = -1;
+    return HIL_OK;
+}
+
+static hil_result hil__tcp_listen(hil_channel* ch, hil__tcp* s) {
+    struct addrinfo* ai = NULL;
+    struct addrinfo* a;
+    int last_err = 0;
+    hil_result r = hil__resolve(ch, s->host, s->port, SOCK_STREAM, 1, &ai);
+    if (r != HIL_OK) return r;
+    for (a = ai; a; a = a->ai_next) {
+        int one = 1;
+        hil__addr_str(a->ai_addr, s->where, sizeof s->where);
+        s->lfd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (s->lfd < 0) { last_err = errno; continue; }
+        setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(s->lfd, a->ai_addr, a->ai_addrlen) == 0 && listen(s->lfd, 4) == 0) break;
+        last_err = errno;
+        hil__close_fd(&s->lfd);
+    }
+    freeaddrinfo(ai);
+    if (s->lfd < 0)
+        return hil_channel_error(ch, last_err == EADDRINUSE ? HIL_ERR_BUSY : last_err == EACCES ? HIL_ERR_PERMISSION : HIL_ERR_IO,
+                                 "listen on %s: %s%s", s->where, strerror(last_err), hil__hint(last_err, 0));
+    s->local_port = hil__sock_port(s->lfd);
+    {
+        /* the real port when 0 was asked for */
+        char* colon = strrchr(s->where, ':');
+        if (colon) hil__sfmt(colon + 1, sizeof s->where - (size_t)(colon + 1 - s->where), "%d", s->local_port);
+    }
+    HIL_INFO(hil_channel_logger(ch), "tcp '%s': listening on %s", hil_channel_name(ch), s->where);
+    return HIL_OK;
+}
+
+static hil_result hil__tcp_open(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    hil_result r;
+    hil__io_reset(&s->io);
+    s->lfd = s->cfd = -1;
+    s->refs = s->dead = 0;
+    s->peer[0] = 0;
+    s->pollset = hil__pollset_create();
+    if (s->server) {
+        r = hil__tcp_listen(ch, s);
+        if (r == HIL_OK) hil__pollset_add(s->pollset, s->lfd);
+    } else {
+        r = hil__tcp_connect(ch, &s->io, s->host, s->port, (int)s->connect_timeout, s->nodelay, &s->cfd, s->where,
+                             sizeof s->where);
+        if (r == HIL_OK) {
+            hil__sfmt(s->peer, sizeof s->peer, "%s", s->where);
+            s->local_port = hil__sock_port(s->cfd);
+            hil__pollset_add(s->pollset, s->cfd);
+            HIL_INFO(hil_channel_logger(ch), "tcp '%s': connected to %s", hil_channel_name(ch), s->where);
+        }
+    }
+    if (r != HIL_OK) {
+        hil__close_fd(&s->pollset);
+        hil__close_fd(&s->lfd);
+    }
+    return r;
+}
+
+static void hil__tcp_close(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    hil__close_fd(&s->cfd);
+    hil__close_fd(&s->lfd);
+    hil__close_fd(&s->pollset);
+    s->local_port = -1;
+}
+
+/* The connection for one call, accepting a peer first on a server (within
+ * the deadline). Pair with hil__tcp_release. */
+static hil_result hil__tcp_acquire(hil_channel* ch, hil__tcp* s, uint64_t deadline, int nonblocking, int* fd) {
+    hil_mutex_lock(&s->io.mu);
+    for (;;) {
+        hil_result r;
+        short rev = 0;
+        if (s->io.closing) { hil_mutex_unlock(&s->io.mu); return hil__closed(ch); }
+        if (s->cfd >= 0 && !s->dead) {
+            s->refs++;
+            *fd = s->cfd;
+            hil_mutex_unlock(&s->io.mu);
+            return HIL_OK;
+        }
+        if (!s->server) {
+            hil_mutex_unlock(&s->io.mu);
+            return hil_channel_error(ch, HIL_ERR_CLOSED, "the connection to %s has ended: close and open the channel to "
+                                     "connect again", s->where);
+        }
+        if (s->cfd >= 0 && s->refs == 0) { /* the old peer, finished with */
+            hil__pollset_del(s->pollset, s->cfd);
+            hil__close_fd(&s->cfd);
+            s->dead = 0;
+        }
+        if (s->cfd < 0) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            int c = accept4(s->lfd, (struct sockaddr*)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (c >= 0) {
+                if (s->nodelay) {
+                    int one = 1;
+                    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                }
+                s->cfd = c;
+                s->dead = 0;
+                hil__addr_str((struct sockaddr*)&ss, s->peer, sizeof s->peer);
+                hil__pollset_add(s->pollset, c);
+                s->refs++;
+                *fd = c;
+                hil_mutex_unlock(&s->io.mu);
+                HIL_INFO(hil_channel_logger(ch), "tcp '%s': peer %s connected", hil_channel_name(ch), s->peer);
+                return HIL_OK;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+                int e = errno;
+                hil_mutex_unlock(&s->io.mu);
+                return hil_channel_error(ch, HIL_ERR_IO, "accept on %s: %s", s->where, strerror(e));
+            }
+            hil_mutex_unlock(&s->io.mu);
+            r = hil__io_poll(&s->io, s->lfd, POLLIN, -1, deadline, nonblocking, &rev, NULL);
+            if (r == HIL_ERR_CLOSED) return hil__closed(ch);
+            if (r == HIL_ERR_TIMEOUT)
+                return hil_channel_error(ch, HIL_ERR_TIMEOUT, "no peer connected to %s yet", s->where);
+            if (r != HIL_OK) return r;
+            hil_mutex_lock(&s->io.mu);
+            continue;
+        }
+        /* the other thread still holds the ended connection: it returns at once */
+        if (nonblocking || hil_cond_wait_until(&s->io.cv, &s->io.mu, deadline) == HIL_ERR_TIMEOUT) {
+            hil_mutex_unlock(&s->io.mu);
+            return nonblocking ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        }
+    }
+}
+
+static void hil__tcp_release(hil_channel* ch, hil__tcp* s, int fd, int ended) {
+    char peer[sizeof s->peer];
+    int now_dead = 0;
+    hil_mutex_lock(&s->io.mu);
+    s->refs--;
+    if (ended && fd == s->cfd && !s->dead) {
+        s->dead = now_dead = 1;
+        shutdown(fd, SHUT_RDWR); /* the other thread's call on it returns now */
+        memcpy(peer, s->peer, sizeof peer);
+    }
+    hil_cond_broadcast(&s->io.cv);
+    hil_mutex_unlock(&s->io.mu);
+    if (now_dead) {
+        hil_channel_flush_input(ch); /* a partial frame of this peer means nothing to the next */
+        HIL_INFO(hil_channel_logger(ch), "tcp '%s': %s disconnected", hil_channel_name(ch), peer);
+    }
+}
+
+static hil_result hil__tcp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    int fd, ended = 0;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    r = hil__tcp_acquire(ch, s, deadline, timeout_ms == 0, &fd);
+    if (r != HIL_OK) {
+        hil__io_leave(&s->io);
+        return r;
+    }
+    for (;;) {
+        short rev = 0;
+        ssize_t n;
+        r = hil__io_poll(&s->io, fd, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+        n = recv(fd, m->data, m->cap, 0);
+        if (n > 0) {
+            m->len = (size_t)n;
+            break;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        ended = 1;
+        r = hil_channel_error(ch, HIL_ERR_CLOSED, "%s %s%s%s", s->peer,
+                              n == 0 ? "closed the connection" : "connection failed: ", n == 0 ? "" : strerror(errno),
+                              s->server ? " (the next receive waits for a new peer)" : "");
+        break;
+    }
+    hil__tcp_release(ch, s, fd, ended);
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__tcp_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    size_t done = 0;
+    int fd, err = 0;
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    r = hil__tcp_acquire(ch, s, deadline, 0, &fd);
+    if (r == HIL_OK) {
+        r = hil__io_write_all(&s->io, fd, 1, m->data, m->len, deadline, &done, &err);
+        if (r == HIL_ERR_TIMEOUT)
+            r = hil_channel_error(ch, r, "%s does not read: %zu of %zu bytes sent in %d ms", s->peer, done, m->len,
+                                  timeout_ms);
+        else if (r == HIL_ERR_CLOSED && !err)
+            r = hil__closed(ch);
+        else if (r != HIL_OK)
+            r = hil_channel_error(ch, r, "send to %s: %s", s->peer, strerror(err));
+        hil__tcp_release(ch, s, fd, r != HIL_OK && err != 0);
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__tcp_poll_fd(hil_channel* ch) {
+    hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+    return s->pollset >= 0 ? s->pollset : s->server ? s->lfd : s->cfd;
+}
+
+static const hil_channel_type hil__tcp_type = {
+    "tcp", "A TCP byte stream: client, or server for one peer", 1, sizeof(hil__tcp), hil__tcp_opts, hil__tcp_configure,
+    hil__tcp_open, hil__tcp_close, hil__tcp_send, hil__tcp_recv, hil__tcp_poll_fd, hil__tcp_destroy
+};
+
+HIL_API int hil_tcp_connected(hil_channel* ch) {
+    hil__tcp* s;
+    int up;
+    if (!ch || ch->type != &hil__tcp_type || !hil_channel_is_open(ch)) return 0;
+    s = (hil__tcp*)hil_channel_state(ch);
+    hil_mutex_lock(&s->io.mu);
+    up = s->cfd >= 0 && !s->dead;
+    hil_mutex_unlock(&s->io.mu);
+    return up;
+}
+
+typedef struct hil__udp {
+    hil__io io;
+    char* host;
+    char* port;
+    char* local_host;
+    char* local_port;
+    int fd;
+    int local;
+    struct sockaddr_storage remote;
+    socklen_t remote_len;    /* 0: no remote: answer the last sender */
+    struct sockaddr_storage last;
+    socklen_t last_len;      /* under io.mu: the reader sets it, the writer reads it */
+    char where[80];
+} hil__udp;
+
+static const hil_channel_opt hil__udp_opts[] = {
+    HIL__OPT_HOST, HIL__OPT_PORT,
+    {"local_host", HIL_OPT_STRING, NULL,
+     "udp: the address to receive on (default 127.0.0.1 without a remote host, else all addresses)", NULL},
+    {"local_port", HIL_OPT_STRING, "0", "udp: the port to receive on (0: a free one)", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__udp_destroy(hil_channel* ch) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->host);
+    HIL_FREE(s->port);
+    HIL_FREE(s->local_host);
+    HIL_FREE(s->local_port);
+    s->host = s->port = s->local_host = s->local_port = NULL;
+}
+
+static hil_result hil__udp_configure(hil_channel* ch) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    const char* host = hil_channel_opt_str(ch, "host", NULL);
+    const char* port = hil_channel_opt_str(ch, "port", NULL);
+    const char* lh = hil_channel_opt_str(ch, "local_host", NULL);
+    hil_result r = hil__io_init(ch, &s->io);
+    if (r != HIL_OK) return r;
+    s->fd = -1;
+    if ((host && *host) != (port && *port))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "set both host and port (where to send), or neither (answer the "
+                                 "last sender)");
+    if (!lh || !*lh) lh = host && *host ? "" : "127.0.0.1";
+    s->host = hil_strdup(host ? host : "");
+    s->port = hil_strdup(port ? port : "");
+    s->local_host = hil_strdup(lh);
+    s->local_port = hil_strdup(hil_channel_opt_str(ch, "local_port", "0"));
+    if (!s->host || !s->port || !s->local_host || !s->local_port)
+        return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    return HIL_OK;
+}
+
+static hil_result hil__udp_open(hil_channel* ch) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    struct addrinfo* ai = NULL;
+    int family = AF_UNSPEC, e;
+    hil_result r;
+    s->remote_len = s->last_len = 0;
+    s->fd = -1;
+    if (*s->host) {
+        r = hil__resolve(ch, s->host, s->port, SOCK_DGRAM, 0, &ai);
+        if (r != HIL_OK) return r;
+        memcpy(&s->remote, ai->ai_addr, ai->ai_addrlen);
+        s->remote_len = (socklen_t)ai->ai_addrlen;
+        family = ai->ai_family;
+        hil__addr_str(ai->ai_addr, s->where, sizeof s->where);
+        freeaddrinfo(ai);
+        ai = NULL;
+    }
+    {
+        struct addrinfo hints;
+        int rc;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = family;
+        hints.ai_socktype = SOCK_DGRAM;
+        hints.ai_flags = AI_PASSIVE;
+        rc = getaddrinfo(*s->local_host ? s->local_host : NULL, s->local_port, &hints, &ai);
+        if (rc != 0)
+            return hil_channel_error(ch, HIL_ERR_NOT_FOUND, "cannot resolve local address %s port %s: %s",
+                                     *s->local_host ? s->local_host : "(any)", s->local_port, gai_strerror(rc));
+    }
+    s->fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s->fd < 0 || bind(s->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        char where[80];
+        e = errno;
+        hil__addr_str(ai->ai_addr, where, sizeof where);
+        freeaddrinfo(ai);
+        hil__close_fd(&s->fd);
+        return hil_channel_error(ch, e == EADDRINUSE ? HIL_ERR_BUSY : HIL_ERR_IO, "bind %s: %s%s", where, strerror(e),
+                                 hil__hint(e, 0));
+    }
+    freeaddrinfo(ai);
+    hil__io_reset(&s->io);
+    s->local = hil__sock_port(s->fd);
+    HIL_INFO(hil_channel_logger(ch), "udp '%s': receiving on port %d%s%s", hil_channel_name(ch), s->local,
+             s->remote_len ? ", sending to " : "", s->remote_len ? s->where : "");
+    return HIL_OK;
+}
+
+static void hil__udp_close(hil_channel* ch) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    hil__close_fd(&s->fd);
+    s->local = -1;
+}
+
+static hil_result hil__udp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    for (;;) {
+        short rev = 0;
+        ssize_t n;
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        r = hil__io_poll(&s->io, s->fd, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+        n = recvfrom(s->fd, m->data, m->cap, MSG_TRUNC, (struct sockaddr*)&from, &fl);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n < 0 && errno == ECONNREFUSED) continue; /* an ICMP answer to an earlier datagram */
+        if (n < 0) {
+            r = hil_channel_error(ch, HIL_ERR_IO, "recvfrom: %s", strerror(errno));
+            break;
+        }
+        m->len = (size_t)n < m->cap ? (size_t)n : m->cap;
+        if ((size_t)n > m->cap) m->flags |= HIL_MSG_TRUNCATED;
+        if (from.ss_family == AF_INET) m->remote_id = ntohs(((struct sockaddr_in*)(void*)&from)->sin_port);
+        else if (from.ss_family == AF_INET6) m->remote_id = ntohs(((struct sockaddr_in6*)(void*)&from)->sin6_port);
+        hil_mutex_lock(&s->io.mu);
+        memcpy(&s->last, &from, fl);
+        s->last_len = fl;
+        hil_mutex_unlock(&s->io.mu);
+        break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__udp_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__udp* s = (hil__udp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    struct sockaddr_storage to;
+    socklen_t tl;
+    char where[80];
+    hil_result r = HIL_OK;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    if (s->remote_len) {
+        to = s->remote;
+        tl = s->remote_len;
+    } else {
+        hil_mutex_lock(&s->io.mu);
+        to = s->last;
+        tl = s->last_len;
+        hil_mutex_unlock(&s->io.mu);
+    }
+    if (!tl) {
+        hil__io_leave(&s->io);
+        return hil_channel_error(ch, HIL_ERR_STATE, "nowhere to send: set host and port, or receive a datagram first "
+                                 "(send answers the last sender)");
+    }
+    for (;;) {
+        ssize_t n = sendto(s->fd, m->data, m->len, MSG_NOSIGNAL, (struct sockaddr*)&to, tl);
+        short rev = 0;
+        if (n >= 0) break;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+            int e = errno;
+            hil__addr_str((struct sockaddr*)&to, where, sizeof where);
+            r = hil_channel_error(ch, e == EMSGSIZE ? HIL_ERR_OVERFLOW : HIL_ERR_IO, "sendto %s: %s%s", where, strerror(e),
+                                  e == EMSGSIZE ? " (a datagram carries at most 65507 bytes)" : hil__hint(e, 0));
+            break;
+        }
+        r = hil__io_poll(&s->io, s->fd, POLLOUT, -1, deadline, 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__udp_poll_fd(hil_channel* ch) { return ((hil__udp*)hil_channel_state(ch))->fd; }
+
+static const hil_channel_type hil__udp_type = {
+    "udp", "UDP datagrams", 0, sizeof(hil__udp), hil__udp_opts, hil__udp_configure, hil__udp_open, hil__udp_close,
+    hil__udp_send, hil__udp_recv, hil__udp_poll_fd, hil__udp_destroy
+};
+
+/* ---- serial (libserialport) ------------------------------------------------------------------- */
+
+typedef struct hil__serial {
+    hil__io io;
+    char* port;
+    char* vid_pid;
+    char* serial_number;
+    char* description;
+    hil_serial_settings want;
+    int exclusive;
+    int rts, dtr;          /* -1 keep, 0 off, 1 on */
+    char dev[256];         /* the device opened */
+    int fd;
+#ifdef HIL__SP
+    struct sp_port* sp;
+#endif
+} hil__serial;
+
+#define HIL__OPT_RTS {"rts", HIL_OPT_CHOICE, "keep", "serial, rfc2217: the RTS line at open", "keep|on|off"}
+#define HIL__OPT_DTR {"dtr", HIL_OPT_CHOICE, "keep", "serial, rfc2217: the DTR line at open", "keep|on|off"}
+
+static const hil_channel_opt hil__serial_opts[] = {
+    HIL__OPT_PORT,
+    {"vid_pid", HIL_OPT_STRING, NULL, "serial: find the USB port by vendor:product id (0403:6001)", NULL},
+    {"serial_number", HIL_OPT_STRING, NULL, "serial: find the USB port by its serial number", NULL},
+    {"description", HIL_OPT_STRING, NULL, "serial: find the port whose description contains this text", NULL},
+    HIL__OPT_BAUD, HIL__OPT_BITS, HIL__OPT_PARITY, HIL__OPT_STOP, HIL__OPT_FLOW,
+    {"exclusive", HIL_OPT_BOOL, "true", "serial: keep other programs off the port while open (lock + TIOCEXCL)", NULL},
+    HIL__OPT_RTS, HIL__OPT_DTR,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__serial_destroy(hil_channel* ch) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    HIL_FREE(s->port);
+    HIL_FREE(s->vid_pid);
+    HIL_FREE(s->serial_number);
+    HIL_FREE(s->description);
+    s->port = s->vid_pid = s->serial_number = s->description = NULL;
+}
+
+static char* hil__opt_dup(hil_channel* ch, const char* key) {
+    const char* v = hil_channel_opt_str(ch, key, NULL);
+    return v && *v ? hil_strdup(v) : NULL;
+}
+
+static int hil__parse_vid_pid(const char* s, int* vid, int* pid) {
+    unsigned v, p;
+    char end;
+    if (!s || sscanf(s, "%4x:%4x%c", &v, &p, &end) != 2) return 0;
+    *vid = (int)v;
+    *pid = (int)p;
+    return 1;
+}
+
+static hil_result hil__rts_dtr_options(hil_channel* ch, int* rts, int* dtr) {
+    int v;
+    hil_result r = hil_channel_opt_choice(ch, "rts", "keep|on|off", "keep", &v);
+    if (r != HIL_OK) return r;
+    *rts = v == 0 ? -1 : v == 1;
+    r = hil_channel_opt_choice(ch, "dtr", "keep|on|off", "keep", &v);
+    if (r != HIL_OK) return r;
+    *dtr = v == 0 ? -1 : v == 1;
+    return HIL_OK;
+}
+
+static hil_result hil__serial_configure(hil_channel* ch) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    int vid, pid;
+    hil_result r = hil__io_init(ch, &s->io);
+    s->fd = -1;
+    if (r == HIL_OK) r = hil__serial_options(ch, &s->want, 115200);
+    if (r == HIL_OK) r = hil_channel_opt_bool(ch, "exclusive", 1, &s->exclusive);
+    if (r == HIL_OK) r = hil__rts_dtr_options(ch, &s->rts, &s->dtr);
+    if (r != HIL_OK) return r;
+    s->port = hil__opt_dup(ch, "port");
+    s->vid_pid = hil__opt_dup(ch, "vid_pid");
+    s->serial_number = hil__opt_dup(ch, "serial_number");
+    s->description = hil__opt_dup(ch, "description");
+    if (!s->port && !s->vid_pid && !s->serial_number && !s->description)
+        return hil_channel_error(ch, HIL_ERR_CONFIG,
+                                 "no port: set connectors.%s.port (/dev/ttyUSB0), or vid_pid, serial_number or "
+                                 "description to find it", hil_channel_name(ch));
+    if (s->vid_pid && !hil__parse_vid_pid(s->vid_pid, &vid, &pid))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option vid_pid: '%s' is not VID:PID in hex (e.g. 0403:6001)",
+                                 s->vid_pid);
+    return HIL_OK;
+}
+
+#ifdef HIL__SP
+
+static const char* hil__sp_err(enum sp_return r, char* buf, size_t size) {
+    if (r == SP_ERR_FAIL) {
+        char* m = sp_last_error_message();
+        hil__sfmt(buf, size, "%s", m ? m : "failed");
+        if (m) sp_free_error_message(m);
+    } else {
+        hil__sfmt(buf, size, "%s", r == SP_ERR_ARG ? "invalid argument" : r == SP_ERR_MEM ? "out of memory"
+                                   : r == SP_ERR_SUPP ? "not supported" : "error");
+    }
+    return buf;
+}
+
+static void hil__sp_describe(struct sp_port* p, hil_strbuf* out) {
+    const char* desc = sp_get_port_description(p);
+    hil_sb_printf(out, "%s  %s", sp_get_port_name(p), desc ? desc : "");
+    if (sp_get_port_transport(p) == SP_TRANSPORT_USB) {
+        int vid = 0, pid = 0;
+        const char* sn = sp_get_port_usb_serial(p);
+        sp_get_port_usb_vid_pid(p, &vid, &pid);
+        hil_sb_printf(out, "  %04x:%04x", vid, pid);
+        if (sn) hil_sb_printf(out, "  serial %s", sn);
+    }
+}
+
+HIL_API hil_result hil_serial_list_ports(hil_strbuf* out) {
+    struct sp_port** list = NULL;
+    char eb[256];
+    size_t i;
+    enum sp_return r = sp_list_ports(&list);
+    if (r != SP_OK) return hil_error(HIL_ERR_IO, "listing serial ports: %s", hil__sp_err(r, eb, sizeof eb));
+    for (i = 0; list[i]; i++) {
+        hil__sp_describe(list[i], out);
+        hil_sb_putc(out, '\n');
+    }
+    sp_free_port_list(list);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_serial_find_port(const char* vid_pid, const char* serial_number, const char* description,
+                                        char* out, size_t size) {
+    struct sp_port** list = NULL;
+    hil_strbuf all = {0, 0, 0, 0}, hits = {0, 0, 0, 0};
+    char eb[256];
+    int want_vid = -1, want_pid = -1, n = 0;
+    size_t i;
+    hil_result res;
+    enum sp_return r;
+    if (vid_pid && *vid_pid && !hil__parse_vid_pid(vid_pid, &want_vid, &want_pid))
+        return hil_error(HIL_ERR_INVALID_ARG, "vid_pid '%s' is not VID:PID in hex (e.g. 0403:6001)", vid_pid);
+    r = sp_list_ports(&list);
+    if (r != SP_OK) return hil_error(HIL_ERR_IO, "listing serial ports: %s", hil__sp_err(r, eb, sizeof eb));
+    for (i = 0; list[i]; i++) {
+        struct sp_port* p = list[i];
+        int usb = sp_get_port_transport(p) == SP_TRANSPORT_USB, vid = -1, pid = -1, ok = 1;
+        const char* sn = usb ? sp_get_port_usb_serial(p) : NULL;
+        const char* desc = sp_get_port_description(p);
+        if (usb) sp_get_port_usb_vid_pid(p, &vid, &pid);
+        hil_sb_puts(&all, all.len ? "; " : "");
+        hil__sp_describe(p, &all);
+        if (want_vid >= 0 && (vid != want_vid || pid != want_pid)) ok = 0;
+        if (serial_number && *serial_number && (!sn || strcmp(sn, serial_number) != 0)) ok = 0;
+        if (description && *description && (!desc || !strstr(desc, description))) ok = 0;
+        if (!ok) continue;
+        if (n++ == 0) hil__sfmt(out, size, "%s", sp_get_port_name(p));
+        hil_sb_puts(&hits, hits.len ? "; " : "");
+        hil__sp_describe(p, &hits);
+    }
+    sp_free_port_list(list);
+    if (n == 1) res = HIL_OK;
+    else if (n == 0)
+        res = hil_error(HIL_ERR_NOT_FOUND, "no serial port matches%s%s%s%s%s%s (is it plugged in?); ports: %s",
+                        vid_pid && *vid_pid ? " vid_pid=" : "", vid_pid && *vid_pid ? vid_pid : "",
+                        serial_number && *serial_number ? " serial_number=" : "",
+                        serial_number && *serial_number ? serial_number : "",
+                        description && *description ? " description=" : "", description && *description ? description : "",
+                        all.len ? hil_sb_cstr(&all) : "none");
+    else
+        res = hil_error(HIL_ERR_BUSY, "%d serial ports match: %s; add serial_number (or port) to choose one", n,
+                        hil_sb_cstr(&hits));
+    hil_sb_free(&all);
+    hil_sb_free(&hits);
+    return res;
+}
+
+/* libserialport sets speed, format and flow control but leaves the line
+ * discipline's input and output processing as the tty had it: IXON would
+ * swallow 0x11/0x13 bytes of binary data (and stop our output on an echoed
+ * 0x13), ICRNL would turn 0x0d into 0x0a. A HIL channel carries bytes, so
+ * everything but the chosen flow control goes. */
+static hil_result hil__serial_make_raw(hil_channel* ch, hil__serial* s, int xonxoff) {
+    struct termios t;
+    if (tcgetattr(s->fd, &t) != 0)
+        return hil_channel_error(ch, HIL_ERR_IO, "tcgetattr %s: %s", s->dev, strerror(errno));
+    t.c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IMAXBEL);
+    if (!xonxoff) t.c_iflag &= ~(tcflag_t)(IXON | IXOFF | IXANY);
+    t.c_oflag &= ~(tcflag_t)OPOST;
+    t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(s->fd, TCSANOW, &t) != 0)
+        return hil_channel_error(ch, HIL_ERR_IO, "tcsetattr %s: %s", s->dev, strerror(errno));
+    return HIL_OK;
+}
+
+static hil_result hil__sp_apply(hil_channel* ch, hil__serial* s, const hil_serial_settings* st, int rts, int dtr) {
+    struct sp_port_config* cfg = NULL;
+    static const enum sp_parity par[] = {SP_PARITY_NONE, SP_PARITY_ODD, SP_PARITY_EVEN, SP_PARITY_MARK, SP_PARITY_SPACE};
+    static const enum sp_flowcontrol flow[] = {SP_FLOWCONTROL_NONE, SP_FLOWCONTROL_XONXOFF, SP_FLOWCONTROL_RTSCTS,
+                                               SP_FLOWCONTROL_DTRDSR};
+    char eb[256];
+    enum sp_return r = sp_new_config(&cfg);
+    if (r == SP_OK) r = sp_get_config(s->sp, cfg);
+    if (r == SP_OK && st->baudrate > 0) r = sp_set_config_baudrate(cfg, st->baudrate);
+    if (r == SP_OK) r = sp_set_config_bits(cfg, st->data_bits);
+    if (r == SP_OK) r = sp_set_config_parity(cfg, par[st->parity]);
+    if (r == SP_OK) r = sp_set_config_stopbits(cfg, st->stop_bits);
+    if (r == SP_OK) r = sp_set_config_flowcontrol(cfg, flow[st->flow_control]);
+    if (r == SP_OK && rts >= 0 && st->flow_control != HIL_FLOW_RTSCTS)
+        r = sp_set_config_rts(cfg, rts ? SP_RTS_ON : SP_RTS_OFF);
+    if (r == SP_OK && dtr >= 0 && st->flow_control != HIL_FLOW_DTRDSR)
+        r = sp_set_config_dtr(cfg, dtr ? SP_DTR_ON : SP_DTR_OFF);
+    if (r == SP_OK) r = sp_set_config(s->sp, cfg);
+    if (cfg) sp_free_config(cfg);
+    if (r != SP_OK)
+        return hil_channel_error(ch, HIL_ERR_IO, "setting %d baud, %d%c%d on %s: %s", st->baudrate, st->data_bits,
+                                 "NOEMS"[st->parity], st->stop_bits, s->dev, hil__sp_err(r, eb, sizeof eb));
+    return HIL_OK;
+}
+
+static hil_result hil__sp_read_settings(hil_channel* ch, hil__serial* s, hil_serial_settings* out) {
+    struct sp_port_config* cfg = NULL;
+    enum sp_parity p = SP_PARITY_NONE;
+    enum sp_xonxoff x = SP_XONXOFF_DISABLED;
+    enum sp_rts rts = SP_RTS_OFF;
+    enum sp_dtr dtr = SP_DTR_OFF;
+    char eb[256];
+    enum sp_return r = sp_new_config(&cfg);
+    memset(out, 0, sizeof *out);
+    if (r == SP_OK) r = sp_get_config(s->sp, cfg);
+    if (r == SP_OK) {
+        sp_get_config_baudrate(cfg, &out->baudrate);
+        sp_get_config_bits(cfg, &out->data_bits);
+        sp_get_config_parity(cfg, &p);
+        sp_get_config_stopbits(cfg, &out->stop_bits);
+        sp_get_config_xon_xoff(cfg, &x);
+        sp_get_config_rts(cfg, &rts);
+        sp_get_config_dtr(cfg, &dtr);
+        out->parity = p == SP_PARITY_ODD ? HIL_PARITY_ODD : p == SP_PARITY_EVEN ? HIL_PARITY_EVEN
+                    : p == SP_PARITY_MARK ? HIL_PARITY_MARK : p == SP_PARITY_SPACE ? HIL_PARITY_SPACE : HIL_PARITY_NONE;
+        out->flow_control = rts == SP_RTS_FLOW_CONTROL ? HIL_FLOW_RTSCTS : dtr == SP_DTR_FLOW_CONTROL ? HIL_FLOW_DTRDSR
+                          : x != SP_XONXOFF_DISABLED ? HIL_FLOW_XONXOFF : HIL_FLOW_NONE;
+    }
+    if (cfg) sp_free_config(cfg);
+    if (r != SP_OK) return hil_channel_error(ch, HIL_ERR_IO, "reading the settings of %s: %s", s->dev, hil__sp_err(r, eb, sizeof eb));
+    return HIL_OK;
+}
+
+static hil_result hil__serial_open(hil_channel* ch) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    struct stat st;
+    char eb[256];
+    enum sp_return r;
+    hil_result res;
+    hil__io_reset(&s->io);
+    s->fd = -1;
+    s->sp = NULL;
+    if (s->port) {
+        hil__sfmt(s->dev, sizeof s->dev, "%s", s->port);
+    } else {
+        hil_result fr = hil_serial_find_port(s->vid_pid, s->serial_number, s->description, s->dev, sizeof s->dev);
+        if (fr != HIL_OK) return hil_channel_error(ch, fr, "%s", hil_last_error());
+    }
+    if (stat(s->dev, &st) != 0) {
+        int e = errno;
+        return hil_channel_error(ch, e == ENOENT ? HIL_ERR_NOT_FOUND : HIL_ERR_IO, "%s: %s%s", s->dev, strerror(e),
+                                 hil__hint(e, 1));
+    }
+    if (strncmp(s->dev, "/dev/pts/", 9) == 0 || strcmp(s->dev, "/dev/ptmx") == 0)
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                 "%s is a pseudo-terminal: libserialport opens real serial ports only (it looks them up "
+                                 "in /sys/class/tty); for a simulator use the pty type", s->dev);
+    r = sp_get_port_by_name(s->dev, &s->sp);
+    if (r != SP_OK)
+        return hil_channel_error(ch, HIL_ERR_NOT_FOUND,
+                                 "libserialport does not know %s as a serial port (%s): is it a tty device?", s->dev,
+                                 hil__sp_err(r, eb, sizeof eb));
+    r = sp_open(s->sp, SP_MODE_READ_WRITE);
+    if (r != SP_OK) {
+        int e = sp_last_error_code();
+        res = hil_channel_error(ch, e == EACCES || e == EPERM ? HIL_ERR_PERMISSION : e == EBUSY ? HIL_ERR_BUSY : HIL_ERR_IO,
+                                "open %s: %s%s", s->dev, hil__sp_err(r, eb, sizeof eb), hil__hint(e, 1));
+        sp_free_port(s->sp);
+        s->sp = NULL;
+        return res;
+    }
+    sp_get_port_handle(s->sp, &s->fd);
+    if (s->exclusive) {
+        if (flock(s->fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            res = hil_channel_error(ch, HIL_ERR_BUSY, "%s is in use: another program holds its lock (%s); "
+                                    "lsof %s shows which (exclusive=false shares the port)", s->dev, strerror(e), s->dev);
+            sp_close(s->sp);
+            sp_free_port(s->sp);
+            s->sp = NULL;
+            return res;
+        }
+#ifdef TIOCEXCL
+        ioctl(s->fd, TIOCEXCL);
+#endif
+    }
+    res = hil__sp_apply(ch, s, &s->want, s->rts, s->dtr);
+    if (res == HIL_OK) res = hil__serial_make_raw(ch, s, s->want.flow_control == HIL_FLOW_XONXOFF);
+    if (res != HIL_OK) {
+        sp_close(s->sp);
+        sp_free_port(s->sp);
+        s->sp = NULL;
+        return res;
+    }
+    hil_set_nonblocking(s->fd, 1);
+    HIL_INFO(hil_channel_logger(ch), "serial '%s': %s at %d baud, %d%c%d", hil_channel_name(ch), s->dev,
+             s->want.baudrate, s->want.data_bits, "NOEMS"[s->want.parity], s->want.stop_bits);
+    return HIL_OK;
+}
+
+static void hil__serial_close(hil_channel* ch) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    if (s->sp) {
+#ifdef TIOCNXCL
+        if (s->exclusive) ioctl(s->fd, TIOCNXCL);
+#endif
+        sp_close(s->sp); /* also drops the flock */
+        sp_free_port(s->sp);
+    }
+    s->sp = NULL;
+    s->fd = -1;
+}
+
+static hil_result hil__serial_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    for (;;) {
+        short rev = 0;
+        int n;
+        r = hil__io_poll(&s->io, s->fd, POLLIN, -1, deadline, timeout_ms == 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        if (r != HIL_OK) break;
+        n = (int)sp_nonblocking_read(s->sp, m->data, m->cap);
+        if (n > 0) {
+            m->len = (size_t)n;
+            break;
+        }
+        if (n < 0 && (sp_last_error_code() == EAGAIN || sp_last_error_code() == EWOULDBLOCK)) continue;
+        if (n == 0 && !(rev & (POLLHUP | POLLERR | POLLNVAL))) continue;
+        r = hil_channel_error(ch, HIL_ERR_CLOSED, "read %s: %s (was the device unplugged?)", s->dev,
+                              n < 0 ? strerror(sp_last_error_code()) : "hang-up");
+        break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__serial_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__serial* s = (hil__serial*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    size_t done = 0;
+    hil_result r = HIL_OK;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    while (done < m->len) {
+        short rev = 0;
+        int n = (int)sp_nonblocking_write(s->sp, (const char*)m->data + done, m->len - done);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        /* libserialport 0.1.1 reports a full output buffer (EAGAIN) as an
+         * error: that only means "wait until it drains" */
+        if (n < 0 && (sp_last_error_code() == EAGAIN || sp_last_error_code() == EWOULDBLOCK)) n = 0;
+        if (n < 0) {
+            r = hil_channel_error(ch, HIL_ERR_IO, "write %s: %s (was the device unplugged?)", s->dev,
+                                  strerror(sp_last_error_code()));
+            break;
+        }
+        r = hil__io_poll(&s->io, s->fd, POLLOUT, -1, deadline, 0, &rev, NULL);
+        if (r == HIL_ERR_CLOSED) r = hil__closed(ch);
+        else if (r == HIL_ERR_TIMEOUT)
+            r = hil_channel_error(ch, r, "%s does not drain: %zu of %zu bytes written in %d ms (flow control holding "
+                                  "it?)", s->dev, done, m->len, timeout_ms);
+        if (r != HIL_OK) break;
+    }
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__serial_poll_fd(hil_channel* ch) { return ((hil__serial*)hil_channel_state(ch))->fd; }
+
+#else /* no libserialport */
+
+static hil_result hil__no_libserialport(void) {
+    return hil_error(HIL_ERR_MISSING_LIBRARY,
+                     "this build has no libserialport: install it (apt-get install libserialport-dev) and rebuild "
+                     "(the Makefile finds it with pkg-config and defines HIL_HAVE_LIBSERIALPORT)");
+}
+
+HIL_API hil_result hil_serial_list_ports(hil_strbuf* out) {
+    (void)out;
+    return hil__no_libserialport();
+}
+
+HIL_API hil_result hil_serial_find_port(const char* vid_pid, const char* serial_number, const char* description,
+                                        char* out, size_t size) {
+    (void)vid_pid;
+    (void)serial_number;
+    (void)description;
+    if (size) out[0] = 0;
+    return hil__no_libserialport();
+}
+
+static hil_result hil__serial_open(hil_channel* ch) {
+    hil__no_libserialport();
+    return hil_channel_error(ch, HIL_ERR_MISSING_LIBRARY, "%s", hil_last_error());
+}
+
+static void hil__serial_close(hil_channel* ch) { (void)ch; }
+
+static hil_result hil__serial_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    (void)m;
+    (void)timeout_ms;
+    return hil__closed(ch);
+}
+
+static hil_result hil__serial_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    (void)m;
+    (void)timeout_ms;
+    return hil__closed(ch);
+}
+
+static int hil__serial_poll_fd(hil_channel* ch) {
+    (void)ch;
+    return -1;
+}
+
+#endif
+
+static const hil_channel_type hil__serial_type = {
+    "serial", "A local serial port through libserialport", 1, sizeof(hil__serial), hil__serial_opts,
+    hil__serial_configure, hil__serial_open, hil__serial_close, hil__serial_send, hil__serial_recv,
+    hil__serial_poll_fd, hil__serial_destroy
+};
+
+/* ---- remote serial: rfc2217 and ser2net ------------------------------------------------------------ */
+
+#define HIL__TN_IAC 255u
+#define HIL__TN_DONT 254u
+#define HIL__TN_DO 253u
+#define HIL__TN_WONT 252u
+#define HIL__TN_WILL 251u
+#define HIL__TN_SB 250u
+#define HIL__TN_SE 240u
+#define HIL__TN_BINARY 0u
+#define HIL__TN_ECHO 1u
+#define HIL__TN_SGA 3u
+#define HIL__TN_COMPORT 44u
+
+/* COM-PORT commands (client); the server answers with +100. */
+#define HIL__CP_BAUD 1
+#define HIL__CP_DATASIZE 2
+#define HIL__CP_PARITY 3
+#define HIL__CP_STOPSIZE 4
+#define HIL__CP_CONTROL 5
+#define HIL__CP_LINESTATE 6
+#define HIL__CP_MODEMSTATE 7
+#define HIL__CP_PURGE 12
+
+typedef struct hil__rs {
+    hil__io io;
+    char* host;
+    char* port;
+    int telnet;               /* 1: RFC 2217; 0: raw TCP */
+    long long timeout;        /* connect and each answer, ms */
+    int nodelay;
+    hil_serial_settings want;
+    unsigned want_mask;       /* bits 1 << HIL__CP_*: settings configured */
+    int rts, dtr;             /* -1 keep */
+    int fd;
+    int local_port;
+    char where[80];
+    /* telnet input state: owned by whoever holds `reading` */
+    int tstate;
+    unsigned char tcmd;
+    unsigned char sb[64];
+    size_t sb_len;
+    unsigned char us[256], him[256]; /* options enabled on our side / the server's */
+    /* under io.mu */
+    int reading, writing;     /* a thread reads / writes the socket now */
+    int dead;                 /* the connection ended */
+    int com_port;             /* 1 the server does COM-PORT, -1 it refused */
+    unsigned acks[13];        /* answers per COM-PORT command */
+    unsigned last_control;    /* value of the last SET-CONTROL answer */
+    hil_serial_settings have; /* as the server reported */
+    int modemstate, linestate;
+    hil_strbuf ctl;           /* telnet replies waiting for the writer */
+    hil_strbuf pending;       /* data read by a control call, for recv */
+    hil_waker pend;           /* readable while pending holds data */
+    int pollset;              /* poll_fd: the socket and pend */
+    hil_strbuf esc;           /* the writer's escaped copy */
+} hil__rs;
+
+static const hil_channel_opt hil__rfc2217_opts[] = {
+    HIL__OPT_HOST, HIL__OPT_PORT, HIL__OPT_CONNECT_TIMEOUT, HIL__OPT_NODELAY,
+    HIL__OPT_BAUD, HIL__OPT_BITS, HIL__OPT_PARITY, HIL__OPT_STOP, HIL__OPT_FLOW, HIL__OPT_RTS, HIL__OPT_DTR,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static const hil_channel_opt hil__ser2net_opts[] = {
+    HIL__OPT_HOST, HIL__OPT_PORT,
+    {"protocol", HIL_OPT_CHOICE, "rfc2217",
+     "ser2net: rfc2217 (telnet; the line is set from here) or raw (TCP; set in ser2net's config)", "rfc2217|raw"},
+    HIL__OPT_CONNECT_TIMEOUT, HIL__OPT_NODELAY,
+    HIL__OPT_BAUD, HIL__OPT_BITS, HIL__OPT_PARITY, HIL__OPT_STOP, HIL__OPT_FLOW, HIL__OPT_RTS, HIL__OPT_DTR,
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__rs_destroy(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    hil__io_destroy(&s->io);
+    hil_waker_destroy(&s->pend);
+    HIL_FREE(s->host);
+    HIL_FREE(s->port);
+    hil_sb_free(&s->ctl);
+    hil_sb_free(&s->pending);
+    hil_sb_free(&s->esc);
+    s->host = s->port = NULL;
+}
+
+static int hil__opt_is_set(hil_channel* ch, const char* key) { return hil__chopt_lookup(ch, key, NULL) != NULL; }
+
+static hil_result hil__rs_configure(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    const char* host = hil_channel_opt_str(ch, "host", NULL);
+    const char* port = hil_channel_opt_str(ch, "port", NULL);
+    int proto = 0;
+    hil_result r;
+    s->fd = s->pollset = s->pend.rfd = s->pend.wfd = -1;
+    r = hil__io_init(ch, &s->io);
+    if (r == HIL_OK && hil_waker_init(&s->pend) != HIL_OK) r = hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
+    if (r == HIL_OK && strcmp(ch->type->name, "rfc2217") != 0) r = hil_channel_opt_choice(ch, "protocol", "rfc2217|raw", "rfc2217", &proto);
+    if (r == HIL_OK) r = hil__serial_options(ch, &s->want, 0);
+    if (r == HIL_OK) r = hil__rts_dtr_options(ch, &s->rts, &s->dtr);
+    if (r == HIL_OK) r = hil_channel_opt_int(ch, "connect_timeout_ms", 5000, &s->timeout);
+    if (r == HIL_OK) r = hil_channel_opt_bool(ch, "nodelay", 1, &s->nodelay);
+    if (r != HIL_OK) return r;
+    s->telnet = proto == 0;
+    if (!host || !*host || !port || !*port)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "set connectors.%s.host and port (where the server listens)",
+                                 hil_channel_name(ch));
+    s->want_mask = 0;
+    if (hil__opt_is_set(ch, "baudrate")) s->want_mask |= 1u << HIL__CP_BAUD;
+    if (hil__opt_is_set(ch, "data_bits")) s->want_mask |= 1u << HIL__CP_DATASIZE;
+    if (hil__opt_is_set(ch, "parity")) s->want_mask |= 1u << HIL__CP_PARITY;
+    if (hil__opt_is_set(ch, "stop_bits")) s->want_mask |= 1u << HIL__CP_STOPSIZE;
+    if (hil__opt_is_set(ch, "flow_control")) s->want_mask |= 1u << HIL__CP_CONTROL;
+    if (!s->telnet && (s->want_mask || s->rts >= 0 || s->dtr >= 0))
+        return hil_channel_error(ch, HIL_ERR_CONFIG,
+                                 "protocol=raw carries no serial settings: set the line in ser2net's config (connector: "
+                                 "serialdev,/dev/ttyUSB0,115200n81,local), or use protocol=rfc2217");
+    if (s->timeout < 1 || s->timeout > 600000)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option connect_timeout_ms: must be 1..600000, got %lld", s->timeout);
+    s->host = hil_strdup(host);
+    s->port = hil_strdup(port);
+    if (!s->host || !s->port) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    return HIL_OK;
+}
+
+/* Queue telnet bytes for the server (replies, requests). The writer, or
+ * whoever takes the socket next, sends them. Called with io.mu held. */
+static void hil__rs_queue(hil__rs* s, const unsigned char* b, size_t n) { hil_sb_append(&s->ctl, b, n); }
+
+static void hil__rs_option(hil__rs* s, unsigned char verb, unsigned char opt) {
+    unsigned char b[3];
+    b[0] = HIL__TN_IAC;
+    b[1] = verb;
+    b[2] = opt;
+    hil__rs_queue(s, b, 3);
+}
+
+/* A negotiation from the server (io.mu held). We take binary mode and
+ * suppress-go-ahead both ways, let the server echo if it insists (ser2net
+ * never does), and do COM-PORT on our side; everything else is refused. */
+static void hil__rs_negotiate(hil__rs* s, unsigned char verb, unsigned char opt) {
+    int ours = opt == HIL__TN_BINARY || opt == HIL__TN_SGA || opt == HIL__TN_COMPORT;
+    int theirs = opt == HIL__TN_BINARY || opt == HIL__TN_SGA || opt == HIL__TN_ECHO;
+    switch (verb) {
+    case HIL__TN_DO:
+        if (ours) {
+            if (!s->us[opt]) { s->us[opt] = 1; hil__rs_option(s, HIL__TN_WILL, opt); }
+            if (opt == HIL__TN_COMPORT) s->com_port = 1;
+        } else {
+            hil__rs_option(s, HIL__TN_WONT, opt);
+        }
+        break;
+    case HIL__TN_DONT:
+        if (s->us[opt]) { s->us[opt] = 0; hil__rs_option(s, HIL__TN_WONT, opt); }
+        if (opt == HIL__TN_COMPORT) s->com_port = -1;
+        break;
+    case HIL__TN_WILL:
+        if (theirs) {
+            if (!s->him[opt]) { s->him[opt] = 1; hil__rs_option(s, HIL__TN_DO, opt); }
+        } else {
+            hil__rs_option(s, HIL__TN_DONT, opt);
+        }
+        break;
+    case HIL__TN_WONT:
+        if (s->him[opt]) { s->him[opt] = 0; hil__rs_option(s, HIL__TN_DONT, opt); }
+        break;
+    default: break;
+    }
+}
+
+/* A COM-PORT answer or notification (io.mu held). */
+static void hil__rs_subneg(hil__rs* s) {
+    unsigned cmd;
+    const unsigned char* v = s->sb + 2;
+    size_t vn = s->sb_len >= 2 ? s->sb_len - 2 : 0;
+    if (s->sb_len < 2 || s->sb[0] != HIL__TN_COMPORT || s->sb[1] < 100) return;
+    cmd = s->sb[1] - 100u;
+    switch (cmd) {
+    case HIL__CP_BAUD:
+        if (vn >= 4) s->have.baudrate = (int)(((uint32_t)v[0] << 24) | ((uint32_t)v[1] << 16) | ((uint32_t)v[2] << 8) | v[3]);
+        break;
+    case HIL__CP_DATASIZE: if (vn >= 1) s->have.data_bits = v[0]; break;
+    case HIL__CP_PARITY:
+        if (vn >= 1 && v[0] >= 1 && v[0] <= 5) s->have.parity = (hil_parity)(v[0] - 1);
+        break;
+    case HIL__CP_STOPSIZE: if (vn >= 1) s->have.stop_bits = v[0] == 2 ? 2 : 1; break;
+    case HIL__CP_CONTROL:
+        if (vn >= 1) {
+            s->last_control = v[0];
+            if (v[0] == 1) s->have.flow_control = HIL_FLOW_NONE;
+            else if (v[0] == 2) s->have.flow_control = HIL_FLOW_XONXOFF;
+            else if (v[0] == 3) s->have.flow_control = HIL_FLOW_RTSCTS;
+            else if (v[0] == 19) s->have.flow_control = HIL_FLOW_DTRDSR;
+        }
+        break;
+    case HIL__CP_LINESTATE: if (vn >= 1) s->linestate = v[0]; break;
+    case HIL__CP_MODEMSTATE: if (vn >= 1) s->modemstate = v[0]; break;
+    default: break;
+    }
+    if (cmd < HIL__COUNTOF(s->acks)) s->acks[cmd]++;
+}
+
+/* Take the telnet commands out of received bytes, in place; returns how
+ * many data bytes are left at the front of buf. */
+static size_t hil__rs_telnet_in(hil__rs* s, unsigned char* buf, size_t n) {
+    size_t i, k = 0;
+    int changed = 0;
+    for (i = 0; i < n; i++) {
+        unsigned char b = buf[i];
+        switch (s->tstate) {
+        case 0: /* data */
+            if (b == HIL__TN_IAC) s->tstate = 1;
+            else buf[k++] = b;
+            break;
+        case 1: /* after IAC */
+            if (b == HIL__TN_IAC) { buf[k++] = b; s->tstate = 0; }
+            else if (b >= HIL__TN_WILL && b <= HIL__TN_DONT) { s->tcmd = b; s->tstate = 2; }
+            else if (b == HIL__TN_SB) { s->sb_len = 0; s->tstate = 3; }
+            else s->tstate = 0; /* NOP, GA, ...: nothing to do */
+            break;
+        case 2: /* the option of WILL/WONT/DO/DONT */
+            hil_mutex_lock(&s->io.mu);
+            hil__rs_negotiate(s, s->tcmd, b);
+            hil_mutex_unlock(&s->io.mu);
+            changed = 1;
+            s->tstate = 0;
+            break;
+        case 3: /* subnegotiation */
+            if (b == HIL__TN_IAC) s->tstate = 4;
+            else if (s->sb_len < sizeof s->sb) s->sb[s->sb_len++] = b;
+            break;
+        case 4: /* IAC inside a subnegotiation */
+            if (b == HIL__TN_IAC) {
+                if (s->sb_len < sizeof s->sb) s->sb[s->sb_len++] = b;
+                s->tstate = 3;
+            } else {
+                if (b == HIL__TN_SE) {
+                    hil_mutex_lock(&s->io.mu);
+                    hil__rs_subneg(s);
+                    hil_mutex_unlock(&s->io.mu);
+                    changed = 1;
+                }
+                s->tstate = 0;
+            }
+            break;
+        default: s->tstate = 0; break;
+        }
+    }
+    if (changed) {
+        hil_mutex_lock(&s->io.mu);
+        hil_cond_broadcast(&s->io.cv);
+        hil_mutex_unlock(&s->io.mu);
+    }
+    return k;
+}
+
+/* Take the socket for writing (io.mu held on entry and exit): waits while
+ * another thread writes. */
+static hil_result hil__rs_take_write(hil_channel* ch, hil__rs* s, uint64_t deadline) {
+    while (s->writing && !s->io.closing) {
+        if (hil_cond_wait_until(&s->io.cv, &s->io.mu, deadline) == HIL_ERR_TIMEOUT && s->writing)
+            return hil_channel_error(ch, HIL_ERR_TIMEOUT, "another thread's send to %s did not finish in time", s->where);
+    }
+    if (s->io.closing) return hil__closed(ch);
+    s->writing = 1;
+    return HIL_OK;
+}
+
+/* Send queued telnet bytes while we hold the write side (io.mu held; it is
+ * released around the writes). */
+static hil_result hil__rs_flush_ctl(hil_channel* ch, hil__rs* s, uint64_t deadline) {
+    while (s->ctl.len) {
+        hil_strbuf out = s->ctl;
+        size_t done;
+        int err;
+        hil_result r;
+        memset(&s->ctl, 0, sizeof s->ctl);
+        hil_mutex_unlock(&s->io.mu);
+        r = hil__io_write_all(&s->io, s->fd, 1, out.data, out.len, deadline, &done, &err);
+        hil_sb_free(&out);
+        hil_mutex_lock(&s->io.mu);
+        if (r != HIL_OK)
+            return r == HIL_ERR_CLOSED && !err ? hil__closed(ch)
+                   : hil_channel_error(ch, r, "sending to %s: %s", s->where, err ? strerror(err) : "timed out");
+    }
+    return HIL_OK;
+}
+
+/* Send replies queued by the reader, if nobody else is writing now. */
+static void hil__rs_kick(hil_channel* ch, hil__rs* s) {
+    hil_mutex_lock(&s->io.mu);
+    if (s->ctl.len && !s->writing && !s->io.closing) {
+        s->writing = 1;
+        hil__rs_flush_ctl(ch, s, hil_deadline_ms((int)s->timeout));
+        s->writing = 0;
+        hil_cond_broadcast(&s->io.cv);
+    }
+    hil_mutex_unlock(&s->io.mu);
+}
+
+/* Read what the socket has (waiting up to the deadline), take out telnet
+ * commands; data goes to buf. The caller holds the `reading` role.
+ * HIL_OK with *n data bytes (may be 0 after commands only). */
+static hil_result hil__rs_read_some(hil_channel* ch, hil__rs* s, unsigned char* buf, size_t cap, uint64_t deadline,
+                                    int nonblocking, size_t* n) {
+    short rev = 0;
+    ssize_t got;
+    hil_result r = hil__io_poll(&s->io, s->fd, POLLIN, -1, deadline, nonblocking, &rev, NULL);
+    *n = 0;
+    if (r == HIL_ERR_CLOSED) return hil__closed(ch);
+    if (r != HIL_OK) return r;
+    got = recv(s->fd, buf, cap, 0);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) return HIL_OK;
+    if (got <= 0) {
+        int e = errno;
+        hil_mutex_lock(&s->io.mu);
+        s->dead = 1;
+        hil_cond_broadcast(&s->io.cv);
+        hil_mutex_unlock(&s->io.mu);
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "%s %s%s", s->where,
+                                 got == 0 ? "closed the connection" : "connection failed: ", got == 0 ? "" : strerror(e));
+    }
+    *n = s->telnet ? hil__rs_telnet_in(s, buf, (size_t)got) : (size_t)got;
+    if (s->telnet) hil__rs_kick(ch, s);
+    return HIL_OK;
+}
+
+/* Wait until cond(s) holds, reading the socket ourselves when no receive is
+ * running (its data is kept for the next receive). */
+static hil_result hil__rs_wait_for(hil_channel* ch, hil__rs* s, int (*cond)(hil__rs*, unsigned), unsigned arg,
+                                   uint64_t deadline, const char* what) {
+    unsigned char buf[512];
+    hil_result r = HIL_OK;
+    hil_mutex_lock(&s->io.mu);
+    while (!cond(s, arg)) {
+        if (s->io.closing) { r = hil__closed(ch); break; }
+        if (s->dead) { r = hil_channel_error(ch, HIL_ERR_CLOSED, "%s closed the connection", s->where); break; }
+        if (!s->reading) {
+            size_t n = 0;
+            s->reading = 1;
+            hil_mutex_unlock(&s->io.mu);
+            r = hil__rs_read_some(ch, s, buf, sizeof buf, deadline, 0, &n);
+            hil_mutex_lock(&s->io.mu);
+            s->reading = 0;
+            if (n) {
+                hil_sb_append(&s->pending, buf, n);
+                hil_waker_wake(&s->pend); /* a reader polling poll_fd learns of it */
+            }
+            hil_cond_broadcast(&s->io.cv);
+            if (r != HIL_OK && r != HIL_ERR_TIMEOUT) break;
+            if (r == HIL_ERR_TIMEOUT && !cond(s, arg)) break;
+            r = HIL_OK;
+        } else if (hil_cond_wait_until(&s->io.cv, &s->io.mu, deadline) == HIL_ERR_TIMEOUT && !cond(s, arg)) {
+            r = HIL_ERR_TIMEOUT;
+            break;
+        }
+    }
+    hil_mutex_unlock(&s->io.mu);
+    if (r == HIL_ERR_TIMEOUT)
+        r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "%s did not answer %s within %lld ms", s->where, what, s->timeout);
+    return r;
+}
+
+static int hil__rs_comport_known(hil__rs* s, unsigned arg) {
+    (void)arg;
+    return s->com_port != 0;
+}
+
+static int hil__rs_acked(hil__rs* s, unsigned arg) { return s->acks[arg & 0xFFu] != (arg >> 8); }
+
+/* Send raw bytes (telnet already applied) as the writer. */
+static hil_result hil__rs_write(hil_channel* ch, hil__rs* s, const void* data, size_t len, uint64_t deadline,
+                                int timeout_ms) {
+    size_t done = 0;
+    int err = 0, took;
+    hil_result r;
+    hil_mutex_lock(&s->io.mu);
+    r = hil__rs_take_write(ch, s, deadline);
+    took = r == HIL_OK;
+    if (r == HIL_OK) r = hil__rs_flush_ctl(ch, s, deadline);
+    if (r == HIL_OK) {
+        hil_mutex_unlock(&s->io.mu);
+        r = hil__io_write_all(&s->io, s->fd, 1, data, len, deadline, &done, &err);
+        hil_mutex_lock(&s->io.mu);
+        if (r == HIL_OK) r = hil__rs_flush_ctl(ch, s, deadline);
+        else if (r == HIL_ERR_TIMEOUT)
+            r = hil_channel_error(ch, r, "%s does not read: %zu of %zu bytes sent in %d ms", s->where, done, len,
+                                  timeout_ms);
+        else if (r == HIL_ERR_CLOSED && !err)
+            r = hil__closed(ch);
+        else
+            r = hil_channel_error(ch, r, "send to %s: %s", s->where, strerror(err));
+    }
+    if (took) {
+        s->writing = 0;
+        hil_cond_broadcast(&s->io.cv);
+    }
+    hil_mutex_unlock(&s->io.mu);
+    return r;
+}
+
+static const char* hil__cp_name(unsigned cmd) {
+    switch (cmd) {
+    case HIL__CP_BAUD: return "SET-BAUDRATE";
+    case HIL__CP_DATASIZE: return "SET-DATASIZE";
+    case HIL__CP_PARITY: return "SET-PARITY";
+    case HIL__CP_STOPSIZE: return "SET-STOPSIZE";
+    case HIL__CP_CONTROL: return "SET-CONTROL";
+    case HIL__CP_PURGE: return "PURGE-DATA";
+    default: return "COM-PORT";
+    }
+}
+
+/* One COM-PORT command, waiting for the server's answer. */
+static hil_result hil__rs_command(hil_channel* ch, hil__rs* s, unsigned cmd, uint32_t value, int value_bytes) {
+    unsigned char b[16];
+    size_t n = 0;
+    int i;
+    unsigned before;
+    uint64_t deadline = hil_deadline_ms((int)s->timeout);
+    hil_result r;
+    b[n++] = HIL__TN_IAC;
+    b[n++] = HIL__TN_SB;
+    b[n++] = HIL__TN_COMPORT;
+    b[n++] = (unsigned char)cmd;
+    for (i = value_bytes - 1; i >= 0; i--) {
+        unsigned char byte = (unsigned char)((value >> (8 * i)) & 0xFFu);
+        b[n++] = byte;
+        if (byte == HIL__TN_IAC) b[n++] = HIL__TN_IAC;
+    }
+    b[n++] = HIL__TN_IAC;
+    b[n++] = HIL__TN_SE;
+    hil_mutex_lock(&s->io.mu);
+    before = s->acks[cmd];
+    hil_mutex_unlock(&s->io.mu);
+    r = hil__rs_write(ch, s, b, n, deadline, (int)s->timeout);
+    if (r == HIL_OK) r = hil__rs_wait_for(ch, s, hil__rs_acked, cmd | (before << 8), deadline, hil__cp_name(cmd));
+    return r;
+}
+
+static hil_result hil__rs_check_telnet(hil_channel* ch, hil__rs* s, const char* what) {
+    if (!s->telnet)
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                 "%s: raw TCP carries no serial settings: set the line in ser2net's config, or use "
+                                 "protocol=rfc2217", what);
+    return HIL_OK;
+}
+
+/* Settings through COM-PORT commands; mask: which of them. */
+static hil_result hil__rs_set(hil_channel* ch, hil__rs* s, const hil_serial_settings* st, unsigned mask) {
+    static const unsigned flow_codes[] = {1, 2, 3, 19};
+    hil_result r = HIL_OK;
+    if (mask & (1u << HIL__CP_BAUD)) r = hil__rs_command(ch, s, HIL__CP_BAUD, (uint32_t)st->baudrate, 4);
+    if (r == HIL_OK && (mask & (1u << HIL__CP_DATASIZE))) r = hil__rs_command(ch, s, HIL__CP_DATASIZE, (uint32_t)st->data_bits, 1);
+    if (r == HIL_OK && (mask & (1u << HIL__CP_PARITY))) r = hil__rs_command(ch, s, HIL__CP_PARITY, (uint32_t)st->parity + 1, 1);
+    if (r == HIL_OK && (mask & (1u << HIL__CP_STOPSIZE))) r = hil__rs_command(ch, s, HIL__CP_STOPSIZE, (uint32_t)st->stop_bits, 1);
+    if (r == HIL_OK && (mask & (1u << HIL__CP_CONTROL))) {
+        r = hil__rs_command(ch, s, HIL__CP_CONTROL, flow_codes[st->flow_control], 1);
+        /* DTR/DSR: outbound DSR (19) above, inbound DTR (18) here */
+        if (r == HIL_OK && st->flow_control == HIL_FLOW_DTRDSR) r = hil__rs_command(ch, s, HIL__CP_CONTROL, 18, 1);
+    }
+    if (r != HIL_OK) return r;
+    hil_mutex_lock(&s->io.mu);
+    if ((mask & (1u << HIL__CP_BAUD)) && s->have.baudrate != st->baudrate) {
+        int got = s->have.baudrate;
+        hil_mutex_unlock(&s->io.mu);
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "%s set %d baud, not the %d asked for: a rate the port "
+                                 "cannot do?", s->where, got, st->baudrate);
+    }
+    hil_mutex_unlock(&s->io.mu);
+    return HIL_OK;
+}
+
+static hil_result hil__rs_open(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms((int)s->timeout);
+    hil_result r;
+    hil__io_reset(&s->io);
+    s->fd = -1;
+    s->tstate = 0;
+    s->sb_len = 0;
+    memset(s->us, 0, sizeof s->us);
+    memset(s->him, 0, sizeof s->him);
+    s->reading = s->writing = s->dead = s->com_port = 0;
+    memset(s->acks, 0, sizeof s->acks);
+    memset(&s->have, 0, sizeof s->have);
+    hil_sb_clear(&s->ctl);
+    hil_sb_clear(&s->pending);
+    hil_waker_drain(&s->pend);
+    r = hil__tcp_connect(ch, &s->io, s->host, s->port, (int)s->timeout, s->nodelay, &s->fd, s->where, sizeof s->where);
+    if (r != HIL_OK) return r;
+    s->local_port = hil__sock_port(s->fd);
+    s->pollset = hil__pollset_create();
+    hil__pollset_add(s->pollset, s->fd);
+    hil__pollset_add(s->pollset, hil_waker_fd(&s->pend));
+    if (s->telnet) {
+        static const unsigned char hello[] = {
+            HIL__TN_IAC, HIL__TN_WILL, HIL__TN_COMPORT, HIL__TN_IAC, HIL__TN_WILL, HIL__TN_BINARY,
+            HIL__TN_IAC, HIL__TN_DO, HIL__TN_BINARY, HIL__TN_IAC, HIL__TN_WILL, HIL__TN_SGA,
+            HIL__TN_IAC, HIL__TN_DO, HIL__TN_SGA};
+        s->us[HIL__TN_COMPORT] = s->us[HIL__TN_BINARY] = s->us[HIL__TN_SGA] = 1;
+        s->him[HIL__TN_BINARY] = s->him[HIL__TN_SGA] = 1;
+        r = hil__rs_write(ch, s, hello, sizeof hello, deadline, (int)s->timeout);
+        if (r == HIL_OK) r = hil__rs_wait_for(ch, s, hil__rs_comport_known, 0, deadline, "the RFC 2217 negotiation");
+        if (r == HIL_OK && s->com_port < 0)
+            r = hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s refused the COM-PORT option (RFC 2217)", s->where);
+        if (r == HIL_ERR_TIMEOUT || r == HIL_ERR_PROTOCOL) {
+            char msg[600];
+            hil__sfmt(msg, sizeof msg, "%s", hil_last_error());
+            r = hil_error(r, "%s: is it an RFC 2217 server (ser2net: accepter: telnet(rfc2217),tcp,%s)? For a raw TCP "
+                          "port use type ser2net with protocol=raw", msg, s->port);
+        }
+        if (r == HIL_OK) {
+            /* ask for what is not set, so hil_serial_get_settings() knows the line */
+            unsigned unset = ((1u << HIL__CP_BAUD) | (1u << HIL__CP_DATASIZE) | (1u << HIL__CP_PARITY) |
+                              (1u << HIL__CP_STOPSIZE)) & ~s->want_mask;
+            r = hil__rs_set(ch, s, &s->want, s->want_mask);
+            /* a value of 0 on the wire asks for the current one */
+            if (r == HIL_OK && (unset & (1u << HIL__CP_BAUD))) r = hil__rs_command(ch, s, HIL__CP_BAUD, 0, 4);
+            if (r == HIL_OK && (unset & (1u << HIL__CP_DATASIZE))) r = hil__rs_command(ch, s, HIL__CP_DATASIZE, 0, 1);
+            if (r == HIL_OK && (unset & (1u << HIL__CP_PARITY))) r = hil__rs_command(ch, s, HIL__CP_PARITY, 0, 1);
+            if (r == HIL_OK && (unset & (1u << HIL__CP_STOPSIZE))) r = hil__rs_command(ch, s, HIL__CP_STOPSIZE, 0, 1);
+            if (r == HIL_OK && s->rts >= 0) r = hil__rs_command(ch, s, HIL__CP_CONTROL, s->rts ? 11 : 12, 1);
+            if (r == HIL_OK && s->dtr >= 0) r = hil__rs_command(ch, s, HIL__CP_CONTROL, s->dtr ? 8 : 9, 1);
+        }
+    }
+    if (r != HIL_OK && s->pending.len) {
+        /* ser2net explains a refusal in plain text ("Port already in use") */
+        char said[120], msg[700];
+        size_t i, k = 0;
+        for (i = 0; i < s->pending.len && k + 1 < sizeof said; i++) {
+            unsigned char c = (unsigned char)s->pending.data[i];
+            if (c >= 0x20 && c < 0x7F) said[k++] = (char)c;
+            else if (k && said[k - 1] != ' ') said[k++] = ' ';
+        }
+        while (k && said[k - 1] == ' ') k--;
+        said[k] = 0;
+        hil__sfmt(msg, sizeof msg, "%s", hil_last_error());
+        if (k)
+            r = hil_error(r, "%s; the server said: '%s'%s", msg, said,
+                          strstr(said, "in use") ? " (another client is connected, or the last one is still closing)" : "");
+    }
+    if (r != HIL_OK) {
+        hil__io_shutdown(&s->io);
+        hil__close_fd(&s->pollset);
+        hil__close_fd(&s->fd);
+        return r;
+    }
+    if (s->telnet)
+        HIL_INFO(hil_channel_logger(ch), "%s '%s': connected to %s (RFC 2217), %d baud %d%c%d", ch->type->name,
+                 hil_channel_name(ch), s->where, s->have.baudrate, s->have.data_bits, "NOEMS"[s->have.parity],
+                 s->have.stop_bits);
+    else
+        HIL_INFO(hil_channel_logger(ch), "%s '%s': connected to %s (raw TCP)", ch->type->name, hil_channel_name(ch),
+                 s->where);
+    return HIL_OK;
+}
+
+static void hil__rs_close(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    hil__io_shutdown(&s->io);
+    hil__close_fd(&s->pollset);
+    hil__close_fd(&s->fd);
+    s->local_port = -1;
+}
+
+static hil_result hil__rs_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r = HIL_OK;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    hil_mutex_lock(&s->io.mu);
+    for (;;) {
+        if (s->pending.len) {
+            size_t n = s->pending.len < m->cap ? s->pending.len : m->cap;
+            memcpy(m->data, s->pending.data, n);
+            memmove(s->pending.data, s->pending.data + n, s->pending.len - n);
+            s->pending.len -= n;
+            if (!s->pending.len) hil_waker_drain(&s->pend);
+            m->len = n;
+            hil_mutex_unlock(&s->io.mu);
+            hil__io_leave(&s->io);
+            return HIL_OK;
+        }
+        if (s->dead) {
+            hil_mutex_unlock(&s->io.mu);
+            hil__io_leave(&s->io);
+            return hil_channel_error(ch, HIL_ERR_CLOSED, "%s closed the connection", s->where);
+        }
+        if (!s->reading) break;
+        /* a control call is reading for its answer: wait for it */
+        if (timeout_ms == 0 || hil_cond_wait_until(&s->io.cv, &s->io.mu, deadline) == HIL_ERR_TIMEOUT) {
+            if (!s->reading) continue;
+            hil_mutex_unlock(&s->io.mu);
+            hil__io_leave(&s->io);
+            return timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        }
+        if (s->io.closing) {
+            hil_mutex_unlock(&s->io.mu);
+            hil__io_leave(&s->io);
+            return hil__closed(ch);
+        }
+    }
+    s->reading = 1;
+    hil_mutex_unlock(&s->io.mu);
+    for (;;) {
+        size_t n = 0;
+        r = hil__rs_read_some(ch, s, (unsigned char*)m->data, m->cap, deadline, timeout_ms == 0, &n);
+        if (r != HIL_OK) break;
+        if (n) {
+            m->len = n;
+            break;
+        }
+        if (timeout_ms == 0) {
+            r = HIL_ERR_AGAIN;
+            break;
+        }
+    }
+    hil_mutex_lock(&s->io.mu);
+    s->reading = 0;
+    hil_cond_broadcast(&s->io.cv);
+    hil_mutex_unlock(&s->io.mu);
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static hil_result hil__rs_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    const void* data = m->data;
+    size_t len = m->len;
+    hil_result r;
+    if (!hil__io_enter(&s->io)) return hil__closed(ch);
+    if (s->telnet && memchr(m->data, HIL__TN_IAC, m->len)) {
+        /* 0xFF in the data is sent twice (IAC IAC) */
+        const unsigned char* p = (const unsigned char*)m->data;
+        size_t i;
+        hil_sb_clear(&s->esc);
+        for (i = 0; i < m->len; i++) {
+            hil_sb_putc(&s->esc, (char)p[i]);
+            if (p[i] == HIL__TN_IAC) hil_sb_putc(&s->esc, (char)p[i]);
+        }
+        if (s->esc.failed) {
+            hil__io_leave(&s->io);
+            return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+        }
+        data = s->esc.data;
+        len = s->esc.len;
+    }
+    r = hil__rs_write(ch, s, data, len, hil_deadline_ms(timeout_ms), timeout_ms);
+    if (s->esc.cap > 65536) hil_sb_free(&s->esc);
+    hil__io_leave(&s->io);
+    return r;
+}
+
+static int hil__rs_poll_fd(hil_channel* ch) {
+    hil__rs* s = (hil__rs*)hil_channel_state(ch);
+    return s->pollset >= 0 ? s->pollset : s->fd;
+}
+
+static const hil_channel_type hil__rfc2217_type = {
+    "rfc2217", "A remote serial port over telnet with the COM-PORT option (RFC 2217)", 1, sizeof(hil__rs),
+    hil__rfc2217_opts, hil__rs_configure, hil__rs_open, hil__rs_close, hil__rs_send, hil__rs_recv, hil__rs_poll_fd,
+    hil__rs_destroy
+};
+
+static const hil_channel_type hil__ser2net_type = {
+    "ser2net", "A serial port served by ser2net: RFC 2217 (default) or raw TCP", 1, sizeof(hil__rs), hil__ser2net_opts,
+    hil__rs_configure, hil__rs_open, hil__rs_close, hil__rs_send, hil__rs_recv, hil__rs_poll_fd, hil__rs_destroy
+};
+
+/* ---- serial line control, whatever carries the line -------------------------------------- */
+
+enum { HIL__LINE_PTY = 1, HIL__LINE_SERIAL, HIL__LINE_REMOTE };
+
+static int hil__line_kind(hil_channel* ch) {
+    if (!ch || !ch->type) return 0;
+    if (ch->type == &hil__pty_type) return HIL__LINE_PTY;
+    if (ch->type == &hil__serial_type) return HIL__LINE_SERIAL;
+    if (ch->type == &hil__rfc2217_type || ch->type == &hil__ser2net_type) return HIL__LINE_REMOTE;
+    return 0;
+}
+
+/* The line's kind, after checking the channel has one and is open; the
+ * caller leaves the io with hil__line_leave. */
+static hil_result hil__line_enter(hil_channel* ch, const char* what, int* kind) {
+    hil__io* io;
+    *kind = hil__line_kind(ch);
+    if (!*kind) {
+        if (!ch) return hil_error(HIL_ERR_INVALID_ARG, "%s: no channel", what);
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "%s: only serial, pty, rfc2217 and ser2net channels have a "
+                                 "serial line", what);
+    }
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "%s: the channel is not open", what);
+    io = (hil__io*)hil_channel_state(ch); /* every line type starts with its hil__io */
+    if (!hil__io_enter(io)) return hil__closed(ch);
+    if (*kind == HIL__LINE_REMOTE) {
+        hil_result r = hil__rs_check_telnet(ch, (hil__rs*)hil_channel_state(ch), what);
+        if (r != HIL_OK) {
+            hil__io_leave(io);
+            return r;
+        }
+    }
+#ifndef HIL__SP
+    if (*kind == HIL__LINE_SERIAL) {
+        hil__io_leave(io);
+        return hil_channel_error(ch, HIL_ERR_MISSING_LIBRARY, "%s", (hil__no_libserialport(), hil_last_error()));
+    }
+#endif
+    return HIL_OK;
+}
+
+static void hil__line_leave(hil_channel* ch) { hil__io_leave((hil__io*)hil_channel_state(ch)); }
+
+HIL_API hil_result hil_serial_get_settings(hil_channel* ch, hil_serial_settings* out) {
+    int kind;
+    hil_result r = hil__line_enter(ch, "serial settings", &kind);
+    if (r != HIL_OK) return r;
+    if (kind == HIL__LINE_PTY) {
+        hil__pty* s = (hil__pty*)hil_channel_state(ch);
+        r = hil__termios_read(ch, s->slave, out, s->path);
+    } else if (kind == HIL__LINE_REMOTE) {
+        hil__rs* s = (hil__rs*)hil_channel_state(ch);
+        hil_mutex_lock(&s->io.mu);
+        *out = s->have;
+        hil_mutex_unlock(&s->io.mu);
+    }
+#ifdef HIL__SP
+    else {
+        r = hil__sp_read_settings(ch, (hil__serial*)hil_channel_state(ch), out);
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
+}
+
+HIL_API hil_result hil_serial_apply(hil_channel* ch, const hil_serial_settings* st) {
+    int kind;
+    hil_result r;
+    if (st->data_bits < 5 || st->data_bits > 8 || st->stop_bits < 1 || st->stop_bits > 2 || st->baudrate < 0 ||
+        (int)st->parity < 0 || st->parity > HIL_PARITY_SPACE || (int)st->flow_control < 0 ||
+        st->flow_control > HIL_FLOW_DTRDSR)
+        return hil_error(HIL_ERR_INVALID_ARG, "serial settings: data_bits 5..8, stop_bits 1 or 2, a known parity and "
+                         "flow control, baudrate >= 0");
+    r = hil__line_enter(ch, "serial settings", &kind);
+    if (r != HIL_OK) return r;
+    if (kind == HIL__LINE_PTY) {
+        hil__pty* s = (hil__pty*)hil_channel_state(ch);
+        if (st->data_bits != 8 || st->parity != HIL_PARITY_NONE)
+            r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                                  "a pty always has 8 data bits and no parity (the kernel resets them)");
+        else
+            r = hil__termios_apply(ch, s->slave, st, s->path);
+    } else if (kind == HIL__LINE_REMOTE) {
+        unsigned mask = (1u << HIL__CP_DATASIZE) | (1u << HIL__CP_PARITY) | (1u << HIL__CP_STOPSIZE) |
+                        (1u << HIL__CP_CONTROL);
+        if (st->baudrate > 0) mask |= 1u << HIL__CP_BAUD;
+        r = hil__rs_set(ch, (hil__rs*)hil_channel_state(ch), st, mask);
+    }
+#ifdef HIL__SP
+    else {
+        hil__serial* sp = (hil__serial*)hil_channel_state(ch);
+        r = hil__sp_apply(ch, sp, st, -1, -1);
+        if (r == HIL_OK) r = hil__serial_make_raw(ch, sp, st->flow_control == HIL_FLOW_XONXOFF);
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
+}
+
+HIL_API hil_result hil_serial_set_baudrate(hil_channel* ch, int baudrate) {
+    int kind;
+    hil_result r;
+    if (baudrate <= 0) return hil_error(HIL_ERR_INVALID_ARG, "serial: baudrate must be positive, not %d", baudrate);
+    r = hil__line_enter(ch, "baudrate", &kind);
+    if (r != HIL_OK) return r;
+    if (kind == HIL__LINE_REMOTE) {
+        hil_serial_settings st;
+        memset(&st, 0, sizeof st);
+        st.baudrate = baudrate;
+        r = hil__rs_set(ch, (hil__rs*)hil_channel_state(ch), &st, 1u << HIL__CP_BAUD);
+        hil__line_leave(ch);
+        return r;
+    }
+    hil__line_leave(ch);
+    {
+        hil_serial_settings st;
+        r = hil_serial_get_settings(ch, &st);
+        if (r != HIL_OK) return r;
+        st.baudrate = baudrate;
+        return hil_serial_apply(ch, &st);
+    }
+}
+
+static hil_result hil__line_signal(hil_channel* ch, const char* name, int rts, int on) {
+    int kind;
+    hil_result r = hil__line_enter(ch, name, &kind);
+    if (r != HIL_OK) return r;
+    if (kind == HIL__LINE_PTY) {
+        r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty has no %s line", name);
+    } else if (kind == HIL__LINE_REMOTE) {
+        r = hil__rs_command(ch, (hil__rs*)hil_channel_state(ch), HIL__CP_CONTROL,
+                            rts ? (on ? 11u : 12u) : (on ? 8u : 9u), 1);
+    }
+#ifdef HIL__SP
+    else {
+        hil__serial* s = (hil__serial*)hil_channel_state(ch);
+        char eb[256];
+        enum sp_return sr = rts ? sp_set_rts(s->sp, on ? SP_RTS_ON : SP_RTS_OFF)
+                                : sp_set_dtr(s->sp, on ? SP_DTR_ON : SP_DTR_OFF);
+        if (sr != SP_OK) r = hil_channel_error(ch, HIL_ERR_IO, "%s %s on %s: %s", name, on ? "on" : "off", s->dev,
+                                               hil__sp_err(sr, eb, sizeof eb));
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
+}
+
+HIL_API hil_result hil_serial_set_rts(hil_channel* ch, int on) { return hil__line_signal(ch, "RTS", 1, on); }
+HIL_API hil_result hil_serial_set_dtr(hil_channel* ch, int on) { return hil__line_signal(ch, "DTR", 0, on); }
+
+HIL_API hil_result hil_serial_send_break(hil_channel* ch, int duration_ms) {
+    int kind;
+    hil_result r;
+    hil__io* io;
+    if (duration_ms < 0) return hil_error(HIL_ERR_INVALID_ARG, "break: duration_ms must be >= 0");
+    r = hil__line_enter(ch, "break", &kind);
+    if (r != HIL_OK) return r;
+    io = (hil__io*)hil_channel_state(ch);
+    if (kind == HIL__LINE_PTY) {
+        r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "a pty cannot send a break");
+    } else if (kind == HIL__LINE_REMOTE) {
+        hil__rs* s = (hil__rs*)hil_channel_state(ch);
+        r = hil__rs_command(ch, s, HIL__CP_CONTROL, 5, 1);
+        /* hold it; close() cuts the wait short */
+        if (r == HIL_OK && hil_wait_readable(hil_waker_fd(&io->wake), duration_ms) == HIL_OK) r = hil__closed(ch);
+        if (r == HIL_OK) r = hil__rs_command(ch, s, HIL__CP_CONTROL, 6, 1);
+    }
+#ifdef HIL__SP
+    else {
+        hil__serial* s = (hil__serial*)hil_channel_state(ch);
+        char eb[256];
+        enum sp_return sr = sp_start_break(s->sp);
+        if (sr == SP_OK) {
+            if (hil_wait_readable(hil_waker_fd(&io->wake), duration_ms) == HIL_OK) r = hil__closed(ch);
+            sr = sp_end_break(s->sp);
+        }
+        if (sr != SP_OK && r == HIL_OK)
+            r = hil_channel_error(ch, HIL_ERR_IO, "break on %s: %s", s->dev, hil__sp_err(sr, eb, sizeof eb));
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
+}
+
+HIL_API hil_result hil_serial_flush(hil_channel* ch, int which) {
+    int kind;
+    hil_result r = hil__line_enter(ch, "flush", &kind);
+    if (r != HIL_OK) return r;
+    if (which & HIL_FLUSH_INPUT) hil_channel_flush_input(ch);
+    if (kind == HIL__LINE_PTY) {
+        hil__pty* s = (hil__pty*)hil_channel_state(ch);
+        int q = (which & HIL_FLUSH_INPUT) && (which & HIL_FLUSH_OUTPUT) ? TCIOFLUSH
+                : (which & HIL_FLUSH_INPUT) ? TCIFLUSH : TCOFLUSH;
+        if (which & (HIL_FLUSH_INPUT | HIL_FLUSH_OUTPUT)) tcflush(s->master, q);
+    } else if (kind == HIL__LINE_REMOTE) {
+        hil__rs* s = (hil__rs*)hil_channel_state(ch);
+        unsigned what = ((which & HIL_FLUSH_INPUT) ? 1u : 0u) | ((which & HIL_FLUSH_OUTPUT) ? 2u : 0u);
+        if (which & HIL_FLUSH_INPUT) {
+            hil_mutex_lock(&s->io.mu);
+            hil_sb_clear(&s->pending);
+            hil_waker_drain(&s->pend);
+            hil_mutex_unlock(&s->io.mu);
+        }
+        if (what) r = hil__rs_command(ch, s, HIL__CP_PURGE, what, 1);
+    }
+#ifdef HIL__SP
+    else {
+        hil__serial* s = (hil__serial*)hil_channel_state(ch);
+        char eb[256];
+        enum sp_return sr = sp_flush(s->sp, (which & HIL_FLUSH_INPUT) && (which & HIL_FLUSH_OUTPUT) ? SP_BUF_BOTH
+                                            : (which & HIL_FLUSH_INPUT) ? SP_BUF_INPUT : SP_BUF_OUTPUT);
+        if (sr != SP_OK) r = hil_channel_error(ch, HIL_ERR_IO, "flush %s: %s", s->dev, hil__sp_err(sr, eb, sizeof eb));
+    }
+#endif
+    hil__line_leave(ch);
+    return r;
+}
+
+HIL_API int hil_channel_local_port(hil_channel* ch) {
+    int port = -1;
+    if (!ch || !hil_channel_is_open(ch)) return -1;
+    if (ch->type == &hil__tcp_type) {
+        hil__tcp* s = (hil__tcp*)hil_channel_state(ch);
+        port = s->server ? s->local_port : hil__sock_port(s->cfd);
+    } else if (ch->type == &hil__udp_type) {
+        port = ((hil__udp*)hil_channel_state(ch))->local;
+    } else if (ch->type == &hil__rfc2217_type || ch->type == &hil__ser2net_type) {
+        port = ((hil__rs*)hil_channel_state(ch))->local_port;
+    }
+    return port;
+}
+
+/* ---- flashers ------------------------------------------------------------------------------ */
+
+struct hil_flasher {
+    const hil_flasher_type* type;
+    char* name;
+    char* prefix;            /* "flashers.<name>." */
+    char* logger;            /* "hil.flash.<name>" */
+    hil_config* cfg;
+    hil_config* own_cfg;
+    void* state;
+    hil_strbuf output;
+};
+
+static const hil_flasher_type* hil__fltypes[32];
+static size_t hil__n_fltypes;
+
+static const hil_channel_opt hil__flasher_common_opts[] = {
+    {"type", HIL_OPT_STRING, NULL, "The flasher type of flasher <name> (command, or one registered by code)", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__fltype_options(const hil_flasher_type* t) {
+    static hil_extension* ext;
+    const hil_channel_opt* lists[2];
+    size_t i, l;
+    lists[0] = NULL;
+    if (!ext) {
+        ext = hil_extension_declare("flashers", HIL_EXT_FRAMEWORK, NULL);
+        if (!ext) return;
+        ext->description = "Flashers put firmware on devices: flashers.<name>.type and each type's options";
+        lists[0] = hil__flasher_common_opts;
+    }
+    lists[1] = t->opts;
+    for (l = 0; l < 2; l++)
+    for (i = 0; lists[l] && lists[l][i].name; i++) {
+        const hil_channel_opt* o = &lists[l][i];
+        size_t n = strlen(o->name) + 12;
+        const hil_option* have;
+        hil_option* opt;
+        char* key = (char*)HIL_MALLOC(n);
+        if (!key) return;
+        snprintf(key, n, "flashers.*.%s", o->name);
+        have = hil_option_find(key);
+        if (have && strcmp(have->key, key) == 0) {
+            HIL_FREE(key);
+            continue;
+        }
+        opt = hil_ext_option(ext, key, o->type, o->default_value, o->help);
+        if (opt) opt->choices = o->choices;
+    }
+}
+
+HIL_API hil_result hil_flasher_type_register(const hil_flasher_type* t) {
+    size_t i;
+    if (!t || !t->name || !t->flash) return hil_error(HIL_ERR_INVALID_ARG, "flasher type: name and flash are required");
+    for (i = 0; i < hil__n_fltypes; i++) {
+        if (hil__fltypes[i] == t) return HIL_OK;
+        if (strcmp(hil__fltypes[i]->name, t->name) == 0)
+            return hil_error(HIL_ERR_EXISTS, "flasher type '%s' is registered twice", t->name);
+    }
+    if (hil__n_fltypes == HIL__COUNTOF(hil__fltypes))
+        return hil_error(HIL_ERR_OVERFLOW, "too many flasher types (at most 32)");
+    hil__fltypes[hil__n_fltypes++] = t;
+    hil__fltype_options(t);
+    return HIL_OK;
+}
+
+HIL_API const hil_flasher_type* hil_flasher_type_find(const char* name) {
+    size_t i;
+    hil__register_builtin_channel_types(); /* and flasher types */
+    for (i = 0; name && i < hil__n_fltypes; i++)
+        if (strcmp(hil__fltypes[i]->name, name) == 0) return hil__fltypes[i];
+    return NULL;
+}
+
+HIL_API void hil_flasher_config_init(hil_flasher_config* c) { memset(c, 0, sizeof *c); }
+
+HIL_API hil_result hil_flasher_error(hil_flasher* f, hil_result r, const char* fmt, ...) {
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return hil_error(r, "flasher '%s': %s", f->name, msg);
+}
+
+static const char* hil__flopt_lookup(hil_flasher* f, const char* key, const char** source) {
+    char k[512];
+    hil_config_value v;
+    snprintf(k, sizeof k, "%s%s", f->prefix, key);
+    if (hil_config_lookup(f->cfg, k, &v) && v.count) {
+        if (source) *source = v.source;
+        return v.value;
+    }
+    if (f->own_cfg && f->cfg == f->own_cfg && hil_config_lookup(hil_cfg(), k, &v) && v.count) {
+        if (source) *source = v.source;
+        return v.value;
+    }
+    return NULL;
+}
+
+HIL_API const char* hil_flasher_opt_str(hil_flasher* f, const char* key, const char* fallback) {
+    const char* v = hil__flopt_lookup(f, key, NULL);
+    const hil_channel_opt* o;
+    if (v) return v;
+    o = hil__chopt_in(f->type ? f->type->opts : NULL, key);
+    return o && o->default_value ? o->default_value : fallback;
+}
+
+HIL_API hil_result hil_flasher_opt_int(hil_flasher* f, const char* key, long long fallback, long long* out) {
+    const char* v = hil_flasher_opt_str(f, key, NULL);
+    char* end;
+    *out = fallback;
+    if (!v || !*v) return HIL_OK;
+    errno = 0;
+    *out = strtoll(v, &end, 0);
+    if (errno || *end) return hil_flasher_error(f, HIL_ERR_CONFIG, "option %s: expected an integer, got '%s'", key, v);
+    return HIL_OK;
+}
+
+typedef struct hil__flkeys { hil_flasher* f; size_t plen; hil_strbuf bad; int n; } hil__flkeys;
+
+static void hil__flkeys_visit(const char* key, const hil_config_value* v, void* user) {
+    hil__flkeys* st = (hil__flkeys*)user;
+    const char* name = key + st->plen;
+    if (strncmp(key, st->f->prefix, st->plen) != 0 || !v->count) return;
+    if (hil__chopt_in(hil__flasher_common_opts, name) || hil__chopt_in(st->f->type->opts, name)) return;
+    hil_sb_printf(&st->bad, "%s%s (%s)", st->n++ ? ", " : "", key, v->source);
+}
+
+/* Unknown keys and values of the wrong kind stop the run at create. */
+static hil_result hil__flasher_check(hil_flasher* f) {
+    hil__flkeys st;
+    size_t i;
+    hil_result r = HIL_OK;
+    memset(&st, 0, sizeof st);
+    st.f = f;
+    st.plen = strlen(f->prefix);
+    hil_config_foreach(f->cfg, hil__flkeys_visit, &st);
+    if (st.n) {
+        hil_strbuf known = {0, 0, 0, 0};
+        hil_sb_puts(&known, "type");
+        for (i = 0; f->type->opts && f->type->opts[i].name; i++) hil_sb_printf(&known, ", %s", f->type->opts[i].name);
+        r = hil_flasher_error(f, HIL_ERR_CONFIG, "not an option of type '%s': %s; its options are: %s", f->type->name,
+                              hil_sb_cstr(&st.bad), hil_sb_cstr(&known));
+        hil_sb_free(&known);
+    }
+    hil_sb_free(&st.bad);
+    for (i = 0; r == HIL_OK && f->type->opts && f->type->opts[i].name; i++) {
+        const hil_channel_opt* o = &f->type->opts[i];
+        const char* src = "";
+        const char* v = hil__flopt_lookup(f, o->name, &src);
+        char* end;
+        int b;
+        if (!v || !*v) continue;
+        if (o->type == HIL_OPT_INT) {
+            errno = 0;
+            (void)strtoll(v, &end, 0);
+            if (errno || *end)
+                r = hil_flasher_error(f, HIL_ERR_CONFIG, "option %s: expected an integer, got '%s' (%s)", o->name, v, src);
+        } else if (o->type == HIL_OPT_BOOL && !hil__parse_bool_word(v, &b)) {
+            r = hil_flasher_error(f, HIL_ERR_CONFIG, "option %s: expected true or false, got '%s' (%s)", o->name, v, src);
+        } else if (o->type == HIL_OPT_CHOICE && hil__choice_index(o->choices, v) < 0) {
+            r = hil_flasher_error(f, HIL_ERR_CONFIG, "option %s: '%s' is not allowed; expected one of %s (%s)", o->name,
+                                  v, o->choices, src);
+        }
+    }
+    return r;
+}
+
+static void hil__flasher_free(hil_flasher* f) {
+    if (!f) return;
+    if (f->own_cfg) hil_config_destroy(f->own_cfg);
+    hil_sb_free(&f->output);
+    HIL_FREE(f->state);
+    HIL_FREE(f->logger);
+    HIL_FREE(f->prefix);
+    HIL_FREE(f->name);
+    HIL_FREE(f);
+}
+
+HIL_API hil_result hil_flasher_create(const hil_flasher_config* c, hil_flasher** out) {
+    hil_flasher* f;
+    const char* tname;
+    hil_result r = HIL_OK;
+    size_t n, i;
+    *out = NULL;
+    if (!c || !c->name || !*c->name) return hil_error(HIL_ERR_INVALID_ARG, "flasher: no name given");
+    f = (hil_flasher*)hil__calloc(1, sizeof *f);
+    if (!f) return hil_error(HIL_ERR_NO_MEMORY, "flasher '%s': out of memory", c->name);
+    n = strlen(c->name) + 12;
+    f->name = hil_strdup(c->name);
+    f->prefix = (char*)HIL_MALLOC(n);
+    f->logger = (char*)HIL_MALLOC(n);
+    if (!f->name || !f->prefix || !f->logger) {
+        hil__flasher_free(f);
+        return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+    }
+    snprintf(f->prefix, n, "flashers.%s.", c->name);
+    snprintf(f->logger, n, "hil.flash.%s", c->name);
+    f->cfg = c->config ? c->config : hil_cfg();
+    if (c->options) {
+        r = hil_config_create(&f->own_cfg);
+        for (i = 0; r == HIL_OK && c->options[i]; i++) {
+            const char* eq = strchr(c->options[i], '=');
+            char key[512];
+            if (!eq) {
+                r = hil_error(HIL_ERR_INVALID_ARG, "flasher '%s': option '%s' is not key=value", c->name, c->options[i]);
+                break;
+            }
+            snprintf(key, sizeof key, "%s%.*s", f->prefix, (int)(eq - c->options[i]), c->options[i]);
+            r = hil_config_set(f->own_cfg, key, eq + 1, HIL_PRIO_CLI, "hil_flasher_create");
+        }
+        f->cfg = f->own_cfg;
+        if (r != HIL_OK) {
+            hil__flasher_free(f);
+            return r;
+        }
+    }
+    tname = c->type ? c->type : hil__flopt_lookup(f, "type", NULL);
+    if (!tname) {
+        r = hil_error(HIL_ERR_CONFIG, "flasher '%s': no type: set flashers.%s.type (command, or a registered type)",
+                      c->name, c->name);
+        hil__flasher_free(f);
+        return r;
+    }
+    f->type = hil_flasher_type_find(tname);
+    if (!f->type) {
+        hil_strbuf sb = {0, 0, 0, 0};
+        for (i = 0; i < hil__n_fltypes; i++) hil_sb_printf(&sb, "%s%s", i ? ", " : "", hil__fltypes[i]->name);
+        r = hil_error(HIL_ERR_CONFIG, "flasher '%s': unknown type '%s' (registered: %s)", c->name, tname, hil_sb_cstr(&sb));
+        hil_sb_free(&sb);
+        hil__flasher_free(f);
+        return r;
+    }
+    if (f->type->state_size && !(f->state = hil__calloc(1, f->type->state_size))) {
+        hil__flasher_free(f);
+        return hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+    }
+    r = hil__flasher_check(f);
+    if (r == HIL_OK && f->type->configure) {
+        r = f->type->configure(f);
+        if (r != HIL_OK && f->type->destroy) f->type->destroy(f);
+    }
+    if (r != HIL_OK) {
+        hil__flasher_free(f);
+        return r;
+    }
+    *out = f;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_flasher_from_config(const char* name, hil_flasher** out) {
+    hil_flasher_config c;
+    hil_flasher_config_init(&c);
+    c.name = name;
+    return hil_flasher_create(&c, out);
+}
+
+HIL_API hil_result hil_flasher_flash(hil_flasher* f, const char* image, int timeout_ms) {
+    uint64_t t0 = hil_now_ns();
+    hil_result r;
+    hil_sb_clear(&f->output);
+    HIL_INFO(f->logger, "flasher '%s': flashing %s", f->name, image ? image : "(no image)");
+    r = f->type->flash(f, image, timeout_ms);
+    if (r == HIL_OK)
+        HIL_INFO(f->logger, "flasher '%s': flashed %s in %.1f s", f->name, image ? image : "", (hil_now_ns() - t0) / 1e9);
+    else
+        HIL_INFO(f->logger, "%s", hil_last_error()); /* the caller gets it as the result too */
+    return r;
+}
+
+HIL_API const char* hil_flasher_output(const hil_flasher* f) { return hil_sb_cstr(&f->output); }
+HIL_API const char* hil_flasher_name(const hil_flasher* f) { return f->name; }
+HIL_API void* hil_flasher_state(hil_flasher* f) { return f->state; }
+
+HIL_API void hil_flasher_add_output(hil_flasher* f, const char* text, size_t len) {
+    const size_t keep = 65536;
+    hil_sb_append(&f->output, text, len);
+    if (f->output.len > 2 * keep) { /* only the end matters for a message */
+        memmove(f->output.data, f->output.data + f->output.len - keep, keep);
+        f->output.len = keep;
+        f->output.data[keep] = 0;
+    }
+}
+
+HIL_API void hil_flasher_destroy(hil_flasher* f) {
+    if (!f) return;
+    if (f->type && f->type->destroy) f->type->destroy(f);
+    hil__flasher_free(f);
+}
+
+/* ---- the command flasher ---- */
+
+typedef struct hil__cmdflash {
+    char** argv;      /* the template */
+    char** env;
+    char* cwd;
+    long long timeout_ms;
+    char* fail_pattern;
+    char* success_pattern;
+} hil__cmdflash;
+
+static const hil_channel_opt hil__cmdflash_opts[] = {
+    {"command", HIL_OPT_STRING, NULL,
+     "command flasher: the program and its arguments ({image}, {name} replaced), split like a shell would (no shell)",
+     NULL},
+    {"timeout_ms", HIL_OPT_INT, "120000", "command flasher: longest the job may take; then it is killed", NULL},
+    {"cwd", HIL_OPT_PATH, NULL, "command flasher: working directory of the program", NULL},
+    {"env", HIL_OPT_STRING, NULL, "command flasher: extra environment, KEY=VALUE words", NULL},
+    {"fail_pattern", HIL_OPT_STRING, NULL,
+     "command flasher: output text that means failure even with exit status 0 (several: a|b)", NULL},
+    {"success_pattern", HIL_OPT_STRING, NULL, "command flasher: output text that must appear (Verified OK)", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__cmdflash_destroy(hil_flasher* f) {
+    hil__cmdflash* s = (hil__cmdflash*)hil_flasher_state(f);
+    hil__words_free(s->argv);
+    hil__words_free(s->env);
+    HIL_FREE(s->cwd);
+    HIL_FREE(s->fail_pattern);
+    HIL_FREE(s->success_pattern);
+    memset(s, 0, sizeof *s);
+}
+
+static hil_result hil__cmdflash_configure(hil_flasher* f) {
+    hil__cmdflash* s = (hil__cmdflash*)hil_flasher_state(f);
+    const char* cmd = hil_flasher_opt_str(f, "command", NULL);
+    const char* v;
+    size_t n = 0, i;
+    hil_result r;
+    if (!cmd || !*cmd)
+        return hil_flasher_error(f, HIL_ERR_CONFIG, "no command: set flashers.%s.command (e.g. st-flash write {image} "
+                                 "0x8000000)", f->name);
+    if (hil__split_words(cmd, &s->argv, &n) != HIL_OK || n == 0)
+        return hil_flasher_error(f, HIL_ERR_CONFIG, "option command: %s", n == 0 && s->argv ? "no words" : hil_last_error());
+    if (hil__split_words(hil_flasher_opt_str(f, "env", ""), &s->env, NULL) != HIL_OK)
+        return hil_flasher_error(f, HIL_ERR_CONFIG, "option env: %s", hil_last_error());
+    for (i = 0; s->env[i]; i++)
+        if (!strchr(s->env[i], '=') || s->env[i][0] == '=')
+            return hil_flasher_error(f, HIL_ERR_CONFIG, "option env: '%s' is not KEY=VALUE", s->env[i]);
+    r = hil_flasher_opt_int(f, "timeout_ms", 120000, &s->timeout_ms);
+    if (r != HIL_OK) return r;
+    if (s->timeout_ms < 1 || s->timeout_ms > 24LL * 3600 * 1000)
+        return hil_flasher_error(f, HIL_ERR_CONFIG, "option timeout_ms: must be 1..86400000, got %lld", s->timeout_ms);
+    if ((v = hil_flasher_opt_str(f, "cwd", NULL)) && *v) s->cwd = hil_strdup(v);
+    if ((v = hil_flasher_opt_str(f, "fail_pattern", NULL)) && *v) s->fail_pattern = hil_strdup(v);
+    if ((v = hil_flasher_opt_str(f, "success_pattern", NULL)) && *v) s->success_pattern = hil_strdup(v);
+    return HIL_OK;
+}
+
+/* word with every {image} and {name} replaced */
+static char* hil__expand_word(const char* w, const char* image, const char* name) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    while (*w) {
+        if (strncmp(w, "{image}", 7) == 0) { hil_sb_puts(&sb, image); w += 7; }
+        else if (strncmp(w, "{name}", 6) == 0) { hil_sb_puts(&sb, name); w += 6; }
+        else hil_sb_putc(&sb, *w++);
+    }
+    return hil_sb_take(&sb);
+}
+
+/* The last lines of the output, for a message. */
+static void hil__last_lines(const char* text, int lines, char* out, size_t size) {
+    size_t n = strlen(text);
+    const char* p;
+    int seen = 0;
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r')) n--;
+    p = text + n;
+    while (p > text) {
+        if (p[-1] == '\n' && ++seen == lines) break;
+        p--;
+    }
+    hil__sfmt(out, size, "%.*s", (int)(text + n - p), p);
+    {
+        char* c;
+        for (c = out; *c; c++)
+            if (*c == '\n') *c = '|';
+            else if (*c == '\r') *c = ' ';
+    }
+}
+
+/* The first of the '|'-separated patterns found in text. */
+static const char* hil__find_pattern(const char* text, const char* patterns, char* hit, size_t size) {
+    const char* p = patterns;
+    while (p && *p) {
+        size_t len = strcspn(p, "|");
+        if (len && len < size) {
+            memcpy(hit, p, len);
+            hit[len] = 0;
+            if (strstr(text, hit)) return hit;
+        }
+        p += len + (p[len] == '|');
+    }
+    return NULL;
+}
+
+static hil_result hil__cmdflash_flash(hil_flasher* f, const char* image, int timeout_ms) {
+    hil__cmdflash* s = (hil__cmdflash*)hil_flasher_state(f);
+    size_t n = 0, i;
+    char** argv;
+    hil_proc_config pc;
+    hil_proc p;
+    hil_result r = HIL_OK;
+    uint64_t t0 = hil_now_ns(), deadline;
+    char line[1024];
+    size_t have = 0;
+    int timed_out = 0, interrupted = 0;
+    struct stat st;
+    hil_waker* intr = hil_interrupt_waker();
+    if (timeout_ms < 0) timeout_ms = (int)s->timeout_ms;
+    deadline = hil_deadline_ms(timeout_ms);
+    if (image && stat(image, &st) != 0)
+        return hil_flasher_error(f, HIL_ERR_NOT_FOUND, "image %s: %s", image, strerror(errno));
+    while (s->argv[n]) n++;
+    argv = (char**)hil__calloc(n + 1, sizeof *argv);
+    if (!argv) return hil_flasher_error(f, HIL_ERR_NO_MEMORY, "out of memory");
+    for (i = 0; i < n; i++)
+        if (!(argv[i] = hil__expand_word(s->argv[i], image ? image : "", f->name))) r = HIL_ERR_NO_MEMORY;
+    if (r != HIL_OK) {
+        hil__words_free(argv);
+        return hil_flasher_error(f, r, "out of memory");
+    }
+    hil_proc_config_init(&pc);
+    pc.argv = (const char* const*)argv;
+    pc.env = (const char* const*)s->env;
+    pc.cwd = s->cwd;
+    pc.pipe_stdout = 1;
+    pc.stderr_to_stdout = 1;
+    pc.new_process_group = 1;
+    pc.die_with_parent = 1;
+    r = hil_proc_spawn(&p, &pc);
+    if (r != HIL_OK) {
+        r = hil_flasher_error(f, r, "%s", hil_last_error());
+        hil__words_free(argv);
+        return r;
+    }
+    hil_track_child_group(p.pid, 1);
+    HIL_DEBUG(f->logger, "flasher '%s': running %s (pid %d)", f->name, argv[0], p.pid);
+    /* its output, line by line into the log, until it closes or time is up */
+    for (;;) {
+        struct pollfd pf[2];
+        nfds_t np = 1;
+        int rc;
+        ssize_t got;
+        pf[0].fd = p.stdout_fd;
+        pf[0].events = POLLIN;
+        pf[0].revents = 0;
+        if (intr) {
+            pf[1].fd = hil_waker_fd(intr);
+            pf[1].events = POLLIN;
+            pf[1].revents = 0;
+            np = 2;
+        }
+        rc = poll(pf, np, hil_deadline_left_ms(deadline));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc == 0) { timed_out = 1; break; }
+        if (np == 2 && pf[1].revents) { interrupted = 1; break; }
+        got = read(p.stdout_fd, line + have, sizeof line - 1 - have);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (got <= 0) break;
+        hil_flasher_add_output(f, line + have, (size_t)got);
+        have += (size_t)got;
+        for (;;) {
+            char* nl = (char*)memchr(line, '\n', have);
+            size_t len;
+            if (!nl && have < sizeof line - 1) break;
+            len = nl ? (size_t)(nl - line) : have;
+            if (len && line[len - 1] == '\r') len--;
+            hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, f->logger, "%.*s", (int)len, line);
+            len = nl ? (size_t)(nl - line) + 1 : have;
+            memmove(line, line + len, have - len);
+            have -= len;
+        }
+    }
+    if (have) hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, f->logger, "%.*s", (int)have, line);
+    if (!timed_out && !interrupted && hil_proc_wait(&p, hil_deadline_left_ms(deadline)) == HIL_ERR_TIMEOUT) timed_out = 1;
+    if (timed_out || interrupted) hil_proc_terminate(&p, 1000);
+    else hil_proc_terminate(&p, 0); /* what it left in its group */
+    hil_track_child_group(p.pid, 0);
+    {
+        char how[128], last[400], hit[128];
+        double secs = (hil_now_ns() - t0) / 1e9;
+        const char* out = hil_flasher_output(f);
+        hil_proc_status_str(p.status, how, sizeof how);
+        hil__last_lines(out, 3, last, sizeof last);
+        if (timed_out)
+            r = hil_flasher_error(f, HIL_ERR_TIMEOUT, "'%s' did not finish within %d ms and was killed; last output: %s",
+                                  argv[0], timeout_ms, last[0] ? last : "(none)");
+        else if (interrupted)
+            r = hil_flasher_error(f, HIL_ERR_INTERRUPTED, "interrupted: '%s' was stopped after %.1f s", argv[0], secs);
+        else if (WIFSIGNALED(p.status))
+            r = hil_flasher_error(f, HIL_ERR_CRASHED, "'%s' was %s after %.1f s; last output: %s", argv[0], how, secs,
+                                  last[0] ? last : "(none)");
+        else if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0)
+            r = hil_flasher_error(f, HIL_ERR_IO, "'%s' %s after %.1f s; last output: %s", argv[0], how, secs,
+                                  last[0] ? last : "(none)");
+        else if (s->fail_pattern && hil__find_pattern(out, s->fail_pattern, hit, sizeof hit))
+            r = hil_flasher_error(f, HIL_ERR_IO, "'%s' exited with status 0 but its output contains '%s' (fail_pattern); "
+                                  "last output: %s", argv[0], hit, last);
+        else if (s->success_pattern && !strstr(out, s->success_pattern))
+            r = hil_flasher_error(f, HIL_ERR_IO, "'%s' exited with status 0 but '%s' (success_pattern) is not in its "
+                                  "output; last output: %s", argv[0], s->success_pattern, last[0] ? last : "(none)");
+        else
+            r = HIL_OK;
+    }
+    hil_proc_close(&p);
+    hil__words_free(argv);
+    return r;
+}
+
+static const hil_flasher_type hil__cmdflash_type = {
+    "command", "Runs a flashing program (openocd, st-flash, JLinkExe, picotool, esptool...) with {image} in its argv",
+    sizeof(hil__cmdflash), hil__cmdflash_opts, hil__cmdflash_configure, hil__cmdflash_flash, hil__cmdflash_destroy
+};
 
 /* ==========================================================================
  * socketcan / hil_can: implementation [section: socketcan -- docs/can.md]
@@ -2187,11 +6572,25 @@ static void hil__sc_close(hil_channel* ch) {
     if (fd >= 0) close(fd);
 }
 
-/* Wait until fd has events or the deadline passes; HIL_ERR_CLOSED when the
- * channel is being closed (the core's close wakes us, then waits for us). */
-static hil_result hil__sc_wait(hil_channel* ch, hil__sockcan* s, short events, uint64_t deadline) {
-    hil_result r = hil_channel_wait_fd(ch, s->fd, events, hil_deadline_left_ms(deadline));
-    return r == HIL_ERR_AGAIN ? HIL_ERR_TIMEOUT : r;
+/* Wait until fd has events or the deadline passes; HIL_ERR_CLOSED when
+ * close() woke us. */
+static hil_result hil__sc_wait(hil__sockcan* s, short events, uint64_t deadline) {
+    struct pollfd p[2];
+    for (;;) {
+        int rc;
+        p[0].fd = s->fd;
+        p[0].events = events;
+        p[0].revents = 0;
+        p[1].fd = hil_waker_fd(&s->wake);
+        p[1].events = POLLIN;
+        p[1].revents = 0;
+        rc = poll(p, 2, hil_deadline_left_ms(deadline));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) return hil_error(HIL_ERR_IO, "poll: %s", strerror(errno));
+        if (p[1].revents) return HIL_ERR_CLOSED;
+        if (rc == 0) return HIL_ERR_TIMEOUT;
+        return HIL_OK;
+    }
 }
 
 static hil_result hil__sc_io_error(hil_channel* ch, hil__sockcan* s, const char* what, int e) {
@@ -2239,7 +6638,7 @@ static hil_result hil__sc_send(hil_channel* ch, const hil_msg* m, int timeout_ms
         if (e == EINTR) continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
             if (timeout_ms == 0) { r = HIL_ERR_AGAIN; break; }
-            r = hil__sc_wait(ch, s, POLLOUT, deadline);
+            r = hil__sc_wait(s, POLLOUT, deadline);
         } else if (e == ENOBUFS) {
             /* The device queue is full. The kernel wakes no one when it
              * drains, so retry on a short timer (waking at once on close);
@@ -2247,7 +6646,7 @@ static hil_result hil__sc_send(hil_channel* ch, const hil_msg* m, int timeout_ms
             int left = hil_deadline_left_ms(deadline);
             struct pollfd p;
             if (timeout_ms == 0 || left == 0) { r = timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT; break; }
-            p.fd = hil_channel_close_fd(ch);
+            p.fd = hil_waker_fd(&s->wake);
             p.events = POLLIN;
             p.revents = 0;
             {
@@ -2320,7 +6719,7 @@ static hil_result hil__sc_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             return r;
         }
         if (timeout_ms == 0) { hil__sc_leave(s); return HIL_ERR_AGAIN; }
-        r = hil__sc_wait(ch, s, POLLIN, deadline);
+        r = hil__sc_wait(s, POLLIN, deadline);
         if (r != HIL_OK) { hil__sc_leave(s); return r; }
     }
     for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -2712,6 +7111,25 @@ HIL_API hil_result hil_can_replay(const hil_can_replay_config* c, size_t* sent) 
 }
 
 /* ==== end of section: socketcan / hil_can ================================================ */
+
+/* ---- built-in types ---------------------------------------------------------------------- */
+
+/* The one place that registers the built-in channel and flasher types. */
+static void hil__register_builtin_channel_types(void) {
+    static int done;
+    if (done) return;
+    done = 1;
+    hil_channel_type_register(&hil__loopback_type);
+    hil_channel_type_register(&hil__process_type);
+    hil_channel_type_register(&hil__pty_type);
+    hil_channel_type_register(&hil__tcp_type);
+    hil_channel_type_register(&hil__udp_type);
+    hil_channel_type_register(&hil__serial_type);
+    hil_channel_type_register(&hil__rfc2217_type);
+    hil_channel_type_register(&hil__ser2net_type);
+    hil_channel_type_register(hil_socketcan_channel_type());
+    hil_flasher_type_register(&hil__cmdflash_type);
+}
 
 #ifdef __cplusplus
 }

@@ -1573,7 +1573,7 @@ static void hil__child_worker_hook(int starting) {
     hil_sb_free(&b);
 }
 
-static void hil__close_fd(int* fd) {
+static void hil__job_close_fd(int* fd) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
 }
@@ -1612,16 +1612,16 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     for (i = 0; i < J->n_tasks; i++) {
         hil_task* x = J->tasks[i];
         if (x == t) continue;
-        hil__close_fd(&x->evfd);
-        hil__close_fd(&x->outfd);
-        hil__close_fd(&x->logfd);
-        hil__close_fd(&x->exitfd);
+        hil__job_close_fd(&x->evfd);
+        hil__job_close_fd(&x->outfd);
+        hil__job_close_fd(&x->logfd);
+        hil__job_close_fd(&x->exitfd);
     }
-    hil__close_fd(&J->joblog);
+    hil__job_close_fd(&J->joblog);
     hil_waker_destroy(&J->wake);
     dup2(t->logfd, 1);
     dup2(t->logfd, 2);
-    hil__close_fd(&t->logfd);
+    hil__job_close_fd(&t->logfd);
     hil__jfmt(src, sizeof src, "task %s", t->taskid);
     for (i = 0; t->params && t->params[i]; i++) {
         char key[300];
@@ -1838,7 +1838,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         int ev[2], pid;
         if (pipe(ev) != 0) {
             hil__jfmt(why, sizeof why, "cannot create a pipe: %s", strerror(errno));
-            hil__close_fd(&t->logfd);
+            hil__job_close_fd(&t->logfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
             hil_sb_free(&desc);
             return;
@@ -1859,7 +1859,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
                       strerror(errno));
             close(ev[0]);
             close(ev[1]);
-            hil__close_fd(&t->logfd);
+            hil__job_close_fd(&t->logfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
             hil_sb_free(&desc);
             return;
@@ -1889,7 +1889,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         if (r != HIL_OK) {
             hil__jfmt(why, sizeof why, "cannot start: %s", hil_last_error());
             hil__fd_printf(t->logfd, "== %s: %s\n", t->taskid, why);
-            hil__close_fd(&t->logfd);
+            hil__job_close_fd(&t->logfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, r);
             hil_sb_free(&desc);
             return;
@@ -2021,13 +2021,13 @@ static void hil__task_read(hil__job* J, hil_task* t) {
                 /* a task that scribbles on its own memory: end it */
                 kill(-t->pid, SIGKILL);
                 t->kill_sent = 1;
-                hil__close_fd(&t->evfd);
+                hil__job_close_fd(&t->evfd);
             }
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        hil__close_fd(&t->evfd);
+        hil__job_close_fd(&t->evfd);
     }
     while (t->outfd >= 0) {
         ssize_t n = read(t->outfd, buf, sizeof buf);
@@ -2190,12 +2190,12 @@ static void hil__task_finalize(hil__job* J, hil_task* t) {
     if (t->pid > 0) kill(-t->pid, SIGKILL); /* anything it left in its group */
     if (t->worker_pgid > 0 && !t->got_done) kill(-t->worker_pgid, SIGKILL);
     hil_track_child_group(t->pid, 0);
-    hil__close_fd(&t->evfd);
+    hil__job_close_fd(&t->evfd);
     if (t->kind == HIL__TASK_COMMAND) {
         hil_proc_close(&t->proc);
         t->outfd = t->exitfd = -1;
     } else {
-        hil__close_fd(&t->exitfd);
+        hil__job_close_fd(&t->exitfd);
     }
     t->end_ns = hil_now_ns();
     hil_proc_status_str(t->status, st, sizeof st);
@@ -2225,7 +2225,7 @@ static void hil__task_finalize(hil__job* J, hil_task* t) {
     hil__fmt_secs(dur, sizeof dur, t->end_ns - t->start_ns);
     hil__fd_printf(t->logfd, "== %s: %s in %s (%s)%s%s\n", t->taskid, hil_outcome_str(t->outcome), dur, st,
                    t->reason ? ": " : "", t->reason ? t->reason : "");
-    hil__close_fd(&t->logfd);
+    hil__job_close_fd(&t->logfd);
     t->state = HIL__T_DONE;
     hil__job_log(J, hil_outcome_is_failure(t->outcome) ? "warning" : "info", "%s finished: %s in %s (%s)%s%s",
                  t->taskid, hil_outcome_str(t->outcome), dur, st, t->reason ? ": " : "", t->reason ? t->reason : "");

@@ -76,7 +76,7 @@ HIL_TEST(socketcan_host, options_are_checked_when_the_channel_is_created) {
     expect_config_error("bitrate=-5", "not a bit rate");
     expect_config_error("bitrate=fast", "expected an integer");
     expect_config_error("sample_point=0.8", "a sample point needs its bit rate");
-    expect_config_error("state=down", "option state: 'down' is not keep or up");
+    expect_config_error("state=down", "option state: 'down' is not allowed; expected one of keep|up");
     expect_config_error("baudrate=9600", "not an option of type 'socketcan'");
     {
         const char* longname[] = {"interface=averyveryverylongname", NULL};

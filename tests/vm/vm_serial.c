@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <termios.h>
+#include <sys/ioctl.h>
 
 HIL_SUITE(serial_vm, "tags=serial,vm; timeout=60")
 
@@ -27,6 +28,27 @@ static hil_channel* open_serial(const char* baud) {
     return vm_channel("uart", "serial", opts);
 }
 
+typedef struct bulk_tx bulk_tx;
+static bulk_tx* recv_sender; /* the sender's progress and error, for the failure message */
+static const char* sender_state(void);
+
+/* The UART's state, for a stalled transfer's failure message. */
+static const char* uart_state(void) {
+    static char buf[256];
+    struct termios t;
+    int fd = open(uart(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC), outq = -1, inq = -1, lines = 0;
+    if (fd < 0 || tcgetattr(fd, &t) != 0) return "(cannot read the UART's state)";
+    ioctl(fd, TIOCOUTQ, &outq);
+    ioctl(fd, TIOCINQ, &inq);
+    ioctl(fd, TIOCMGET, &lines);
+    close(fd);
+    snprintf(buf, sizeof buf, "IXON=%d IXOFF=%d CRTSCTS=%d ECHO=%d ICANON=%d outq=%d inq=%d CTS=%d RTS=%d DSR=%d DTR=%d",
+             !!(t.c_iflag & IXON), !!(t.c_iflag & IXOFF), !!(t.c_cflag & CRTSCTS), !!(t.c_lflag & ECHO),
+             !!(t.c_lflag & ICANON), outq, inq, !!(lines & TIOCM_CTS), !!(lines & TIOCM_RTS), !!(lines & TIOCM_DSR),
+             !!(lines & TIOCM_DTR));
+    return buf;
+}
+
 /* Receive exactly n bytes (whatever the framing hands out), or fail. */
 static void recv_exactly(hil_channel* ch, unsigned char* out, size_t n, int timeout_ms) {
     uint64_t deadline = hil_deadline_ms(timeout_ms);
@@ -38,7 +60,7 @@ static void recv_exactly(hil_channel* ch, unsigned char* out, size_t n, int time
         hil_result r;
         hil_msg_init(&m, buf, sizeof buf);
         r = hil_channel_recv(ch, &m, hil_deadline_left_ms(deadline));
-        HIL_ASSERT_OK(r, "after %zu of %zu bytes", got, n);
+        HIL_ASSERT_OK(r, "after %zu of %zu bytes (%s; UART: %s)", got, n, sender_state(), uart_state());
         HIL_ASSERT(!(m.flags & HIL_MSG_TRUNCATED), "a %zu-byte receive buffer was too small", sizeof buf);
         k = m.len < n - got ? m.len : n - got;
         HIL_ASSERT_EQ(k, m.len, "%zu bytes more than sent arrived", m.len - k);
@@ -75,7 +97,22 @@ HIL_TEST(serial_vm, data_both_ways) {
     hil_channel_destroy(ch);
 }
 
-typedef struct bulk_tx { hil_channel* ch; const unsigned char* data; size_t len; hil_result r; char why[512]; } bulk_tx;
+struct bulk_tx {
+    hil_channel* ch;
+    const unsigned char* data;
+    size_t len;
+    size_t sent;   /* progress, read by the receiver when it gives up */
+    hil_result r;
+    char why[512];
+};
+
+static const char* sender_state(void) {
+    static char buf[700];
+    if (!recv_sender) return "no sender";
+    snprintf(buf, sizeof buf, "the sender had written %zu%s%s", __atomic_load_n(&recv_sender->sent, __ATOMIC_RELAXED),
+             recv_sender->why[0] ? " and failed " : "", recv_sender->why);
+    return buf;
+}
 
 static void* bulk_sender(void* arg) {
     bulk_tx* t = (bulk_tx*)arg;
@@ -88,6 +125,7 @@ static void* bulk_sender(void* arg) {
             return NULL;
         }
         off += n;
+        __atomic_store_n(&t->sent, off, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -116,7 +154,9 @@ HIL_TEST(serial_vm, transfer_of_64_kib_loses_nothing) {
     t0 = hil_now_ns();
     /* full duplex: the peer echoes while we still send, so read meanwhile */
     HIL_ASSERT(pthread_create(&th, NULL, bulk_sender, &t) == 0);
+    recv_sender = &t;
     recv_exactly(ch, in, n, 30000);
+    recv_sender = NULL;
     pthread_join(th, NULL);
     HIL_ASSERT_OK(t.r, "sending: %s", t.why);
     for (i = 0; i < n && in[i] == out[i]; i++) {}
