@@ -3919,7 +3919,10 @@ static hil_result hil__dut_exchange(hil_aux* a, int sub, int suite, int tc, long
         if (r == HIL_ERR_TIMEOUT)
             return hil_aux_fail(a, HIL_ERR_TIMEOUT, "no ACK from the target within %lld ms for %s (suite %d, case %d, token %u)",
                                 ack_ms, what, suite, tc, cmd.token);
-        if (r != HIL_OK) return r;
+        if (r == HIL_ERR_ABORTED) return r;
+        if (r != HIL_OK)
+            return hil_aux_fail(a, r, "waiting for the ACK of %s (suite %d, case %d): %.400s", what, suite, tc,
+                                hil_last_error());
         if (in.type == HIL_TAPP_ACK && in.token == cmd.token) {
             if (in.sub_type == HIL_TAPP_NACK)
                 return hil_aux_fail(a, HIL_ERR_PROTOCOL, "the target refused %s for suite %d, case %d (NACK, error code %u)",
@@ -3935,7 +3938,10 @@ static hil_result hil__dut_exchange(hil_aux* a, int sub, int suite, int tc, long
         if (r == HIL_ERR_TIMEOUT)
             return hil_aux_fail(a, HIL_ERR_TIMEOUT, "no REPORT from the target within %lld ms for %s (suite %d, case %d)",
                                 report_ms, what, suite, tc);
-        if (r != HIL_OK) return r;
+        if (r == HIL_ERR_ABORTED) return r;
+        if (r != HIL_OK)
+            return hil_aux_fail(a, r, "waiting for the REPORT of %s (suite %d, case %d): %.400s", what, suite, tc,
+                                hil_last_error());
         if (in.type == HIL_TAPP_REPORT) {
             hil__dut_ack(a, &in);
             if (in.suite != (uint8_t)suite || in.test_case != (uint8_t)tc)

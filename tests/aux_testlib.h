@@ -65,6 +65,7 @@ HIL__UNUSED static hil_result st_fdchan_recv(hil_channel* ch, hil_msg* m, int ti
         if (n > 0) { m->len = (size_t)n; return HIL_OK; }
         if (n == 0) return hil_channel_error(ch, HIL_ERR_CLOSED, "the peer closed the socket");
         if (errno == EINTR) continue;
+        if (errno == ECONNRESET) return hil_channel_error(ch, HIL_ERR_CLOSED, "the peer closed the socket (reset)");
         if (errno != EAGAIN && errno != EWOULDBLOCK) return hil_channel_error(ch, HIL_ERR_IO, "recv: %s", strerror(errno));
         if (timeout_ms == 0) return HIL_ERR_AGAIN;
         if (hil_wait_readable((int)s->fd, hil_deadline_left_ms(deadline)) == HIL_ERR_TIMEOUT) return HIL_ERR_TIMEOUT;

@@ -191,6 +191,10 @@ static void capture_log(const hil_log_record* rec, void* user) {
 
 HIL__CONSTRUCTOR(install_capture_log) { hil_log_set_callback(capture_log, NULL); }
 
+void st_capture_logs(int on);
+int st_logs_have(const char* s);
+int st_logs_pid(void);
+
 static void capture_logs(int on) {
     hil_mutex_lock(&logs_mu);
     if (on) {
@@ -744,3 +748,8 @@ HIL_TEST(aux_core, names_of_states_and_backends) {
     HIL_EXPECT_EQ(b, HIL_AUX_SIMPLE);
     HIL_EXPECT_EQ(hil_aux_backend_parse("green", &b), HIL_ERR_CONFIG);
 }
+
+/* For the other aux test files (one log callback for the whole program). */
+void st_capture_logs(int on) { capture_logs(on); }
+int st_logs_have(const char* s) { return logs_have(s); }
+int st_logs_pid(void) { return logs_get_pid(); }
