@@ -1915,6 +1915,15 @@ static void* hil__p_monitor(void* arg) {
     hil_proc_status_str(status, st, sizeof st);
     snprintf(text, sizeof text, "auxiliary '%s': its process (pid %d) %s", a->name, a->pid, st);
     hil_mutex_lock(&a->mu);
+    crash = !a->expect_exit && !a->starting;
+    hil_mutex_unlock(&a->mu);
+    if (crash) {
+        /* before anyone learns of the crash: the test running now is the
+         * one to be Errored, not whichever runs after it */
+        HIL_ERROR(a->logger, "%s", text);
+        if (a->crash_errors) hil_test_error("%s", text);
+    }
+    hil_mutex_lock(&a->mu);
     a->child_exited = 1;
     a->child_status = status;
     crash = !a->expect_exit && !a->starting;
@@ -1923,10 +1932,6 @@ static void* hil__p_monitor(void* arg) {
     a->dead = 1;
     hil_cond_broadcast(&a->cv);
     hil_mutex_unlock(&a->mu);
-    if (crash) {
-        HIL_ERROR(a->logger, "%s", text);
-        if (a->crash_errors) hil_test_error("%s", text);
-    }
     return NULL;
 }
 
