@@ -71,9 +71,12 @@ static hil_result t_run(hil_aux* a, const hil_aux_cmd* cmd, hil_aux_report* rep)
     case T_LOG:
         HIL_INFO(hil_aux_logger(a), "%.*s", (int)cmd->len, (const char*)cmd->data);
         return HIL_OK;
-    case T_CRASH:
-        raise(SIGSEGV);
+    case T_CRASH: {
+        int sig = SIGSEGV;
+        if (cmd->len == sizeof sig) memcpy(&sig, cmd->data, sizeof sig);
+        raise(sig);
         return HIL_OK;
+    }
     case T_ABORTS:
         rep->status = s->aborts;
         return HIL_OK;
