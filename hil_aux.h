@@ -487,6 +487,11 @@ HIL_API void hil_aux_module_init(void);
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
+#include <limits.h>
+#if defined(__linux__) && defined(SYS_futex)
+#include <linux/futex.h>
+#define HIL__AUX_FUTEX 1
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -802,6 +807,7 @@ struct hil_aux {
     const hil_test_info* warned_test;
     int warned_attempt;
     int rx_waiters;
+    uint32_t rx_seq;             /* thread backend: receivers sleep on it (futex) */
     int eof;
     char eof_why[400];
     uint64_t next_ticket, start_ticket;
@@ -811,6 +817,7 @@ struct hil_aux {
     uint64_t* abandoned;
     size_t n_abandoned, cap_abandoned;
     int locked;
+    int px_sink;                 /* a proxy feeds its queue directly */
     int configured;              /* configure() succeeded: destroy() is due */
 
     hil_mutex tx_mu;             /* recursive: serialises senders and channel close */
@@ -1056,6 +1063,49 @@ static void hil__report_get(hil__axrd* r, hil_aux_report* rep) {
 /* Records from the child to the parent. */
 enum { HIL__PK_REPORT = 100, HIL__PK_RX, HIL__PK_DROPS, HIL__PK_EOF };
 
+/* ---- waking callers ------------------------------------------------------------------------ */
+
+/* The thread backend's receivers sleep on rx_seq with a futex: after a
+ * condition variable wait the mutex comes back marked contended, and every
+ * unlock costs a system call on the hottest path. */
+static void hil__rx_wake(hil_aux* a) {
+#ifdef HIL__AUX_FUTEX
+    __atomic_add_fetch(&a->rx_seq, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &a->rx_seq, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
+#else
+    hil_cond_broadcast(&a->cv);
+#endif
+}
+
+/* mu held: sleep until woken (hil__rx_wake) or the deadline. */
+static void hil__rx_sleep(hil_aux* a, uint64_t deadline) {
+#ifdef HIL__AUX_FUTEX
+    uint32_t seq = __atomic_load_n(&a->rx_seq, __ATOMIC_ACQUIRE);
+    struct timespec ts;
+    a->rx_waiters++;
+    hil_mutex_unlock(&a->mu);
+    ts.tv_sec = (time_t)(deadline / 1000000000u);
+    ts.tv_nsec = (long)(deadline % 1000000000u);
+    /* absolute, on the monotonic clock like hil_now_ns() */
+    syscall(SYS_futex, &a->rx_seq, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, seq,
+            deadline == HIL_NEVER ? NULL : &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+    hil_mutex_lock(&a->mu);
+    a->rx_waiters--;
+#else
+    a->rx_waiters++;
+    hil_cond_wait_until(&a->cv, &a->mu, deadline);
+    a->rx_waiters--;
+#endif
+}
+
+/* Wake everyone waiting on the auxiliary: its state changed. */
+static void hil__wake(hil_aux* a) {
+    hil_cond_broadcast(&a->cv);
+#ifdef HIL__AUX_FUTEX
+    if (a->backend == HIL_AUX_THREAD && __atomic_load_n(&a->rx_waiters, __ATOMIC_RELAXED)) hil__rx_wake(a);
+#endif
+}
+
 /* ---- the callers' side: completed requests --------------------------------------------- */
 
 /* mu held */
@@ -1108,7 +1158,7 @@ static void hil__done_add(hil_aux* a, uint64_t ticket, int fifo, const hil_aux_r
         d->next = a->done;
         a->done = d;
     }
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
 }
 
 /* Drops become a warning in the running test's report: at the first drop
@@ -1240,17 +1290,20 @@ static void hil__w_delete(hil_aux* a) {
 
 static void hil__c_deliver(hil_aux* a, hil__rxitem* it);
 
-HIL_API hil_result hil_aux_deliver(hil_aux* a, const hil_msg* m) {
+/* force_drop: a proxy delivering straight into the queue cannot stop
+ * reading the shared channel for one slow reader: drop-oldest, counted. */
+static hil_result hil__deliver(hil_aux* a, const hil_msg* m, uint32_t extra_flags, int force_drop, int* wake_later) {
     hil__rxitem it, old;
-    int dropped = 0;
+    int dropped = 0, waiters;
     hil_result r = hil__rxitem_from(&it, m);
     if (r != HIL_OK) return r;
+    it.flags |= extra_flags;
     if (a->w.in_child) {
         hil__c_deliver(a, &it);
         return HIL_OK;
     }
     hil_mutex_lock(&a->mu);
-    if (a->rxq.count >= (size_t)a->queue_cap && a->overflow == HIL_AUX_OVERFLOW_DROP_OLDEST &&
+    if (a->rxq.count >= (size_t)a->queue_cap && (a->overflow == HIL_AUX_OVERFLOW_DROP_OLDEST || force_drop) &&
         hil__ring_pop(&a->rxq, &old)) {
         HIL_FREE(old.data);
         a->dropped++;
@@ -1264,11 +1317,16 @@ HIL_API hil_result hil_aux_deliver(hil_aux* a, const hil_msg* m) {
     }
     a->rx_total++;
     __atomic_store_n(&a->rx_count, a->rxq.count, __ATOMIC_RELEASE);
-    if (a->rx_waiters) hil_cond_broadcast(&a->cv);
+    waiters = a->rx_waiters;
     hil_mutex_unlock(&a->mu);
+    /* after the unlock: the woken receiver does not run into our lock */
+    if (wake_later) *wake_later = waiters; /* the caller wakes once its own locks are released */
+    else if (waiters) hil__rx_wake(a);
     if (dropped) hil__warn_drops(a, 1);
     return HIL_OK;
 }
+
+HIL_API hil_result hil_aux_deliver(hil_aux* a, const hil_msg* m) { return hil__deliver(a, m, 0, 0, NULL); }
 
 HIL_API hil_result hil_aux_wait(hil_aux* a, hil_channel* ch, int timeout_ms) {
     uint64_t deadline = hil_deadline_ms(timeout_ms);
@@ -1345,7 +1403,7 @@ static void hil__w_eof(hil_aux* a, size_t i, const char* text) {
         a->eof = 1;
         hil__scopy(a->eof_why, sizeof a->eof_why, text);
     }
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     hil_mutex_unlock(&a->mu);
 }
 
@@ -1370,13 +1428,10 @@ static void hil__w_service(hil_aux* a, size_t i) {
 
 /* In block mode a full queue stops the reading of the channels. */
 static int hil__rx_full(hil_aux* a) {
-    int full;
     if (a->overflow != HIL_AUX_OVERFLOW_BLOCK) return 0;
     if (a->w.in_child) return a->w.ring.count >= (size_t)a->queue_cap;
-    hil_mutex_lock(&a->mu);
-    full = a->rxq.count >= (size_t)a->queue_cap;
-    hil_mutex_unlock(&a->mu);
-    return full;
+    /* no lock: a receiver that empties a full queue wakes the worker */
+    return __atomic_load_n(&a->rx_count, __ATOMIC_ACQUIRE) >= (size_t)a->queue_cap;
 }
 
 static void hil__c_release(hil_aux* a);
@@ -1800,7 +1855,7 @@ static void hil__p_dispatch(hil_aux* a, int kind, hil__axrd* r) {
         if (!hil__ring_push(&a->rxq, &it, 1)) { HIL_FREE(it.data); return; }
         a->rx_total++;
         __atomic_store_n(&a->rx_count, a->rxq.count, __ATOMIC_RELEASE);
-        if (a->rx_waiters) hil_cond_broadcast(&a->cv);
+        if (a->rx_waiters) hil__wake(a);
         break;
     }
     case HIL__PK_DROPS:
@@ -1814,7 +1869,7 @@ static void hil__p_dispatch(hil_aux* a, int kind, hil__axrd* r) {
             a->eof = 1;
             hil__scopy(a->eof_why, sizeof a->eof_why, text);
         }
-        hil_cond_broadcast(&a->cv);
+        hil__wake(a);
         break;
     }
     default:
@@ -1873,7 +1928,7 @@ static void hil__p_pump(hil_aux* a, uint64_t deadline) {
     }
     if (gone) a->child_gone_seen = 1;
     a->pumping = 0;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     if (a->dropped != drops_before && drops_before == a->dropped_reported) {
         hil_mutex_unlock(&a->mu);
         hil__warn_drops(a, 0);
@@ -1930,7 +1985,7 @@ static void* hil__p_monitor(void* arg) {
     if (!a->expect_exit) hil__scopy(a->why, sizeof a->why, text);
     if (crash) a->state = HIL_AUX_CRASHED;
     a->dead = 1;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     hil_mutex_unlock(&a->mu);
     return NULL;
 }
@@ -2074,7 +2129,7 @@ static void* hil__t_main(void* arg) {
     hil__w_drop_all(a);
     hil_mutex_lock(&a->mu);
     a->dead = 1;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     hil_mutex_unlock(&a->mu);
     return NULL;
 }
@@ -2155,7 +2210,7 @@ static hil_result hil__aux_request(hil_aux* a, const hil__call* c, int wait, uin
         (void)hil__w_handle(a, &rq);
         hil_mutex_lock(&a->mu);
         a->simple_busy = 0;
-        hil_cond_broadcast(&a->cv);
+        hil__wake(a);
     }
     if (!wait) return HIL_OK;
     r = hil__await(a, ticket, deadline, rep);
@@ -2178,7 +2233,7 @@ static void hil__enter(hil_aux* a) {
 
 static void hil__leave(hil_aux* a) {
     a->users--;
-    if (a->destroying && a->users == 0) hil_cond_broadcast(&a->cv);
+    if (a->destroying && a->users == 0) hil__wake(a);
     hil_mutex_unlock(&a->mu);
 }
 
@@ -2224,7 +2279,7 @@ static void hil__s_service(hil_aux* a, uint64_t deadline) {
     }
     hil_mutex_lock(&a->mu);
     a->simple_busy = 0;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------------- */
@@ -2395,7 +2450,7 @@ HIL_API hil_result hil_aux_start(hil_aux* a, int timeout_ms) {
         hil__scopy(a->why, sizeof a->why, hil_last_error());
     }
     a->lifecycle_busy = 0;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     hil_mutex_unlock(&a->mu);
     if (r != HIL_OK) {
         HIL_WARN(a->logger, "%s", a->why);
@@ -2420,7 +2475,7 @@ HIL_API hil_result hil_aux_stop(hil_aux* a, int timeout_ms) {
     }
     a->lifecycle_busy = 1;
     a->closing = 1;
-    hil_cond_broadcast(&a->cv); /* blocked receivers and lockers return now */
+    hil__wake(a); /* blocked receivers and lockers return now */
     switch (a->backend) {
     case HIL_AUX_THREAD: {
         hil__call c;
@@ -2470,7 +2525,7 @@ HIL_API hil_result hil_aux_stop(hil_aux* a, int timeout_ms) {
     a->state = HIL_AUX_STOPPED;
     a->closing = a->session; /* a stuck worker keeps the auxiliary closed */
     a->lifecycle_busy = 0;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     hil_mutex_unlock(&a->mu);
     if (r != HIL_OK) {
         HIL_ERROR(a->logger, "%s", keep);
@@ -2505,7 +2560,7 @@ static hil_result hil__suspend_resume(hil_aux* a, int kind, int timeout_ms) {
         if (want == HIL_AUX_RUNNING) { a->eof = 0; a->eof_why[0] = 0; }
     }
     a->lifecycle_busy = 0;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     hil_mutex_unlock(&a->mu);
     return r;
 }
@@ -2652,7 +2707,7 @@ HIL_API hil_result hil_aux_lock_it(hil_aux* a, int timeout_ms) {
 HIL_API void hil_aux_unlock_it(hil_aux* a) {
     hil_mutex_lock(&a->mu);
     a->locked = 0;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     hil_mutex_unlock(&a->mu);
 }
 
@@ -2754,6 +2809,10 @@ HIL_API hil_result hil_aux_receive_message(hil_aux* a, hil_msg* m, int timeout_m
             hil_mutex_lock(&a->mu);
             continue;
         }
+        if (a->backend == HIL_AUX_THREAD) {
+            hil__rx_sleep(a, deadline);
+            continue;
+        }
         a->rx_waiters++;
         hil__wait_step(a, deadline);
         a->rx_waiters--;
@@ -2821,6 +2880,9 @@ HIL_API void hil_aux_get_stats(hil_aux* a, hil_aux_stats* out) {
 }
 
 /* ---- creating and deleting ------------------------------------------------------------------------------ */
+
+static void hil__proxy_sink(hil_channel* ch, hil_aux* a);
+static const hil_aux_impl hil__com_type;
 
 HIL_API void hil_aux_config_init(hil_aux_config* c) {
     memset(c, 0, sizeof *c);
@@ -3024,6 +3086,10 @@ HIL_API hil_result hil_aux_create(const hil_aux_config* c, hil_aux** out) {
         a->configured = r == HIL_OK;
     }
     if (r == HIL_OK) r = hil__auxreg_add(a);
+    if (r == HIL_OK && a->impl == &hil__com_type && a->backend != HIL_AUX_PROCESS && a->n_chs) {
+        hil__proxy_sink(a->chs[0], a);
+        a->px_sink = 1;
+    }
     if (r != HIL_OK) {
         char keep[900];
         hil__scopy(keep, sizeof keep, hil_last_error());
@@ -3036,6 +3102,7 @@ HIL_API hil_result hil_aux_create(const hil_aux_config* c, hil_aux** out) {
         if (r != HIL_OK) {
             char keep[900];
             hil__scopy(keep, sizeof keep, hil_last_error());
+            if (a->px_sink) hil__proxy_sink(a->chs[0], NULL);
             hil__auxreg_remove(a);
             hil__aux_free(a);
             return hil_error(r, "%s", keep);
@@ -3059,11 +3126,12 @@ HIL_API void hil_aux_destroy(hil_aux* a) {
     (void)hil_aux_stop(a, 5000);
     hil_mutex_lock(&a->mu);
     a->destroying = 1;
-    hil_cond_broadcast(&a->cv);
+    hil__wake(a);
     while (a->users > 0) hil_cond_wait(&a->cv, &a->mu);
     stuck = a->session;
     hil_mutex_unlock(&a->mu);
     if (a->registered) hil__auxreg_remove(a);
+    if (a->px_sink) hil__proxy_sink(a->chs[0], NULL);
     if (stuck) {
         /* its worker still runs the implementation: freeing would pull the
          * memory from under it */
@@ -3129,6 +3197,32 @@ static void hil__traffic_line(FILE* f, const hil_msg* m, const char* dir, const 
 /* Attachments of proxy channels to proxies, and sends in flight. */
 static hil_mutex hil__px_mu = {PTHREAD_MUTEX_INITIALIZER};
 static hil_cond hil__px_cv; /* initialised by hil_aux_module_init */
+static int hil__px_waking;  /* wake-ups after hil__px_mu was released (under hil__px_mu) */
+
+/* Auxiliaries fed directly whose receivers must be woken once hil__px_mu
+ * is released: a woken receiver must not run into that lock. */
+typedef struct hil__px_wakes { hil_aux* a[64]; size_t n; } hil__px_wakes;
+
+/* hil__px_mu held */
+static void hil__px_wakes_add(hil__px_wakes* w, hil_aux* a) {
+    if (w->n < sizeof w->a / sizeof w->a[0]) w->a[w->n++] = a;
+    else hil__rx_wake(a);
+}
+
+/* hil__px_mu held on entry; released on return. */
+static void hil__px_wakes_run(hil__px_wakes* w) {
+    size_t i;
+    if (!w->n) {
+        hil_mutex_unlock(&hil__px_mu);
+        return;
+    }
+    hil__px_waking++; /* a destroy waits: the auxiliaries stay alive */
+    hil_mutex_unlock(&hil__px_mu);
+    for (i = 0; i < w->n; i++) hil__rx_wake(w->a[i]);
+    hil_mutex_lock(&hil__px_mu);
+    if (--hil__px_waking == 0) hil_cond_broadcast(&hil__px_cv);
+    hil_mutex_unlock(&hil__px_mu);
+}
 
 typedef struct hil__pxch hil__pxch;
 
@@ -3139,7 +3233,7 @@ typedef struct hil__proxy {
     FILE* trace;
     hil_mutex trace_mu;
     int down;             /* instance deleted: proxy channels see end of file */
-    int inflight;         /* sends through it (under hil__px_mu) */
+    int inflight;         /* sends through it (atomic; taken under hil__px_mu) */
     hil__pxch* list;      /* attached proxy channels (under hil__px_mu) */
 } hil__proxy;
 
@@ -3153,6 +3247,7 @@ struct hil__pxch {
     hil__pxch* next;      /* in the proxy's list, under hil__px_mu */
     hil_channel* ch;
     long long cap;
+    hil_aux* sink;        /* a communication auxiliary fed directly (under hil__px_mu) */
 };
 
 static void hil__px_trace(hil__proxy* px, const hil_msg* m, const char* dir, const char* who) {
@@ -3163,9 +3258,16 @@ static void hil__px_trace(hil__proxy* px, const hil_msg* m, const char* dir, con
 }
 
 /* hil__px_mu held: a copy for one proxy channel. */
-static void hil__pxch_push(hil__pxch* p, const hil_msg* m, uint32_t extra_flags) {
+static void hil__pxch_push(hil__pxch* p, const hil_msg* m, uint32_t extra_flags, hil__px_wakes* wakes) {
     hil__rxitem it, old;
     int dropped = 0, first = 0;
+    if (p->sink) {
+        /* straight into the auxiliary's queue: its worker need not wake */
+        int wake = 0;
+        (void)hil__deliver(p->sink, m, extra_flags, 1, &wake);
+        if (wake) hil__px_wakes_add(wakes, p->sink);
+        return;
+    }
     if (hil__rxitem_from(&it, m) != HIL_OK) return;
     it.flags |= extra_flags;
     hil_mutex_lock(&p->mu);
@@ -3292,22 +3394,28 @@ static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_
     hil_mutex_lock(&hil__px_mu);
     a = p->proxy;
     px = a ? (hil__proxy*)hil_aux_priv(a) : NULL;
-    if (!px || px->down) {
+    if (!px || __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
         hil_mutex_unlock(&hil__px_mu);
         return hil_channel_error(ch, HIL_ERR_CLOSED, "proxy auxiliary '%s' is not running", p->proxy_name);
     }
-    px->inflight++;
+    __atomic_add_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL);
     hil_mutex_unlock(&hil__px_mu);
     r = hil_aux_send(a, hil_aux_com(a), m, timeout_ms);
     if (r == HIL_OK) hil__px_trace(px, m, "TX", hil_channel_name(ch));
-    hil_mutex_lock(&hil__px_mu);
     if (r == HIL_OK && px->echo) {
         hil__pxch* o;
+        hil__px_wakes wakes;
+        wakes.n = 0;
+        hil_mutex_lock(&hil__px_mu);
         for (o = px->list; o; o = o->next)
-            if (o != p) hil__pxch_push(o, m, HIL_MSG_ECHO);
+            if (o != p) hil__pxch_push(o, m, HIL_MSG_ECHO, &wakes);
+        hil__px_wakes_run(&wakes);
     }
-    if (--px->inflight == 0) hil_cond_broadcast(&hil__px_cv);
-    hil_mutex_unlock(&hil__px_mu);
+    if (__atomic_sub_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL) == 0 && __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
+        hil_mutex_lock(&hil__px_mu); /* its delete waits for the last send */
+        hil_cond_broadcast(&hil__px_cv);
+        hil_mutex_unlock(&hil__px_mu);
+    }
     return r;
 }
 
@@ -3363,6 +3471,18 @@ HIL_API hil_result hil_proxy_channel_create(hil_aux* proxy, const char* name, hi
     return hil_channel_create(&c, out);
 }
 
+/* A communication auxiliary on a proxy channel takes messages directly. */
+static void hil__proxy_sink(hil_channel* ch, hil_aux* a) {
+    hil__pxch* p;
+    if (!ch || strcmp(hil_channel_get_type(ch)->name, "proxy") != 0) return;
+    p = (hil__pxch*)hil_channel_state(ch);
+    hil_mutex_lock(&hil__px_mu);
+    p->sink = a;
+    /* no wake-up of the old sink may still be under way when it is freed */
+    while (!a && hil__px_waking > 0) hil_cond_wait(&hil__px_cv, &hil__px_mu);
+    hil_mutex_unlock(&hil__px_mu);
+}
+
 static const hil_aux_opt hil__proxy_opts[] = {
     {"echo", HIL_OPT_BOOL, "false", "proxy: copy each proxy channel's sends to the other proxy channels", NULL},
     {"trace", HIL_OPT_PATH, NULL, "proxy/...: a file for every message with its time and direction", NULL},
@@ -3400,7 +3520,7 @@ static hil_result hil__proxy_create(hil_aux* a) {
         setvbuf(px->trace, NULL, _IOLBF, 0);
     }
     hil_mutex_lock(&hil__px_mu);
-    px->down = 0;
+    __atomic_store_n(&px->down, 0, __ATOMIC_RELEASE);
     for (p = px->list; p; p = p->next) {
         hil_mutex_lock(&p->mu);
         p->eof = 0;
@@ -3414,14 +3534,14 @@ static void hil__proxy_delete(hil_aux* a) {
     hil__proxy* px = (hil__proxy*)hil_aux_priv(a);
     hil__pxch* p;
     hil_mutex_lock(&hil__px_mu);
-    px->down = 1;
+    __atomic_store_n(&px->down, 1, __ATOMIC_RELEASE);
     for (p = px->list; p; p = p->next) {
         hil_mutex_lock(&p->mu);
         p->eof = 1;
         hil_waker_wake(&p->readable);
         hil_mutex_unlock(&p->mu);
     }
-    while (px->inflight > 0) hil_cond_wait(&hil__px_cv, &hil__px_mu);
+    while (__atomic_load_n(&px->inflight, __ATOMIC_ACQUIRE) > 0) hil_cond_wait(&hil__px_cv, &hil__px_mu);
     hil_mutex_unlock(&hil__px_mu);
     hil_channel_close(hil_aux_com(a));
     if (px->trace) {
@@ -3443,10 +3563,12 @@ static hil_result hil__proxy_receive(hil_aux* a, size_t index) {
         r = hil_channel_recv(ch, &m, 0);
         if (r == HIL_ERR_AGAIN || r == HIL_ERR_TIMEOUT) return HIL_OK;
         if (r != HIL_OK) return r;
+        hil__px_wakes wakes;
+        wakes.n = 0;
         hil__px_trace(px, &m, "RX", hil_channel_name(ch));
         hil_mutex_lock(&hil__px_mu);
-        for (p = px->list; p; p = p->next) hil__pxch_push(p, &m, 0);
-        hil_mutex_unlock(&hil__px_mu);
+        for (p = px->list; p; p = p->next) hil__pxch_push(p, &m, 0, &wakes);
+        hil__px_wakes_run(&wakes);
     }
     return HIL_OK;
 }
