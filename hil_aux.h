@@ -1784,7 +1784,7 @@ static hil_result hil__p_write(hil_aux* a, const hil_strbuf* b) {
 }
 
 static void hil__p_drain_logs(hil_aux* a) {
-    static HIL__TLS char buf[16384];
+    char buf[16384];
     hil_mutex_lock(&a->log_mu);
     while (!a->log_eof) {
         hil__axrd r;
@@ -1885,7 +1885,7 @@ static void hil__p_pump(hil_aux* a, uint64_t deadline) {
     int rc, gone = 0;
     size_t off = 0;
     uint64_t drops_before;
-    static HIL__TLS char buf[32768];
+    char buf[32768];
     ssize_t got = 0;
     if (a->pumping || a->child_gone_seen || a->sock < 0) {
         hil_cond_wait_until(&a->cv, &a->mu, deadline);
@@ -2882,7 +2882,7 @@ HIL_API void hil_aux_get_stats(hil_aux* a, hil_aux_stats* out) {
 /* ---- creating and deleting ------------------------------------------------------------------------------ */
 
 static void hil__proxy_sink(hil_channel* ch, hil_aux* a);
-static const hil_aux_impl hil__com_type;
+static hil_result hil__com_receive(hil_aux* a, size_t index);
 
 HIL_API void hil_aux_config_init(hil_aux_config* c) {
     memset(c, 0, sizeof *c);
@@ -3086,7 +3086,8 @@ HIL_API hil_result hil_aux_create(const hil_aux_config* c, hil_aux** out) {
         a->configured = r == HIL_OK;
     }
     if (r == HIL_OK) r = hil__auxreg_add(a);
-    if (r == HIL_OK && a->impl == &hil__com_type && a->backend != HIL_AUX_PROCESS && a->n_chs) {
+    /* a communication auxiliary only queues what it receives: a proxy may do that for it */
+    if (r == HIL_OK && a->impl->receive_message == hil__com_receive && a->backend != HIL_AUX_PROCESS && a->n_chs) {
         hil__proxy_sink(a->chs[0], a);
         a->px_sink = 1;
     }

@@ -423,4 +423,11 @@ HIL_TEST(aux_dut, hil_target_needs_no_library_at_all) {
     HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
     HIL_EXPECT_EQ(r.len, 0, "no undefined symbols (no malloc, no stdio, no libc): %s", r.out);
     st_result_free(&r);
+    if (st_have("c++")) {
+        const char* argv_cxx[] = {"c++", "-std=c++17", "-x", "c++", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
+                                  inc, "-c", "-o", obj, src, NULL};
+        st_run(argv_cxx, NULL, 60000, &r);
+        HIL_EXPECT_EQ(r.code, 0, "hil_target.h compiles as C++17: %s", r.out);
+        st_result_free(&r);
+    }
 }
