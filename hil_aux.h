@@ -2387,6 +2387,14 @@ HIL_API hil_result hil_aux_start(hil_aux* a, int timeout_ms) {
         hil_mutex_unlock(&a->mu);
         return hil_error(HIL_ERR_STATE, "auxiliary '%s' is suspended: resume it", a->name);
     }
+    if (a->session && a->dead && a->backend == HIL_AUX_PROCESS) {
+        /* crashed: reap it before starting a new one */
+        a->lifecycle_busy = 1;
+        hil_mutex_unlock(&a->mu);
+        hil__p_reap(a, 0);
+        hil_mutex_lock(&a->mu);
+        a->lifecycle_busy = 0;
+    }
     if (a->session) {
         hil_mutex_unlock(&a->mu);
         return hil_error(HIL_ERR_BUSY, "auxiliary '%s': its earlier worker has not ended", a->name);
@@ -2762,7 +2770,7 @@ HIL_API hil_result hil_aux_receive_message(hil_aux* a, hil_msg* m, int timeout_m
     uint64_t deadline = hil_deadline_ms(timeout_ms), grant = 0;
     hil_result r;
     hil__rxitem it;
-    int spun = 0, wake_worker = 0, drops = 0;
+    int spun = 0, wake_worker = 0, drops = 0, last_look = 0;
     void* data = m->data;
     size_t cap = m->cap;
     memset(&it, 0, sizeof it);
@@ -2788,13 +2796,15 @@ HIL_API hil_result hil_aux_receive_message(hil_aux* a, hil_msg* m, int timeout_m
         if (r != HIL_OK) break;
         if (a->eof) { r = hil_error(HIL_ERR_CLOSED, "%s", a->eof_why); break; }
         if (a->dead) { r = hil__dead_result(a); break; }
+        if (a->backend == HIL_AUX_SIMPLE && !last_look) {
+            /* simple reads the channel now, at least once even with timeout 0 */
+            last_look = deadline != HIL_NEVER && hil_now_ns() >= deadline;
+            hil__s_service(a, deadline);
+            continue;
+        }
         if (deadline != HIL_NEVER && hil_now_ns() >= deadline) {
             r = hil_aux_fail(a, HIL_ERR_TIMEOUT, "nothing received within %d ms", timeout_ms);
             break;
-        }
-        if (a->backend == HIL_AUX_SIMPLE) {
-            hil__s_service(a, deadline);
-            continue;
         }
         if (a->spin_us > 0 && !spun) {
             /* optional: a short spin saves the sleep and wake-up of a fast reply */

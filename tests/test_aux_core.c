@@ -316,8 +316,12 @@ BACKENDS(receive_timeout_and_clear_buffer) {
     hil_msg_init(&m, buf, sizeof buf);
     HIL_ASSERT_EQ(hil_aux_receive_message(a, &m, 30), HIL_ERR_TIMEOUT);
     HIL_EXPECT(strstr(hil_last_error(), "auxiliary 'tested': nothing received within 30 ms"), "%s", hil_last_error());
+    HIL_ASSERT_OK(hil_aux_send_bytes(a, "z", 1, 1000));
+    wait_received(a, 1, 5000);
+    HIL_ASSERT_OK(hil_aux_receive_message(a, &m, 0), "timeout 0 takes what is there");
+    HIL_EXPECT_EQ(buf[0], 'z');
     for (i = 0; i < 5; i++) HIL_ASSERT_OK(hil_aux_send_bytes(a, "x", 1, 1000));
-    wait_received(a, 5, 5000);
+    wait_received(a, 6, 5000);
     HIL_EXPECT_EQ(hil_aux_clear_buffer(a), 5);
     HIL_EXPECT_EQ(hil_aux_receive_message(a, &m, 0), HIL_ERR_TIMEOUT);
     HIL_ASSERT_OK(hil_aux_send_bytes(a, "y", 1, 1000));
