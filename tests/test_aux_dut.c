@@ -387,6 +387,7 @@ DUT_BACKENDS(abort_of_a_step_on_a_stuck_target) {
     HIL_EXPECT(strstr(hil_last_error(), "no ACK from the target within 200 ms for ABORT"), "%s", hil_last_error());
     HIL_ASSERT_OK(hil_aux_wait_and_get_report(dut, &rep, 5000));
     HIL_EXPECT_EQ(rep.result, HIL_ERR_ABORTED, "the step was interrupted: %s", rep.text);
+    hil_proc_kill(&sim, SIGKILL); /* it hangs for good: no end of file will reach it */
     sim_end(dut, &sim);
 }
 
