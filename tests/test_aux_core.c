@@ -665,7 +665,7 @@ BACKENDS(a_slow_start_times_out_and_stops_cleanly) {
     c.type = "selftest";
     c.backend = (int)b;
     c.options = opts;
-    if (b == HIL_AUX_SIMPLE) return; /* it would wait in this very thread */
+    if (b == HIL_AUX_SIMPLE) HIL_SKIP("simple backend: create_instance runs in the caller, its time limit cannot be enforced");
     HIL_EXPECT_EQ(hil_aux_create(&c, &a), HIL_ERR_TIMEOUT);
     HIL_EXPECT(strstr(hil_last_error(), "create_instance did not finish within 100 ms"), "%s", hil_last_error());
 }

@@ -368,13 +368,19 @@ DUT_BACKENDS(abort_of_a_step_on_a_stuck_target) {
     hil_aux_cmd c;
     hil_aux_report rep;
     uint8_t data[3] = {HIL_TAPP_CASE_RUN, 1, 4};
-    if (b == HIL_AUX_SIMPLE) return; /* the step would run in this thread */
+    step_args s;
+    pthread_t t;
     dut = sim_dut(b, "normal", &sim, opts);
     c.code = HIL_DUT_CMD_STEP;
     c.data = data;
     c.len = 3;
     st_capture_logs(1);
-    HIL_ASSERT_OK(hil_aux_run_command(dut, &c, 0, 0, NULL));
+    memset(&s, 0, sizeof s);
+    s.dut = dut;
+    s.suite = 1;
+    s.tc = 4;
+    if (b == HIL_AUX_SIMPLE) HIL_ASSERT_EQ(pthread_create(&t, NULL, step_in_thread, &s), 0); /* it runs there */
+    else HIL_ASSERT_OK(hil_aux_run_command(dut, &c, 0, 0, NULL));
     {
         /* test-only bounded wait: the step runs on the target */
         uint64_t deadline = hil_deadline_ms(5000);
@@ -385,8 +391,13 @@ DUT_BACKENDS(abort_of_a_step_on_a_stuck_target) {
     /* the target ACKed CASE_RUN, then hangs: it will not ACK the ABORT */
     HIL_EXPECT_EQ(hil_aux_abort_command(dut, 5000), HIL_ERR_TIMEOUT);
     HIL_EXPECT(strstr(hil_last_error(), "no ACK from the target within 200 ms for ABORT"), "%s", hil_last_error());
-    HIL_ASSERT_OK(hil_aux_wait_and_get_report(dut, &rep, 5000));
-    HIL_EXPECT_EQ(rep.result, HIL_ERR_ABORTED, "the step was interrupted: %s", rep.text);
+    if (b == HIL_AUX_SIMPLE) {
+        pthread_join(t, NULL);
+        HIL_EXPECT_EQ(s.r, HIL_ERR_ABORTED, "the step was interrupted: %s", s.res.reason);
+    } else {
+        HIL_ASSERT_OK(hil_aux_wait_and_get_report(dut, &rep, 5000));
+        HIL_EXPECT_EQ(rep.result, HIL_ERR_ABORTED, "the step was interrupted: %s", rep.text);
+    }
     hil_proc_kill(&sim, SIGKILL); /* it hangs for good: no end of file will reach it */
     sim_end(dut, &sim);
 }
