@@ -74,7 +74,10 @@
  *   queue_size      received messages kept (default 1024)
  *   overflow        block | drop-oldest (default block)
  *   spin_us         a receive spins this long before it sleeps (default 0:
- *                   off; lowers latency, burns a core while waiting)
+ *                   off; it burns a core while waiting, and on the 2-vCPU
+ *                   machines measured it was slower, see docs)
+ *   crash_errors_test  process: a crash of the child makes the running
+ *                   test Errored (default true)
  *   ... and each type's own options (docs/auxiliaries.md).
  *
  * When two configured auxiliaries name the same connector, a proxy
@@ -97,7 +100,8 @@
  * - Process backend: the child is forked, so read options in `configure`
  *   (it runs in the caller before the fork); in the child, log with the
  *   HIL_* log macros (the records appear in the parent's log and report)
- *   and do not use test assertions.
+ *   and do not use test assertions. The child inherits every descriptor of
+ *   the parent (a fork ignores close-on-exec); it ends when the parent dies.
  * - An auxiliary owns its channels and destroys them.
  *
  * Needs hil.h and hil_connectors.h. The implementation is compiled where
