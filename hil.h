@@ -284,6 +284,10 @@ HIL_API void hil_log_at(hil_log_level level, const char* file, int line, const c
                         const char* fmt, ...) HIL__PRINTF(5, 6);
 HIL_API void hil_log_v(hil_log_level level, const char* file, int line, const char* logger,
                        const char* fmt, va_list ap);
+/* Deliver a complete record made elsewhere (a child process's log record,
+ * forwarded): the same levels, callback and routing as a local record, with
+ * the record's own pid, time, file and line. */
+HIL_API void hil_log_emit(const hil_log_record* rec);
 
 #define HIL_LOG_TRACE_(...) hil_log_at(HIL_LOG_TRACE, __FILE__, __LINE__, __VA_ARGS__)
 /* HIL_DEBUG("hil.aux", "opened %s", name) */
@@ -486,6 +490,11 @@ HIL_API const char* hil_param(const char* name, const char* fallback);
 HIL_API long long hil_param_int(const char* name, long long fallback);
 /* Attach a warning to the current test's report (counted, shown). */
 HIL_API void hil_test_warn(const char* fmt, ...) HIL__PRINTF(1, 2);
+/* Mark the running test Errored with this reason (a crash or an unexpected
+ * error, not a failed check). From the test's own thread it ends the test
+ * like a fatal assertion; from another thread (an auxiliary noticing its
+ * child process died) it records the error and the test ends Errored. */
+HIL_API void hil_test_error(const char* fmt, ...) HIL__PRINTF(1, 2);
 
 /* A check that decides, before a test runs, that it cannot run (e.g. a
  * required auxiliary is missing). Return HIL_BLOCKED or HIL_SKIPPED with a
@@ -1699,9 +1708,18 @@ HIL_API void hil_waker_wake(hil_waker* w) {
 }
 
 HIL_API void hil_waker_drain(hil_waker* w) {
+#ifdef __linux__
+    /* one read returns and clears the whole eventfd counter: a second read
+     * would only fail with EAGAIN, a wasted system call on hot paths */
+    uint64_t n;
+    ssize_t rc;
+    do rc = read(w->rfd, &n, sizeof n);
+    while (rc < 0 && errno == EINTR);
+#else
     char buf[64];
     while (read(w->rfd, buf, sizeof buf) > 0) {
     }
+#endif
 }
 
 HIL_API int hil_waker_fd(const hil_waker* w) { return w->rfd; }
@@ -2218,6 +2236,14 @@ HIL_API void hil_log_v(hil_log_level level, const char* file, int line, const ch
     if (msg != small) HIL_FREE(msg);
 }
 
+HIL_API void hil_log_emit(const hil_log_record* rec) {
+    if (!rec || !hil_log_enabled(rec->logger ? rec->logger : "hil", rec->level)) return;
+    hil__log_depth++;
+    if (hil__log.fn) hil__log.fn(rec, hil__log.user);
+    else hil_log_default_callback(rec, NULL);
+    hil__log_depth--;
+}
+
 HIL_API void hil_log_at(hil_log_level level, const char* file, int line, const char* logger,
                         const char* fmt, ...) {
     va_list ap;
@@ -2492,6 +2518,7 @@ typedef struct hil__tctx {
     volatile int can_jump;
     volatile int failed;
     volatile int skipped;
+    int errored;             /* hil_test_error() (atomic): wins over failed */
     char reason[1024];       /* first failure or the skip reason */
     char pending[2048];      /* a failed check waiting for its message (hil__end_check) */
     const char* pending_file;
@@ -2678,6 +2705,23 @@ HIL_API void hil_test_warn(const char* fmt, ...) {
     else fprintf(stderr, "warning: %s\n", msg);
 }
 
+HIL_API void hil_test_error(const char* fmt, ...) {
+    hil__tctx* c = hil__ctx ? hil__ctx : hil__active;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c) {
+        /* the error is the reason shown, even after an earlier failure */
+        hil__sfmt(c->reason, sizeof c->reason, "%s", msg);
+        __atomic_store_n(&c->errored, 1, __ATOMIC_RELEASE);
+    }
+    if (hil__sink_failure) hil__sink_failure("", 0, msg);
+    else fprintf(stderr, "error: %s\n", msg);
+    if (c && c == hil__ctx) hil__fail_now();
+}
+
 /* Run fn as the body of a test on this thread: a fatal check longjmps back
  * here. Returns the attempt's outcome; ctx->reason says why. */
 static hil_outcome hil__call_test_fn(hil__tctx* ctx, hil_test_fn fn) {
@@ -2693,6 +2737,7 @@ static hil_outcome hil__call_test_fn(hil__tctx* ctx, hil_test_fn fn) {
     ctx->can_jump = 0;
     hil__ctx = saved_tls;
     hil__active = saved_active;
+    if (__atomic_load_n(&ctx->errored, __ATOMIC_ACQUIRE)) return HIL_ERRORED;
     if (ctx->failed) return HIL_FAILED;
     if (ctx->skipped) return HIL_SKIPPED;
     return HIL_PASSED;

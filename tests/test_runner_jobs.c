@@ -167,7 +167,8 @@ static void run_job(const char* job, const char* const* extra, const jopts* jo, 
             ssize_t m;
             HIL_ASSERT_OK(hil_wait_readable(stp[0], 20000), "only %d of %d tasks reported running", got, jo->sync);
             m = read(stp[0], buf, sizeof buf);
-            HIL_ASSERT(m > 0, "the job ended before %d tasks ran", jo->sync);
+            if (m <= 0) read_some(out[0], &sb, deadline);
+            HIL_ASSERT(m > 0, "the job ended before %d tasks ran:\n%s", jo->sync, hil_sb_cstr(&sb));
             got += (int)m;
         }
     }

@@ -403,7 +403,7 @@ HIL_JOB(stubborn) {
     char script[256];
     const char* argv[4];
     hil_task_options o;
-    snprintf(script, sizeof script, "trap '' TERM; echo x >&%d; exec sleep 120", (int)hil_param_int("started_fd", 2));
+    snprintf(script, sizeof script, "trap '' TERM; echo x >/dev/fd/%d; exec sleep 120", (int)hil_param_int("started_fd", 2));
     argv[0] = "sh";
     argv[1] = "-c";
     argv[2] = script;

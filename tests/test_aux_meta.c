@@ -1,0 +1,117 @@
+/* Auxiliaries in a real run (tests/meta/aux_meta.c with a configuration
+ * file): remote tests on the device simulator, requires= blocking, a
+ * child's crash Erroring the test, a child's logs and drop warnings in the
+ * report, a proxy for a shared connector, auxiliaries recreated after a
+ * worker crash. Once with the DUT on the thread backend, once on process. */
+#include "selftest.h"
+
+HIL_SUITE(aux_meta, "tags=aux")
+
+/* result and reason of a test in results.json, by full name */
+static void find_test(const char* json, const char* full, char** result, char** reason, char** output,
+                      char** warnings) {
+    int s, t;
+    *result = *reason = *output = *warnings = NULL;
+    for (s = 0; s < 50; s++) {
+        for (t = 0; t < 100; t++) {
+            char path[64];
+            char* name;
+            snprintf(path, sizeof path, "suites.%d.tests.%d.full_name", s, t);
+            name = st_json_get(json, path);
+            if (!name) break;
+            if (strcmp(name, full) == 0) {
+                free(name);
+                snprintf(path, sizeof path, "suites.%d.tests.%d.result", s, t);
+                *result = st_json_get(json, path);
+                snprintf(path, sizeof path, "suites.%d.tests.%d.reason", s, t);
+                *reason = st_json_get(json, path);
+                snprintf(path, sizeof path, "suites.%d.tests.%d.output", s, t);
+                *output = st_json_get(json, path);
+                snprintf(path, sizeof path, "suites.%d.tests.%d.warnings", s, t);
+                *warnings = st_json_get(json, path);
+                return;
+            }
+            free(name);
+        }
+        if (t == 0) break;
+    }
+}
+
+static void expect(const char* json, const char* full, const char* result, const char* reason_part) {
+    char *res, *why, *out, *warn;
+    find_test(json, full, &res, &why, &out, &warn);
+    HIL_EXPECT(res != NULL, "%s is in the report", full);
+    if (res) HIL_EXPECT_STREQ(res, result, "%s (%s)", full, why ? why : "");
+    if (reason_part) HIL_EXPECT(why && strstr(why, reason_part), "%s: reason '%s' has '%s'", full, why ? why : "", reason_part);
+    free(res);
+    free(why);
+    free(out);
+    free(warn);
+}
+
+static void run_meta(const char* dut_backend) {
+    char conf[4096], out[600];
+    const char* cfg = st_path("lab.conf");
+    const char* json = st_path("results.json");
+    const char* argv[] = {st_meta("aux_meta"), "run", "-c", cfg, "--json", json, NULL};
+    st_result r;
+    char* text;
+    char *res, *why, *output, *warn;
+    snprintf(conf, sizeof conf,
+             "connectors.target.type = simproc\n"
+             "connectors.target.path = %s\n"
+             "auxiliaries.dut.type = dut\n"
+             "auxiliaries.dut.connectors.com = target\n"
+             "auxiliaries.dut.backend = %s\n"
+             "connectors.lb.type = loopback\n"
+             "auxiliaries.c1.type = communication\n"
+             "auxiliaries.c1.connectors.com = lb\n"
+             "auxiliaries.c2.type = communication\n"
+             "auxiliaries.c2.connectors.com = lb\n"
+             "auxiliaries.probe.type = probe\n"
+             "auxiliaries.probe.backend = process\n"
+             "auxiliaries.probe2.type = probe\n"
+             "auxiliaries.probe2.backend = process\n"
+             "connectors.lb4.type = loopback\n"
+             "auxiliaries.dropper.type = communication\n"
+             "auxiliaries.dropper.connectors.com = lb4\n"
+             "auxiliaries.dropper.queue_size = 2\n"
+             "auxiliaries.dropper.overflow = drop-oldest\n",
+             st_meta("dut_sim"), dut_backend);
+    HIL_ASSERT_OK(hil_write_file_atomic(cfg, conf, strlen(conf)));
+    st_run(argv, NULL, 60000, &r);
+    HIL_EXPECT_EQ(r.code, 1, "some tests fail on purpose: %s", r.out);
+    text = st_read(json);
+    expect(text, "fw.adds", "Passed", NULL);
+    expect(text, "fw.off_by_one", "Failed", "target: suite 1, case 2 failed: expected 42, got 41");
+    expect(text, "fw.not_there", "Skipped", "not implemented on the target (suite 1, case 3)");
+    expect(text, "fw.no_power", "Failed", "target setup of suite 1, case 5 failed: no power on the rail");
+    expect(text, "fw.bad_cleanup", "Failed", "teardown of suite 1, case 7 failed: cleanup failed");
+    expect(text, "nohw.blocked_by_suite", "Blocked", "suite 3 has no hardware");
+    expect(text, "meta.missing_aux", "Blocked", "requires 'nothere': no auxiliary of that name");
+    expect(text, "meta.child_logs", "Passed", NULL);
+    expect(text, "meta.crash", "Errored", "killed by SIGSEGV");
+    expect(text, "meta.after_crash", "Blocked", "auxiliary 'probe' is crashed");
+    expect(text, "meta.drops", "Passed", NULL);
+    expect(text, "meta.shared_connector", "Passed", NULL);
+    expect(text, "meta.worker_crash", "Errored", "SIGSEGV");
+    expect(text, "meta.after_worker_crash", "Passed", NULL);
+    /* the child's log line is in its test's output, with its logger */
+    find_test(text, "meta.child_logs", &res, &why, &output, &warn);
+    HIL_EXPECT(output && strstr(output, "hil.aux.probe2: hello from the child process"), "%s", output ? output : "");
+    free(res); free(why); free(output); free(warn);
+    /* the remote test's LOG from the target */
+    find_test(text, "fw.adds", &res, &why, &output, &warn);
+    HIL_EXPECT(output && strstr(output, "target: checking 1+1"), "%s", output ? output : "");
+    free(res); free(why); free(output); free(warn);
+    /* drops are a warning in the test's report */
+    find_test(text, "meta.drops", &res, &why, &output, &warn);
+    HIL_EXPECT(warn && strstr(warn, "received messages dropped"), "%s", warn ? warn : "");
+    free(res); free(why); free(output); free(warn);
+    snprintf(out, sizeof out, "%s", r.out);
+    free(text);
+    st_result_free(&r);
+}
+
+HIL_TEST_META(aux_meta, configured_run_with_the_dut_on_a_thread, "timeout=120") { run_meta("thread"); }
+HIL_TEST_META(aux_meta, configured_run_with_the_dut_in_a_process, "timeout=120") { run_meta("process"); }
