@@ -1,12 +1,24 @@
 /* Benchmarks of the core (hil.h): runner overhead per empty test, compile
  * time, message bus dispatch and hand-off, config lookup. Prints
- * `BENCH <name> <value> <unit>` lines (make bench). */
+ * `BENCH <name> <value> <unit>` lines (make bench).
+ *
+ *   test_overhead_inproc     per empty test, in-process (--no-fork)
+ *   test_overhead_worker     per empty test, in the supervised worker (the default)
+ *   test_overhead_fork       per empty test with a fresh process per test (--isolate)
+ *   test_overhead_fork_floor a bare fork, _exit and waitpid in the same process: the floor
+ *   bus_sequential_handoff_* trigger to the handler's start on a sequential dispatcher;
+ *                            the p50/p99 lines are pinned to one CPU, as the floors of
+ *                            bench_aux: on these VMs a wake-up landing on the other, idle
+ *                            CPU costs 20-60 us, and where the scheduler puts the two
+ *                            threads changes between runs. _free is unpinned, _spin50
+ *                            unpinned with a 50 us spin before blocking (off by default). */
 #define HIL_IMPLEMENTATION
 #include "hil.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
 #include <sys/wait.h>
 
 static void empty_test(void) {}
@@ -32,7 +44,7 @@ static void register_empty(const char* suite, size_t n) {
 }
 
 /* Microseconds per test for a run of the suite with the given isolation. */
-static double run_overhead(const char* suite, size_t n, int isolation) {
+static double run_overhead(const char* suite, size_t n, int isolation, int capture) {
     hil_run_options o;
     hil_run_summary* s = NULL;
     const char* filters[1];
@@ -45,7 +57,7 @@ static double run_overhead(const char* suite, size_t n, int isolation) {
     o.filters = filters;
     o.n_filters = 1;
     o.isolation = isolation;
-    o.capture = 0;
+    o.capture = capture;
     t0 = hil_now_ns();
     if (hil_run_tests(&o, &s) != HIL_OK || s->counts[HIL_PASSED] != n) {
         fprintf(stderr, "bench: the %s run failed: %s\n", suite, hil_last_error());
@@ -192,23 +204,39 @@ static double config_lookup_ns(void) {
     }
 }
 
+static void pin_to(int cpu, cpu_set_t* saved) {
+    cpu_set_t one;
+    sched_getaffinity(0, sizeof *saved, saved);
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);
+}
+
 int main(void) {
     double p50, p99;
+    cpu_set_t all;
+    int cpu;
     hil_log_set_level(NULL, HIL_LOG_WARN);
     /* the fork figures first, while the process is small (fork copies page tables) */
     register_empty("fork", 300);
+    printf("BENCH test_overhead_fork_floor %.1f us\n", fork_wait_us());
+    printf("BENCH test_overhead_fork %.1f us\n", run_overhead("fork", 300, HIL_ISOLATE_TEST, 1));
+    fflush(stdout);
     register_empty("worker", 20000);
-    printf("BENCH limit_fork_wait %.1f us\n", fork_wait_us());
-    printf("BENCH test_overhead_fork %.1f us\n", run_overhead("fork", 300, HIL_ISOLATE_TEST));
-    printf("BENCH test_overhead_worker %.2f us\n", run_overhead("worker", 20000, HIL_ISOLATE_WORKER));
+    printf("BENCH test_overhead_worker %.2f us\n", run_overhead("worker", 20000, HIL_ISOLATE_WORKER, 1));
     register_empty("inproc", 200000);
-    printf("BENCH test_overhead_inproc %.3f us\n", run_overhead("inproc", 200000, HIL_ISOLATE_NONE));
+    printf("BENCH test_overhead_inproc %.3f us\n", run_overhead("inproc", 200000, HIL_ISOLATE_NONE, 0));
     fflush(stdout);
     printf("BENCH compile_all_O0 %.2f s\n", compile_seconds());
     printf("BENCH bus_callback_dispatch %.1f ns\n", bus_callback_ns());
+    cpu = sched_getcpu();
+    pin_to(cpu < 0 ? 0 : cpu, &all);
     bus_handoff_us(0, &p50, &p99);
     printf("BENCH bus_sequential_handoff_p50 %.2f us\n", p50);
     printf("BENCH bus_sequential_handoff_p99 %.2f us\n", p99);
+    sched_setaffinity(0, sizeof all, &all);
+    bus_handoff_us(0, &p50, &p99);
+    printf("BENCH bus_sequential_handoff_free_p50 %.2f us\n", p50);
     bus_handoff_us(50, &p50, &p99);
     printf("BENCH bus_sequential_handoff_spin50_p50 %.2f us\n", p50);
     printf("BENCH config_lookup %.1f ns\n", config_lookup_ns());
