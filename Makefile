@@ -51,7 +51,8 @@ BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
-     $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers
+     $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers \
+     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
 
 help:
 	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -109,6 +110,14 @@ $(BUILD)/demo/sim_thermostat: examples/quickstart/sim_thermostat.c | $(BUILD)/de
 	$(CC) $(CFLAGS_ALL) -o $@ $<
 
 $(BUILD)/demo/quickstart: examples/quickstart/test_thermostat.c $(HEADERS) | $(BUILD)/demo
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+# The demo lab: a firmware simulator built on hil_target.h and the tests
+# that run against it (examples/lab, examples/sim-firmware).
+$(BUILD)/demo/sim-firmware: examples/sim-firmware/sim_firmware.c hil_target.h | $(BUILD)/demo
+	$(CC) -std=c99 $(WARN) $(OPT) -g -I. -o $@ $<
+
+$(BUILD)/demo/board_tests: examples/lab/board_tests.c $(HEADERS) | $(BUILD)/demo
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
 
 $(BUILD)/demo:

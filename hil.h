@@ -2565,7 +2565,10 @@ static void hil__record_failure(const char* file, int line, const char* text, co
     if (msg && *msg) hil__sfmt(full, sizeof full, "%s - %s", text, msg);
     else hil__sfmt(full, sizeof full, "%s", text);
     if (c) {
-        if (!c->failed && !c->skipped) hil__sfmt(c->reason, sizeof c->reason, "%s:%d: %s", file, line, full);
+        if (!c->failed && !c->skipped) {
+            if (file && *file) hil__sfmt(c->reason, sizeof c->reason, "%s:%d: %s", file, line, full);
+            else hil__sfmt(c->reason, sizeof c->reason, "%s", full);
+        }
         c->failed = 1;
     }
     if (hil__sink_failure) hil__sink_failure(file, line, full);
@@ -5533,7 +5536,8 @@ static void hil__on_failure(hil__run* R, const char* file, int line, const char*
     r = &R->sum->results[R->cur];
     if (!r->reason) {
         hil_strbuf sb = {0, 0, 0, 0};
-        hil_sb_printf(&sb, "%s:%d: %s", file, line, msg);
+        if (file && *file) hil_sb_printf(&sb, "%s:%d: ", file, line);
+        hil_sb_puts(&sb, msg);
         r->reason = hil_sb_take(&sb);
     }
     if (r->n_failures < HIL__MAX_FAILURES) {
@@ -5595,7 +5599,7 @@ static void hil__finish_result(hil__run* R, hil_test_result* r, hil_outcome o, u
     r->outcome = o;
     r->duration_ns = duration_ns;
     if (reason && *reason && (!r->reason || o == HIL_ERRORED || o == HIL_ABORTED || o == HIL_BLOCKED)) {
-        if (r->reason && (o == HIL_ERRORED || o == HIL_ABORTED)) {
+        if (r->reason && (o == HIL_ERRORED || o == HIL_ABORTED) && !strstr(r->reason, reason)) {
             /* keep the earlier failure visible in the output */
             hil_strbuf sb = {0, 0, 0, 0};
             hil_sb_printf(&sb, "[hil: before that: %s]\n", r->reason);
@@ -6731,7 +6735,9 @@ static void hil__junit_case(hil_strbuf* sb, const hil_test_result* r) {
         hil_sb_puts(sb, ">");
         for (i = 0; i < r->n_failures && i < HIL__MAX_FAILURES; i++) {
             hil_strbuf line = {0, 0, 0, 0};
-            hil_sb_printf(&line, "%s:%d: %s\n", r->failures[i].file, r->failures[i].line, r->failures[i].message);
+            if (r->failures[i].file && *r->failures[i].file)
+                hil_sb_printf(&line, "%s:%d: ", r->failures[i].file, r->failures[i].line);
+            hil_sb_printf(&line, "%s\n", r->failures[i].message);
             hil_sb_xml_text(sb, line.data, line.len);
             hil_sb_free(&line);
         }
@@ -7177,7 +7183,10 @@ static void hil__console_result(hil__console* c, const hil_test_result* r) {
     if (bad) {
         if (r->n_failures == 0 && r->reason) printf("      %s\n", r->reason);
         for (i = 0; i < r->n_failures && i < 10; i++)
-            printf("      %s:%d: %s\n", r->failures[i].file, r->failures[i].line, r->failures[i].message);
+            if (r->failures[i].file && *r->failures[i].file)
+                printf("      %s:%d: %s\n", r->failures[i].file, r->failures[i].line, r->failures[i].message);
+            else
+                printf("      %s\n", r->failures[i].message);
         if (r->n_failures + r->n_failures_dropped > 10)
             printf("      ... %zu more failed checks\n", r->n_failures + r->n_failures_dropped - 10);
     }
