@@ -3248,6 +3248,7 @@ typedef struct hil__proxy {
     FILE* trace;
     hil_mutex trace_mu;
     int down;             /* instance deleted: proxy channels see end of file */
+    char why[400];        /* why the shared channel ended (under hil__px_mu) */
     int inflight;         /* sends through it (atomic; taken under hil__px_mu) */
     hil__pxch* list;      /* attached proxy channels (under hil__px_mu) */
 } hil__proxy;
@@ -3447,7 +3448,12 @@ static hil_result hil__pxch_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             return HIL_OK;
         }
         if (p->closed || p->eof) {
+            char why[400] = "";
             hil_mutex_unlock(&p->mu);
+            hil_mutex_lock(&hil__px_mu);
+            if (p->proxy) hil__scopy(why, sizeof why, ((hil__proxy*)hil_aux_priv(p->proxy))->why);
+            hil_mutex_unlock(&hil__px_mu);
+            if (why[0]) return hil_channel_error(ch, HIL_ERR_CLOSED, "%s", why);
             return hil_channel_error(ch, HIL_ERR_CLOSED, "proxy auxiliary '%s' stopped", p->proxy_name);
         }
         hil_mutex_unlock(&p->mu);
@@ -3536,6 +3542,7 @@ static hil_result hil__proxy_create(hil_aux* a) {
     }
     hil_mutex_lock(&hil__px_mu);
     __atomic_store_n(&px->down, 0, __ATOMIC_RELEASE);
+    px->why[0] = 0;
     for (p = px->list; p; p = p->next) {
         hil_mutex_lock(&p->mu);
         p->eof = 0;
@@ -3565,6 +3572,19 @@ static void hil__proxy_delete(hil_aux* a) {
     }
 }
 
+static void hil__proxy_line_ended(hil__proxy* px, const char* why) {
+    hil__pxch* p;
+    hil_mutex_lock(&hil__px_mu);
+    hil__scopy(px->why, sizeof px->why, why && *why ? why : "the shared channel ended");
+    for (p = px->list; p; p = p->next) {
+        hil_mutex_lock(&p->mu);
+        p->eof = 1;
+        hil_waker_wake(&p->readable);
+        hil_mutex_unlock(&p->mu);
+    }
+    hil_mutex_unlock(&hil__px_mu);
+}
+
 static hil_result hil__proxy_receive(hil_aux* a, size_t index) {
     hil__proxy* px = (hil__proxy*)hil_aux_priv(a);
     unsigned char buf[65536];
@@ -3577,7 +3597,12 @@ static hil_result hil__proxy_receive(hil_aux* a, size_t index) {
         hil_msg_init(&m, buf, sizeof buf);
         r = hil_channel_recv(ch, &m, 0);
         if (r == HIL_ERR_AGAIN || r == HIL_ERR_TIMEOUT) return HIL_OK;
-        if (r != HIL_OK) return r;
+        if (r != HIL_OK) {
+            /* the shared line ended: every user learns it now (after what
+             * is queued for it), not at the end of its receive timeout */
+            hil__proxy_line_ended(px, hil_last_error());
+            return r;
+        }
         hil__px_wakes wakes;
         wakes.n = 0;
         hil__px_trace(px, &m, "RX", hil_channel_name(ch));
