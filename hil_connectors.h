@@ -2658,9 +2658,11 @@ static hil_result hil__process_recv(hil_channel* ch, hil_msg* m, int timeout_ms)
                 break;
             }
             if (n == 0 && !prev && s->proc.pidfd >= 0) {
-                /* stdout closed: the exit usually follows at once */
+                /* stdout closed: the exit usually follows at once, and how it
+                 * ended is what the user needs to know, so wait a moment for
+                 * it even in a non-blocking receive */
                 short rv2 = 0;
-                hil__io_poll(&s->io, s->proc.pidfd, POLLIN, -1, deadline, timeout_ms == 0, &rv2, NULL);
+                hil__io_poll(&s->io, s->proc.pidfd, POLLIN, -1, hil_deadline_ms(200), 0, &rv2, NULL);
             }
             if (hil__process_reaped(s)) {
                 r = hil__process_gone(ch, s, "");
