@@ -1544,6 +1544,86 @@ HIL_API hil_result hil_read_file(const char* path, char** out, size_t* len) {
     return HIL_OK;
 }
 
+/* ---- binary records ----------------------------------------------------------
+ * [u32 length of what follows][u8 kind][fields...], in host byte order: the
+ * runner's worker events, the auxiliaries' process backend and the job's task
+ * streams cross a pipe or socket between processes of one machine this way.
+ * Strings and byte blocks are a u32 length, then the bytes. A reader marks
+ * itself bad instead of reading past the record. */
+
+static HIL__UNUSED void hil__put_u8(hil_strbuf* b, unsigned v) {
+    unsigned char c = (unsigned char)v;
+    hil_sb_append(b, &c, 1);
+}
+static HIL__UNUSED void hil__put_u32(hil_strbuf* b, uint32_t v) { hil_sb_append(b, &v, 4); }
+static HIL__UNUSED void hil__put_u64(hil_strbuf* b, uint64_t v) { hil_sb_append(b, &v, 8); }
+static HIL__UNUSED void hil__put_bytes(hil_strbuf* b, const void* p, size_t n) {
+    hil__put_u32(b, (uint32_t)n);
+    if (n) hil_sb_append(b, p, n);
+}
+static HIL__UNUSED void hil__put_str(hil_strbuf* b, const char* s) { hil__put_bytes(b, s ? s : "", s ? strlen(s) : 0); }
+/* Start a record at the end of b; returns where, for hil__rec_end. */
+static HIL__UNUSED size_t hil__rec_begin(hil_strbuf* b, int kind) {
+    size_t at = b->len;
+    hil__put_u32(b, 0);
+    hil__put_u8(b, (unsigned)kind);
+    return at;
+}
+static HIL__UNUSED void hil__rec_end(hil_strbuf* b, size_t at) {
+    uint32_t n = (uint32_t)(b->len - at - 4);
+    if (b->data && !b->failed) memcpy(b->data + at, &n, 4);
+}
+
+typedef struct hil__rd { const unsigned char* p; size_t left; int bad; } hil__rd;
+
+static HIL__UNUSED unsigned hil__get_u8(hil__rd* r) {
+    if (r->left < 1) { r->bad = 1; return 0; }
+    r->left--;
+    return *r->p++;
+}
+static HIL__UNUSED uint32_t hil__get_u32(hil__rd* r) {
+    uint32_t v = 0;
+    if (r->left < 4) { r->bad = 1; return 0; }
+    memcpy(&v, r->p, 4);
+    r->p += 4;
+    r->left -= 4;
+    return v;
+}
+static HIL__UNUSED uint64_t hil__get_u64(hil__rd* r) {
+    uint64_t v = 0;
+    if (r->left < 8) { r->bad = 1; return 0; }
+    memcpy(&v, r->p, 8);
+    r->p += 8;
+    r->left -= 8;
+    return v;
+}
+/* Points into the record (not NUL-terminated); NULL when bad. */
+static HIL__UNUSED const unsigned char* hil__get_bytes(hil__rd* r, size_t* n) {
+    const unsigned char* p;
+    uint32_t len = hil__get_u32(r);
+    if (r->bad || len > r->left) { r->bad = 1; *n = 0; return NULL; }
+    p = r->p;
+    r->p += len;
+    r->left -= len;
+    *n = len;
+    return p;
+}
+/* Into a buffer, truncated to fit. */
+static HIL__UNUSED void hil__get_str(hil__rd* r, char* out, size_t size) {
+    size_t n;
+    const unsigned char* p = hil__get_bytes(r, &n);
+    if (n >= size) n = size - 1;
+    if (p && n) memcpy(out, p, n);
+    out[p ? n : 0] = 0;
+}
+/* A malloc'd copy ("" when bad; NULL only without memory); *len its length. */
+static HIL__UNUSED char* hil__get_dup(hil__rd* r, size_t* len) {
+    size_t n;
+    const unsigned char* p = hil__get_bytes(r, &n);
+    if (len) *len = p ? n : 0;
+    return hil_strndup(p ? (const char*)p : "", p ? n : 0);
+}
+
 /* ==========================================================================
  * Platform layer (POSIX). A Windows port replaces this section.
  * ========================================================================== */
@@ -5677,31 +5757,17 @@ static void hil__on_teardown_end(hil__run* R, size_t plan, hil_outcome o, const 
 
 /* ---- the worker's side: emitting events ------------------------------------ */
 
-static void hil__ev_u32(hil_strbuf* b, uint32_t v) { hil_sb_append(b, &v, 4); }
-static void hil__ev_u64(hil_strbuf* b, uint64_t v) { hil_sb_append(b, &v, 8); }
-static void hil__ev_str(hil_strbuf* b, const char* s) {
-    uint32_t n = s ? (uint32_t)strlen(s) : 0;
-    if (n > HIL__MAX_EVENT / 2) n = HIL__MAX_EVENT / 2;
-    hil__ev_u32(b, n);
-    hil_sb_append(b, s ? s : "", n);
-}
-
+/* One event record in R->ev, written to the supervisor by hil__ev_send. */
 static void hil__ev_begin(hil__run* R, int type) {
-    uint32_t zero = 0;
-    unsigned char t = (unsigned char)type;
     pthread_mutex_lock(&R->emit_mu);
     hil_sb_clear(&R->ev);
-    hil_sb_append(&R->ev, &zero, 4);
-    hil_sb_append(&R->ev, &t, 1);
+    (void)hil__rec_begin(&R->ev, type);
 }
 
 static void hil__ev_send(hil__run* R) {
-    uint32_t len = (uint32_t)(R->ev.len - 4);
-    if (!R->ev.failed) {
-        memcpy(R->ev.data, &len, 4);
-        /* The supervisor may be gone (killed): nothing useful to do then. */
-        (void)hil_write_all(R->ev_fd, R->ev.data, R->ev.len);
-    }
+    hil__rec_end(&R->ev, 0);
+    /* The supervisor may be gone (killed): nothing useful to do then. */
+    if (!R->ev.failed) (void)hil_write_all(R->ev_fd, R->ev.data, R->ev.len);
     pthread_mutex_unlock(&R->emit_mu);
 }
 
@@ -5721,24 +5787,24 @@ static uint32_t hil__ev_mark(hil__run* R) {
 static void hil__ev_boundary(hil__run* R, int type) {
     uint32_t seq = hil__ev_mark(R);
     hil__ev_begin(R, type);
-    hil__ev_u32(&R->ev, seq);
+    hil__put_u32(&R->ev, seq);
 }
 
 static void hil__emit_test_start(hil__run* R, size_t plan, int attempt) {
     if (R->ev_fd < 0) { hil__on_test_start(R, plan, attempt); return; }
     hil__ev_boundary(R, HIL__EV_TEST_START);
-    hil__ev_u32(&R->ev, (uint32_t)plan);
-    hil__ev_u32(&R->ev, (uint32_t)attempt);
+    hil__put_u32(&R->ev, (uint32_t)plan);
+    hil__put_u32(&R->ev, (uint32_t)attempt);
     hil__ev_send(R);
 }
 
 static void hil__emit_test_end(hil__run* R, size_t plan, hil_outcome o, uint64_t dur, const char* reason) {
     if (R->ev_fd < 0) { hil__on_test_end(R, plan, o, dur, reason); return; }
     hil__ev_boundary(R, HIL__EV_TEST_END);
-    hil__ev_u32(&R->ev, (uint32_t)plan);
-    hil__ev_u32(&R->ev, (uint32_t)o);
-    hil__ev_u64(&R->ev, dur);
-    hil__ev_str(&R->ev, reason);
+    hil__put_u32(&R->ev, (uint32_t)plan);
+    hil__put_u32(&R->ev, (uint32_t)o);
+    hil__put_u64(&R->ev, dur);
+    hil__put_str(&R->ev, reason);
     hil__ev_send(R);
 }
 
@@ -5748,16 +5814,16 @@ static void hil__emit_phase(hil__run* R, int type, size_t plan) {
         return;
     }
     hil__ev_boundary(R, type);
-    hil__ev_u32(&R->ev, (uint32_t)plan);
+    hil__put_u32(&R->ev, (uint32_t)plan);
     hil__ev_send(R);
 }
 
 static void hil__emit_teardown_end(hil__run* R, size_t plan, hil_outcome o, const char* reason) {
     if (R->ev_fd < 0) { hil__on_teardown_end(R, plan, o, reason); return; }
     hil__ev_boundary(R, HIL__EV_TEARDOWN_END);
-    hil__ev_u32(&R->ev, (uint32_t)plan);
-    hil__ev_u32(&R->ev, (uint32_t)o);
-    hil__ev_str(&R->ev, reason);
+    hil__put_u32(&R->ev, (uint32_t)plan);
+    hil__put_u32(&R->ev, (uint32_t)o);
+    hil__put_str(&R->ev, reason);
     hil__ev_send(R);
 }
 
@@ -5772,9 +5838,9 @@ static void hil__sink_failure_fn(const char* file, int line, const char* msg) {
     if (!R) return;
     if (R->ev_fd < 0) { hil__on_failure(R, file, line, msg); return; }
     hil__ev_begin(R, HIL__EV_FAILURE);
-    hil__ev_str(&R->ev, file);
-    hil__ev_u32(&R->ev, (uint32_t)line);
-    hil__ev_str(&R->ev, msg);
+    hil__put_str(&R->ev, file);
+    hil__put_u32(&R->ev, (uint32_t)line);
+    hil__put_str(&R->ev, msg);
     hil__ev_send(R);
 }
 
@@ -5783,7 +5849,7 @@ static void hil__sink_warning_fn(const char* msg) {
     if (!R) return;
     if (R->ev_fd < 0) { hil__on_warning(R, msg); return; }
     hil__ev_begin(R, HIL__EV_WARNING);
-    hil__ev_str(&R->ev, msg);
+    hil__put_str(&R->ev, msg);
     hil__ev_send(R);
 }
 
@@ -5795,48 +5861,17 @@ static void hil__run_log_route(const hil_log_record* rec) {
     if (!R) { hil__app_log_route(rec); return; }
     if (R->ev_fd < 0) { hil__on_log(R, rec); return; }
     hil__ev_begin(R, HIL__EV_LOG);
-    hil__ev_u32(&R->ev, (uint32_t)rec->level);
-    hil__ev_u64(&R->ev, rec->wall_ns);
-    hil__ev_u32(&R->ev, (uint32_t)rec->pid);
-    hil__ev_u32(&R->ev, (uint32_t)rec->line);
-    hil__ev_str(&R->ev, rec->logger);
-    hil__ev_str(&R->ev, rec->file);
-    hil__ev_str(&R->ev, rec->message);
+    hil__put_u32(&R->ev, (uint32_t)rec->level);
+    hil__put_u64(&R->ev, rec->wall_ns);
+    hil__put_u32(&R->ev, (uint32_t)rec->pid);
+    hil__put_u32(&R->ev, (uint32_t)rec->line);
+    hil__put_str(&R->ev, rec->logger);
+    hil__put_str(&R->ev, rec->file);
+    hil__put_str(&R->ev, rec->message);
     hil__ev_send(R);
 }
 
 /* ---- the supervisor's side: decoding events ------------------------------ */
-
-typedef struct hil__rd { const unsigned char* p; size_t left; int bad; } hil__rd;
-
-static uint32_t hil__rd_u32(hil__rd* r) {
-    uint32_t v = 0;
-    if (r->left < 4) { r->bad = 1; return 0; }
-    memcpy(&v, r->p, 4);
-    r->p += 4;
-    r->left -= 4;
-    return v;
-}
-
-static uint64_t hil__rd_u64(hil__rd* r) {
-    uint64_t v = 0;
-    if (r->left < 8) { r->bad = 1; return 0; }
-    memcpy(&v, r->p, 8);
-    r->p += 8;
-    r->left -= 8;
-    return v;
-}
-
-/* Returns a malloc'd string. */
-static char* hil__rd_str(hil__rd* r) {
-    uint32_t n = hil__rd_u32(r);
-    char* s;
-    if (r->bad || n > r->left) { r->bad = 1; return hil_strdup(""); }
-    s = hil_strndup((const char*)r->p, n);
-    r->p += n;
-    r->left -= n;
-    return s ? s : hil_strdup("");
-}
 
 static int hil__is_boundary(int type) {
     return type != HIL__EV_FAILURE && type != HIL__EV_WARNING && type != HIL__EV_LOG;
@@ -5845,21 +5880,21 @@ static int hil__is_boundary(int type) {
 static void hil__dispatch_event(hil__run* R, int type, hil__rd* rd) {
     switch (type) {
     case HIL__EV_TEST_START: {
-        uint32_t plan = hil__rd_u32(rd), attempt = hil__rd_u32(rd);
+        uint32_t plan = hil__get_u32(rd), attempt = hil__get_u32(rd);
         if (!rd->bad) hil__on_test_start(R, plan, (int)attempt);
         break;
     }
     case HIL__EV_FAILURE: {
-        char* file = hil__rd_str(rd);
-        uint32_t line = hil__rd_u32(rd);
-        char* msg = hil__rd_str(rd);
+        char* file = hil__get_dup(rd, NULL);
+        uint32_t line = hil__get_u32(rd);
+        char* msg = hil__get_dup(rd, NULL);
         if (!rd->bad) hil__on_failure(R, file, (int)line, msg);
         HIL_FREE(file);
         HIL_FREE(msg);
         break;
     }
     case HIL__EV_WARNING: {
-        char* msg = hil__rd_str(rd);
+        char* msg = hil__get_dup(rd, NULL);
         if (!rd->bad) hil__on_warning(R, msg);
         HIL_FREE(msg);
         break;
@@ -5867,13 +5902,13 @@ static void hil__dispatch_event(hil__run* R, int type, hil__rd* rd) {
     case HIL__EV_LOG: {
         hil_log_record rec;
         char *logger, *file, *msg;
-        rec.level = (hil_log_level)hil__rd_u32(rd);
-        rec.wall_ns = hil__rd_u64(rd);
-        rec.pid = (int)hil__rd_u32(rd);
-        rec.line = (int)hil__rd_u32(rd);
-        logger = hil__rd_str(rd);
-        file = hil__rd_str(rd);
-        msg = hil__rd_str(rd);
+        rec.level = (hil_log_level)hil__get_u32(rd);
+        rec.wall_ns = hil__get_u64(rd);
+        rec.pid = (int)hil__get_u32(rd);
+        rec.line = (int)hil__get_u32(rd);
+        logger = hil__get_dup(rd, NULL);
+        file = hil__get_dup(rd, NULL);
+        msg = hil__get_dup(rd, NULL);
         rec.logger = logger;
         rec.file = file;
         rec.message = msg;
@@ -5884,23 +5919,23 @@ static void hil__dispatch_event(hil__run* R, int type, hil__rd* rd) {
         break;
     }
     case HIL__EV_TEST_END: {
-        uint32_t plan = hil__rd_u32(rd), o = hil__rd_u32(rd);
-        uint64_t dur = hil__rd_u64(rd);
-        char* reason = hil__rd_str(rd);
+        uint32_t plan = hil__get_u32(rd), o = hil__get_u32(rd);
+        uint64_t dur = hil__get_u64(rd);
+        char* reason = hil__get_dup(rd, NULL);
         if (!rd->bad && o < HIL_OUTCOME_COUNT) hil__on_test_end(R, plan, (hil_outcome)o, dur, reason);
         HIL_FREE(reason);
         break;
     }
     case HIL__EV_SETUP_BEGIN:
     case HIL__EV_TEARDOWN_BEGIN: {
-        uint32_t plan = hil__rd_u32(rd);
+        uint32_t plan = hil__get_u32(rd);
         if (!rd->bad)
             hil__on_phase(R, type == HIL__EV_SETUP_BEGIN ? HIL__PHASE_SETUP : HIL__PHASE_TEARDOWN, plan);
         break;
     }
     case HIL__EV_TEARDOWN_END: {
-        uint32_t plan = hil__rd_u32(rd), o = hil__rd_u32(rd);
-        char* reason = hil__rd_str(rd);
+        uint32_t plan = hil__get_u32(rd), o = hil__get_u32(rd);
+        char* reason = hil__get_dup(rd, NULL);
         if (!rd->bad && o < HIL_OUTCOME_COUNT) hil__on_teardown_end(R, plan, (hil_outcome)o, reason);
         HIL_FREE(reason);
         break;
@@ -5923,7 +5958,7 @@ static int hil__decode_events(hil__run* R, hil_strbuf* buf) {
         rd.left = len - 1;
         rd.bad = 0;
         if (hil__is_boundary((unsigned char)buf->data[off + 4])) {
-            uint32_t seq = hil__rd_u32(&rd);
+            uint32_t seq = hil__get_u32(&rd);
             if (rd.bad) return 0;
             if (R->out_open && seq > R->out_seq) break; /* its output is not all here yet */
             R->ev_seq = seq;

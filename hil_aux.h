@@ -980,67 +980,7 @@ HIL_API hil_result hil_aux_opt_bool(hil_aux* a, const char* key, int fallback, i
     return HIL_OK;
 }
 
-/* Record serialisation for the socket between parent and child:
- * [u32 length of what follows][u8 kind][fields...] */
-static void hil__put_u8(hil_strbuf* b, unsigned v) { unsigned char c = (unsigned char)v; hil_sb_append(b, &c, 1); }
-static void hil__put_u32(hil_strbuf* b, uint32_t v) { hil_sb_append(b, &v, 4); }
-static void hil__put_u64(hil_strbuf* b, uint64_t v) { hil_sb_append(b, &v, 8); }
-static void hil__put_bytes(hil_strbuf* b, const void* p, size_t n) {
-    hil__put_u32(b, (uint32_t)n);
-    if (n) hil_sb_append(b, p, n);
-}
-static void hil__put_str(hil_strbuf* b, const char* s) { hil__put_bytes(b, s ? s : "", s ? strlen(s) : 0); }
-static size_t hil__rec_begin(hil_strbuf* b, int kind) {
-    size_t at = b->len;
-    hil__put_u32(b, 0);
-    hil__put_u8(b, (unsigned)kind);
-    return at;
-}
-static void hil__rec_end(hil_strbuf* b, size_t at) {
-    uint32_t n = (uint32_t)(b->len - at - 4);
-    if (b->data && !b->failed) memcpy(b->data + at, &n, 4);
-}
-
-typedef struct hil__axrd { const unsigned char* p; size_t left; int bad; } hil__axrd;
-static unsigned hil__get_u8(hil__axrd* r) {
-    if (r->left < 1) { r->bad = 1; return 0; }
-    r->left--;
-    return *r->p++;
-}
-static uint32_t hil__get_u32(hil__axrd* r) {
-    uint32_t v = 0;
-    if (r->left < 4) { r->bad = 1; return 0; }
-    memcpy(&v, r->p, 4);
-    r->p += 4;
-    r->left -= 4;
-    return v;
-}
-static uint64_t hil__get_u64(hil__axrd* r) {
-    uint64_t v = 0;
-    if (r->left < 8) { r->bad = 1; return 0; }
-    memcpy(&v, r->p, 8);
-    r->p += 8;
-    r->left -= 8;
-    return v;
-}
-/* Points into the record (not NUL-terminated). */
-static const unsigned char* hil__get_bytes(hil__axrd* r, size_t* n) {
-    const unsigned char* p;
-    uint32_t len = hil__get_u32(r);
-    if (r->bad || len > r->left) { r->bad = 1; *n = 0; return NULL; }
-    p = r->p;
-    r->p += len;
-    r->left -= len;
-    *n = len;
-    return p;
-}
-static void hil__get_str(hil__axrd* r, char* out, size_t size) {
-    size_t n;
-    const unsigned char* p = hil__get_bytes(r, &n);
-    if (n >= size) n = size - 1;
-    if (p && n) memcpy(out, p, n);
-    out[p ? n : 0] = 0;
-}
+/* Records between parent and child: hil.h's hil__put_* / hil__get_*. */
 
 static void hil__report_put(hil_strbuf* b, const hil_aux_report* rep) {
     hil__put_u32(b, (uint32_t)(int32_t)rep->result);
@@ -1050,7 +990,7 @@ static void hil__report_put(hil_strbuf* b, const hil_aux_report* rep) {
     hil__put_str(b, rep->text);
 }
 
-static void hil__report_get(hil__axrd* r, hil_aux_report* rep) {
+static void hil__report_get(hil__rd* r, hil_aux_report* rep) {
     const unsigned char* d;
     size_t n;
     hil_aux_report_init(rep);
@@ -1665,7 +1605,7 @@ static void hil__c_read(hil_aux* a) {
     }
     while (in->len - off >= 5) {
         uint32_t len;
-        hil__axrd r;
+        hil__rd r;
         hil__req* rq;
         int kind;
         memcpy(&len, in->data + off, 4);
@@ -1791,7 +1731,7 @@ static void hil__p_drain_logs(hil_aux* a) {
     char buf[16384];
     hil_mutex_lock(&a->log_mu);
     while (!a->log_eof) {
-        hil__axrd r;
+        hil__rd r;
         hil_log_record rec;
         char logger[256], file[512];
         const unsigned char* msg;
@@ -1823,7 +1763,7 @@ static void hil__p_drain_logs(hil_aux* a) {
 }
 
 /* mu held: one record from the child. */
-static void hil__p_dispatch(hil_aux* a, int kind, hil__axrd* r) {
+static void hil__p_dispatch(hil_aux* a, int kind, hil__rd* r) {
     switch (kind) {
     case HIL__PK_REPORT: {
         hil_aux_report rep;
@@ -1917,7 +1857,7 @@ static void hil__p_pump(hil_aux* a, uint64_t deadline) {
     if (got > 0) hil_sb_append(&a->inbuf, buf, (size_t)got);
     while (a->inbuf.len - off >= 5) {
         uint32_t len;
-        hil__axrd r;
+        hil__rd r;
         memcpy(&len, a->inbuf.data + off, 4);
         if (a->inbuf.len - off - 4 < len) break;
         r.p = (const unsigned char*)a->inbuf.data + off + 5;

@@ -1137,81 +1137,38 @@ enum {
 
 #define HIL__TEV_MAX (1u << 26)
 
-static void hil__tw_u32(hil_strbuf* b, uint32_t v) { hil_sb_append(b, &v, 4); }
-static void hil__tw_u64(hil_strbuf* b, uint64_t v) { hil_sb_append(b, &v, 8); }
-static void hil__tw_mem(hil_strbuf* b, const char* s, size_t n) {
-    if (n > HIL__TEV_MAX / 4) n = HIL__TEV_MAX / 4;
-    hil__tw_u32(b, (uint32_t)n);
-    hil_sb_append(b, s ? s : "", n);
-}
-static void hil__tw_str(hil_strbuf* b, const char* s) { hil__tw_mem(b, s, s ? strlen(s) : 0); }
-
+/* One record per buffer (hil.h's binary records), written to the job. */
 static void hil__tw_begin(hil_strbuf* b, int type) {
-    unsigned char t = (unsigned char)type;
     hil_sb_clear(b);
-    hil__tw_u32(b, 0);
-    hil_sb_append(b, &t, 1);
+    (void)hil__rec_begin(b, type);
 }
 
 static void hil__tw_send(int fd, hil_strbuf* b) {
-    uint32_t n = (uint32_t)(b->len - 4);
+    hil__rec_end(b, 0);
     if (b->failed || fd < 0) return;
-    memcpy(b->data, &n, 4);
     (void)hil_write_all(fd, b->data, b->len); /* the job may be gone: nothing to do then */
 }
 
 static void hil__tw_info(hil_strbuf* b, const hil_test_info* t) {
-    hil__tw_str(b, t->suite);
-    hil__tw_str(b, t->name);
-    hil__tw_str(b, t->tags);
-    hil__tw_str(b, t->file);
-    hil__tw_u32(b, (uint32_t)t->line);
-    hil__tw_u32(b, (uint32_t)t->case_id);
-    hil__tw_u32(b, (uint32_t)t->suite_id);
-    hil__tw_u32(b, (uint32_t)(int32_t)t->index);
+    hil__put_str(b, t->suite);
+    hil__put_str(b, t->name);
+    hil__put_str(b, t->tags);
+    hil__put_str(b, t->file);
+    hil__put_u32(b, (uint32_t)t->line);
+    hil__put_u32(b, (uint32_t)t->case_id);
+    hil__put_u32(b, (uint32_t)t->suite_id);
+    hil__put_u32(b, (uint32_t)(int32_t)t->index);
 }
 
-typedef struct hil__tr { const unsigned char* p; size_t left; int bad; } hil__tr;
-
-static uint32_t hil__tr_u32(hil__tr* r) {
-    uint32_t v = 0;
-    if (r->left < 4) { r->bad = 1; return 0; }
-    memcpy(&v, r->p, 4);
-    r->p += 4;
-    r->left -= 4;
-    return v;
-}
-
-static uint64_t hil__tr_u64(hil__tr* r) {
-    uint64_t v = 0;
-    if (r->left < 8) { r->bad = 1; return 0; }
-    memcpy(&v, r->p, 8);
-    r->p += 8;
-    r->left -= 8;
-    return v;
-}
-
-/* A malloc'd copy (never NULL unless out of memory); *len its length. */
-static char* hil__tr_mem(hil__tr* r, size_t* len) {
-    uint32_t n = hil__tr_u32(r);
-    char* s;
-    if (r->bad || n > r->left) { r->bad = 1; n = 0; }
-    s = hil_strndup((const char*)r->p, n);
-    r->p += n;
-    r->left -= n;
-    if (len) *len = n;
-    return s;
-}
-
-static hil_test_info* hil__tr_info(hil__tr* r, hil_run_summary* s) {
-    char* suite = hil__tr_mem(r, NULL);
-    char* name = hil__tr_mem(r, NULL);
-    char* tags = hil__tr_mem(r, NULL);
-    char* file = hil__tr_mem(r, NULL);
-    int line = (int)hil__tr_u32(r);
-    int case_id = (int)hil__tr_u32(r);
-    int suite_id = (int)hil__tr_u32(r);
-    int index = (int)(int32_t)hil__tr_u32(r);
+static hil_test_info* hil__get_info(hil__rd* r, hil_run_summary* s) {
+    char* suite = hil__get_dup(r, NULL);
+    char* name = hil__get_dup(r, NULL);
+    char* tags = hil__get_dup(r, NULL);
+    char* file = hil__get_dup(r, NULL);
+    int line = (int)hil__get_u32(r);
+    int case_id = (int)hil__get_u32(r);
+    int suite_id = (int)hil__get_u32(r);
+    int index = (int)(int32_t)hil__get_u32(r);
     hil_test_info* info = NULL;
     if (!r->bad && suite && name) info = hil_run_summary_add_info(s, suite, name, tags, file, line);
     if (info) {
@@ -1515,44 +1472,44 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
     if (m->id == &HIL_MSG_RUN_STARTED) {
         const hil_run_summary* s = (const hil_run_summary*)m->data;
         hil__tw_begin(b, HIL__TEV_RUN_STARTED);
-        hil__tw_u64(b, (uint64_t)s->planned);
+        hil__put_u64(b, (uint64_t)s->planned);
         hil__tw_send(c->evfd, b);
     } else if (m->id == &HIL_MSG_TEST_STARTED) {
         const hil_test_result* r = (const hil_test_result*)m->data;
         hil__tw_begin(b, HIL__TEV_TEST_STARTED);
         hil__tw_info(b, r->test);
-        hil__tw_u64(b, r->start_wall_ns);
+        hil__put_u64(b, r->start_wall_ns);
         hil__tw_send(c->evfd, b);
         c->open = 1;
     } else if (m->id == &HIL_MSG_TEST_FINISHED) {
         const hil_test_result* r = (const hil_test_result*)m->data;
         size_t i, n;
         hil__tw_begin(b, HIL__TEV_TEST_FINISHED);
-        hil__tw_u32(b, (uint32_t)r->outcome);
-        hil__tw_str(b, r->reason);
-        hil__tw_u64(b, r->start_wall_ns);
-        hil__tw_u64(b, r->duration_ns);
-        hil__tw_u32(b, (uint32_t)r->attempts);
-        hil__tw_u32(b, (uint32_t)r->iteration);
-        hil__tw_mem(b, r->output, r->output_len);
+        hil__put_u32(b, (uint32_t)r->outcome);
+        hil__put_str(b, r->reason);
+        hil__put_u64(b, r->start_wall_ns);
+        hil__put_u64(b, r->duration_ns);
+        hil__put_u32(b, (uint32_t)r->attempts);
+        hil__put_u32(b, (uint32_t)r->iteration);
+        hil__put_bytes(b, r->output, r->output_len);
         n = r->n_failures < HIL__MAX_LISTED_FAILURES ? r->n_failures : HIL__MAX_LISTED_FAILURES;
-        hil__tw_u32(b, (uint32_t)n);
+        hil__put_u32(b, (uint32_t)n);
         for (i = 0; i < n; i++) {
-            hil__tw_str(b, r->failures[i].file);
-            hil__tw_u32(b, (uint32_t)r->failures[i].line);
-            hil__tw_str(b, r->failures[i].message);
+            hil__put_str(b, r->failures[i].file);
+            hil__put_u32(b, (uint32_t)r->failures[i].line);
+            hil__put_str(b, r->failures[i].message);
         }
-        hil__tw_u32(b, (uint32_t)r->n_warnings);
-        for (i = 0; i < r->n_warnings; i++) hil__tw_str(b, r->warnings[i]);
+        hil__put_u32(b, (uint32_t)r->n_warnings);
+        for (i = 0; i < r->n_warnings; i++) hil__put_str(b, r->warnings[i]);
         hil__tw_send(c->evfd, b);
         hil__child_result_line(r);
         c->open = 0;
     } else if (m->id == &HIL_MSG_RUN_FINISHED) {
         const hil_run_summary* s = (const hil_run_summary*)m->data;
         hil__tw_begin(b, HIL__TEV_RUN_FINISHED);
-        hil__tw_u64(b, (uint64_t)s->not_run);
-        hil__tw_u32(b, (uint32_t)s->interrupted);
-        hil__tw_u64(b, s->duration_ns);
+        hil__put_u64(b, (uint64_t)s->not_run);
+        hil__put_u32(b, (uint32_t)s->interrupted);
+        hil__put_u64(b, s->duration_ns);
         hil__tw_send(c->evfd, b);
     } else if (m->id == &HIL_MSG_LOG) {
         /* during a test its records are in its output */
@@ -1568,7 +1525,7 @@ static void hil__child_worker_hook(int starting) {
     hil_strbuf b = {0, 0, 0, 0};
     if (!starting || !hil__task_self || getpid() == hil__task_self->pid || hil__child_evfd < 0) return;
     hil__tw_begin(&b, HIL__TEV_WORKER);
-    hil__tw_u32(&b, (uint32_t)getpid());
+    hil__put_u32(&b, (uint32_t)getpid());
     hil__tw_send(hil__child_evfd, &b);
     hil_sb_free(&b);
 }
@@ -1639,7 +1596,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     if (hil_bus_create(&bus) != HIL_OK || hil_dispatcher_create(bus, &dc, &d) != HIL_OK ||
         hil_dispatcher_subscribe(d, NULL, &HIL_EP_RUN, NULL) != HIL_OK) {
         hil__tw_begin(&c.frame, HIL__TEV_ERROR);
-        hil__tw_str(&c.frame, "the task process could not set up its bus (out of memory)");
+        hil__put_str(&c.frame, "the task process could not set up its bus (out of memory)");
         hil__tw_send(evw, &c.frame);
         _exit(0);
     }
@@ -1667,7 +1624,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         hil__jfmt(msg, sizeof msg, "the task could not run its tests: %s", hil_last_error());
         hil__fd_printf(1, "%s\n", msg);
         hil__tw_begin(&c.frame, HIL__TEV_ERROR);
-        hil__tw_str(&c.frame, msg);
+        hil__put_str(&c.frame, msg);
         hil__tw_send(evw, &c.frame);
     } else {
         hil__fd_printf(1, "== %s: %zu passed, %zu failed, %zu skipped\n", t->taskid, hil_summary_passed(s),
@@ -1923,12 +1880,12 @@ static void hil__task_stop(hil__job* J, hil_task* t, int why) {
     hil__job_log(J, "warning", "%s: %s: SIGTERM to its process group (SIGKILL after %g s)", t->taskid, text, grace);
 }
 
-static void hil__task_on_frame(hil_task* t, int type, hil__tr* rd) {
+static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
     switch (type) {
-    case HIL__TEV_RUN_STARTED: t->sum->planned = (size_t)hil__tr_u64(rd); break;
+    case HIL__TEV_RUN_STARTED: t->sum->planned = (size_t)hil__get_u64(rd); break;
     case HIL__TEV_TEST_STARTED: {
-        hil_test_info* info = hil__tr_info(rd, t->sum);
-        uint64_t w = hil__tr_u64(rd);
+        hil_test_info* info = hil__get_info(rd, t->sum);
+        uint64_t w = hil__get_u64(rd);
         if (!rd->bad && info) {
             t->open_info = info;
             t->open_wall = w;
@@ -1941,45 +1898,45 @@ static void hil__task_on_frame(hil_task* t, int type, hil__tr* rd) {
         size_t len;
         if (!t->open_info || !(r = hil__sum_add(t->sum, t->open_info))) { rd->bad = 1; break; }
         t->open_info = NULL;
-        o = hil__tr_u32(rd);
+        o = hil__get_u32(rd);
         r->outcome = o > HIL_NOT_RUN && o < HIL_OUTCOME_COUNT ? (hil_outcome)o : HIL_ERRORED;
-        r->reason = hil__tr_mem(rd, &len);
+        r->reason = hil__get_dup(rd, &len);
         if (r->reason && !len) { HIL_FREE(r->reason); r->reason = NULL; }
-        r->start_wall_ns = hil__tr_u64(rd);
-        r->duration_ns = hil__tr_u64(rd);
-        r->attempts = (int)hil__tr_u32(rd);
-        r->iteration = (int)hil__tr_u32(rd);
-        r->output = hil__tr_mem(rd, &r->output_len);
+        r->start_wall_ns = hil__get_u64(rd);
+        r->duration_ns = hil__get_u64(rd);
+        r->attempts = (int)hil__get_u32(rd);
+        r->iteration = (int)hil__get_u32(rd);
+        r->output = hil__get_dup(rd, &r->output_len);
         if (r->output && !r->output_len) { HIL_FREE(r->output); r->output = NULL; }
-        n = hil__tr_u32(rd);
+        n = hil__get_u32(rd);
         if (n > HIL__MAX_LISTED_FAILURES) { rd->bad = 1; break; }
         if (n) r->failures = (hil_failure*)hil__jcalloc(n, sizeof *r->failures);
         for (k = 0; r->failures && k < n && !rd->bad; k++) {
-            r->failures[k].file = hil__tr_mem(rd, NULL);
-            r->failures[k].line = (int)hil__tr_u32(rd);
-            r->failures[k].message = hil__tr_mem(rd, NULL);
+            r->failures[k].file = hil__get_dup(rd, NULL);
+            r->failures[k].line = (int)hil__get_u32(rd);
+            r->failures[k].message = hil__get_dup(rd, NULL);
             r->n_failures = k + 1;
         }
-        n = hil__tr_u32(rd);
+        n = hil__get_u32(rd);
         if (n > rd->left / 4) { rd->bad = 1; break; }
         if (n) r->warnings = (char**)hil__jcalloc(n, sizeof *r->warnings);
         for (k = 0; r->warnings && k < n && !rd->bad; k++) {
-            r->warnings[k] = hil__tr_mem(rd, NULL);
+            r->warnings[k] = hil__get_dup(rd, NULL);
             r->n_warnings = k + 1;
         }
         break;
     }
     case HIL__TEV_RUN_FINISHED:
-        t->sum->not_run = (size_t)hil__tr_u64(rd);
-        t->sum->interrupted = (int)hil__tr_u32(rd);
-        (void)hil__tr_u64(rd);
+        t->sum->not_run = (size_t)hil__get_u64(rd);
+        t->sum->interrupted = (int)hil__get_u32(rd);
+        (void)hil__get_u64(rd);
         break;
     case HIL__TEV_ERROR:
         HIL_FREE(t->child_error);
-        t->child_error = hil__tr_mem(rd, NULL);
+        t->child_error = hil__get_dup(rd, NULL);
         break;
     case HIL__TEV_DONE: t->got_done = 1; break;
-    case HIL__TEV_WORKER: t->worker_pgid = (int)hil__tr_u32(rd); break;
+    case HIL__TEV_WORKER: t->worker_pgid = (int)hil__get_u32(rd); break;
     default: rd->bad = 1; break;
     }
 }
@@ -1989,7 +1946,7 @@ static void hil__task_decode(hil_task* t) {
     size_t off = 0;
     while (!t->stream_bad && b->len - off >= 5) {
         uint32_t len;
-        hil__tr rd;
+        hil__rd rd;
         memcpy(&len, b->data + off, 4);
         if (len < 1 || len > HIL__TEV_MAX) { t->stream_bad = 1; break; }
         if (b->len - off - 4 < len) break;
