@@ -378,22 +378,6 @@ HIL__JOB_CONST hil_message_def HIL_MSG_TASK_STARTED = {"task_started", "A task's
 HIL__JOB_CONST hil_message_def HIL_MSG_TASK_FINISHED = {"task_finished", "A task ended with its result (data: hil_task*)"};
 HIL__JOB_CONST hil_message_def HIL_MSG_JOB_FINISHED = {"job_finished", "A job ended; its reports are written (data: hil_job_summary*)"};
 
-static void hil__jfmt(char* buf, size_t size, const char* fmt, ...) HIL__PRINTF(3, 4);
-static void hil__jfmt(char* buf, size_t size, const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-}
-
-static void* hil__jcalloc(size_t n, size_t size) {
-    void* p;
-    if (size && n > (size_t)-1 / size) return NULL;
-    p = HIL_MALLOC(n * size > 0 ? n * size : 1);
-    if (p) memset(p, 0, n * size);
-    return p;
-}
-
 /* ---- 1. the job registry -------------------------------------------------------- */
 
 typedef struct hil__job_def { const char* name; hil_job_fn fn; const char* file; int line; } hil__job_def;
@@ -490,7 +474,7 @@ HIL_API hil_result hil_shared_create(size_t capacity, hil_shared** out) {
         return hil_error(HIL_ERR_INVALID_ARG, "shared state: %zu bytes asked for, at most 1 GiB (job.shared_size)",
                          capacity);
     capacity = (capacity + 63u) & ~(size_t)63u;
-    s = (hil_shared*)hil__jcalloc(1, sizeof *s);
+    s = (hil_shared*)hil__calloc(1, sizeof *s);
     if (!s) return hil_error(HIL_ERR_NO_MEMORY, "shared state: out of memory");
     s->map_size = HIL__SHM_HDR_SIZE + 2 * capacity;
     p = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -784,7 +768,7 @@ HIL_API hil_result hil_shared_delete(hil_shared* s, const char* key) {
 /* ---- 3. summaries and JUnit import ------------------------------------------------ */
 
 static hil_run_summary* hil__sum_new(const char* name) {
-    hil_run_summary* s = (hil_run_summary*)hil__jcalloc(1, sizeof *s);
+    hil_run_summary* s = (hil_run_summary*)hil__calloc(1, sizeof *s);
     if (s) {
         s->name = name;
         s->start_wall_ns = hil_wall_ns();
@@ -956,7 +940,7 @@ static void hil__junit_start(hil__junit_state* st, const char* tag, size_t tlen,
     if (hil__tag_is(tag, tlen, "testsuite")) {
         if (st->depth < 16) {
             hil__xml_attr_get(attrs, alen, "name", &st->attr);
-            hil__jfmt(st->suites[st->depth], sizeof st->suites[0], "%s", hil_sb_cstr(&st->attr));
+            hil__sfmt(st->suites[st->depth], sizeof st->suites[0], "%s", hil_sb_cstr(&st->attr));
         }
         if (!selfclose) st->depth++;
     } else if (hil__tag_is(tag, tlen, "testcase")) {
@@ -1303,7 +1287,7 @@ static void hil__job_clock(const hil__job* J, char* out, size_t size) {
     uint64_t w = hil_wall_ns();
     long long secs = (long long)(w / 1000000000u) + J->tz_off;
     long long day = ((secs % 86400) + 86400) % 86400;
-    hil__jfmt(out, size, "%02d:%02d:%02d.%03u", (int)(day / 3600), (int)(day / 60 % 60), (int)(day % 60),
+    hil__sfmt(out, size, "%02d:%02d:%02d.%03u", (int)(day / 3600), (int)(day / 60 % 60), (int)(day % 60),
               (unsigned)((w / 1000000u) % 1000u));
 }
 
@@ -1337,10 +1321,10 @@ static void hil__fd_printf(int fd, const char* fmt, ...) {
 
 static void hil__fmt_secs(char* out, size_t size, uint64_t ns) {
     double s = (double)ns / 1e9;
-    if (s < 1e-3) hil__jfmt(out, size, "%.0f us", s * 1e6);
-    else if (s < 1) hil__jfmt(out, size, "%.1f ms", s * 1e3);
-    else if (s < 120) hil__jfmt(out, size, "%.2f s", s);
-    else hil__jfmt(out, size, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    if (s < 1e-3) hil__sfmt(out, size, "%.0f us", s * 1e6);
+    else if (s < 1) hil__sfmt(out, size, "%.1f ms", s * 1e3);
+    else if (s < 120) hil__sfmt(out, size, "%.2f s", s);
+    else hil__sfmt(out, size, "%dm%02ds", (int)(s / 60), (int)s % 60);
 }
 
 static const char* hil__job_color(const hil__job* J, hil_outcome o) {
@@ -1408,7 +1392,7 @@ static void hil__job_draw(hil__job* J) {
             char el[32], line[512];
             if (t->state != HIL__T_RUNNING) continue;
             hil__fmt_secs(el, sizeof el, now - t->start_ns);
-            hil__jfmt(line, sizeof line, "  running  %-12s %9s  %s", t->taskid, el,
+            hil__sfmt(line, sizeof line, "  running  %-12s %9s  %s", t->taskid, el,
                       t->open_info ? t->open_info->full_name : (t->kind == HIL__TASK_COMMAND ? t->argv[0] : ""));
             if ((int)strlen(line) > J->width - 1) line[J->width > 1 ? J->width - 1 : 0] = 0;
             hil_sb_printf(&sb, "%s\n", line);
@@ -1579,12 +1563,12 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     dup2(t->logfd, 1);
     dup2(t->logfd, 2);
     hil__job_close_fd(&t->logfd);
-    hil__jfmt(src, sizeof src, "task %s", t->taskid);
+    hil__sfmt(src, sizeof src, "task %s", t->taskid);
     for (i = 0; t->params && t->params[i]; i++) {
         char key[300];
         const char* eq = strchr(t->params[i], '=');
         n = eq ? (size_t)(eq - t->params[i]) : strlen(t->params[i]);
-        hil__jfmt(key, sizeof key, "params.%.*s", (int)n, t->params[i]);
+        hil__sfmt(key, sizeof key, "params.%.*s", (int)n, t->params[i]);
         hil_config_set(hil_cfg(), key, eq ? eq + 1 : "true", HIL_PRIO_TASK, src);
     }
     memset(&c, 0, sizeof c);
@@ -1621,7 +1605,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     r = hil_run_tests(&o, &s);
     if (r != HIL_OK) {
         char msg[1100];
-        hil__jfmt(msg, sizeof msg, "the task could not run its tests: %s", hil_last_error());
+        hil__sfmt(msg, sizeof msg, "the task could not run its tests: %s", hil_last_error());
         hil__fd_printf(1, "%s\n", msg);
         hil__tw_begin(&c.frame, HIL__TEV_ERROR);
         hil__put_str(&c.frame, msg);
@@ -1704,10 +1688,10 @@ static void hil__task_desc(const hil_task* t, hil_strbuf* sb) {
 
 static void hil__stop_text(const hil_task* t, char* out, size_t size) {
     switch (t->stop_why) {
-    case HIL__STOP_MAX_RUNTIME: hil__jfmt(out, size, "max_runtime %g s exceeded", t->limit_s); break;
-    case HIL__STOP_TERMINATED: hil__jfmt(out, size, "terminated by the job (hil_task_terminate)"); break;
-    case HIL__STOP_JOB_ENDED: hil__jfmt(out, size, "still running when the job function returned"); break;
-    case HIL__STOP_INTERRUPTED: hil__jfmt(out, size, "interrupted (Ctrl-C or SIGTERM)"); break;
+    case HIL__STOP_MAX_RUNTIME: hil__sfmt(out, size, "max_runtime %g s exceeded", t->limit_s); break;
+    case HIL__STOP_TERMINATED: hil__sfmt(out, size, "terminated by the job (hil_task_terminate)"); break;
+    case HIL__STOP_JOB_ENDED: hil__sfmt(out, size, "still running when the job function returned"); break;
+    case HIL__STOP_INTERRUPTED: hil__sfmt(out, size, "interrupted (Ctrl-C or SIGTERM)"); break;
     default: out[0] = 0;
     }
 }
@@ -1773,11 +1757,11 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         hil__task_refuse(J, t, HIL_ERRORED, "not_started", "not started: the job function had returned", HIL_ERR_STATE);
         return;
     }
-    hil__jfmt(path, sizeof path, "%s/TaskLog.%s", J->dir, t->taskid);
+    hil__sfmt(path, sizeof path, "%s/TaskLog.%s", J->dir, t->taskid);
     t->logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
     t->log_made = t->logfd >= 0;
     if (t->logfd < 0) {
-        hil__jfmt(why, sizeof why, "cannot create its log '%s': %s", path, strerror(errno));
+        hil__sfmt(why, sizeof why, "cannot create its log '%s': %s", path, strerror(errno));
         hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
         return;
     }
@@ -1794,7 +1778,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
     if (t->kind == HIL__TASK_TESTS) {
         int ev[2], pid;
         if (pipe(ev) != 0) {
-            hil__jfmt(why, sizeof why, "cannot create a pipe: %s", strerror(errno));
+            hil__sfmt(why, sizeof why, "cannot create a pipe: %s", strerror(errno));
             hil__job_close_fd(&t->logfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
             hil_sb_free(&desc);
@@ -1812,7 +1796,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         }
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         if (pid < 0) {
-            hil__jfmt(why, sizeof why, "cannot fork the task process: %s (too many processes? see ulimit -u)",
+            hil__sfmt(why, sizeof why, "cannot fork the task process: %s (too many processes? see ulimit -u)",
                       strerror(errno));
             close(ev[0]);
             close(ev[1]);
@@ -1844,7 +1828,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         r = hil_proc_spawn(&t->proc, &pc);
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         if (r != HIL_OK) {
-            hil__jfmt(why, sizeof why, "cannot start: %s", hil_last_error());
+            hil__sfmt(why, sizeof why, "cannot start: %s", hil_last_error());
             hil__fd_printf(t->logfd, "== %s: %s\n", t->taskid, why);
             hil__job_close_fd(&t->logfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, r);
@@ -1910,7 +1894,7 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         if (r->output && !r->output_len) { HIL_FREE(r->output); r->output = NULL; }
         n = hil__get_u32(rd);
         if (n > HIL__MAX_LISTED_FAILURES) { rd->bad = 1; break; }
-        if (n) r->failures = (hil_failure*)hil__jcalloc(n, sizeof *r->failures);
+        if (n) r->failures = (hil_failure*)hil__calloc(n, sizeof *r->failures);
         for (k = 0; r->failures && k < n && !rd->bad; k++) {
             r->failures[k].file = hil__get_dup(rd, NULL);
             r->failures[k].line = (int)hil__get_u32(rd);
@@ -1919,7 +1903,7 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         }
         n = hil__get_u32(rd);
         if (n > rd->left / 4) { rd->bad = 1; break; }
-        if (n) r->warnings = (char**)hil__jcalloc(n, sizeof *r->warnings);
+        if (n) r->warnings = (char**)hil__calloc(n, sizeof *r->warnings);
         for (k = 0; r->warnings && k < n && !rd->bad; k++) {
             r->warnings[k] = hil__get_dup(rd, NULL);
             r->n_warnings = k + 1;
@@ -2030,7 +2014,7 @@ static void hil__task_results_tests(hil_task* t, const char* st, const char* why
             if (r->outcome != HIL_ABORTED) continue;
             if (r->reason) {
                 char note[1200];
-                hil__jfmt(note, sizeof note, "[hil: %s]\n", r->reason);
+                hil__sfmt(note, sizeof note, "[hil: %s]\n", r->reason);
                 hil__result_append_output(r, note, strlen(note));
             }
             r->outcome = HIL_ERRORED;
@@ -2039,8 +2023,8 @@ static void hil__task_results_tests(hil_task* t, const char* st, const char* why
     }
     if (t->stop_why) forced = t->stop_why == HIL__STOP_INTERRUPTED ? HIL_ABORTED : HIL_ERRORED;
     else if (!clean) forced = HIL_ERRORED;
-    if (why[0]) hil__jfmt(reason, sizeof reason, "%s", why);
-    else hil__jfmt(reason, sizeof reason, "the task process ended unexpectedly: %s", st);
+    if (why[0]) hil__sfmt(reason, sizeof reason, "%s", why);
+    else hil__sfmt(reason, sizeof reason, "the task process ended unexpectedly: %s", st);
     if (t->open_info) {
         /* the test that was running when the task process ended */
         hil_test_result* r = hil__sum_add(s, t->open_info);
@@ -2068,7 +2052,7 @@ static void hil__task_results_tests(hil_task* t, const char* st, const char* why
     if (clean && !t->child_error && s->planned == 0) {
         hil_strbuf sel = {0, 0, 0, 0};
         hil__task_desc(t, &sel);
-        hil__jfmt(reason, sizeof reason, "no test matches the task's selection (%s)", hil_sb_cstr(&sel));
+        hil__sfmt(reason, sizeof reason, "no test matches the task's selection (%s)", hil_sb_cstr(&sel));
         hil__sum_add_named(s, "task", "no_tests", HIL_ERRORED, reason);
         hil_sb_free(&sel);
     }
@@ -2107,20 +2091,20 @@ static void hil__task_results_command(hil_task* t, const char* st, const char* w
                 t->sum = js;
                 n_junit = js->n_results;
             } else {
-                hil__jfmt(note, sizeof note, "%s", hil_last_error());
+                hil__sfmt(note, sizeof note, "%s", hil_last_error());
                 hil__sum_add_named(t->sum, "command", "junit", HIL_ERRORED, note);
                 note[0] = 0;
             }
         } else if (exit_o == HIL_PASSED) {
-            hil__jfmt(note, sizeof note, "the command exited with status 0 but did not write its JUnit file '%s'",
+            hil__sfmt(note, sizeof note, "the command exited with status 0 but did not write its JUnit file '%s'",
                       t->junit);
             hil__sum_add_named(t->sum, "command", "junit", HIL_ERRORED, note);
             note[0] = 0;
         } else {
-            hil__jfmt(note, sizeof note, "; it wrote no JUnit file '%s'", t->junit);
+            hil__sfmt(note, sizeof note, "; it wrote no JUnit file '%s'", t->junit);
         }
     }
-    hil__jfmt(reason, sizeof reason, "%s%s", why[0] ? why : st, note);
+    hil__sfmt(reason, sizeof reason, "%s%s", why[0] ? why : st, note);
     if (n_junit == 0) {
         r = hil__sum_add_named(t->sum, "command", hil__basename(t->argv[0]), exit_o,
                                exit_o == HIL_PASSED ? NULL : reason);
@@ -2323,7 +2307,7 @@ static char** hil__strv_dup(const char* const* v, size_t extra, int* ok) {
     char** out;
     if (!v && !extra) return NULL;
     while (v && v[n]) n++;
-    out = (char**)hil__jcalloc(n + extra + 1, sizeof *out);
+    out = (char**)hil__calloc(n + extra + 1, sizeof *out);
     if (!out) { *ok = 0; return NULL; }
     for (i = 0; i < n; i++)
         if (!(out[i] = hil_strdup(v[i]))) { *ok = 0; break; }
@@ -2392,7 +2376,7 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     for (i = 0; o->params && o->params[i]; i++)
         if (!strchr(o->params[i], '=') || o->params[i][0] == '=')
             return hil_error(HIL_ERR_INVALID_ARG, "task options: parameter '%s' is not NAME=VALUE", o->params[i]);
-    t = (hil_task*)hil__jcalloc(1, sizeof *t);
+    t = (hil_task*)hil__calloc(1, sizeof *t);
     if (!t) return hil_error(HIL_ERR_NO_MEMORY, "hil_task_create: out of memory");
     t->J = J;
     t->kind = o->argv ? HIL__TASK_COMMAND : HIL__TASK_TESTS;
@@ -2420,12 +2404,12 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     ok = ok && t->sum;
     hil_mutex_lock(&J->mu);
     t->n = ++J->next_n;
-    if (o->taskid && *o->taskid) hil__jfmt(base, sizeof base, "%s", o->taskid);
-    else hil__jfmt(base, sizeof base, "Task-%d", t->n);
+    if (o->taskid && *o->taskid) hil__sfmt(base, sizeof base, "%s", o->taskid);
+    else hil__sfmt(base, sizeof base, "Task-%d", t->n);
     for (i = 0; base[i]; i++)
         if (base[i] == '/' || (unsigned char)base[i] < 0x20) base[i] = '_';
-    hil__jfmt(id, sizeof id, "%s", base);
-    for (k = 2; hil__taskid_taken(J, id); k++) hil__jfmt(id, sizeof id, "%s-%d", base, k);
+    hil__sfmt(id, sizeof id, "%s", base);
+    for (k = 2; hil__taskid_taken(J, id); k++) hil__sfmt(id, sizeof id, "%s-%d", base, k);
     t->taskid = hil_strdup(id);
     ok = ok && t->taskid;
     if (ok && t->kind == HIL__TASK_COMMAND) {
@@ -2434,7 +2418,7 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
         while (ok && t->env[n]) n++;
         if (ok) {
             char logpath[4200];
-            hil__jfmt(logpath, sizeof logpath, "%s/TaskLog.%s", J->dir, t->taskid);
+            hil__sfmt(logpath, sizeof logpath, "%s/TaskLog.%s", J->dir, t->taskid);
             ok = (t->env[n] = hil__strcat3("HIL_RUN_DIR=", J->dir, "")) != NULL &&
                  (t->env[n + 1] = hil__strcat3("HIL_TASK_ID=", t->taskid, "")) != NULL &&
                  (t->env[n + 2] = hil__strcat3("HIL_JOB=", J->rt.job, "")) != NULL &&
@@ -2647,7 +2631,7 @@ HIL_API hil_outcome hil_run(hil_job_rt* rt, const hil_task_options* o) {
     hil_task* t = NULL;
     if (hil_task_create(rt, o, &t) != HIL_OK) {
         char msg[1100];
-        hil__jfmt(msg, sizeof msg, "%s", hil_last_error());
+        hil__sfmt(msg, sizeof msg, "%s", hil_last_error());
         if (hil__rt_job(rt)) hil_job_error(rt, "hil_run: %s", msg);
         return HIL_ERRORED;
     }
@@ -2776,14 +2760,14 @@ static hil_result hil__job_make_dir(hil__job* J, const char* runs) {
     localtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
     for (k = 1;; k++) {
-        if (k == 1) hil__jfmt(path, sizeof path, "%s/%s.%s", runs, J->rt.name, stamp);
-        else hil__jfmt(path, sizeof path, "%s/%s.%s-%d", runs, J->rt.name, stamp, k);
+        if (k == 1) hil__sfmt(path, sizeof path, "%s/%s.%s", runs, J->rt.name, stamp);
+        else hil__sfmt(path, sizeof path, "%s/%s.%s-%d", runs, J->rt.name, stamp, k);
         if (mkdir(path, 0777) == 0) break;
         if (errno != EEXIST || k >= 10000)
             return hil_error(HIL_ERR_IO, "cannot create the run directory '%s': %s: set job.runs (--runs DIR) to a "
                              "directory you can write to", path, strerror(errno));
     }
-    if (!realpath(path, real)) hil__jfmt(real, sizeof real, "%s", path);
+    if (!realpath(path, real)) hil__sfmt(real, sizeof real, "%s", path);
     J->dir = hil_strdup(real);
     J->dirbase = hil_strdup(hil__basename(path));
     J->runs = hil_strdup(runs);
@@ -2807,7 +2791,7 @@ static void hil__job_write_env(hil__job* J) {
     struct utsname u;
     int i;
     gethostname(host, sizeof host - 1);
-    if (!getcwd(cwd, sizeof cwd)) hil__jfmt(cwd, sizeof cwd, "?");
+    if (!getcwd(cwd, sizeof cwd)) hil__sfmt(cwd, sizeof cwd, "?");
     if (!user) user = getenv("LOGNAME");
     hil_format_time_iso(J->start_wall, ts, sizeof ts);
     hil_sb_printf(&sb, "job:        %s (reported as %s)\n", J->rt.job, J->rt.name);
@@ -2851,7 +2835,7 @@ static void hil__job_write_env(hil__job* J) {
     hil_sb_printf(&sb, "shared:     %zu bytes\n", J->shared ? hil_shared_capacity(J->shared) : (size_t)0);
     hil_sb_puts(&sb, "\nconfiguration (values that were set; the highest priority wins):\n");
     hil_config_foreach(J->cfg, hil__env_visit, &sb);
-    hil__jfmt(path, sizeof path, "%s/env.txt", J->dir);
+    hil__sfmt(path, sizeof path, "%s/env.txt", J->dir);
     if (!sb.failed) (void)hil_write_file_atomic(path, sb.data, sb.len);
     hil_sb_free(&sb);
 }
@@ -2881,7 +2865,7 @@ static void hil__json_counts(hil_strbuf* sb, const size_t* counts, size_t not_ru
     for (i = 1; i < HIL_OUTCOME_COUNT; i++) {
         char key[32];
         size_t j;
-        hil__jfmt(key, sizeof key, "%s", hil_outcome_str((hil_outcome)i));
+        hil__sfmt(key, sizeof key, "%s", hil_outcome_str((hil_outcome)i));
         for (j = 0; key[j]; j++) key[j] = (char)tolower((unsigned char)key[j]);
         hil_sb_printf(sb, ",\"%s\":%zu", key, counts[i]);
     }
@@ -2933,7 +2917,7 @@ static void hil__job_json_task(hil_strbuf* sb, const hil_task* t) {
     hil__stop_text(t, why, sizeof why);
     hil_sb_puts(sb, ",\"stopped\":");
     hil_sb_json_str(sb, why[0] ? why : NULL);
-    hil__jfmt(log, sizeof log, "TaskLog.%s", t->taskid);
+    hil__sfmt(log, sizeof log, "TaskLog.%s", t->taskid);
     hil_sb_puts(sb, ",\"log\":");
     hil_sb_json_str(sb, t->log_made ? log : NULL);
     hil_sb_puts(sb, ",\"summary\":");
@@ -2980,7 +2964,7 @@ static hil_result hil__job_write_json(hil__job* J, const hil_job_summary* js, co
     }
     hil_sb_puts(&sb, "]}\n");
     if (sb.failed) { hil_sb_free(&sb); return hil_error(HIL_ERR_NO_MEMORY, "results.json: out of memory"); }
-    hil__jfmt(path, sizeof path, "%s/results.json", J->dir);
+    hil__sfmt(path, sizeof path, "%s/results.json", J->dir);
     r = hil_write_file_atomic(path, sb.data, sb.len);
     hil_sb_free(&sb);
     return r;
@@ -3021,8 +3005,8 @@ static void hil__job_table(hil__job* J, hil_strbuf* sb, int color, const hil_job
 
 static void hil__job_latest(hil__job* J) {
     char link[4200], tmp[4300];
-    hil__jfmt(link, sizeof link, "%s/latest", J->runs);
-    hil__jfmt(tmp, sizeof tmp, "%s/.latest.%d", J->runs, J->pid);
+    hil__sfmt(link, sizeof link, "%s/latest", J->runs);
+    hil__sfmt(tmp, sizeof tmp, "%s/.latest.%d", J->runs, J->pid);
     unlink(tmp);
     if (symlink(J->dirbase, tmp) != 0 || rename(tmp, link) != 0) {
         hil__job_log(J, "warning", "cannot point %s at %s: %s", link, J->dirbase, strerror(errno));
@@ -3039,7 +3023,7 @@ static hil_result hil__job_archive(hil__job* J, char* out, size_t size) {
     const char* argv[7];
     hil_result r;
     uint64_t deadline = hil_deadline_ms(600000);
-    hil__jfmt(out, size, "%s/%s.tar.gz", J->runs, J->dirbase);
+    hil__sfmt(out, size, "%s/%s.tar.gz", J->runs, J->dirbase);
     argv[0] = "tar";
     argv[1] = "-czf";
     argv[2] = out;
@@ -3099,7 +3083,7 @@ static void hil__job_on_log(const hil_bus_msg* m, void* user) {
         hil_mutex_lock(&J->draw_mu);
         if (J->drawn) {
             char clr[32];
-            hil__jfmt(clr, sizeof clr, "\r\x1b[%dA\x1b[J", J->drawn);
+            hil__sfmt(clr, sizeof clr, "\r\x1b[%dA\x1b[J", J->drawn);
             (void)!write(1, clr, strlen(clr));
             J->drawn = 0;
         }
@@ -3198,7 +3182,7 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
         hil_sb_free(&names);
         return r;
     }
-    J = (hil__job*)hil__jcalloc(1, sizeof *J);
+    J = (hil__job*)hil__calloc(1, sizeof *J);
     if (!J) return hil_error(HIL_ERR_NO_MEMORY, "job '%s': out of memory", c->job);
     J->def = def;
     J->joblog = -1;
@@ -3240,8 +3224,8 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
         hil__job_free(J);
         return r;
     }
-    hil__jfmt(js->directory, sizeof js->directory, "%s", J->dir);
-    hil__jfmt(path, sizeof path, "%s/JobLog", J->dir);
+    hil__sfmt(js->directory, sizeof js->directory, "%s", J->dir);
+    hil__sfmt(path, sizeof path, "%s/JobLog", J->dir);
     J->joblog = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
     if (J->joblog < 0 || hil_waker_init(&J->wake) != HIL_OK) {
         r = hil_error(HIL_ERR_IO, "job '%s': cannot create '%s': %s", def->name, path, strerror(errno));
@@ -3256,8 +3240,8 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
             return r;
         }
     }
-    J->args = (char**)hil__jcalloc((size_t)(c->argc > 0 ? c->argc : 0) + 1, sizeof *J->args);
-    J->argv_view = (char**)hil__jcalloc((size_t)(c->argc > 0 ? c->argc : 0) + 1, sizeof *J->argv_view);
+    J->args = (char**)hil__calloc((size_t)(c->argc > 0 ? c->argc : 0) + 1, sizeof *J->args);
+    J->argv_view = (char**)hil__calloc((size_t)(c->argc > 0 ? c->argc : 0) + 1, sizeof *J->argv_view);
     J->errors = hil__sum_new("job");
     if (!J->args || !J->argv_view || !J->errors) {
         hil__job_free(J);
@@ -3312,7 +3296,7 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
     /* roll-up: the job is the maximum of its tasks, the rate counts tests */
     dur = hil_now_ns() - J->start_ns;
     memset(counts, 0, sizeof counts);
-    runs = (const hil_run_summary**)hil__jcalloc(J->n_tasks + 1, sizeof *runs);
+    runs = (const hil_run_summary**)hil__calloc(J->n_tasks + 1, sizeof *runs);
     js->result = HIL_NOT_RUN;
     for (i = 0; i < J->n_tasks; i++) {
         const hil_run_summary* s = J->tasks[i]->sum;
@@ -3342,12 +3326,12 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
     /* the reports */
     r = hil__job_write_json(J, js, counts, not_run, dur);
     if (r != HIL_OK) hil__job_log(J, "error", "results.json: %s", hil_last_error());
-    hil__jfmt(path, sizeof path, "%s/junit.xml", J->dir);
+    hil__sfmt(path, sizeof path, "%s/junit.xml", J->dir);
     if (runs && hil_junit_write(path, runs, n_runs, J->rt.name) != HIL_OK)
         hil__job_log(J, "error", "junit.xml: %s", hil_last_error());
     HIL_FREE((void*)runs);
     hil__job_table(J, &table, 0, js, counts, dur);
-    hil__jfmt(path, sizeof path, "%s/summary.txt", J->dir);
+    hil__sfmt(path, sizeof path, "%s/summary.txt", J->dir);
     if (!table.failed) (void)hil_write_file_atomic(path, table.data, table.len);
     if (J->console != HIL_JOB_CONSOLE_SILENT) {
         hil_sb_clear(&table);
