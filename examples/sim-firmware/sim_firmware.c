@@ -22,6 +22,8 @@
  *
  * Like firmware, it uses fixed buffers and no dynamic memory. Options:
  *   --name NAME --type TYPE --variant VARIANT --version X.Y.Z --seed N
+ *   --flash FILE  boot the firmware "flashed" into FILE (variant and version
+ *                 come from it; without it the board does not boot)
  *   --tty PATH (talk over a tty instead of stdin/stdout) --misbehave MODE
  */
 #define _GNU_SOURCE
@@ -256,9 +258,23 @@ static void frame(uint8_t* data, size_t len) {
 
 /* ---- main --------------------------------------------------------------------------------- */
 
+/* Boot what the flasher wrote: "HILFW variant=V version=X". */
+static void boot_from_flash(const char* path) {
+    static char variant[64], version[64];
+    char line[256];
+    FILE* f = fopen(path, "r");
+    if (!f || !fgets(line, sizeof line, f) || sscanf(line, "HILFW variant=%63s version=%63s", variant, version) != 2) {
+        fprintf(stderr, "sim-firmware %s: no bootable firmware in %s (flash it first)\n", board.name, path);
+        exit(3);
+    }
+    fclose(f);
+    board.variant = variant;
+    board.version = version;
+}
+
 static void usage(void) {
     fprintf(stderr, "usage: sim-firmware [--name NAME] [--type TYPE] [--variant V] [--version X.Y.Z] [--seed N]\n"
-                    "                    [--tty PATH] [--misbehave ok|delay=MS|silent|corrupt|crash|crash-after=N]\n");
+                    "                    [--flash FILE] [--tty PATH] [--misbehave ok|delay=MS|silent|corrupt|crash|crash-after=N]\n");
     exit(2);
 }
 
@@ -279,6 +295,7 @@ static int open_tty(const char* path) {
 int main(int argc, char** argv) {
     static uint8_t rx[4096];
     size_t rx_len = 0;
+    const char* flash_file = NULL;
     int i;
     for (i = 1; i < argc; i++) {
         const char* a = argv[i];
@@ -290,11 +307,13 @@ int main(int argc, char** argv) {
         else if (strcmp(a, "--version") == 0) board.version = v;
         else if (strcmp(a, "--seed") == 0) board.seed = (unsigned)strtoul(v, NULL, 0);
         else if (strcmp(a, "--tty") == 0) board.in_fd = board.out_fd = open_tty(v);
+        else if (strcmp(a, "--flash") == 0) flash_file = v;
         else if (strcmp(a, "--misbehave") == 0) {
             if (set_mode(v) != 0) usage();
         } else usage();
         i++;
     }
+    if (flash_file) boot_from_flash(flash_file);
     signal(SIGPIPE, SIG_IGN);
     hil_target_init(&target, cases, sizeof cases / sizeof cases[0], target_write, NULL);
     fprintf(stderr, "sim-firmware %s (%s, %s %s) ready\n", board.name, board.type, board.variant, board.version);
