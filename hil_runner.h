@@ -230,6 +230,7 @@ typedef struct hil_task_options {
     const char* const* tags;          /* any of */
     const char* const* exclude_tags;
     const char* const* params;        /* "NAME=VALUE": hil_param("NAME") in the tests */
+    const char* const* config;        /* "KEY=VALUE": configuration the tests see (e.g. connectors.dut.port) */
     double timeout_s;         /* per-test timeout (0: run.timeout) */
     int isolation;            /* HIL_ISOLATE_* (default HIL_ISOLATE_WORKER) */
     /* ... or an external command */
@@ -1255,6 +1256,7 @@ struct hil_task {
     char** tags;
     char** exclude_tags;
     char** params;
+    char** config;               /* "KEY=VALUE" set in the task process */
     char** argv;
     char** env;                  /* the user's plus HIL_RUN_DIR, HIL_TASK_ID, ... */
     char* cwd;
@@ -1318,6 +1320,8 @@ typedef struct hil__job {
     int drawn;                   /* live lines on the screen (under draw_mu) */
     uint64_t next_draw;
     hil_strbuf pending_out;      /* console lines to print (under mu) */
+    hil_strbuf status;           /* an extra live line (the scheduler's progress; under mu) */
+    uint64_t status_eta;         /* its expected end (hil_now_ns), 0: none */
     hil_task** notes;            /* bus events to send, outside the lock */
     int* note_kinds;
     size_t n_notes, cap_notes;
@@ -1453,6 +1457,14 @@ static void hil__job_draw(hil__job* J) {
             hil__fmt_secs(el, sizeof el, now - t->start_ns);
             hil__jfmt(line, sizeof line, "  running  %-12s %9s  %s", t->taskid, el,
                       t->open_info ? t->open_info->full_name : (t->kind == HIL__TASK_COMMAND ? t->argv[0] : ""));
+            if ((int)strlen(line) > J->width - 1) line[J->width > 1 ? J->width - 1 : 0] = 0;
+            hil_sb_printf(&sb, "%s\n", line);
+            lines++;
+        }
+        if (J->status.len) {
+            char line[512], left[32] = "";
+            if (J->status_eta) hil__fmt_secs(left, sizeof left, J->status_eta > now ? J->status_eta - now : 0);
+            hil__jfmt(line, sizeof line, "  %s%s%s", hil_sb_cstr(&J->status), J->status_eta ? ", ETA " : "", left);
             if ((int)strlen(line) > J->width - 1) line[J->width > 1 ? J->width - 1 : 0] = 0;
             hil_sb_printf(&sb, "%s\n", line);
             lines++;
@@ -1628,6 +1640,13 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         const char* eq = strchr(t->params[i], '=');
         n = eq ? (size_t)(eq - t->params[i]) : strlen(t->params[i]);
         hil__jfmt(key, sizeof key, "params.%.*s", (int)n, t->params[i]);
+        hil_config_set(hil_cfg(), key, eq ? eq + 1 : "true", HIL_PRIO_TASK, src);
+    }
+    for (i = 0; t->config && t->config[i]; i++) {
+        char key[512];
+        const char* eq = strchr(t->config[i], '=');
+        n = eq ? (size_t)(eq - t->config[i]) : strlen(t->config[i]);
+        hil__jfmt(key, sizeof key, "%.*s", (int)n, t->config[i]);
         hil_config_set(hil_cfg(), key, eq ? eq + 1 : "true", HIL_PRIO_TASK, src);
     }
     memset(&c, 0, sizeof c);
@@ -2387,6 +2406,7 @@ static void hil__task_free(hil_task* t) {
     hil__strv_free(t->tags);
     hil__strv_free(t->exclude_tags);
     hil__strv_free(t->params);
+    hil__strv_free(t->config);
     hil__strv_free(t->argv);
     hil__strv_free(t->env);
     HIL_FREE(t->cwd);
@@ -2424,9 +2444,9 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     if (out) *out = NULL;
     if (!J || !o || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_task_create: no job runtime, options or result");
     if (hil__task_self) return hil_error(HIL_ERR_STATE, "hil_task_create: a task cannot create tasks (jobs do not nest)");
-    if (o->argv && (o->filters || o->tags || o->exclude_tags || o->params))
-        return hil_error(HIL_ERR_INVALID_ARG,
-                         "task options: set argv (a command) or filters/tags/params (tests of this program), not both");
+    if (o->argv && (o->filters || o->tags || o->exclude_tags || o->params || o->config))
+        return hil_error(HIL_ERR_INVALID_ARG, "task options: set argv (a command) or filters/tags/params/config (tests "
+                                              "of this program), not both");
     if (o->argv && !o->argv[0]) return hil_error(HIL_ERR_INVALID_ARG, "task options: argv is empty (argv[0] is NULL)");
     if (!o->argv && (o->junit || o->env || o->cwd))
         return hil_error(HIL_ERR_INVALID_ARG, "task options: junit, env and cwd are for commands: set argv too");
@@ -2435,6 +2455,9 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     for (i = 0; o->params && o->params[i]; i++)
         if (!strchr(o->params[i], '=') || o->params[i][0] == '=')
             return hil_error(HIL_ERR_INVALID_ARG, "task options: parameter '%s' is not NAME=VALUE", o->params[i]);
+    for (i = 0; o->config && o->config[i]; i++)
+        if (!strchr(o->config[i], '=') || o->config[i][0] == '=')
+            return hil_error(HIL_ERR_INVALID_ARG, "task options: configuration '%s' is not KEY=VALUE", o->config[i]);
     t = (hil_task*)hil__jcalloc(1, sizeof *t);
     if (!t) return hil_error(HIL_ERR_NO_MEMORY, "hil_task_create: out of memory");
     t->J = J;
@@ -2452,6 +2475,7 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     t->tags = hil__strv_dup(o->tags, 0, &ok);
     t->exclude_tags = hil__strv_dup(o->exclude_tags, 0, &ok);
     t->params = hil__strv_dup(o->params, 0, &ok);
+    t->config = hil__strv_dup(o->config, 0, &ok);
     t->argv = hil__strv_dup(o->argv, 0, &ok);
     if (o->cwd) ok = ok && (t->cwd = hil_strdup(o->cwd)) != NULL;
     if (o->junit) {
@@ -3195,6 +3219,7 @@ static void hil__job_free(hil__job* J) {
     HIL_FREE(J->notes);
     HIL_FREE(J->note_kinds);
     hil_sb_free(&J->pending_out);
+    hil_sb_free(&J->status);
     hil_cond_destroy(&J->cv);
     hil_mutex_destroy(&J->mu);
     hil_mutex_destroy(&J->draw_mu);
@@ -3206,18 +3231,14 @@ static int hil__term_ok(void) {
     return isatty(1) && term && strcmp(term, "dumb") != 0;
 }
 
+static hil_result hil__job_exec_def(const hil_job_config* c, const hil__job_def* def, hil_job_summary* js);
+
 HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
     hil_job_summary local;
     hil_job_summary* js = out ? out : &local;
     const hil__job_def* def;
-    hil__job* J;
     hil_result r;
-    size_t i, counts[HIL_OUTCOME_COUNT], not_run = 0, n_runs = 0;
-    const hil_run_summary** runs;
-    hil_strbuf table = {0, 0, 0, 0};
-    char path[4200];
-    uint64_t dur;
-    int k;
+    size_t i;
     memset(js, 0, sizeof *js);
     js->exit_code = 4;
     if (!c || !c->job || !*c->job) {
@@ -3241,6 +3262,22 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
         hil_sb_free(&names);
         return r;
     }
+    return hil__job_exec_def(c, def, js);
+}
+
+/* Run def as a job (a registered one, or the scheduler's own job function). */
+static hil_result hil__job_exec_def(const hil_job_config* c, const hil__job_def* def, hil_job_summary* js) {
+    hil__job* J;
+    hil_result r;
+    size_t i, counts[HIL_OUTCOME_COUNT], not_run = 0, n_runs = 0;
+    const hil_run_summary** runs;
+    hil_strbuf table = {0, 0, 0, 0};
+    char path[4200];
+    uint64_t dur;
+    int k;
+    memset(js, 0, sizeof *js);
+    js->exit_code = 4;
+    if (hil__job_cur) return hil_error(HIL_ERR_STATE, "job '%s': a job is running already (jobs do not nest)", def->name);
     J = (hil__job*)hil__jcalloc(1, sizeof *J);
     if (!J) return hil_error(HIL_ERR_NO_MEMORY, "job '%s': out of memory", c->job);
     J->def = def;
