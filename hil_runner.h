@@ -6141,6 +6141,12 @@ static char hil__sched_code(uint32_t item) {
     return codes[item % (sizeof(codes) - 1)];
 }
 
+/* Decimals for the times of a report: short schedules (a few seconds of
+ * real runs) need milliseconds, long ones do not. */
+static int hil__sched_prec(const hil_sched_stats* st) {
+    return st->makespan_ns < 2000000000 ? 3 : st->makespan_ns < 20000000000 ? 2 : 1;
+}
+
 static const char* hil__sched_run_state(const hil__sched_run* r) {
     return r->open ? "running" : r->requeued ? "retried" : hil_sched_outcome_name((hil_sched_outcome)r->outcome);
 }
@@ -6181,15 +6187,16 @@ static void hil__sched_report_head(const hil_sched* s, const hil_sched_stats* st
                                    hil_strbuf* out) {
     hil_sb_printf(out, "schedule: %" PRIu32 " runs of %" PRIu32 " work items on %u resources, %u builds\n", st->n_runs,
                   st->n_items, (unsigned)s->n_res, (unsigned)s->n_builds);
-    hil_sb_printf(out, "makespan %.1f s", hil__sched_sec(st->makespan_ns));
+    int p = hil__sched_prec(st);
+    hil_sb_printf(out, "makespan %.*f s", p, hil__sched_sec(st->makespan_ns));
     if (lb && lb->value_ns > 0)
-        hil_sb_printf(out, ", lower bound %.1f s, makespan / lower bound %.3f", hil__sched_sec(lb->value_ns),
+        hil_sb_printf(out, ", lower bound %.*f s, makespan / lower bound %.3f", p, hil__sched_sec(lb->value_ns),
                       (double)st->makespan_ns / (double)lb->value_ns);
     hil_sb_printf(out,
-                  "\nqueue wait: total %.1f s, max %.1f s; passed %" PRIu32 ", blocked %" PRIu32 ", skipped %" PRIu32
+                  "\nqueue wait: total %.*f s, max %.*f s; passed %" PRIu32 ", blocked %" PRIu32 ", skipped %" PRIu32
                   " (other shards), retried runs %" PRIu32 "\n",
-                  hil__sched_sec(st->total_wait_ns), hil__sched_sec(st->max_wait_ns), st->n_passed, st->n_blocked,
-                  st->n_skipped, st->n_requeued);
+                  p, hil__sched_sec(st->total_wait_ns), p, hil__sched_sec(st->max_wait_ns), st->n_passed,
+                  st->n_blocked, st->n_skipped, st->n_requeued);
 }
 
 /* Marks columns [a, b) of a Gantt row (times relative to the makespan):
@@ -6212,7 +6219,8 @@ static void hil__sched_report_gantt(const hil_sched* s, const hil_sched_stats* s
     double span = st->makespan_ns > 0 ? (double)st->makespan_ns : 1.0;
     size_t i;
     char label[32];
-    hil_sb_printf(out, "\n%-16s|0 s%*.1f s| %6s %9s %5s\n", "resource", (int)width - 5, hil__sched_sec(st->makespan_ns),
+    hil_sb_printf(out, "\n%-16s|0 s%*.*f s| %6s %9s %5s\n", "resource", (int)width - 5, hil__sched_prec(st),
+                  hil__sched_sec(st->makespan_ns),
                   "util", "idle", "runs");
     n_lanes = lane ? hil__sched_build_lanes(s, lane) : 0;
     for (r = 0; r < n_lanes; r++) {
@@ -6241,24 +6249,24 @@ static void hil__sched_report_gantt(const hil_sched* s, const hil_sched_stats* s
                                   (double)(hil__sched_run_end(s, x) - st->t0_ns) / span * width,
                                   x->requeued ? '!' : hil__sched_code(x->item));
         }
-        hil_sb_printf(out, "%-16.16s|%s| %5.1f%% %7.1f s %5" PRIu32 "%s\n", hil__sched_res_name(s, r), row,
-                      rs.utilisation * 100.0, hil__sched_sec(rs.idle_ns), rs.runs,
+        hil_sb_printf(out, "%-16.16s|%s| %5.1f%% %7.*f s %5" PRIu32 "%s\n", hil__sched_res_name(s, r), row,
+                      rs.utilisation * 100.0, hil__sched_prec(st), hil__sched_sec(rs.idle_ns), rs.runs,
                       s->res[r].quarantined ? " QUARANTINED" : "");
     }
     hil_sb_puts(out, "  letters: work items (the code column below), '!': a run retried elsewhere, '=': a build, "
                      "'X': a failed build, '.': idle\n");
 }
 
-static void hil__sched_report_runs(const hil_sched* s, hil_strbuf* out) {
+static void hil__sched_report_runs(const hil_sched* s, int p, hil_strbuf* out) {
     size_t i;
     uint32_t k;
     hil_sb_printf(out, "\n%5s %-4s %-32s %9s %9s %9s %8s  %-8s %s\n", "run", "code", "item", "ready s", "start s",
                   "end s", "wait s", "outcome", "resources");
     for (i = 0; i < s->n_runs; i++) {
         const hil__sched_run* r = &s->runs[i];
-        hil_sb_printf(out, "%5u %-4c %-32.32s %9.1f %9.1f %9.1f %8.1f  %-8s ", (unsigned)i, hil__sched_code(r->item),
-                      hil__sched_item_name(s, r->item), hil__sched_sec(r->ready_ns - s->t0),
-                      hil__sched_sec(r->start_ns - s->t0), hil__sched_sec(hil__sched_run_end(s, r) - s->t0),
+        hil_sb_printf(out, "%5u %-4c %-32.32s %9.*f %9.*f %9.*f %8.*f  %-8s ", (unsigned)i, hil__sched_code(r->item),
+                      hil__sched_item_name(s, r->item), p, hil__sched_sec(r->ready_ns - s->t0), p,
+                      hil__sched_sec(r->start_ns - s->t0), p, hil__sched_sec(hil__sched_run_end(s, r) - s->t0), p,
                       hil__sched_sec(r->start_ns - r->ready_ns), hil__sched_run_state(r));
         for (k = 0; k < r->n_res; k++)
             hil_sb_printf(out, "%s%s", k ? "," : "", hil__sched_res_name(s, s->ids[r->res_first + k]));
@@ -6289,7 +6297,7 @@ HIL_API hil_result hil_sched_report_text(const hil_sched* s, const hil_sched_bou
     hil_sched_stats_get(s, &st);
     hil__sched_report_head(s, &st, lb, out);
     hil__sched_report_gantt(s, &st, width, row, out);
-    hil__sched_report_runs(s, out);
+    hil__sched_report_runs(s, hil__sched_prec(&st), out);
     hil__sched_report_blocked(s, out);
     HIL_FREE(row);
     return out->failed ? hil_error(HIL_ERR_NO_MEMORY, "schedule report: out of memory") : HIL_OK;
@@ -6370,9 +6378,11 @@ static void hil__sched_svg_run(const hil_sched* s, const hil__sched_run* r, uint
     hil__sched_svg_bar(x, w, y, cls, out);
     hil_sb_puts(out, "<title>");
     hil__sched_html_esc(out, name);
-    hil_sb_printf(out, " (run %" PRIu32 ", %s%s): %.1f to %.1f s, queue wait %.1f s</title></rect>\n", id,
-                  hil__sched_run_state(r), r->reflash_mask ? ", flashed" : "", hil__sched_sec(r->start_ns - st->t0_ns),
-                  hil__sched_sec(hil__sched_run_end(s, r) - st->t0_ns), hil__sched_sec(r->start_ns - r->ready_ns));
+    hil_sb_printf(out, " (run %" PRIu32 ", %s%s): %.*f to %.*f s, queue wait %.*f s</title></rect>\n", id,
+                  hil__sched_run_state(r), r->reflash_mask ? ", flashed" : "", hil__sched_prec(st),
+                  hil__sched_sec(r->start_ns - st->t0_ns), hil__sched_prec(st),
+                  hil__sched_sec(hil__sched_run_end(s, r) - st->t0_ns), hil__sched_prec(st),
+                  hil__sched_sec(r->start_ns - r->ready_ns));
     hil__sched_svg_label(x, w, y, name, out);
 }
 
@@ -6417,8 +6427,8 @@ static void hil__sched_svg(const hil_sched* s, const hil_sched_stats* st, hil_st
                                out);
             hil_sb_puts(out, "<title>build of ");
             hil__sched_html_esc(out, v);
-            hil_sb_printf(out, ": %.1f to %.1f s%s", hil__sched_sec(x->start_ns - st->t0_ns),
-                          hil__sched_sec(hil__sched_build_end(x) - st->t0_ns),
+            hil_sb_printf(out, ": %.*f to %.*f s%s", hil__sched_prec(st), hil__sched_sec(x->start_ns - st->t0_ns),
+                          hil__sched_prec(st), hil__sched_sec(hil__sched_build_end(x) - st->t0_ns),
                           x->state == HIL__SCHED_BUILD_FAILED ? ", failed: " : "");
             if (x->state == HIL__SCHED_BUILD_FAILED) hil__sched_html_esc(out, hil__sched_s(s, x->reason));
             hil_sb_puts(out, "</title></rect>\n");
@@ -6442,7 +6452,7 @@ static void hil__sched_svg(const hil_sched* s, const hil_sched_stats* st, hil_st
                      "</span>firmware build</p>\n");
 }
 
-static void hil__sched_html_resources(const hil_sched* s, hil_strbuf* out) {
+static void hil__sched_html_resources(const hil_sched* s, int p, hil_strbuf* out) {
     uint32_t r;
     hil_sb_puts(out, "<h2>Resources</h2>\n<table id=\"resources\"><thead><tr><th>resource</th><th>type</th>"
                      "<th>runs</th><th>busy s</th><th>idle s</th><th>utilisation</th><th>state</th></tr></thead>"
@@ -6455,15 +6465,15 @@ static void hil__sched_html_resources(const hil_sched* s, hil_strbuf* out) {
         hil_sb_puts(out, "</td><td class=\"l\">");
         hil__sched_html_esc(out, hil__sched_atom_str(s, s->res[r].type));
         hil_sb_printf(out,
-                      "</td><td>%" PRIu32 "</td><td>%.1f</td><td>%.1f</td><td><span class=\"bar\" "
+                      "</td><td>%" PRIu32 "</td><td>%.*f</td><td>%.*f</td><td><span class=\"bar\" "
                       "style=\"width:%.0fpx\"></span> %.1f%%</td><td class=\"l\">%s</td></tr>\n",
-                      rs.runs, hil__sched_sec(rs.busy_ns), hil__sched_sec(rs.idle_ns), rs.utilisation * 80.0,
+                      rs.runs, p, hil__sched_sec(rs.busy_ns), p, hil__sched_sec(rs.idle_ns), rs.utilisation * 80.0,
                       rs.utilisation * 100.0, s->res[r].quarantined ? "quarantined" : "ok");
     }
     hil_sb_puts(out, "</tbody></table>\n");
 }
 
-static void hil__sched_html_runs(const hil_sched* s, hil_strbuf* out) {
+static void hil__sched_html_runs(const hil_sched* s, int p, hil_strbuf* out) {
     size_t i;
     uint32_t k;
     hil_sb_puts(out, "<h2>Runs</h2>\n<table id=\"runs\"><thead><tr><th>run</th><th>work item</th><th>resources</th>"
@@ -6479,15 +6489,15 @@ static void hil__sched_html_runs(const hil_sched* s, hil_strbuf* out) {
             hil__sched_html_esc(out, hil__sched_res_name(s, s->ids[r->res_first + k]));
         }
         hil_sb_printf(out,
-                      "</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td class=\"l o-%s\">%s</td></tr>\n",
-                      hil__sched_sec(r->ready_ns - s->t0), hil__sched_sec(r->start_ns - s->t0),
-                      hil__sched_sec(hil__sched_run_end(s, r) - s->t0), hil__sched_sec(r->start_ns - r->ready_ns),
+                      "</td><td>%.*f</td><td>%.*f</td><td>%.*f</td><td>%.*f</td><td class=\"l o-%s\">%s</td></tr>\n",
+                      p, hil__sched_sec(r->ready_ns - s->t0), p, hil__sched_sec(r->start_ns - s->t0), p,
+                      hil__sched_sec(hil__sched_run_end(s, r) - s->t0), p, hil__sched_sec(r->start_ns - r->ready_ns),
                       hil__sched_run_state(r), hil__sched_run_state(r));
     }
     hil_sb_puts(out, "</tbody></table>\n");
 }
 
-static void hil__sched_html_builds(const hil_sched* s, hil_strbuf* out) {
+static void hil__sched_html_builds(const hil_sched* s, int p, hil_strbuf* out) {
     static const char* const states[] = {"not needed", "running", "done", "failed"};
     uint32_t b;
     if (!s->n_builds) return;
@@ -6500,7 +6510,7 @@ static void hil__sched_html_builds(const hil_sched* s, hil_strbuf* out) {
         hil__sched_html_esc(out, hil__sched_variant_name(s, x->variant));
         hil_sb_printf(out, "</td><td>%d</td>", x->priority);
         if (ran)
-            hil_sb_printf(out, "<td>%.1f</td><td>%.1f</td>", hil__sched_sec(x->start_ns - s->t0),
+            hil_sb_printf(out, "<td>%.*f</td><td>%.*f</td>", p, hil__sched_sec(x->start_ns - s->t0), p,
                           hil__sched_sec(hil__sched_build_end(x) - s->t0));
         else
             hil_sb_puts(out, "<td></td><td></td>");
@@ -6568,27 +6578,29 @@ HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bou
     hil__sched_html_esc(out, title ? title : "hil schedule");
     hil_sb_printf(out,
                   "</h1>\n<p class=\"sub\">%" PRIu32 " runs of %" PRIu32 " work items on %u resources, %u builds"
-                  "</p>\n<div class=\"stats\" id=\"summary\"><div class=\"stat\"><b>%.1f s</b><span>makespan</span>"
+                  "</p>\n<div class=\"stats\" id=\"summary\"><div class=\"stat\"><b>%.*f s</b><span>makespan</span>"
                   "</div>",
-                  st.n_runs, st.n_items, (unsigned)s->n_res, (unsigned)s->n_builds, hil__sched_sec(st.makespan_ns));
+                  st.n_runs, st.n_items, (unsigned)s->n_res, (unsigned)s->n_builds, hil__sched_prec(&st),
+                  hil__sched_sec(st.makespan_ns));
     if (lb && lb->value_ns > 0)
         hil_sb_printf(out,
-                      "<div class=\"stat\"><b>%.1f s</b><span>lower bound</span></div><div class=\"stat\">"
+                      "<div class=\"stat\"><b>%.*f s</b><span>lower bound</span></div><div class=\"stat\">"
                       "<b id=\"ratio\">%.3f</b><span>makespan / lower bound</span></div>",
-                      hil__sched_sec(lb->value_ns), (double)st.makespan_ns / (double)lb->value_ns);
+                      hil__sched_prec(&st), hil__sched_sec(lb->value_ns), (double)st.makespan_ns / (double)lb->value_ns);
     hil_sb_printf(out,
-                  "<div class=\"stat\"><b>%.1f s</b><span>total queue wait</span></div><div class=\"stat\"><b>"
-                  "%.1f s</b><span>longest queue wait</span></div><div class=\"stat\"><b>%" PRIu32
+                  "<div class=\"stat\"><b>%.*f s</b><span>total queue wait</span></div><div class=\"stat\"><b>"
+                  "%.*f s</b><span>longest queue wait</span></div><div class=\"stat\"><b>%" PRIu32
                   "</b><span>passed</span></div><div class=\"stat\"><b>%" PRIu32 "</b><span>blocked</span></div>"
                   "<div class=\"stat\"><b>%" PRIu32 "</b><span>retried runs</span></div></div>\n<h2>Gantt chart"
                   "</h2>\n",
-                  hil__sched_sec(st.total_wait_ns), hil__sched_sec(st.max_wait_ns), st.n_passed, st.n_blocked,
+                  hil__sched_prec(&st), hil__sched_sec(st.total_wait_ns), hil__sched_prec(&st), hil__sched_sec(st.max_wait_ns),
+                  st.n_passed, st.n_blocked,
                   st.n_requeued);
     hil__sched_svg(s, &st, out);
     if (extra_html) hil_sb_puts(out, extra_html);
-    hil__sched_html_resources(s, out);
-    hil__sched_html_runs(s, out);
-    hil__sched_html_builds(s, out);
+    hil__sched_html_resources(s, hil__sched_prec(&st), out);
+    hil__sched_html_runs(s, hil__sched_prec(&st), out);
+    hil__sched_html_builds(s, hil__sched_prec(&st), out);
     hil__sched_html_blocked(s, out);
     hil_sb_puts(out, "<p class=\"sub\">Made by hil " HIL_VERSION " (hil_runner.h, docs/scheduler.md).</p>\n"
                      "</body></html>\n");
