@@ -6030,9 +6030,17 @@ static int hil__sched_span_cmp(const void* x, const void* y) {
     return p->run < q->run ? -1 : p->run > q->run;
 }
 
-static hil_result hil__sched_fail(hil_strbuf* msg, const char* what, uint32_t id) {
-    if (msg) hil_sb_printf(msg, "invariant violated: %s (id %" PRIu32 ")\n", what, id);
+/* The message names what broke: the resource, the run and its item. */
+static hil_result hil__sched_fail(hil_strbuf* msg, const char* what, const char* name, int64_t t_ns) {
+    if (msg && t_ns >= 0) hil_sb_printf(msg, "invariant violated: %s: %s (at %.3f s)", what, name, (double)t_ns / 1e9);
+    else if (msg) hil_sb_printf(msg, "invariant violated: %s: %s", what, name);
     return HIL_ERR_STATE;
+}
+
+static hil_result hil__sched_fail_run(const hil_sched* s, hil_strbuf* msg, const char* what, uint32_t run) {
+    char name[300];
+    snprintf(name, sizeof name, "run %u of '%s'", (unsigned)run, hil__sched_item_name(s, s->runs[run].item));
+    return hil__sched_fail(msg, what, name, s->runs[run].start_ns - s->t0);
 }
 
 /* No resource is in two runs at once. */
@@ -6048,7 +6056,13 @@ static hil_result hil__sched_check_overlap(const hil_sched* s, hil__sched_span* 
         }
         qsort(sp, n, sizeof(*sp), hil__sched_span_cmp);
         for (i = 1; i < n; i++)
-            if (sp[i - 1].b > sp[i].a) return hil__sched_fail(msg, "resource in two runs at once", (uint32_t)r);
+            if (sp[i - 1].b > sp[i].a) {
+                char name[600];
+                snprintf(name, sizeof name, "%s in '%s' and '%s'", hil__sched_res_name(s, (uint32_t)r),
+                         hil__sched_item_name(s, s->runs[sp[i - 1].run].item),
+                         hil__sched_item_name(s, s->runs[sp[i].run].item));
+                return hil__sched_fail(msg, "resource in two runs at once", name, sp[i].a - s->t0);
+            }
     }
     return HIL_OK;
 }
@@ -6067,7 +6081,11 @@ static hil_result hil__sched_check_jobs(const hil_sched* s, hil__sched_span* sp,
     qsort(sp, n, sizeof(*sp), hil__sched_span_cmp);
     for (i = 0; i < n; i++) {
         live += sp[i].run ? 1 : -1;
-        if (live > (int64_t)s->cfg.jobs) return hil__sched_fail(msg, "jobs cap exceeded", (uint32_t)i);
+        if (live > (int64_t)s->cfg.jobs) {
+            char name[64];
+            snprintf(name, sizeof name, "%lld runs at once, jobs %u", (long long)live, (unsigned)s->cfg.jobs);
+            return hil__sched_fail(msg, "jobs cap exceeded", name, sp[i].a - s->t0);
+        }
     }
     return HIL_OK;
 }
@@ -6077,18 +6095,18 @@ static hil_result hil__sched_check_run(const hil_sched* s, uint32_t i, hil_strbu
     const hil__sched_run* r = &s->runs[i];
     const hil__sched_class* c = &s->classes[s->items[r->item].cls];
     uint32_t k, b = c->uses_fw ? s->vars[c->variant].build : HIL_SCHED_NONE;
-    if (r->n_res != c->n_roles) return hil__sched_fail(msg, "run has wrong number of resources", i);
+    if (r->n_res != c->n_roles) return hil__sched_fail_run(s, msg, "run has wrong number of resources", i);
     for (k = 0; k < r->n_res; k++) {
         uint32_t res = s->ids[r->res_first + k];
         if (hil__sched_taken(s->ids + r->res_first, k, res))
-            return hil__sched_fail(msg, "run uses a resource twice", i);
+            return hil__sched_fail_run(s, msg, "run uses a resource twice", i);
         if (!hil__sched_role_matches(s, c, &c->roles[k], &s->res[res]))
-            return hil__sched_fail(msg, "run on an ineligible resource", i);
+            return hil__sched_fail_run(s, msg, "run on an ineligible resource", i);
     }
     if (b != HIL_SCHED_NONE && (s->builds[b].state != HIL__SCHED_BUILD_DONE || s->builds[b].end_ns > r->start_ns))
-        return hil__sched_fail(msg, "run started before its firmware was built", i);
-    if (!r->open && r->end_ns < r->start_ns) return hil__sched_fail(msg, "run ends before it starts", i);
-    if (r->requeued && !r->infra_mask) return hil__sched_fail(msg, "retry without infra failure", i);
+        return hil__sched_fail_run(s, msg, "run started before its firmware was built", i);
+    if (!r->open && r->end_ns < r->start_ns) return hil__sched_fail_run(s, msg, "run ends before it starts", i);
+    if (r->requeued && !r->infra_mask) return hil__sched_fail_run(s, msg, "retry without infra failure", i);
     return HIL_OK;
 }
 
@@ -6106,10 +6124,10 @@ static hil_result hil__sched_check_items(const hil_sched* s, uint32_t* cnt, hil_
         int ok = it->state == HIL_SCHED_ITEM_DONE      ? fin == 1 && open == 0
                  : it->state == HIL_SCHED_ITEM_RUNNING ? fin == 0 && open == 1
                                                        : fin == 0 && open == 0;
-        if (!ok) return hil__sched_fail(msg, "item did not run exactly once", (uint32_t)i);
+        if (!ok) return hil__sched_fail(msg, "item did not run exactly once", hil__sched_item_name(s, (uint32_t)i), -1);
         if (fin + req + open != it->attempts || it->attempts > it->retries + 1)
-            return hil__sched_fail(msg, "item attempts do not match its runs", (uint32_t)i);
-        if (req > it->retries) return hil__sched_fail(msg, "item retried too often", (uint32_t)i);
+            return hil__sched_fail(msg, "item attempts do not match its runs", hil__sched_item_name(s, (uint32_t)i), -1);
+        if (req > it->retries) return hil__sched_fail(msg, "item retried too often", hil__sched_item_name(s, (uint32_t)i), -1);
     }
     return HIL_OK;
 }
@@ -6185,9 +6203,10 @@ static uint32_t hil__sched_build_lanes(const hil_sched* s, uint32_t* lane) {
 
 static void hil__sched_report_head(const hil_sched* s, const hil_sched_stats* st, const hil_sched_bound* lb,
                                    hil_strbuf* out) {
-    hil_sb_printf(out, "schedule: %" PRIu32 " runs of %" PRIu32 " work items on %u resources, %u builds\n", st->n_runs,
-                  st->n_items, (unsigned)s->n_res, (unsigned)s->n_builds);
     int p = hil__sched_prec(st);
+    hil_sb_printf(out, "schedule: %" PRIu32 " run%s of %" PRIu32 " work item%s on %u resource%s, %u build%s\n",
+                  st->n_runs, st->n_runs == 1 ? "" : "s", st->n_items, st->n_items == 1 ? "" : "s",
+                  (unsigned)s->n_res, s->n_res == 1 ? "" : "s", (unsigned)s->n_builds, s->n_builds == 1 ? "" : "s");
     hil_sb_printf(out, "makespan %.*f s", p, hil__sched_sec(st->makespan_ns));
     if (lb && lb->value_ns > 0)
         hil_sb_printf(out, ", lower bound %.*f s, makespan / lower bound %.3f", p, hil__sched_sec(lb->value_ns),
