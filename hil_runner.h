@@ -8382,6 +8382,12 @@ static void hil__fmt_eta(char* out, size_t size, int64_t ns) {
         hil__jfmt(out, size, "%llds", s);
 }
 
+/* A duration for people: ms under a second, 1m20s above a minute. */
+static void hil__fmt_dur(char* out, size_t size, int64_t ns) {
+    if (ns < (int64_t)60 * 1000000000) hil__fmt_secs(out, size, ns > 0 ? (uint64_t)ns : 0);
+    else hil__fmt_eta(out, size, ns);
+}
+
 /* The live status line (ETA by simulating the rest with expected
  * durations), and in CI logs a line per finished run. */
 static void hil__sdrv_progress(hil__sdrv* D, int line) {
@@ -8681,7 +8687,7 @@ static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil
             hil__jfmt(from, sizeof from, "%g%% of the timeout", L->guess_percent);
         else
             hil__jfmt(from, sizeof from, "schedule.default_expected");
-        hil__fmt_eta(dur, sizeof dur, ii.expected_ns);
+        hil__fmt_dur(dur, sizeof dur, ii.expected_ns);
         printf("%-40s %-16s %10s  %-22s", ii.name, ii.variant ? ii.variant : "-", dur, from);
         if (plan) {
             printf(" %u/%u", (unsigned)plan[i] + 1, (unsigned)c->shard_n);
@@ -8692,7 +8698,7 @@ static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil
     if (plan) {
         for (i = 0; i < c->shard_n; i++) {
             char dur[32];
-            hil__fmt_eta(dur, sizeof dur, load[i]);
+            hil__fmt_dur(dur, sizeof dur, load[i]);
             printf("shard %u/%u: %s of expected work\n", (unsigned)i + 1, (unsigned)c->shard_n, dur);
         }
     }
