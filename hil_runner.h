@@ -7824,6 +7824,7 @@ typedef struct hil__sdrv {
     size_t n_wait, cap_wait;
     uint32_t runs_done;
     int64_t t_end;
+    int64_t eta, eta_at;   /* the last ETA and when it was computed */
     hil_sched_bound lb;
     int oom;
 } hil__sdrv;
@@ -8403,7 +8404,13 @@ static void hil__sdrv_progress(hil__sdrv* D, int line) {
         done += ii.state == HIL_SCHED_ITEM_DONE || ii.state == HIL_SCHED_ITEM_BLOCKED;
         running += ii.state == HIL_SCHED_ITEM_RUNNING;
     }
-    if (hil_sched_eta(s, now, &fin) != HIL_OK) fin = now;
+    /* the ETA simulates the rest: O(work left), so at most twice a second */
+    if (!D->eta_at || now - D->eta_at >= 500000000) {
+        if (hil_sched_eta(s, now, &fin) != HIL_OK) fin = now;
+        D->eta = fin;
+        D->eta_at = now;
+    }
+    fin = D->eta > now ? D->eta : now;
     hil__fmt_eta(eta, sizeof eta, fin - now);
     hil__jfmt(text, sizeof text, "schedule: %u of %u work items done, %u running", (unsigned)done, (unsigned)total,
               (unsigned)running);
@@ -8423,10 +8430,12 @@ static int64_t hil__sdrv_item_ns(void* user, const hil_sched* s, uint32_t id) {
     hil_sched_run_info ri;
     (void)user;
     if (hil_sched_item_info_get(s, id, &ii) != HIL_OK) return 0;
+    /* what it took; what did not run (an interrupted session) is no work
+     * this schedule had to do */
     if (ii.state == HIL_SCHED_ITEM_DONE && ii.last_run != HIL_SCHED_NONE &&
         hil_sched_run_info_get(s, ii.last_run, &ri) == HIL_OK && !ri.open)
-        return ri.end_ns - ri.start_ns; /* what it took: the bound of what ran */
-    return ii.expected_ns;
+        return ri.end_ns - ri.start_ns;
+    return 0;
 }
 
 static int64_t hil__sdrv_build_ns(void* user, const hil_sched* s, uint32_t id) {
@@ -8543,10 +8552,10 @@ static void hil__sched_job_fn(hil_job_rt* rt) {
     }
     hil__job_log(D->J, "info", "schedule: %u work items, %u resources, %u builds, jobs %u", hil_sched_item_count(s),
                  hil_sched_resource_count(s), hil_sched_build_count(s), (unsigned)D->L->sc.jobs);
-    hil__sdrv_progress(D, 0);
     for (;;) {
         if (!hil_job_interrupted(rt)) hil__sdrv_dispatch(D);
         if (!D->n_wait) break;
+        hil__sdrv_progress(D, 0);
         if (hil_task_wait_any(D->wait, D->n_wait, -1, &idx) != HIL_OK) {
             hil_job_error(rt, "scheduler: %s", hil_last_error());
             break;
@@ -8672,7 +8681,7 @@ static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil
             plan = NULL;
         }
     }
-    printf("%-40s %-16s %10s  %-22s%s\n", "WORK ITEM", "VARIANT", "EXPECTED", "FROM", plan ? " SHARD" : "");
+    printf("%-40s %-16s %10s  %-26s%s\n", "WORK ITEM", "VARIANT", "EXPECTED", "FROM", plan ? " SHARD" : "");
     for (i = 0; i < n; i++) {
         hil_sched_item_info ii;
         const hil__lab_run* u = &L->runs[L->item_run[i]];
@@ -8680,7 +8689,7 @@ static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil
         uint32_t count = 0;
         hil_sched_item_info_get(L->s, i, &ii);
         if (u->expected_s > 0)
-            hil__jfmt(from, sizeof from, "runs.%s.expected", "*");
+            hil__jfmt(from, sizeof from, "runs.%.40s.expected", u->name);
         else if (h && hil_sched_history_lookup(h, ii.name, NULL, &count) == HIL_OK)
             hil__jfmt(from, sizeof from, "history (%u runs)", (unsigned)count);
         else if (u->timeout_s > 0)
@@ -8688,7 +8697,7 @@ static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil
         else
             hil__jfmt(from, sizeof from, "schedule.default_expected");
         hil__fmt_dur(dur, sizeof dur, ii.expected_ns);
-        printf("%-40s %-16s %10s  %-22s", ii.name, ii.variant ? ii.variant : "-", dur, from);
+        printf("%-40s %-16s %10s  %-26s", ii.name, ii.variant ? ii.variant : "-", dur, from);
         if (plan) {
             printf(" %u/%u", (unsigned)plan[i] + 1, (unsigned)c->shard_n);
             load[plan[i]] += ii.expected_ns;

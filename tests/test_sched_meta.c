@@ -409,6 +409,64 @@ HIL_TEST_META(sched_meta, shards_and_merge, "timeout=120") {
     free(json);
 }
 
+/* Ctrl-C in the middle: the running run is stopped (Aborted), the rest is
+ * not started (Aborted, with the reason), the reports are written. */
+HIL_TEST_META(sched_meta, interrupted, "timeout=60") {
+    const char* dir = test_dir("sched_interrupted");
+    char lab[1024], *json;
+    int p[2];
+    hil_proc_config pc;
+    hil_proc proc;
+    hil_strbuf out = {0, 0, 0, 0};
+    char buf[4096];
+    const char* argv[] = {st_meta("meta_sched"), "schedule", "-c", NULL, "--runs", NULL, "--color=never",
+                          "--grace", "1", NULL};
+    HIL_ASSERT_EQ(pipe(p), 0);
+    snprintf(lab, sizeof lab,
+             "resources.b0.type = T\n"
+             "runs.hang.select = slow.hang\nruns.hang.timeout = 60\nruns.hang.params = started_fd=%d\n"
+             "runs.hang.roles.dut.type = T\n"
+             "runs.q1.select = fast.one\nruns.q1.expected = 1\nruns.q1.roles.dut.type = T\n"
+             "runs.q2.select = fast.one\nruns.q2.expected = 1\nruns.q2.roles.dut.type = T\n",
+             p[1]);
+    write_lab(in_dir(dir, "lab.conf"), lab);
+    argv[3] = in_dir(dir, "lab.conf");
+    argv[5] = in_dir(dir, "runs");
+    hil_proc_config_init(&pc);
+    pc.argv = argv;
+    pc.pipe_stdout = 1;
+    pc.stderr_to_stdout = 1;
+    pc.die_with_parent = 1;
+    HIL_ASSERT_OK(hil_proc_spawn(&proc, &pc));
+    close(p[1]);
+    /* hang (the longest) runs first: once it says so, Ctrl-C */
+    HIL_EXPECT_OK(hil_wait_readable(p[0], 20000), "the hanging test never started");
+    kill(proc.pid, SIGINT);
+    for (;;) {
+        ssize_t n;
+        if (hil_wait_readable(proc.stdout_fd, 20000) != HIL_OK) break;
+        n = read(proc.stdout_fd, buf, sizeof buf);
+        if (n > 0) { hil_sb_append(&out, buf, (size_t)n); continue; }
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+    hil_proc_wait(&proc, 20000);
+    close(p[0]);
+    HIL_EXPECT_EQ(hil_proc_exit_code(proc.status), 1, "%s", hil_sb_cstr(&out));
+    HIL_EXPECT(strstr(hil_sb_cstr(&out), "interrupted") && strstr(hil_sb_cstr(&out), "makespan"), "%s",
+               hil_sb_cstr(&out));
+    hil_proc_close(&proc);
+    json = run_file(dir, "results.json");
+    expect_task(json, "hang", "Aborted", "interrupted");
+    expect_task(json, "q1", "Aborted", "not started: the schedule was interrupted");
+    expect_task(json, "q2", "Aborted", "not started: the schedule was interrupted");
+    free(json);
+    json = run_file(dir, "report.html");
+    HIL_EXPECT(strstr(json, "id=\"gantt\""), "no report after Ctrl-C");
+    free(json);
+    hil_sb_free(&out);
+}
+
 HIL_TEST(sched_meta, configuration_errors) {
     const char* dir = test_dir("sched_errors");
     st_result r;

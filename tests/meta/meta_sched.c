@@ -42,9 +42,12 @@ HIL_TEST(fast, two) { HIL_ASSERT_EQ(2 + 2, 4); }
 
 HIL_TEST(bad, fails) { HIL_ASSERT_EQ(1 + 1, 3); }
 
+/* Says it hangs (a byte on params.started_fd, when given), then does. */
 HIL_TEST_META(slow, hang, "timeout=600") {
+    int fd = (int)hil_param_int("started_fd", -1);
     printf("sched: hanging on %s\n", hil_param("resource_dut", "?"));
     fflush(stdout);
+    if (fd >= 0) (void)!write(fd, "x", 1);
     for (;;) pause();
 }
 
