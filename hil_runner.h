@@ -703,7 +703,6 @@ HIL_API hil_result hil_merge_results(const char* const* inputs, size_t n, const 
 /* The scheduler extension (schedule, merge-results). Registered by a
  * constructor; call it before hil_main() with HIL_NO_CONSTRUCTORS. */
 HIL_API void hil_scheduler_register(void);
-
 #ifdef __cplusplus
 }
 #endif
@@ -6032,8 +6031,10 @@ static int hil__sched_span_cmp(const void* x, const void* y) {
 
 /* The message names what broke: the resource, the run and its item. */
 static hil_result hil__sched_fail(hil_strbuf* msg, const char* what, const char* name, int64_t t_ns) {
-    if (msg && t_ns >= 0) hil_sb_printf(msg, "invariant violated: %s: %s (at %.3f s)", what, name, (double)t_ns / 1e9);
-    else if (msg) hil_sb_printf(msg, "invariant violated: %s: %s", what, name);
+    if (msg && t_ns >= 0)
+        hil_sb_printf(msg, "invariant violated: %s: %s (at %.3f s)", what, name, (double)t_ns / 1e9);
+    else if (msg)
+        hil_sb_printf(msg, "invariant violated: %s: %s", what, name);
     return HIL_ERR_STATE;
 }
 
@@ -6126,8 +6127,10 @@ static hil_result hil__sched_check_items(const hil_sched* s, uint32_t* cnt, hil_
                                                        : fin == 0 && open == 0;
         if (!ok) return hil__sched_fail(msg, "item did not run exactly once", hil__sched_item_name(s, (uint32_t)i), -1);
         if (fin + req + open != it->attempts || it->attempts > it->retries + 1)
-            return hil__sched_fail(msg, "item attempts do not match its runs", hil__sched_item_name(s, (uint32_t)i), -1);
-        if (req > it->retries) return hil__sched_fail(msg, "item retried too often", hil__sched_item_name(s, (uint32_t)i), -1);
+            return hil__sched_fail(msg, "item attempts do not match its runs", hil__sched_item_name(s, (uint32_t)i),
+                                   -1);
+        if (req > it->retries)
+            return hil__sched_fail(msg, "item retried too often", hil__sched_item_name(s, (uint32_t)i), -1);
     }
     return HIL_OK;
 }
@@ -6205,8 +6208,8 @@ static void hil__sched_report_head(const hil_sched* s, const hil_sched_stats* st
                                    hil_strbuf* out) {
     int p = hil__sched_prec(st);
     hil_sb_printf(out, "schedule: %" PRIu32 " run%s of %" PRIu32 " work item%s on %u resource%s, %u build%s\n",
-                  st->n_runs, st->n_runs == 1 ? "" : "s", st->n_items, st->n_items == 1 ? "" : "s",
-                  (unsigned)s->n_res, s->n_res == 1 ? "" : "s", (unsigned)s->n_builds, s->n_builds == 1 ? "" : "s");
+                  st->n_runs, st->n_runs == 1 ? "" : "s", st->n_items, st->n_items == 1 ? "" : "s", (unsigned)s->n_res,
+                  s->n_res == 1 ? "" : "s", (unsigned)s->n_builds, s->n_builds == 1 ? "" : "s");
     hil_sb_printf(out, "makespan %.*f s", p, hil__sched_sec(st->makespan_ns));
     if (lb && lb->value_ns > 0)
         hil_sb_printf(out, ", lower bound %.*f s, makespan / lower bound %.3f", p, hil__sched_sec(lb->value_ns),
@@ -6214,8 +6217,8 @@ static void hil__sched_report_head(const hil_sched* s, const hil_sched_stats* st
     hil_sb_printf(out,
                   "\nqueue wait: total %.*f s, max %.*f s; passed %" PRIu32 ", blocked %" PRIu32 ", skipped %" PRIu32
                   " (other shards), retried runs %" PRIu32 "\n",
-                  p, hil__sched_sec(st->total_wait_ns), p, hil__sched_sec(st->max_wait_ns), st->n_passed,
-                  st->n_blocked, st->n_skipped, st->n_requeued);
+                  p, hil__sched_sec(st->total_wait_ns), p, hil__sched_sec(st->max_wait_ns), st->n_passed, st->n_blocked,
+                  st->n_skipped, st->n_requeued);
 }
 
 /* Marks columns [a, b) of a Gantt row (times relative to the makespan):
@@ -6239,8 +6242,7 @@ static void hil__sched_report_gantt(const hil_sched* s, const hil_sched_stats* s
     size_t i;
     char label[32];
     hil_sb_printf(out, "\n%-16s|0 s%*.*f s| %6s %9s %5s\n", "resource", (int)width - 5, hil__sched_prec(st),
-                  hil__sched_sec(st->makespan_ns),
-                  "util", "idle", "runs");
+                  hil__sched_sec(st->makespan_ns), "util", "idle", "runs");
     n_lanes = lane ? hil__sched_build_lanes(s, lane) : 0;
     for (r = 0; r < n_lanes; r++) {
         memset(row, '.', width);
@@ -6508,8 +6510,8 @@ static void hil__sched_html_runs(const hil_sched* s, int p, hil_strbuf* out) {
             hil__sched_html_esc(out, hil__sched_res_name(s, s->ids[r->res_first + k]));
         }
         hil_sb_printf(out,
-                      "</td><td>%.*f</td><td>%.*f</td><td>%.*f</td><td>%.*f</td><td class=\"l o-%s\">%s</td></tr>\n",
-                      p, hil__sched_sec(r->ready_ns - s->t0), p, hil__sched_sec(r->start_ns - s->t0), p,
+                      "</td><td>%.*f</td><td>%.*f</td><td>%.*f</td><td>%.*f</td><td class=\"l o-%s\">%s</td></tr>\n", p,
+                      hil__sched_sec(r->ready_ns - s->t0), p, hil__sched_sec(r->start_ns - s->t0), p,
                       hil__sched_sec(hil__sched_run_end(s, r) - s->t0), p, hil__sched_sec(r->start_ns - r->ready_ns),
                       hil__sched_run_state(r), hil__sched_run_state(r));
     }
@@ -6605,16 +6607,16 @@ HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bou
         hil_sb_printf(out,
                       "<div class=\"stat\"><b>%.*f s</b><span>lower bound</span></div><div class=\"stat\">"
                       "<b id=\"ratio\">%.3f</b><span>makespan / lower bound</span></div>",
-                      hil__sched_prec(&st), hil__sched_sec(lb->value_ns), (double)st.makespan_ns / (double)lb->value_ns);
+                      hil__sched_prec(&st), hil__sched_sec(lb->value_ns),
+                      (double)st.makespan_ns / (double)lb->value_ns);
     hil_sb_printf(out,
                   "<div class=\"stat\"><b>%.*f s</b><span>total queue wait</span></div><div class=\"stat\"><b>"
                   "%.*f s</b><span>longest queue wait</span></div><div class=\"stat\"><b>%" PRIu32
                   "</b><span>passed</span></div><div class=\"stat\"><b>%" PRIu32 "</b><span>blocked</span></div>"
                   "<div class=\"stat\"><b>%" PRIu32 "</b><span>retried runs</span></div></div>\n<h2>Gantt chart"
                   "</h2>\n",
-                  hil__sched_prec(&st), hil__sched_sec(st.total_wait_ns), hil__sched_prec(&st), hil__sched_sec(st.max_wait_ns),
-                  st.n_passed, st.n_blocked,
-                  st.n_requeued);
+                  hil__sched_prec(&st), hil__sched_sec(st.total_wait_ns), hil__sched_prec(&st),
+                  hil__sched_sec(st.max_wait_ns), st.n_passed, st.n_blocked, st.n_requeued);
     hil__sched_svg(s, &st, out);
     if (extra_html) hil_sb_puts(out, extra_html);
     hil__sched_html_resources(s, hil__sched_prec(&st), out);
@@ -7824,7 +7826,7 @@ typedef struct hil__sdrv {
     size_t n_wait, cap_wait;
     uint32_t runs_done;
     int64_t t_end;
-    int64_t eta, eta_at;   /* the last ETA and when it was computed */
+    int64_t eta, eta_at; /* the last ETA and when it was computed */
     hil_sched_bound lb;
     int oom;
 } hil__sdrv;
@@ -8087,7 +8089,6 @@ static void hil__sdrv_start_test(hil__sdrv* D, uint32_t run) {
  * command (a failure there is the board's, not the tests'). */
 static void hil__sdrv_start_run(hil__sdrv* D, const hil_sched_decision* d) {
     hil__srun* R;
-    hil_sched_run_info ri;
     uint32_t k;
     if (d->run >= D->cap_runs) {
         size_t cap = d->run * 2 + 16;
@@ -8105,7 +8106,6 @@ static void hil__sdrv_start_run(hil__sdrv* D, const hil_sched_decision* d) {
     memset(R, 0, sizeof *R);
     R->item = d->item;
     R->started = 1;
-    hil_sched_run_info_get(D->L->s, d->run, &ri);
     R->ph.L = D->L;
     R->ph.u = &D->L->runs[D->L->item_run[d->item]];
     R->ph.n_roles = d->n_roles;
@@ -8385,8 +8385,10 @@ static void hil__fmt_eta(char* out, size_t size, int64_t ns) {
 
 /* A duration for people: ms under a second, 1m20s above a minute. */
 static void hil__fmt_dur(char* out, size_t size, int64_t ns) {
-    if (ns < (int64_t)60 * 1000000000) hil__fmt_secs(out, size, ns > 0 ? (uint64_t)ns : 0);
-    else hil__fmt_eta(out, size, ns);
+    if (ns < (int64_t)60 * 1000000000)
+        hil__fmt_secs(out, size, ns > 0 ? (uint64_t)ns : 0);
+    else
+        hil__fmt_eta(out, size, ns);
 }
 
 /* The live status line (ETA by simulating the rest with expected
@@ -9498,7 +9500,6 @@ HIL_API void hil_scheduler_register(void) {
 #ifndef HIL_NO_CONSTRUCTORS
 HIL__CONSTRUCTOR(hil__reg_scheduler_extension) { hil_scheduler_register(); }
 #endif
-
 #ifdef __cplusplus
 }
 #endif
