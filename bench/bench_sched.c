@@ -14,8 +14,10 @@
  * simulated run with 10,000 work items on 100 resources, per started run,
  * median of three.
  *
- * Prints exactly four BENCH lines on stdout; with -v, per-workload details
- * on stderr. Workloads are seeded, so every run prints the same ratios. */
+ * Prints exactly four BENCH lines on stdout. Workloads are seeded, so every
+ * run prints the same ratios. Diagnostics (stderr): -v per workload (and the
+ * ratio against the release-aware bound), -vv -dN a workload's schedules,
+ * -x exact estimates, -p fixed random build priorities, -sN other seeds. */
 #define HIL_IMPLEMENTATION
 #include "hil.h"
 #include "hil_runner.h"
@@ -37,6 +39,7 @@ static int g_verbose;
 static int g_fixed_build_order;
 static int g_dump_seed = -1;
 static int g_seed_offset; /* -sN: hold-out workloads N.. (diagnostic) */
+static int g_exact;       /* -x: the scheduler sees the true durations (diagnostic) */
 
 /* ---- deterministic random numbers ------------------------------------------ */
 
@@ -109,6 +112,7 @@ static void gen_items(workload *w, uint64_t *x)
         w->true_ns[i] = rng_loguni_ns(x, 2, 600);
         /* the scheduler only sees a history estimate, off by up to +-25 % */
         w->est_ns[i] = (int64_t)((double)w->true_ns[i] * (0.75 + 0.5 * rng_unit(x)));
+        if (g_exact) w->est_ns[i] = w->true_ns[i];
     }
     while (placed < N_REF_ITEMS) {
         int k = (int)(rng_next(x) % N_ITEMS);
@@ -499,6 +503,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "-p") == 0) g_fixed_build_order = 1;
         if (strncmp(argv[i], "-d", 2) == 0) g_dump_seed = atoi(argv[i] + 2); /* -dN: dump workload N */
         if (strncmp(argv[i], "-s", 2) == 0) g_seed_offset = atoi(argv[i] + 2);
+        if (strcmp(argv[i], "-x") == 0) g_exact = 1;
     }
     quality(mean);
     printf("BENCH sched_ratio_ours %.3f x\n", mean[POL_OURS]);
