@@ -92,8 +92,69 @@
  * Docs: docs/jobs.md.
  *
  * ==========================================================================
- * PART 2: THE LAZY SCHEDULER (to come, in the second half of this file)
+ * PART 2: THE LAZY SCHEDULER
  * ==========================================================================
+ *
+ * A lab has boards (resources, each with a type, tags, the firmware
+ * variants it can run and the connectors it carries), firmware builds, and
+ * test-run specs (a selection of this program's tests, or a command; per
+ * role the board it needs; variants; priority; timeout; retries). Specs
+ * expand into work items, one per (spec, variant). A bartender keeps every
+ * board busy: whenever a board is freed or a build finishes, it starts the
+ * best work item that can start now (the key: priority, the most loaded
+ * boards, longest expected duration, most constrained, no reflash, name),
+ * each run a task of PART 1 (forked, max_runtime = its timeout, its own
+ * log). Multi-role runs take all their boards at once or none. A failure of
+ * the lab (a flash, a dead task process, a Blocked precheck) is retried on
+ * another board; a board failing N times in a row is quarantined. Durations
+ * are learnt in a history file; planning runs the same bartender on a
+ * virtual clock.
+ *
+ *     # lab.conf
+ *     resources.pico1.type = PICO_W
+ *     resources.pico1.variants = PICO_W, PICO_W_THREAD
+ *     resources.pico1.connectors = pico1_uart      # the run's tests see connectors.dut
+ *     connectors.pico1_uart.type = serial
+ *     connectors.pico1_uart.port = /dev/ttyACM0
+ *     builds.PICO_W.command = make -C fw BOARD=PICO_W
+ *     builds.PICO_W.image = fw/build-PICO_W/firmware.uf2
+ *     runs.standard.select = uart.*, flash.*
+ *     runs.standard.variants = PICO_W
+ *     runs.standard.roles.dut.type = PICO_W
+ *     runs.standard.timeout = 600
+ *
+ *     ./suite schedule -c lab.conf [--jobs N] [--shard K/N]
+ *     ./suite schedule -c lab.conf --simulate [--add-board PICO_W:1]
+ *     ./suite merge-results --output merged runs-1/latest runs-2/latest
+ *
+ * In C, the pure core (no I/O, no clock, no processes; times are passed in):
+ *
+ *     hil_sched_config cfg;
+ *     hil_sched* s;
+ *     hil_sched_decision d;
+ *     hil_sched_config_init(&cfg);
+ *     hil_sched_create(&cfg, &s);
+ *     ... hil_sched_add_resource, hil_sched_add_build, hil_sched_add_item ...
+ *     for (;;) {                        // after every event (run or build ended)
+ *         hil_sched_next(s, now_ns, &d);
+ *         if (d.kind == HIL_SCHED_NEXT_NONE) break;
+ *         if (d.kind == HIL_SCHED_NEXT_START) start(d.run, d.resources);
+ *     }
+ *     hil_sched_run_finished(s, run, HIL_SCHED_PASSED, 0, now_ns);
+ *     hil_sched_simulate(s, NULL, 0, NULL);        // or plan it all on a virtual clock
+ *     hil_sched_destroy(s);
+ *
+ * Reports: the `schedule` command's run directory is a job's (results.json,
+ * junit.xml, summary.txt, TaskLog.<task>) plus schedule.txt (the text Gantt
+ * chart per resource, utilisation and idle per resource, queue wait per
+ * run, makespan / lower bound) and report.html (the chart as inline SVG,
+ * id="gantt", and every run and test, id="results"; no script, no external
+ * assets).
+ *
+ * THREADS: the core is not thread-safe (one caller at a time); the
+ * `schedule` command drives it from the job's thread only.
+ *
+ * Docs: docs/scheduler.md.
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
  * defined (after hil.h's).
@@ -230,6 +291,7 @@ typedef struct hil_task_options {
     const char* const* tags;          /* any of */
     const char* const* exclude_tags;
     const char* const* params;        /* "NAME=VALUE": hil_param("NAME") in the tests */
+    const char* const* config;        /* "KEY=VALUE": configuration the tests see (e.g. connectors.dut.port) */
     double timeout_s;         /* per-test timeout (0: run.timeout) */
     int isolation;            /* HIL_ISOLATE_* (default HIL_ISOLATE_WORKER) */
     /* ... or an external command */
@@ -323,9 +385,324 @@ extern const hil_message_def HIL_MSG_TASK_FINISHED; /* hil_task* (result and sum
 extern const hil_message_def HIL_MSG_JOB_FINISHED;  /* const hil_job_summary*; results.json is written */
 
 /* ==========================================================================
- * PART 2: the lazy scheduler - declarations (to come)
+ * PART 2: the lazy scheduler - declarations
  * ========================================================================== */
 
+/* ---- the core: a pure, event-driven scheduler (no I/O, clock or processes) ---- */
+#define HIL_SCHED_NONE 0xFFFFFFFFu /* "no id" for items, resources, runs, builds */
+#define HIL_SCHED_MAX_ROLES 8u     /* boards one run may lock at once */
+#define HIL_SCHED_INFRA_ALL 0xFFu  /* infra_mask: blame every resource of the run */
+
+typedef struct hil_sched hil_sched;
+typedef struct hil_sched_history hil_sched_history;
+
+typedef enum hil_sched_policy {
+    HIL_SCHED_POLICY_KEY = 0,       /* the documented key (default) */
+    HIL_SCHED_POLICY_BARTENDER = 1, /* testbed_micropython's rule, for comparison */
+    HIL_SCHED_POLICY_FIFO = 2       /* priority then insertion order (static plans) */
+} hil_sched_policy;
+
+typedef enum hil_sched_outcome {
+    HIL_SCHED_PENDING = 0,
+    HIL_SCHED_PASSED,
+    HIL_SCHED_FAILED,
+    HIL_SCHED_TIMEOUT,
+    HIL_SCHED_ERROR,   /* infrastructure failure, no retry left */
+    HIL_SCHED_BLOCKED, /* could never start: reason in the item info */
+    HIL_SCHED_SKIPPED  /* belongs to another shard */
+} hil_sched_outcome;
+
+typedef enum hil_sched_item_state {
+    HIL_SCHED_ITEM_WAITING = 0,
+    HIL_SCHED_ITEM_RUNNING,
+    HIL_SCHED_ITEM_DONE,
+    HIL_SCHED_ITEM_BLOCKED,
+    HIL_SCHED_ITEM_SKIPPED
+} hil_sched_item_state;
+
+typedef enum hil_sched_next_kind {
+    HIL_SCHED_NEXT_NONE = 0, /* nothing can start now */
+    HIL_SCHED_NEXT_START,    /* start decision.run on decision.resources */
+    HIL_SCHED_NEXT_BLOCKED   /* decision.item can never run (decision.reason) */
+} hil_sched_next_kind;
+
+typedef struct hil_sched_config {
+    hil_sched_policy policy;
+    uint32_t jobs;                  /* max concurrent runs; 0 = no cap */
+    uint32_t build_lanes;           /* parallel builds; default 1 */
+    uint32_t quarantine_after;      /* consecutive infra failures; 0 = never */
+    int bottleneck_aware;           /* KEY policy: bottleneck load before duration */
+    uint32_t timeout_guess_percent; /* no history: expected = timeout * p / 100 */
+    int64_t default_expected_ns;    /* neither history nor timeout */
+} hil_sched_config;
+
+/* Comma separated lists: "wlan,ap".  Strings are copied. */
+typedef struct hil_sched_resource_spec {
+    const char* name;     /* unique */
+    const char* type;     /* e.g. "RPI_PICO_W" */
+    const char* tags;     /* comma list, may be NULL */
+    const char* variants; /* firmware variants it can run, comma list */
+    const char* flashed;  /* variant on the board now, NULL = unknown */
+} hil_sched_resource_spec;
+
+typedef struct hil_sched_role {
+    const char* name;     /* "dut", "ap", "ref": used in reasons and reports */
+    const char* type;     /* NULL = any type */
+    const char* tags;     /* all required, comma list, NULL = none */
+    const char* resource; /* pin to this resource name, NULL = any */
+    int fixed_firmware;   /* 1: board keeps its own firmware (reference boards) */
+} hil_sched_role;
+
+typedef struct hil_sched_item_spec {
+    const char* name;    /* unique; also the duration history key */
+    const char* variant; /* firmware for non-fixed roles; NULL = none */
+    const hil_sched_role* roles;
+    uint32_t n_roles;    /* 1..HIL_SCHED_MAX_ROLES, locked all at once */
+    int priority;        /* higher first */
+    int64_t timeout_ns;  /* 0 = none */
+    uint32_t retries;    /* extra attempts after infrastructure failures */
+    int64_t expected_ns; /* 0 = from history, else a guess from the timeout */
+    int64_t submit_ns;   /* queue-wait origin; 0 = scheduler start */
+} hil_sched_item_spec;
+
+typedef struct hil_sched_role_set {
+    const char* label; /* distinguishes role sets in item names */
+    const hil_sched_role* roles;
+    uint32_t n_roles;
+} hil_sched_role_set;
+
+/* A test-run spec expands into one work item per (variant, role set), named
+ * "name[variant]" or "name[variant/label]" (see NOTES.md). */
+typedef struct hil_sched_spec {
+    const char* name;
+    const char* variants; /* comma list; NULL = one item without firmware */
+    const hil_sched_role_set* role_sets;
+    uint32_t n_role_sets;
+    int priority;
+    int64_t timeout_ns;
+    uint32_t retries;
+    int64_t expected_ns; /* 0 = from history, else a guess from the timeout */
+} hil_sched_spec;
+
+typedef struct hil_sched_build_spec {
+    const char* variant; /* one build per variant */
+    int priority;        /* build lane order: higher first, then insertion */
+    int64_t expected_ns;
+} hil_sched_build_spec;
+
+/* Pointers inside are valid until the next call that changes the scheduler. */
+typedef struct hil_sched_decision {
+    hil_sched_next_kind kind;
+    uint32_t run;
+    uint32_t item;
+    uint32_t n_roles;
+    uint32_t resources[HIL_SCHED_MAX_ROLES]; /* per role */
+    unsigned reflash_mask;                   /* bit r: flash role r's board */
+    int64_t deadline_ns;                     /* start + timeout; 0 = none */
+    const char* name;
+    const char* variant;
+    const char* reason; /* NEXT_BLOCKED */
+} hil_sched_decision;
+
+typedef struct hil_sched_item_info {
+    const char* name;
+    const char* variant;
+    const char* reason;
+    hil_sched_item_state state;
+    hil_sched_outcome outcome;
+    int priority;
+    int64_t expected_ns;
+    int64_t timeout_ns;
+    uint32_t attempts;
+    uint32_t retries;
+    uint32_t n_roles;
+    uint32_t last_run;
+} hil_sched_item_info;
+
+typedef struct hil_sched_resource_info {
+    const char* name;
+    const char* type;
+    const char* flashed;
+    int quarantined;
+    uint32_t run; /* HIL_SCHED_NONE when free */
+    uint32_t infra_streak;
+} hil_sched_resource_info;
+
+typedef struct hil_sched_run_info {
+    uint32_t item;
+    uint32_t attempt;
+    uint32_t n_resources;
+    const uint32_t* resources;
+    int64_t ready_ns; /* when it could first have started (queue wait origin) */
+    int64_t start_ns;
+    int64_t end_ns; /* valid when !open */
+    int64_t deadline_ns;
+    int open;
+    int requeued; /* ended in an infrastructure failure and was retried */
+    hil_sched_outcome outcome;
+    unsigned infra_mask;
+    unsigned reflash_mask;
+} hil_sched_run_info;
+
+typedef struct hil_sched_build_info {
+    const char* variant;
+    const char* reason; /* failed builds */
+    int priority;
+    int state; /* 0 pending, 1 running, 2 done, 3 failed */
+    int64_t expected_ns, start_ns, end_ns;
+} hil_sched_build_info;
+
+typedef struct hil_sched_sim_result {
+    int64_t duration_ns;
+    hil_sched_outcome outcome; /* PASSED, FAILED or ERROR */
+    unsigned infra_mask;
+} hil_sched_sim_result;
+
+typedef struct hil_sched_sim_ops {
+    /* NULL run: expected duration, PASSED.  NULL build: expected, ok. */
+    void (*run)(void* user, const hil_sched* s, const hil_sched_decision* d, hil_sched_sim_result* out);
+    void (*build)(void* user, const hil_sched* s, uint32_t build, int64_t* duration_ns, int* ok);
+    void* user;
+} hil_sched_sim_ops;
+
+/* Duration of item or build 'id' for the lower bound; NULL = expected. */
+typedef int64_t (*hil_sched_ns_fn)(void* user, const hil_sched* s, uint32_t id);
+
+typedef struct hil_sched_bound {
+    int64_t group_ns;         /* max over eligible sets E, |E| > 1: W(E) / |E| */
+    int64_t resource_ns;      /* max over single resources r: W({r}) */
+    int64_t release_ns;       /* max_j release_j + p_j */
+    int64_t longest_ns;       /* max_j p_j */
+    int64_t value_ns;         /* max of the four above: the bound used */
+    int64_t release_group_ns; /* diagnostic: max_E,t t + W_{release>=t}(E)/|E| */
+} hil_sched_bound;
+
+typedef struct hil_sched_stats {
+    int64_t t0_ns;       /* first time the scheduler was driven */
+    int64_t end_ns;      /* last run end */
+    int64_t makespan_ns; /* end - t0 */
+    int64_t total_wait_ns;
+    int64_t max_wait_ns;
+    uint32_t n_runs, n_items, n_done, n_passed, n_blocked, n_skipped, n_requeued;
+} hil_sched_stats;
+
+typedef struct hil_sched_resource_stats {
+    int64_t busy_ns;
+    int64_t idle_ns;
+    double utilisation; /* busy / makespan */
+    uint32_t runs;
+} hil_sched_resource_stats;
+
+/* lifecycle */
+HIL_API void hil_sched_config_init(hil_sched_config* cfg);
+HIL_API hil_result hil_sched_create(const hil_sched_config* cfg, hil_sched** out);
+HIL_API void hil_sched_destroy(hil_sched* s);
+HIL_API hil_result hil_sched_clone(const hil_sched* s, hil_sched** out);
+
+/* model */
+HIL_API hil_result hil_sched_add_resource(hil_sched* s, const hil_sched_resource_spec* spec, uint32_t* out_id);
+HIL_API hil_result hil_sched_add_build(hil_sched* s, const hil_sched_build_spec* spec, uint32_t* out_id);
+HIL_API hil_result hil_sched_add_item(hil_sched* s, const hil_sched_item_spec* spec, uint32_t* out_id);
+HIL_API hil_result hil_sched_add_spec(hil_sched* s, const hil_sched_spec* spec, uint32_t* first_item,
+                                      uint32_t* n_items);
+HIL_API hil_result hil_sched_set_quarantine(hil_sched* s, uint32_t resource, int on);
+HIL_API hil_result hil_sched_use_history(hil_sched* s, hil_sched_history* h);
+
+/* events */
+HIL_API hil_result hil_sched_next(hil_sched* s, int64_t now_ns, hil_sched_decision* d);
+HIL_API hil_result hil_sched_run_finished(hil_sched* s, uint32_t run, hil_sched_outcome outcome, unsigned infra_mask,
+                                          int64_t now_ns);
+HIL_API hil_result hil_sched_next_build(hil_sched* s, int64_t now_ns, uint32_t* build);
+HIL_API hil_result hil_sched_build_finished(hil_sched* s, const char* variant, int ok, const char* reason,
+                                            int64_t now_ns);
+HIL_API hil_result hil_sched_next_deadline(const hil_sched* s, int64_t* deadline_ns, uint32_t* run);
+
+/* queries */
+HIL_API uint32_t hil_sched_item_count(const hil_sched* s);
+HIL_API uint32_t hil_sched_resource_count(const hil_sched* s);
+HIL_API uint32_t hil_sched_run_count(const hil_sched* s);
+HIL_API uint32_t hil_sched_build_count(const hil_sched* s);
+HIL_API uint32_t hil_sched_unfinished(const hil_sched* s); /* waiting + running items */
+HIL_API hil_result hil_sched_find_item(const hil_sched* s, const char* name, uint32_t* id);
+HIL_API hil_result hil_sched_find_resource(const hil_sched* s, const char* name, uint32_t* id);
+HIL_API hil_result hil_sched_item_info_get(const hil_sched* s, uint32_t item, hil_sched_item_info* out);
+HIL_API hil_result hil_sched_resource_info_get(const hil_sched* s, uint32_t res, hil_sched_resource_info* out);
+HIL_API hil_result hil_sched_run_info_get(const hil_sched* s, uint32_t run, hil_sched_run_info* out);
+HIL_API const char* hil_sched_build_variant(const hil_sched* s, uint32_t build);
+HIL_API hil_result hil_sched_build_info_get(const hil_sched* s, uint32_t build, hil_sched_build_info* out);
+HIL_API const char* hil_sched_outcome_name(hil_sched_outcome o);
+HIL_API hil_result hil_sched_eta(const hil_sched* s, int64_t now_ns, int64_t* finish_ns);
+
+/* planning and analysis */
+HIL_API hil_result hil_sched_simulate(hil_sched* s, const hil_sched_sim_ops* ops, int64_t start_ns, int64_t* end_ns);
+HIL_API hil_result hil_sched_lower_bound(hil_sched* s, hil_sched_ns_fn item_ns, hil_sched_ns_fn build_ns, void* user,
+                                         hil_sched_bound* out);
+HIL_API hil_result hil_sched_stats_get(const hil_sched* s, hil_sched_stats* out);
+HIL_API hil_result hil_sched_resource_stats_get(const hil_sched* s, uint32_t res, hil_sched_resource_stats* out);
+HIL_API hil_result hil_sched_check(const hil_sched* s, hil_strbuf* msg);
+HIL_API hil_result hil_sched_report_text(const hil_sched* s, const hil_sched_bound* lb, unsigned width,
+                                         hil_strbuf* out);
+/* A standalone page (inline SVG with id="gantt", tables with ids, no script,
+ * no external assets); extra_html (may be NULL) goes after the chart. */
+HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bound* lb, const char* title,
+                                         const char* extra_html, hil_strbuf* out);
+
+/* sharding (K is 1-based, as in --shard K/N) */
+HIL_API hil_result hil_sched_parse_shard(const char* arg, uint32_t* k, uint32_t* n);
+HIL_API hil_result hil_sched_shard_plan(const hil_sched* s, uint32_t n, uint32_t* shard_of_item);
+HIL_API hil_result hil_sched_shard(hil_sched* s, uint32_t k, uint32_t n);
+
+/* duration history (exponential moving average per work item name) */
+HIL_API hil_result hil_sched_history_create(uint32_t alpha_permille, hil_sched_history** out);
+HIL_API void hil_sched_history_destroy(hil_sched_history* h);
+HIL_API hil_result hil_sched_history_update(hil_sched_history* h, const char* name, int64_t duration_ns);
+HIL_API hil_result hil_sched_history_lookup(const hil_sched_history* h, const char* name, int64_t* ema_ns,
+                                            uint32_t* count);
+HIL_API uint32_t hil_sched_history_count(const hil_sched_history* h);
+HIL_API hil_result hil_sched_history_write(const hil_sched_history* h, hil_strbuf* out);
+HIL_API hil_result hil_sched_history_parse(hil_sched_history* h, const char* buf, size_t len, size_t* bad_line);
+/* ---- the lab from configuration, and the schedule command ---------------------------- */
+
+/* The lab in a configuration (resources.*, builds.*, runs.*, schedule.*; see
+ * docs/scheduler.md) as a scheduler; history (may be NULL) gives the expected
+ * durations and learns from real runs. Free it with hil_sched_destroy. */
+HIL_API hil_result hil_sched_from_config(hil_config* cfg, hil_sched_history* history, hil_sched** out);
+
+typedef struct hil_schedule_config {
+    hil_config* config;            /* the lab and schedule.*; NULL: hil_cfg() */
+    hil_bus* bus;                  /* NULL: hil_program_bus() */
+    int simulate;                  /* plan on a virtual clock: no builds, boards or processes */
+    const char* const* add_boards; /* simulate: "TYPE[:N]" boards more (NULL-terminated) */
+    uint32_t shard_k, shard_n;     /* run share K of N (N = 0: everything) */
+    int list;                      /* print the work items and their expected durations instead */
+    const char* history;           /* history file; NULL: <runs_dir>/sched-history.txt, "": none */
+    const char* runs_dir;          /* where the run directory is made (default "runs") */
+    const char* name;              /* the run directory's name (default "schedule") */
+    const char* report;            /* also write the HTML report here (a simulation: only here) */
+    int archive;                   /* pack the run directory (tar) */
+    double grace_s;                /* SIGTERM to SIGKILL when a run is stopped (default 5) */
+    int console;                   /* HIL_JOB_CONSOLE_* */
+    int color;
+} hil_schedule_config;
+
+typedef struct hil_schedule_summary {
+    hil_job_summary job; /* a real schedule: the job's summary (results, run directory) */
+    int64_t makespan_ns, lower_bound_ns;
+    double ratio; /* makespan / lower bound */
+    uint32_t items, runs, blocked, retried;
+    int exit_code; /* what the schedule command returns */
+} hil_schedule_summary;
+
+HIL_API void hil_schedule_config_init(hil_schedule_config* c);
+/* Run the lab (a job: run directory, results.json, junit.xml, summary.txt,
+ * schedule.txt, report.html), or simulate it. out may be NULL. */
+HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_summary* out);
+/* Merge the results.json and junit.xml of shards (run directories or
+ * results.json paths) into out_dir (results.json, junit.xml, summary.txt). */
+HIL_API hil_result hil_merge_results(const char* const* inputs, size_t n, const char* out_dir, hil_job_summary* out);
+/* The scheduler extension (schedule, merge-results). Registered by a
+ * constructor; call it before hil_main() with HIL_NO_CONSTRUCTORS. */
+HIL_API void hil_scheduler_register(void);
 #ifdef __cplusplus
 }
 #endif
@@ -339,6 +716,7 @@ extern const hil_message_def HIL_MSG_JOB_FINISHED;  /* const hil_job_summary*; r
 #define HIL_RUNNER__IMPLEMENTED
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <stdlib.h>
 #include <ctype.h>
@@ -1196,6 +1574,7 @@ struct hil_task {
     char** tags;
     char** exclude_tags;
     char** params;
+    char** config;               /* "KEY=VALUE" set in the task process */
     char** argv;
     char** env;                  /* the user's plus HIL_RUN_DIR, HIL_TASK_ID, ... */
     char* cwd;
@@ -1259,6 +1638,8 @@ typedef struct hil__job {
     int drawn;                   /* live lines on the screen (under draw_mu) */
     uint64_t next_draw;
     hil_strbuf pending_out;      /* console lines to print (under mu) */
+    hil_strbuf status;           /* an extra live line (the scheduler's progress; under mu) */
+    uint64_t status_eta;         /* its expected end (hil_now_ns), 0: none */
     hil_task** notes;            /* bus events to send, outside the lock */
     int* note_kinds;
     size_t n_notes, cap_notes;
@@ -1394,6 +1775,14 @@ static void hil__job_draw(hil__job* J) {
             hil__fmt_secs(el, sizeof el, now - t->start_ns);
             hil__sfmt(line, sizeof line, "  running  %-12s %9s  %s", t->taskid, el,
                       t->open_info ? t->open_info->full_name : (t->kind == HIL__TASK_COMMAND ? t->argv[0] : ""));
+            if ((int)strlen(line) > J->width - 1) line[J->width > 1 ? J->width - 1 : 0] = 0;
+            hil_sb_printf(&sb, "%s\n", line);
+            lines++;
+        }
+        if (J->status.len) {
+            char line[512], left[32] = "";
+            if (J->status_eta) hil__fmt_secs(left, sizeof left, J->status_eta > now ? J->status_eta - now : 0);
+            hil__sfmt(line, sizeof line, "  %s%s%s", hil_sb_cstr(&J->status), J->status_eta ? ", ETA " : "", left);
             if ((int)strlen(line) > J->width - 1) line[J->width > 1 ? J->width - 1 : 0] = 0;
             hil_sb_printf(&sb, "%s\n", line);
             lines++;
@@ -1569,6 +1958,13 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         const char* eq = strchr(t->params[i], '=');
         n = eq ? (size_t)(eq - t->params[i]) : strlen(t->params[i]);
         hil__sfmt(key, sizeof key, "params.%.*s", (int)n, t->params[i]);
+        hil_config_set(hil_cfg(), key, eq ? eq + 1 : "true", HIL_PRIO_TASK, src);
+    }
+    for (i = 0; t->config && t->config[i]; i++) {
+        char key[512];
+        const char* eq = strchr(t->config[i], '=');
+        n = eq ? (size_t)(eq - t->config[i]) : strlen(t->config[i]);
+        hil__sfmt(key, sizeof key, "%.*s", (int)n, t->config[i]);
         hil_config_set(hil_cfg(), key, eq ? eq + 1 : "true", HIL_PRIO_TASK, src);
     }
     memset(&c, 0, sizeof c);
@@ -2328,6 +2724,7 @@ static void hil__task_free(hil_task* t) {
     hil__strv_free(t->tags);
     hil__strv_free(t->exclude_tags);
     hil__strv_free(t->params);
+    hil__strv_free(t->config);
     hil__strv_free(t->argv);
     hil__strv_free(t->env);
     HIL_FREE(t->cwd);
@@ -2365,9 +2762,9 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     if (out) *out = NULL;
     if (!J || !o || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_task_create: no job runtime, options or result");
     if (hil__task_self) return hil_error(HIL_ERR_STATE, "hil_task_create: a task cannot create tasks (jobs do not nest)");
-    if (o->argv && (o->filters || o->tags || o->exclude_tags || o->params))
-        return hil_error(HIL_ERR_INVALID_ARG,
-                         "task options: set argv (a command) or filters/tags/params (tests of this program), not both");
+    if (o->argv && (o->filters || o->tags || o->exclude_tags || o->params || o->config))
+        return hil_error(HIL_ERR_INVALID_ARG, "task options: set argv (a command) or filters/tags/params/config (tests "
+                                              "of this program), not both");
     if (o->argv && !o->argv[0]) return hil_error(HIL_ERR_INVALID_ARG, "task options: argv is empty (argv[0] is NULL)");
     if (!o->argv && (o->junit || o->env || o->cwd))
         return hil_error(HIL_ERR_INVALID_ARG, "task options: junit, env and cwd are for commands: set argv too");
@@ -2376,6 +2773,9 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     for (i = 0; o->params && o->params[i]; i++)
         if (!strchr(o->params[i], '=') || o->params[i][0] == '=')
             return hil_error(HIL_ERR_INVALID_ARG, "task options: parameter '%s' is not NAME=VALUE", o->params[i]);
+    for (i = 0; o->config && o->config[i]; i++)
+        if (!strchr(o->config[i], '=') || o->config[i][0] == '=')
+            return hil_error(HIL_ERR_INVALID_ARG, "task options: configuration '%s' is not KEY=VALUE", o->config[i]);
     t = (hil_task*)hil__calloc(1, sizeof *t);
     if (!t) return hil_error(HIL_ERR_NO_MEMORY, "hil_task_create: out of memory");
     t->J = J;
@@ -2393,6 +2793,7 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     t->tags = hil__strv_dup(o->tags, 0, &ok);
     t->exclude_tags = hil__strv_dup(o->exclude_tags, 0, &ok);
     t->params = hil__strv_dup(o->params, 0, &ok);
+    t->config = hil__strv_dup(o->config, 0, &ok);
     t->argv = hil__strv_dup(o->argv, 0, &ok);
     if (o->cwd) ok = ok && (t->cwd = hil_strdup(o->cwd)) != NULL;
     if (o->junit) {
@@ -3136,6 +3537,7 @@ static void hil__job_free(hil__job* J) {
     HIL_FREE(J->notes);
     HIL_FREE(J->note_kinds);
     hil_sb_free(&J->pending_out);
+    hil_sb_free(&J->status);
     hil_cond_destroy(&J->cv);
     hil_mutex_destroy(&J->mu);
     hil_mutex_destroy(&J->draw_mu);
@@ -3147,18 +3549,14 @@ static int hil__term_ok(void) {
     return isatty(1) && term && strcmp(term, "dumb") != 0;
 }
 
+static hil_result hil__job_exec_def(const hil_job_config* c, const hil__job_def* def, hil_job_summary* js);
+
 HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
     hil_job_summary local;
     hil_job_summary* js = out ? out : &local;
     const hil__job_def* def;
-    hil__job* J;
     hil_result r;
-    size_t i, counts[HIL_OUTCOME_COUNT], not_run = 0, n_runs = 0;
-    const hil_run_summary** runs;
-    hil_strbuf table = {0, 0, 0, 0};
-    char path[4200];
-    uint64_t dur;
-    int k;
+    size_t i;
     memset(js, 0, sizeof *js);
     js->exit_code = 4;
     if (!c || !c->job || !*c->job) {
@@ -3182,6 +3580,22 @@ HIL_API hil_result hil_job_exec(const hil_job_config* c, hil_job_summary* out) {
         hil_sb_free(&names);
         return r;
     }
+    return hil__job_exec_def(c, def, js);
+}
+
+/* Run def as a job (a registered one, or the scheduler's own job function). */
+static hil_result hil__job_exec_def(const hil_job_config* c, const hil__job_def* def, hil_job_summary* js) {
+    hil__job* J;
+    hil_result r;
+    size_t i, counts[HIL_OUTCOME_COUNT], not_run = 0, n_runs = 0;
+    const hil_run_summary** runs;
+    hil_strbuf table = {0, 0, 0, 0};
+    char path[4200];
+    uint64_t dur;
+    int k;
+    memset(js, 0, sizeof *js);
+    js->exit_code = 4;
+    if (hil__job_cur) return hil_error(HIL_ERR_STATE, "job '%s': a job is running already (jobs do not nest)", def->name);
     J = (hil__job*)hil__calloc(1, sizeof *J);
     if (!J) return hil_error(HIL_ERR_NO_MEMORY, "job '%s': out of memory", c->job);
     J->def = def;
@@ -3463,9 +3877,5570 @@ HIL__CONSTRUCTOR(hil__reg_jobs_extension) { hil_jobs_register(); }
 #endif
 
 /* ==========================================================================
- * PART 2: the lazy scheduler - implementation (to come)
+ * PART 2: the lazy scheduler - implementation
  * ========================================================================== */
 
+#ifdef __cplusplus
+#define HIL__SCHED_PTR_CAST(lv) (decltype(lv))
+#else
+#define HIL__SCHED_PTR_CAST(lv)
+#endif
+
+static void hil__ssb_init(hil_strbuf* b) { memset(b, 0, sizeof *b); }
+
+/* A failure deep inside a call: out of memory is the only one without its
+ * own message, so name the call. */
+static hil_result hil__sched_oom(hil_result rc, const char* what) {
+    if (rc == HIL_ERR_NO_MEMORY) return hil_error(rc, "scheduler: %s: out of memory", what);
+    return rc;
+}
+
+/* ---- growable arrays ---------------------------------------------------- */
+
+static void* hil__sched_regrow(void* p, size_t* cap, size_t need, size_t elem) {
+    size_t ncap = *cap ? *cap : 8;
+    void* np;
+    while (ncap < need) {
+        if (ncap > ((size_t)-1) / 4) return NULL;
+        ncap *= 2;
+    }
+    if (ncap > ((size_t)-1) / elem) return NULL;
+    np = HIL_REALLOC(p, ncap * elem);
+    if (np) *cap = ncap;
+    return np;
+}
+
+/* Ensures capacity for 'need' elements; sets rc on failure, arr untouched. */
+#define HIL__SCHED_RESERVE(rc, arr, cap, need)                                    \
+    do {                                                                          \
+        if ((need) > (cap)) {                                                     \
+            void* np_ = hil__sched_regrow((arr), &(cap), (need), sizeof(*(arr))); \
+            if (np_)                                                              \
+                (arr) = HIL__SCHED_PTR_CAST(arr) np_;                             \
+            else                                                                  \
+                (rc) = HIL_ERR_NO_MEMORY;                                         \
+        }                                                                         \
+    } while (0)
+
+/* Copies 'count' elements of src into a fresh allocation (NULL when empty). */
+#define HIL__SCHED_DUP(rc, dst, src, count)                   \
+    do {                                                      \
+        (dst) = NULL;                                         \
+        if ((count) > 0) {                                    \
+            void* np_ = HIL_MALLOC((count) * sizeof(*(src))); \
+            if (np_) {                                        \
+                memcpy(np_, (src), (count) * sizeof(*(src))); \
+                (dst) = HIL__SCHED_PTR_CAST(dst) np_;         \
+            } else                                            \
+                (rc) = HIL_ERR_NO_MEMORY;                     \
+        }                                                     \
+    } while (0)
+
+/* ---- string arena: strings are referenced by offset so realloc is safe --- */
+
+typedef struct hil__sched_strs {
+    char* p;
+    size_t len, cap;
+} hil__sched_strs;
+
+static hil_result hil__sched_str_add(hil__sched_strs* a, const char* src, size_t n, uint32_t* off) {
+    hil_result rc = HIL_OK;
+    if (a->len + n + 1 > 0xFFFFFFF0u) return HIL_ERR_NO_MEMORY;
+    HIL__SCHED_RESERVE(rc, a->p, a->cap, a->len + n + 1);
+    if (rc) return rc;
+    memcpy(a->p + a->len, src, n);
+    a->p[a->len + n] = '\0';
+    *off = (uint32_t)a->len;
+    a->len += n + 1;
+    return HIL_OK;
+}
+
+/* ---- string -> id hash map (open addressing, ids stored +1) ------------- */
+
+typedef const char* (*hil__sched_keyfn)(const void* ctx, uint32_t id);
+
+typedef struct hil__sched_map {
+    uint32_t* slot;
+    size_t cap, n;
+} hil__sched_map;
+
+static uint32_t hil__sched_hash(const char* k, size_t n) {
+    uint32_t h = 2166136261u; /* FNV-1a: stable across machines (sharding) */
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ (uint8_t)k[i]) * 16777619u;
+    return h;
+}
+
+static uint32_t hil__sched_map_find(const hil__sched_map* m, hil__sched_keyfn key, const void* ctx, const char* k,
+                                    size_t n) {
+    size_t i;
+    if (!m->cap) return HIL_SCHED_NONE;
+    for (i = hil__sched_hash(k, n) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        uint32_t v = m->slot[i];
+        const char* e;
+        if (!v) return HIL_SCHED_NONE;
+        e = key(ctx, v - 1);
+        if (strncmp(e, k, n) == 0 && e[n] == '\0') return v - 1;
+    }
+}
+
+static void hil__sched_map_insert(hil__sched_map* m, hil__sched_keyfn key, const void* ctx, uint32_t id) {
+    const char* k = key(ctx, id);
+    size_t i = hil__sched_hash(k, strlen(k)) & (m->cap - 1);
+    while (m->slot[i]) i = (i + 1) & (m->cap - 1);
+    m->slot[i] = id + 1;
+    m->n++;
+}
+
+/* Keeps the load under one half so probes stay short. */
+static hil_result hil__sched_map_put(hil__sched_map* m, hil__sched_keyfn key, const void* ctx, uint32_t id) {
+    if ((m->n + 1) * 2 > m->cap) {
+        hil__sched_map old = *m;
+        size_t ncap = m->cap ? m->cap * 2 : 64, i;
+        uint32_t* slot = (uint32_t*)HIL_MALLOC(ncap * sizeof(uint32_t));
+        if (!slot) return HIL_ERR_NO_MEMORY;
+        memset(slot, 0, ncap * sizeof(uint32_t));
+        m->slot = slot;
+        m->cap = ncap;
+        m->n = 0;
+        for (i = 0; i < old.cap; i++)
+            if (old.slot[i]) hil__sched_map_insert(m, key, ctx, old.slot[i] - 1);
+        HIL_FREE(old.slot);
+    }
+    hil__sched_map_insert(m, key, ctx, id);
+    return HIL_OK;
+}
+
+static hil_result hil__sched_map_dup(hil__sched_map* dst, const hil__sched_map* src) {
+    hil_result rc = HIL_OK;
+    *dst = *src;
+    HIL__SCHED_DUP(rc, dst->slot, src->slot, src->cap);
+    return rc;
+}
+
+/* ---- internal model ------------------------------------------------------ */
+
+enum { HIL__SCHED_BUILD_PENDING, HIL__SCHED_BUILD_RUNNING, HIL__SCHED_BUILD_DONE, HIL__SCHED_BUILD_FAILED };
+
+typedef struct hil__sched_variant {
+    uint32_t atom;
+    uint32_t build; /* HIL_SCHED_NONE: prebuilt, always available */
+} hil__sched_variant;
+
+typedef struct hil__sched_build {
+    uint32_t variant;
+    int priority;
+    int64_t expected_ns, start_ns, end_ns;
+    uint8_t state;
+    uint32_t reason; /* str offset or NONE */
+} hil__sched_build;
+
+typedef struct hil__sched_res {
+    uint32_t name, type, tags;  /* atoms */
+    uint32_t tag_first, n_tags; /* tag atoms in ids pool */
+    uint32_t var_first, n_vars; /* variant ids in ids pool */
+    uint32_t flashed;           /* variant id or NONE */
+    uint32_t run;               /* NONE when not busy */
+    uint32_t infra_streak;
+    uint8_t quarantined;
+} hil__sched_res;
+
+typedef struct hil__sched_role {
+    uint32_t name, type, tags, pin; /* atoms or NONE */
+    uint32_t tag_first, n_tags;     /* parsed tags, filled when the class is made */
+    uint8_t fixed_fw;
+} hil__sched_role;
+
+/* Items with identical constraints share a class: they are eligible for the
+ * same resources, so only the best item of each class (heap top) competes. */
+typedef struct hil__sched_class {
+    uint32_t variant;
+    uint32_t n_roles;
+    hil__sched_role roles[HIL_SCHED_MAX_ROLES];
+    uint32_t avoid_first, n_avoid;     /* resources that failed these items */
+    uint32_t set[HIL_SCHED_MAX_ROLES]; /* eligible set per role */
+    uint32_t constraint;               /* min eligible count over roles */
+    uint32_t* heap;
+    size_t n, cap;
+    int64_t waiting_ns; /* sum of expected durations in the heap */
+    uint32_t reason;    /* str offset when blocked */
+    uint8_t blocked, uses_fw;
+} hil__sched_class;
+
+typedef struct hil__sched_set {
+    uint32_t first, n; /* members in set_pool, sorted ids, no quarantined */
+    int64_t pressure;  /* waiting work per member (bottleneck key) */
+    int64_t ready;     /* startable + still running work per member (builds) */
+} hil__sched_set;
+
+typedef struct hil__sched_item {
+    uint32_t name;
+    uint32_t cls;
+    int priority;
+    int64_t timeout_ns, expected_ns, submit_ns, queued_ns;
+    uint32_t retries, attempts, last_run;
+    uint32_t reason;
+    uint8_t state, outcome, explicit_expected;
+} hil__sched_item;
+
+typedef struct hil__sched_run {
+    uint32_t item, attempt, res_first, n_res;
+    int64_t ready_ns, start_ns, end_ns, deadline_ns;
+    unsigned infra_mask, reflash_mask;
+    uint8_t open, outcome, requeued;
+} hil__sched_run;
+
+struct hil_sched {
+    hil_sched_config cfg;
+    hil__sched_strs str;
+    uint32_t* ids; /* shared pool of id lists */
+    size_t n_ids, ids_cap;
+    uint32_t* atoms; /* atom id -> str offset */
+    size_t n_atoms, atoms_cap;
+    hil__sched_map atom_map;
+    hil__sched_variant* vars;
+    size_t n_vars, vars_cap;
+    hil__sched_res* res;
+    size_t n_res, res_cap;
+    hil__sched_build* builds;
+    size_t n_builds, builds_cap;
+    hil__sched_item* items;
+    size_t n_items, items_cap;
+    hil__sched_map item_map;
+    hil__sched_class* classes;
+    size_t n_classes, classes_cap;
+    hil__sched_set* sets;
+    size_t n_sets, sets_cap;
+    uint32_t* set_pool;
+    size_t n_set_pool, set_pool_cap;
+    hil__sched_run* runs;
+    size_t n_runs, runs_cap;
+    uint32_t* blockq; /* newly blocked items not yet reported by next() */
+    size_t n_blockq, blockq_cap, blockq_head;
+    uint32_t* scratch; /* one entry per resource, for building sets */
+    size_t scratch_cap;
+    uint32_t n_running, n_free, builds_running;
+    int dirty; /* eligible sets / blocked classes must be recomputed */
+    int idle;  /* next() found nothing and nothing changed since */
+    int t0_set;
+    int64_t t0, last_now;
+    hil_sched_history* history;
+};
+
+static const char* hil__sched_s(const hil_sched* s, uint32_t off) {
+    return off == HIL_SCHED_NONE ? NULL : s->str.p + off;
+}
+
+static const char* hil__sched_atom_str(const hil_sched* s, uint32_t atom) {
+    return atom == HIL_SCHED_NONE ? NULL : s->str.p + s->atoms[atom];
+}
+
+static const char* hil__sched_atom_key(const void* ctx, uint32_t id) {
+    const hil_sched* s = (const hil_sched*)ctx;
+    return s->str.p + s->atoms[id];
+}
+
+static const char* hil__sched_item_key(const void* ctx, uint32_t id) {
+    const hil_sched* s = (const hil_sched*)ctx;
+    return s->str.p + s->items[id].name;
+}
+
+static const char* hil__sched_item_name(const hil_sched* s, uint32_t item) { return s->str.p + s->items[item].name; }
+
+static const char* hil__sched_res_name(const hil_sched* s, uint32_t r) {
+    return s->str.p + s->atoms[s->res[r].name]; /* resources always have a name */
+}
+
+/* Times must not go backwards: a run recorded in the past could overlap
+ * runs already logged. */
+static hil_result hil__sched_note_time(hil_sched* s, int64_t now) {
+    if (!s->t0_set) {
+        s->t0 = s->last_now = now;
+        s->t0_set = 1;
+    }
+    if (now < s->last_now)
+        return hil_error(HIL_ERR_INVALID_ARG,
+                         "scheduler: time went backwards (%.3f s after %.3f s): pass one monotonic clock to every call",
+                         (double)(now - s->t0) / 1e9, (double)(s->last_now - s->t0) / 1e9);
+    s->last_now = now;
+    return HIL_OK;
+}
+
+/* Interns a string (n bytes) as an atom; empty strings map to NONE. */
+static hil_result hil__sched_atom_n(hil_sched* s, const char* p, size_t n, uint32_t* out) {
+    hil_result rc = HIL_OK;
+    uint32_t id, off;
+    *out = HIL_SCHED_NONE;
+    if (!p || !n) return HIL_OK;
+    id = hil__sched_map_find(&s->atom_map, hil__sched_atom_key, s, p, n);
+    if (id != HIL_SCHED_NONE) {
+        *out = id;
+        return HIL_OK;
+    }
+    HIL__SCHED_RESERVE(rc, s->atoms, s->atoms_cap, s->n_atoms + 1);
+    if (!rc) rc = hil__sched_str_add(&s->str, p, n, &off);
+    if (rc) return rc;
+    id = (uint32_t)s->n_atoms;
+    s->atoms[s->n_atoms++] = off;
+    rc = hil__sched_map_put(&s->atom_map, hil__sched_atom_key, s, id);
+    if (rc) {
+        s->n_atoms--;
+        return rc;
+    }
+    *out = id;
+    return HIL_OK;
+}
+
+static hil_result hil__sched_atom(hil_sched* s, const char* p, uint32_t* out) {
+    return hil__sched_atom_n(s, p, p ? strlen(p) : 0, out);
+}
+
+static hil_result hil__sched_push_id(hil_sched* s, uint32_t v) {
+    hil_result rc = HIL_OK;
+    HIL__SCHED_RESERVE(rc, s->ids, s->ids_cap, s->n_ids + 1);
+    if (rc) return rc;
+    s->ids[s->n_ids++] = v;
+    return HIL_OK;
+}
+
+static int hil__sched_list_has(const hil_sched* s, uint32_t first, uint32_t n, uint32_t v) {
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        if (s->ids[first + i] == v) return 1;
+    return 0;
+}
+
+static int hil__sched_is_space(char c) { return c == ' ' || c == '\t'; }
+
+/* Calls fn for each trimmed, non-empty element of a comma list. */
+typedef hil_result (*hil__sched_tokfn)(hil_sched* s, const char* p, size_t n, void* ctx);
+
+static hil_result hil__sched_each_token(hil_sched* s, const char* csv, hil__sched_tokfn fn, void* ctx) {
+    const char* p = csv;
+    while (p && *p) {
+        const char* e = strchr(p, ',');
+        const char *b = p, *t = e ? e : p + strlen(p);
+        hil_result rc;
+        while (b < t && hil__sched_is_space(*b)) b++;
+        while (t > b && hil__sched_is_space(t[-1])) t--;
+        if (t > b && (rc = fn(s, b, (size_t)(t - b), ctx)) != HIL_OK) return rc;
+        p = e ? e + 1 : NULL;
+    }
+    return HIL_OK;
+}
+
+static hil_result hil__sched_tok_atom(hil_sched* s, const char* p, size_t n, void* ctx) {
+    uint32_t a;
+    hil_result rc = hil__sched_atom_n(s, p, n, &a);
+    if (rc) return rc;
+    return hil__sched_list_has(s, *(uint32_t*)ctx, (uint32_t)(s->n_ids - *(uint32_t*)ctx), a)
+               ? HIL_OK
+               : hil__sched_push_id(s, a);
+}
+
+/* Parses a comma list into atoms appended to the ids pool. */
+static hil_result hil__sched_atom_list(hil_sched* s, const char* csv, uint32_t* first, uint32_t* n) {
+    uint32_t start = (uint32_t)s->n_ids;
+    hil_result rc = hil__sched_each_token(s, csv, hil__sched_tok_atom, &start);
+    *first = start;
+    *n = (uint32_t)(s->n_ids - start);
+    return rc;
+}
+
+static uint32_t hil__sched_variant_find(const hil_sched* s, uint32_t atom) {
+    size_t i;
+    for (i = 0; i < s->n_vars; i++)
+        if (s->vars[i].atom == atom) return (uint32_t)i;
+    return HIL_SCHED_NONE;
+}
+
+/* Variant id for a name, created on first use; NONE for NULL/empty names. */
+static hil_result hil__sched_variant_n(hil_sched* s, const char* p, size_t n, uint32_t* out) {
+    hil_result rc;
+    uint32_t atom;
+    *out = HIL_SCHED_NONE;
+    if ((rc = hil__sched_atom_n(s, p, n, &atom)) != HIL_OK || atom == HIL_SCHED_NONE) return rc;
+    *out = hil__sched_variant_find(s, atom);
+    if (*out != HIL_SCHED_NONE) return HIL_OK;
+    HIL__SCHED_RESERVE(rc, s->vars, s->vars_cap, s->n_vars + 1);
+    if (rc) return rc;
+    s->vars[s->n_vars].atom = atom;
+    s->vars[s->n_vars].build = HIL_SCHED_NONE;
+    *out = (uint32_t)s->n_vars++;
+    return HIL_OK;
+}
+
+static hil_result hil__sched_tok_variant(hil_sched* s, const char* p, size_t n, void* ctx) {
+    uint32_t v;
+    hil_result rc = hil__sched_variant_n(s, p, n, &v);
+    uint32_t start = *(uint32_t*)ctx;
+    if (rc) return rc;
+    return hil__sched_list_has(s, start, (uint32_t)(s->n_ids - start), v) ? HIL_OK : hil__sched_push_id(s, v);
+}
+
+static const char* hil__sched_variant_name(const hil_sched* s, uint32_t v) {
+    return v == HIL_SCHED_NONE ? NULL : hil__sched_atom_str(s, s->vars[v].atom);
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+HIL_API void hil_sched_config_init(hil_sched_config* cfg) {
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->policy = HIL_SCHED_POLICY_KEY;
+    cfg->jobs = 0;
+    cfg->build_lanes = 1;
+    cfg->quarantine_after = 3;
+    cfg->bottleneck_aware = 1;
+    cfg->timeout_guess_percent = 50;
+    cfg->default_expected_ns = (int64_t)60 * 1000000000;
+}
+
+HIL_API hil_result hil_sched_create(const hil_sched_config* cfg, hil_sched** out) {
+    hil_sched* s;
+    if (!cfg || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_create: no configuration or result pointer");
+    *out = NULL;
+    if (cfg->build_lanes == 0)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: build_lanes is 0: at least one build must be able to run");
+    if (cfg->default_expected_ns <= 0)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: default_expected_ns must be positive");
+    if ((unsigned)cfg->policy > (unsigned)HIL_SCHED_POLICY_FIFO)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: unknown policy %d (HIL_SCHED_POLICY_KEY, _BARTENDER, _FIFO)",
+                         (int)cfg->policy);
+    s = (hil_sched*)HIL_MALLOC(sizeof(*s));
+    if (!s) return hil_error(HIL_ERR_NO_MEMORY, "scheduler: out of memory");
+    memset(s, 0, sizeof(*s));
+    s->cfg = *cfg;
+    *out = s;
+    return HIL_OK;
+}
+
+HIL_API void hil_sched_destroy(hil_sched* s) {
+    size_t i;
+    if (!s) return;
+    for (i = 0; i < s->n_classes; i++) HIL_FREE(s->classes[i].heap);
+    HIL_FREE(s->str.p);
+    HIL_FREE(s->ids);
+    HIL_FREE(s->atoms);
+    HIL_FREE(s->atom_map.slot);
+    HIL_FREE(s->vars);
+    HIL_FREE(s->res);
+    HIL_FREE(s->builds);
+    HIL_FREE(s->items);
+    HIL_FREE(s->item_map.slot);
+    HIL_FREE(s->classes);
+    HIL_FREE(s->sets);
+    HIL_FREE(s->set_pool);
+    HIL_FREE(s->runs);
+    HIL_FREE(s->blockq);
+    HIL_FREE(s->scratch);
+    HIL_FREE(s);
+}
+
+static hil_result hil__sched_clone_classes(hil_sched* d, const hil_sched* s) {
+    hil_result rc = HIL_OK;
+    size_t i;
+    HIL__SCHED_DUP(rc, d->classes, s->classes, s->n_classes);
+    d->classes_cap = s->n_classes;
+    for (i = 0; i < s->n_classes && !rc; i++) {
+        d->classes[i].heap = NULL;
+        d->classes[i].cap = s->classes[i].n;
+        HIL__SCHED_DUP(rc, d->classes[i].heap, s->classes[i].heap, s->classes[i].n);
+    }
+    for (; i < s->n_classes; i++) { /* leave the tail freeable after a failure */
+        d->classes[i].heap = NULL;
+        d->classes[i].n = d->classes[i].cap = 0;
+    }
+    return rc;
+}
+
+/* Deep copy; the copy shares no memory and has no history attached. */
+HIL_API hil_result hil_sched_clone(const hil_sched* s, hil_sched** out) {
+    hil_result rc = HIL_OK;
+    hil_sched* d;
+    if (!s || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_clone: no scheduler or result pointer");
+    if ((rc = hil_sched_create(&s->cfg, &d)) != HIL_OK) return rc;
+    *d = *s;
+    d->classes = NULL;
+    d->n_classes = 0;
+    d->history = NULL;
+    d->scratch = NULL;
+    d->scratch_cap = 0;
+#define HIL__SCHED_CLONE_ARR(f, n, capf)  \
+    HIL__SCHED_DUP(rc, d->f, s->f, s->n); \
+    d->capf = s->n
+    HIL__SCHED_CLONE_ARR(str.p, str.len, str.cap);
+    HIL__SCHED_CLONE_ARR(ids, n_ids, ids_cap);
+    HIL__SCHED_CLONE_ARR(atoms, n_atoms, atoms_cap);
+    HIL__SCHED_CLONE_ARR(vars, n_vars, vars_cap);
+    HIL__SCHED_CLONE_ARR(res, n_res, res_cap);
+    HIL__SCHED_CLONE_ARR(builds, n_builds, builds_cap);
+    HIL__SCHED_CLONE_ARR(items, n_items, items_cap);
+    HIL__SCHED_CLONE_ARR(sets, n_sets, sets_cap);
+    HIL__SCHED_CLONE_ARR(set_pool, n_set_pool, set_pool_cap);
+    HIL__SCHED_CLONE_ARR(runs, n_runs, runs_cap);
+    HIL__SCHED_CLONE_ARR(blockq, n_blockq, blockq_cap);
+#undef HIL__SCHED_CLONE_ARR
+    if (!rc)
+        rc = hil__sched_map_dup(&d->atom_map, &s->atom_map);
+    else
+        d->atom_map.slot = NULL;
+    if (!rc)
+        rc = hil__sched_map_dup(&d->item_map, &s->item_map);
+    else
+        d->item_map.slot = NULL;
+    if (!rc) HIL__SCHED_RESERVE(rc, d->scratch, d->scratch_cap, s->n_res + 1);
+    if (!rc) {
+        d->n_classes = s->n_classes;
+        rc = hil__sched_clone_classes(d, s);
+    }
+    if (rc) {
+        hil_sched_destroy(d);
+        return hil__sched_oom(rc, "clone");
+    }
+    *out = d;
+    return HIL_OK;
+}
+
+/* ---- resources and builds ------------------------------------------------- */
+
+HIL_API hil_result hil_sched_add_resource(hil_sched* s, const hil_sched_resource_spec* sp, uint32_t* out_id) {
+    hil_result rc = HIL_OK;
+    hil__sched_res r;
+    uint32_t start;
+    if (!s || !sp || !sp->name || !*sp->name)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: a resource needs a name");
+    memset(&r, 0, sizeof(r));
+    if (hil_sched_find_resource(s, sp->name, &start) == HIL_OK)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: resource '%s' is defined twice: names must be unique",
+                         sp->name);
+    if ((rc = hil__sched_atom(s, sp->name, &r.name)) != HIL_OK) return hil__sched_oom(rc, "add_resource");
+    if ((rc = hil__sched_atom(s, sp->type, &r.type)) != HIL_OK) return hil__sched_oom(rc, "add_resource");
+    if ((rc = hil__sched_atom(s, sp->tags, &r.tags)) != HIL_OK) return hil__sched_oom(rc, "add_resource");
+    if ((rc = hil__sched_atom_list(s, sp->tags, &r.tag_first, &r.n_tags)) != HIL_OK)
+        return hil__sched_oom(rc, "add_resource");
+    start = (uint32_t)s->n_ids;
+    if ((rc = hil__sched_each_token(s, sp->variants, hil__sched_tok_variant, &start)) != HIL_OK)
+        return hil__sched_oom(rc, "add_resource");
+    r.var_first = start;
+    r.n_vars = (uint32_t)(s->n_ids - start);
+    if ((rc = hil__sched_variant_n(s, sp->flashed, sp->flashed ? strlen(sp->flashed) : 0, &r.flashed)) != HIL_OK)
+        return hil__sched_oom(rc, "add_resource");
+    r.run = HIL_SCHED_NONE;
+    HIL__SCHED_RESERVE(rc, s->res, s->res_cap, s->n_res + 1);
+    if (!rc) HIL__SCHED_RESERVE(rc, s->scratch, s->scratch_cap, s->n_res + 1);
+    if (rc) return hil__sched_oom(rc, "add_resource");
+    s->res[s->n_res] = r;
+    if (out_id) *out_id = (uint32_t)s->n_res;
+    s->n_res++;
+    s->n_free++;
+    s->dirty = 1;
+    s->idle = 0;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_add_build(hil_sched* s, const hil_sched_build_spec* sp, uint32_t* out_id) {
+    hil_result rc = HIL_OK;
+    hil__sched_build b;
+    if (!s || !sp || !sp->variant || !*sp->variant)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: a build needs the variant it produces");
+    if (sp->expected_ns < 0)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: build of '%s': negative expected duration", sp->variant);
+    memset(&b, 0, sizeof(b));
+    if ((rc = hil__sched_variant_n(s, sp->variant, strlen(sp->variant), &b.variant)) != HIL_OK)
+        return hil__sched_oom(rc, "add_build");
+    if (s->vars[b.variant].build != HIL_SCHED_NONE)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: variant '%s' has two builds: one build per variant",
+                         sp->variant);
+    HIL__SCHED_RESERVE(rc, s->builds, s->builds_cap, s->n_builds + 1);
+    if (rc) return hil__sched_oom(rc, "add_build");
+    b.priority = sp->priority;
+    b.expected_ns = sp->expected_ns;
+    b.state = HIL__SCHED_BUILD_PENDING;
+    b.reason = HIL_SCHED_NONE;
+    s->vars[b.variant].build = (uint32_t)s->n_builds;
+    s->builds[s->n_builds] = b;
+    if (out_id) *out_id = (uint32_t)s->n_builds;
+    s->n_builds++;
+    s->idle = 0;
+    return HIL_OK;
+}
+
+/* ---- classes --------------------------------------------------------------- */
+
+static int hil__sched_role_same(const hil__sched_role* a, const hil__sched_role* b) {
+    return a->name == b->name && a->type == b->type && a->tags == b->tags && a->pin == b->pin &&
+           a->fixed_fw == b->fixed_fw;
+}
+
+static int hil__sched_class_matches(const hil_sched* s, const hil__sched_class* c, uint32_t variant,
+                                    const hil__sched_role* roles, uint32_t n_roles, const uint32_t* avoid,
+                                    uint32_t n_avoid) {
+    uint32_t i;
+    if (c->variant != variant || c->n_roles != n_roles || c->n_avoid != n_avoid) return 0;
+    for (i = 0; i < n_roles; i++)
+        if (!hil__sched_role_same(&c->roles[i], &roles[i])) return 0;
+    for (i = 0; i < n_avoid; i++)
+        if (s->ids[c->avoid_first + i] != avoid[i]) return 0;
+    return 1;
+}
+
+static hil_result hil__sched_class_init(hil_sched* s, hil__sched_class* c, uint32_t variant,
+                                        const hil__sched_role* roles, uint32_t n_roles, const uint32_t* avoid,
+                                        uint32_t n_avoid) {
+    hil_result rc = HIL_OK;
+    uint32_t i;
+    memset(c, 0, sizeof(*c));
+    c->variant = variant;
+    c->n_roles = n_roles;
+    c->reason = HIL_SCHED_NONE;
+    for (i = 0; i < n_roles && !rc; i++) {
+        c->roles[i] = roles[i];
+        rc =
+            hil__sched_atom_list(s, hil__sched_atom_str(s, roles[i].tags), &c->roles[i].tag_first, &c->roles[i].n_tags);
+        if (!roles[i].fixed_fw && variant != HIL_SCHED_NONE) c->uses_fw = 1;
+    }
+    c->avoid_first = (uint32_t)s->n_ids;
+    for (i = 0; i < n_avoid && !rc; i++) rc = hil__sched_push_id(s, avoid[i]);
+    c->n_avoid = n_avoid;
+    return rc;
+}
+
+/* Finds the class with exactly these constraints, creating it if needed. */
+static hil_result hil__sched_class_get(hil_sched* s, uint32_t variant, const hil__sched_role* roles, uint32_t n_roles,
+                                       const uint32_t* avoid, uint32_t n_avoid, uint32_t* out) {
+    hil_result rc = HIL_OK;
+    size_t i;
+    for (i = 0; i < s->n_classes; i++) {
+        if (hil__sched_class_matches(s, &s->classes[i], variant, roles, n_roles, avoid, n_avoid)) {
+            *out = (uint32_t)i;
+            return HIL_OK;
+        }
+    }
+    HIL__SCHED_RESERVE(rc, s->classes, s->classes_cap, s->n_classes + 1);
+    if (!rc) rc = hil__sched_class_init(s, &s->classes[s->n_classes], variant, roles, n_roles, avoid, n_avoid);
+    if (rc) return rc;
+    *out = (uint32_t)s->n_classes++;
+    s->dirty = 1; /* its eligible sets are not known yet */
+    return HIL_OK;
+}
+
+/* ---- per-class heap of waiting items, best first --------------------------- */
+
+static int hil__sched_item_before(const hil_sched* s, uint32_t a, uint32_t b) {
+    const hil__sched_item *x = &s->items[a], *y = &s->items[b];
+    int c;
+    if (x->priority != y->priority) return x->priority > y->priority;
+    if (s->cfg.policy == HIL_SCHED_POLICY_FIFO) return a < b;
+    if (s->cfg.policy == HIL_SCHED_POLICY_KEY && x->expected_ns != y->expected_ns)
+        return x->expected_ns > y->expected_ns;
+    c = strcmp(s->str.p + x->name, s->str.p + y->name);
+    if (c) return c < 0;
+    return a < b;
+}
+
+static void hil__sched_sift_up(const hil_sched* s, uint32_t* h, size_t i) {
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        uint32_t t;
+        if (!hil__sched_item_before(s, h[i], h[p])) break;
+        t = h[i];
+        h[i] = h[p];
+        h[p] = t;
+        i = p;
+    }
+}
+
+static void hil__sched_sift_down(const hil_sched* s, uint32_t* h, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        uint32_t t;
+        if (l < n && hil__sched_item_before(s, h[l], h[m])) m = l;
+        if (r < n && hil__sched_item_before(s, h[r], h[m])) m = r;
+        if (m == i) return;
+        t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static hil_result hil__sched_heap_push(hil_sched* s, hil__sched_class* c, uint32_t item) {
+    hil_result rc = HIL_OK;
+    HIL__SCHED_RESERVE(rc, c->heap, c->cap, c->n + 1);
+    if (rc) return rc;
+    c->heap[c->n++] = item;
+    hil__sched_sift_up(s, c->heap, c->n - 1);
+    c->waiting_ns += s->items[item].expected_ns;
+    return HIL_OK;
+}
+
+static uint32_t hil__sched_heap_pop(hil_sched* s, hil__sched_class* c) {
+    uint32_t top = c->heap[0];
+    c->heap[0] = c->heap[--c->n];
+    hil__sched_sift_down(s, c->heap, c->n, 0);
+    c->waiting_ns -= s->items[top].expected_ns;
+    return top;
+}
+
+/* Re-sorts every heap: needed after expected durations or states changed. */
+static void hil__sched_rebuild_heaps(hil_sched* s) {
+    size_t i, j;
+    for (i = 0; i < s->n_classes; i++) {
+        hil__sched_class* c = &s->classes[i];
+        size_t k = 0;
+        c->waiting_ns = 0;
+        for (j = 0; j < c->n; j++) {
+            if (s->items[c->heap[j]].state != HIL_SCHED_ITEM_WAITING) continue;
+            c->heap[k++] = c->heap[j];
+            c->waiting_ns += s->items[c->heap[j]].expected_ns;
+        }
+        c->n = k;
+        for (j = k / 2; j-- > 0;) hil__sched_sift_down(s, c->heap, c->n, j);
+    }
+    s->idle = 0;
+}
+
+/* ---- blocking ------------------------------------------------------------------ */
+
+static hil_result hil__sched_block_item(hil_sched* s, uint32_t item, uint32_t reason) {
+    hil_result rc = HIL_OK;
+    hil__sched_item* it = &s->items[item];
+    HIL__SCHED_RESERVE(rc, s->blockq, s->blockq_cap, s->n_blockq + 1);
+    if (rc) return rc;
+    it->state = HIL_SCHED_ITEM_BLOCKED;
+    it->outcome = HIL_SCHED_BLOCKED;
+    it->reason = reason;
+    s->blockq[s->n_blockq++] = item;
+    return HIL_OK;
+}
+
+/* Queues an item in its class, or blocks it at once if the class is blocked. */
+static hil_result hil__sched_enqueue(hil_sched* s, uint32_t item) {
+    hil__sched_class* c = &s->classes[s->items[item].cls];
+    s->items[item].state = HIL_SCHED_ITEM_WAITING;
+    s->idle = 0;
+    if (c->blocked) return hil__sched_block_item(s, item, c->reason);
+    return hil__sched_heap_push(s, c, item);
+}
+
+static hil_result hil__sched_block_class(hil_sched* s, hil__sched_class* c, uint32_t reason) {
+    hil_result rc = HIL_OK;
+    c->blocked = 1;
+    c->reason = reason;
+    while (c->n && !rc) rc = hil__sched_block_item(s, hil__sched_heap_pop(s, c), reason);
+    return rc;
+}
+
+/* ---- eligibility and sets ---------------------------------------------------- */
+
+static int hil__sched_role_matches(const hil_sched* s, const hil__sched_class* c, const hil__sched_role* ro,
+                                   const hil__sched_res* r) {
+    uint32_t i;
+    if (ro->pin != HIL_SCHED_NONE && ro->pin != r->name) return 0;
+    if (ro->type != HIL_SCHED_NONE && ro->type != r->type) return 0;
+    for (i = 0; i < ro->n_tags; i++)
+        if (!hil__sched_list_has(s, r->tag_first, r->n_tags, s->ids[ro->tag_first + i])) return 0;
+    if (!ro->fixed_fw && c->variant != HIL_SCHED_NONE && !hil__sched_list_has(s, r->var_first, r->n_vars, c->variant))
+        return 0;
+    return 1;
+}
+
+/* Usable (not quarantined) matching resources into s->scratch; the class's
+ * avoid list is honoured unless it would leave nothing. */
+static uint32_t hil__sched_collect(const hil_sched* s, const hil__sched_class* c, uint32_t role, int use_avoid) {
+    uint32_t n = 0;
+    size_t r;
+    for (r = 0; r < s->n_res; r++) {
+        if (s->res[r].quarantined) continue;
+        if (!hil__sched_role_matches(s, c, &c->roles[role], &s->res[r])) continue;
+        if (use_avoid && hil__sched_list_has(s, c->avoid_first, c->n_avoid, (uint32_t)r)) continue;
+        s->scratch[n++] = (uint32_t)r;
+    }
+    if (n == 0 && use_avoid && c->n_avoid) return hil__sched_collect(s, c, role, 0);
+    return n;
+}
+
+static hil_result hil__sched_set_intern(hil_sched* s, uint32_t n, uint32_t* out) {
+    hil_result rc = HIL_OK;
+    size_t i;
+    for (i = 0; i < s->n_sets; i++) {
+        const hil__sched_set* e = &s->sets[i];
+        if (e->n == n && (!n || !memcmp(s->set_pool + e->first, s->scratch, n * sizeof(uint32_t)))) {
+            *out = (uint32_t)i;
+            return HIL_OK;
+        }
+    }
+    HIL__SCHED_RESERVE(rc, s->sets, s->sets_cap, s->n_sets + 1);
+    if (!rc) HIL__SCHED_RESERVE(rc, s->set_pool, s->set_pool_cap, s->n_set_pool + n);
+    if (rc) return rc;
+    if (n) memcpy(s->set_pool + s->n_set_pool, s->scratch, n * sizeof(uint32_t));
+    s->sets[s->n_sets].first = (uint32_t)s->n_set_pool;
+    s->sets[s->n_sets].n = n;
+    s->sets[s->n_sets].pressure = 0;
+    s->sets[s->n_sets].ready = 0;
+    s->n_set_pool += n;
+    *out = (uint32_t)s->n_sets++;
+    return HIL_OK;
+}
+
+static int hil__sched_free(const hil_sched* s, uint32_t r) {
+    return s->res[r].run == HIL_SCHED_NONE && !s->res[r].quarantined;
+}
+
+static int hil__sched_needs_reflash(const hil_sched* s, const hil__sched_class* c, uint32_t role, uint32_t r) {
+    return !c->roles[role].fixed_fw && c->variant != HIL_SCHED_NONE && s->res[r].flashed != c->variant;
+}
+
+/* Total order on resources for one role: earlier is preferred.  KEY/FIFO keep
+ * boards that need no flashing first, then the least versatile boards (so the
+ * versatile ones stay free for items only they can run); BARTENDER mimics
+ * testbed_micropython: most variants first, then already flashed. */
+static uint64_t hil__sched_res_pref(const hil_sched* s, const hil__sched_class* c, uint32_t role, uint32_t r) {
+    uint64_t nv = s->res[r].n_vars > 0xFFFFF ? 0xFFFFF : s->res[r].n_vars;
+    uint64_t fl = (uint64_t)hil__sched_needs_reflash(s, c, role, r);
+    uint64_t a = fl, b = nv;
+    if (s->cfg.policy == HIL_SCHED_POLICY_BARTENDER) {
+        a = 0xFFFFF - nv;
+        b = fl;
+    }
+    return (a << 44) | (b << 24) | (uint64_t)r;
+}
+
+static int hil__sched_taken(const uint32_t* res, uint32_t depth, uint32_t r) {
+    uint32_t i;
+    for (i = 0; i < depth; i++)
+        if (res[i] == r) return 1;
+    return 0;
+}
+
+#define HIL__SCHED_ASSIGN_BUDGET 4096 /* search nodes per attempt: bounds latency */
+
+/* Depth-first choice of distinct resources for roles depth.., trying each
+ * role's candidates in preference order.  any_state: ignore busy (used to
+ * decide whether a class can ever run). */
+static int hil__sched_assign(const hil_sched* s, const hil__sched_class* c, uint32_t depth, uint32_t* res,
+                             int any_state, int* budget) {
+    const hil__sched_set* set;
+    uint64_t last = 0;
+    int have_last = 0;
+    if (depth == c->n_roles) return 1;
+    set = &s->sets[c->set[depth]];
+    for (;;) {
+        uint64_t best = 0;
+        uint32_t i, pick = HIL_SCHED_NONE;
+        if (--*budget < 0) return 0;
+        for (i = 0; i < set->n; i++) {
+            uint32_t r = s->set_pool[set->first + i];
+            uint64_t p;
+            if ((!any_state && !hil__sched_free(s, r)) || hil__sched_taken(res, depth, r)) continue;
+            p = hil__sched_res_pref(s, c, depth, r);
+            if ((have_last && p <= last) || (pick != HIL_SCHED_NONE && p >= best)) continue;
+            best = p;
+            pick = r;
+        }
+        if (pick == HIL_SCHED_NONE) return 0;
+        res[depth] = pick;
+        if (hil__sched_assign(s, c, depth + 1, res, any_state, budget)) return 1;
+        last = best;
+        have_last = 1;
+    }
+}
+
+/* Matching boards that are quarantined, named in a block reason: that is
+ * what the lab's owner has to fix. */
+static void hil__sched_note_quarantined(const hil_sched* s, const hil__sched_class* c, const hil__sched_role* ro,
+                                        hil_strbuf* b) {
+    size_t r;
+    unsigned n = 0;
+    for (r = 0; r < s->n_res; r++) {
+        if (!s->res[r].quarantined || !hil__sched_role_matches(s, c, ro, &s->res[r])) continue;
+        if (n < 4) hil_sb_printf(b, "%s%s", n ? ", " : ": quarantined: ", hil__sched_res_name(s, (uint32_t)r));
+        n++;
+    }
+    if (n > 4) hil_sb_printf(b, " and %u more", n - 4);
+}
+
+/* Reason text for a class that can never run, or NONE. */
+static hil_result hil__sched_block_reason(hil_sched* s, const hil__sched_class* c, uint32_t* out) {
+    hil_strbuf b;
+    hil_result rc = HIL_OK;
+    uint32_t i, tmp[HIL_SCHED_MAX_ROLES];
+    int budget = HIL__SCHED_ASSIGN_BUDGET;
+    const hil__sched_variant* v = c->variant == HIL_SCHED_NONE ? NULL : &s->vars[c->variant];
+    *out = HIL_SCHED_NONE;
+    hil__ssb_init(&b);
+    if (c->uses_fw && v && v->build != HIL_SCHED_NONE && s->builds[v->build].state == HIL__SCHED_BUILD_FAILED) {
+        const char* why = hil__sched_s(s, s->builds[v->build].reason);
+        hil_sb_printf(&b, "build of variant '%s' failed: %s", hil__sched_variant_name(s, c->variant),
+                      why ? why : "no reason given");
+    }
+    for (i = 0; i < c->n_roles && !b.len; i++) {
+        const hil__sched_role* ro = &c->roles[i];
+        const char *t = hil__sched_atom_str(s, ro->type), *g = hil__sched_atom_str(s, ro->tags);
+        const char *p = hil__sched_atom_str(s, ro->pin), *n = hil__sched_atom_str(s, ro->name);
+        if (s->sets[c->set[i]].n) continue;
+        hil_sb_printf(&b, "no usable resource for role '%s' (type %s, tags %s, resource %s, variant %s)", n ? n : "?",
+                      t ? t : "any", g ? g : "none", p ? p : "any",
+                      ro->fixed_fw || !v ? "any" : hil__sched_variant_name(s, c->variant));
+        hil__sched_note_quarantined(s, c, ro, &b);
+    }
+    if (!b.len && c->n_roles > 1 && !hil__sched_assign(s, c, 0, tmp, 1, &budget) && budget >= 0)
+        hil_sb_puts(&b, "its roles cannot be given distinct resources");
+    if (b.failed)
+        rc = HIL_ERR_NO_MEMORY;
+    else if (b.len)
+        rc = hil__sched_str_add(&s->str, b.data, b.len, out);
+    hil_sb_free(&b);
+    return rc;
+}
+
+static hil_result hil__sched_class_refresh(hil_sched* s, hil__sched_class* c) {
+    hil_result rc = HIL_OK;
+    uint32_t i, reason;
+    c->constraint = HIL_SCHED_NONE;
+    for (i = 0; i < c->n_roles && !rc; i++) {
+        rc = hil__sched_set_intern(s, hil__sched_collect(s, c, i, 1), &c->set[i]);
+        if (!rc && s->sets[c->set[i]].n < c->constraint) c->constraint = s->sets[c->set[i]].n;
+    }
+    if (!rc) rc = hil__sched_block_reason(s, c, &reason);
+    if (rc) return rc;
+    if (reason != HIL_SCHED_NONE) return hil__sched_block_class(s, c, reason);
+    c->blocked = 0;
+    return HIL_OK;
+}
+
+/* Recomputes eligible sets and blocked classes after the model changed. */
+static hil_result hil__sched_refresh(hil_sched* s) {
+    hil_result rc = HIL_OK;
+    size_t i;
+    s->n_sets = 0;
+    s->n_set_pool = 0;
+    for (i = 0; i < s->n_classes && !rc; i++) rc = hil__sched_class_refresh(s, &s->classes[i]);
+    if (!rc) s->dirty = 0;
+    return rc;
+}
+
+static hil_result hil__sched_refresh_if_dirty(hil_sched* s) { return s->dirty ? hil__sched_refresh(s) : HIL_OK; }
+
+/* ---- items -------------------------------------------------------------------- */
+
+static int64_t hil__sched_expected_of(const hil_sched* s, const hil__sched_item* it);
+
+static hil_result hil__sched_role_parse(hil_sched* s, const hil_sched_role* in, hil__sched_role* out) {
+    hil_result rc;
+    memset(out, 0, sizeof(*out));
+    if ((rc = hil__sched_atom(s, in->name, &out->name)) != HIL_OK) return rc;
+    if ((rc = hil__sched_atom(s, in->type, &out->type)) != HIL_OK) return rc;
+    if ((rc = hil__sched_atom(s, in->tags, &out->tags)) != HIL_OK) return rc;
+    if ((rc = hil__sched_atom(s, in->resource, &out->pin)) != HIL_OK) return rc;
+    out->fixed_fw = in->fixed_firmware ? 1 : 0;
+    return HIL_OK;
+}
+
+static hil_result hil__sched_item_validate(const hil_sched* s, const hil_sched_item_spec* sp) {
+    uint32_t dummy, i;
+    if (!sp || !sp->name || !*sp->name) return hil_error(HIL_ERR_INVALID_ARG, "scheduler: a work item needs a name");
+    if (!sp->roles || sp->n_roles == 0 || sp->n_roles > HIL_SCHED_MAX_ROLES)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: work item '%s' has %u roles: it needs 1 to %u", sp->name,
+                         sp->roles ? (unsigned)sp->n_roles : 0u, (unsigned)HIL_SCHED_MAX_ROLES);
+    for (i = 0; i < sp->n_roles; i++)
+        if (!sp->roles[i].name || !*sp->roles[i].name)
+            return hil_error(HIL_ERR_INVALID_ARG, "scheduler: work item '%s': role %u has no name", sp->name,
+                             (unsigned)i + 1);
+    if (sp->timeout_ns < 0 || sp->expected_ns < 0)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: work item '%s': negative timeout or expected duration",
+                         sp->name);
+    if (s->n_items >= 0xFFFFFFF0u) return hil_error(HIL_ERR_OVERFLOW, "scheduler: too many work items");
+    if (hil_sched_find_item(s, sp->name, &dummy) == HIL_OK)
+        return hil_error(HIL_ERR_INVALID_ARG,
+                         "scheduler: work item '%s' exists already: names must be unique (they "
+                         "are the duration history's key)",
+                         sp->name);
+    return HIL_OK;
+}
+
+static void hil__sched_item_fill(hil_sched* s, hil__sched_item* it, const hil_sched_item_spec* sp, uint32_t name,
+                                 uint32_t cls) {
+    memset(it, 0, sizeof(*it));
+    it->name = name;
+    it->cls = cls;
+    it->priority = sp->priority;
+    it->timeout_ns = sp->timeout_ns;
+    it->retries = sp->retries;
+    it->submit_ns = sp->submit_ns;
+    it->queued_ns = sp->submit_ns;
+    it->last_run = HIL_SCHED_NONE;
+    it->reason = HIL_SCHED_NONE;
+    it->explicit_expected = sp->expected_ns > 0;
+    it->expected_ns = sp->expected_ns;
+    if (!it->explicit_expected) it->expected_ns = hil__sched_expected_of(s, it);
+}
+
+HIL_API hil_result hil_sched_add_item(hil_sched* s, const hil_sched_item_spec* sp, uint32_t* out_id) {
+    hil_result rc;
+    hil__sched_role roles[HIL_SCHED_MAX_ROLES];
+    uint32_t i, variant, cls, name, id;
+    if (!s) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_add_item: no scheduler");
+    if ((rc = hil__sched_item_validate(s, sp)) != HIL_OK) return rc;
+    rc = hil__sched_variant_n(s, sp->variant, sp->variant ? strlen(sp->variant) : 0, &variant);
+    for (i = 0; i < sp->n_roles && !rc; i++) rc = hil__sched_role_parse(s, &sp->roles[i], &roles[i]);
+    if (!rc) rc = hil__sched_class_get(s, variant, roles, sp->n_roles, NULL, 0, &cls);
+    if (!rc) HIL__SCHED_RESERVE(rc, s->items, s->items_cap, s->n_items + 1);
+    if (!rc) rc = hil__sched_str_add(&s->str, sp->name, strlen(sp->name), &name);
+    if (rc) return hil__sched_oom(rc, "add_item");
+    id = (uint32_t)s->n_items;
+    hil__sched_item_fill(s, &s->items[id], sp, name, cls);
+    s->n_items++;
+    if ((rc = hil__sched_map_put(&s->item_map, hil__sched_item_key, s, id)) != HIL_OK) {
+        s->n_items--;
+        return hil__sched_oom(rc, "add_item");
+    }
+    if (out_id) *out_id = id;
+    return hil__sched_oom(hil__sched_enqueue(s, id), "add_item");
+}
+
+/* Item name for a spec expansion: name, name[variant], name[label] or
+ * name[variant/label]. */
+static hil_result hil__sched_spec_name(hil_strbuf* b, const char* name, const char* v, size_t vn, const char* label) {
+    hil_sb_clear(b);
+    hil_sb_puts(b, name);
+    if (vn || label) hil_sb_puts(b, "[");
+    if (vn) hil_sb_append(b, v, vn);
+    if (vn && label) hil_sb_puts(b, "/");
+    if (label) hil_sb_puts(b, label);
+    if (vn || label) hil_sb_puts(b, "]");
+    return b->failed ? HIL_ERR_NO_MEMORY : HIL_OK;
+}
+
+typedef struct hil__sched_spec_ctx {
+    const hil_sched_spec* spec;
+    uint32_t first, count;
+} hil__sched_spec_ctx;
+
+static hil_result hil__sched_spec_variant(hil_sched* s, const char* v, size_t vn, void* vctx) {
+    hil__sched_spec_ctx* x = (hil__sched_spec_ctx*)vctx;
+    const hil_sched_spec* sp = x->spec;
+    hil_result rc = HIL_OK;
+    hil_strbuf name, var;
+    uint32_t i, id;
+    hil__ssb_init(&name);
+    hil__ssb_init(&var);
+    if (vn) hil_sb_append(&var, v, vn);
+    for (i = 0; i < sp->n_role_sets && !rc && !var.failed; i++) {
+        hil_sched_item_spec it;
+        const char* label = sp->n_role_sets > 1 ? sp->role_sets[i].label : NULL;
+        if (sp->n_role_sets > 1 && (!label || !*label))
+            rc = hil_error(HIL_ERR_INVALID_ARG, "scheduler: spec '%s' has %u role sets: each needs a label", sp->name,
+                           (unsigned)sp->n_role_sets);
+        if (!rc) rc = hil__sched_spec_name(&name, sp->name, v, vn, label);
+        if (rc) break;
+        memset(&it, 0, sizeof(it));
+        it.name = name.data;
+        it.variant = vn ? var.data : NULL;
+        it.roles = sp->role_sets[i].roles;
+        it.n_roles = sp->role_sets[i].n_roles;
+        it.priority = sp->priority;
+        it.timeout_ns = sp->timeout_ns;
+        it.retries = sp->retries;
+        it.expected_ns = sp->expected_ns;
+        if ((rc = hil_sched_add_item(s, &it, &id)) != HIL_OK) break;
+        if (x->count++ == 0) x->first = id;
+    }
+    if (var.failed || name.failed) rc = hil_error(HIL_ERR_NO_MEMORY, "scheduler: add_spec: out of memory");
+    hil_sb_free(&name);
+    hil_sb_free(&var);
+    return rc;
+}
+
+/* Expands a spec into one work item per (variant, role set). */
+HIL_API hil_result hil_sched_add_spec(hil_sched* s, const hil_sched_spec* sp, uint32_t* first_item, uint32_t* n_items) {
+    hil__sched_spec_ctx x;
+    hil_result rc;
+    if (!s || !sp || !sp->name || !*sp->name) return hil_error(HIL_ERR_INVALID_ARG, "scheduler: a spec needs a name");
+    if (!sp->role_sets || !sp->n_role_sets)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: spec '%s' has no role set: it needs at least one role",
+                         sp->name);
+    x.spec = sp;
+    x.first = HIL_SCHED_NONE;
+    x.count = 0;
+    if (sp->variants && strspn(sp->variants, " ,\t") != strlen(sp->variants))
+        rc = hil__sched_each_token(s, sp->variants, hil__sched_spec_variant, &x);
+    else
+        rc = hil__sched_spec_variant(s, NULL, 0, &x);
+    if (first_item) *first_item = x.first;
+    if (n_items) *n_items = x.count;
+    return rc;
+}
+
+HIL_API hil_result hil_sched_set_quarantine(hil_sched* s, uint32_t r, int on) {
+    hil__sched_res* res;
+    if (!s || r >= s->n_res)
+        return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_set_quarantine: no resource %u", (unsigned)r);
+    res = &s->res[r];
+    if ((res->quarantined != 0) == (on != 0)) return HIL_OK;
+    if (res->run == HIL_SCHED_NONE) s->n_free += on ? (uint32_t)-1 : 1u;
+    res->quarantined = on ? 1 : 0;
+    if (!on) res->infra_streak = 0;
+    s->dirty = 1;
+    s->idle = 0;
+    return HIL_OK;
+}
+
+/* ---- expected durations ------------------------------------------------------- */
+
+/* History first; without it a guess from the timeout (runs rarely use their
+ * whole timeout), else the configured default. */
+static int64_t hil__sched_expected_of(const hil_sched* s, const hil__sched_item* it) {
+    int64_t ema;
+    if (it->explicit_expected) return it->expected_ns;
+    if (s->history && hil_sched_history_lookup(s->history, s->str.p + it->name, &ema, NULL) == HIL_OK && ema > 0)
+        return ema;
+    if (it->timeout_ns > 0) {
+        int64_t g = it->timeout_ns / 100 * (int64_t)s->cfg.timeout_guess_percent;
+        return g > 0 ? g : 1;
+    }
+    return s->cfg.default_expected_ns;
+}
+
+HIL_API hil_result hil_sched_use_history(hil_sched* s, hil_sched_history* h) {
+    size_t i;
+    if (!s) return HIL_ERR_INVALID_ARG;
+    s->history = h;
+    for (i = 0; i < s->n_items; i++) s->items[i].expected_ns = hil__sched_expected_of(s, &s->items[i]);
+    hil__sched_rebuild_heaps(s);
+    return HIL_OK;
+}
+
+/* ---- choosing the next run ------------------------------------------------------ */
+
+typedef struct hil__sched_cand {
+    uint32_t cls, item;
+    uint32_t res[HIL_SCHED_MAX_ROLES];
+    unsigned reflash_mask;
+    uint32_t n_reflash, constraint, board_vars;
+    int64_t bneck;
+} hil__sched_cand;
+
+static int hil__sched_fw_ready(const hil_sched* s, const hil__sched_class* c) {
+    uint32_t b;
+    if (!c->uses_fw) return 1;
+    b = s->vars[c->variant].build;
+    return b == HIL_SCHED_NONE || s->builds[b].state == HIL__SCHED_BUILD_DONE;
+}
+
+/* Release time of a class's firmware (0 when none is built). */
+static int64_t hil__sched_release(const hil_sched* s, const hil__sched_class* c) {
+    uint32_t b;
+    if (!c->uses_fw) return 0;
+    b = s->vars[c->variant].build;
+    return b == HIL_SCHED_NONE ? 0 : s->builds[b].end_ns;
+}
+
+/* Bottleneck pressure: waiting expected work per usable resource of each
+ * eligible set.  An item's bottleneck key is the max over its roles. */
+static void hil__sched_pressure(hil_sched* s) {
+    size_t i;
+    uint32_t r;
+    for (i = 0; i < s->n_sets; i++) s->sets[i].pressure = 0;
+    for (i = 0; i < s->n_classes; i++) {
+        const hil__sched_class* c = &s->classes[i];
+        if (c->blocked || !c->n) continue;
+        for (r = 0; r < c->n_roles; r++) s->sets[c->set[r]].pressure += c->waiting_ns;
+    }
+    for (i = 0; i < s->n_sets; i++)
+        if (s->sets[i].n) s->sets[i].pressure /= (int64_t)s->sets[i].n;
+}
+
+static int hil__sched_class_cand(const hil_sched* s, uint32_t ci, hil__sched_cand* k) {
+    const hil__sched_class* c = &s->classes[ci];
+    uint32_t r;
+    int budget = HIL__SCHED_ASSIGN_BUDGET;
+    if (!c->n || c->blocked || !hil__sched_fw_ready(s, c)) return 0;
+    if (!hil__sched_assign(s, c, 0, k->res, 0, &budget)) return 0;
+    k->cls = ci;
+    k->item = c->heap[0];
+    k->reflash_mask = 0;
+    k->n_reflash = 0;
+    k->bneck = 0;
+    k->constraint = c->constraint;
+    k->board_vars = s->res[k->res[0]].n_vars;
+    for (r = 0; r < c->n_roles; r++) {
+        if (hil__sched_needs_reflash(s, c, r, k->res[r])) {
+            k->reflash_mask |= 1u << r;
+            k->n_reflash++;
+        }
+        if (s->cfg.bottleneck_aware && s->sets[c->set[r]].pressure > k->bneck) k->bneck = s->sets[c->set[r]].pressure;
+    }
+    return 1;
+}
+
+/* The documented choice key; returns nonzero when a goes before b. */
+static int hil__sched_cand_before(const hil_sched* s, const hil__sched_cand* a, const hil__sched_cand* b) {
+    const hil__sched_item *x = &s->items[a->item], *y = &s->items[b->item];
+    int c;
+    if (x->priority != y->priority) return x->priority > y->priority;
+    switch (s->cfg.policy) {
+    case HIL_SCHED_POLICY_KEY:
+        if (a->bneck != b->bneck) return a->bneck > b->bneck;
+        if (x->expected_ns != y->expected_ns) return x->expected_ns > y->expected_ns;
+        if (a->constraint != b->constraint) return a->constraint < b->constraint;
+        if (a->n_reflash != b->n_reflash) return a->n_reflash < b->n_reflash;
+        break;
+    case HIL_SCHED_POLICY_BARTENDER:
+        if (a->board_vars != b->board_vars) return a->board_vars > b->board_vars;
+        if (a->n_reflash != b->n_reflash) return a->n_reflash < b->n_reflash;
+        break;
+    default:
+        return a->item < b->item;
+    }
+    c = strcmp(s->str.p + x->name, s->str.p + y->name);
+    return c ? c < 0 : a->item < b->item;
+}
+
+static int hil__sched_pick(hil_sched* s, hil__sched_cand* best) {
+    hil__sched_cand k;
+    size_t i;
+    int found = 0;
+    memset(&k, 0, sizeof(k));
+    *best = k;
+    if (s->cfg.policy == HIL_SCHED_POLICY_KEY && s->cfg.bottleneck_aware) hil__sched_pressure(s);
+    for (i = 0; i < s->n_classes; i++) {
+        if (!hil__sched_class_cand(s, (uint32_t)i, &k)) continue;
+        if (!found || hil__sched_cand_before(s, &k, best)) *best = k;
+        found = 1;
+    }
+    return found;
+}
+
+static void hil__sched_fill_decision(const hil_sched* s, uint32_t run, hil_sched_decision* d) {
+    const hil__sched_run* r = &s->runs[run];
+    const hil__sched_class* c = &s->classes[s->items[r->item].cls];
+    uint32_t i;
+    d->kind = HIL_SCHED_NEXT_START;
+    d->run = run;
+    d->item = r->item;
+    d->n_roles = r->n_res;
+    for (i = 0; i < r->n_res; i++) d->resources[i] = s->ids[r->res_first + i];
+    d->reflash_mask = r->reflash_mask;
+    d->deadline_ns = r->deadline_ns;
+    d->name = hil__sched_item_name(s, r->item);
+    d->variant = hil__sched_variant_name(s, c->variant);
+    d->reason = NULL;
+}
+
+static int64_t hil__sched_max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Locks the candidate's resources and records the run. */
+static hil_result hil__sched_start(hil_sched* s, const hil__sched_cand* k, int64_t now, hil_sched_decision* d) {
+    hil_result rc = HIL_OK;
+    hil__sched_class* c = &s->classes[k->cls];
+    hil__sched_run* run;
+    hil__sched_item* it;
+    uint32_t r, id = (uint32_t)s->n_runs;
+    HIL__SCHED_RESERVE(rc, s->runs, s->runs_cap, s->n_runs + 1);
+    if (!rc) HIL__SCHED_RESERVE(rc, s->ids, s->ids_cap, s->n_ids + c->n_roles);
+    if (rc) return rc;
+    it = &s->items[hil__sched_heap_pop(s, c)];
+    run = &s->runs[s->n_runs++];
+    memset(run, 0, sizeof(*run));
+    run->item = k->item;
+    run->attempt = it->attempts++;
+    run->res_first = (uint32_t)s->n_ids;
+    run->n_res = c->n_roles;
+    run->ready_ns = hil__sched_max64(hil__sched_max64(it->queued_ns, s->t0), hil__sched_release(s, c));
+    run->start_ns = now;
+    run->deadline_ns = it->timeout_ns > 0 ? now + it->timeout_ns : 0;
+    run->reflash_mask = k->reflash_mask;
+    run->open = 1;
+    for (r = 0; r < c->n_roles; r++) {
+        hil__sched_res* res = &s->res[k->res[r]];
+        s->ids[s->n_ids++] = k->res[r];
+        res->run = id;
+        if (!c->roles[r].fixed_fw && c->variant != HIL_SCHED_NONE) res->flashed = c->variant;
+    }
+    s->n_free -= c->n_roles;
+    s->n_running++;
+    it->state = HIL_SCHED_ITEM_RUNNING;
+    it->last_run = id;
+    hil__sched_fill_decision(s, id, d);
+    return HIL_OK;
+}
+
+static void hil__sched_emit_blocked(hil_sched* s, hil_sched_decision* d) {
+    uint32_t item = s->blockq[s->blockq_head++];
+    const hil__sched_item* it = &s->items[item];
+    d->kind = HIL_SCHED_NEXT_BLOCKED;
+    d->item = item;
+    d->name = hil__sched_item_name(s, item);
+    d->variant = hil__sched_variant_name(s, s->classes[it->cls].variant);
+    d->reason = hil__sched_s(s, it->reason);
+}
+
+HIL_API hil_result hil_sched_next(hil_sched* s, int64_t now_ns, hil_sched_decision* d) {
+    hil__sched_cand best;
+    hil_result rc;
+    if (!s || !d) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_next: no scheduler or decision");
+    memset(d, 0, sizeof(*d));
+    d->kind = HIL_SCHED_NEXT_NONE;
+    d->run = d->item = HIL_SCHED_NONE;
+    if ((rc = hil__sched_note_time(s, now_ns)) != HIL_OK) return rc;
+    if ((rc = hil__sched_refresh_if_dirty(s)) != HIL_OK) return hil__sched_oom(rc, "next");
+    if (s->blockq_head < s->n_blockq) {
+        hil__sched_emit_blocked(s, d);
+        return HIL_OK;
+    }
+    if (s->idle || !s->n_free || (s->cfg.jobs && s->n_running >= s->cfg.jobs)) return HIL_OK;
+    if (!hil__sched_pick(s, &best)) {
+        s->idle = 1;
+        return HIL_OK;
+    }
+    return hil__sched_oom(hil__sched_start(s, &best, now_ns, d), "next");
+}
+
+/* ---- finishing runs ----------------------------------------------------------------- */
+
+static void hil__sched_release_res(hil_sched* s, const hil__sched_run* run, unsigned infra_mask, uint32_t* blamed,
+                                   uint32_t* n_blamed) {
+    uint32_t i;
+    *n_blamed = 0;
+    for (i = 0; i < run->n_res; i++) {
+        uint32_t id = s->ids[run->res_first + i];
+        hil__sched_res* r = &s->res[id];
+        r->run = HIL_SCHED_NONE;
+        if (infra_mask & (1u << i)) {
+            blamed[(*n_blamed)++] = id;
+            r->flashed = HIL_SCHED_NONE; /* state of a failed board is unknown */
+            if (s->cfg.quarantine_after && ++r->infra_streak >= s->cfg.quarantine_after && !r->quarantined) {
+                r->quarantined = 1;
+                s->dirty = 1;
+            }
+        } else {
+            r->infra_streak = 0;
+        }
+        if (!r->quarantined) s->n_free++;
+    }
+}
+
+static int hil__sched_cmp_u32(const void* a, const void* b) {
+    uint32_t x = *(const uint32_t*)a, y = *(const uint32_t*)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The class for a retry: same constraints, avoid list grown by the blamed
+ * resources, so the retry goes to another board when one exists. */
+static hil_result hil__sched_retry_class(hil_sched* s, uint32_t item, const uint32_t* blamed, uint32_t n_blamed,
+                                         uint32_t* out) {
+    const hil__sched_class* c = &s->classes[s->items[item].cls];
+    hil__sched_role roles[HIL_SCHED_MAX_ROLES];
+    uint32_t *avoid, n = 0, i;
+    hil_result rc;
+    avoid = (uint32_t*)HIL_MALLOC((c->n_avoid + n_blamed + 1) * sizeof(uint32_t));
+    if (!avoid) return HIL_ERR_NO_MEMORY;
+    for (i = 0; i < c->n_avoid; i++) avoid[n++] = s->ids[c->avoid_first + i];
+    for (i = 0; i < n_blamed; i++)
+        if (!hil__sched_list_has(s, c->avoid_first, c->n_avoid, blamed[i])) avoid[n++] = blamed[i];
+    qsort(avoid, n, sizeof(uint32_t), hil__sched_cmp_u32);
+    memcpy(roles, c->roles, sizeof(roles));
+    rc = hil__sched_class_get(s, c->variant, roles, c->n_roles, avoid, n, out);
+    HIL_FREE(avoid);
+    return rc;
+}
+
+static void hil__sched_record_history(hil_sched* s, const hil__sched_run* run) {
+    if (!s->history || run->infra_mask || run->requeued) return;
+    if (run->outcome != HIL_SCHED_PASSED && run->outcome != HIL_SCHED_FAILED) return;
+    /* history is advisory: an allocation failure here only loses one sample */
+    (void)hil_sched_history_update(s->history, hil__sched_item_name(s, run->item), run->end_ns - run->start_ns);
+}
+
+HIL_API hil_result hil_sched_run_finished(hil_sched* s, uint32_t run, hil_sched_outcome outcome, unsigned infra_mask,
+                                          int64_t now_ns) {
+    hil__sched_run* r;
+    hil__sched_item* it;
+    uint32_t blamed[HIL_SCHED_MAX_ROLES], n_blamed, retry_cls = HIL_SCHED_NONE;
+    hil_result rc = HIL_OK;
+    if (!s || run >= s->n_runs)
+        return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_run_finished: no run %u", (unsigned)run);
+    if (outcome < HIL_SCHED_PASSED || outcome > HIL_SCHED_ERROR)
+        return hil_error(HIL_ERR_INVALID_ARG,
+                         "hil_sched_run_finished: outcome %d is not PASSED, FAILED, TIMEOUT or ERROR", (int)outcome);
+    r = &s->runs[run];
+    if (!r->open)
+        return hil_error(HIL_ERR_STATE, "scheduler: run %u of '%s' was finished already", (unsigned)run,
+                         hil__sched_item_name(s, r->item));
+    if ((rc = hil__sched_note_time(s, now_ns)) != HIL_OK) return rc;
+    infra_mask &= (1u << r->n_res) - 1u;
+    it = &s->items[r->item];
+    if (infra_mask && it->attempts <= it->retries) {
+        uint32_t i;
+        for (i = n_blamed = 0; i < r->n_res; i++)
+            if (infra_mask & (1u << i)) blamed[n_blamed++] = s->ids[r->res_first + i];
+        if ((rc = hil__sched_retry_class(s, r->item, blamed, n_blamed, &retry_cls)) != HIL_OK)
+            return hil__sched_oom(rc, "run_finished");
+    }
+    r->open = 0;
+    r->end_ns = now_ns;
+    r->outcome = (uint8_t)outcome;
+    r->infra_mask = infra_mask;
+    hil__sched_release_res(s, r, infra_mask, blamed, &n_blamed);
+    s->n_running--;
+    s->idle = 0;
+    if (retry_cls != HIL_SCHED_NONE) {
+        r->requeued = 1;
+        it->cls = retry_cls;
+        it->queued_ns = now_ns;
+        return hil__sched_oom(hil__sched_enqueue(s, r->item), "run_finished");
+    }
+    it->state = HIL_SCHED_ITEM_DONE;
+    it->outcome = (uint8_t)outcome;
+    hil__sched_record_history(s, r);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_next_deadline(const hil_sched* s, int64_t* deadline_ns, uint32_t* run) {
+    size_t i;
+    int found = 0;
+    if (!s || !deadline_ns) return HIL_ERR_INVALID_ARG;
+    for (i = 0; i < s->n_res; i++) {
+        uint32_t id = s->res[i].run;
+        int64_t dl;
+        if (id == HIL_SCHED_NONE || !(dl = s->runs[id].deadline_ns)) continue;
+        if (found && dl >= *deadline_ns) continue;
+        *deadline_ns = dl;
+        if (run) *run = id;
+        found = 1;
+    }
+    return found ? HIL_OK : HIL_ERR_NOT_FOUND;
+}
+
+/* ---- the build lane ---------------------------------------------------------------- */
+
+/* A build is worth starting only while some runnable item waits for it. */
+static int hil__sched_build_needed(const hil_sched* s, uint32_t variant) {
+    size_t i;
+    for (i = 0; i < s->n_classes; i++) {
+        const hil__sched_class* c = &s->classes[i];
+        if (c->variant == variant && c->uses_fw && !c->blocked && c->n) return 1;
+    }
+    return 0;
+}
+
+/* Work each eligible set can still do without new firmware, per member:
+ * waiting items whose firmware is ready plus the expected rest of running
+ * runs.  Below one build's duration, the set's boards will idle. */
+static void hil__sched_ready_work(hil_sched* s, int64_t now) {
+    size_t i, k;
+    uint32_t r;
+    for (i = 0; i < s->n_sets; i++) {
+        hil__sched_set* e = &s->sets[i];
+        e->ready = 0;
+        for (k = 0; k < e->n; k++) {
+            const hil__sched_res* res = &s->res[s->set_pool[e->first + k]];
+            const hil__sched_run* run = res->run == HIL_SCHED_NONE ? NULL : &s->runs[res->run];
+            if (run) e->ready += hil__sched_max64(0, run->start_ns + s->items[run->item].expected_ns - now);
+        }
+    }
+    for (i = 0; i < s->n_classes; i++) {
+        const hil__sched_class* c = &s->classes[i];
+        if (c->blocked || !c->n || !hil__sched_fw_ready(s, c)) continue;
+        for (r = 0; r < c->n_roles; r++) s->sets[c->set[r]].ready += c->waiting_ns;
+    }
+    for (i = 0; i < s->n_sets; i++)
+        if (s->sets[i].n) s->sets[i].ready /= (int64_t)s->sets[i].n;
+}
+
+typedef struct hil__sched_bkey {
+    int64_t starving; /* max waiting work per board over the sets it feeds
+                         that will idle before this build can end */
+    int64_t press;    /* max waiting work per board over all sets it feeds */
+    int64_t unlock;   /* expected work waiting for this firmware */
+} hil__sched_bkey;
+
+static hil__sched_bkey hil__sched_build_key(const hil_sched* s, uint32_t b) {
+    hil__sched_bkey k;
+    size_t i;
+    uint32_t r;
+    memset(&k, 0, sizeof(k));
+    for (i = 0; i < s->n_classes; i++) {
+        const hil__sched_class* c = &s->classes[i];
+        if (c->variant != s->builds[b].variant || !c->uses_fw || c->blocked || !c->n) continue;
+        k.unlock += c->waiting_ns;
+        for (r = 0; r < c->n_roles; r++) {
+            const hil__sched_set* e = &s->sets[c->set[r]];
+            if (e->ready < s->builds[b].expected_ns) k.starving = hil__sched_max64(k.starving, e->pressure);
+            k.press = hil__sched_max64(k.press, e->pressure);
+        }
+    }
+    return k;
+}
+
+/* Smith's rule: more work unlocked per second of build first.  Compared in
+ * whole milliseconds so the products stay in range and exact. */
+static int hil__sched_wspt_cmp(int64_t wa, int64_t da, int64_t wb, int64_t db) {
+    int64_t lhs = (wa / 1000000) * (db / 1000000 + 1), rhs = (wb / 1000000) * (da / 1000000 + 1);
+    return lhs > rhs ? 1 : lhs < rhs ? -1 : 0;
+}
+
+/* Build order: priority, then (KEY policy) the build feeding the most loaded
+ * set that is about to idle, then the most loaded set, then the most work
+ * unlocked per build second; then insertion order. */
+static int hil__sched_build_before(const hil_sched* s, uint32_t a, uint32_t b) {
+    hil__sched_bkey x, y;
+    int c;
+    if (s->builds[a].priority != s->builds[b].priority) return s->builds[a].priority > s->builds[b].priority;
+    if (s->cfg.policy == HIL_SCHED_POLICY_KEY) {
+        x = hil__sched_build_key(s, a);
+        y = hil__sched_build_key(s, b);
+        if (x.starving != y.starving) return x.starving > y.starving;
+        if (x.press != y.press) return x.press > y.press;
+        c = hil__sched_wspt_cmp(x.unlock, s->builds[a].expected_ns, y.unlock, s->builds[b].expected_ns);
+        if (c) return c > 0;
+    }
+    return a < b;
+}
+
+HIL_API hil_result hil_sched_next_build(hil_sched* s, int64_t now_ns, uint32_t* build) {
+    hil_result rc;
+    uint32_t i, best = HIL_SCHED_NONE;
+    if (!s || !build) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_next_build: no scheduler or result pointer");
+    *build = HIL_SCHED_NONE;
+    if ((rc = hil__sched_note_time(s, now_ns)) != HIL_OK) return rc;
+    if ((rc = hil__sched_refresh_if_dirty(s)) != HIL_OK) return hil__sched_oom(rc, "next_build");
+    if (s->builds_running >= s->cfg.build_lanes) return HIL_OK;
+    if (s->cfg.policy == HIL_SCHED_POLICY_KEY) {
+        hil__sched_pressure(s);
+        hil__sched_ready_work(s, now_ns);
+    }
+    for (i = 0; i < s->n_builds; i++) {
+        if (s->builds[i].state != HIL__SCHED_BUILD_PENDING) continue;
+        if (!hil__sched_build_needed(s, s->builds[i].variant)) continue;
+        if (best == HIL_SCHED_NONE || hil__sched_build_before(s, i, best)) best = i;
+    }
+    if (best == HIL_SCHED_NONE) return HIL_OK;
+    s->builds[best].state = HIL__SCHED_BUILD_RUNNING;
+    s->builds[best].start_ns = now_ns;
+    s->builds_running++;
+    *build = best;
+    return HIL_OK;
+}
+
+static hil_result hil__sched_build_done(hil_sched* s, uint32_t b, int ok, const char* reason, int64_t now) {
+    hil__sched_build* bd = &s->builds[b];
+    uint32_t off = HIL_SCHED_NONE;
+    hil_result rc;
+    if (bd->state == HIL__SCHED_BUILD_DONE || bd->state == HIL__SCHED_BUILD_FAILED)
+        return hil_error(HIL_ERR_STATE, "scheduler: the build of '%s' was finished already",
+                         hil__sched_variant_name(s, bd->variant));
+    if (!ok && (rc = hil__sched_str_add(&s->str, reason ? reason : "build failed",
+                                        strlen(reason ? reason : "build failed"), &off)) != HIL_OK)
+        return rc;
+    bd = &s->builds[b];
+    if (bd->state == HIL__SCHED_BUILD_RUNNING)
+        s->builds_running--;
+    else
+        bd->start_ns = now;
+    bd->state = ok ? HIL__SCHED_BUILD_DONE : HIL__SCHED_BUILD_FAILED;
+    bd->end_ns = now;
+    bd->reason = off;
+    if (!ok) s->dirty = 1; /* refresh blocks the runs needing it */
+    s->idle = 0;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_build_finished(hil_sched* s, const char* variant, int ok, const char* reason,
+                                            int64_t now_ns) {
+    uint32_t atom, v;
+    if (!s || !variant) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_build_finished: no scheduler or variant");
+    atom = hil__sched_map_find(&s->atom_map, hil__sched_atom_key, s, variant, strlen(variant));
+    v = atom == HIL_SCHED_NONE ? HIL_SCHED_NONE : hil__sched_variant_find(s, atom);
+    if (v == HIL_SCHED_NONE || s->vars[v].build == HIL_SCHED_NONE)
+        return hil_error(HIL_ERR_NOT_FOUND, "scheduler: no build of variant '%s'", variant);
+    if (hil__sched_note_time(s, now_ns) != HIL_OK) return HIL_ERR_INVALID_ARG;
+    return hil__sched_build_done(s, s->vars[v].build, ok, reason, now_ns);
+}
+
+/* ---- queries ---------------------------------------------------------------------- */
+
+HIL_API uint32_t hil_sched_item_count(const hil_sched* s) { return s ? (uint32_t)s->n_items : 0; }
+HIL_API uint32_t hil_sched_resource_count(const hil_sched* s) { return s ? (uint32_t)s->n_res : 0; }
+HIL_API uint32_t hil_sched_run_count(const hil_sched* s) { return s ? (uint32_t)s->n_runs : 0; }
+HIL_API uint32_t hil_sched_build_count(const hil_sched* s) { return s ? (uint32_t)s->n_builds : 0; }
+
+HIL_API uint32_t hil_sched_unfinished(const hil_sched* s) {
+    size_t i;
+    uint32_t n = 0;
+    if (!s) return 0;
+    for (i = 0; i < s->n_items; i++)
+        n += s->items[i].state == HIL_SCHED_ITEM_WAITING || s->items[i].state == HIL_SCHED_ITEM_RUNNING;
+    return n;
+}
+
+HIL_API hil_result hil_sched_find_item(const hil_sched* s, const char* name, uint32_t* id) {
+    if (!s || !name || !id) return HIL_ERR_INVALID_ARG;
+    *id = hil__sched_map_find(&s->item_map, hil__sched_item_key, s, name, strlen(name));
+    return *id == HIL_SCHED_NONE ? HIL_ERR_NOT_FOUND : HIL_OK;
+}
+
+HIL_API hil_result hil_sched_find_resource(const hil_sched* s, const char* name, uint32_t* id) {
+    uint32_t atom;
+    size_t i;
+    if (!s || !name || !id) return HIL_ERR_INVALID_ARG;
+    *id = HIL_SCHED_NONE;
+    atom = hil__sched_map_find(&s->atom_map, hil__sched_atom_key, s, name, strlen(name));
+    for (i = 0; atom != HIL_SCHED_NONE && i < s->n_res; i++)
+        if (s->res[i].name == atom) *id = (uint32_t)i;
+    return *id == HIL_SCHED_NONE ? HIL_ERR_NOT_FOUND : HIL_OK;
+}
+
+HIL_API hil_result hil_sched_item_info_get(const hil_sched* s, uint32_t item, hil_sched_item_info* out) {
+    const hil__sched_item* it;
+    if (!s || !out || item >= s->n_items) return HIL_ERR_INVALID_ARG;
+    it = &s->items[item];
+    memset(out, 0, sizeof(*out));
+    out->name = s->str.p + it->name;
+    out->variant = hil__sched_variant_name(s, s->classes[it->cls].variant);
+    out->reason = hil__sched_s(s, it->reason);
+    out->state = (hil_sched_item_state)it->state;
+    out->outcome = (hil_sched_outcome)it->outcome;
+    out->priority = it->priority;
+    out->expected_ns = it->expected_ns;
+    out->timeout_ns = it->timeout_ns;
+    out->attempts = it->attempts;
+    out->retries = it->retries;
+    out->n_roles = s->classes[it->cls].n_roles;
+    out->last_run = it->last_run;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_resource_info_get(const hil_sched* s, uint32_t res, hil_sched_resource_info* out) {
+    const hil__sched_res* r;
+    if (!s || !out || res >= s->n_res) return HIL_ERR_INVALID_ARG;
+    r = &s->res[res];
+    out->name = hil__sched_atom_str(s, r->name);
+    out->type = hil__sched_atom_str(s, r->type);
+    out->flashed = hil__sched_variant_name(s, r->flashed);
+    out->quarantined = r->quarantined;
+    out->run = r->run;
+    out->infra_streak = r->infra_streak;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_run_info_get(const hil_sched* s, uint32_t run, hil_sched_run_info* out) {
+    const hil__sched_run* r;
+    if (!s || !out || run >= s->n_runs) return HIL_ERR_INVALID_ARG;
+    r = &s->runs[run];
+    out->item = r->item;
+    out->attempt = r->attempt;
+    out->n_resources = r->n_res;
+    out->resources = s->ids + r->res_first;
+    out->ready_ns = r->ready_ns;
+    out->start_ns = r->start_ns;
+    out->end_ns = r->end_ns;
+    out->deadline_ns = r->deadline_ns;
+    out->open = r->open;
+    out->requeued = r->requeued;
+    out->outcome = (hil_sched_outcome)r->outcome;
+    out->infra_mask = r->infra_mask;
+    out->reflash_mask = r->reflash_mask;
+    return HIL_OK;
+}
+
+HIL_API const char* hil_sched_build_variant(const hil_sched* s, uint32_t build) {
+    if (!s || build >= s->n_builds) return NULL;
+    return hil__sched_variant_name(s, s->builds[build].variant);
+}
+
+HIL_API hil_result hil_sched_build_info_get(const hil_sched* s, uint32_t build, hil_sched_build_info* out) {
+    const hil__sched_build* b;
+    if (!s || !out || build >= s->n_builds) return HIL_ERR_INVALID_ARG;
+    b = &s->builds[build];
+    out->variant = hil__sched_variant_name(s, b->variant);
+    out->reason = hil__sched_s(s, b->reason);
+    out->priority = b->priority;
+    out->state = b->state;
+    out->expected_ns = b->expected_ns;
+    out->start_ns = b->start_ns;
+    out->end_ns = b->end_ns;
+    return HIL_OK;
+}
+
+HIL_API const char* hil_sched_outcome_name(hil_sched_outcome o) {
+    static const char* const names[] = {"pending", "passed", "failed", "timeout", "error", "blocked", "skipped"};
+    return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
+}
+
+/* ---- simulation on a virtual clock --------------------------------------------------- */
+
+enum { HIL__SCHED_EV_RUN, HIL__SCHED_EV_BUILD };
+
+typedef struct hil__sched_event {
+    int64_t t;
+    uint64_t seq; /* ties resolve in push order: deterministic */
+    uint32_t kind, id;
+    unsigned infra_mask;
+    uint8_t outcome, ok;
+} hil__sched_event;
+
+typedef struct hil__sched_evq {
+    hil__sched_event* v;
+    size_t n, cap;
+    uint64_t seq;
+} hil__sched_evq;
+
+static int hil__sched_ev_before(const hil__sched_event* a, const hil__sched_event* b) {
+    return a->t != b->t ? a->t < b->t : a->seq < b->seq;
+}
+
+static hil_result hil__sched_ev_push(hil__sched_evq* q, hil__sched_event e) {
+    hil_result rc = HIL_OK;
+    size_t i;
+    HIL__SCHED_RESERVE(rc, q->v, q->cap, q->n + 1);
+    if (rc) return rc;
+    e.seq = q->seq++;
+    for (i = q->n++; i > 0 && hil__sched_ev_before(&e, &q->v[(i - 1) / 2]); i = (i - 1) / 2)
+        q->v[i] = q->v[(i - 1) / 2];
+    q->v[i] = e;
+    return HIL_OK;
+}
+
+static hil__sched_event hil__sched_ev_pop(hil__sched_evq* q) {
+    hil__sched_event top = q->v[0], last = q->v[--q->n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, m = l;
+        if (l >= q->n) break;
+        if (l + 1 < q->n && hil__sched_ev_before(&q->v[l + 1], &q->v[l])) m = l + 1;
+        if (!hil__sched_ev_before(&q->v[m], &last)) break;
+        q->v[i] = q->v[m];
+        i = m;
+    }
+    if (q->n) q->v[i] = last;
+    return top;
+}
+
+static hil__sched_event hil__sched_ev_make(int64_t t, uint32_t kind, uint32_t id) {
+    hil__sched_event e;
+    memset(&e, 0, sizeof(e));
+    e.t = t;
+    e.kind = kind;
+    e.id = id;
+    e.outcome = HIL_SCHED_PASSED;
+    e.ok = 1;
+    return e;
+}
+
+/* Runs and builds already under way finish at their expected time. */
+static hil_result hil__sched_sim_seed(const hil_sched* s, hil__sched_evq* q, int64_t now) {
+    hil_result rc = HIL_OK;
+    size_t i;
+    for (i = 0; i < s->n_runs && !rc; i++) {
+        const hil__sched_run* r = &s->runs[i];
+        if (!r->open) continue;
+        rc =
+            hil__sched_ev_push(q, hil__sched_ev_make(hil__sched_max64(now, r->start_ns + s->items[r->item].expected_ns),
+                                                     HIL__SCHED_EV_RUN, (uint32_t)i));
+    }
+    for (i = 0; i < s->n_builds && !rc; i++) {
+        const hil__sched_build* b = &s->builds[i];
+        if (b->state != HIL__SCHED_BUILD_RUNNING) continue;
+        rc = hil__sched_ev_push(q, hil__sched_ev_make(hil__sched_max64(now, b->start_ns + b->expected_ns),
+                                                      HIL__SCHED_EV_BUILD, (uint32_t)i));
+    }
+    return rc;
+}
+
+static hil_result hil__sched_sim_build(hil_sched* s, const hil_sched_sim_ops* ops, hil__sched_evq* q, uint32_t b,
+                                       int64_t now) {
+    int64_t dur = s->builds[b].expected_ns;
+    int ok = 1;
+    hil__sched_event e;
+    if (ops && ops->build) ops->build(ops->user, s, b, &dur, &ok);
+    e = hil__sched_ev_make(now + (dur > 0 ? dur : 0), HIL__SCHED_EV_BUILD, b);
+    e.ok = (uint8_t)(ok != 0);
+    return hil__sched_ev_push(q, e);
+}
+
+/* A run longer than its timeout ends at the deadline as TIMEOUT. */
+static hil_result hil__sched_sim_run(hil_sched* s, const hil_sched_sim_ops* ops, hil__sched_evq* q,
+                                     const hil_sched_decision* d, int64_t now) {
+    hil_sched_sim_result res;
+    hil__sched_event e;
+    res.duration_ns = s->items[d->item].expected_ns;
+    res.outcome = HIL_SCHED_PASSED;
+    res.infra_mask = 0;
+    if (ops && ops->run) ops->run(ops->user, s, d, &res);
+    if (res.duration_ns < 0) res.duration_ns = 0;
+    if (res.outcome < HIL_SCHED_PASSED || res.outcome > HIL_SCHED_ERROR) res.outcome = HIL_SCHED_ERROR;
+    e = hil__sched_ev_make(now + res.duration_ns, HIL__SCHED_EV_RUN, d->run);
+    e.outcome = (uint8_t)res.outcome;
+    e.infra_mask = res.infra_mask;
+    if (d->deadline_ns && e.t > d->deadline_ns) {
+        e.t = d->deadline_ns;
+        e.outcome = HIL_SCHED_TIMEOUT;
+    }
+    return hil__sched_ev_push(q, e);
+}
+
+/* Starts every build and run that can start at 'now'. */
+static hil_result hil__sched_sim_dispatch(hil_sched* s, const hil_sched_sim_ops* ops, hil__sched_evq* q, int64_t now) {
+    hil_result rc;
+    hil_sched_decision d;
+    uint32_t b;
+    for (;;) {
+        if ((rc = hil_sched_next_build(s, now, &b)) != HIL_OK) return rc;
+        if (b == HIL_SCHED_NONE) break;
+        if ((rc = hil__sched_sim_build(s, ops, q, b, now)) != HIL_OK) return rc;
+    }
+    for (;;) {
+        if ((rc = hil_sched_next(s, now, &d)) != HIL_OK) return rc;
+        if (d.kind == HIL_SCHED_NEXT_NONE) return HIL_OK;
+        if (d.kind == HIL_SCHED_NEXT_START && (rc = hil__sched_sim_run(s, ops, q, &d, now)) != HIL_OK) return rc;
+    }
+}
+
+static hil_result hil__sched_sim_apply(hil_sched* s, const hil__sched_event* e) {
+    if (e->kind == HIL__SCHED_EV_BUILD)
+        return hil__sched_build_done(s, e->id, e->ok, e->ok ? NULL : "simulated build failure", e->t);
+    return hil_sched_run_finished(s, e->id, (hil_sched_outcome)e->outcome, e->infra_mask, e->t);
+}
+
+/* Drives the scheduler on a virtual clock until nothing more can happen.
+ * Builds of a finished instant are applied before deciding, so runs released
+ * at the same time compete fairly.  History is not updated by simulations. */
+HIL_API hil_result hil_sched_simulate(hil_sched* s, const hil_sched_sim_ops* ops, int64_t start_ns, int64_t* end_ns) {
+    hil__sched_evq q;
+    hil_sched_history* saved;
+    hil_result rc;
+    int64_t now = start_ns;
+    if (!s) return HIL_ERR_INVALID_ARG;
+    if ((rc = hil__sched_note_time(s, start_ns)) != HIL_OK) return rc;
+    memset(&q, 0, sizeof(q));
+    saved = s->history;
+    s->history = NULL;
+    rc = hil__sched_sim_seed(s, &q, start_ns);
+    while (!rc && !(rc = hil__sched_sim_dispatch(s, ops, &q, now)) && q.n) {
+        hil__sched_event e = hil__sched_ev_pop(&q);
+        now = e.t;
+        rc = hil__sched_sim_apply(s, &e);
+        while (!rc && q.n && q.v[0].t == now) {
+            e = hil__sched_ev_pop(&q);
+            rc = hil__sched_sim_apply(s, &e);
+        }
+    }
+    s->history = saved;
+    HIL_FREE(q.v);
+    if (end_ns) *end_ns = now;
+    return hil__sched_oom(rc, "simulate");
+}
+
+HIL_API hil_result hil_sched_eta(const hil_sched* s, int64_t now_ns, int64_t* finish_ns) {
+    hil_sched* copy;
+    hil_result rc;
+    if (!s || !finish_ns) return HIL_ERR_INVALID_ARG;
+    if ((rc = hil_sched_clone(s, &copy)) != HIL_OK) return rc;
+    rc = hil_sched_simulate(copy, NULL, now_ns, finish_ns);
+    hil_sched_destroy(copy);
+    return rc;
+}
+
+/* ---- lower bound ------------------------------------------------------------------------ */
+
+static int64_t hil__sched_item_p(const hil_sched* s, hil_sched_ns_fn fn, void* user, uint32_t i) {
+    return fn ? fn(user, s, i) : s->items[i].expected_ns;
+}
+
+static int hil__sched_item_counts(const hil_sched* s, uint32_t i) {
+    uint8_t st = s->items[i].state;
+    return st != HIL_SCHED_ITEM_SKIPPED && st != HIL_SCHED_ITEM_BLOCKED;
+}
+
+/* Earliest possible release per variant, valid whatever order the scheduler
+ * picks among equal priorities: the variant's own build time plus (one lane
+ * only) every needed build of strictly higher priority, which must run
+ * first.  Builds already finished keep their real end (relative to t0). */
+static hil_result hil__sched_releases(const hil_sched* s, hil_sched_ns_fn build_ns, void* user, int64_t* rel) {
+    uint8_t* need = (uint8_t*)HIL_MALLOC(s->n_vars + 1);
+    uint32_t i, j;
+    if (!need) return HIL_ERR_NO_MEMORY;
+    memset(need, 0, s->n_vars + 1);
+    for (i = 0; i < s->n_vars; i++) rel[i] = 0;
+    for (i = 0; i < s->n_items; i++) {
+        const hil__sched_class* c = &s->classes[s->items[i].cls];
+        if (hil__sched_item_counts(s, i) && c->uses_fw) need[c->variant] = 1;
+    }
+    for (i = 0; i < s->n_builds; i++) {
+        const hil__sched_build* b = &s->builds[i];
+        int64_t r;
+        if (!need[b->variant]) continue;
+        if (b->state == HIL__SCHED_BUILD_DONE) {
+            rel[b->variant] = b->end_ns - s->t0;
+            continue;
+        }
+        r = build_ns ? build_ns(user, s, i) : b->expected_ns;
+        for (j = 0; j < s->n_builds && s->cfg.build_lanes == 1; j++) {
+            const hil__sched_build* o = &s->builds[j];
+            if (need[o->variant] && o->priority > b->priority && o->state != HIL__SCHED_BUILD_DONE)
+                r += build_ns ? build_ns(user, s, j) : o->expected_ns;
+        }
+        rel[b->variant] = r;
+    }
+    HIL_FREE(need);
+    return HIL_OK;
+}
+
+static int hil__sched_set_subset(const hil_sched* s, uint32_t a, uint32_t b) {
+    const hil__sched_set *x = &s->sets[a], *y = &s->sets[b];
+    uint32_t i = 0, j = 0;
+    while (i < x->n && j < y->n) {
+        uint32_t u = s->set_pool[x->first + i], v = s->set_pool[y->first + j];
+        if (u == v) i++;
+        if (u >= v)
+            j++;
+        else
+            return 0;
+    }
+    return i == x->n;
+}
+
+static int64_t hil__sched_item_release(const hil_sched* s, const int64_t* rel, uint32_t i) {
+    const hil__sched_class* c = &s->classes[s->items[i].cls];
+    return c->uses_fw && s->vars[c->variant].build != HIL_SCHED_NONE ? rel[c->variant] : 0;
+}
+
+/* Work W(E) of the roles whose eligible set lies inside set E, split by the
+ * release time of the items (column n_vars = no build). */
+static void hil__sched_set_work(const hil_sched* s, const uint8_t* sub, const int64_t* p, int64_t* work) {
+    size_t i, e, cols = s->n_vars + 1;
+    uint32_t r;
+    for (i = 0; i < s->n_items; i++) {
+        const hil__sched_class* c = &s->classes[s->items[i].cls];
+        size_t col = c->uses_fw && s->vars[c->variant].build != HIL_SCHED_NONE ? c->variant : s->n_vars;
+        if (!hil__sched_item_counts(s, i)) continue;
+        for (r = 0; r < c->n_roles; r++)
+            for (e = 0; e < s->n_sets; e++)
+                if (sub[c->set[r] * s->n_sets + e]) work[e * cols + col] += p[i];
+    }
+}
+
+/* Strongest "t + work released at or after t / |E|" over release times t. */
+static int64_t hil__sched_release_group(const hil_sched* s, const int64_t* rel, const int64_t* w, uint32_t n) {
+    size_t v, u, cols = s->n_vars + 1;
+    int64_t best = 0;
+    for (v = 0; v < cols; v++) {
+        int64_t t = v < s->n_vars ? rel[v] : 0, sum = 0;
+        if (!w[v]) continue;
+        for (u = 0; u < cols; u++)
+            if ((u < s->n_vars ? rel[u] : 0) >= t) sum += w[u];
+        best = hil__sched_max64(best, t + sum / n);
+    }
+    return best;
+}
+
+static void hil__sched_bound_sets(const hil_sched* s, const int64_t* rel, const int64_t* work, hil_sched_bound* out) {
+    size_t e, v, cols = s->n_vars + 1;
+    for (e = 0; e < s->n_sets; e++) {
+        const int64_t* w = work + e * cols;
+        int64_t total = 0;
+        uint32_t n = s->sets[e].n;
+        for (v = 0; v < cols; v++) total += w[v];
+        if (!n || !total) continue;
+        if (n == 1)
+            out->resource_ns = hil__sched_max64(out->resource_ns, total);
+        else
+            out->group_ns = hil__sched_max64(out->group_ns, total / n);
+        out->release_group_ns = hil__sched_max64(out->release_group_ns, hil__sched_release_group(s, rel, w, n));
+    }
+}
+
+static void hil__sched_bound_items(const hil_sched* s, const int64_t* rel, const int64_t* p, hil_sched_bound* out) {
+    uint32_t i;
+    for (i = 0; i < s->n_items; i++) {
+        if (!hil__sched_item_counts(s, i)) continue;
+        out->longest_ns = hil__sched_max64(out->longest_ns, p[i]);
+        out->release_ns = hil__sched_max64(out->release_ns, hil__sched_item_release(s, rel, i) + p[i]);
+    }
+}
+
+/* See NOTES.md "Lower bound".  Computed on the current resources for every
+ * item that is neither blocked nor skipped, whatever its state. */
+HIL_API hil_result hil_sched_lower_bound(hil_sched* s, hil_sched_ns_fn item_ns, hil_sched_ns_fn build_ns, void* user,
+                                         hil_sched_bound* out) {
+    hil_result rc;
+    int64_t *rel, *p, *work;
+    uint8_t* sub;
+    size_t i, j, ns, cols;
+    if (!s || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_lower_bound: no scheduler or result pointer");
+    memset(out, 0, sizeof(*out));
+    if ((rc = hil__sched_refresh_if_dirty(s)) != HIL_OK) return hil__sched_oom(rc, "lower_bound");
+    ns = s->n_sets;
+    cols = s->n_vars + 1;
+    rel = (int64_t*)HIL_MALLOC((s->n_vars + 1) * sizeof(int64_t));
+    p = (int64_t*)HIL_MALLOC((s->n_items + 1) * sizeof(int64_t));
+    work = (int64_t*)HIL_MALLOC((ns * cols + 1) * sizeof(int64_t));
+    sub = (uint8_t*)HIL_MALLOC(ns * ns + 1);
+    rc = rel && p && work && sub ? HIL_OK : HIL_ERR_NO_MEMORY;
+    if (!rc) rc = hil__sched_releases(s, build_ns, user, rel);
+    if (!rc) {
+        for (i = 0; i < s->n_items; i++) p[i] = hil__sched_item_p(s, item_ns, user, (uint32_t)i);
+        for (i = 0; i < ns; i++)
+            for (j = 0; j < ns; j++) sub[i * ns + j] = (uint8_t)hil__sched_set_subset(s, (uint32_t)i, (uint32_t)j);
+        memset(work, 0, (ns * cols + 1) * sizeof(int64_t));
+        hil__sched_set_work(s, sub, p, work);
+        hil__sched_bound_sets(s, rel, work, out);
+        hil__sched_bound_items(s, rel, p, out);
+        out->value_ns = hil__sched_max64(hil__sched_max64(out->group_ns, out->resource_ns),
+                                         hil__sched_max64(out->release_ns, out->longest_ns));
+        out->release_group_ns = hil__sched_max64(out->release_group_ns, out->value_ns);
+    }
+    HIL_FREE(rel);
+    HIL_FREE(p);
+    HIL_FREE(work);
+    HIL_FREE(sub);
+    return rc;
+}
+
+/* ---- statistics --------------------------------------------------------------------------- */
+
+static int64_t hil__sched_run_end(const hil_sched* s, const hil__sched_run* r) {
+    (void)s;
+    return r->open ? r->start_ns : r->end_ns; /* open runs count up to their start */
+}
+
+HIL_API hil_result hil_sched_stats_get(const hil_sched* s, hil_sched_stats* out) {
+    size_t i;
+    if (!s || !out) return HIL_ERR_INVALID_ARG;
+    memset(out, 0, sizeof(*out));
+    out->t0_ns = s->t0;
+    out->end_ns = s->t0;
+    for (i = 0; i < s->n_runs; i++) {
+        const hil__sched_run* r = &s->runs[i];
+        int64_t wait = r->start_ns - r->ready_ns;
+        out->end_ns = hil__sched_max64(out->end_ns, hil__sched_run_end(s, r));
+        out->total_wait_ns += wait;
+        out->max_wait_ns = hil__sched_max64(out->max_wait_ns, wait);
+        out->n_requeued += r->requeued;
+    }
+    for (i = 0; i < s->n_builds; i++) /* a build nobody waited for may end last */
+        if (s->builds[i].state == HIL__SCHED_BUILD_DONE || s->builds[i].state == HIL__SCHED_BUILD_FAILED)
+            out->end_ns = hil__sched_max64(out->end_ns, s->builds[i].end_ns);
+    for (i = 0; i < s->n_items; i++) {
+        const hil__sched_item* it = &s->items[i];
+        out->n_done += it->state == HIL_SCHED_ITEM_DONE;
+        out->n_passed += it->outcome == HIL_SCHED_PASSED;
+        out->n_blocked += it->state == HIL_SCHED_ITEM_BLOCKED;
+        out->n_skipped += it->state == HIL_SCHED_ITEM_SKIPPED;
+    }
+    out->n_runs = (uint32_t)s->n_runs;
+    out->n_items = (uint32_t)s->n_items;
+    out->makespan_ns = out->end_ns - out->t0_ns;
+    return HIL_OK;
+}
+
+static int hil__sched_run_uses(const hil_sched* s, const hil__sched_run* r, uint32_t res) {
+    return hil__sched_list_has(s, r->res_first, r->n_res, res);
+}
+
+HIL_API hil_result hil_sched_resource_stats_get(const hil_sched* s, uint32_t res, hil_sched_resource_stats* out) {
+    hil_sched_stats st;
+    size_t i;
+    if (!s || !out || res >= s->n_res) return HIL_ERR_INVALID_ARG;
+    memset(out, 0, sizeof(*out));
+    hil_sched_stats_get(s, &st);
+    for (i = 0; i < s->n_runs; i++) {
+        const hil__sched_run* r = &s->runs[i];
+        if (!hil__sched_run_uses(s, r, res)) continue;
+        out->busy_ns += hil__sched_run_end(s, r) - r->start_ns;
+        out->runs++;
+    }
+    out->idle_ns = st.makespan_ns - out->busy_ns;
+    out->utilisation = st.makespan_ns > 0 ? (double)out->busy_ns / (double)st.makespan_ns : 0.0;
+    return HIL_OK;
+}
+
+/* ---- invariant checker ----------------------------------------------------------------------- */
+
+typedef struct hil__sched_span {
+    int64_t a, b;
+    uint32_t run;
+} hil__sched_span;
+
+static int hil__sched_span_cmp(const void* x, const void* y) {
+    const hil__sched_span *p = (const hil__sched_span*)x, *q = (const hil__sched_span*)y;
+    if (p->a != q->a) return p->a < q->a ? -1 : 1;
+    return p->run < q->run ? -1 : p->run > q->run;
+}
+
+/* The message names what broke: the resource, the run and its item. */
+static hil_result hil__sched_fail(hil_strbuf* msg, const char* what, const char* name, int64_t t_ns) {
+    if (msg && t_ns >= 0)
+        hil_sb_printf(msg, "invariant violated: %s: %s (at %.3f s)", what, name, (double)t_ns / 1e9);
+    else if (msg)
+        hil_sb_printf(msg, "invariant violated: %s: %s", what, name);
+    return HIL_ERR_STATE;
+}
+
+static hil_result hil__sched_fail_run(const hil_sched* s, hil_strbuf* msg, const char* what, uint32_t run) {
+    char name[300];
+    snprintf(name, sizeof name, "run %u of '%s'", (unsigned)run, hil__sched_item_name(s, s->runs[run].item));
+    return hil__sched_fail(msg, what, name, s->runs[run].start_ns - s->t0);
+}
+
+/* No resource is in two runs at once. */
+static hil_result hil__sched_check_overlap(const hil_sched* s, hil__sched_span* sp, hil_strbuf* msg) {
+    size_t r, i, n;
+    for (r = 0; r < s->n_res; r++) {
+        for (i = n = 0; i < s->n_runs; i++) {
+            const hil__sched_run* run = &s->runs[i];
+            if (!hil__sched_run_uses(s, run, (uint32_t)r)) continue;
+            sp[n].a = run->start_ns;
+            sp[n].b = run->open ? INT64_MAX : run->end_ns;
+            sp[n++].run = (uint32_t)i;
+        }
+        qsort(sp, n, sizeof(*sp), hil__sched_span_cmp);
+        for (i = 1; i < n; i++)
+            if (sp[i - 1].b > sp[i].a) {
+                char name[600];
+                snprintf(name, sizeof name, "%s in '%s' and '%s'", hil__sched_res_name(s, (uint32_t)r),
+                         hil__sched_item_name(s, s->runs[sp[i - 1].run].item),
+                         hil__sched_item_name(s, s->runs[sp[i].run].item));
+                return hil__sched_fail(msg, "resource in two runs at once", name, sp[i].a - s->t0);
+            }
+    }
+    return HIL_OK;
+}
+
+/* At most 'jobs' runs at once (ends before starts at equal times). */
+static hil_result hil__sched_check_jobs(const hil_sched* s, hil__sched_span* sp, hil_strbuf* msg) {
+    size_t i, n = 0;
+    int64_t live = 0;
+    if (!s->cfg.jobs) return HIL_OK;
+    for (i = 0; i < s->n_runs; i++) {
+        sp[n].a = s->runs[i].start_ns;
+        sp[n++].run = 1;
+        sp[n].a = s->runs[i].open ? INT64_MAX : s->runs[i].end_ns;
+        sp[n++].run = 0;
+    }
+    qsort(sp, n, sizeof(*sp), hil__sched_span_cmp);
+    for (i = 0; i < n; i++) {
+        live += sp[i].run ? 1 : -1;
+        if (live > (int64_t)s->cfg.jobs) {
+            char name[64];
+            snprintf(name, sizeof name, "%lld runs at once, jobs %u", (long long)live, (unsigned)s->cfg.jobs);
+            return hil__sched_fail(msg, "jobs cap exceeded", name, sp[i].a - s->t0);
+        }
+    }
+    return HIL_OK;
+}
+
+/* Each run: distinct, matching resources; started after its firmware. */
+static hil_result hil__sched_check_run(const hil_sched* s, uint32_t i, hil_strbuf* msg) {
+    const hil__sched_run* r = &s->runs[i];
+    const hil__sched_class* c = &s->classes[s->items[r->item].cls];
+    uint32_t k, b = c->uses_fw ? s->vars[c->variant].build : HIL_SCHED_NONE;
+    if (r->n_res != c->n_roles) return hil__sched_fail_run(s, msg, "run has wrong number of resources", i);
+    for (k = 0; k < r->n_res; k++) {
+        uint32_t res = s->ids[r->res_first + k];
+        if (hil__sched_taken(s->ids + r->res_first, k, res))
+            return hil__sched_fail_run(s, msg, "run uses a resource twice", i);
+        if (!hil__sched_role_matches(s, c, &c->roles[k], &s->res[res]))
+            return hil__sched_fail_run(s, msg, "run on an ineligible resource", i);
+    }
+    if (b != HIL_SCHED_NONE && (s->builds[b].state != HIL__SCHED_BUILD_DONE || s->builds[b].end_ns > r->start_ns))
+        return hil__sched_fail_run(s, msg, "run started before its firmware was built", i);
+    if (!r->open && r->end_ns < r->start_ns) return hil__sched_fail_run(s, msg, "run ends before it starts", i);
+    if (r->requeued && !r->infra_mask) return hil__sched_fail_run(s, msg, "retry without infra failure", i);
+    return HIL_OK;
+}
+
+/* Every item runs exactly once, unless retried after infra failures. */
+static hil_result hil__sched_check_items(const hil_sched* s, uint32_t* cnt, hil_strbuf* msg) {
+    size_t i;
+    memset(cnt, 0, s->n_items * 3 * sizeof(uint32_t));
+    for (i = 0; i < s->n_runs; i++) {
+        const hil__sched_run* r = &s->runs[i];
+        cnt[r->item * 3 + (r->open ? 2 : r->requeued ? 1 : 0)]++;
+    }
+    for (i = 0; i < s->n_items; i++) {
+        const hil__sched_item* it = &s->items[i];
+        uint32_t fin = cnt[i * 3], req = cnt[i * 3 + 1], open = cnt[i * 3 + 2];
+        int ok = it->state == HIL_SCHED_ITEM_DONE      ? fin == 1 && open == 0
+                 : it->state == HIL_SCHED_ITEM_RUNNING ? fin == 0 && open == 1
+                                                       : fin == 0 && open == 0;
+        if (!ok) return hil__sched_fail(msg, "item did not run exactly once", hil__sched_item_name(s, (uint32_t)i), -1);
+        if (fin + req + open != it->attempts || it->attempts > it->retries + 1)
+            return hil__sched_fail(msg, "item attempts do not match its runs", hil__sched_item_name(s, (uint32_t)i),
+                                   -1);
+        if (req > it->retries)
+            return hil__sched_fail(msg, "item retried too often", hil__sched_item_name(s, (uint32_t)i), -1);
+    }
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_check(const hil_sched* s, hil_strbuf* msg) {
+    hil__sched_span* sp;
+    uint32_t* cnt;
+    hil_result rc = HIL_OK;
+    size_t i;
+    if (!s) return HIL_ERR_INVALID_ARG;
+    sp = (hil__sched_span*)HIL_MALLOC((2 * s->n_runs + 1) * sizeof(*sp));
+    cnt = (uint32_t*)HIL_MALLOC((3 * s->n_items + 1) * sizeof(uint32_t));
+    if (!sp || !cnt) rc = HIL_ERR_NO_MEMORY;
+    for (i = 0; i < s->n_runs && !rc; i++) rc = hil__sched_check_run(s, (uint32_t)i, msg);
+    if (!rc) rc = hil__sched_check_overlap(s, sp, msg);
+    if (!rc) rc = hil__sched_check_jobs(s, sp, msg);
+    if (!rc) rc = hil__sched_check_items(s, cnt, msg);
+    HIL_FREE(sp);
+    HIL_FREE(cnt);
+    return rc;
+}
+
+/* ---- reports --------------------------------------------------------------------------------- */
+
+static double hil__sched_sec(int64_t ns) { return (double)ns / 1e9; }
+
+static char hil__sched_code(uint32_t item) {
+    static const char codes[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    return codes[item % (sizeof(codes) - 1)];
+}
+
+/* Decimals for the times of a report: short schedules (a few seconds of
+ * real runs) need milliseconds, long ones do not. */
+static int hil__sched_prec(const hil_sched_stats* st) {
+    return st->makespan_ns < 2000000000 ? 3 : st->makespan_ns < 20000000000 ? 2 : 1;
+}
+
+static const char* hil__sched_run_state(const hil__sched_run* r) {
+    return r->open ? "running" : r->requeued ? "retried" : hil_sched_outcome_name((hil_sched_outcome)r->outcome);
+}
+
+static int64_t hil__sched_build_end(const hil__sched_build* b) {
+    return b->state == HIL__SCHED_BUILD_RUNNING ? b->start_ns : b->end_ns;
+}
+
+#define HIL__SCHED_MAX_LANES 16u
+
+/* Builds that ran, each in the first report lane free at its start (one
+ * row per lane); lane[b] is HIL_SCHED_NONE for builds that never ran. */
+static uint32_t hil__sched_build_lanes(const hil_sched* s, uint32_t* lane) {
+    int64_t busy_until[HIL__SCHED_MAX_LANES];
+    uint32_t n_lanes = 0, b, k;
+    for (b = 0; b < s->n_builds; b++) lane[b] = HIL_SCHED_NONE;
+    for (;;) {
+        uint32_t pick = HIL_SCHED_NONE;
+        for (b = 0; b < s->n_builds; b++) {
+            if (lane[b] != HIL_SCHED_NONE || s->builds[b].state == HIL__SCHED_BUILD_PENDING) continue;
+            if (pick == HIL_SCHED_NONE || s->builds[b].start_ns < s->builds[pick].start_ns) pick = b;
+        }
+        if (pick == HIL_SCHED_NONE) break;
+        for (k = 0; k < n_lanes && busy_until[k] > s->builds[pick].start_ns; k++) {}
+        if (k == n_lanes) {
+            if (n_lanes == HIL__SCHED_MAX_LANES)
+                k = n_lanes - 1;
+            else
+                n_lanes++;
+        }
+        lane[pick] = k;
+        busy_until[k] = s->builds[pick].state == HIL__SCHED_BUILD_RUNNING ? INT64_MAX : s->builds[pick].end_ns;
+    }
+    return n_lanes;
+}
+
+static void hil__sched_report_head(const hil_sched* s, const hil_sched_stats* st, const hil_sched_bound* lb,
+                                   hil_strbuf* out) {
+    int p = hil__sched_prec(st);
+    hil_sb_printf(out, "schedule: %" PRIu32 " run%s of %" PRIu32 " work item%s on %u resource%s, %u build%s\n",
+                  st->n_runs, st->n_runs == 1 ? "" : "s", st->n_items, st->n_items == 1 ? "" : "s", (unsigned)s->n_res,
+                  s->n_res == 1 ? "" : "s", (unsigned)s->n_builds, s->n_builds == 1 ? "" : "s");
+    hil_sb_printf(out, "makespan %.*f s", p, hil__sched_sec(st->makespan_ns));
+    if (lb && lb->value_ns > 0)
+        hil_sb_printf(out, ", lower bound %.*f s, makespan / lower bound %.3f", p, hil__sched_sec(lb->value_ns),
+                      (double)st->makespan_ns / (double)lb->value_ns);
+    hil_sb_printf(out,
+                  "\nqueue wait: total %.*f s, max %.*f s; passed %" PRIu32 ", blocked %" PRIu32 ", skipped %" PRIu32
+                  " (other shards), retried runs %" PRIu32 "\n",
+                  p, hil__sched_sec(st->total_wait_ns), p, hil__sched_sec(st->max_wait_ns), st->n_passed, st->n_blocked,
+                  st->n_skipped, st->n_requeued);
+}
+
+/* Marks columns [a, b) of a Gantt row (times relative to the makespan):
+ * a column shows what covers its midpoint; anything shorter than a column
+ * still shows in the column where it starts. */
+static void hil__sched_gantt_mark(char* row, unsigned width, double a, double b, char c) {
+    unsigned k;
+    int any = 0;
+    for (k = 0; k < width; k++)
+        if (k + 0.5 >= a && k + 0.5 < b) {
+            row[k] = c;
+            any = 1;
+        }
+    if (!any && a >= 0 && a < width && row[(unsigned)a] == '.') row[(unsigned)a] = c;
+}
+
+static void hil__sched_report_gantt(const hil_sched* s, const hil_sched_stats* st, unsigned width, char* row,
+                                    hil_strbuf* out) {
+    uint32_t r, b, n_lanes, *lane = (uint32_t*)HIL_MALLOC((s->n_builds + 1) * sizeof(uint32_t));
+    double span = st->makespan_ns > 0 ? (double)st->makespan_ns : 1.0;
+    size_t i;
+    char label[32];
+    hil_sb_printf(out, "\n%-16s|0 s%*.*f s| %6s %9s %5s\n", "resource", (int)width - 5, hil__sched_prec(st),
+                  hil__sched_sec(st->makespan_ns), "util", "idle", "runs");
+    n_lanes = lane ? hil__sched_build_lanes(s, lane) : 0;
+    for (r = 0; r < n_lanes; r++) {
+        memset(row, '.', width);
+        row[width] = '\0';
+        for (b = 0; b < s->n_builds; b++) {
+            const hil__sched_build* x = &s->builds[b];
+            if (lane[b] != r) continue;
+            hil__sched_gantt_mark(row, width, (double)(x->start_ns - st->t0_ns) / span * width,
+                                  (double)(hil__sched_build_end(x) - st->t0_ns) / span * width,
+                                  x->state == HIL__SCHED_BUILD_FAILED ? 'X' : '=');
+        }
+        snprintf(label, sizeof label, n_lanes > 1 ? "(builds %u)" : "(builds)", (unsigned)r + 1);
+        hil_sb_printf(out, "%-16.16s|%s|\n", label, row);
+    }
+    HIL_FREE(lane);
+    for (r = 0; r < s->n_res; r++) {
+        hil_sched_resource_stats rs;
+        hil_sched_resource_stats_get(s, r, &rs);
+        memset(row, '.', width);
+        row[width] = '\0';
+        for (i = 0; i < s->n_runs; i++) {
+            const hil__sched_run* x = &s->runs[i];
+            if (!hil__sched_run_uses(s, x, r)) continue;
+            hil__sched_gantt_mark(row, width, (double)(x->start_ns - st->t0_ns) / span * width,
+                                  (double)(hil__sched_run_end(s, x) - st->t0_ns) / span * width,
+                                  x->requeued ? '!' : hil__sched_code(x->item));
+        }
+        hil_sb_printf(out, "%-16.16s|%s| %5.1f%% %7.*f s %5" PRIu32 "%s\n", hil__sched_res_name(s, r), row,
+                      rs.utilisation * 100.0, hil__sched_prec(st), hil__sched_sec(rs.idle_ns), rs.runs,
+                      s->res[r].quarantined ? " QUARANTINED" : "");
+    }
+    hil_sb_puts(out, "  letters: work items (the code column below), '!': a run retried elsewhere, '=': a build, "
+                     "'X': a failed build, '.': idle\n");
+}
+
+static void hil__sched_report_runs(const hil_sched* s, int p, hil_strbuf* out) {
+    size_t i;
+    uint32_t k;
+    hil_sb_printf(out, "\n%5s %-4s %-32s %9s %9s %9s %8s  %-8s %s\n", "run", "code", "item", "ready s", "start s",
+                  "end s", "wait s", "outcome", "resources");
+    for (i = 0; i < s->n_runs; i++) {
+        const hil__sched_run* r = &s->runs[i];
+        hil_sb_printf(out, "%5u %-4c %-32.32s %9.*f %9.*f %9.*f %8.*f  %-8s ", (unsigned)i, hil__sched_code(r->item),
+                      hil__sched_item_name(s, r->item), p, hil__sched_sec(r->ready_ns - s->t0), p,
+                      hil__sched_sec(r->start_ns - s->t0), p, hil__sched_sec(hil__sched_run_end(s, r) - s->t0), p,
+                      hil__sched_sec(r->start_ns - r->ready_ns), hil__sched_run_state(r));
+        for (k = 0; k < r->n_res; k++)
+            hil_sb_printf(out, "%s%s", k ? "," : "", hil__sched_res_name(s, s->ids[r->res_first + k]));
+        hil_sb_puts(out, "\n");
+    }
+}
+
+static void hil__sched_report_blocked(const hil_sched* s, hil_strbuf* out) {
+    size_t i;
+    int head = 0;
+    for (i = 0; i < s->n_items; i++) {
+        const hil__sched_item* it = &s->items[i];
+        if (it->state != HIL_SCHED_ITEM_BLOCKED) continue;
+        if (!head++) hil_sb_puts(out, "\nblocked:\n");
+        hil_sb_printf(out, "  %s: %s\n", hil__sched_item_name(s, (uint32_t)i), hil__sched_s(s, it->reason));
+    }
+}
+
+HIL_API hil_result hil_sched_report_text(const hil_sched* s, const hil_sched_bound* lb, unsigned width,
+                                         hil_strbuf* out) {
+    hil_sched_stats st;
+    char* row;
+    if (!s || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_report_text: no scheduler or buffer");
+    if (width < 10) width = 72;
+    if (width > 1000) width = 1000;
+    row = (char*)HIL_MALLOC(width + 1);
+    if (!row) return hil_error(HIL_ERR_NO_MEMORY, "schedule report: out of memory");
+    hil_sched_stats_get(s, &st);
+    hil__sched_report_head(s, &st, lb, out);
+    hil__sched_report_gantt(s, &st, width, row, out);
+    hil__sched_report_runs(s, hil__sched_prec(&st), out);
+    hil__sched_report_blocked(s, out);
+    HIL_FREE(row);
+    return out->failed ? hil_error(HIL_ERR_NO_MEMORY, "schedule report: out of memory") : HIL_OK;
+}
+
+static void hil__sched_html_esc(hil_strbuf* out, const char* t) {
+    for (; t && *t; t++) {
+        switch (*t) {
+        case '&':
+            hil_sb_puts(out, "&amp;");
+            break;
+        case '<':
+            hil_sb_puts(out, "&lt;");
+            break;
+        case '>':
+            hil_sb_puts(out, "&gt;");
+            break;
+        case '"':
+            hil_sb_puts(out, "&quot;");
+            break;
+        case '\'':
+            hil_sb_puts(out, "&#39;");
+            break;
+        default:
+            hil_sb_append(out, t, 1);
+        }
+    }
+}
+
+#define HIL__SCHED_SVG_LABEL 170
+#define HIL__SCHED_SVG_W 900
+#define HIL__SCHED_SVG_ROW 24
+#define HIL__SCHED_SVG_TOP 22
+
+/* A round tick step (1, 2 or 5 times a power of ten seconds), 5 to 10 ticks. */
+static double hil__sched_tick(double span_s) {
+    double step = 1e-3;
+    while (span_s / step > 10) {
+        if (span_s / (step * 2) <= 10) return step * 2;
+        if (span_s / (step * 5) <= 10) return step * 5;
+        step *= 10;
+    }
+    return step;
+}
+
+static void hil__sched_svg_axis(const hil_sched_stats* st, int h, hil_strbuf* out) {
+    double span = hil__sched_sec(st->makespan_ns), step = hil__sched_tick(span > 0 ? span : 1), t;
+    for (t = 0; t <= span + 1e-9; t += step) {
+        double x = HIL__SCHED_SVG_LABEL + (span > 0 ? t / span : 0) * HIL__SCHED_SVG_W;
+        hil_sb_printf(out,
+                      "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" class=\"tick\"/>"
+                      "<text x=\"%.1f\" y=\"14\" text-anchor=\"middle\">%g s</text>\n",
+                      x, HIL__SCHED_SVG_TOP - 4, x, h, x, t);
+    }
+}
+
+/* One bar: the class says what happened (colours in the page's style). */
+static void hil__sched_svg_bar(double x, double w, int y, const char* cls, hil_strbuf* out) {
+    hil_sb_printf(out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" class=\"%s\">", x, y + 3,
+                  w > 1.0 ? w : 1.0, HIL__SCHED_SVG_ROW - 6, cls);
+}
+
+static void hil__sched_svg_label(double x, double w, int y, const char* name, hil_strbuf* out) {
+    if (w < 7.0 * (double)strlen(name) + 6) return; /* the tooltip has it */
+    hil_sb_printf(out, "<text x=\"%.1f\" y=\"%d\">", x + 3, y + HIL__SCHED_SVG_ROW - 8);
+    hil__sched_html_esc(out, name);
+    hil_sb_puts(out, "</text>\n");
+}
+
+static void hil__sched_svg_run(const hil_sched* s, const hil__sched_run* r, uint32_t id, int y,
+                               const hil_sched_stats* st, hil_strbuf* out) {
+    double span = st->makespan_ns > 0 ? (double)st->makespan_ns : 1.0;
+    double x = HIL__SCHED_SVG_LABEL + (double)(r->start_ns - st->t0_ns) / span * HIL__SCHED_SVG_W;
+    double w = (double)(hil__sched_run_end(s, r) - r->start_ns) / span * HIL__SCHED_SVG_W;
+    const char* name = hil__sched_item_name(s, r->item);
+    char cls[32];
+    snprintf(cls, sizeof cls, "run %s", hil__sched_run_state(r));
+    hil__sched_svg_bar(x, w, y, cls, out);
+    hil_sb_puts(out, "<title>");
+    hil__sched_html_esc(out, name);
+    hil_sb_printf(out, " (run %" PRIu32 ", %s%s): %.*f to %.*f s, queue wait %.*f s</title></rect>\n", id,
+                  hil__sched_run_state(r), r->reflash_mask ? ", flashed" : "", hil__sched_prec(st),
+                  hil__sched_sec(r->start_ns - st->t0_ns), hil__sched_prec(st),
+                  hil__sched_sec(hil__sched_run_end(s, r) - st->t0_ns), hil__sched_prec(st),
+                  hil__sched_sec(r->start_ns - r->ready_ns));
+    hil__sched_svg_label(x, w, y, name, out);
+}
+
+static void hil__sched_svg_row_label(const char* name, const char* note, int y, hil_strbuf* out) {
+    hil_sb_printf(out, "<text x=\"4\" y=\"%d\" class=\"res\">", y + HIL__SCHED_SVG_ROW - 8);
+    hil__sched_html_esc(out, name);
+    if (note) hil_sb_puts(out, note);
+    hil_sb_puts(out, "</text>\n");
+}
+
+static void hil__sched_svg(const hil_sched* s, const hil_sched_stats* st, hil_strbuf* out) {
+    uint32_t *lane = (uint32_t*)HIL_MALLOC((s->n_builds + 1) * sizeof(uint32_t)), n_lanes, b, r;
+    double span = st->makespan_ns > 0 ? (double)st->makespan_ns : 1.0;
+    int h;
+    size_t i;
+    n_lanes = lane ? hil__sched_build_lanes(s, lane) : 0;
+    h = HIL__SCHED_SVG_TOP + (int)(n_lanes + s->n_res) * HIL__SCHED_SVG_ROW;
+    hil_sb_printf(out,
+                  "<svg id=\"gantt\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+                  "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"Gantt chart: one row per resource\">\n",
+                  HIL__SCHED_SVG_LABEL + HIL__SCHED_SVG_W + 30, h + 4, HIL__SCHED_SVG_LABEL + HIL__SCHED_SVG_W + 30,
+                  h + 4);
+    hil__sched_svg_axis(st, h, out);
+    for (r = 0; r < n_lanes; r++) {
+        int y = HIL__SCHED_SVG_TOP + (int)r * HIL__SCHED_SVG_ROW;
+        char label[32];
+        snprintf(label, sizeof label, n_lanes > 1 ? "builds %u" : "builds", (unsigned)r + 1);
+        hil_sb_printf(out, "<rect x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"lane\"/>\n", y,
+                      HIL__SCHED_SVG_LABEL + HIL__SCHED_SVG_W + 30, HIL__SCHED_SVG_ROW);
+        hil__sched_svg_row_label(label, NULL, y, out);
+        for (b = 0; b < s->n_builds; b++) {
+            const hil__sched_build* x = &s->builds[b];
+            const char* v = hil__sched_variant_name(s, x->variant);
+            double x0, w;
+            if (lane[b] != r) continue;
+            x0 = HIL__SCHED_SVG_LABEL + (double)(x->start_ns - st->t0_ns) / span * HIL__SCHED_SVG_W;
+            w = (double)(hil__sched_build_end(x) - x->start_ns) / span * HIL__SCHED_SVG_W;
+            hil__sched_svg_bar(x0, w, y,
+                               x->state == HIL__SCHED_BUILD_FAILED    ? "build failed"
+                               : x->state == HIL__SCHED_BUILD_RUNNING ? "build running"
+                                                                      : "build",
+                               out);
+            hil_sb_puts(out, "<title>build of ");
+            hil__sched_html_esc(out, v);
+            hil_sb_printf(out, ": %.*f to %.*f s%s", hil__sched_prec(st), hil__sched_sec(x->start_ns - st->t0_ns),
+                          hil__sched_prec(st), hil__sched_sec(hil__sched_build_end(x) - st->t0_ns),
+                          x->state == HIL__SCHED_BUILD_FAILED ? ", failed: " : "");
+            if (x->state == HIL__SCHED_BUILD_FAILED) hil__sched_html_esc(out, hil__sched_s(s, x->reason));
+            hil_sb_puts(out, "</title></rect>\n");
+            hil__sched_svg_label(x0, w, y, v, out);
+        }
+    }
+    HIL_FREE(lane);
+    for (r = 0; r < s->n_res; r++) {
+        int y = HIL__SCHED_SVG_TOP + (int)(n_lanes + r) * HIL__SCHED_SVG_ROW;
+        if (r % 2 == 0)
+            hil_sb_printf(out, "<rect x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"stripe\"/>\n", y,
+                          HIL__SCHED_SVG_LABEL + HIL__SCHED_SVG_W + 30, HIL__SCHED_SVG_ROW);
+        hil__sched_svg_row_label(hil__sched_res_name(s, r), s->res[r].quarantined ? " (quarantined)" : NULL, y, out);
+        for (i = 0; i < s->n_runs; i++)
+            if (hil__sched_run_uses(s, &s->runs[i], r)) hil__sched_svg_run(s, &s->runs[i], (uint32_t)i, y, st, out);
+    }
+    hil_sb_puts(out, "</svg>\n<p class=\"legend\"><span class=\"key passed\"></span>passed "
+                     "<span class=\"key failed\"></span>failed <span class=\"key timeout\"></span>timeout "
+                     "<span class=\"key error\"></span>infrastructure error <span class=\"key retried\"></span>"
+                     "retried elsewhere <span class=\"key running\"></span>running <span class=\"key build\">"
+                     "</span>firmware build</p>\n");
+}
+
+static void hil__sched_html_resources(const hil_sched* s, int p, hil_strbuf* out) {
+    uint32_t r;
+    hil_sb_puts(out, "<h2>Resources</h2>\n<table id=\"resources\"><thead><tr><th>resource</th><th>type</th>"
+                     "<th>runs</th><th>busy s</th><th>idle s</th><th>utilisation</th><th>state</th></tr></thead>"
+                     "<tbody>\n");
+    for (r = 0; r < s->n_res; r++) {
+        hil_sched_resource_stats rs;
+        hil_sched_resource_stats_get(s, r, &rs);
+        hil_sb_puts(out, "<tr><td class=\"l\">");
+        hil__sched_html_esc(out, hil__sched_res_name(s, r));
+        hil_sb_puts(out, "</td><td class=\"l\">");
+        hil__sched_html_esc(out, hil__sched_atom_str(s, s->res[r].type));
+        hil_sb_printf(out,
+                      "</td><td>%" PRIu32 "</td><td>%.*f</td><td>%.*f</td><td><span class=\"bar\" "
+                      "style=\"width:%.0fpx\"></span> %.1f%%</td><td class=\"l\">%s</td></tr>\n",
+                      rs.runs, p, hil__sched_sec(rs.busy_ns), p, hil__sched_sec(rs.idle_ns), rs.utilisation * 80.0,
+                      rs.utilisation * 100.0, s->res[r].quarantined ? "quarantined" : "ok");
+    }
+    hil_sb_puts(out, "</tbody></table>\n");
+}
+
+static void hil__sched_html_runs(const hil_sched* s, int p, hil_strbuf* out) {
+    size_t i;
+    uint32_t k;
+    hil_sb_puts(out, "<h2>Runs</h2>\n<table id=\"runs\"><thead><tr><th>run</th><th>work item</th><th>resources</th>"
+                     "<th>ready s</th><th>start s</th><th>end s</th><th>queue wait s</th><th>outcome</th></tr></thead>"
+                     "<tbody>\n");
+    for (i = 0; i < s->n_runs; i++) {
+        const hil__sched_run* r = &s->runs[i];
+        hil_sb_printf(out, "<tr><td>%u</td><td class=\"l\">", (unsigned)i);
+        hil__sched_html_esc(out, hil__sched_item_name(s, r->item));
+        hil_sb_puts(out, "</td><td class=\"l\">");
+        for (k = 0; k < r->n_res; k++) {
+            if (k) hil_sb_puts(out, ", ");
+            hil__sched_html_esc(out, hil__sched_res_name(s, s->ids[r->res_first + k]));
+        }
+        hil_sb_printf(out,
+                      "</td><td>%.*f</td><td>%.*f</td><td>%.*f</td><td>%.*f</td><td class=\"l o-%s\">%s</td></tr>\n", p,
+                      hil__sched_sec(r->ready_ns - s->t0), p, hil__sched_sec(r->start_ns - s->t0), p,
+                      hil__sched_sec(hil__sched_run_end(s, r) - s->t0), p, hil__sched_sec(r->start_ns - r->ready_ns),
+                      hil__sched_run_state(r), hil__sched_run_state(r));
+    }
+    hil_sb_puts(out, "</tbody></table>\n");
+}
+
+static void hil__sched_html_builds(const hil_sched* s, int p, hil_strbuf* out) {
+    static const char* const states[] = {"not needed", "running", "done", "failed"};
+    uint32_t b;
+    if (!s->n_builds) return;
+    hil_sb_puts(out, "<h2>Builds</h2>\n<table id=\"builds\"><thead><tr><th>variant</th><th>priority</th>"
+                     "<th>start s</th><th>end s</th><th>state</th></tr></thead><tbody>\n");
+    for (b = 0; b < s->n_builds; b++) {
+        const hil__sched_build* x = &s->builds[b];
+        int ran = x->state != HIL__SCHED_BUILD_PENDING;
+        hil_sb_puts(out, "<tr><td class=\"l\">");
+        hil__sched_html_esc(out, hil__sched_variant_name(s, x->variant));
+        hil_sb_printf(out, "</td><td>%d</td>", x->priority);
+        if (ran)
+            hil_sb_printf(out, "<td>%.*f</td><td>%.*f</td>", p, hil__sched_sec(x->start_ns - s->t0), p,
+                          hil__sched_sec(hil__sched_build_end(x) - s->t0));
+        else
+            hil_sb_puts(out, "<td></td><td></td>");
+        hil_sb_printf(out, "<td class=\"l o-%s\">%s", x->state == HIL__SCHED_BUILD_FAILED ? "failed" : "passed",
+                      states[x->state]);
+        if (x->state == HIL__SCHED_BUILD_FAILED && x->reason != HIL_SCHED_NONE) {
+            hil_sb_puts(out, ": ");
+            hil__sched_html_esc(out, hil__sched_s(s, x->reason));
+        }
+        hil_sb_puts(out, "</td></tr>\n");
+    }
+    hil_sb_puts(out, "</tbody></table>\n");
+}
+
+static void hil__sched_html_blocked(const hil_sched* s, hil_strbuf* out) {
+    size_t i;
+    int head = 0;
+    for (i = 0; i < s->n_items; i++) {
+        if (s->items[i].state != HIL_SCHED_ITEM_BLOCKED) continue;
+        if (!head++) hil_sb_puts(out, "<h2>Blocked</h2>\n<ul id=\"blocked\">\n");
+        hil_sb_puts(out, "<li><b>");
+        hil__sched_html_esc(out, hil__sched_item_name(s, (uint32_t)i));
+        hil_sb_puts(out, "</b>: ");
+        hil__sched_html_esc(out, hil__sched_s(s, s->items[i].reason));
+        hil_sb_puts(out, "</li>\n");
+    }
+    if (head) hil_sb_puts(out, "</ul>\n");
+}
+
+/* The page's style: the chart's colours by outcome, and the tables. */
+static const char hil__sched_css[] =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#202124;"
+    "background:#fff}h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}"
+    "p.sub{color:#5f6368;margin:0 0 16px}"
+    ".stats{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0 20px}.stat{border:1px solid #dadce0;"
+    "border-radius:8px;padding:8px 14px;min-width:110px}.stat b{display:block;font-size:20px}"
+    ".stat span{color:#5f6368;font-size:12px}"
+    "table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #dadce0;padding:4px 8px;"
+    "text-align:right;vertical-align:top}th{background:#f1f3f4;text-align:center}td.l{text-align:left}"
+    "tbody tr:nth-child(even){background:#fafafa}td.reason{max-width:520px;text-align:left;color:#3c4043;"
+    "white-space:pre-wrap;word-break:break-word}"
+    ".o-passed,.o-Passed,.o-Passx,.o-Skipped{color:#137333}.o-failed,.o-Failed,.o-timeout{color:#c5221f;"
+    "font-weight:600}.o-error,.o-Errored,.o-Aborted{color:#8430ce;font-weight:600}.o-Blocked,.o-blocked"
+    "{color:#b06000;font-weight:600}.o-retried{color:#5f6368}.o-running{color:#1967d2}"
+    "svg text{font-size:11px;fill:#202124}svg text.res{font-size:12px}svg .tick{stroke:#e0e0e0}"
+    "svg .stripe{fill:#f8f9fa}svg .lane{fill:#eef3fd}"
+    "svg rect.run,svg rect.build{stroke:#3c4043;stroke-width:.6}"
+    "svg .passed{fill:#81c995}svg .failed{fill:#f28b82}svg .timeout{fill:#fdd663}svg .error{fill:#d7aefb}"
+    "svg .retried{fill:#e8eaed;stroke-dasharray:3 2}svg .running{fill:#8ab4f8}svg .build{fill:#a8c7fa}"
+    "svg .build.failed{fill:#f28b82}"
+    ".legend{font-size:12px;color:#3c4043}.key{display:inline-block;width:14px;height:10px;margin:0 4px 0 10px;"
+    "border:1px solid #3c4043;vertical-align:middle}.key.passed{background:#81c995}.key.failed"
+    "{background:#f28b82}.key.timeout{background:#fdd663}.key.error{background:#d7aefb}.key.retried"
+    "{background:#e8eaed;border-style:dashed}.key.running{background:#8ab4f8}.key.build{background:#a8c7fa}"
+    ".bar{display:inline-block;height:9px;background:#81c995;vertical-align:middle}";
+
+HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bound* lb, const char* title,
+                                         const char* extra_html, hil_strbuf* out) {
+    hil_sched_stats st;
+    if (!s || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_report_html: no scheduler or buffer");
+    hil_sched_stats_get(s, &st);
+    hil_sb_puts(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>");
+    hil__sched_html_esc(out, title ? title : "hil schedule");
+    hil_sb_printf(out, "</title>\n<style>%s</style></head><body>\n<h1>", hil__sched_css);
+    hil__sched_html_esc(out, title ? title : "hil schedule");
+    hil_sb_printf(out,
+                  "</h1>\n<p class=\"sub\">%" PRIu32 " runs of %" PRIu32 " work items on %u resources, %u builds"
+                  "</p>\n<div class=\"stats\" id=\"summary\"><div class=\"stat\"><b>%.*f s</b><span>makespan</span>"
+                  "</div>",
+                  st.n_runs, st.n_items, (unsigned)s->n_res, (unsigned)s->n_builds, hil__sched_prec(&st),
+                  hil__sched_sec(st.makespan_ns));
+    if (lb && lb->value_ns > 0)
+        hil_sb_printf(out,
+                      "<div class=\"stat\"><b>%.*f s</b><span>lower bound</span></div><div class=\"stat\">"
+                      "<b id=\"ratio\">%.3f</b><span>makespan / lower bound</span></div>",
+                      hil__sched_prec(&st), hil__sched_sec(lb->value_ns),
+                      (double)st.makespan_ns / (double)lb->value_ns);
+    hil_sb_printf(out,
+                  "<div class=\"stat\"><b>%.*f s</b><span>total queue wait</span></div><div class=\"stat\"><b>"
+                  "%.*f s</b><span>longest queue wait</span></div><div class=\"stat\"><b>%" PRIu32
+                  "</b><span>passed</span></div><div class=\"stat\"><b>%" PRIu32 "</b><span>blocked</span></div>"
+                  "<div class=\"stat\"><b>%" PRIu32 "</b><span>retried runs</span></div></div>\n<h2>Gantt chart"
+                  "</h2>\n",
+                  hil__sched_prec(&st), hil__sched_sec(st.total_wait_ns), hil__sched_prec(&st),
+                  hil__sched_sec(st.max_wait_ns), st.n_passed, st.n_blocked, st.n_requeued);
+    hil__sched_svg(s, &st, out);
+    if (extra_html) hil_sb_puts(out, extra_html);
+    hil__sched_html_resources(s, hil__sched_prec(&st), out);
+    hil__sched_html_runs(s, hil__sched_prec(&st), out);
+    hil__sched_html_builds(s, hil__sched_prec(&st), out);
+    hil__sched_html_blocked(s, out);
+    hil_sb_puts(out, "<p class=\"sub\">Made by hil " HIL_VERSION " (hil_runner.h, docs/scheduler.md).</p>\n"
+                     "</body></html>\n");
+    return out->failed ? hil_error(HIL_ERR_NO_MEMORY, "schedule report: out of memory") : HIL_OK;
+}
+
+/* ---- sharding ------------------------------------------------------------------------------------ */
+
+static hil_result hil__sched_parse_u32(const char* p, const char* e, uint32_t* out) {
+    uint64_t v = 0;
+    if (p == e) return HIL_ERR_INVALID_ARG;
+    for (; p < e; p++) {
+        if (*p < '0' || *p > '9') return HIL_ERR_INVALID_ARG;
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > 0xFFFFFFu) return HIL_ERR_INVALID_ARG;
+    }
+    *out = (uint32_t)v;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_parse_shard(const char* arg, uint32_t* k, uint32_t* n) {
+    const char* slash;
+    if (!arg || !k || !n || !(slash = strchr(arg, '/')))
+        return hil_error(HIL_ERR_INVALID_ARG, "shard '%s' is not K/N (e.g. --shard 2/4: the second of four shares)",
+                         arg ? arg : "");
+    if (hil__sched_parse_u32(arg, slash, k) || hil__sched_parse_u32(slash + 1, slash + strlen(slash), n))
+        return hil_error(HIL_ERR_INVALID_ARG, "shard '%s' is not K/N with whole numbers (e.g. --shard 2/4)", arg);
+    if (*n >= 1 && *k >= 1 && *k <= *n) return HIL_OK;
+    return hil_error(HIL_ERR_INVALID_ARG, "shard '%s': K must be 1 to N (shards count from 1: 1/%u ... %u/%u)", arg,
+                     (unsigned)(*n ? *n : 1), (unsigned)(*n ? *n : 1), (unsigned)(*n ? *n : 1));
+}
+
+typedef struct hil__sched_shard_ent {
+    int64_t p;
+    const char* name;
+    uint32_t id;
+} hil__sched_shard_ent;
+
+static int hil__sched_shard_cmp(const void* x, const void* y) {
+    const hil__sched_shard_ent *a = (const hil__sched_shard_ent*)x, *b = (const hil__sched_shard_ent*)y;
+    int c;
+    if (a->p != b->p) return a->p > b->p ? -1 : 1;
+    c = strcmp(a->name, b->name);
+    return c ? c : (a->id < b->id ? -1 : a->id > b->id);
+}
+
+/* Longest-first greedy partition on expected durations: integer arithmetic,
+ * names break ties, so every machine with the same items and history gets
+ * the same split, whatever order the items were added in. */
+HIL_API hil_result hil_sched_shard_plan(const hil_sched* s, uint32_t n, uint32_t* shard_of_item) {
+    hil__sched_shard_ent* e;
+    int64_t* load;
+    size_t i;
+    uint32_t k, best;
+    if (!s || !shard_of_item || n == 0) return HIL_ERR_INVALID_ARG;
+    e = (hil__sched_shard_ent*)HIL_MALLOC((s->n_items + 1) * sizeof(*e));
+    load = (int64_t*)HIL_MALLOC(n * sizeof(int64_t));
+    if (!e || !load) {
+        HIL_FREE(e);
+        HIL_FREE(load);
+        return HIL_ERR_NO_MEMORY;
+    }
+    memset(load, 0, n * sizeof(int64_t));
+    for (i = 0; i < s->n_items; i++) {
+        e[i].p = s->items[i].expected_ns;
+        e[i].name = hil__sched_item_name(s, (uint32_t)i);
+        e[i].id = (uint32_t)i;
+    }
+    qsort(e, s->n_items, sizeof(*e), hil__sched_shard_cmp);
+    for (i = 0; i < s->n_items; i++) {
+        for (k = 1, best = 0; k < n; k++)
+            if (load[k] < load[best]) best = k;
+        load[best] += e[i].p;
+        shard_of_item[e[i].id] = best;
+    }
+    HIL_FREE(e);
+    HIL_FREE(load);
+    return HIL_OK;
+}
+
+/* Keeps shard k (1-based) of n: other items become SKIPPED. */
+HIL_API hil_result hil_sched_shard(hil_sched* s, uint32_t k, uint32_t n) {
+    uint32_t* plan;
+    size_t i;
+    hil_result rc;
+    if (!s || n == 0 || k == 0 || k > n)
+        return hil_error(HIL_ERR_INVALID_ARG, "scheduler: shard %u/%u: K must be 1 to N", (unsigned)k, (unsigned)n);
+    if (s->n_runs) /* the split must not depend on what ran already */
+        return hil_error(HIL_ERR_STATE, "scheduler: shard before anything runs (%u runs started)", (unsigned)s->n_runs);
+    plan = (uint32_t*)HIL_MALLOC((s->n_items + 1) * sizeof(uint32_t));
+    if (!plan) return hil_error(HIL_ERR_NO_MEMORY, "scheduler: shard: out of memory");
+    if ((rc = hil_sched_shard_plan(s, n, plan)) == HIL_OK) {
+        for (i = 0; i < s->n_items; i++) {
+            hil__sched_item* it = &s->items[i];
+            if (plan[i] == k - 1 || it->state != HIL_SCHED_ITEM_WAITING) continue;
+            it->state = HIL_SCHED_ITEM_SKIPPED;
+            it->outcome = HIL_SCHED_SKIPPED;
+        }
+        hil__sched_rebuild_heaps(s);
+    }
+    HIL_FREE(plan);
+    return rc;
+}
+
+/* ---- duration history ------------------------------------------------------------------------------ */
+
+typedef struct hil__sched_hent {
+    uint32_t name;
+    uint32_t count;
+    int64_t ema_ns;
+} hil__sched_hent;
+
+struct hil_sched_history {
+    hil__sched_strs str;
+    hil__sched_hent* e;
+    size_t n, cap;
+    hil__sched_map map;
+    uint32_t alpha_permille;
+};
+
+#define HIL__SCHED_HIST_HEADER "# hil-sched-history 1"
+#define HIL__SCHED_HIST_MAX_NS ((int64_t)1 << 52) /* ~52 days; keeps EMA math in range */
+
+static const char* hil__sched_hist_key(const void* ctx, uint32_t id) {
+    const hil_sched_history* h = (const hil_sched_history*)ctx;
+    return h->str.p + h->e[id].name;
+}
+
+HIL_API hil_result hil_sched_history_create(uint32_t alpha_permille, hil_sched_history** out) {
+    hil_sched_history* h;
+    if (!out || alpha_permille > 1000) return HIL_ERR_INVALID_ARG;
+    h = (hil_sched_history*)HIL_MALLOC(sizeof(*h));
+    if (!h) return HIL_ERR_NO_MEMORY;
+    memset(h, 0, sizeof(*h));
+    h->alpha_permille = alpha_permille ? alpha_permille : 300;
+    *out = h;
+    return HIL_OK;
+}
+
+HIL_API void hil_sched_history_destroy(hil_sched_history* h) {
+    if (!h) return;
+    HIL_FREE(h->str.p);
+    HIL_FREE(h->e);
+    HIL_FREE(h->map.slot);
+    HIL_FREE(h);
+}
+
+static int hil__sched_hist_name_ok(const char* p, size_t n) {
+    size_t i;
+    if (!n) return 0;
+    for (i = 0; i < n; i++)
+        if (p[i] == '\n' || p[i] == '\r' || p[i] == '\0') return 0;
+    return 1;
+}
+
+/* Entry for name (n bytes), created empty if missing. */
+static hil_result hil__sched_hist_entry(hil_sched_history* h, const char* p, size_t n, uint32_t* out) {
+    hil_result rc = HIL_OK;
+    uint32_t off;
+    *out = hil__sched_map_find(&h->map, hil__sched_hist_key, h, p, n);
+    if (*out != HIL_SCHED_NONE) return HIL_OK;
+    if (!hil__sched_hist_name_ok(p, n)) return HIL_ERR_INVALID_ARG;
+    HIL__SCHED_RESERVE(rc, h->e, h->cap, h->n + 1);
+    if (!rc) rc = hil__sched_str_add(&h->str, p, n, &off);
+    if (rc) return rc;
+    h->e[h->n].name = off;
+    h->e[h->n].count = 0;
+    h->e[h->n].ema_ns = 0;
+    if ((rc = hil__sched_map_put(&h->map, hil__sched_hist_key, h, (uint32_t)h->n)) != HIL_OK) return rc;
+    *out = (uint32_t)h->n++;
+    return HIL_OK;
+}
+
+/* ema += alpha * (x - ema); the first sample is taken as is. */
+HIL_API hil_result hil_sched_history_update(hil_sched_history* h, const char* name, int64_t d) {
+    uint32_t id;
+    hil_result rc;
+    hil__sched_hent* e;
+    if (!h || !name || d < 0) return hil_error(HIL_ERR_INVALID_ARG, "duration history: no name or a negative duration");
+    if (d > HIL__SCHED_HIST_MAX_NS) d = HIL__SCHED_HIST_MAX_NS;
+    if ((rc = hil__sched_hist_entry(h, name, strlen(name), &id)) != HIL_OK) {
+        if (rc == HIL_ERR_NO_MEMORY) return hil_error(rc, "duration history: out of memory");
+        return hil_error(rc, "duration history: the name '%s' is empty or has a line break", name);
+    }
+    e = &h->e[id];
+    e->ema_ns = e->count ? e->ema_ns + (d - e->ema_ns) * (int64_t)h->alpha_permille / 1000 : d;
+    if (e->count < 0xFFFFFFFFu) e->count++;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_history_lookup(const hil_sched_history* h, const char* name, int64_t* ema_ns,
+                                            uint32_t* count) {
+    uint32_t id;
+    if (!h || !name) return HIL_ERR_INVALID_ARG;
+    id = hil__sched_map_find(&h->map, hil__sched_hist_key, h, name, strlen(name));
+    if (id == HIL_SCHED_NONE) return HIL_ERR_NOT_FOUND;
+    if (ema_ns) *ema_ns = h->e[id].ema_ns;
+    if (count) *count = h->e[id].count;
+    return HIL_OK;
+}
+
+HIL_API uint32_t hil_sched_history_count(const hil_sched_history* h) { return h ? (uint32_t)h->n : 0; }
+
+static int hil__sched_hist_cmp(const void* x, const void* y) {
+    return strcmp(*(const char* const*)x, *(const char* const*)y);
+}
+
+/* Sorted by name so the file is stable and diff friendly. */
+HIL_API hil_result hil_sched_history_write(const hil_sched_history* h, hil_strbuf* out) {
+    const char** names;
+    size_t i;
+    uint32_t id;
+    if (!h || !out) return HIL_ERR_INVALID_ARG;
+    names = (const char**)HIL_MALLOC((h->n + 1) * sizeof(*names));
+    if (!names) return HIL_ERR_NO_MEMORY;
+    for (i = 0; i < h->n; i++) names[i] = h->str.p + h->e[i].name;
+    qsort(names, h->n, sizeof(*names), hil__sched_hist_cmp);
+    hil_sb_puts(out, HIL__SCHED_HIST_HEADER "\n# ema_ns count name\n");
+    for (i = 0; i < h->n; i++) {
+        id = hil__sched_map_find(&h->map, hil__sched_hist_key, h, names[i], strlen(names[i]));
+        hil_sb_printf(out, "%" PRId64 " %" PRIu32 " %s\n", h->e[id].ema_ns, h->e[id].count, names[i]);
+    }
+    HIL_FREE(names);
+    return out->failed ? HIL_ERR_NO_MEMORY : HIL_OK;
+}
+
+static const char* hil__sched_parse_num(const char* p, const char* e, uint64_t max, uint64_t* out) {
+    uint64_t v = 0;
+    const char* s0 = p;
+    for (; p < e && *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > max) return NULL;
+    }
+    if (p == s0 || p >= e || *p != ' ') return NULL;
+    *out = v;
+    return p + 1;
+}
+
+/* One "ema count name" line; entries in the file replace existing ones. */
+static hil_result hil__sched_hist_line(hil_sched_history* h, const char* p, const char* e) {
+    uint64_t ema, count;
+    uint32_t id;
+    hil_result rc;
+    if (!(p = hil__sched_parse_num(p, e, (uint64_t)HIL__SCHED_HIST_MAX_NS, &ema))) return HIL_ERR_INVALID_ARG;
+    if (!(p = hil__sched_parse_num(p, e, 0xFFFFFFFFu, &count))) return HIL_ERR_INVALID_ARG;
+    if ((rc = hil__sched_hist_entry(h, p, (size_t)(e - p), &id)) != HIL_OK) return rc;
+    h->e[id].ema_ns = (int64_t)ema;
+    h->e[id].count = (uint32_t)count;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_history_parse(hil_sched_history* h, const char* buf, size_t len, size_t* bad_line) {
+    const char *p = buf, *end = buf + len;
+    size_t line = 0;
+    int header = 0;
+    if (bad_line) *bad_line = 0;
+    if (!h || (!buf && len)) return HIL_ERR_INVALID_ARG;
+    while (p < end) {
+        const char* nl = (const char*)memchr(p, '\n', (size_t)(end - p));
+        const char* e = nl ? nl : end;
+        hil_result rc = HIL_OK;
+        line++;
+        if (e > p && e[-1] == '\r') e--;
+        if (!header && e > p) {
+            header = (size_t)(e - p) == strlen(HIL__SCHED_HIST_HEADER) &&
+                     !memcmp(p, HIL__SCHED_HIST_HEADER, (size_t)(e - p));
+            if (!header) rc = HIL_ERR_INVALID_ARG;
+        } else if (e > p && *p != '#') {
+            rc = hil__sched_hist_line(h, p, e);
+        }
+        if (rc) {
+            if (bad_line) *bad_line = line;
+            if (rc == HIL_ERR_NO_MEMORY) return hil_error(rc, "duration history: out of memory");
+            return hil_error(rc, "duration history line %zu: %s", line,
+                             !header ? "the first line must be '" HIL__SCHED_HIST_HEADER "'"
+                                     : "not '<ema_ns> <count> <name>' (delete the line or the file; it is rebuilt)");
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return HIL_OK;
+}
+
+/* ==========================================================================
+ * PART 2b: the lab from configuration, the bartender driving real runs,
+ * simulation, reports, sharding, merge-results
+ * ========================================================================== */
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static void hil__strv_free(char** v);
+
+static char* hil__lab_strndup(const char* s, size_t n) {
+    char* p = (char*)HIL_MALLOC(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+/* Append a copy of s to a NULL-terminated list (*v may be NULL). 0: out of memory. */
+static int hil__strv_push(char*** v, size_t* n, const char* s) {
+    char** p = (char**)HIL_REALLOC(*v, (*n + 2) * sizeof *p);
+    if (!p) return 0;
+    *v = p;
+    p[*n] = hil_strdup(s);
+    if (!p[*n]) {
+        p[*n] = NULL;
+        return 0;
+    }
+    (*n)++;
+    p[*n] = NULL;
+    return 1;
+}
+
+static size_t hil__strv_len(char* const* v) {
+    size_t n = 0;
+    while (v && v[n]) n++;
+    return n;
+}
+
+/* Every value of a list option (a YAML list, repeated keys, or "a, b" in one
+ * value): split at commas, trimmed, empty items dropped. *out is a
+ * NULL-terminated list (NULL when there are none). 0: out of memory. */
+static int hil__lab_list(hil_config* cfg, const char* key, char*** out) {
+    const char* vals[256];
+    size_t n = hil_config_get_list(cfg, key, vals, 256), i, count = 0;
+    *out = NULL;
+    if (n > 256) n = 256;
+    if (n == 0) {
+        const char* one = hil_config_get(cfg, key, NULL);
+        if (!one) return 1;
+        vals[0] = one;
+        n = 1;
+    }
+    for (i = 0; i < n; i++) {
+        const char* p = vals[i];
+        while (p && *p) {
+            const char* e = strchr(p, ',');
+            const char *b = p, *t = e ? e : p + strlen(p);
+            while (b < t && isspace((unsigned char)*b)) b++;
+            while (t > b && isspace((unsigned char)t[-1])) t--;
+            if (t > b) {
+                char* item = hil__lab_strndup(b, (size_t)(t - b));
+                int ok = item && hil__strv_push(out, &count, item);
+                HIL_FREE(item);
+                if (!ok) return 0;
+            }
+            p = e ? e + 1 : NULL;
+        }
+    }
+    return 1;
+}
+
+/* "a,b,c" for the core's comma lists (NULL for none). */
+static char* hil__lab_join(char* const* v) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    size_t i;
+    if (!v || !v[0]) return NULL;
+    for (i = 0; v[i]; i++) {
+        if (i) hil_sb_putc(&sb, ',');
+        hil_sb_puts(&sb, v[i]);
+    }
+    if (sb.failed) {
+        hil_sb_free(&sb);
+        return NULL;
+    }
+    return hil_sb_take(&sb);
+}
+
+/* Words of a command line as a shell would split it ('...', "...", \x),
+ * without running a shell. */
+static hil_result hil__lab_split(const char* s, const char* what, char*** out) {
+    hil_strbuf w = {0, 0, 0, 0};
+    size_t n = 0;
+    int in_word = 0;
+    *out = NULL;
+    for (;;) {
+        char c = *s;
+        if (c == 0 || c == ' ' || c == '\t' || c == '\n') {
+            if (in_word == 1) {
+                if (!hil__strv_push(out, &n, hil_sb_cstr(&w))) goto oom;
+                hil_sb_clear(&w);
+                in_word = 0;
+            }
+            if (c == 0) break;
+            s++;
+            continue;
+        }
+        in_word = 1;
+        if (c == '\'' || c == '"') {
+            char q = c;
+            s++;
+            while (*s && *s != q) {
+                if (q == '"' && *s == '\\' && (s[1] == '"' || s[1] == '\\' || s[1] == '$')) s++;
+                hil_sb_putc(&w, *s++);
+            }
+            if (*s != q) {
+                hil_sb_free(&w);
+                hil__strv_free(*out);
+                *out = NULL;
+                return hil_error(HIL_ERR_CONFIG, "%s: an unterminated %c quote in the command", what, q);
+            }
+            s++; /* '' stays an empty word: in_word is set */
+            continue;
+        }
+        if (c == '\\' && s[1]) s++;
+        hil_sb_putc(&w, *s++);
+    }
+    hil_sb_free(&w);
+    if (!n) return hil_error(HIL_ERR_CONFIG, "%s: the command is empty", what);
+    return HIL_OK;
+oom:
+    hil_sb_free(&w);
+    hil__strv_free(*out);
+    *out = NULL;
+    return hil_error(HIL_ERR_NO_MEMORY, "%s: out of memory", what);
+}
+
+/* ---- the lab --------------------------------------------------------------------------- */
+
+typedef struct hil__lab_conn {
+    char* alias;     /* NULL: the role's own name */
+    char* connector; /* connectors.<connector>.* */
+} hil__lab_conn;
+
+typedef struct hil__lab_res {
+    char* name;
+    char* type;
+    char** tags;
+    char** variants;
+    char* flashed;
+    hil__lab_conn* conns;
+    size_t n_conns;
+    char* flash; /* a command that flashes the board; NULL: runs flash it themselves */
+    double flash_timeout_s;
+    int quarantined;
+    int simulated; /* added by --add-board */
+} hil__lab_res;
+
+typedef struct hil__lab_build {
+    char* variant;
+    char* command; /* NULL: prebuilt (only an image) */
+    char* image;
+    char* cwd;
+    int priority;
+    double timeout_s, expected_s;
+} hil__lab_build;
+
+typedef struct hil__lab_role {
+    char* name;
+    char* type;
+    char** tags;
+    char* resource;
+    int fixed_firmware;
+} hil__lab_role;
+
+typedef struct hil__lab_run {
+    char* name;
+    char** select;
+    char** tags;
+    char** exclude_tags;
+    char** params;
+    char* command;
+    char* junit;
+    char* cwd;
+    char** variants;
+    hil__lab_role* roles;
+    size_t n_roles;
+    int priority;
+    double timeout_s, expected_s, test_timeout_s;
+    unsigned retries;
+    int infra_exit; /* a command's exit status meaning "the lab failed" (0: none) */
+} hil__lab_run;
+
+typedef struct hil__lab {
+    hil_config* cfg;
+    hil__lab_res* res;
+    size_t n_res;
+    hil__lab_build* builds;
+    size_t n_builds;
+    hil__lab_run* runs;
+    size_t n_runs;
+    hil_sched_config sc;
+    hil_sched* s;
+    uint32_t* item_run;   /* work item -> runs[] */
+    uint32_t* core_res;   /* lab resource -> the core's id (same order) */
+    uint32_t* core_build; /* core build id -> builds[] */
+    size_t n_items_cap;
+    int infra_on_timeout;
+    double guess_percent;
+    double default_expected_s;
+} hil__lab;
+
+static void hil__lab_free(hil__lab* L) {
+    size_t i, k;
+    if (!L) return;
+    for (i = 0; i < L->n_res; i++) {
+        hil__lab_res* r = &L->res[i];
+        HIL_FREE(r->name);
+        HIL_FREE(r->type);
+        hil__strv_free(r->tags);
+        hil__strv_free(r->variants);
+        HIL_FREE(r->flashed);
+        for (k = 0; k < r->n_conns; k++) {
+            HIL_FREE(r->conns[k].alias);
+            HIL_FREE(r->conns[k].connector);
+        }
+        HIL_FREE(r->conns);
+        HIL_FREE(r->flash);
+    }
+    HIL_FREE(L->res);
+    for (i = 0; i < L->n_builds; i++) {
+        HIL_FREE(L->builds[i].variant);
+        HIL_FREE(L->builds[i].command);
+        HIL_FREE(L->builds[i].image);
+        HIL_FREE(L->builds[i].cwd);
+    }
+    HIL_FREE(L->builds);
+    for (i = 0; i < L->n_runs; i++) {
+        hil__lab_run* u = &L->runs[i];
+        HIL_FREE(u->name);
+        hil__strv_free(u->select);
+        hil__strv_free(u->tags);
+        hil__strv_free(u->exclude_tags);
+        hil__strv_free(u->params);
+        HIL_FREE(u->command);
+        HIL_FREE(u->junit);
+        HIL_FREE(u->cwd);
+        hil__strv_free(u->variants);
+        for (k = 0; k < u->n_roles; k++) {
+            HIL_FREE(u->roles[k].name);
+            HIL_FREE(u->roles[k].type);
+            hil__strv_free(u->roles[k].tags);
+            HIL_FREE(u->roles[k].resource);
+        }
+        HIL_FREE(u->roles);
+    }
+    HIL_FREE(L->runs);
+    HIL_FREE(L->item_run);
+    HIL_FREE(L->core_res);
+    HIL_FREE(L->core_build);
+    hil_sched_destroy(L->s);
+    HIL_FREE(L);
+}
+
+static int hil__lab_cmp_str(const void* a, const void* b) {
+    return strcmp(*(const char* const*)a, *(const char* const*)b);
+}
+
+/* Entity names under ns, sorted: the same lab gives the same order. */
+static size_t hil__lab_entities(hil_config* cfg, const char* ns, const char** out, size_t max) {
+    size_t n = hil_config_entities(cfg, ns, out, max);
+    if (n > max) n = max;
+    qsort((void*)out, n, sizeof *out, hil__lab_cmp_str);
+    return n;
+}
+
+static const char* hil__lab_get(hil_config* cfg, const char* fmt, const char* a, const char* b, const char* fallback) {
+    char key[600];
+    hil__sfmt(key, sizeof key, fmt, a, b);
+    return hil_config_get(cfg, key, fallback);
+}
+
+static char* hil__lab_dup_opt(hil_config* cfg, const char* fmt, const char* a, const char* b, int* ok) {
+    const char* v = hil__lab_get(cfg, fmt, a, b, NULL);
+    char* d;
+    if (!v || !*v) return NULL;
+    d = hil_strdup(v);
+    if (!d) *ok = 0;
+    return d;
+}
+
+static hil_result hil__lab_number(hil_config* cfg, const char* fmt, const char* a, const char* b, double fallback,
+                                  double min, double* out) {
+    char key[600];
+    hil_result r;
+    hil__sfmt(key, sizeof key, fmt, a, b);
+    *out = fallback;
+    if (!hil_config_has(cfg, key)) return HIL_OK;
+    r = hil_config_get_float_ex(cfg, key, out);
+    if (r != HIL_OK) return r;
+    if (*out < min) return hil_error(HIL_ERR_CONFIG, "%s = %g: it must be at least %g", key, *out, min);
+    return HIL_OK;
+}
+
+static hil_result hil__lab_list_opt(hil_config* cfg, const char* fmt, const char* a, const char* b, char*** out) {
+    char key[600];
+    hil__sfmt(key, sizeof key, fmt, a, b);
+    if (!hil__lab_list(cfg, key, out)) return hil_error(HIL_ERR_NO_MEMORY, "%s: out of memory", key);
+    return HIL_OK;
+}
+
+#define HIL__LAB_MAX 4096 /* resources, builds, runs and roles of one lab */
+
+static hil_result hil__lab_load_resources(hil__lab* L) {
+    const char* names[HIL__LAB_MAX];
+    size_t n = hil__lab_entities(L->cfg, "resources", names, HIL__LAB_MAX), i, k;
+    hil_result r = HIL_OK;
+    L->res = (hil__lab_res*)hil__calloc(n + 1, sizeof *L->res);
+    if (!L->res) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    for (i = 0; i < n && r == HIL_OK; i++) {
+        hil__lab_res* x = &L->res[L->n_res++];
+        char** conns = NULL;
+        int ok = 1, q = 0;
+        char key[600];
+        x->name = hil_strdup(names[i]);
+        x->type = hil__lab_dup_opt(L->cfg, "resources.%s.type%s", names[i], "", &ok);
+        x->flashed = hil__lab_dup_opt(L->cfg, "resources.%s.flashed%s", names[i], "", &ok);
+        x->flash = hil__lab_dup_opt(L->cfg, "resources.%s.flash%s", names[i], "", &ok);
+        if (!x->name || !ok) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+        if ((r = hil__lab_list_opt(L->cfg, "resources.%s.tags%s", names[i], "", &x->tags)) != HIL_OK ||
+            (r = hil__lab_list_opt(L->cfg, "resources.%s.variants%s", names[i], "", &x->variants)) != HIL_OK ||
+            (r = hil__lab_list_opt(L->cfg, "resources.%s.connectors%s", names[i], "", &conns)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "resources.%s.flash_timeout%s", names[i], "", 300, 0, &x->flash_timeout_s)) !=
+                HIL_OK)
+            break;
+        hil__sfmt(key, sizeof key, "resources.%s.quarantined", names[i]);
+        if (hil_config_has(L->cfg, key) && (r = hil_config_get_bool_ex(L->cfg, key, &q)) != HIL_OK) break;
+        x->quarantined = q;
+        x->n_conns = hil__strv_len(conns);
+        x->conns = (hil__lab_conn*)hil__calloc(x->n_conns + 1, sizeof *x->conns);
+        if (!x->conns) {
+            hil__strv_free(conns);
+            return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+        }
+        for (k = 0; k < x->n_conns && r == HIL_OK; k++) {
+            const char* eq = strchr(conns[k], '=');
+            const char* c = eq ? eq + 1 : conns[k];
+            char probe[600];
+            if (eq) {
+                while (c[0] == ' ') c++;
+                x->conns[k].alias = hil__lab_strndup(conns[k], (size_t)(eq - conns[k]));
+                while (x->conns[k].alias && x->conns[k].alias[0] &&
+                       isspace((unsigned char)x->conns[k].alias[strlen(x->conns[k].alias) - 1]))
+                    x->conns[k].alias[strlen(x->conns[k].alias) - 1] = 0;
+            }
+            x->conns[k].connector = hil_strdup(c);
+            if (!x->conns[k].connector || (eq && !x->conns[k].alias))
+                r = hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+            else if (eq && !x->conns[k].alias[0])
+                r = hil_error(HIL_ERR_CONFIG, "resources.%s.connectors: '%s' has an empty name before '='", x->name,
+                              conns[k]);
+            hil__sfmt(probe, sizeof probe, "connectors.%s.type", c);
+            if (r == HIL_OK && !hil_config_get(L->cfg, probe, NULL))
+                r = hil_error(HIL_ERR_CONFIG,
+                              "resources.%s.connectors names the connector '%s', but connectors.%s.type is not set: "
+                              "define the connector (connectors.%s.type = serial, ...) or fix the name",
+                              x->name, c, c, c);
+        }
+        for (k = 0; k < x->n_conns && r == HIL_OK; k++) {
+            size_t j;
+            for (j = 0; j < k; j++)
+                if ((x->conns[j].alias == NULL) == (x->conns[k].alias == NULL) &&
+                    (!x->conns[k].alias || strcmp(x->conns[j].alias, x->conns[k].alias) == 0))
+                    r = hil_error(HIL_ERR_CONFIG,
+                                  "resources.%s.connectors: two connectors would get the same name in a run: give "
+                                  "them names (uart=%s, can=...)",
+                                  x->name, x->conns[k].connector);
+        }
+        hil__strv_free(conns);
+    }
+    return r;
+}
+
+static hil_result hil__lab_load_builds(hil__lab* L) {
+    const char* names[HIL__LAB_MAX];
+    size_t n = hil__lab_entities(L->cfg, "builds", names, HIL__LAB_MAX), i;
+    hil_result r = HIL_OK;
+    L->builds = (hil__lab_build*)hil__calloc(n + 1, sizeof *L->builds);
+    if (!L->builds) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    for (i = 0; i < n && r == HIL_OK; i++) {
+        hil__lab_build* b = &L->builds[L->n_builds++];
+        double prio = 0;
+        int ok = 1;
+        b->variant = hil_strdup(names[i]);
+        b->command = hil__lab_dup_opt(L->cfg, "builds.%s.command%s", names[i], "", &ok);
+        b->image = hil__lab_dup_opt(L->cfg, "builds.%s.image%s", names[i], "", &ok);
+        b->cwd = hil__lab_dup_opt(L->cfg, "builds.%s.cwd%s", names[i], "", &ok);
+        if (!b->variant || !ok) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+        if ((r = hil__lab_number(L->cfg, "builds.%s.priority%s", names[i], "", 0, -1e9, &prio)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "builds.%s.timeout%s", names[i], "", 0, 0, &b->timeout_s)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "builds.%s.expected%s", names[i], "", 0, 0, &b->expected_s)) != HIL_OK)
+            break;
+        b->priority = (int)prio;
+        if (!b->command && !b->image)
+            r = hil_error(HIL_ERR_CONFIG,
+                          "builds.%s: set command (how to build the variant) or image (a prebuilt "
+                          "firmware file)",
+                          names[i]);
+    }
+    return r;
+}
+
+static hil_result hil__lab_load_roles(hil__lab* L, hil__lab_run* u) {
+    const char* names[256];
+    char ns[600];
+    size_t n, i;
+    hil_result r = HIL_OK;
+    hil__sfmt(ns, sizeof ns, "runs.%s.roles", u->name);
+    n = hil__lab_entities(L->cfg, ns, names, 256);
+    if (n == 0)
+        return hil_error(HIL_ERR_CONFIG,
+                         "runs.%s has no role: a run needs at least one board (runs.%s.roles.dut.type = <board type>)",
+                         u->name, u->name);
+    if (n > HIL_SCHED_MAX_ROLES)
+        return hil_error(HIL_ERR_CONFIG, "runs.%s has %zu roles: at most %u boards per run", u->name, n,
+                         (unsigned)HIL_SCHED_MAX_ROLES);
+    u->roles = (hil__lab_role*)hil__calloc(n, sizeof *u->roles);
+    if (!u->roles) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    for (i = 0; i < n && r == HIL_OK; i++) {
+        hil__lab_role* ro = &u->roles[u->n_roles++];
+        char key[600];
+        int ok = 1, fixed = 0;
+        ro->name = hil_strdup(names[i]);
+        hil__sfmt(key, sizeof key, "runs.%s.roles.%s", u->name, names[i]);
+        ro->type = hil__lab_dup_opt(L->cfg, "%s.type%s", key, "", &ok);
+        ro->resource = hil__lab_dup_opt(L->cfg, "%s.resource%s", key, "", &ok);
+        if (!ro->name || !ok) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+        if ((r = hil__lab_list_opt(L->cfg, "%s.tags%s", key, "", &ro->tags)) != HIL_OK) break;
+        hil__sfmt(key, sizeof key, "runs.%s.roles.%s.fixed_firmware", u->name, names[i]);
+        if (hil_config_has(L->cfg, key) && (r = hil_config_get_bool_ex(L->cfg, key, &fixed)) != HIL_OK) break;
+        ro->fixed_firmware = fixed;
+        if (ro->resource) {
+            size_t k;
+            int found = 0;
+            for (k = 0; k < L->n_res; k++) found |= strcmp(L->res[k].name, ro->resource) == 0;
+            if (!found)
+                r = hil_error(HIL_ERR_CONFIG, "runs.%s.roles.%s.resource = %s: there is no resources.%s", u->name,
+                              ro->name, ro->resource, ro->resource);
+        }
+    }
+    return r;
+}
+
+static hil_result hil__lab_load_runs(hil__lab* L) {
+    const char* names[HIL__LAB_MAX];
+    size_t n = hil__lab_entities(L->cfg, "runs", names, HIL__LAB_MAX), i;
+    hil_result r = HIL_OK;
+    L->runs = (hil__lab_run*)hil__calloc(n + 1, sizeof *L->runs);
+    if (!L->runs) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    for (i = 0; i < n && r == HIL_OK; i++) {
+        hil__lab_run* u = &L->runs[L->n_runs++];
+        double prio = 0, retries = 0, infra_exit = 0;
+        int ok = 1;
+        u->name = hil_strdup(names[i]);
+        u->command = hil__lab_dup_opt(L->cfg, "runs.%s.command%s", names[i], "", &ok);
+        u->junit = hil__lab_dup_opt(L->cfg, "runs.%s.junit%s", names[i], "", &ok);
+        u->cwd = hil__lab_dup_opt(L->cfg, "runs.%s.cwd%s", names[i], "", &ok);
+        if (!u->name || !ok) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+        if ((r = hil__lab_list_opt(L->cfg, "runs.%s.select%s", names[i], "", &u->select)) != HIL_OK ||
+            (r = hil__lab_list_opt(L->cfg, "runs.%s.tags%s", names[i], "", &u->tags)) != HIL_OK ||
+            (r = hil__lab_list_opt(L->cfg, "runs.%s.exclude_tags%s", names[i], "", &u->exclude_tags)) != HIL_OK ||
+            (r = hil__lab_list_opt(L->cfg, "runs.%s.params%s", names[i], "", &u->params)) != HIL_OK ||
+            (r = hil__lab_list_opt(L->cfg, "runs.%s.variants%s", names[i], "", &u->variants)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "runs.%s.priority%s", names[i], "", 0, -1e9, &prio)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "runs.%s.timeout%s", names[i], "", 0, 0, &u->timeout_s)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "runs.%s.expected%s", names[i], "", 0, 0, &u->expected_s)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "runs.%s.test_timeout%s", names[i], "", 0, 0, &u->test_timeout_s)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "runs.%s.retries%s", names[i], "", 0, 0, &retries)) != HIL_OK ||
+            (r = hil__lab_number(L->cfg, "runs.%s.infra_exit%s", names[i], "", 0, 0, &infra_exit)) != HIL_OK)
+            break;
+        u->priority = (int)prio;
+        u->retries = retries > 1000 ? 1000u : (unsigned)retries;
+        u->infra_exit = (int)infra_exit;
+        if (u->command && (u->select || u->tags || u->exclude_tags || u->params))
+            r = hil_error(HIL_ERR_CONFIG,
+                          "runs.%s: set command (an external program) or select/tags/params (tests of "
+                          "this program), not both",
+                          u->name);
+        else if (!u->command && !u->select && !u->tags)
+            r = hil_error(HIL_ERR_CONFIG,
+                          "runs.%s: what does it run? Set select (test filters, e.g. 'uart.*'), "
+                          "tags, or command",
+                          u->name);
+        else if (!u->command && (u->junit || u->cwd || u->infra_exit))
+            r = hil_error(HIL_ERR_CONFIG, "runs.%s: junit, cwd and infra_exit are for commands", u->name);
+        else
+            r = hil__lab_load_roles(L, u);
+        if (r == HIL_OK && u->params) {
+            size_t k;
+            for (k = 0; u->params[k] && r == HIL_OK; k++)
+                if (!strchr(u->params[k], '=') || u->params[k][0] == '=')
+                    r = hil_error(HIL_ERR_CONFIG, "runs.%s.params: '%s' is not NAME=VALUE", u->name, u->params[k]);
+        }
+    }
+    return r;
+}
+
+/* The core's settings from schedule.* (hil_sched_config_init's defaults). */
+static hil_result hil__lab_sched_config(hil_config* cfg, hil_sched_config* sc, double* guess, double* def_s) {
+    const char* policy = hil_config_get(cfg, "schedule.policy", "key");
+    long long v;
+    double d;
+    hil_sched_config_init(sc);
+    if (strcmp(policy, "key") == 0)
+        sc->policy = HIL_SCHED_POLICY_KEY;
+    else if (strcmp(policy, "bartender") == 0)
+        sc->policy = HIL_SCHED_POLICY_BARTENDER;
+    else if (strcmp(policy, "fifo") == 0)
+        sc->policy = HIL_SCHED_POLICY_FIFO;
+    else
+        return hil_error(HIL_ERR_CONFIG, "schedule.policy = %s: one of key, bartender, fifo", policy);
+    v = hil_config_get_int(cfg, "schedule.jobs", 0);
+    sc->jobs = v > 0 ? (uint32_t)v : 0;
+    v = hil_config_get_int(cfg, "schedule.build_lanes", 1);
+    if (v < 1) return hil_error(HIL_ERR_CONFIG, "schedule.build_lanes = %lld: at least 1", v);
+    sc->build_lanes = (uint32_t)v;
+    v = hil_config_get_int(cfg, "schedule.quarantine_after", 3);
+    sc->quarantine_after = v > 0 ? (uint32_t)v : 0;
+    sc->bottleneck_aware = hil_config_get_bool(cfg, "schedule.bottleneck", 1);
+    v = hil_config_get_int(cfg, "schedule.timeout_guess", 50);
+    if (v < 1 || v > 100) return hil_error(HIL_ERR_CONFIG, "schedule.timeout_guess = %lld: a percentage, 1 to 100", v);
+    sc->timeout_guess_percent = (uint32_t)v;
+    d = hil_config_get_float(cfg, "schedule.default_expected", 60);
+    if (d <= 0) return hil_error(HIL_ERR_CONFIG, "schedule.default_expected = %g: it must be positive", d);
+    sc->default_expected_ns = (int64_t)(d * 1e9);
+    if (guess) *guess = (double)v;
+    if (def_s) *def_s = d;
+    return HIL_OK;
+}
+
+#define HIL__S_NS(s) ((int64_t)((s)*1e9))
+
+/* A build's expected duration: given, learnt (history key "build:<variant>"),
+ * a guess from its timeout, or the default. */
+static int64_t hil__lab_build_expected(const hil__lab* L, const hil__lab_build* b, const hil_sched_history* h) {
+    char key[300];
+    int64_t ema;
+    if (b->expected_s > 0) return HIL__S_NS(b->expected_s);
+    hil__sfmt(key, sizeof key, "build:%s", b->variant);
+    if (h && hil_sched_history_lookup(h, key, &ema, NULL) == HIL_OK && ema > 0) return ema;
+    if (b->timeout_s > 0) return HIL__S_NS(b->timeout_s * L->guess_percent / 100.0);
+    return HIL__S_NS(L->default_expected_s);
+}
+
+static hil_result hil__lab_add_items(hil__lab* L, size_t ri) {
+    hil__lab_run* u = &L->runs[ri];
+    hil_sched_role roles[HIL_SCHED_MAX_ROLES];
+    char* tags[HIL_SCHED_MAX_ROLES];
+    hil_sched_role_set set;
+    hil_sched_spec sp;
+    char* variants = hil__lab_join(u->variants);
+    uint32_t first = HIL_SCHED_NONE, n = 0, k;
+    size_t i;
+    hil_result r;
+    memset(&sp, 0, sizeof sp);
+    for (i = 0; i < u->n_roles; i++) {
+        memset(&roles[i], 0, sizeof roles[i]);
+        roles[i].name = u->roles[i].name;
+        roles[i].type = u->roles[i].type;
+        roles[i].tags = tags[i] = hil__lab_join(u->roles[i].tags);
+        roles[i].resource = u->roles[i].resource;
+        roles[i].fixed_firmware = u->roles[i].fixed_firmware;
+    }
+    set.label = NULL;
+    set.roles = roles;
+    set.n_roles = (uint32_t)u->n_roles;
+    sp.name = u->name;
+    sp.variants = variants;
+    sp.role_sets = &set;
+    sp.n_role_sets = 1;
+    sp.priority = u->priority;
+    sp.timeout_ns = HIL__S_NS(u->timeout_s);
+    sp.retries = u->retries;
+    sp.expected_ns = HIL__S_NS(u->expected_s);
+    r = hil_sched_add_spec(L->s, &sp, &first, &n);
+    for (i = 0; i < u->n_roles; i++) HIL_FREE(tags[i]);
+    HIL_FREE(variants);
+    if (r != HIL_OK) return hil_error(r, "runs.%s: %s", u->name, hil_last_error());
+    if (hil_sched_item_count(L->s) > L->n_items_cap) {
+        size_t cap = hil_sched_item_count(L->s) * 2 + 16;
+        uint32_t* p = (uint32_t*)HIL_REALLOC(L->item_run, cap * sizeof *p);
+        if (!p) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+        L->item_run = p;
+        L->n_items_cap = cap;
+    }
+    for (k = 0; k < n; k++) L->item_run[first + k] = (uint32_t)ri;
+    return HIL_OK;
+}
+
+static hil_result hil__lab_add_resource(hil__lab* L, const hil__lab_res* x, const char* name) {
+    hil_sched_resource_spec rs;
+    char* tags = hil__lab_join(x->tags);
+    char* vars = hil__lab_join(x->variants);
+    uint32_t id = 0;
+    hil_result r;
+    memset(&rs, 0, sizeof rs);
+    rs.name = name;
+    rs.type = x->type;
+    rs.tags = tags;
+    rs.variants = vars;
+    rs.flashed = x->flashed;
+    r = hil_sched_add_resource(L->s, &rs, &id);
+    HIL_FREE(tags);
+    HIL_FREE(vars);
+    if (r != HIL_OK) return hil_error(r, "resources.%s: %s", name, hil_last_error());
+    if (x->quarantined) r = hil_sched_set_quarantine(L->s, id, 1);
+    return r;
+}
+
+/* --add-board TYPE[:N] (planning): N more boards like the first of TYPE. */
+static hil_result hil__lab_add_boards(hil__lab* L, const char* spec) {
+    char type[200];
+    const char* colon = strrchr(spec, ':');
+    long n = 1;
+    size_t i, tl = colon ? (size_t)(colon - spec) : strlen(spec);
+    const hil__lab_res* model = NULL;
+    hil_result r = HIL_OK;
+    if (colon) {
+        char* end;
+        n = strtol(colon + 1, &end, 10);
+        if (*end || n < 1 || n > 1000)
+            return hil_error(HIL_ERR_INVALID_ARG, "--add-board %s: N must be a whole number from 1 to 1000", spec);
+    }
+    if (tl == 0 || tl >= sizeof type) return hil_error(HIL_ERR_INVALID_ARG, "--add-board '%s': TYPE[:N]", spec);
+    memcpy(type, spec, tl);
+    type[tl] = 0;
+    for (i = 0; i < L->n_res && !model; i++)
+        if (L->res[i].type && strcmp(L->res[i].type, type) == 0) model = &L->res[i];
+    if (!model)
+        return hil_error(HIL_ERR_INVALID_ARG,
+                         "--add-board %s: no resource of type '%s' to copy (its tags and firmware variants)", spec,
+                         type);
+    for (i = 0; i < (size_t)n && r == HIL_OK; i++) {
+        char name[300];
+        uint32_t dummy;
+        int k = 1;
+        hil__lab_res copy = *model;
+        copy.quarantined = 0;
+        do hil__sfmt(name, sizeof name, "%s+%d", type, k++);
+        while (hil_sched_find_resource(L->s, name, &dummy) == HIL_OK);
+        r = hil__lab_add_resource(L, &copy, name);
+    }
+    return r;
+}
+
+/* The lab in cfg as a scheduler: resources, builds, work items. */
+static hil_result hil__lab_load(hil_config* cfg, hil_sched_history* h, hil__lab** out) {
+    hil__lab* L = (hil__lab*)hil__calloc(1, sizeof *L);
+    hil_result r;
+    size_t i;
+    *out = NULL;
+    if (!L) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    L->cfg = cfg;
+    L->infra_on_timeout = hil_config_get_bool(cfg, "schedule.infra_on_timeout", 0);
+    r = hil__lab_sched_config(cfg, &L->sc, &L->guess_percent, &L->default_expected_s);
+    if (r == HIL_OK) r = hil__lab_load_resources(L);
+    if (r == HIL_OK) r = hil__lab_load_builds(L);
+    if (r == HIL_OK) r = hil__lab_load_runs(L);
+    if (r == HIL_OK && L->n_runs == 0)
+        r = hil_error(HIL_ERR_CONFIG, "the lab has no runs: define runs.<name>.select (or .command) and "
+                                      "runs.<name>.roles.<role>.type (docs/scheduler.md)");
+    if (r == HIL_OK && L->n_res == 0)
+        r = hil_error(HIL_ERR_CONFIG, "the lab has no resources: define resources.<name>.type (docs/scheduler.md)");
+    if (r == HIL_OK) r = hil_sched_create(&L->sc, &L->s);
+    for (i = 0; i < L->n_res && r == HIL_OK; i++) r = hil__lab_add_resource(L, &L->res[i], L->res[i].name);
+    if (r == HIL_OK) {
+        L->core_build = (uint32_t*)hil__calloc(L->n_builds + 1, sizeof *L->core_build);
+        if (!L->core_build) r = hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    }
+    for (i = 0; i < L->n_builds && r == HIL_OK; i++) {
+        hil_sched_build_spec bs;
+        uint32_t id;
+        if (!L->builds[i].command) continue; /* prebuilt: nothing to wait for */
+        memset(&bs, 0, sizeof bs);
+        bs.variant = L->builds[i].variant;
+        bs.priority = L->builds[i].priority;
+        bs.expected_ns = hil__lab_build_expected(L, &L->builds[i], h);
+        r = hil_sched_add_build(L->s, &bs, &id);
+        if (r == HIL_OK)
+            L->core_build[id] = (uint32_t)i;
+        else
+            r = hil_error(r, "builds.%s: %s", L->builds[i].variant, hil_last_error());
+    }
+    for (i = 0; i < L->n_runs && r == HIL_OK; i++) r = hil__lab_add_items(L, i);
+    if (r == HIL_OK && h) r = hil_sched_use_history(L->s, h);
+    if (r != HIL_OK) {
+        hil__lab_free(L);
+        return r;
+    }
+    *out = L;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_sched_from_config(hil_config* cfg, hil_sched_history* history, hil_sched** out) {
+    hil__lab* L;
+    hil_result r;
+    if (!out) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_from_config: no result pointer");
+    *out = NULL;
+    r = hil__lab_load(cfg ? cfg : hil_cfg(), history, &L);
+    if (r != HIL_OK) return r;
+    *out = L->s;
+    L->s = NULL;
+    hil__lab_free(L);
+    return HIL_OK;
+}
+
+/* ---- the duration history file ------------------------------------------------------ */
+
+/* Load the history file (a missing file is an empty history; a damaged one
+ * is reported and left out: it is rebuilt from the next runs). */
+static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* path, char* warn, size_t warn_size) {
+    hil_sched_history* h = NULL;
+    char* text = NULL;
+    size_t len = 0, bad = 0;
+    double alpha = hil_config_get_float(cfg, "schedule.history_alpha", 0.3);
+    warn[0] = 0;
+    if (alpha <= 0 || alpha > 1) alpha = 0.3;
+    if (hil_sched_history_create((uint32_t)(alpha * 1000 + 0.5), &h) != HIL_OK) return NULL;
+    if (!path) return h;
+    if (access(path, F_OK) != 0) return h;
+    if (hil_read_file(path, &text, &len) != HIL_OK) {
+        hil__sfmt(warn, warn_size, "duration history %s: %s (going on without it)", path, hil_last_error());
+        return h;
+    }
+    if (hil_sched_history_parse(h, text, len, &bad) != HIL_OK) {
+        hil__sfmt(warn, warn_size, "duration history %s: %s (going on without it; it is rewritten after this run)",
+                  path, hil_last_error());
+        hil_sched_history_destroy(h);
+        h = NULL;
+        hil_sched_history_create((uint32_t)(alpha * 1000 + 0.5), &h);
+    }
+    HIL_FREE(text);
+    return h;
+}
+
+static hil_result hil__lab_history_save(const hil_sched_history* h, const char* path) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    hil_result r;
+    char dir[4096];
+    const char* slash;
+    if (!h || !path) return HIL_OK;
+    slash = strrchr(path, '/');
+    if (slash && slash != path && (size_t)(slash - path) < sizeof dir) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = 0;
+        (void)hil_mkdirs(dir);
+    }
+    r = hil_sched_history_write(h, &sb);
+    if (r == HIL_OK) r = hil_write_file_atomic(path, sb.data, sb.len);
+    hil_sb_free(&sb);
+    return r;
+}
+
+/* ---- placeholders in commands ---------------------------------------------------------- */
+
+/* What a run's roles resolve to: the boards and, per role, the connector
+ * names its tests see (the role's name, or <role>_<alias>). */
+typedef struct hil__ph {
+    const hil__lab* L;
+    const hil__lab_run* u; /* NULL for a flash or build command */
+    const hil__lab_res* res[HIL_SCHED_MAX_ROLES];
+    const char* res_name[HIL_SCHED_MAX_ROLES];
+    const char* role[HIL_SCHED_MAX_ROLES];
+    size_t n_roles;
+    const char* variant;
+    const char* image;
+    const char* item;
+    const char* rundir;
+} hil__ph;
+
+/* The connector behind a name a run sees ("dut", "dut_can"), or NULL. */
+static const char* hil__ph_connector(const hil__ph* ph, const char* seen, size_t len) {
+    size_t k, j;
+    for (k = 0; k < ph->n_roles; k++) {
+        size_t rl = strlen(ph->role[k]);
+        if (len < rl || strncmp(seen, ph->role[k], rl) != 0) continue;
+        for (j = 0; ph->res[k] && j < ph->res[k]->n_conns; j++) {
+            const hil__lab_conn* c = &ph->res[k]->conns[j];
+            if (!c->alias && len == rl) return c->connector;
+            if (c->alias && len == rl + 1 + strlen(c->alias) && seen[rl] == '_' &&
+                strncmp(seen + rl + 1, c->alias, len - rl - 1) == 0)
+                return c->connector;
+        }
+    }
+    return NULL;
+}
+
+/* {variant} {image} {item} {rundir} {ROLE} (its board) {NAME.KEY} (a key of
+ * the connector a run sees as NAME); {{ and }} are braces. */
+static hil_result hil__ph_expand(const hil__ph* ph, const char* tmpl, const char* what, hil_strbuf* out) {
+    const char* p = tmpl;
+    while (*p) {
+        const char *close, *dot;
+        char name[256];
+        size_t len, k;
+        const char* val = NULL;
+        if (p[0] == '{' && p[1] == '{') {
+            hil_sb_putc(out, '{');
+            p += 2;
+            continue;
+        }
+        if (p[0] == '}' && p[1] == '}') {
+            hil_sb_putc(out, '}');
+            p += 2;
+            continue;
+        }
+        if (*p != '{') {
+            hil_sb_putc(out, *p++);
+            continue;
+        }
+        close = strchr(p, '}');
+        if (!close) return hil_error(HIL_ERR_CONFIG, "%s: '{' without '}' in '%s' (write {{ for a brace)", what, tmpl);
+        len = (size_t)(close - p - 1);
+        if (len == 0 || len >= sizeof name)
+            return hil_error(HIL_ERR_CONFIG, "%s: empty or long {} in '%s'", what, tmpl);
+        memcpy(name, p + 1, len);
+        name[len] = 0;
+        dot = strchr(name, '.');
+        if (strcmp(name, "variant") == 0)
+            val = ph->variant ? ph->variant : "";
+        else if (strcmp(name, "image") == 0) {
+            val = ph->image;
+            if (!val)
+                return hil_error(HIL_ERR_CONFIG, "%s: {image}: no image for variant '%s' (set builds.%s.image)", what,
+                                 ph->variant ? ph->variant : "(none)", ph->variant ? ph->variant : "<variant>");
+        } else if (strcmp(name, "item") == 0)
+            val = ph->item ? ph->item : "";
+        else if (strcmp(name, "rundir") == 0)
+            val = ph->rundir ? ph->rundir : ".";
+        else if (!dot) {
+            for (k = 0; k < ph->n_roles && !val; k++)
+                if (strcmp(ph->role[k], name) == 0) val = ph->res_name[k];
+        } else {
+            const char* conn = hil__ph_connector(ph, name, (size_t)(dot - name));
+            if (conn) {
+                char key[600];
+                hil__sfmt(key, sizeof key, "connectors.%s.%s", conn, dot + 1);
+                val = hil_config_get(ph->L->cfg, key, NULL);
+                if (!val)
+                    return hil_error(HIL_ERR_CONFIG, "%s: {%s}: %s is not set (the connector '%s' of the board)", what,
+                                     name, key, conn);
+            }
+        }
+        if (!val)
+            return hil_error(HIL_ERR_CONFIG,
+                             "%s: unknown placeholder {%s} (known: {variant} {image} {item} {rundir} {<role>} "
+                             "{<role>.<connector key>})",
+                             what, name);
+        hil_sb_puts(out, val);
+        p = close + 1;
+    }
+    return out->failed ? hil_error(HIL_ERR_NO_MEMORY, "%s: out of memory", what) : HIL_OK;
+}
+
+static hil_result hil__ph_argv(const hil__ph* ph, const char* tmpl, const char* what, char*** argv) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    hil_result r = hil__ph_expand(ph, tmpl, what, &sb);
+    if (r == HIL_OK) r = hil__lab_split(hil_sb_cstr(&sb), what, argv);
+    hil_sb_free(&sb);
+    return r;
+}
+
+/* ---- the run directory's view of a schedule ------------------------------------------- */
+
+#define HIL__ST_BUILD 0
+#define HIL__ST_FLASH 1
+#define HIL__ST_RUN 2
+#define HIL__ST_NOT_RUN 3
+
+/* Every task the bartender made, for the reports. */
+typedef struct hil__stask {
+    hil_task* t;
+    int kind;
+    uint32_t ref;  /* core build id, or core run id (FLASH, RUN), or item (NOT_RUN) */
+    uint32_t role; /* FLASH: the role */
+} hil__stask;
+
+typedef struct hil__srun {
+    uint32_t item;
+    char* item_name; /* copies: the core's strings move as it grows */
+    char* variant;
+    hil__ph ph;
+    unsigned reflash, flash_left, infra;
+    char why[600]; /* the first infrastructure failure */
+    hil_task* test;
+    int started;
+} hil__srun;
+
+/* What waits for an end: a task and what it belongs to. */
+typedef struct hil__swait {
+    hil_task* t;
+    int kind;
+    uint32_t ref;
+    uint32_t role;
+} hil__swait;
+
+typedef struct hil__sdrv {
+    hil__lab* L;
+    hil_sched_history* hist;
+    const char* hist_path;
+    const hil_schedule_config* c;
+    hil__job* J;
+    hil_job_rt* rt;
+    hil__srun* runs; /* by core run id */
+    size_t cap_runs;
+    hil_task** build_task; /* by core build id */
+    hil__stask* st;
+    size_t n_st, cap_st;
+    hil_task** wait; /* started tasks not ended yet: hil_task_wait_any's list */
+    hil__swait* wait_of;
+    size_t n_wait, cap_wait;
+    uint32_t runs_done;
+    int64_t t_end;
+    int64_t eta, eta_at; /* the last ETA and when it was computed */
+    hil_sched_bound lb;
+    int oom;
+} hil__sdrv;
+
+static hil__sdrv* hil__sdrv_cur; /* the schedule being run (jobs do not nest) */
+
+static int64_t hil__sdrv_now(void) { return (int64_t)hil_now_ns(); }
+
+static void hil__sdrv_note(hil__sdrv* D, hil_task* t, int kind, uint32_t ref, uint32_t role) {
+    if (D->n_st == D->cap_st) {
+        size_t cap = D->cap_st ? D->cap_st * 2 : 32;
+        hil__stask* p = (hil__stask*)HIL_REALLOC(D->st, cap * sizeof *p);
+        if (!p) {
+            D->oom = 1;
+            return;
+        }
+        D->st = p;
+        D->cap_st = cap;
+    }
+    D->st[D->n_st].t = t;
+    D->st[D->n_st].kind = kind;
+    D->st[D->n_st].ref = ref;
+    D->st[D->n_st].role = role;
+    D->n_st++;
+}
+
+static int hil__sdrv_wait_add(hil__sdrv* D, hil_task* t, int kind, uint32_t ref, uint32_t role) {
+    if (D->n_wait == D->cap_wait) {
+        size_t cap = D->cap_wait ? D->cap_wait * 2 : 32;
+        hil_task** w = (hil_task**)HIL_REALLOC(D->wait, cap * sizeof *w);
+        hil__swait* o;
+        if (!w) return 0;
+        D->wait = w;
+        o = (hil__swait*)HIL_REALLOC(D->wait_of, cap * sizeof *o);
+        if (!o) return 0;
+        D->wait_of = o;
+        D->cap_wait = cap;
+    }
+    D->wait[D->n_wait] = t;
+    D->wait_of[D->n_wait].t = t;
+    D->wait_of[D->n_wait].kind = kind;
+    D->wait_of[D->n_wait].ref = ref;
+    D->wait_of[D->n_wait].role = role;
+    D->n_wait++;
+    return 1;
+}
+
+/* A task that will not run (blocked, or the schedule was interrupted): it
+ * carries the item's result and reason into every report. */
+static void hil__sdrv_not_run(hil__sdrv* D, const char* item, hil_outcome o, const char* why) {
+    hil_task_options to;
+    hil_task* t = NULL;
+    static const char* const none[] = {"-", NULL};
+    hil_task_options_init(&to);
+    to.taskid = item;
+    to.filters = none;
+    if (hil_task_create(D->rt, &to, &t) != HIL_OK) {
+        hil_job_error(D->rt, "%s: %s", item, hil_last_error());
+        return;
+    }
+    hil_mutex_lock(&D->J->mu);
+    hil__task_refuse(D->J, t, o, o == HIL_BLOCKED ? "blocked" : "not_run", why, HIL_ERR_STATE);
+    hil_waker_wake(&D->J->wake);
+    hil_mutex_unlock(&D->J->mu);
+    hil__sdrv_note(D, t, HIL__ST_NOT_RUN, 0, 0);
+}
+
+/* Results of an attempt that was retried elsewhere no longer count against
+ * the schedule: they become Skipped, and say why. */
+static void hil__sdrv_supersede(hil__sdrv* D, hil_task* t, const char* why) {
+    hil__job* J = D->J;
+    size_t i;
+    char note[900];
+    if (!t) return;
+    hil__sfmt(note, sizeof note, "retried on another resource: %s", why);
+    hil_mutex_lock(&J->mu);
+    for (i = 0; i < t->sum->n_results; i++) {
+        hil_test_result* r = &t->sum->results[i];
+        char* old;
+        if (!hil_outcome_is_failure(r->outcome)) continue;
+        old = r->reason;
+        r->reason = NULL;
+        {
+            hil_strbuf sb = {0, 0, 0, 0};
+            hil_sb_printf(&sb, "retried on another resource (this attempt: %s: %s)", hil_outcome_str(r->outcome),
+                          old ? old : "no reason");
+            r->reason = sb.failed ? NULL : hil_sb_take(&sb);
+            hil_sb_free(&sb);
+        }
+        HIL_FREE(old);
+        r->outcome = HIL_SKIPPED;
+    }
+    hil__sum_finish(t->sum);
+    t->outcome = t->sum->outcome;
+    HIL_FREE(t->reason);
+    t->reason = hil_strdup(note);
+    hil_mutex_unlock(&J->mu);
+}
+
+/* The final attempt of a retried item passed: Passx, as for a retried test. */
+static void hil__sdrv_passx(hil__sdrv* D, hil_task* t) {
+    size_t i;
+    if (!t) return;
+    hil_mutex_lock(&D->J->mu);
+    for (i = 0; i < t->sum->n_results; i++)
+        if (t->sum->results[i].outcome == HIL_PASSED) t->sum->results[i].outcome = HIL_PASSX;
+    hil__sum_finish(t->sum);
+    t->outcome = t->sum->outcome;
+    hil_mutex_unlock(&D->J->mu);
+}
+
+/* "connectors.<seen>.<key>=<value>" for every key of the board's connectors. */
+typedef struct hil__conn_visit {
+    hil_config* cfg;
+    const char* connector;
+    const char* seen;
+    char*** out;
+    size_t* n;
+    int oom;
+} hil__conn_visit;
+
+static void hil__conn_visit_fn(const char* key, const hil_config_value* v, void* user) {
+    hil__conn_visit* cv = (hil__conn_visit*)user;
+    size_t cl = strlen(cv->connector);
+    hil_strbuf sb = {0, 0, 0, 0};
+    (void)v;
+    if (strncmp(key, "connectors.", 11) != 0 || strncmp(key + 11, cv->connector, cl) != 0 || key[11 + cl] != '.')
+        return;
+    hil_sb_printf(&sb, "connectors.%s.%s=%s", cv->seen, key + 12 + cl, hil_config_get(cv->cfg, key, ""));
+    if (sb.failed || !hil__strv_push(cv->out, cv->n, hil_sb_cstr(&sb))) cv->oom = 1;
+    hil_sb_free(&sb);
+}
+
+static const char* hil__lab_image(const hil__lab* L, const char* variant) {
+    size_t i;
+    for (i = 0; variant && i < L->n_builds; i++)
+        if (strcmp(L->builds[i].variant, variant) == 0) return L->builds[i].image;
+    return NULL;
+}
+
+static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome o, unsigned infra, const char* why);
+
+/* Start the tests (or the command) of a run whose boards are ready. */
+static void hil__sdrv_start_test(hil__sdrv* D, uint32_t run) {
+    hil__srun* R = &D->runs[run];
+    const hil__lab_run* u = R->ph.u;
+    hil_task_options to;
+    hil_task* t = NULL;
+    char **params = NULL, **config = NULL, **argv = NULL, **env = NULL;
+    size_t np = 0, nc = 0, ne = 0, k, j;
+    hil_strbuf sb = {0, 0, 0, 0}, what = {0, 0, 0, 0};
+    hil_result r = HIL_OK;
+    int ok = 1;
+    char* junit = NULL;
+    hil_task_options_init(&to);
+    to.taskid = R->ph.item;
+    to.max_runtime_s = u->timeout_s;
+    hil_sb_printf(&what, "runs.%s.command", u->name);
+    for (k = 0; k < R->ph.n_roles && ok; k++) {
+        hil_sb_clear(&sb);
+        hil_sb_printf(&sb, "resource_%s=%s", R->ph.role[k], R->ph.res_name[k]);
+        ok = !sb.failed && hil__strv_push(&params, &np, hil_sb_cstr(&sb));
+        if (ok && (R->reflash & (1u << k)) && !R->ph.res[k]->flash) {
+            hil_sb_clear(&sb);
+            hil_sb_printf(&sb, "flash_%s=1", R->ph.role[k]); /* the tests flash it themselves */
+            ok = !sb.failed && hil__strv_push(&params, &np, hil_sb_cstr(&sb));
+        }
+        for (j = 0; ok && j < R->ph.res[k]->n_conns; j++) {
+            hil__conn_visit cv;
+            hil_sb_clear(&sb);
+            if (R->ph.res[k]->conns[j].alias)
+                hil_sb_printf(&sb, "%s_%s", R->ph.role[k], R->ph.res[k]->conns[j].alias);
+            else
+                hil_sb_puts(&sb, R->ph.role[k]);
+            cv.cfg = D->L->cfg;
+            cv.connector = R->ph.res[k]->conns[j].connector;
+            cv.seen = hil_sb_cstr(&sb);
+            cv.out = &config;
+            cv.n = &nc;
+            cv.oom = 0;
+            hil_config_foreach(D->L->cfg, hil__conn_visit_fn, &cv);
+            ok = !cv.oom;
+        }
+    }
+    if (ok && R->ph.variant) {
+        hil_sb_clear(&sb);
+        hil_sb_printf(&sb, "variant=%s", R->ph.variant);
+        ok = hil__strv_push(&params, &np, hil_sb_cstr(&sb));
+    }
+    if (ok && R->ph.image) {
+        hil_sb_clear(&sb);
+        hil_sb_printf(&sb, "image=%s", R->ph.image);
+        ok = hil__strv_push(&params, &np, hil_sb_cstr(&sb));
+    }
+    if (ok) {
+        hil_sb_clear(&sb);
+        hil_sb_printf(&sb, "item=%s", R->ph.item);
+        ok = hil__strv_push(&params, &np, hil_sb_cstr(&sb));
+    }
+    for (k = 0; ok && u->params && u->params[k]; k++) ok = hil__strv_push(&params, &np, u->params[k]);
+    if (!ok) r = hil_error(HIL_ERR_NO_MEMORY, "%s: out of memory", R->ph.item);
+    if (r == HIL_OK && u->command) {
+        /* the command: its words, with the run's placeholders; what the
+         * tests would get as params it gets as HIL_* variables */
+        r = hil__ph_argv(&R->ph, u->command, hil_sb_cstr(&what), &argv);
+        for (k = 0; r == HIL_OK && params && params[k]; k++) {
+            const char* eq = strchr(params[k], '=');
+            size_t i;
+            hil_sb_clear(&sb);
+            hil_sb_puts(&sb, "HIL_");
+            for (i = 0; params[k] + i < eq; i++)
+                hil_sb_putc(&sb,
+                            isalnum((unsigned char)params[k][i]) ? (char)toupper((unsigned char)params[k][i]) : '_');
+            hil_sb_puts(&sb, eq);
+            if (!hil__strv_push(&env, &ne, hil_sb_cstr(&sb))) r = hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+        }
+        if (r == HIL_OK && u->junit) {
+            hil_sb_clear(&sb);
+            r = hil__ph_expand(&R->ph, u->junit, "junit", &sb);
+            if (r == HIL_OK && !(junit = hil_strdup(hil_sb_cstr(&sb))))
+                r = hil_error(HIL_ERR_NO_MEMORY, "out of memory");
+        }
+        to.argv = (const char* const*)argv;
+        to.env = (const char* const*)env;
+        to.cwd = u->cwd;
+        to.junit = junit;
+    } else if (r == HIL_OK) {
+        to.filters = (const char* const*)u->select;
+        to.tags = (const char* const*)u->tags;
+        to.exclude_tags = (const char* const*)u->exclude_tags;
+        to.params = (const char* const*)params;
+        to.config = (const char* const*)config;
+        to.timeout_s = u->test_timeout_s;
+    }
+    if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
+    hil__strv_free(params);
+    hil__strv_free(config);
+    hil__strv_free(argv);
+    hil__strv_free(env);
+    HIL_FREE(junit);
+    hil_sb_free(&sb);
+    hil_sb_free(&what);
+    if (r != HIL_OK) {
+        /* the lab's configuration cannot make this run: it fails, the board is fine */
+        char why[1200];
+        hil__sfmt(why, sizeof why, "%s", hil_last_error());
+        hil__sdrv_not_run(D, R->ph.item, HIL_ERRORED, why);
+        hil__sdrv_run_finished(D, run, HIL_SCHED_FAILED, 0, why);
+        return;
+    }
+    R->test = t;
+    hil__sdrv_note(D, t, HIL__ST_RUN, run, 0);
+    if (hil_task_start(t) != HIL_OK || !hil__sdrv_wait_add(D, t, HIL__ST_RUN, run, 0)) {
+        /* it never ran (interrupted, no fork): its task says why */
+        hil__sdrv_run_finished(D, run, HIL_SCHED_ERROR, 0, hil_task_reason(t) ? hil_task_reason(t) : "not started");
+    }
+}
+
+/* A run's boards that need new firmware get it first, through their flash
+ * command (a failure there is the board's, not the tests'). */
+static void hil__sdrv_start_run(hil__sdrv* D, const hil_sched_decision* d) {
+    hil__srun* R;
+    uint32_t k;
+    if (d->run >= D->cap_runs) {
+        size_t cap = d->run * 2 + 16;
+        hil__srun* p = (hil__srun*)HIL_REALLOC(D->runs, cap * sizeof *p);
+        if (!p) {
+            D->oom = 1;
+            hil_sched_run_finished(D->L->s, d->run, HIL_SCHED_ERROR, 0, hil__sdrv_now());
+            return;
+        }
+        memset(p + D->cap_runs, 0, (cap - D->cap_runs) * sizeof *p);
+        D->runs = p;
+        D->cap_runs = cap;
+    }
+    R = &D->runs[d->run];
+    memset(R, 0, sizeof *R);
+    R->item = d->item;
+    R->started = 1;
+    R->ph.L = D->L;
+    R->ph.u = &D->L->runs[D->L->item_run[d->item]];
+    R->ph.n_roles = d->n_roles;
+    for (k = 0; k < d->n_roles; k++) {
+        R->ph.res[k] = &D->L->res[d->resources[k]];
+        R->ph.res_name[k] = D->L->res[d->resources[k]].name;
+        R->ph.role[k] = R->ph.u->roles[k].name;
+    }
+    R->item_name = hil_strdup(d->name);
+    R->variant = d->variant ? hil_strdup(d->variant) : NULL;
+    if (!R->item_name || (d->variant && !R->variant)) D->oom = 1;
+    R->ph.item = R->item_name ? R->item_name : "?";
+    R->ph.variant = R->variant;
+    R->ph.image = hil__lab_image(D->L, R->ph.variant);
+    R->ph.rundir = D->rt->directory;
+    R->reflash = d->reflash_mask;
+    for (k = 0; k < d->n_roles; k++) {
+        const hil__lab_res* x = R->ph.res[k];
+        hil__ph fph;
+        hil_task_options to;
+        hil_task* t = NULL;
+        char** argv = NULL;
+        char what[300], id[600];
+        hil_result r;
+        if (!(d->reflash_mask & (1u << k)) || !x->flash) continue;
+        fph = R->ph;
+        fph.u = NULL;
+        fph.n_roles = 1;
+        fph.res[0] = x;
+        fph.res_name[0] = x->name;
+        fph.role[0] = "board";
+        hil__sfmt(what, sizeof what, "resources.%s.flash", x->name);
+        r = hil__ph_argv(&fph, x->flash, what, &argv);
+        hil_task_options_init(&to);
+        hil__sfmt(id, sizeof id, "flash.%s.%s", x->name, R->ph.item);
+        to.taskid = id;
+        to.argv = (const char* const*)argv;
+        to.max_runtime_s = x->flash_timeout_s;
+        if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
+        hil__strv_free(argv);
+        if (r != HIL_OK) {
+            char why[1200];
+            hil__sfmt(why, sizeof why, "%s", hil_last_error());
+            hil__sdrv_not_run(D, id, HIL_ERRORED, why); /* a configuration error: not the board's fault */
+            if (!R->why[0]) hil__sfmt(R->why, sizeof R->why, "%s", why);
+            continue;
+        }
+        hil__sdrv_note(D, t, HIL__ST_FLASH, d->run, k);
+        if (hil_task_start(t) == HIL_OK && hil__sdrv_wait_add(D, t, HIL__ST_FLASH, d->run, k))
+            R->flash_left++;
+        else if (!R->why[0])
+            hil__sfmt(R->why, sizeof R->why, "%s", hil_task_reason(t) ? hil_task_reason(t) : "flash not started");
+    }
+    if (R->flash_left) return;
+    if (R->why[0])
+        hil__sdrv_run_finished(D, d->run, HIL_SCHED_FAILED, 0, R->why);
+    else
+        hil__sdrv_start_test(D, d->run);
+}
+
+static void hil__sdrv_start_build(hil__sdrv* D, uint32_t b) {
+    const hil__lab_build* lb = &D->L->builds[D->L->core_build[b]];
+    hil__ph ph;
+    hil_task_options to;
+    hil_task* t = NULL;
+    char** argv = NULL;
+    char what[300], id[300];
+    hil_result r;
+    memset(&ph, 0, sizeof ph);
+    ph.L = D->L;
+    ph.variant = lb->variant;
+    ph.image = lb->image;
+    ph.rundir = D->rt->directory;
+    hil__sfmt(what, sizeof what, "builds.%s.command", lb->variant);
+    hil__sfmt(id, sizeof id, "build.%s", lb->variant);
+    r = hil__ph_argv(&ph, lb->command, what, &argv);
+    hil_task_options_init(&to);
+    to.taskid = id;
+    to.argv = (const char* const*)argv;
+    to.cwd = lb->cwd;
+    to.max_runtime_s = lb->timeout_s;
+    if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
+    hil__strv_free(argv);
+    if (r != HIL_OK) {
+        char why[1200];
+        hil__sfmt(why, sizeof why, "%s", hil_last_error());
+        hil__sdrv_not_run(D, id, HIL_ERRORED, why);
+        hil_sched_build_finished(D->L->s, lb->variant, 0, why, hil__sdrv_now());
+        return;
+    }
+    D->build_task[b] = t;
+    hil__sdrv_note(D, t, HIL__ST_BUILD, b, 0);
+    if (hil_task_start(t) != HIL_OK || !hil__sdrv_wait_add(D, t, HIL__ST_BUILD, b, 0))
+        hil_sched_build_finished(D->L->s, lb->variant, 0, hil_task_reason(t) ? hil_task_reason(t) : "not started",
+                                 hil__sdrv_now());
+}
+
+/* Start what can start now: builds first (they release runs), then runs. */
+static void hil__sdrv_dispatch(hil__sdrv* D) {
+    hil_sched* s = D->L->s;
+    for (;;) {
+        uint32_t b = HIL_SCHED_NONE;
+        if (hil_sched_next_build(s, hil__sdrv_now(), &b) != HIL_OK) {
+            hil_job_error(D->rt, "scheduler: %s", hil_last_error());
+            return;
+        }
+        if (b == HIL_SCHED_NONE) break;
+        hil__sdrv_start_build(D, b);
+    }
+    for (;;) {
+        hil_sched_decision d;
+        if (hil_sched_next(s, hil__sdrv_now(), &d) != HIL_OK) {
+            hil_job_error(D->rt, "scheduler: %s", hil_last_error());
+            return;
+        }
+        if (d.kind == HIL_SCHED_NEXT_NONE) break;
+        if (d.kind == HIL_SCHED_NEXT_BLOCKED)
+            hil__sdrv_not_run(D, d.name, HIL_BLOCKED, d.reason);
+        else
+            hil__sdrv_start_run(D, &d);
+        if (hil_job_interrupted(D->rt)) break;
+    }
+}
+
+/* What a run's task says about the run: its outcome for the scheduler and
+ * which boards (if any) are to blame. Infrastructure failures, retried
+ * elsewhere and counted towards quarantine: the task process died (not a
+ * test in it: the worker catches those), every result was Blocked (a
+ * precheck found the board's setup missing, e.g. a required auxiliary), a
+ * command killed by a signal or exiting with runs.<name>.infra_exit, and,
+ * with schedule.infra_on_timeout, a timeout. */
+static hil_sched_outcome hil__sdrv_classify(hil__sdrv* D, hil__srun* R, hil_task* t, unsigned* infra, char* why,
+                                            size_t size) {
+    const hil__lab_run* u = R->ph.u;
+    hil_outcome o = t->outcome;
+    *infra = 0;
+    hil__sfmt(why, size, "%s", t->reason ? t->reason : hil_outcome_str(o));
+    if (t->start_error) return HIL_SCHED_FAILED;
+    if (t->stop_why == HIL__STOP_MAX_RUNTIME) {
+        if (D->L->infra_on_timeout) *infra = HIL_SCHED_INFRA_ALL;
+        return HIL_SCHED_TIMEOUT;
+    }
+    if (t->stop_why) return HIL_SCHED_ERROR;
+    if (t->kind == HIL__TASK_TESTS) {
+        if (!(WIFEXITED(t->status) && WEXITSTATUS(t->status) == 0 && t->got_done) || t->stream_bad) {
+            *infra = HIL_SCHED_INFRA_ALL;
+            return HIL_SCHED_ERROR;
+        }
+        if (o == HIL_BLOCKED) {
+            *infra = HIL_SCHED_INFRA_ALL;
+            return HIL_SCHED_ERROR;
+        }
+    } else {
+        if (WIFSIGNALED(t->status) ||
+            (u->infra_exit && WIFEXITED(t->status) && WEXITSTATUS(t->status) == u->infra_exit)) {
+            *infra = HIL_SCHED_INFRA_ALL;
+            return HIL_SCHED_ERROR;
+        }
+    }
+    return hil_outcome_is_failure(o) ? HIL_SCHED_FAILED : HIL_SCHED_PASSED;
+}
+
+static void hil__sdrv_progress(hil__sdrv* D, int line);
+
+static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome o, unsigned infra, const char* why) {
+    hil__srun* R = &D->runs[run];
+    hil_sched_run_info ri;
+    hil_sched_item_info ii;
+    size_t i;
+    if (hil_sched_run_finished(D->L->s, run, o, infra, hil__sdrv_now()) != HIL_OK) {
+        hil_job_error(D->rt, "scheduler: %s", hil_last_error());
+        return;
+    }
+    D->runs_done++;
+    hil_sched_run_info_get(D->L->s, run, &ri);
+    hil_sched_item_info_get(D->L->s, R->item, &ii);
+    if (ri.requeued) {
+        HIL_INFO("hil.sched", "%s: infrastructure failure on %s: %s; retrying on another resource", ii.name,
+                 R->ph.res_name[0], why);
+        for (i = 0; i < D->n_st; i++)
+            if ((D->st[i].kind == HIL__ST_FLASH || D->st[i].kind == HIL__ST_RUN) && D->st[i].ref == run)
+                hil__sdrv_supersede(D, D->st[i].t, why);
+    } else if (ii.attempts > 1 && ii.outcome == HIL_SCHED_PASSED) {
+        hil__sdrv_passx(D, R->test);
+    }
+    for (i = 0; i < hil_sched_resource_count(D->L->s); i++) {
+        hil_sched_resource_info rinfo;
+        hil_sched_resource_info_get(D->L->s, (uint32_t)i, &rinfo);
+        if (rinfo.quarantined && !D->L->res[i].quarantined && i < D->L->n_res) {
+            D->L->res[i].quarantined = 1; /* reported once */
+            hil__job_log(D->J, "warning", "%s quarantined after %u infrastructure failures in a row (last: %s)",
+                         rinfo.name, (unsigned)rinfo.infra_streak, why);
+            hil_mutex_lock(&D->J->mu);
+            if (D->J->console != HIL_JOB_CONSOLE_SILENT)
+                hil_sb_printf(&D->J->pending_out, "  quarantined %s after %u infrastructure failures in a row: %s\n",
+                              rinfo.name, (unsigned)rinfo.infra_streak, why);
+            hil_mutex_unlock(&D->J->mu);
+        }
+    }
+    if (D->hist && D->hist_path && hil__lab_history_save(D->hist, D->hist_path) != HIL_OK)
+        hil__job_log(D->J, "warning", "duration history %s: %s", D->hist_path, hil_last_error());
+    hil__sdrv_progress(D, 1);
+}
+
+/* A task ended: tell the scheduler what it means. */
+static void hil__sdrv_ended(hil__sdrv* D, size_t idx) {
+    hil__swait w = D->wait_of[idx];
+    hil_task* t = w.t;
+    D->wait[idx] = D->wait[D->n_wait - 1];
+    D->wait_of[idx] = D->wait_of[D->n_wait - 1];
+    D->n_wait--;
+    if (w.kind == HIL__ST_BUILD) {
+        const hil__lab_build* lb = &D->L->builds[D->L->core_build[w.ref]];
+        int ok = !hil_outcome_is_failure(t->outcome);
+        char why[1200];
+        hil__sfmt(why, sizeof why, "%s", t->reason ? t->reason : hil_outcome_str(t->outcome));
+        if (ok && lb->image) {
+            char path[4200];
+            if (lb->image[0] != '/' && lb->cwd)
+                hil__sfmt(path, sizeof path, "%s/%s", lb->cwd, lb->image);
+            else
+                hil__sfmt(path, sizeof path, "%s", lb->image);
+            if (access(path, R_OK) != 0) {
+                ok = 0;
+                hil__sfmt(why, sizeof why, "the build passed but its image %s is missing: %s", path, strerror(errno));
+            }
+        }
+        if (D->hist && ok && t->end_ns > t->start_ns) {
+            char key[300];
+            hil__sfmt(key, sizeof key, "build:%s", lb->variant);
+            (void)hil_sched_history_update(D->hist, key, (int64_t)(t->end_ns - t->start_ns));
+        }
+        if (hil_sched_build_finished(D->L->s, lb->variant, ok, ok ? NULL : why, hil__sdrv_now()) != HIL_OK)
+            hil_job_error(D->rt, "scheduler: %s", hil_last_error());
+        if (!ok)
+            hil__job_log(D->J, "warning", "build of %s failed: the runs that need it are blocked: %s", lb->variant,
+                         why);
+        hil__sdrv_progress(D, 0);
+        return;
+    }
+    if (w.kind == HIL__ST_FLASH) {
+        hil__srun* R = &D->runs[w.ref];
+        R->flash_left--;
+        if (hil_outcome_is_failure(t->outcome)) {
+            R->infra |= 1u << w.role;
+            if (!R->why[0])
+                hil__sfmt(R->why, sizeof R->why, "flashing %s failed: %s", R->ph.res_name[w.role],
+                          t->reason ? t->reason : hil_outcome_str(t->outcome));
+        }
+        if (R->flash_left) return;
+        if (R->infra || R->why[0])
+            hil__sdrv_run_finished(D, w.ref, HIL_SCHED_ERROR, R->infra, R->why);
+        else if (hil_job_interrupted(D->rt))
+            hil__sdrv_run_finished(D, w.ref, HIL_SCHED_ERROR, 0, "interrupted");
+        else
+            hil__sdrv_start_test(D, w.ref);
+        return;
+    }
+    {
+        hil__srun* R = &D->runs[w.ref];
+        unsigned infra = 0;
+        char why[1200];
+        hil_sched_outcome o = hil__sdrv_classify(D, R, t, &infra, why, sizeof why);
+        hil__sdrv_run_finished(D, w.ref, o, infra, why);
+    }
+}
+
+static void hil__fmt_eta(char* out, size_t size, int64_t ns) {
+    long long s = ns > 0 ? (long long)((ns + 999999999) / 1000000000) : 0;
+    if (s >= 3600)
+        hil__sfmt(out, size, "%lldh%02lldm", s / 3600, s / 60 % 60);
+    else if (s >= 60)
+        hil__sfmt(out, size, "%lldm%02llds", s / 60, s % 60);
+    else
+        hil__sfmt(out, size, "%llds", s);
+}
+
+/* A duration for people: ms under a second, 1m20s above a minute. */
+static void hil__fmt_dur(char* out, size_t size, int64_t ns) {
+    if (ns < (int64_t)60 * 1000000000)
+        hil__fmt_secs(out, size, ns > 0 ? (uint64_t)ns : 0);
+    else
+        hil__fmt_eta(out, size, ns);
+}
+
+/* The live status line (ETA by simulating the rest with expected
+ * durations), and in CI logs a line per finished run. */
+static void hil__sdrv_progress(hil__sdrv* D, int line) {
+    hil_sched* s = D->L->s;
+    uint32_t i, n_items = hil_sched_item_count(s), done = 0, running = 0, total = 0;
+    int64_t now = hil__sdrv_now(), fin = now;
+    char text[300], eta[32];
+    for (i = 0; i < n_items; i++) {
+        hil_sched_item_info ii;
+        hil_sched_item_info_get(s, i, &ii);
+        if (ii.state == HIL_SCHED_ITEM_SKIPPED) continue;
+        total++;
+        done += ii.state == HIL_SCHED_ITEM_DONE || ii.state == HIL_SCHED_ITEM_BLOCKED;
+        running += ii.state == HIL_SCHED_ITEM_RUNNING;
+    }
+    /* the ETA simulates the rest: O(work left), so at most twice a second */
+    if (!D->eta_at || now - D->eta_at >= 500000000) {
+        if (hil_sched_eta(s, now, &fin) != HIL_OK) fin = now;
+        D->eta = fin;
+        D->eta_at = now;
+    }
+    fin = D->eta > now ? D->eta : now;
+    hil__fmt_eta(eta, sizeof eta, fin - now);
+    hil__sfmt(text, sizeof text, "schedule: %u of %u work items done, %u running", (unsigned)done, (unsigned)total,
+              (unsigned)running);
+    hil_mutex_lock(&D->J->mu);
+    hil_sb_clear(&D->J->status);
+    hil_sb_puts(&D->J->status, text);
+    D->J->status_eta = (uint64_t)fin;
+    if (line && D->J->console == HIL_JOB_CONSOLE_LINES) hil_sb_printf(&D->J->pending_out, "  %s, ETA %s\n", text, eta);
+    hil_mutex_unlock(&D->J->mu);
+    hil__job_flush_console(D->J);
+}
+
+/* ---- the reports of a schedule ------------------------------------------------------------ */
+
+static int64_t hil__sdrv_item_ns(void* user, const hil_sched* s, uint32_t id) {
+    hil_sched_item_info ii;
+    hil_sched_run_info ri;
+    (void)user;
+    if (hil_sched_item_info_get(s, id, &ii) != HIL_OK) return 0;
+    /* what it took; what did not run (an interrupted session) is no work
+     * this schedule had to do */
+    if (ii.state == HIL_SCHED_ITEM_DONE && ii.last_run != HIL_SCHED_NONE &&
+        hil_sched_run_info_get(s, ii.last_run, &ri) == HIL_OK && !ri.open)
+        return ri.end_ns - ri.start_ns;
+    return 0;
+}
+
+static int64_t hil__sdrv_build_ns(void* user, const hil_sched* s, uint32_t id) {
+    hil_sched_build_info bi;
+    (void)user;
+    if (hil_sched_build_info_get(s, id, &bi) != HIL_OK) return 0;
+    return bi.state >= 2 ? bi.end_ns - bi.start_ns : bi.expected_ns;
+}
+
+static void hil__html_td(hil_strbuf* sb, const char* cls, const char* text) {
+    hil_sb_printf(sb, "<td class=\"%s\">", cls);
+    hil__sched_html_esc(sb, text);
+    hil_sb_puts(sb, "</td>");
+}
+
+/* id="results": every task of the schedule and every test result in it. */
+static void hil__sdrv_results_html(hil__sdrv* D, hil_strbuf* sb) {
+    static const char* const kinds[] = {"build", "flash", "run", "not run"};
+    size_t i, k;
+    hil_sb_puts(sb, "<h2>Results</h2>\n<table id=\"results\"><thead><tr><th>task</th><th>kind</th><th>resources</th>"
+                    "<th>test</th><th>result</th><th>time s</th><th>reason</th></tr></thead><tbody>\n");
+    hil_mutex_lock(&D->J->mu);
+    for (i = 0; i < D->n_st; i++) {
+        const hil__stask* x = &D->st[i];
+        const hil_run_summary* s = x->t->sum;
+        hil_strbuf res = {0, 0, 0, 0};
+        size_t rows = s->n_results ? s->n_results : 1;
+        if (x->kind == HIL__ST_RUN && x->ref < D->cap_runs) {
+            const hil__srun* R = &D->runs[x->ref];
+            for (k = 0; k < R->ph.n_roles; k++)
+                hil_sb_printf(&res, "%s%s=%s", k ? ", " : "", R->ph.role[k], R->ph.res_name[k]);
+        } else if (x->kind == HIL__ST_FLASH && x->ref < D->cap_runs) {
+            hil_sb_puts(&res, D->runs[x->ref].ph.res_name[x->role]);
+        }
+        for (k = 0; k < rows; k++) {
+            const hil_test_result* r = s->n_results ? &s->results[k] : NULL;
+            char cls[32], dur[32];
+            hil_outcome o = r ? r->outcome : x->t->outcome;
+            hil_sb_puts(sb, "<tr>");
+            if (k == 0) {
+                hil_sb_printf(sb, "<td class=\"l\" rowspan=\"%zu\">", rows);
+                hil__sched_html_esc(sb, x->t->taskid);
+                hil_sb_printf(sb, "</td><td class=\"l\" rowspan=\"%zu\">%s</td><td class=\"l\" rowspan=\"%zu\">", rows,
+                              kinds[x->kind], rows);
+                hil__sched_html_esc(sb, hil_sb_cstr(&res));
+                hil_sb_puts(sb, "</td>");
+            }
+            hil__html_td(sb, "l", r ? r->test->full_name : "-");
+            hil__sfmt(cls, sizeof cls, "l o-%s", hil_outcome_str(o));
+            hil__html_td(sb, cls, hil_outcome_str(o));
+            hil__sfmt(dur, sizeof dur, "%.3f", r ? (double)r->duration_ns / 1e9 : 0.0);
+            hil__html_td(sb, "", dur);
+            hil__html_td(sb, "reason", r && r->reason ? r->reason : "");
+            hil_sb_puts(sb, "</tr>\n");
+        }
+        hil_sb_free(&res);
+    }
+    hil_mutex_unlock(&D->J->mu);
+    hil_sb_puts(sb, "</tbody></table>\n");
+}
+
+static unsigned hil__sched_width(hil_config* cfg) {
+    long long w = hil_config_get_int(cfg, "schedule.width", 72);
+    return w < 10 ? 72u : w > 400 ? 400u : (unsigned)w;
+}
+
+static void hil__sdrv_report(hil__sdrv* D) {
+    hil_sched* s = D->L->s;
+    hil_strbuf text = {0, 0, 0, 0}, extra = {0, 0, 0, 0}, html = {0, 0, 0, 0}, msg = {0, 0, 0, 0};
+    char path[4200], title[600];
+    if (hil_sched_lower_bound(s, hil__sdrv_item_ns, hil__sdrv_build_ns, D, &D->lb) != HIL_OK)
+        memset(&D->lb, 0, sizeof D->lb);
+    if (hil_sched_check(s, &msg) != HIL_OK)
+        hil_job_error(D->rt, "scheduler invariant violated (a bug in hil, please report it): %s", hil_sb_cstr(&msg));
+    hil_sb_free(&msg);
+    hil_sched_report_text(s, &D->lb, hil__sched_width(D->L->cfg), &text);
+    hil__sfmt(path, sizeof path, "%s/schedule.txt", D->rt->directory);
+    if (!text.failed && hil_write_file_atomic(path, text.data, text.len) != HIL_OK)
+        hil__job_log(D->J, "error", "schedule.txt: %s", hil_last_error());
+    hil__sdrv_results_html(D, &extra);
+    hil__sfmt(title, sizeof title, "hil schedule %s", hil__basename(D->rt->directory));
+    hil_sched_report_html(s, &D->lb, title, hil_sb_cstr(&extra), &html);
+    hil__sfmt(path, sizeof path, "%s/report.html", D->rt->directory);
+    if (html.failed || hil_write_file_atomic(path, html.data, html.len) != HIL_OK)
+        hil__job_log(D->J, "error", "report.html: %s", html.failed ? "out of memory" : hil_last_error());
+    if (D->c->report && D->c->report[0] && hil_write_file_atomic(D->c->report, html.data, html.len) != HIL_OK)
+        hil__job_log(D->J, "error", "%s: %s", D->c->report, hil_last_error());
+    if (D->J->console != HIL_JOB_CONSOLE_SILENT && D->J->console != HIL_JOB_CONSOLE_QUIET) {
+        hil_mutex_lock(&D->J->mu);
+        hil_sb_printf(&D->J->pending_out, "\n%s", hil_sb_cstr(&text));
+        hil_sb_printf(&D->J->pending_out, "reports: %s/report.html, %s/schedule.txt\n", D->rt->directory,
+                      D->rt->directory);
+        hil_mutex_unlock(&D->J->mu);
+        hil__job_flush_console(D->J);
+    }
+    hil_sb_free(&text);
+    hil_sb_free(&extra);
+    hil_sb_free(&html);
+}
+
+/* The bartender: start what can start, wait for any task to end (the job's
+ * condition variable, through hil_task_wait_any), tell the scheduler, again. */
+static void hil__sched_job_fn(hil_job_rt* rt) {
+    hil__sdrv* D = hil__sdrv_cur;
+    hil_sched* s = D->L->s;
+    uint32_t i;
+    size_t idx;
+    D->rt = rt;
+    D->J = hil__rt_job(rt);
+    D->build_task = (hil_task**)hil__calloc(hil_sched_build_count(s) + 1, sizeof *D->build_task);
+    if (!D->build_task) {
+        hil_job_error(rt, "scheduler: out of memory");
+        return;
+    }
+    hil__job_log(D->J, "info", "schedule: %u work items, %u resources, %u builds, jobs %u", hil_sched_item_count(s),
+                 hil_sched_resource_count(s), hil_sched_build_count(s), (unsigned)D->L->sc.jobs);
+    for (;;) {
+        if (!hil_job_interrupted(rt)) hil__sdrv_dispatch(D);
+        if (!D->n_wait) break;
+        hil__sdrv_progress(D, 0);
+        if (hil_task_wait_any(D->wait, D->n_wait, -1, &idx) != HIL_OK) {
+            hil_job_error(rt, "scheduler: %s", hil_last_error());
+            break;
+        }
+        hil__sdrv_ended(D, idx);
+    }
+    for (i = 0; i < hil_sched_item_count(s); i++) {
+        hil_sched_item_info ii;
+        hil_sched_item_info_get(s, i, &ii);
+        if (ii.state != HIL_SCHED_ITEM_WAITING) continue;
+        if (hil_job_interrupted(rt))
+            hil__sdrv_not_run(D, ii.name, HIL_ABORTED, "not started: the schedule was interrupted");
+        else if (D->n_wait == 0)
+            hil__sdrv_not_run(D, ii.name, HIL_ERRORED, "never started: nothing could run it (see the scheduler's log)");
+    }
+    if (D->oom) hil_job_error(rt, "scheduler: out of memory: the reports may be incomplete");
+    hil_mutex_lock(&D->J->mu);
+    hil_sb_clear(&D->J->status);
+    D->J->status_eta = 0;
+    hil_mutex_unlock(&D->J->mu);
+    hil__sdrv_report(D);
+}
+
+/* ---- simulation, listing, and the schedule command -------------------------------------------- */
+
+HIL_API void hil_schedule_config_init(hil_schedule_config* c) {
+    memset(c, 0, sizeof *c);
+    c->runs_dir = "runs";
+    c->grace_s = 5;
+    c->console = HIL_JOB_CONSOLE_AUTO;
+}
+
+/* id="results" of a simulation: every work item, where and when it would run. */
+static void hil__sim_results_html(const hil__lab* L, hil_strbuf* sb) {
+    uint32_t i, k;
+    hil_sb_puts(sb, "<h2>Results</h2>\n<table id=\"results\"><thead><tr><th>work item</th><th>variant</th>"
+                    "<th>resources</th><th>expected s</th><th>start s</th><th>end s</th><th>result</th>"
+                    "<th>reason</th></tr></thead><tbody>\n");
+    for (i = 0; i < hil_sched_item_count(L->s); i++) {
+        hil_sched_item_info ii;
+        hil_sched_run_info ri;
+        char num[64], cls[40];
+        hil_strbuf res = {0, 0, 0, 0};
+        int ran;
+        hil_sched_item_info_get(L->s, i, &ii);
+        if (ii.state == HIL_SCHED_ITEM_SKIPPED) continue;
+        ran = ii.last_run != HIL_SCHED_NONE && hil_sched_run_info_get(L->s, ii.last_run, &ri) == HIL_OK;
+        hil_sb_puts(sb, "<tr>");
+        hil__html_td(sb, "l", ii.name);
+        hil__html_td(sb, "l", ii.variant ? ii.variant : "");
+        for (k = 0; ran && k < ri.n_resources; k++) {
+            hil_sched_resource_info rinfo;
+            hil_sched_resource_info_get(L->s, ri.resources[k], &rinfo);
+            hil_sb_printf(&res, "%s%s", k ? ", " : "", rinfo.name);
+        }
+        hil__html_td(sb, "l", hil_sb_cstr(&res));
+        hil_sb_free(&res);
+        hil__sfmt(num, sizeof num, "%.1f", (double)ii.expected_ns / 1e9);
+        hil__html_td(sb, "", num);
+        hil__sfmt(num, sizeof num, "%.1f", ran ? (double)(ri.start_ns - L->s->t0) / 1e9 : 0.0);
+        hil__html_td(sb, "", ran ? num : "");
+        hil__sfmt(num, sizeof num, "%.1f", ran ? (double)(ri.end_ns - L->s->t0) / 1e9 : 0.0);
+        hil__html_td(sb, "", ran ? num : "");
+        hil__sfmt(cls, sizeof cls, "l o-%s", hil_sched_outcome_name(ii.outcome));
+        hil__html_td(sb, cls, hil_sched_outcome_name(ii.outcome));
+        hil__html_td(sb, "reason", ii.reason ? ii.reason : "");
+        hil_sb_puts(sb, "</tr>\n");
+    }
+    hil_sb_puts(sb, "</tbody></table>\n");
+}
+
+static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab* L, hil_schedule_summary* out) {
+    hil_strbuf text = {0, 0, 0, 0}, html = {0, 0, 0, 0}, extra = {0, 0, 0, 0}, msg = {0, 0, 0, 0};
+    hil_sched_stats st;
+    hil_sched_bound lb;
+    hil_result r = hil_sched_simulate(L->s, NULL, 0, NULL);
+    if (r != HIL_OK) return r;
+    if (hil_sched_check(L->s, &msg) != HIL_OK) {
+        r = hil_error(HIL_ERR_INTERNAL, "scheduler invariant violated (a bug in hil, please report it): %s",
+                      hil_sb_cstr(&msg));
+        hil_sb_free(&msg);
+        return r;
+    }
+    hil_sb_free(&msg);
+    r = hil_sched_lower_bound(L->s, NULL, NULL, NULL, &lb);
+    if (r != HIL_OK) return r;
+    hil_sched_stats_get(L->s, &st);
+    out->makespan_ns = st.makespan_ns;
+    out->lower_bound_ns = lb.value_ns;
+    out->ratio = lb.value_ns > 0 ? (double)st.makespan_ns / (double)lb.value_ns : 0;
+    out->items = st.n_items;
+    out->runs = st.n_runs;
+    out->blocked = st.n_blocked;
+    out->retried = st.n_requeued;
+    r = hil_sched_report_text(L->s, &lb, hil__sched_width(L->cfg), &text);
+    if (r == HIL_OK && c->console != HIL_JOB_CONSOLE_SILENT) {
+        printf("simulation (no processes; expected durations from runs.*.expected, the history or the timeouts)\n%s",
+               hil_sb_cstr(&text));
+        fflush(stdout);
+    }
+    if (r == HIL_OK && c->report && c->report[0]) {
+        hil__sim_results_html(L, &extra);
+        r = hil_sched_report_html(L->s, &lb, "hil schedule: simulation", hil_sb_cstr(&extra), &html);
+        if (r == HIL_OK) r = hil_write_file_atomic(c->report, html.data, html.len);
+        if (r == HIL_OK && c->console != HIL_JOB_CONSOLE_SILENT) printf("report: %s\n", c->report);
+    }
+    hil_sb_free(&text);
+    hil_sb_free(&html);
+    hil_sb_free(&extra);
+    out->exit_code = r == HIL_OK ? 0 : 4;
+    return r;
+}
+
+/* --list: the work items, their expected durations and where they come from. */
+static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil_sched_history* h) {
+    uint32_t i, n = hil_sched_item_count(L->s), *plan = NULL;
+    int64_t load[64];
+    memset(load, 0, sizeof load);
+    if (c->shard_n > 1 && c->shard_n <= 64) {
+        plan = (uint32_t*)hil__calloc(n + 1, sizeof *plan);
+        if (plan && hil_sched_shard_plan(L->s, c->shard_n, plan) != HIL_OK) {
+            HIL_FREE(plan);
+            plan = NULL;
+        }
+    }
+    printf("%-40s %-16s %10s  %-26s%s\n", "WORK ITEM", "VARIANT", "EXPECTED", "FROM", plan ? " SHARD" : "");
+    for (i = 0; i < n; i++) {
+        hil_sched_item_info ii;
+        const hil__lab_run* u = &L->runs[L->item_run[i]];
+        char from[64], dur[32];
+        uint32_t count = 0;
+        hil_sched_item_info_get(L->s, i, &ii);
+        if (u->expected_s > 0)
+            hil__sfmt(from, sizeof from, "runs.%.40s.expected", u->name);
+        else if (h && hil_sched_history_lookup(h, ii.name, NULL, &count) == HIL_OK)
+            hil__sfmt(from, sizeof from, "history (%u runs)", (unsigned)count);
+        else if (u->timeout_s > 0)
+            hil__sfmt(from, sizeof from, "%g%% of the timeout", L->guess_percent);
+        else
+            hil__sfmt(from, sizeof from, "schedule.default_expected");
+        hil__fmt_dur(dur, sizeof dur, ii.expected_ns);
+        printf("%-40s %-16s %10s  %-26s", ii.name, ii.variant ? ii.variant : "-", dur, from);
+        if (plan) {
+            printf(" %u/%u", (unsigned)plan[i] + 1, (unsigned)c->shard_n);
+            load[plan[i]] += ii.expected_ns;
+        }
+        printf("\n");
+    }
+    if (plan) {
+        for (i = 0; i < c->shard_n; i++) {
+            char dur[32];
+            hil__fmt_dur(dur, sizeof dur, load[i]);
+            printf("shard %u/%u: %s of expected work\n", (unsigned)i + 1, (unsigned)c->shard_n, dur);
+        }
+    }
+    printf("%u work items from %zu runs on %zu resources\n", (unsigned)n, L->n_runs, L->n_res);
+    HIL_FREE(plan);
+}
+
+HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_summary* out) {
+    hil_schedule_summary local;
+    hil_schedule_summary* sum = out ? out : &local;
+    hil_config* cfg;
+    hil__lab* L = NULL;
+    hil_sched_history* h = NULL;
+    char hist_path[4200], warn[1400];
+    const char* hp = NULL;
+    hil_result r;
+    size_t i;
+    memset(sum, 0, sizeof *sum);
+    sum->exit_code = 4;
+    if (!c) return hil_error(HIL_ERR_INVALID_ARG, "hil_schedule_exec: no configuration");
+    cfg = c->config ? c->config : hil_cfg();
+    if (c->history) {
+        if (c->history[0]) hp = c->history;
+    } else {
+        hil__sfmt(hist_path, sizeof hist_path, "%s/sched-history.txt", c->runs_dir ? c->runs_dir : "runs");
+        hp = hist_path;
+    }
+    h = hil__lab_history_load(cfg, hp, warn, sizeof warn);
+    if (warn[0] && c->console != HIL_JOB_CONSOLE_SILENT) fprintf(stderr, "hil: warning: %s\n", warn);
+    r = hil__lab_load(cfg, h, &L);
+    if (r != HIL_OK) {
+        sum->exit_code = 3;
+        hil_sched_history_destroy(h);
+        return r;
+    }
+    for (i = 0; r == HIL_OK && c->add_boards && c->add_boards[i]; i++) {
+        if (!c->simulate) {
+            r = hil_error(HIL_ERR_INVALID_ARG, "--add-board %s: boards are added in a simulation only (--simulate)",
+                          c->add_boards[i]);
+            break;
+        }
+        r = hil__lab_add_boards(L, c->add_boards[i]);
+    }
+    if (r == HIL_OK && c->shard_n > 0) r = hil_sched_shard(L->s, c->shard_k, c->shard_n);
+    if (r != HIL_OK) {
+        sum->exit_code = 2;
+    } else if (c->list) {
+        hil__sched_list(c, L, h);
+        sum->exit_code = 0;
+    } else if (c->simulate) {
+        r = hil__sched_simulate_lab(c, L, sum);
+    } else {
+        hil__sdrv D;
+        hil__job_def def;
+        hil_job_config jc;
+        hil_sched_stats st;
+        memset(&D, 0, sizeof D);
+        D.L = L;
+        D.hist = h;
+        D.hist_path = hp;
+        D.c = c;
+        def.name = c->name && c->name[0] ? c->name : "schedule";
+        def.fn = hil__sched_job_fn;
+        def.file = __FILE__;
+        def.line = __LINE__;
+        hil_job_config_init(&jc);
+        jc.job = def.name;
+        jc.runs_dir = c->runs_dir;
+        jc.archive = c->archive;
+        jc.grace_s = c->grace_s;
+        jc.console = c->console;
+        jc.color = c->color;
+        jc.config = cfg;
+        jc.bus = c->bus;
+        hil__sdrv_cur = &D;
+        r = hil__job_exec_def(&jc, &def, &sum->job);
+        hil__sdrv_cur = NULL;
+        sum->exit_code = sum->job.exit_code;
+        hil_sched_stats_get(L->s, &st);
+        sum->makespan_ns = st.makespan_ns;
+        sum->lower_bound_ns = D.lb.value_ns;
+        sum->ratio = D.lb.value_ns > 0 ? (double)st.makespan_ns / (double)D.lb.value_ns : 0;
+        sum->items = st.n_items;
+        sum->runs = st.n_runs;
+        sum->blocked = st.n_blocked;
+        sum->retried = st.n_requeued;
+        for (i = 0; i < D.cap_runs; i++) {
+            HIL_FREE(D.runs[i].item_name);
+            HIL_FREE(D.runs[i].variant);
+        }
+        HIL_FREE(D.runs);
+        HIL_FREE(D.build_task);
+        HIL_FREE(D.st);
+        HIL_FREE(D.wait);
+        HIL_FREE(D.wait_of);
+    }
+    hil__lab_free(L);
+    hil_sched_history_destroy(h);
+    return r;
+}
+
+/* ---- merge-results: one report from the shards' run directories ------------------------------ */
+
+/* A small JSON reader: enough to walk results.json (validates as it skips). */
+static const char* hil__js_ws(const char* p, const char* e) {
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+static const char* hil__js_skip(const char* p, const char* e, int depth) {
+    p = hil__js_ws(p, e);
+    if (p >= e || depth > 200) return NULL;
+    if (*p == '"') {
+        for (p++; p < e && *p != '"'; p++)
+            if (*p == '\\' && ++p >= e) return NULL;
+        return p < e ? p + 1 : NULL;
+    }
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int obj = *p == '{';
+        p = hil__js_ws(p + 1, e);
+        if (p < e && *p == close) return p + 1;
+        for (;;) {
+            if (obj) {
+                p = hil__js_skip(p, e, depth + 1); /* the key */
+                if (!p || (p = hil__js_ws(p, e)) >= e || *p != ':') return NULL;
+                p++;
+            }
+            p = hil__js_skip(p, e, depth + 1);
+            if (!p || (p = hil__js_ws(p, e)) >= e) return NULL;
+            if (*p == close) return p + 1;
+            if (*p != ',') return NULL;
+            p++;
+        }
+    }
+    if (*p == '-' || (*p >= '0' && *p <= '9')) {
+        while (p < e && (strchr("+-.eE", *p) || (*p >= '0' && *p <= '9'))) p++;
+        return p;
+    }
+    if (e - p >= 4 && (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))) return p + 4;
+    if (e - p >= 5 && !strncmp(p, "false", 5)) return p + 5;
+    return NULL;
+}
+
+/* The value of key in the object at obj ('{'), or NULL; *vend: its end. */
+static const char* hil__js_member(const char* obj, const char* e, const char* key, const char** vend) {
+    const char* p = hil__js_ws(obj, e);
+    size_t kl = strlen(key);
+    if (p >= e || *p != '{') return NULL;
+    p = hil__js_ws(p + 1, e);
+    while (p < e && *p == '"') {
+        const char* ks = p + 1;
+        const char* ke = hil__js_skip(p, e, 0);
+        const char* v;
+        if (!ke) return NULL;
+        p = hil__js_ws(ke, e);
+        if (p >= e || *p != ':') return NULL;
+        v = hil__js_ws(p + 1, e);
+        p = hil__js_skip(v, e, 0);
+        if (!p) return NULL;
+        if ((size_t)(ke - 1 - ks) == kl && strncmp(ks, key, kl) == 0) {
+            if (vend) *vend = p;
+            return v;
+        }
+        p = hil__js_ws(p, e);
+        if (p < e && *p == ',') p = hil__js_ws(p + 1, e);
+    }
+    return NULL;
+}
+
+/* A string value, decoded (\uXXXX into UTF-8); NULL when not a string. */
+static char* hil__js_str(const char* v, const char* e) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    if (!v || v >= e || *v != '"') return NULL;
+    for (v++; v < e && *v != '"'; v++) {
+        if (*v != '\\') {
+            hil_sb_putc(&sb, *v);
+            continue;
+        }
+        if (++v >= e) break;
+        switch (*v) {
+        case 'n':
+            hil_sb_putc(&sb, '\n');
+            break;
+        case 't':
+            hil_sb_putc(&sb, '\t');
+            break;
+        case 'r':
+            hil_sb_putc(&sb, '\r');
+            break;
+        case 'b':
+            hil_sb_putc(&sb, '\b');
+            break;
+        case 'f':
+            hil_sb_putc(&sb, '\f');
+            break;
+        case 'u': {
+            unsigned long c = 0;
+            int k;
+            for (k = 0; k < 4 && v + 1 < e; k++) {
+                char h = *++v;
+                c = c * 16 + (unsigned long)(h >= '0' && h <= '9' ? h - '0' : (h | 32) - 'a' + 10);
+            }
+            hil__xml_utf8(&sb, c);
+            break;
+        }
+        default:
+            hil_sb_putc(&sb, *v);
+        }
+    }
+    if (sb.failed) {
+        hil_sb_free(&sb);
+        return NULL;
+    }
+    if (!sb.data) return hil_strdup("");
+    return hil_sb_take(&sb);
+}
+
+static double hil__js_num(const char* v, const char* e, double fallback) {
+    char buf[64];
+    size_t n;
+    if (!v || v >= e || !(*v == '-' || (*v >= '0' && *v <= '9'))) return fallback;
+    n = (size_t)(e - v) < sizeof buf - 1 ? (size_t)(e - v) : sizeof buf - 1;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    return strtod(buf, NULL);
+}
+
+/* The elements of the array at v: calls fn(start, end) for each. */
+static int hil__js_each(const char* v, const char* e, void (*fn)(const char*, const char*, void*), void* user) {
+    const char* p = hil__js_ws(v, e);
+    if (p >= e || *p != '[') return 0;
+    p = hil__js_ws(p + 1, e);
+    if (p < e && *p == ']') return 1;
+    for (;;) {
+        const char* x = hil__js_ws(p, e);
+        const char* xe = hil__js_skip(x, e, 0);
+        if (!xe) return 0;
+        fn(x, xe, user);
+        p = hil__js_ws(xe, e);
+        if (p < e && *p == ',') {
+            p++;
+            continue;
+        }
+        return p < e && *p == ']';
+    }
+}
+
+typedef struct hil__merge {
+    hil_strbuf tasks, errors, shards;
+    size_t n_tasks, n_errors;
+    char* keys[24]; /* summary counters, in the order first seen */
+    double vals[24];
+    size_t n_keys;
+    hil_outcome result;
+    int interrupted;
+    double duration;
+    char* started;
+    char* job;
+    int shard;
+} hil__merge;
+
+static void hil__merge_task(const char* s, const char* e, void* user) {
+    hil__merge* m = (hil__merge*)user;
+    if (m->n_tasks++) hil_sb_putc(&m->tasks, ',');
+    hil_sb_printf(&m->tasks, "{\"shard\":%d,", m->shard);
+    s = hil__js_ws(s + 1, e);
+    if (*s == '}')
+        hil_sb_puts(&m->tasks, "\"empty\":true}");
+    else
+        hil_sb_append(&m->tasks, s, (size_t)(e - s));
+}
+
+static void hil__merge_error(const char* s, const char* e, void* user) {
+    hil__merge* m = (hil__merge*)user;
+    if (m->n_errors++) hil_sb_putc(&m->errors, ',');
+    hil_sb_append(&m->errors, s, (size_t)(e - s));
+}
+
+static void hil__merge_counts(hil__merge* m, const char* v, const char* e) {
+    const char* p = hil__js_ws(v, e);
+    if (p >= e || *p != '{') return;
+    p = hil__js_ws(p + 1, e);
+    while (p < e && *p == '"') {
+        const char* ke = hil__js_skip(p, e, 0);
+        const char *val, *ve;
+        char* key;
+        size_t k;
+        if (!ke) return;
+        key = hil__js_str(p, ke);
+        p = hil__js_ws(ke, e);
+        if (!key || p >= e || *p != ':') {
+            HIL_FREE(key);
+            return;
+        }
+        val = hil__js_ws(p + 1, e);
+        ve = hil__js_skip(val, e, 0);
+        if (!ve) {
+            HIL_FREE(key);
+            return;
+        }
+        for (k = 0; k < m->n_keys && strcmp(m->keys[k], key) != 0; k++) {}
+        if (k == m->n_keys && k < 24) {
+            m->keys[k] = key;
+            m->vals[k] = 0;
+            m->n_keys++;
+            key = NULL;
+        }
+        if (k < 24) m->vals[k] += hil__js_num(val, ve, 0);
+        HIL_FREE(key);
+        p = hil__js_ws(ve, e);
+        if (p < e && *p == ',') p = hil__js_ws(p + 1, e);
+    }
+}
+
+static double hil__merge_count(const hil__merge* m, const char* key) {
+    size_t k;
+    for (k = 0; k < m->n_keys; k++)
+        if (strcmp(m->keys[k], key) == 0) return m->vals[k];
+    return 0;
+}
+
+static hil_outcome hil__outcome_from_str(const char* s) {
+    int o;
+    for (o = 1; s && o < HIL_OUTCOME_COUNT; o++)
+        if (strcmp(hil_outcome_str((hil_outcome)o), s) == 0) return (hil_outcome)o;
+    return HIL_ERRORED;
+}
+
+/* A shard's run directory (or its results.json) into the merge. */
+static hil_result hil__merge_json(hil__merge* m, const char* path, const char* dir) {
+    char* text = NULL;
+    size_t len = 0;
+    const char *e, *v, *ve;
+    char *res, *st;
+    hil_result r = hil_read_file(path, &text, &len);
+    if (r != HIL_OK) return hil_error(r, "merge-results: %s", hil_last_error());
+    e = text + len;
+    if (!hil__js_skip(text, e, 0) || !(v = hil__js_member(text, e, "schema", &ve))) {
+        HIL_FREE(text);
+        return hil_error(HIL_ERR_PROTOCOL, "merge-results: %s is not a hil results.json (no JSON object with a schema)",
+                         path);
+    }
+    res = hil__js_str(v, ve);
+    if (!res || strcmp(res, "hil-job-1") != 0) {
+        r = hil_error(HIL_ERR_PROTOCOL,
+                      "merge-results: %s has schema '%s'; it merges the results.json of jobs and "
+                      "schedules (hil-job-1)",
+                      path, res ? res : "?");
+        HIL_FREE(res);
+        HIL_FREE(text);
+        return r;
+    }
+    HIL_FREE(res);
+    res = (v = hil__js_member(text, e, "result", &ve)) ? hil__js_str(v, ve) : NULL;
+    m->result = hil_outcome_rollup(m->result, hil__outcome_from_str(res));
+    if ((v = hil__js_member(text, e, "interrupted", &ve)) && ve - v == 4 && !strncmp(v, "true", 4)) m->interrupted = 1;
+    if ((v = hil__js_member(text, e, "duration_s", &ve)) && hil__js_num(v, ve, 0) > m->duration)
+        m->duration = hil__js_num(v, ve, 0);
+    st = (v = hil__js_member(text, e, "started", &ve)) ? hil__js_str(v, ve) : NULL;
+    if (st && (!m->started || strcmp(st, m->started) < 0)) {
+        HIL_FREE(m->started);
+        m->started = st;
+        st = NULL;
+    }
+    HIL_FREE(st);
+    if (!m->job && (v = hil__js_member(text, e, "job", &ve))) m->job = hil__js_str(v, ve);
+    if ((v = hil__js_member(text, e, "summary", &ve))) hil__merge_counts(m, v, ve);
+    if (m->shard) hil_sb_putc(&m->shards, ',');
+    hil_sb_printf(&m->shards, "{\"shard\":%d,\"source\":", m->shard);
+    hil_sb_json_str(&m->shards, dir);
+    hil_sb_puts(&m->shards, ",\"result\":");
+    hil_sb_json_str(&m->shards, res ? res : "Errored");
+    if ((v = hil__js_member(text, e, "summary", &ve))) {
+        hil_sb_puts(&m->shards, ",\"summary\":");
+        hil_sb_append(&m->shards, v, (size_t)(ve - v));
+    }
+    hil_sb_putc(&m->shards, '}');
+    HIL_FREE(res);
+    if ((v = hil__js_member(text, e, "errors", &ve))) hil__js_each(v, ve, hil__merge_error, m);
+    if (!(v = hil__js_member(text, e, "tasks", &ve)) || !hil__js_each(v, ve, hil__merge_task, m)) {
+        HIL_FREE(text);
+        return hil_error(HIL_ERR_PROTOCOL, "merge-results: %s has no tasks array", path);
+    }
+    HIL_FREE(text);
+    return HIL_OK;
+}
+
+typedef struct hil__merge_junit {
+    hil_strbuf body;
+    unsigned long tests, failures, errors, skipped;
+    double time;
+} hil__merge_junit;
+
+static unsigned long hil__attr_ul(const char* attrs, size_t n, const char* name, double* d) {
+    hil_strbuf v = {0, 0, 0, 0};
+    double x = 0;
+    if (hil__xml_attr_get(attrs, n, name, &v)) x = strtod(hil_sb_cstr(&v), NULL);
+    hil_sb_free(&v);
+    if (d) *d = x;
+    return x > 0 ? (unsigned long)x : 0;
+}
+
+/* A shard's JUnit file: its <testsuite> elements go into the merged root
+ * as they are (text level: properties and output stay byte for byte). */
+static hil_result hil__merge_junit_file(hil__merge_junit* mj, const char* path) {
+    char* text = NULL;
+    size_t len = 0;
+    const char *p, *e, *tag_end, *close;
+    int suites;
+    double t = 0;
+    hil_result r = hil_read_file(path, &text, &len);
+    if (r != HIL_OK) return hil_error(r, "merge-results: %s", hil_last_error());
+    e = text + len;
+    p = text;
+    for (;;) { /* the root element: skip the declaration, comments, doctype */
+        p = (const char*)memchr(p, '<', (size_t)(e - p));
+        if (!p || p + 1 >= e) break;
+        if (p[1] != '?' && p[1] != '!') break;
+        p++;
+    }
+    suites = p && e - p > 11 && strncmp(p, "<testsuites", 11) == 0 && (isspace((unsigned char)p[11]) || p[11] == '>');
+    if (!p || (!suites && !(e - p > 10 && strncmp(p, "<testsuite", 10) == 0))) {
+        HIL_FREE(text);
+        return hil_error(HIL_ERR_PROTOCOL, "merge-results: %s is not a JUnit file (no <testsuites> or <testsuite>)",
+                         path);
+    }
+    tag_end = (const char*)memchr(p, '>', (size_t)(e - p));
+    if (!tag_end) {
+        HIL_FREE(text);
+        return hil_error(HIL_ERR_PROTOCOL, "merge-results: %s: the root element never ends", path);
+    }
+    {
+        const char* attrs = p + (suites ? 11 : 10);
+        size_t an = (size_t)(tag_end - attrs);
+        mj->tests += hil__attr_ul(attrs, an, "tests", NULL);
+        mj->failures += hil__attr_ul(attrs, an, "failures", NULL);
+        mj->errors += hil__attr_ul(attrs, an, "errors", NULL);
+        mj->skipped += hil__attr_ul(attrs, an, "skipped", NULL);
+        (void)hil__attr_ul(attrs, an, "time", &t);
+        mj->time += t;
+    }
+    if (suites) {
+        if (tag_end[-1] != '/') { /* <testsuites/> has nothing to add */
+            for (close = e - 12; close > tag_end && strncmp(close, "</testsuites", 12) != 0; close--) {}
+            if (close <= tag_end) {
+                HIL_FREE(text);
+                return hil_error(HIL_ERR_PROTOCOL, "merge-results: %s: </testsuites> is missing", path);
+            }
+            hil_sb_append(&mj->body, tag_end + 1, (size_t)(close - tag_end - 1));
+        }
+    } else {
+        for (close = e - 1; close > p && *close != '>'; close--) {}
+        hil_sb_append(&mj->body, p, (size_t)(close + 1 - p));
+        hil_sb_putc(&mj->body, '\n');
+    }
+    HIL_FREE(text);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_merge_results(const char* const* inputs, size_t n, const char* out_dir, hil_job_summary* out) {
+    hil__merge m;
+    hil__merge_junit mj;
+    hil_strbuf sb = {0, 0, 0, 0};
+    hil_job_summary local;
+    hil_job_summary* js = out ? out : &local;
+    hil_result r = HIL_OK;
+    size_t i, k;
+    char path[4200], real[4096], ts[40];
+    double total, ok, rate;
+    memset(js, 0, sizeof *js);
+    js->exit_code = 2;
+    if (!inputs || !n) return hil_error(HIL_ERR_INVALID_ARG, "merge-results: name the shards' run directories");
+    if (!out_dir || !*out_dir) out_dir = "merged";
+    memset(&m, 0, sizeof m);
+    memset(&mj, 0, sizeof mj);
+    m.result = HIL_NOT_RUN;
+    js->exit_code = 3;
+    for (i = 0; i < n && r == HIL_OK; i++) {
+        struct stat stt;
+        char dir[4096];
+        const char* slash;
+        if (stat(inputs[i], &stt) != 0) {
+            r = hil_error(HIL_ERR_NOT_FOUND,
+                          "merge-results: %s: %s (give each shard's run directory or its "
+                          "results.json)",
+                          inputs[i], strerror(errno));
+            break;
+        }
+        if (S_ISDIR(stt.st_mode)) {
+            hil__sfmt(dir, sizeof dir, "%s", inputs[i]);
+            hil__sfmt(path, sizeof path, "%s/results.json", inputs[i]);
+        } else {
+            slash = strrchr(inputs[i], '/');
+            if (slash)
+                hil__sfmt(dir, sizeof dir, "%.*s", (int)(slash - inputs[i]), inputs[i]);
+            else
+                hil__sfmt(dir, sizeof dir, ".");
+            hil__sfmt(path, sizeof path, "%s", inputs[i]);
+        }
+        m.shard = (int)i;
+        r = hil__merge_json(&m, path, dir);
+        if (r != HIL_OK) break;
+        hil__sfmt(path, sizeof path, "%s/junit.xml", dir);
+        if (access(path, F_OK) == 0)
+            r = hil__merge_junit_file(&mj, path);
+        else
+            fprintf(stderr, "hil: warning: merge-results: %s has no junit.xml: its tests are only in results.json\n",
+                    dir);
+    }
+    if (r == HIL_OK && (r = hil_mkdirs(out_dir)) != HIL_OK) js->exit_code = 3;
+    if (r == HIL_OK) {
+        total = hil__merge_count(&m, "total");
+        ok = hil__merge_count(&m, "passed") + hil__merge_count(&m, "passx") + hil__merge_count(&m, "skipped");
+        rate = total > 0 ? 100.0 * ok / total : 100.0;
+        js->result = m.result;
+        js->success_rate = rate;
+        js->tests = (size_t)total;
+        js->passed = (size_t)(hil__merge_count(&m, "passed") + hil__merge_count(&m, "passx"));
+        js->skipped = (size_t)hil__merge_count(&m, "skipped");
+        js->failed = (size_t)(hil__merge_count(&m, "failed") + hil__merge_count(&m, "errored") +
+                              hil__merge_count(&m, "aborted") + hil__merge_count(&m, "blocked"));
+        js->n_tasks = m.n_tasks;
+        js->interrupted = m.interrupted;
+        js->exit_code = rate < 100.0 || m.interrupted ? 1 : 0;
+        if (!realpath(out_dir, real)) hil__sfmt(real, sizeof real, "%s", out_dir);
+        hil__sfmt(js->directory, sizeof js->directory, "%s", real);
+        hil_sb_puts(&sb, "{\"schema\":\"hil-job-1\",\"tool\":{\"name\":\"hil\",\"version\":\"" HIL_VERSION
+                         "\"},\"merged\":true,\"job\":");
+        hil_sb_json_str(&sb, m.job ? m.job : "merged");
+        hil_sb_puts(&sb, ",\"name\":");
+        hil_sb_json_str(&sb, m.job ? m.job : "merged");
+        hil_sb_puts(&sb, ",\"directory\":");
+        hil_sb_json_str(&sb, real);
+        hil_sb_puts(&sb, ",\"result\":");
+        hil_sb_json_str(&sb, hil_outcome_str(m.result == HIL_NOT_RUN ? HIL_PASSED : m.result));
+        hil_sb_puts(&sb, ",\"started\":");
+        if (m.started)
+            hil_sb_json_str(&sb, m.started);
+        else {
+            hil_format_time_iso(hil_wall_ns(), ts, sizeof ts);
+            hil_sb_json_str(&sb, ts);
+        }
+        hil_sb_printf(&sb,
+                      ",\"duration_s\":%.6f,\"interrupted\":%s,\"success_rate\":%.2f,\"exit_code\":%d,"
+                      "\"args\":[],\"summary\":{",
+                      m.duration, m.interrupted ? "true" : "false", rate, js->exit_code);
+        for (k = 0; k < m.n_keys; k++) hil_sb_printf(&sb, "%s\"%s\":%.0f", k ? "," : "", m.keys[k], m.vals[k]);
+        hil_sb_puts(&sb, "},\"shards\":[");
+        hil_sb_append(&sb, m.shards.data, m.shards.len);
+        hil_sb_puts(&sb, "],\"errors\":[");
+        hil_sb_append(&sb, m.errors.data, m.errors.len);
+        hil_sb_puts(&sb, "],\"tasks\":[");
+        hil_sb_append(&sb, m.tasks.data, m.tasks.len);
+        hil_sb_puts(&sb, "]}\n");
+        hil__sfmt(path, sizeof path, "%s/results.json", out_dir);
+        r = sb.failed ? hil_error(HIL_ERR_NO_MEMORY, "merge-results: out of memory")
+                      : hil_write_file_atomic(path, sb.data, sb.len);
+    }
+    if (r == HIL_OK) {
+        hil_sb_clear(&sb);
+        hil_format_time_iso(hil_wall_ns(), ts, sizeof ts);
+        ts[19] = 0;
+        hil_sb_printf(&sb,
+                      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"merged\" tests=\"%lu\" "
+                      "failures=\"%lu\" errors=\"%lu\" skipped=\"%lu\" time=\"%.6f\" timestamp=\"%s\">\n",
+                      mj.tests, mj.failures, mj.errors, mj.skipped, mj.time, ts);
+        hil_sb_append(&sb, mj.body.data, mj.body.len);
+        hil_sb_puts(&sb, "</testsuites>\n");
+        hil__sfmt(path, sizeof path, "%s/junit.xml", out_dir);
+        r = sb.failed ? hil_error(HIL_ERR_NO_MEMORY, "merge-results: out of memory")
+                      : hil_write_file_atomic(path, sb.data, sb.len);
+    }
+    if (r == HIL_OK) {
+        hil_sb_clear(&sb);
+        hil_sb_printf(&sb, "merged %zu shard%s: %s, success rate %.1f%% (%zu of %zu tests), %zu tasks\n", n,
+                      n == 1 ? "" : "s", hil_outcome_str(js->result == HIL_NOT_RUN ? HIL_PASSED : js->result),
+                      js->success_rate, js->passed + js->skipped, js->tests, js->n_tasks);
+        hil_sb_printf(&sb, "report: %s (results.json, junit.xml, summary.txt)\n", real);
+        hil_sb_printf(&sb, "%zu passed, %zu failed, %zu skipped\n", js->passed, js->failed, js->skipped);
+        hil__sfmt(path, sizeof path, "%s/summary.txt", out_dir);
+        r = hil_write_file_atomic(path, sb.data, sb.len);
+        if (r == HIL_OK) {
+            fputs(hil_sb_cstr(&sb), stdout);
+            fflush(stdout);
+        }
+    }
+    if (r != HIL_OK && js->exit_code < 2) js->exit_code = 4;
+    hil_sb_free(&sb);
+    hil_sb_free(&m.tasks);
+    hil_sb_free(&m.errors);
+    hil_sb_free(&m.shards);
+    hil_sb_free(&mj.body);
+    for (k = 0; k < m.n_keys; k++) HIL_FREE(m.keys[k]);
+    HIL_FREE(m.started);
+    HIL_FREE(m.job);
+    return r;
+}
+
+/* ---- the schedule and merge-results commands ----------------------------------------------------- */
+
+static int hil__cmd_schedule(hil_cmd_ctx* ctx) {
+    hil_config* cfg = ctx->config;
+    hil_schedule_config c;
+    hil_schedule_summary sum;
+    const char* boards[65];
+    const char* shard = hil_config_get(cfg, "schedule.shard", NULL);
+    size_t nb;
+    if (ctx->argc > 0) {
+        fprintf(stderr,
+                "hil: error: schedule: unexpected argument '%s' (the lab comes from the configuration: "
+                "-c lab.yaml; see docs/scheduler.md)\n",
+                ctx->argv[0]);
+        return 2;
+    }
+    hil_schedule_config_init(&c);
+    c.config = cfg;
+    c.bus = ctx->bus;
+    c.simulate = hil_config_get_bool(cfg, "schedule.simulate", 0);
+    c.list = hil_config_get_bool(cfg, "job.list", 0);
+    c.runs_dir = hil_config_get(cfg, "job.runs", "runs");
+    c.name = hil_config_get(cfg, "job.name", NULL);
+    c.archive = hil_config_get_bool(cfg, "job.archive", 0);
+    c.grace_s = hil_config_get_float(cfg, "job.grace", 5);
+    c.report = hil_config_get(cfg, "schedule.report", NULL);
+    c.history = hil_config_get(cfg, "schedule.history", NULL);
+    if (c.history && strcmp(c.history, "off") == 0) c.history = "";
+    nb = hil_config_get_list(cfg, "schedule.add_board", boards, 64);
+    boards[nb < 64 ? nb : 64] = NULL;
+    c.add_boards = nb ? boards : NULL;
+    if (shard && *shard && hil_sched_parse_shard(shard, &c.shard_k, &c.shard_n) != HIL_OK) {
+        fprintf(stderr, "hil: error: --shard: %s\n", hil_last_error());
+        return 2;
+    }
+    if (hil_config_get_bool(cfg, "console.quiet", 0))
+        c.console = HIL_JOB_CONSOLE_QUIET;
+    else if (hil_config_get_bool(cfg, "console.progress", 1) && hil__term_ok())
+        c.console = HIL_JOB_CONSOLE_LIVE;
+    else
+        c.console = HIL_JOB_CONSOLE_LINES;
+    c.color = hil__color_on(cfg);
+    if (hil_schedule_exec(&c, &sum) != HIL_OK) fprintf(stderr, "hil: error: %s\n", hil_last_error());
+    return sum.exit_code;
+}
+
+static int hil__cmd_merge_results(hil_cmd_ctx* ctx) {
+    hil_job_summary js;
+    if (ctx->argc < 1) {
+        fprintf(stderr, "hil: error: merge-results: name the shards' run directories (or their results.json): "
+                        "merge-results [--output DIR] runs/a/latest runs/b/latest ...\n");
+        return 2;
+    }
+    if (hil_merge_results((const char* const*)ctx->argv, (size_t)ctx->argc,
+                          hil_config_get(ctx->config, "merge.output", "merged"), &js) != HIL_OK)
+        fprintf(stderr, "hil: error: %s\n", hil_last_error());
+    return js.exit_code;
+}
+
+static void hil__describe_scheduler(hil_extension* ext) {
+    hil_command* c;
+    hil_option* o;
+    ext->description = "The lazy scheduler: the 'schedule' and 'merge-results' commands (hil_runner.h, "
+                       "docs/scheduler.md)";
+    ext->load_order = 61;
+    c = hil_ext_command(
+        ext, "schedule",
+        "Run the lab's test runs on its boards, longest first, each board kept busy (docs/scheduler.md)",
+        hil__cmd_schedule);
+    c->uses = "job";
+    c = hil_ext_command(ext, "merge-results", "Merge the results.json and JUnit files of shards into one report",
+                        hil__cmd_merge_results);
+    c->usage = "RUN_DIR...";
+    o = hil_ext_option(ext, "merge.output", HIL_OPT_PATH, "merged",
+                       "merge-results: the directory of the merged report");
+    o->cli = "--output";
+    o->metavar = "DIR";
+    o->commands = "merge-results";
+    /* the scheduler */
+    o = hil_ext_option(ext, "schedule.jobs", HIL_OPT_INT, "0",
+                       "Runs at the same time (0: as many as the boards allow)");
+    o->cli = "--jobs";
+    o->metavar = "N";
+    o->commands = "schedule";
+    o = hil_ext_option(ext, "schedule.shard", HIL_OPT_STRING, NULL,
+                       "Run share K of N (balanced by expected duration; every machine needs the same history)");
+    o->cli = "--shard";
+    o->metavar = "K/N";
+    o->commands = "schedule";
+    o = hil_ext_option(ext, "schedule.simulate", HIL_OPT_FLAG, "false",
+                       "Plan on a virtual clock with expected durations: no builds, no boards, no processes");
+    o->cli = "--simulate";
+    o->commands = "schedule";
+    o = hil_ext_option(ext, "schedule.add_board", HIL_OPT_STRING, NULL,
+                       "With --simulate: N more boards like the first of TYPE (what if we bought one more?)");
+    o->flags = HIL_OPT_MULTIPLE;
+    o->cli = "--add-board";
+    o->metavar = "TYPE[:N]";
+    o->commands = "schedule";
+    o = hil_ext_option(ext, "schedule.report", HIL_OPT_PATH, NULL,
+                       "Also write the HTML report here (a simulation writes it only here)");
+    o->cli = "--report";
+    o->metavar = "FILE";
+    o->commands = "schedule";
+    hil_ext_option(ext, "schedule.history", HIL_OPT_PATH, NULL,
+                   "The duration history file (default <job.runs>/sched-history.txt; off: none)");
+    hil_ext_option(ext, "schedule.history_alpha", HIL_OPT_FLOAT, "0.3",
+                   "Weight of the newest duration in the moving average (0 to 1)");
+    hil_ext_option(ext, "schedule.quarantine_after", HIL_OPT_INT, "3",
+                   "Infrastructure failures in a row that quarantine a board (0: never)");
+    hil_ext_option(ext, "schedule.build_lanes", HIL_OPT_INT, "1", "Firmware builds at the same time");
+    o = hil_ext_option(ext, "schedule.policy", HIL_OPT_CHOICE, "key",
+                       "How runs are chosen: key (the documented key), bartender (testbed_micropython's rule, no "
+                       "durations), fifo (priority, then order)");
+    o->choices = "key|bartender|fifo";
+    hil_ext_option(ext, "schedule.bottleneck", HIL_OPT_BOOL, "true",
+                   "Before duration: runs on the boards with the most waiting work per board first");
+    hil_ext_option(ext, "schedule.timeout_guess", HIL_OPT_INT, "50",
+                   "Without history, a run is expected to take this percentage of its timeout");
+    hil_ext_option(ext, "schedule.default_expected", HIL_OPT_FLOAT, "60",
+                   "Seconds expected of a run with neither history nor timeout");
+    hil_ext_option(ext, "schedule.infra_on_timeout", HIL_OPT_BOOL, "false",
+                   "A run's timeout counts as the board's failure (retried elsewhere, towards quarantine)");
+    hil_ext_option(ext, "schedule.width", HIL_OPT_INT, "72", "Columns of the text Gantt chart");
+    /* the lab: resources */
+    hil_ext_option(ext, "resources.*.type", HIL_OPT_STRING, NULL, "The board's type (what roles ask for)");
+    o = hil_ext_option(ext, "resources.*.tags", HIL_OPT_STRING, NULL, "The board's tags (comma list)");
+    o->flags = HIL_OPT_MULTIPLE;
+    o = hil_ext_option(ext, "resources.*.variants", HIL_OPT_STRING, NULL,
+                       "Firmware variants the board can run (comma list)");
+    o->flags = HIL_OPT_MULTIPLE;
+    o = hil_ext_option(ext, "resources.*.connectors", HIL_OPT_STRING, NULL,
+                       "Connectors the board carries: NAME (a run's tests see it as connectors.<role>) or "
+                       "ALIAS=NAME (as connectors.<role>_<alias>)");
+    o->flags = HIL_OPT_MULTIPLE;
+    hil_ext_option(ext, "resources.*.flashed", HIL_OPT_STRING, NULL, "The variant on the board now (saves a flash)");
+    hil_ext_option(ext, "resources.*.flash", HIL_OPT_STRING, NULL,
+                   "Command that flashes the board ({image} {variant} {board} {board.<connector key>}); without it "
+                   "the tests get params.flash_<role>=1");
+    hil_ext_option(ext, "resources.*.flash_timeout", HIL_OPT_FLOAT, "300", "Seconds a flash may take");
+    hil_ext_option(ext, "resources.*.quarantined", HIL_OPT_BOOL, "false", "Keep the board out of every run");
+    /* builds */
+    hil_ext_option(ext, "builds.*.command", HIL_OPT_STRING, NULL,
+                   "Command that builds the firmware variant <name> (words split like a shell; {variant})");
+    hil_ext_option(ext, "builds.*.image", HIL_OPT_PATH, NULL,
+                   "The firmware file the build makes ({image} in commands)");
+    hil_ext_option(ext, "builds.*.cwd", HIL_OPT_PATH, NULL, "The build's working directory");
+    hil_ext_option(ext, "builds.*.priority", HIL_OPT_INT, "0", "Build lane order: higher first");
+    hil_ext_option(ext, "builds.*.timeout", HIL_OPT_FLOAT, "0", "Seconds a build may take (0: no limit)");
+    hil_ext_option(ext, "builds.*.expected", HIL_OPT_FLOAT, "0", "Seconds a build is expected to take (0: history)");
+    /* test-run specs */
+    o = hil_ext_option(ext, "runs.*.select", HIL_OPT_STRING, NULL,
+                       "Tests of this program the run runs: filters on suite.name (comma list)");
+    o->flags = HIL_OPT_MULTIPLE;
+    o = hil_ext_option(ext, "runs.*.tags", HIL_OPT_STRING, NULL, "... or tests with any of these tags");
+    o->flags = HIL_OPT_MULTIPLE;
+    o = hil_ext_option(ext, "runs.*.exclude_tags", HIL_OPT_STRING, NULL, "Leave out tests with these tags");
+    o->flags = HIL_OPT_MULTIPLE;
+    o = hil_ext_option(ext, "runs.*.params", HIL_OPT_STRING, NULL, "NAME=VALUE parameters for the run's tests");
+    o->flags = HIL_OPT_MULTIPLE;
+    hil_ext_option(ext, "runs.*.command", HIL_OPT_STRING, NULL,
+                   "... or an external command ({variant} {image} {item} {rundir} {<role>} {<role>.<connector key>})");
+    hil_ext_option(ext, "runs.*.junit", HIL_OPT_STRING, NULL, "The JUnit file the command writes");
+    hil_ext_option(ext, "runs.*.cwd", HIL_OPT_PATH, NULL, "The command's working directory");
+    hil_ext_option(ext, "runs.*.infra_exit", HIL_OPT_INT, "0",
+                   "The command's exit status for 'the lab failed, not the test' (0: none)");
+    o = hil_ext_option(ext, "runs.*.variants", HIL_OPT_STRING, NULL,
+                       "Firmware variants to test: a work item per variant (comma list; none: any firmware)");
+    o->flags = HIL_OPT_MULTIPLE;
+    hil_ext_option(ext, "runs.*.priority", HIL_OPT_INT, "0", "Higher runs first, before any other rule");
+    hil_ext_option(ext, "runs.*.timeout", HIL_OPT_FLOAT, "0", "Seconds the run may take (its task's max_runtime)");
+    hil_ext_option(ext, "runs.*.test_timeout", HIL_OPT_FLOAT, "0", "Per-test timeout inside the run (0: run.timeout)");
+    hil_ext_option(ext, "runs.*.retries", HIL_OPT_INT, "0",
+                   "Attempts on another board after an infrastructure failure");
+    hil_ext_option(ext, "runs.*.expected", HIL_OPT_FLOAT, "0",
+                   "Seconds the run is expected to take (0: from the history, else a guess from the timeout)");
+    hil_ext_option(ext, "runs.*.roles.*.type", HIL_OPT_STRING, NULL, "The board type the role needs");
+    o = hil_ext_option(ext, "runs.*.roles.*.tags", HIL_OPT_STRING, NULL, "Tags the role's board must have (all)");
+    o->flags = HIL_OPT_MULTIPLE;
+    hil_ext_option(ext, "runs.*.roles.*.resource", HIL_OPT_STRING, NULL, "This very board (resources.<name>)");
+    hil_ext_option(ext, "runs.*.roles.*.fixed_firmware", HIL_OPT_BOOL, "false",
+                   "The board keeps its own firmware (a reference board): no variant needed, never flashed");
+}
+
+HIL_API void hil_scheduler_register(void) {
+    hil_extension_declare("scheduler", HIL_EXT_FRAMEWORK, hil__describe_scheduler);
+}
+
+#ifndef HIL_NO_CONSTRUCTORS
+HIL__CONSTRUCTOR(hil__reg_scheduler_extension) { hil_scheduler_register(); }
+#endif
 #ifdef __cplusplus
 }
 #endif
