@@ -13,7 +13,7 @@ static void run_board(st_result* r, const char* misbehave, const char* extra) {
     snprintf(bin, sizeof bin, "%s/demo/board_tests", st_build_dir());
     snprintf(sim, sizeof sim, "%s/demo/sim-firmware", st_build_dir());
     if (access(bin, X_OK) != 0 || access(sim, X_OK) != 0) HIL_FAIL("%s or %s is missing: run make", bin, sim);
-    snprintf(cmd, sizeof cmd, "--set=connectors.board.command=%s --name node-9 --type sensor-node --variant rev-b%s%s", sim,
+    snprintf(cmd, sizeof cmd, "--set=connectors.dut.command=%s --name node-9 --type sensor-node --variant rev-b%s%s", sim,
              misbehave ? " --misbehave " : "", misbehave ? misbehave : "");
     argv[n++] = bin;
     argv[n++] = "-c";

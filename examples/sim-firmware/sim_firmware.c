@@ -162,6 +162,15 @@ static void target_write(void* user, const uint8_t* data, size_t len) {
 
 static hil_target target;
 
+/* What the real test would spend on the hardware (a RAM walk, a flash read,
+ * an ADC settling), so that a lab session has realistic shapes. */
+static void busy_ms(int ms) {
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
 static int suite_setup(hil_target* t) {
     hil_target_log(t, "selftest: powering the peripherals");
     return HIL_TARGET_PASS;
@@ -173,6 +182,7 @@ static int ram_check(hil_target* t) {
     for (i = 0; i < sizeof ram; i++) ram[i] = (uint8_t)(i * 7);
     for (i = 0; i < sizeof ram; i++)
         if (ram[i] != (uint8_t)(i * 7)) return hil_target_fail(t, "RAM pattern mismatch");
+    busy_ms(400);
     hil_target_log(t, "4096 bytes of RAM verified");
     return HIL_TARGET_PASS;
 }
@@ -187,12 +197,14 @@ static int flash_crc(hil_target* t) {
         for (i = 0; i < 8; i++) crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
     }
     if (crc == 0) return hil_target_fail(t, "flash CRC is zero: erased image?");
+    busy_ms(300);
     hil_target_log(t, "flash image CRC verified");
     return HIL_TARGET_PASS;
 }
 
 static int adc_reference(hil_target* t) {
     double vref = 1.2 + (double)(board.seed % 7) / 1000.0;
+    busy_ms(250);
     if (vref < 1.18 || vref > 1.22) return hil_target_fail(t, "VREF out of range");
     hil_target_log(t, "VREF within 1.18..1.22 V");
     return HIL_TARGET_PASS;
@@ -200,6 +212,7 @@ static int adc_reference(hil_target* t) {
 
 static int radio_link(hil_target* t) {
     if (strcmp(board.type, "gateway") != 0) return HIL_TARGET_NOT_IMPLEMENTED;
+    busy_ms(900);
     hil_target_log(t, "radio link up, RSSI -61 dBm");
     return HIL_TARGET_PASS;
 }
@@ -227,7 +240,10 @@ static void service(const char* cmd) {
     char out[300];
     int n;
     if (has_prefix(cmd, "ECHO ")) n = snprintf(out, sizeof out, "\x01%s", cmd);
-    else if (strcmp(cmd, "SENSOR?") == 0) n = snprintf(out, sizeof out, "\x01SENSOR %.2f C", next_temperature());
+    else if (strcmp(cmd, "SENSOR?") == 0) {
+        busy_ms(20); /* the sensor's conversion time */
+        n = snprintf(out, sizeof out, "\x01SENSOR %.2f C", next_temperature());
+    }
     else if (strcmp(cmd, "INFO?") == 0)
         n = snprintf(out, sizeof out, "\x01INFO %s %s %s %s", board.name, board.type, board.variant, board.version);
     else if (has_prefix(cmd, "MODE ")) {
