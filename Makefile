@@ -1,7 +1,8 @@
 # hil - build, test, benchmark.
 #
 #   make            build everything (self-tests, examples, benchmarks)
-#   make demo       build and run the demo
+#   make demo       build and run the demo lab (make demo-faults: with a broken board)
+#   make quickstart the smallest complete test program, run
 #   make test       the whole test suite; ends with "N passed, N failed, N skipped"
 #   make bench      print BENCH lines
 #   make sanitize   the self-tests under ASan + UBSan
@@ -47,7 +48,7 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config
+.PHONY: all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
@@ -123,7 +124,30 @@ $(BUILD)/demo/board_tests: examples/lab/board_tests.c $(HEADERS) | $(BUILD)/demo
 $(BUILD)/demo:
 	@mkdir -p $@
 
-demo: $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart
+# `make demo`: the demo lab (examples/lab/lab.conf): five simulated boards of
+# two types; firmware built and flashed, then the tests scheduled across the
+# boards. Needs only a C compiler and make. The run directory (results.json,
+# junit.xml, report.html with the Gantt chart) is $(BUILD)/demo/runs/latest.
+DEMO_ENV = HIL_DEMO_BIN=$(BUILD)/demo HIL_DEMO_LAB=$(BUILD)/demo/lab
+demo: $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
+	@echo "== the demo lab: 5 simulated boards, 2 firmware builds, 6 runs scheduled across the boards =="
+	@$(DEMO_ENV) $(BUILD)/demo/board_tests schedule -c examples/lab/lab.conf --runs $(BUILD)/demo/runs $(DEMO_ARGS)
+	@echo
+	@echo "open the report:   $(BUILD)/demo/runs/latest/report.html"
+	@echo "results for CI:    $(BUILD)/demo/runs/latest/results.json, $(BUILD)/demo/runs/latest/junit.xml"
+	@echo "faults, too:       make demo-faults"
+
+# The same lab with one board whose firmware crashes on its first frame: the
+# run it was given is retried on another board of its type and the board is
+# quarantined (here after one failure; the default is three in a row).
+demo-faults: $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
+	@echo "== the demo lab with a faulty board: node2 crashes on its first frame =="
+	@$(DEMO_ENV) $(BUILD)/demo/board_tests schedule -c examples/lab/lab.conf --runs $(BUILD)/demo/runs \
+	  --set "connectors.node2.command=$(BUILD)/demo/sim-firmware --name node2 --type sensor-node --seed 12 \
+	  --flash $(BUILD)/demo/lab/node2.flash --misbehave crash" --set schedule.quarantine_after=1 $(DEMO_ARGS)
+
+# The quickstart (examples/quickstart): the smallest complete test program.
+quickstart: $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart
 	@echo "== the quickstart: tests for a simulated thermostat over its stdin/stdout =="
 	@$(BUILD)/demo/quickstart --set params.device=$(BUILD)/demo/sim_thermostat \
 	  --junit $(BUILD)/demo/junit.xml --json $(BUILD)/demo/results.json

@@ -2520,12 +2520,22 @@ static hil_result hil__meta_seconds(const char* what, const char* k, const char*
     return HIL_OK;
 }
 
+/* "tags=a timeout=5" (a missing ';') would quietly become the tag "a timeout=5". */
+static hil_result hil__meta_tags(const char* what, const char* v, char** out) {
+    if (strchr(v, '='))
+        return hil_error(HIL_ERR_CONFIG, "%s: tags '%s' contain '=': separate metadata items with ';' "
+                         "(\"tags=a,b; timeout=5\")", what, v);
+    HIL_FREE(*out);
+    *out = hil_strdup(v);
+    return HIL_OK;
+}
+
 static hil_result hil__suite_meta_kv(void* obj, const char* k, const char* v, const char* what) {
     hil__suite* s = (hil__suite*)obj;
     long long x;
     hil_result r = HIL_OK;
     if (strcmp(k, "id") == 0) { r = hil__meta_int(what, k, v, 0, INT_MAX, &x); s->id = (int)x; }
-    else if (strcmp(k, "tags") == 0) { HIL_FREE(s->tags); s->tags = hil_strdup(v); }
+    else if (strcmp(k, "tags") == 0) r = hil__meta_tags(what, v, &s->tags);
     else if (strcmp(k, "timeout") == 0) r = hil__meta_seconds(what, k, v, &s->timeout_s);
     else if (strcmp(k, "retries") == 0) { r = hil__meta_int(what, k, v, 0, 100, &x); s->retries = (int)x; }
     else if (strcmp(k, "requires") == 0) { HIL_FREE(s->requires); s->requires = hil_strdup(v); }
@@ -2539,7 +2549,7 @@ static hil_result hil__test_meta_kv(void* obj, const char* k, const char* v, con
     long long x;
     hil_result r = HIL_OK;
     if (strcmp(k, "id") == 0) { r = hil__meta_int(what, k, v, 0, INT_MAX, &x); t->info.case_id = (int)x; }
-    else if (strcmp(k, "tags") == 0) { HIL_FREE(t->own_tags); t->own_tags = hil_strdup(v); }
+    else if (strcmp(k, "tags") == 0) r = hil__meta_tags(what, v, &t->own_tags);
     else if (strcmp(k, "timeout") == 0) { r = hil__meta_seconds(what, k, v, &t->info.timeout_s); t->has_timeout = 1; }
     else if (strcmp(k, "retries") == 0) {
         r = hil__meta_int(what, k, v, 0, 100, &x);

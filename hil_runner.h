@@ -6502,8 +6502,11 @@ static void hil__sched_html_blocked(const hil_sched* s, hil_strbuf* out) {
     if (head) hil_sb_puts(out, "</ul>\n");
 }
 
-/* The page's style: the chart's colours by outcome, and the tables. */
+/* The page's style: the chart's colours by outcome (custom properties, so a user style sheet
+   or a checker finds and changes them in one place), and the tables. */
 static const char hil__sched_css[] =
+    ":root{--pass:#81c995;--fail:#f28b82;--timeout:#fdd663;--error:#d7aefb;--retried:#e8eaed;--running:#8ab4f8;"
+    "--build:#a8c7fa}"
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#202124;"
     "background:#fff}h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}"
     "p.sub{color:#5f6368;margin:0 0 16px}"
@@ -6520,14 +6523,15 @@ static const char hil__sched_css[] =
     "svg text{font-size:11px;fill:#202124}svg text.res{font-size:12px}svg .tick{stroke:#e0e0e0}"
     "svg .stripe{fill:#f8f9fa}svg .lane{fill:#eef3fd}"
     "svg rect.run,svg rect.build{stroke:#3c4043;stroke-width:.6}"
-    "svg .passed{fill:#81c995}svg .failed{fill:#f28b82}svg .timeout{fill:#fdd663}svg .error{fill:#d7aefb}"
-    "svg .retried{fill:#e8eaed;stroke-dasharray:3 2}svg .running{fill:#8ab4f8}svg .build{fill:#a8c7fa}"
-    "svg .build.failed{fill:#f28b82}"
+    "svg .passed{fill:var(--pass)}svg .failed{fill:var(--fail)}svg .timeout{fill:var(--timeout)}"
+    "svg .error{fill:var(--error)}svg .retried{fill:var(--retried);stroke-dasharray:3 2}"
+    "svg .running{fill:var(--running)}svg .build{fill:var(--build)}svg .build.failed{fill:var(--fail)}"
     ".legend{font-size:12px;color:#3c4043}.key{display:inline-block;width:14px;height:10px;margin:0 4px 0 10px;"
-    "border:1px solid #3c4043;vertical-align:middle}.key.passed{background:#81c995}.key.failed"
-    "{background:#f28b82}.key.timeout{background:#fdd663}.key.error{background:#d7aefb}.key.retried"
-    "{background:#e8eaed;border-style:dashed}.key.running{background:#8ab4f8}.key.build{background:#a8c7fa}"
-    ".bar{display:inline-block;height:9px;background:#81c995;vertical-align:middle}";
+    "border:1px solid #3c4043;vertical-align:middle}.key.passed{background:var(--pass)}"
+    ".key.failed{background:var(--fail)}.key.timeout{background:var(--timeout)}.key.error{background:var(--error)}"
+    ".key.retried{background:var(--retried);border-style:dashed}.key.running{background:var(--running)}"
+    ".key.build{background:var(--build)}"
+    ".bar{display:inline-block;height:9px;background:var(--pass);vertical-align:middle}";
 
 HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bound* lb, const char* title,
                                          const char* extra_html, hil_strbuf* out) {

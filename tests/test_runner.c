@@ -174,6 +174,17 @@ HIL_TEST(runner, shuffle_with_a_seed_repeats_the_order) {
     st_result_free(&r3);
 }
 
+HIL_TEST(runner, wrong_test_metadata_is_a_configuration_error_naming_the_test) {
+    const char* a[] = {NULL, NULL};
+    st_result r;
+    a[0] = st_meta("meta_bad_meta");
+    st_run(a, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 3, "exit code 3: a configuration error\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "meta.missing_separator"), "names the test\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "separate metadata items with ';'"), "says what to do\n%s", r.out);
+    st_result_free(&r);
+}
+
 HIL_TEST(runner, usage_errors_exit_2_with_a_hint) {
     const char* a1[] = {st_meta("meta_pass"), "--fial-fast", NULL};
     const char* a2[] = {st_meta("meta_pass"), "--timeout", "soon", NULL};

@@ -3,14 +3,17 @@
 what it should, not just that the file exists.
 
     render_check.py REPORT.html --png OUT.png [--expect-bars N] [--expect-rows N]
+                    [--bar-class REGEX] [--expect-fail]
 
 Two looks at the page, both from Chromium:
   1. the DOM after loading (--dump-dom): the Gantt chart (an <svg> inside
-     id="gantt") has at least N bars (<rect> with a class starting "bar"),
+     id="gantt") has at least N bars (<rect> whose first class matches
+     --bar-class, by default the scheduler's "run" and "build" bars),
      and the result table (id="results") has at least N body rows;
   2. a screenshot (--screenshot): decoded here (PNG, zlib), it must show the
      chart's bar colours (the CSS custom properties --pass and --fail of the
-     report, read from the HTML) over a real area, and not be a blank page.
+     report, read from the HTML) over a real area, and not be a blank page;
+     with --expect-fail the --fail colour must be drawn too.
 Exit 0 when every check passes; otherwise 1 with what is missing. Exit 77
 when Chromium is not installed (the caller turns that into a skip).
 """
@@ -108,6 +111,8 @@ def main():
     ap.add_argument("--png", required=True)
     ap.add_argument("--expect-bars", type=int, default=1)
     ap.add_argument("--expect-rows", type=int, default=1)
+    ap.add_argument("--bar-class", default="run|build")
+    ap.add_argument("--expect-fail", action="store_true")
     ap.add_argument("--size", default="1400,1000")
     args = ap.parse_args()
     exe = chromium()
@@ -120,7 +125,7 @@ def main():
 
     dom = run_chromium(exe, ["--dump-dom", url], 60).stdout.decode("utf-8", "replace")
     gantt = re.search(r'id="gantt".*?</svg>', dom, re.S)
-    bars = len(re.findall(r'<rect[^>]*class="bar', gantt.group(0))) if gantt else 0
+    bars = len(re.findall(r'<rect[^>]*class="(?:%s)\b' % args.bar_class, gantt.group(0))) if gantt else 0
     table = re.search(r'<table[^>]*id="results".*?</table>', dom, re.S)
     rows = len(re.findall(r"<tr", table.group(0))) - 1 if table else 0
     if bars < args.expect_bars:
@@ -145,8 +150,8 @@ def main():
                 continue
             seen = count_colour(pixels, bpp, rgb)
             print("render_check: %d pixels of the --%s colour #%02x%02x%02x" % ((seen,) + (name,) + rgb))
-            if name == "pass" and seen < 200:
-                problems.append("no bar in the --pass colour was drawn (%d pixels)" % seen)
+            if (name == "pass" or args.expect_fail) and seen < 200:
+                problems.append("no bar in the --%s colour was drawn (%d pixels)" % (name, seen))
     print("render_check: %s: %d bars, %d result rows, screenshot %dx%d" % (args.report, bars, rows, width, height))
     for p in problems:
         print("render_check: FAIL: " + p)
