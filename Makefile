@@ -53,6 +53,7 @@ BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
      $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers \
+     $(BUILD)/drop-in-single/hil_tests \
      $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
 
 help:
@@ -145,6 +146,8 @@ demo-faults: $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
 	@$(DEMO_ENV) $(BUILD)/demo/board_tests schedule -c examples/lab/lab.conf --runs $(BUILD)/demo/runs \
 	  --set "connectors.node2.command=$(BUILD)/demo/sim-firmware --name node2 --type sensor-node --seed 12 \
 	  --flash $(BUILD)/demo/lab/node2.flash --misbehave crash" --set schedule.quarantine_after=1 $(DEMO_ARGS)
+	@echo
+	@echo "open the report:   $(BUILD)/demo/runs/latest/report.html (node2's attempt is the dashed bar)"
 
 # The quickstart (examples/quickstart): the smallest complete test program.
 quickstart: $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart
@@ -157,6 +160,16 @@ quickstart: $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart
 $(BUILD)/drop-in/hil_tests: $(wildcard examples/drop-in/tests/*.c examples/drop-in/firmware/src/*) $(HEADERS)
 	@$(MAKE) --no-print-directory -C examples/drop-in BUILD=$(abspath $(BUILD))/drop-in CC="$(CC)" \
 	  $(abspath $(BUILD))/drop-in/hil_tests
+
+# The single-file route: hil_single.h copied in as third_party/hil/hil.h.
+$(BUILD)/drop-in-single/hil_tests: $(wildcard examples/drop-in/tests/*.c examples/drop-in/firmware/src/*) \
+    $(BUILD)/single/hil_single.h
+	@if [ -f $(BUILD)/single/hil_single.h ]; then \
+	  mkdir -p $(BUILD)/drop-in-single/third_party/hil && \
+	  cp $(BUILD)/single/hil_single.h $(BUILD)/drop-in-single/third_party/hil/hil.h && \
+	  $(MAKE) --no-print-directory -C examples/drop-in BUILD=$(abspath $(BUILD))/drop-in-single CC="$(CC)" \
+	    HIL_DIR=$(abspath $(BUILD))/drop-in-single/third_party/hil $(abspath $(BUILD))/drop-in-single/hil_tests; \
+	else rm -f $@; fi
 
 # A consumer project built with add_subdirectory and with FetchContent, and
 # the drop-in example's CMakeLists.txt; each test program must pass.

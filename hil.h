@@ -7947,8 +7947,10 @@ static hil_extension** hil__framework_order(size_t* n_out) {
 }
 
 static int hil__fail(hil_result r, int code) {
-    fprintf(stderr, "hil: error: %s\n", hil_last_error()[0] ? hil_last_error() : hil_result_str(r));
-    if (code == 2) fprintf(stderr, "hil: see '%s --help'\n", hil__app.argv[0]);
+    const char* msg = hil_last_error()[0] ? hil_last_error() : hil_result_str(r);
+    fprintf(stderr, "hil: error: %s\n", msg);
+    /* a usage error points at the help, once: most messages name it already */
+    if (code == 2 && !strstr(msg, "help")) fprintf(stderr, "hil: see '%s --help'\n", hil__app.argv[0]);
     return code;
 }
 

@@ -4085,7 +4085,12 @@ static hil_result hil__dut_create(hil_aux* a) {
         if (r == HIL_OK || r == HIL_ERR_ABORTED || r == HIL_ERR_CLOSED) break;
         HIL_INFO(a->logger, "auxiliary '%s': PING %lld of %lld: %s", a->name, i + 1, d->ping_tries, hil_last_error());
     }
-    if (r != HIL_OK) {
+    if (r == HIL_ERR_CLOSED || r == HIL_ERR_ABORTED) {
+        /* not a silent target: the line ended (a dead board) or we were stopped */
+        r = hil_aux_fail(a, r, "no answer to PING on connector '%s': %s", hil_channel_name(hil_aux_com(a)),
+                         hil_last_error());
+        hil_channel_close(hil_aux_com(a));
+    } else if (r != HIL_OK) {
         r = hil_aux_fail(a, r, "the target did not answer PING on connector '%s' (%lld tries of %lld ms): %s",
                          hil_channel_name(hil_aux_com(a)), d->ping_tries, d->ping_ms, hil_last_error());
         hil_channel_close(hil_aux_com(a));
@@ -4165,9 +4170,12 @@ HIL_API hil_result hil_dut_step(hil_aux* dut, int sub_type, int suite, int test_
 
 /* ---- remote tests ------------------------------------------------------------------------------------------------- */
 
+static int hil__aux_unavailable(const char* name, char* reason, size_t size);
+
 static hil_aux* hil__remote_dut(const char* aux_name) {
     hil_aux* dut = hil_aux_get(aux_name);
-    if (!dut) hil_test_error("remote test: no auxiliary '%s' (configure auxiliaries.%s.type = dut)", aux_name, aux_name);
+    char why[1024];
+    if (hil__aux_unavailable(aux_name, why, sizeof why)) hil_test_error("remote test: %s", why);
     else if (strcmp(hil_aux_type(dut), "dut") != 0)
         hil_test_error("remote test: auxiliary '%s' is of type '%s', not dut", aux_name, hil_aux_type(dut));
     else return dut;
@@ -4393,6 +4401,37 @@ HIL_API void hil_aux_destroy_all(void) {
     hil_mutex_unlock(&hil__cfgaux_mu);
 }
 
+/* Why the auxiliary `name` cannot serve a test (0: it can): not configured,
+   its creation from the configuration failed (with that error), or it has
+   stopped (with its state's reason). Shared by requires= and remote tests,
+   so both name the real cause. */
+static int hil__aux_unavailable(const char* name, char* reason, size_t size) {
+    hil_aux* a = hil_aux_get(name);
+    if (!a) {
+        size_t k;
+        const char* why = NULL;
+        hil_mutex_lock(&hil__cfgaux_mu);
+        for (k = 0; k < hil__n_cfgfail; k++)
+            if (strcmp(hil__cfgfail[k].name, name) == 0) why = hil__cfgfail[k].why;
+        if (why) snprintf(reason, size, "auxiliary '%s' could not be created: %s", name, why);
+        else snprintf(reason, size, "no auxiliary '%s' (configure auxiliaries.%s.type)", name, name);
+        hil_mutex_unlock(&hil__cfgaux_mu);
+        return 1;
+    } else {
+        hil_aux_state st = hil_aux_get_state(a);
+        if (st != HIL_AUX_RUNNING && st != HIL_AUX_NEW) {
+            char why[600], own[160];
+            const char* w = why;
+            hil_aux_why(a, why, sizeof why);
+            snprintf(own, sizeof own, "auxiliary '%s': ", name); /* said once is enough */
+            if (strncmp(w, own, strlen(own)) == 0) w += strlen(own);
+            snprintf(reason, size, "auxiliary '%s' is %s%s%s", name, hil_aux_state_str(st), *w ? ": " : "", w);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* requires=...: every auxiliary named must exist and run. */
 static hil_outcome hil__aux_precheck(const hil_test_info* t, char* reason, size_t size) {
     const char* p = t->requires;
@@ -4400,31 +4439,9 @@ static hil_outcome hil__aux_precheck(const hil_test_info* t, char* reason, size_
         char name[128];
         size_t len = strcspn(p, ",; ");
         if (len && len < sizeof name) {
-            hil_aux* a;
             memcpy(name, p, len);
             name[len] = 0;
-            a = hil_aux_get(name);
-            if (!a) {
-                size_t k;
-                const char* why = NULL;
-                hil_mutex_lock(&hil__cfgaux_mu);
-                for (k = 0; k < hil__n_cfgfail; k++)
-                    if (strcmp(hil__cfgfail[k].name, name) == 0) why = hil__cfgfail[k].why;
-                if (why) snprintf(reason, size, "auxiliary '%s' could not be created: %s", name, why);
-                else snprintf(reason, size, "requires '%s': no auxiliary of that name (configure auxiliaries.%s.type)",
-                              name, name);
-                hil_mutex_unlock(&hil__cfgaux_mu);
-                return HIL_BLOCKED;
-            } else {
-                hil_aux_state st = hil_aux_get_state(a);
-                if (st != HIL_AUX_RUNNING && st != HIL_AUX_NEW) {
-                    char why[600];
-                    hil_aux_why(a, why, sizeof why);
-                    snprintf(reason, size, "auxiliary '%s' is %s%s%s", name, hil_aux_state_str(st), why[0] ? ": " : "",
-                             why);
-                    return HIL_BLOCKED;
-                }
-            }
+            if (hil__aux_unavailable(name, reason, size)) return HIL_BLOCKED;
         }
         p += len;
         while (*p == ',' || *p == ';' || *p == ' ') p++;

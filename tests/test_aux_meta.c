@@ -88,7 +88,7 @@ static void run_meta(const char* dut_backend) {
     expect(text, "fw.no_power", "Failed", "target setup of suite 1, case 5 failed: no power on the rail");
     expect(text, "fw.bad_cleanup", "Failed", "teardown of suite 1, case 7 failed: cleanup failed");
     expect(text, "nohw.blocked_by_suite", "Blocked", "suite 3 has no hardware");
-    expect(text, "meta.missing_aux", "Blocked", "requires 'nothere': no auxiliary of that name");
+    expect(text, "meta.missing_aux", "Blocked", "no auxiliary 'nothere' (configure auxiliaries.nothere.type)");
     expect(text, "meta.child_logs", "Passed", NULL);
     expect(text, "meta.crash", "Errored", "killed by SIGSEGV");
     expect(text, "meta.after_crash", "Blocked", "auxiliary 'probe' is crashed");

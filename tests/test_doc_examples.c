@@ -63,10 +63,10 @@ HIL_TEST(doc_examples, extensions_csv_reporter) {
     st_result_free(&r);
 }
 
-HIL_TEST_META(doc_examples, the_drop_in_example_builds_and_passes, "tags=build") {
+static void run_drop_in(const char* dir) {
     char bin[512];
     st_result r;
-    snprintf(bin, sizeof bin, "%s/drop-in/hil_tests", st_build_dir());
+    snprintf(bin, sizeof bin, "%s/%s/hil_tests", st_build_dir(), dir);
     if (access(bin, X_OK) != 0) HIL_FAIL("%s is missing: run make", bin);
     {
         const char* a[] = {bin, "--color=never", NULL};
@@ -76,6 +76,16 @@ HIL_TEST_META(doc_examples, the_drop_in_example_builds_and_passes, "tags=build")
     HIL_EXPECT(st_has(&r, "2 passed, 0 failed, 1 skipped"), "%s", r.out);
     HIL_EXPECT(st_has(&r, "--set params.board_port=/dev/ttyUSB0"), "the skip says how to run it\n%s", r.out);
     st_result_free(&r);
+}
+
+HIL_TEST_META(doc_examples, the_drop_in_example_builds_and_passes, "tags=build") { run_drop_in("drop-in"); }
+
+/* examples/drop-in/README.md's other route: hil_single.h copied in as hil.h. */
+HIL_TEST_META(doc_examples, the_drop_in_example_builds_with_the_single_header, "tags=build") {
+    char single[512];
+    snprintf(single, sizeof single, "%s/single/hil_single.h", st_build_dir());
+    if (access(single, R_OK) != 0) HIL_SKIP("no single header: amalgamate.py needs python3 (apt-get install python3)");
+    run_drop_in("drop-in-single");
 }
 
 HIL_TEST_META(doc_examples, the_configuration_reference_is_current, "tags=build") {
