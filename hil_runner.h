@@ -2501,16 +2501,18 @@ static void hil__task_results_command(hil_task* t, const char* st, const char* w
         }
     }
     hil__sfmt(reason, sizeof reason, "%s%s", why[0] ? why : st, note);
+    /* The command's own result is named after the task (suite "command",
+     * the task's kind): in a JUnit viewer "command.build.rev-c" says which
+     * step it was, where the program's name ("sh") said nothing. */
     if (n_junit == 0) {
-        r = hil__sum_add_named(t->sum, "command", hil__basename(t->argv[0]), exit_o,
-                               exit_o == HIL_PASSED ? NULL : reason);
+        r = hil__sum_add_named(t->sum, "command", t->taskid, exit_o, exit_o == HIL_PASSED ? NULL : reason);
     } else {
         size_t i;
         hil_outcome roll = HIL_NOT_RUN;
         for (i = 0; i < t->sum->n_results; i++) roll = hil_outcome_rollup(roll, t->sum->results[i].outcome);
         r = NULL;
         if (exit_o != HIL_PASSED && roll < exit_o)
-            r = hil__sum_add_named(t->sum, "command", "exit_status", exit_o, reason);
+            r = hil__sum_add_named(t->sum, "command", t->taskid, exit_o, reason);
     }
     if (r) {
         r->start_wall_ns = t->sum->start_wall_ns;

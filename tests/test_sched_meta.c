@@ -149,7 +149,7 @@ HIL_TEST_META(sched_meta, real_lab, "timeout=120") {
     json = run_file(dir, "results.json");
     HIL_ASSERT(st_json_valid(json, err, sizeof err), "results.json: %s", err);
     expect_task(json, "build.v1", "Passed", NULL);
-    expect_task(json, "build.v2", "Failed", NULL);
+    expect_task(json, "build.v2", "Failed", "command.build.v2: exited with status 3");
     expect_task(json, "ident[v1]", "Passed", NULL);
     expect_task(json, "quick", "Passed", NULL);
     expect_task(json, "failing", "Failed", "bad.fails");
@@ -157,7 +157,13 @@ HIL_TEST_META(sched_meta, real_lab, "timeout=120") {
     expect_task(json, "pair", "Passed", NULL);
     expect_task(json, "cmd[v1]", "Passed", NULL);
     expect_task(json, "nofw[v9]", "Blocked", "variant v9");
-    expect_task(json, "broken[v2]", "Blocked", "build of variant 'v2' failed");
+    expect_task(json, "broken[v2]", "Blocked", "build of variant 'v2' failed: command.build.v2: exited with status 3");
+    /* builds and flashes are named after their task in JUnit, not after "sh" */
+    txt = run_file(dir, "junit.xml");
+    HIL_EXPECT(strstr(txt, "<testcase name=\"build.v1\" classname=\"command\"") &&
+                   strstr(txt, "<testcase name=\"build.v2\" classname=\"command\"") && !strstr(txt, "name=\"sh\""),
+               "%s", txt);
+    free(txt);
     /* the run's tests saw the board's own connector (b0: 17, b1: 23) */
     log = run_file(dir, "TaskLog.ident[v1]");
     HIL_EXPECT(strstr(log, "resource=b0 capacity=17 variant=v1 image=fw-v1.bin") ||
