@@ -8232,9 +8232,17 @@ static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome
     if (ri.requeued) {
         HIL_INFO("hil.sched", "%s: infrastructure failure on %s: %s; retrying on another resource", ii.name,
                  R->ph.res_name[0], why);
-        for (i = 0; i < D->n_st; i++)
-            if ((D->st[i].kind == HIL__ST_FLASH || D->st[i].kind == HIL__ST_RUN) && D->st[i].ref == run)
-                hil__sdrv_supersede(D, D->st[i].t, why);
+        /* Only what failed in this attempt is superseded: the run's tests
+         * (for the run's reason), and a flash that failed (for its own
+         * reason). A flash that passed did its job and stays Passed. */
+        for (i = 0; i < D->n_st; i++) {
+            hil__stask* x = &D->st[i];
+            if (x->ref != run) continue;
+            if (x->kind == HIL__ST_RUN)
+                hil__sdrv_supersede(D, x->t, why);
+            else if (x->kind == HIL__ST_FLASH && hil_outcome_is_failure(x->t->outcome))
+                hil__sdrv_supersede(D, x->t, x->t->reason ? x->t->reason : hil_outcome_str(x->t->outcome));
+        }
     } else if (ii.attempts > 1 && ii.outcome == HIL_SCHED_PASSED) {
         hil__sdrv_passx(D, R->test);
     }

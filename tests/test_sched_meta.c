@@ -250,7 +250,8 @@ HIL_TEST_META(sched_meta, quarantine_and_retry, "timeout=120") {
     HIL_EXPECT_EQ(flaky_runs, 2, "flaky was used after its quarantine, or not twice");
     /* resources in name order: a (first by name) goes to flaky; which item
      * flaky gets second depends on which of the first two ends first */
-    expect_task(json, "flash.flaky.a[v1]", "Skipped", "flashing flaky failed");
+    /* a failed flash keeps its own reason (not the run's words about it) */
+    expect_task(json, "flash.flaky.a[v1]", "Skipped", "command.flash.flaky.a[v1]: exited with status 1");
     expect_task(json, "a[v1]", "Passx", NULL);
     {
         const char* items[] = {"b[v1]", "c[v1]", "d[v1]"};
@@ -275,20 +276,29 @@ HIL_TEST_META(sched_meta, blocked_setup_is_the_boards_failure, "timeout=120") {
     st_result r;
     char *json, *log;
     write_lab(in_dir(dir, "lab.conf"),
-              "resources.p0.type = T\nresources.p1.type = T\n"
+              "resources.p0.type = T\nresources.p0.variants = v1\nresources.p0.flash = true\n"
+              "resources.p1.type = T\nresources.p1.variants = v1\nresources.p1.flash = true\n"
+              "builds.v1.image = fw.bin\n"
               "runs.x.select = needs_board.*\nruns.x.params = missing_board=p1\nruns.x.retries = 1\n"
-              "runs.x.roles.dut.type = T\n"
+              "runs.x.variants = v1\nruns.x.roles.dut.type = T\n"
               "runs.y.select = needs_board.*\nruns.y.params = missing_board=p1\nruns.y.retries = 1\n"
-              "runs.y.roles.dut.type = T\n");
+              "runs.y.variants = v1\nruns.y.roles.dut.type = T\n");
     schedule(dir, NULL, &r);
     HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
     json = run_file(dir, "results.json");
     /* x goes to p0 (first by id), y to p1, whose setup fails: Blocked, so
      * the board's fault: y runs again on p0 */
-    expect_task(json, "x", "Passed", NULL);
-    expect_task(json, "y", "Skipped", "retried on another resource");
-    expect_task(json, "y-2", "Passx", NULL);
-    log = run_file(dir, "TaskLog.y-2");
+    expect_task(json, "x[v1]", "Passed", NULL);
+    expect_task(json, "y[v1]", "Skipped", "retried on another resource");
+    expect_task(json, "y[v1]-2", "Passx", NULL);
+    /* p1's flash worked: it is no part of the failed attempt */
+    expect_task(json, "flash.p1.y[v1]", "Passed", NULL);
+    {
+        char* why = task_field(json, "flash.p1.y[v1]", "reason");
+        HIL_EXPECT(why && strcmp(why, "null") == 0, "a flash that passed got a reason: %s", why ? why : "?");
+        free(why);
+    }
+    log = run_file(dir, "TaskLog.y[v1]-2");
     HIL_EXPECT(strstr(log, "needs_board on p0"), "%s", log);
     free(log);
     free(json);
