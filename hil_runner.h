@@ -7724,6 +7724,13 @@ static hil_result hil__ph_argv(const hil__ph* ph, const char* tmpl, const char* 
 
 /* ---- the run directory's view of a schedule ------------------------------------------- */
 
+/* The longest reason the scheduler passes on (a run's, a flash's, a
+ * build's): room for a test's whole reason (hil.h keeps up to 1023
+ * characters) with the prefixes added on the way ("retried on another
+ * resource: ", "flashing <board> failed: ", "<suite.test>: "), so a
+ * reason is not cut before its last words (often the signal or the fix). */
+#define HIL__SCHED_REASON_MAX 2048
+
 #define HIL__ST_BUILD 0
 #define HIL__ST_FLASH 1
 #define HIL__ST_RUN 2
@@ -7743,7 +7750,7 @@ typedef struct hil__srun {
     char* variant;
     hil__ph ph;
     unsigned reflash, flash_left, infra;
-    char why[600]; /* the first infrastructure failure */
+    char why[HIL__SCHED_REASON_MAX]; /* the first infrastructure failure */
     hil_task* test;
     int started;
 } hil__srun;
@@ -7846,7 +7853,7 @@ static void hil__sdrv_not_run(hil__sdrv* D, const char* item, hil_outcome o, con
 static void hil__sdrv_supersede(hil__sdrv* D, hil_task* t, const char* why) {
     hil__job* J = D->J;
     size_t i;
-    char note[900];
+    char note[HIL__SCHED_REASON_MAX + 64];
     if (!t) return;
     hil__sfmt(note, sizeof note, "retried on another resource: %s", why);
     hil_mutex_lock(&J->mu);
@@ -8018,7 +8025,7 @@ static void hil__sdrv_start_test(hil__sdrv* D, uint32_t run) {
     hil_sb_free(&what);
     if (r != HIL_OK) {
         /* the lab's configuration cannot make this run: it fails, the board is fine */
-        char why[1200];
+        char why[HIL__SCHED_REASON_MAX];
         hil__sfmt(why, sizeof why, "%s", hil_last_error());
         hil__sdrv_not_run(D, R->ph.item, HIL_ERRORED, why);
         hil__sdrv_run_finished(D, run, HIL_SCHED_FAILED, 0, why);
@@ -8094,7 +8101,7 @@ static void hil__sdrv_start_run(hil__sdrv* D, const hil_sched_decision* d) {
         if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
         hil__strv_free(argv);
         if (r != HIL_OK) {
-            char why[1200];
+            char why[HIL__SCHED_REASON_MAX];
             hil__sfmt(why, sizeof why, "%s", hil_last_error());
             hil__sdrv_not_run(D, id, HIL_ERRORED, why); /* a configuration error: not the board's fault */
             if (!R->why[0]) hil__sfmt(R->why, sizeof R->why, "%s", why);
@@ -8137,7 +8144,7 @@ static void hil__sdrv_start_build(hil__sdrv* D, uint32_t b) {
     if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
     hil__strv_free(argv);
     if (r != HIL_OK) {
-        char why[1200];
+        char why[HIL__SCHED_REASON_MAX];
         hil__sfmt(why, sizeof why, "%s", hil_last_error());
         hil__sdrv_not_run(D, id, HIL_ERRORED, why);
         hil_sched_build_finished(D->L->s, lb->variant, 0, why, hil__sdrv_now());
@@ -8250,13 +8257,14 @@ static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome
         hil_sched_resource_info rinfo;
         hil_sched_resource_info_get(D->L->s, (uint32_t)i, &rinfo);
         if (rinfo.quarantined && !D->L->res[i].quarantined && i < D->L->n_res) {
+            const char* s_ = rinfo.infra_streak == 1 ? "" : "s";
             D->L->res[i].quarantined = 1; /* reported once */
-            hil__job_log(D->J, "warning", "%s quarantined after %u infrastructure failures in a row (last: %s)",
-                         rinfo.name, (unsigned)rinfo.infra_streak, why);
+            hil__job_log(D->J, "warning", "%s quarantined after %u infrastructure failure%s in a row (last: %s)",
+                         rinfo.name, (unsigned)rinfo.infra_streak, s_, why);
             hil_mutex_lock(&D->J->mu);
             if (D->J->console != HIL_JOB_CONSOLE_SILENT)
-                hil_sb_printf(&D->J->pending_out, "  quarantined %s after %u infrastructure failures in a row: %s\n",
-                              rinfo.name, (unsigned)rinfo.infra_streak, why);
+                hil_sb_printf(&D->J->pending_out, "  quarantined %s after %u infrastructure failure%s in a row: %s\n",
+                              rinfo.name, (unsigned)rinfo.infra_streak, s_, why);
             hil_mutex_unlock(&D->J->mu);
         }
     }
@@ -8275,7 +8283,7 @@ static void hil__sdrv_ended(hil__sdrv* D, size_t idx) {
     if (w.kind == HIL__ST_BUILD) {
         const hil__lab_build* lb = &D->L->builds[D->L->core_build[w.ref]];
         int ok = !hil_outcome_is_failure(t->outcome);
-        char why[1200];
+        char why[HIL__SCHED_REASON_MAX];
         hil__sfmt(why, sizeof why, "%s", t->reason ? t->reason : hil_outcome_str(t->outcome));
         if (ok && lb->image) {
             char path[4200];
@@ -8322,7 +8330,7 @@ static void hil__sdrv_ended(hil__sdrv* D, size_t idx) {
     {
         hil__srun* R = &D->runs[w.ref];
         unsigned infra = 0;
-        char why[1200];
+        char why[HIL__SCHED_REASON_MAX];
         hil_sched_outcome o = hil__sdrv_classify(D, R, t, &infra, why, sizeof why);
         hil__sdrv_run_finished(D, w.ref, o, infra, why);
     }

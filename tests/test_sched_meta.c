@@ -305,6 +305,44 @@ HIL_TEST_META(sched_meta, blocked_setup_is_the_boards_failure, "timeout=120") {
     st_result_free(&r);
 }
 
+/* A reason of about a thousand characters reaches every report whole
+ * (it used to be cut at 900 when the attempt was retried elsewhere). */
+HIL_TEST_META(sched_meta, long_reasons_reach_every_report, "timeout=120") {
+    const char* dir = test_dir("sched_long_reason");
+    static const char* const files[] = {"results.json", "summary.txt", "junit.xml", "report.html", "TaskLog.y", NULL};
+    st_result r;
+    char* text;
+    int i;
+    write_lab(in_dir(dir, "lab.conf"),
+              "resources.p0.type = T\nresources.p1.type = T\nschedule.quarantine_after = 1\n"
+              "runs.x.select = long_reason.*\nruns.x.params = missing_board=p1\nruns.x.retries = 1\n"
+              "runs.x.roles.dut.type = T\n"
+              "runs.y.select = long_reason.*\nruns.y.params = missing_board=p1\nruns.y.retries = 1\n"
+              "runs.y.roles.dut.type = T\n");
+    schedule(dir, NULL, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    /* y went to p1 (see blocked_setup_is_the_boards_failure), which failed once: quarantined */
+    HIL_EXPECT(st_has(&r, "quarantined p1 after 1 infrastructure failure in a row: ") &&
+                   st_has(&r, "END-OF-THE-REASON\n"),
+               "%s", r.out);
+    text = run_file(dir, "results.json");
+    {
+        char* why = task_field(text, "y", "reason");
+        const char* head = "retried on another resource: long_reason.works: suite setup failed: ";
+        HIL_EXPECT(why && strncmp(why, head, strlen(head)) == 0 &&
+                       strlen(why) > 1000 && strstr(why, "END-OF-THE-REASON") == why + strlen(why) - 17,
+                   "y's reason, %zu characters: %s", why ? strlen(why) : 0, why ? why : "(none)");
+        free(why);
+    }
+    free(text);
+    for (i = 0; files[i]; i++) {
+        text = run_file(dir, files[i]);
+        HIL_EXPECT(strstr(text, "END-OF-THE-REASON"), "%s lost the end of the reason", files[i]);
+        free(text);
+    }
+    st_result_free(&r);
+}
+
 /* The makespan from a report's first lines, in seconds. */
 static double makespan_of(const char* out) {
     const char* p = strstr(out, "makespan ");
