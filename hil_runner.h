@@ -7568,18 +7568,28 @@ HIL_API hil_result hil_sched_from_config(hil_config* cfg, hil_sched_history* his
 
 /* ---- the duration history file ------------------------------------------------------ */
 
+#define HIL__HIST_OFF 0      /* schedule.history = off */
+#define HIL__HIST_READ 1     /* read */
+#define HIL__HIST_MISSING 2  /* no such file (yet) */
+#define HIL__HIST_UNUSED 3   /* unreadable or damaged: left out (warned) */
+
 /* Load the history file (a missing file is an empty history; a damaged one
- * is reported and left out: it is rebuilt from the next runs). */
-static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* path, char* warn, size_t warn_size) {
+ * is reported and left out: it is rebuilt from the next runs). *state says
+ * which (HIL__HIST_*), for the line that tells the user where the expected
+ * durations came from. */
+static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* path, char* warn, size_t warn_size,
+                                                int* state) {
     hil_sched_history* h = NULL;
     char* text = NULL;
     size_t len = 0, bad = 0;
     double alpha = hil_config_get_float(cfg, "schedule.history_alpha", 0.3);
     warn[0] = 0;
+    *state = path ? HIL__HIST_MISSING : HIL__HIST_OFF;
     if (alpha <= 0 || alpha > 1) alpha = 0.3;
     if (hil_sched_history_create((uint32_t)(alpha * 1000 + 0.5), &h) != HIL_OK) return NULL;
     if (!path) return h;
     if (access(path, F_OK) != 0) return h;
+    *state = HIL__HIST_UNUSED;
     if (hil_read_file(path, &text, &len) != HIL_OK) {
         hil__sfmt(warn, warn_size, "duration history %s: %s (going on without it)", path, hil_last_error());
         return h;
@@ -7590,9 +7600,29 @@ static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* pat
         hil_sched_history_destroy(h);
         h = NULL;
         hil_sched_history_create((uint32_t)(alpha * 1000 + 0.5), &h);
+    } else {
+        *state = HIL__HIST_READ;
     }
     HIL_FREE(text);
     return h;
+}
+
+/* "history: ..." for --simulate and --list: a plan made without the
+ * history (a forgotten --runs) looks like one made with it otherwise. */
+static void hil__lab_history_line(const char* path, int state, const hil_sched_history* h, char* out, size_t size) {
+    switch (state) {
+    case HIL__HIST_READ:
+        hil__sfmt(out, size, "history: %s (%u work items and builds)", path, (unsigned)hil_sched_history_count(h));
+        break;
+    case HIL__HIST_MISSING:
+        hil__sfmt(out, size,
+                  "history: %s not found: no learnt durations (is --runs the directory of earlier schedules? "
+                  "schedule.history names the file)",
+                  path);
+        break;
+    case HIL__HIST_UNUSED: hil__sfmt(out, size, "history: %s could not be used (see the warning)", path); break;
+    default: hil__sfmt(out, size, "history: off (schedule.history = off)"); break;
+    }
 }
 
 static hil_result hil__lab_history_save(const hil_sched_history* h, const char* path) {
@@ -7767,6 +7797,7 @@ typedef struct hil__sdrv {
     hil__lab* L;
     hil_sched_history* hist;
     const char* hist_path;
+    const char* hist_line; /* "history: <file> ..." for the JobLog */
     const hil_schedule_config* c;
     hil__job* J;
     hil_job_rt* rt;
@@ -8515,8 +8546,9 @@ static void hil__sched_job_fn(hil_job_rt* rt) {
         hil_job_error(rt, "scheduler: out of memory");
         return;
     }
-    hil__job_log(D->J, "info", "schedule: %u work items, %u resources, %u builds, jobs %u", hil_sched_item_count(s),
-                 hil_sched_resource_count(s), hil_sched_build_count(s), (unsigned)D->L->sc.jobs);
+    hil__job_log(D->J, "info", "schedule: %u work items, %u resources, %u builds, jobs %u; %s",
+                 hil_sched_item_count(s), hil_sched_resource_count(s), hil_sched_build_count(s),
+                 (unsigned)D->L->sc.jobs, D->hist_line);
     for (;;) {
         if (!hil_job_interrupted(rt)) hil__sdrv_dispatch(D);
         if (!D->n_wait) break;
@@ -8592,7 +8624,8 @@ static void hil__sim_results_html(const hil__lab* L, hil_strbuf* sb) {
     hil_sb_puts(sb, "</tbody></table>\n");
 }
 
-static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab* L, hil_schedule_summary* out) {
+static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab* L, const char* hist_line,
+                                          hil_schedule_summary* out) {
     hil_strbuf text = {0, 0, 0, 0}, html = {0, 0, 0, 0}, extra = {0, 0, 0, 0}, msg = {0, 0, 0, 0};
     hil_sched_stats st;
     hil_sched_bound lb;
@@ -8617,8 +8650,9 @@ static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab
     out->retried = st.n_requeued;
     r = hil_sched_report_text(L->s, &lb, hil__sched_width(L->cfg), &text);
     if (r == HIL_OK && c->console != HIL_JOB_CONSOLE_SILENT) {
-        printf("simulation (no processes; expected durations from runs.*.expected, the history or the timeouts)\n%s",
-               hil_sb_cstr(&text));
+        printf("simulation (no processes; expected durations from runs.*.expected, the history or the timeouts)\n"
+               "%s\n%s",
+               hist_line, hil_sb_cstr(&text));
         fflush(stdout);
     }
     if (r == HIL_OK && c->report && c->report[0]) {
@@ -8635,7 +8669,8 @@ static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab
 }
 
 /* --list: the work items, their expected durations and where they come from. */
-static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil_sched_history* h) {
+static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil_sched_history* h,
+                            const char* hist_line) {
     uint32_t i, n = hil_sched_item_count(L->s), *plan = NULL;
     int64_t load[64];
     memset(load, 0, sizeof load);
@@ -8676,7 +8711,7 @@ static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil
             printf("shard %u/%u: %s of expected work\n", (unsigned)i + 1, (unsigned)c->shard_n, dur);
         }
     }
-    printf("%u work items from %zu runs on %zu resources\n", (unsigned)n, L->n_runs, L->n_res);
+    printf("%u work items from %zu runs on %zu resources\n%s\n", (unsigned)n, L->n_runs, L->n_res, hist_line);
     HIL_FREE(plan);
 }
 
@@ -8686,8 +8721,9 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
     hil_config* cfg;
     hil__lab* L = NULL;
     hil_sched_history* h = NULL;
-    char hist_path[4200], warn[1400];
+    char hist_path[4200], warn[1400], hist_line[4400];
     const char* hp = NULL;
+    int hist_state = HIL__HIST_OFF;
     hil_result r;
     size_t i;
     memset(sum, 0, sizeof *sum);
@@ -8700,7 +8736,8 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
         hil__sfmt(hist_path, sizeof hist_path, "%s/sched-history.txt", c->runs_dir ? c->runs_dir : "runs");
         hp = hist_path;
     }
-    h = hil__lab_history_load(cfg, hp, warn, sizeof warn);
+    h = hil__lab_history_load(cfg, hp, warn, sizeof warn, &hist_state);
+    hil__lab_history_line(hp, hist_state, h, hist_line, sizeof hist_line);
     if (warn[0] && c->console != HIL_JOB_CONSOLE_SILENT) fprintf(stderr, "hil: warning: %s\n", warn);
     r = hil__lab_load(cfg, h, &L);
     if (r != HIL_OK) {
@@ -8720,10 +8757,10 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
     if (r != HIL_OK) {
         sum->exit_code = 2;
     } else if (c->list) {
-        hil__sched_list(c, L, h);
+        hil__sched_list(c, L, h, hist_line);
         sum->exit_code = 0;
     } else if (c->simulate) {
-        r = hil__sched_simulate_lab(c, L, sum);
+        r = hil__sched_simulate_lab(c, L, hist_line, sum);
     } else {
         hil__sdrv D;
         hil__job_def def;
@@ -8733,6 +8770,7 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
         D.L = L;
         D.hist = h;
         D.hist_path = hp;
+        D.hist_line = hist_line;
         D.c = c;
         def.name = c->name && c->name[0] ? c->name : "schedule";
         def.fn = hil__sched_job_fn;

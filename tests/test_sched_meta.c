@@ -204,7 +204,11 @@ HIL_TEST_META(sched_meta, real_lab, "timeout=120") {
         const char* extra[] = {"--list", NULL};
         schedule(dir, extra, &r);
         HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+        char line[1400];
         HIL_EXPECT(st_has(&r, "history (1 runs)") && st_has(&r, "ident[v1]"), "%s", r.out);
+        /* and says which history file it read */
+        snprintf(line, sizeof line, "\nhistory: %s (", in_dir(dir, "runs/sched-history.txt"));
+        HIL_EXPECT(st_has(&r, line), "no '%s' in:\n%s", line + 1, r.out);
         st_result_free(&r);
     }
 }
@@ -364,6 +368,12 @@ HIL_TEST(sched_meta, simulate) {
                    st_has(&r, "\nb1 ") && st_has(&r, "\nr0 ") && st_has(&r, "(builds)"),
                "%s", r.out);
     HIL_EXPECT(st_has(&r, "nofw[v9]: no usable resource for role 'dut'"), "%s", r.out);
+    {
+        /* no schedule ran there yet: the plan says it has no history, and where it looked */
+        char line[1400];
+        snprintf(line, sizeof line, "\nhistory: %s not found", in_dir(dir, "runs/sched-history.txt"));
+        HIL_EXPECT(st_has(&r, line), "no '%s' in:\n%s", line + 1, r.out);
+    }
     /* nothing ran: no build output, no run directory */
     HIL_EXPECT(access(in_dir(dir, "fw-v1.bin"), F_OK) != 0, "the simulation ran a build");
     HIL_EXPECT(access(in_dir(dir, "runs/latest"), F_OK) != 0, "the simulation made a run directory");
