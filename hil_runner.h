@@ -683,6 +683,7 @@ typedef struct hil_schedule_config {
     double grace_s;                /* SIGTERM to SIGKILL when a run is stopped (default 5) */
     int console;                   /* HIL_JOB_CONSOLE_* */
     int color;
+    double max_runtime_s;          /* runs, builds and flashes without a timeout stop after this (0: never) */
 } hil_schedule_config;
 
 typedef struct hil_schedule_summary {
@@ -3841,7 +3842,10 @@ static void hil__describe_jobs(hil_extension* ext) {
     ext->load_order = 60;
     hil_ext_endpoint(ext, &HIL_EP_JOB, msgs);
     c = hil_ext_command(ext, "job", "Run a job: its tasks, run directory and reports (docs/jobs.md)", hil__cmd_job);
-    c->uses = "job";
+    /* "job": what makes a run directory of tasks (the schedule command uses
+     * it too, and shares these options); "job-registry": the HIL_JOB
+     * functions, which only this command lists (--list) */
+    c->uses = "job,job-registry";
     c->usage = "NAME [JOB ARGS...]";
     c->pass_unknown = 1; /* the job's own options reach it in rt->argv */
     hil_ext_command(ext, "jobs", "List the jobs", hil__cmd_jobs);
@@ -3858,7 +3862,7 @@ static void hil__describe_jobs(hil_extension* ext) {
     o->commands = "job";
     o = hil_ext_option(ext, "job.list", HIL_OPT_FLAG, "false", "List the jobs instead of running one");
     o->cli = "--list";
-    o->commands = "job";
+    o->commands = "job-registry";
     o = hil_ext_option(ext, "job.grace", HIL_OPT_FLOAT, "5", "Seconds from SIGTERM to SIGKILL when a task is stopped");
     o->cli = "--grace";
     o->metavar = "S";
@@ -8781,6 +8785,7 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
         jc.runs_dir = c->runs_dir;
         jc.archive = c->archive;
         jc.grace_s = c->grace_s;
+        jc.max_runtime_s = c->max_runtime_s;
         jc.console = c->console;
         jc.color = c->color;
         jc.config = cfg;
@@ -9330,7 +9335,8 @@ static int hil__cmd_schedule(hil_cmd_ctx* ctx) {
     c.config = cfg;
     c.bus = ctx->bus;
     c.simulate = hil_config_get_bool(cfg, "schedule.simulate", 0);
-    c.list = hil_config_get_bool(cfg, "job.list", 0);
+    c.list = hil_config_get_bool(cfg, "schedule.list", 0);
+    c.max_runtime_s = hil_config_get_float(cfg, "job.max_runtime", 0);
     c.runs_dir = hil_config_get(cfg, "job.runs", "runs");
     c.name = hil_config_get(cfg, "job.name", NULL);
     c.archive = hil_config_get_bool(cfg, "job.archive", 0);
@@ -9398,6 +9404,11 @@ static void hil__describe_scheduler(hil_extension* ext) {
                        "Run share K of N (balanced by expected duration; every machine needs the same history)");
     o->cli = "--shard";
     o->metavar = "K/N";
+    o->commands = "schedule";
+    o = hil_ext_option(ext, "schedule.list", HIL_OPT_FLAG, "false",
+                       "List the work items with their expected durations and where those come from (with "
+                       "--shard: each item's share) instead of running them");
+    o->cli = "--list";
     o->commands = "schedule";
     o = hil_ext_option(ext, "schedule.simulate", HIL_OPT_FLAG, "false",
                        "Plan on a virtual clock with expected durations: no builds, no boards, no processes");
