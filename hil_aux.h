@@ -426,7 +426,7 @@ HIL_API const char* hil_tapp_command_str(int sub_type);
 typedef struct hil_dut_result {
     hil_result result;      /* HIL_OK when a REPORT came; else why not */
     int verdict;            /* HIL_TAPP_PASS / FAILED / NOT_IMPLEMENTED */
-    char reason[256];       /* the failure reason TLV, or the error */
+    char reason[1024];      /* the failure reason TLV, or the error (as long as hil_last_error()'s) */
 } hil_dut_result;
 
 HIL_API hil_result hil_dut_ping(hil_aux* dut, int timeout_ms);
@@ -4186,7 +4186,7 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
     hil_aux* dut = hil__remote_dut(aux_name);
     hil_dut_result res;
     int failed = 0, not_impl = 0;
-    char msg[600];
+    char msg[sizeof res.reason + 128];
     if (!dut) return;
     if (hil_aux_lock_it(dut, 30000) != HIL_OK) {
         hil_test_error("remote test suite %d, case %d: %s", suite, test_case, hil_last_error());
@@ -4206,7 +4206,7 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
         return;
     }
     if (hil_dut_step(dut, HIL_TAPP_CASE_RUN, suite, test_case, &res) != HIL_OK) {
-        char why[300];
+        char why[sizeof res.reason];
         hil__scopy(why, sizeof why, res.reason);
         (void)hil_aux_abort_command(dut, 10000); /* it may still be running on the target */
         hil_aux_unlock_it(dut);
@@ -4243,7 +4243,7 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
 HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup) {
     hil_aux* dut = hil__remote_dut(aux_name);
     hil_dut_result res;
-    char msg[600];
+    char msg[sizeof res.reason + 128];
     const char* what = setup ? "setup" : "teardown";
     if (!dut) return;
     if (hil_dut_step(dut, setup ? HIL_TAPP_SUITE_SETUP : HIL_TAPP_SUITE_TEARDOWN, suite, 0, &res) != HIL_OK) {

@@ -683,6 +683,7 @@ typedef struct hil_schedule_config {
     double grace_s;                /* SIGTERM to SIGKILL when a run is stopped (default 5) */
     int console;                   /* HIL_JOB_CONSOLE_* */
     int color;
+    double max_runtime_s;          /* runs, builds and flashes without a timeout stop after this (0: never) */
 } hil_schedule_config;
 
 typedef struct hil_schedule_summary {
@@ -2501,16 +2502,18 @@ static void hil__task_results_command(hil_task* t, const char* st, const char* w
         }
     }
     hil__sfmt(reason, sizeof reason, "%s%s", why[0] ? why : st, note);
+    /* The command's own result is named after the task (suite "command",
+     * the task's kind): in a JUnit viewer "command.build.rev-c" says which
+     * step it was, where the program's name ("sh") said nothing. */
     if (n_junit == 0) {
-        r = hil__sum_add_named(t->sum, "command", hil__basename(t->argv[0]), exit_o,
-                               exit_o == HIL_PASSED ? NULL : reason);
+        r = hil__sum_add_named(t->sum, "command", t->taskid, exit_o, exit_o == HIL_PASSED ? NULL : reason);
     } else {
         size_t i;
         hil_outcome roll = HIL_NOT_RUN;
         for (i = 0; i < t->sum->n_results; i++) roll = hil_outcome_rollup(roll, t->sum->results[i].outcome);
         r = NULL;
         if (exit_o != HIL_PASSED && roll < exit_o)
-            r = hil__sum_add_named(t->sum, "command", "exit_status", exit_o, reason);
+            r = hil__sum_add_named(t->sum, "command", t->taskid, exit_o, reason);
     }
     if (r) {
         r->start_wall_ns = t->sum->start_wall_ns;
@@ -3839,7 +3842,10 @@ static void hil__describe_jobs(hil_extension* ext) {
     ext->load_order = 60;
     hil_ext_endpoint(ext, &HIL_EP_JOB, msgs);
     c = hil_ext_command(ext, "job", "Run a job: its tasks, run directory and reports (docs/jobs.md)", hil__cmd_job);
-    c->uses = "job";
+    /* "job": what makes a run directory of tasks (the schedule command uses
+     * it too, and shares these options); "job-registry": the HIL_JOB
+     * functions, which only this command lists (--list) */
+    c->uses = "job,job-registry";
     c->usage = "NAME [JOB ARGS...]";
     c->pass_unknown = 1; /* the job's own options reach it in rt->argv */
     hil_ext_command(ext, "jobs", "List the jobs", hil__cmd_jobs);
@@ -3856,7 +3862,7 @@ static void hil__describe_jobs(hil_extension* ext) {
     o->commands = "job";
     o = hil_ext_option(ext, "job.list", HIL_OPT_FLAG, "false", "List the jobs instead of running one");
     o->cli = "--list";
-    o->commands = "job";
+    o->commands = "job-registry";
     o = hil_ext_option(ext, "job.grace", HIL_OPT_FLOAT, "5", "Seconds from SIGTERM to SIGKILL when a task is stopped");
     o->cli = "--grace";
     o->metavar = "S";
@@ -7566,18 +7572,28 @@ HIL_API hil_result hil_sched_from_config(hil_config* cfg, hil_sched_history* his
 
 /* ---- the duration history file ------------------------------------------------------ */
 
+#define HIL__HIST_OFF 0      /* schedule.history = off */
+#define HIL__HIST_READ 1     /* read */
+#define HIL__HIST_MISSING 2  /* no such file (yet) */
+#define HIL__HIST_UNUSED 3   /* unreadable or damaged: left out (warned) */
+
 /* Load the history file (a missing file is an empty history; a damaged one
- * is reported and left out: it is rebuilt from the next runs). */
-static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* path, char* warn, size_t warn_size) {
+ * is reported and left out: it is rebuilt from the next runs). *state says
+ * which (HIL__HIST_*), for the line that tells the user where the expected
+ * durations came from. */
+static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* path, char* warn, size_t warn_size,
+                                                int* state) {
     hil_sched_history* h = NULL;
     char* text = NULL;
     size_t len = 0, bad = 0;
     double alpha = hil_config_get_float(cfg, "schedule.history_alpha", 0.3);
     warn[0] = 0;
+    *state = path ? HIL__HIST_MISSING : HIL__HIST_OFF;
     if (alpha <= 0 || alpha > 1) alpha = 0.3;
     if (hil_sched_history_create((uint32_t)(alpha * 1000 + 0.5), &h) != HIL_OK) return NULL;
     if (!path) return h;
     if (access(path, F_OK) != 0) return h;
+    *state = HIL__HIST_UNUSED;
     if (hil_read_file(path, &text, &len) != HIL_OK) {
         hil__sfmt(warn, warn_size, "duration history %s: %s (going on without it)", path, hil_last_error());
         return h;
@@ -7588,9 +7604,29 @@ static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* pat
         hil_sched_history_destroy(h);
         h = NULL;
         hil_sched_history_create((uint32_t)(alpha * 1000 + 0.5), &h);
+    } else {
+        *state = HIL__HIST_READ;
     }
     HIL_FREE(text);
     return h;
+}
+
+/* "history: ..." for --simulate and --list: a plan made without the
+ * history (a forgotten --runs) looks like one made with it otherwise. */
+static void hil__lab_history_line(const char* path, int state, const hil_sched_history* h, char* out, size_t size) {
+    switch (state) {
+    case HIL__HIST_READ:
+        hil__sfmt(out, size, "history: %s (%u work items and builds)", path, (unsigned)hil_sched_history_count(h));
+        break;
+    case HIL__HIST_MISSING:
+        hil__sfmt(out, size,
+                  "history: %s not found: no learnt durations (is --runs the directory of earlier schedules? "
+                  "schedule.history names the file)",
+                  path);
+        break;
+    case HIL__HIST_UNUSED: hil__sfmt(out, size, "history: %s could not be used (see the warning)", path); break;
+    default: hil__sfmt(out, size, "history: off (schedule.history = off)"); break;
+    }
 }
 
 static hil_result hil__lab_history_save(const hil_sched_history* h, const char* path) {
@@ -7722,6 +7758,13 @@ static hil_result hil__ph_argv(const hil__ph* ph, const char* tmpl, const char* 
 
 /* ---- the run directory's view of a schedule ------------------------------------------- */
 
+/* The longest reason the scheduler passes on (a run's, a flash's, a
+ * build's): room for a test's whole reason (hil.h keeps up to 1023
+ * characters) with the prefixes added on the way ("retried on another
+ * resource: ", "flashing <board> failed: ", "<suite.test>: "), so a
+ * reason is not cut before its last words (often the signal or the fix). */
+#define HIL__SCHED_REASON_MAX 2048
+
 #define HIL__ST_BUILD 0
 #define HIL__ST_FLASH 1
 #define HIL__ST_RUN 2
@@ -7741,7 +7784,7 @@ typedef struct hil__srun {
     char* variant;
     hil__ph ph;
     unsigned reflash, flash_left, infra;
-    char why[600]; /* the first infrastructure failure */
+    char why[HIL__SCHED_REASON_MAX]; /* the first infrastructure failure */
     hil_task* test;
     int started;
 } hil__srun;
@@ -7758,6 +7801,7 @@ typedef struct hil__sdrv {
     hil__lab* L;
     hil_sched_history* hist;
     const char* hist_path;
+    const char* hist_line; /* "history: <file> ..." for the JobLog */
     const hil_schedule_config* c;
     hil__job* J;
     hil_job_rt* rt;
@@ -7844,7 +7888,7 @@ static void hil__sdrv_not_run(hil__sdrv* D, const char* item, hil_outcome o, con
 static void hil__sdrv_supersede(hil__sdrv* D, hil_task* t, const char* why) {
     hil__job* J = D->J;
     size_t i;
-    char note[900];
+    char note[HIL__SCHED_REASON_MAX + 64];
     if (!t) return;
     hil__sfmt(note, sizeof note, "retried on another resource: %s", why);
     hil_mutex_lock(&J->mu);
@@ -8016,7 +8060,7 @@ static void hil__sdrv_start_test(hil__sdrv* D, uint32_t run) {
     hil_sb_free(&what);
     if (r != HIL_OK) {
         /* the lab's configuration cannot make this run: it fails, the board is fine */
-        char why[1200];
+        char why[HIL__SCHED_REASON_MAX];
         hil__sfmt(why, sizeof why, "%s", hil_last_error());
         hil__sdrv_not_run(D, R->ph.item, HIL_ERRORED, why);
         hil__sdrv_run_finished(D, run, HIL_SCHED_FAILED, 0, why);
@@ -8092,7 +8136,7 @@ static void hil__sdrv_start_run(hil__sdrv* D, const hil_sched_decision* d) {
         if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
         hil__strv_free(argv);
         if (r != HIL_OK) {
-            char why[1200];
+            char why[HIL__SCHED_REASON_MAX];
             hil__sfmt(why, sizeof why, "%s", hil_last_error());
             hil__sdrv_not_run(D, id, HIL_ERRORED, why); /* a configuration error: not the board's fault */
             if (!R->why[0]) hil__sfmt(R->why, sizeof R->why, "%s", why);
@@ -8135,7 +8179,7 @@ static void hil__sdrv_start_build(hil__sdrv* D, uint32_t b) {
     if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
     hil__strv_free(argv);
     if (r != HIL_OK) {
-        char why[1200];
+        char why[HIL__SCHED_REASON_MAX];
         hil__sfmt(why, sizeof why, "%s", hil_last_error());
         hil__sdrv_not_run(D, id, HIL_ERRORED, why);
         hil_sched_build_finished(D->L->s, lb->variant, 0, why, hil__sdrv_now());
@@ -8230,9 +8274,17 @@ static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome
     if (ri.requeued) {
         HIL_INFO("hil.sched", "%s: infrastructure failure on %s: %s; retrying on another resource", ii.name,
                  R->ph.res_name[0], why);
-        for (i = 0; i < D->n_st; i++)
-            if ((D->st[i].kind == HIL__ST_FLASH || D->st[i].kind == HIL__ST_RUN) && D->st[i].ref == run)
-                hil__sdrv_supersede(D, D->st[i].t, why);
+        /* Only what failed in this attempt is superseded: the run's tests
+         * (for the run's reason), and a flash that failed (for its own
+         * reason). A flash that passed did its job and stays Passed. */
+        for (i = 0; i < D->n_st; i++) {
+            hil__stask* x = &D->st[i];
+            if (x->ref != run) continue;
+            if (x->kind == HIL__ST_RUN)
+                hil__sdrv_supersede(D, x->t, why);
+            else if (x->kind == HIL__ST_FLASH && hil_outcome_is_failure(x->t->outcome))
+                hil__sdrv_supersede(D, x->t, x->t->reason ? x->t->reason : hil_outcome_str(x->t->outcome));
+        }
     } else if (ii.attempts > 1 && ii.outcome == HIL_SCHED_PASSED) {
         hil__sdrv_passx(D, R->test);
     }
@@ -8240,13 +8292,14 @@ static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome
         hil_sched_resource_info rinfo;
         hil_sched_resource_info_get(D->L->s, (uint32_t)i, &rinfo);
         if (rinfo.quarantined && !D->L->res[i].quarantined && i < D->L->n_res) {
+            const char* s_ = rinfo.infra_streak == 1 ? "" : "s";
             D->L->res[i].quarantined = 1; /* reported once */
-            hil__job_log(D->J, "warning", "%s quarantined after %u infrastructure failures in a row (last: %s)",
-                         rinfo.name, (unsigned)rinfo.infra_streak, why);
+            hil__job_log(D->J, "warning", "%s quarantined after %u infrastructure failure%s in a row (last: %s)",
+                         rinfo.name, (unsigned)rinfo.infra_streak, s_, why);
             hil_mutex_lock(&D->J->mu);
             if (D->J->console != HIL_JOB_CONSOLE_SILENT)
-                hil_sb_printf(&D->J->pending_out, "  quarantined %s after %u infrastructure failures in a row: %s\n",
-                              rinfo.name, (unsigned)rinfo.infra_streak, why);
+                hil_sb_printf(&D->J->pending_out, "  quarantined %s after %u infrastructure failure%s in a row: %s\n",
+                              rinfo.name, (unsigned)rinfo.infra_streak, s_, why);
             hil_mutex_unlock(&D->J->mu);
         }
     }
@@ -8265,7 +8318,7 @@ static void hil__sdrv_ended(hil__sdrv* D, size_t idx) {
     if (w.kind == HIL__ST_BUILD) {
         const hil__lab_build* lb = &D->L->builds[D->L->core_build[w.ref]];
         int ok = !hil_outcome_is_failure(t->outcome);
-        char why[1200];
+        char why[HIL__SCHED_REASON_MAX];
         hil__sfmt(why, sizeof why, "%s", t->reason ? t->reason : hil_outcome_str(t->outcome));
         if (ok && lb->image) {
             char path[4200];
@@ -8312,7 +8365,7 @@ static void hil__sdrv_ended(hil__sdrv* D, size_t idx) {
     {
         hil__srun* R = &D->runs[w.ref];
         unsigned infra = 0;
-        char why[1200];
+        char why[HIL__SCHED_REASON_MAX];
         hil_sched_outcome o = hil__sdrv_classify(D, R, t, &infra, why, sizeof why);
         hil__sdrv_run_finished(D, w.ref, o, infra, why);
     }
@@ -8497,8 +8550,9 @@ static void hil__sched_job_fn(hil_job_rt* rt) {
         hil_job_error(rt, "scheduler: out of memory");
         return;
     }
-    hil__job_log(D->J, "info", "schedule: %u work items, %u resources, %u builds, jobs %u", hil_sched_item_count(s),
-                 hil_sched_resource_count(s), hil_sched_build_count(s), (unsigned)D->L->sc.jobs);
+    hil__job_log(D->J, "info", "schedule: %u work items, %u resources, %u builds, jobs %u; %s",
+                 hil_sched_item_count(s), hil_sched_resource_count(s), hil_sched_build_count(s),
+                 (unsigned)D->L->sc.jobs, D->hist_line);
     for (;;) {
         if (!hil_job_interrupted(rt)) hil__sdrv_dispatch(D);
         if (!D->n_wait) break;
@@ -8574,7 +8628,8 @@ static void hil__sim_results_html(const hil__lab* L, hil_strbuf* sb) {
     hil_sb_puts(sb, "</tbody></table>\n");
 }
 
-static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab* L, hil_schedule_summary* out) {
+static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab* L, const char* hist_line,
+                                          hil_schedule_summary* out) {
     hil_strbuf text = {0, 0, 0, 0}, html = {0, 0, 0, 0}, extra = {0, 0, 0, 0}, msg = {0, 0, 0, 0};
     hil_sched_stats st;
     hil_sched_bound lb;
@@ -8599,8 +8654,9 @@ static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab
     out->retried = st.n_requeued;
     r = hil_sched_report_text(L->s, &lb, hil__sched_width(L->cfg), &text);
     if (r == HIL_OK && c->console != HIL_JOB_CONSOLE_SILENT) {
-        printf("simulation (no processes; expected durations from runs.*.expected, the history or the timeouts)\n%s",
-               hil_sb_cstr(&text));
+        printf("simulation (no processes; expected durations from runs.*.expected, the history or the timeouts)\n"
+               "%s\n%s",
+               hist_line, hil_sb_cstr(&text));
         fflush(stdout);
     }
     if (r == HIL_OK && c->report && c->report[0]) {
@@ -8617,7 +8673,8 @@ static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab
 }
 
 /* --list: the work items, their expected durations and where they come from. */
-static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil_sched_history* h) {
+static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil_sched_history* h,
+                            const char* hist_line) {
     uint32_t i, n = hil_sched_item_count(L->s), *plan = NULL;
     int64_t load[64];
     memset(load, 0, sizeof load);
@@ -8658,7 +8715,7 @@ static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil
             printf("shard %u/%u: %s of expected work\n", (unsigned)i + 1, (unsigned)c->shard_n, dur);
         }
     }
-    printf("%u work items from %zu runs on %zu resources\n", (unsigned)n, L->n_runs, L->n_res);
+    printf("%u work items from %zu runs on %zu resources\n%s\n", (unsigned)n, L->n_runs, L->n_res, hist_line);
     HIL_FREE(plan);
 }
 
@@ -8668,8 +8725,9 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
     hil_config* cfg;
     hil__lab* L = NULL;
     hil_sched_history* h = NULL;
-    char hist_path[4200], warn[1400];
+    char hist_path[4200], warn[1400], hist_line[4400];
     const char* hp = NULL;
+    int hist_state = HIL__HIST_OFF;
     hil_result r;
     size_t i;
     memset(sum, 0, sizeof *sum);
@@ -8682,7 +8740,8 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
         hil__sfmt(hist_path, sizeof hist_path, "%s/sched-history.txt", c->runs_dir ? c->runs_dir : "runs");
         hp = hist_path;
     }
-    h = hil__lab_history_load(cfg, hp, warn, sizeof warn);
+    h = hil__lab_history_load(cfg, hp, warn, sizeof warn, &hist_state);
+    hil__lab_history_line(hp, hist_state, h, hist_line, sizeof hist_line);
     if (warn[0] && c->console != HIL_JOB_CONSOLE_SILENT) fprintf(stderr, "hil: warning: %s\n", warn);
     r = hil__lab_load(cfg, h, &L);
     if (r != HIL_OK) {
@@ -8702,10 +8761,10 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
     if (r != HIL_OK) {
         sum->exit_code = 2;
     } else if (c->list) {
-        hil__sched_list(c, L, h);
+        hil__sched_list(c, L, h, hist_line);
         sum->exit_code = 0;
     } else if (c->simulate) {
-        r = hil__sched_simulate_lab(c, L, sum);
+        r = hil__sched_simulate_lab(c, L, hist_line, sum);
     } else {
         hil__sdrv D;
         hil__job_def def;
@@ -8715,6 +8774,7 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
         D.L = L;
         D.hist = h;
         D.hist_path = hp;
+        D.hist_line = hist_line;
         D.c = c;
         def.name = c->name && c->name[0] ? c->name : "schedule";
         def.fn = hil__sched_job_fn;
@@ -8725,6 +8785,7 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
         jc.runs_dir = c->runs_dir;
         jc.archive = c->archive;
         jc.grace_s = c->grace_s;
+        jc.max_runtime_s = c->max_runtime_s;
         jc.console = c->console;
         jc.color = c->color;
         jc.config = cfg;
@@ -9274,7 +9335,8 @@ static int hil__cmd_schedule(hil_cmd_ctx* ctx) {
     c.config = cfg;
     c.bus = ctx->bus;
     c.simulate = hil_config_get_bool(cfg, "schedule.simulate", 0);
-    c.list = hil_config_get_bool(cfg, "job.list", 0);
+    c.list = hil_config_get_bool(cfg, "schedule.list", 0);
+    c.max_runtime_s = hil_config_get_float(cfg, "job.max_runtime", 0);
     c.runs_dir = hil_config_get(cfg, "job.runs", "runs");
     c.name = hil_config_get(cfg, "job.name", NULL);
     c.archive = hil_config_get_bool(cfg, "job.archive", 0);
@@ -9342,6 +9404,11 @@ static void hil__describe_scheduler(hil_extension* ext) {
                        "Run share K of N (balanced by expected duration; every machine needs the same history)");
     o->cli = "--shard";
     o->metavar = "K/N";
+    o->commands = "schedule";
+    o = hil_ext_option(ext, "schedule.list", HIL_OPT_FLAG, "false",
+                       "List the work items with their expected durations and where those come from (with "
+                       "--shard: each item's share) instead of running them");
+    o->cli = "--list";
     o->commands = "schedule";
     o = hil_ext_option(ext, "schedule.simulate", HIL_OPT_FLAG, "false",
                        "Plan on a virtual clock with expected durations: no builds, no boards, no processes");

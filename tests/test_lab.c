@@ -173,5 +173,32 @@ HIL_TEST_META(lab_schedule, a_dead_board_is_retried_elsewhere_and_quarantined, "
     st_result_free(&r);
     json = st_read(st_path("runs/latest/results.json"));
     HIL_EXPECT(strstr(json, "retried on another resource") != NULL, "the failed attempt is in results.json");
+    {
+        /* node2 was flashed fine before its firmware crashed: that flash
+           keeps its Passed, with no reason of the run's */
+        int i, flashes = 0;
+        for (i = 0; i < 40; i++) {
+            char path[64], *id, *res, *why;
+            snprintf(path, sizeof path, "tasks.%d.taskid", i);
+            if (!(id = st_json_get(json, path))) break;
+            snprintf(path, sizeof path, "tasks.%d.result", i);
+            res = st_json_get(json, path);
+            snprintf(path, sizeof path, "tasks.%d.reason", i);
+            why = st_json_get(json, path);
+            if (strncmp(id, "flash.node2.", 12) == 0) {
+                flashes++;
+                HIL_EXPECT(res && strcmp(res, "Passed") == 0 && why && strcmp(why, "null") == 0, "%s: %s, reason %s",
+                           id, res ? res : "?", why ? why : "?");
+            }
+            free(id);
+            free(res);
+            free(why);
+        }
+        HIL_EXPECT_EQ(flashes, 1, "node2 is flashed once, then quarantined");
+    }
+    free(json);
+    /* the reason is whole, to its last words (it was cut at 255 characters) */
+    json = st_read(st_path("runs/latest/summary.txt"));
+    HIL_EXPECT(strstr(json, "killed by SIGABRT (Aborted)") != NULL, "%s", json);
     free(json);
 }

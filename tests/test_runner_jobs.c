@@ -406,6 +406,10 @@ HIL_TEST(jobs, command_tasks_report_exit_status_output_and_junit) {
     json = read_results();
     EXPECT_JSON(json, "tasks.1.suites.0.tests.0.reason", "exited with status 3");
     EXPECT_JSON(json, "tasks.1.suites.0.tests.0.output", "failing\\n");
+    /* the command's result is named after its task, not its program ("sh") */
+    EXPECT_JSON(json, "tasks.1.suites.0.name", "command");
+    EXPECT_JSON(json, "tasks.1.suites.0.tests.0.name", "sh_fail");
+    EXPECT_JSON(json, "tasks.1.suites.0.tests.0.full_name", "command.sh_fail");
     HIL_EXPECT(strstr(json, "cannot run 'no-such-program-hil': No such file or directory"));
     EXPECT_JSON(json, "tasks.2.log", "TaskLog.missing");
     HIL_EXPECT(strstr(json, "did not write its JUnit file"));
@@ -429,6 +433,12 @@ HIL_TEST(jobs, command_tasks_report_exit_status_output_and_junit) {
     EXPECT_JSON(json, "tasks.5.suites.1.tests.2.reason", "probe not connected");
     free(json);
     expect_junit_valid();
+    text = st_read(run_file("junit.xml"));
+    HIL_EXPECT(strstr(text, "<testcase name=\"sh_ok\" classname=\"command\"") &&
+                   strstr(text, "<testcase name=\"sh_fail\" classname=\"command\"") &&
+                   !strstr(text, "<testcase name=\"sh\""),
+               "%s", text);
+    free(text);
     st_result_free(&r);
 }
 

@@ -149,7 +149,7 @@ HIL_TEST_META(sched_meta, real_lab, "timeout=120") {
     json = run_file(dir, "results.json");
     HIL_ASSERT(st_json_valid(json, err, sizeof err), "results.json: %s", err);
     expect_task(json, "build.v1", "Passed", NULL);
-    expect_task(json, "build.v2", "Failed", NULL);
+    expect_task(json, "build.v2", "Failed", "command.build.v2: exited with status 3");
     expect_task(json, "ident[v1]", "Passed", NULL);
     expect_task(json, "quick", "Passed", NULL);
     expect_task(json, "failing", "Failed", "bad.fails");
@@ -157,7 +157,13 @@ HIL_TEST_META(sched_meta, real_lab, "timeout=120") {
     expect_task(json, "pair", "Passed", NULL);
     expect_task(json, "cmd[v1]", "Passed", NULL);
     expect_task(json, "nofw[v9]", "Blocked", "variant v9");
-    expect_task(json, "broken[v2]", "Blocked", "build of variant 'v2' failed");
+    expect_task(json, "broken[v2]", "Blocked", "build of variant 'v2' failed: command.build.v2: exited with status 3");
+    /* builds and flashes are named after their task in JUnit, not after "sh" */
+    txt = run_file(dir, "junit.xml");
+    HIL_EXPECT(strstr(txt, "<testcase name=\"build.v1\" classname=\"command\"") &&
+                   strstr(txt, "<testcase name=\"build.v2\" classname=\"command\"") && !strstr(txt, "name=\"sh\""),
+               "%s", txt);
+    free(txt);
     /* the run's tests saw the board's own connector (b0: 17, b1: 23) */
     log = run_file(dir, "TaskLog.ident[v1]");
     HIL_EXPECT(strstr(log, "resource=b0 capacity=17 variant=v1 image=fw-v1.bin") ||
@@ -198,7 +204,11 @@ HIL_TEST_META(sched_meta, real_lab, "timeout=120") {
         const char* extra[] = {"--list", NULL};
         schedule(dir, extra, &r);
         HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+        char line[1400];
         HIL_EXPECT(st_has(&r, "history (1 runs)") && st_has(&r, "ident[v1]"), "%s", r.out);
+        /* and says which history file it read */
+        snprintf(line, sizeof line, "\nhistory: %s (", in_dir(dir, "runs/sched-history.txt"));
+        HIL_EXPECT(st_has(&r, line), "no '%s' in:\n%s", line + 1, r.out);
         st_result_free(&r);
     }
 }
@@ -244,7 +254,8 @@ HIL_TEST_META(sched_meta, quarantine_and_retry, "timeout=120") {
     HIL_EXPECT_EQ(flaky_runs, 2, "flaky was used after its quarantine, or not twice");
     /* resources in name order: a (first by name) goes to flaky; which item
      * flaky gets second depends on which of the first two ends first */
-    expect_task(json, "flash.flaky.a[v1]", "Skipped", "flashing flaky failed");
+    /* a failed flash keeps its own reason (not the run's words about it) */
+    expect_task(json, "flash.flaky.a[v1]", "Skipped", "command.flash.flaky.a[v1]: exited with status 1");
     expect_task(json, "a[v1]", "Passx", NULL);
     {
         const char* items[] = {"b[v1]", "c[v1]", "d[v1]"};
@@ -269,23 +280,70 @@ HIL_TEST_META(sched_meta, blocked_setup_is_the_boards_failure, "timeout=120") {
     st_result r;
     char *json, *log;
     write_lab(in_dir(dir, "lab.conf"),
-              "resources.p0.type = T\nresources.p1.type = T\n"
+              "resources.p0.type = T\nresources.p0.variants = v1\nresources.p0.flash = true\n"
+              "resources.p1.type = T\nresources.p1.variants = v1\nresources.p1.flash = true\n"
+              "builds.v1.image = fw.bin\n"
               "runs.x.select = needs_board.*\nruns.x.params = missing_board=p1\nruns.x.retries = 1\n"
-              "runs.x.roles.dut.type = T\n"
+              "runs.x.variants = v1\nruns.x.roles.dut.type = T\n"
               "runs.y.select = needs_board.*\nruns.y.params = missing_board=p1\nruns.y.retries = 1\n"
-              "runs.y.roles.dut.type = T\n");
+              "runs.y.variants = v1\nruns.y.roles.dut.type = T\n");
     schedule(dir, NULL, &r);
     HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
     json = run_file(dir, "results.json");
     /* x goes to p0 (first by id), y to p1, whose setup fails: Blocked, so
      * the board's fault: y runs again on p0 */
-    expect_task(json, "x", "Passed", NULL);
-    expect_task(json, "y", "Skipped", "retried on another resource");
-    expect_task(json, "y-2", "Passx", NULL);
-    log = run_file(dir, "TaskLog.y-2");
+    expect_task(json, "x[v1]", "Passed", NULL);
+    expect_task(json, "y[v1]", "Skipped", "retried on another resource");
+    expect_task(json, "y[v1]-2", "Passx", NULL);
+    /* p1's flash worked: it is no part of the failed attempt */
+    expect_task(json, "flash.p1.y[v1]", "Passed", NULL);
+    {
+        char* why = task_field(json, "flash.p1.y[v1]", "reason");
+        HIL_EXPECT(why && strcmp(why, "null") == 0, "a flash that passed got a reason: %s", why ? why : "?");
+        free(why);
+    }
+    log = run_file(dir, "TaskLog.y[v1]-2");
     HIL_EXPECT(strstr(log, "needs_board on p0"), "%s", log);
     free(log);
     free(json);
+    st_result_free(&r);
+}
+
+/* A reason of about a thousand characters reaches every report whole
+ * (it used to be cut at 900 when the attempt was retried elsewhere). */
+HIL_TEST_META(sched_meta, long_reasons_reach_every_report, "timeout=120") {
+    const char* dir = test_dir("sched_long_reason");
+    static const char* const files[] = {"results.json", "summary.txt", "junit.xml", "report.html", "TaskLog.y", NULL};
+    st_result r;
+    char* text;
+    int i;
+    write_lab(in_dir(dir, "lab.conf"),
+              "resources.p0.type = T\nresources.p1.type = T\nschedule.quarantine_after = 1\n"
+              "runs.x.select = long_reason.*\nruns.x.params = missing_board=p1\nruns.x.retries = 1\n"
+              "runs.x.roles.dut.type = T\n"
+              "runs.y.select = long_reason.*\nruns.y.params = missing_board=p1\nruns.y.retries = 1\n"
+              "runs.y.roles.dut.type = T\n");
+    schedule(dir, NULL, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    /* y went to p1 (see blocked_setup_is_the_boards_failure), which failed once: quarantined */
+    HIL_EXPECT(st_has(&r, "quarantined p1 after 1 infrastructure failure in a row: ") &&
+                   st_has(&r, "END-OF-THE-REASON\n"),
+               "%s", r.out);
+    text = run_file(dir, "results.json");
+    {
+        char* why = task_field(text, "y", "reason");
+        const char* head = "retried on another resource: long_reason.works: suite setup failed: ";
+        HIL_EXPECT(why && strncmp(why, head, strlen(head)) == 0 &&
+                       strlen(why) > 1000 && strstr(why, "END-OF-THE-REASON") == why + strlen(why) - 17,
+                   "y's reason, %zu characters: %s", why ? strlen(why) : 0, why ? why : "(none)");
+        free(why);
+    }
+    free(text);
+    for (i = 0; files[i]; i++) {
+        text = run_file(dir, files[i]);
+        HIL_EXPECT(strstr(text, "END-OF-THE-REASON"), "%s lost the end of the reason", files[i]);
+        free(text);
+    }
     st_result_free(&r);
 }
 
@@ -310,6 +368,12 @@ HIL_TEST(sched_meta, simulate) {
                    st_has(&r, "\nb1 ") && st_has(&r, "\nr0 ") && st_has(&r, "(builds)"),
                "%s", r.out);
     HIL_EXPECT(st_has(&r, "nofw[v9]: no usable resource for role 'dut'"), "%s", r.out);
+    {
+        /* no schedule ran there yet: the plan says it has no history, and where it looked */
+        char line[1400];
+        snprintf(line, sizeof line, "\nhistory: %s not found", in_dir(dir, "runs/sched-history.txt"));
+        HIL_EXPECT(st_has(&r, line), "no '%s' in:\n%s", line + 1, r.out);
+    }
     /* nothing ran: no build output, no run directory */
     HIL_EXPECT(access(in_dir(dir, "fw-v1.bin"), F_OK) != 0, "the simulation ran a build");
     HIL_EXPECT(access(in_dir(dir, "runs/latest"), F_OK) != 0, "the simulation made a run directory");

@@ -69,4 +69,18 @@ HIL_SUITE_SETUP(needs_board) {
 }
 HIL_TEST(needs_board, works) { printf("sched: needs_board on %s\n", hil_param("resource_dut", "?")); }
 
+/* The same with a long reason (about 950 characters, the last words
+ * "END-OF-THE-REASON"): every report must carry it whole. */
+HIL_SUITE_SETUP(long_reason) {
+    const char* res = hil_param("resource_dut", "?");
+    char pad[901];
+    size_t i;
+    static const char words[] = "the board's UART said nothing; ";
+    if (strcmp(res, hil_param("missing_board", "")) != 0) return;
+    for (i = 0; i < 900; i++) pad[i] = words[i % (sizeof words - 1)];
+    pad[900] = 0;
+    HIL_FAIL("board %s does not answer: %s END-OF-THE-REASON", res, pad);
+}
+HIL_TEST(long_reason, works) { printf("sched: long_reason on %s\n", hil_param("resource_dut", "?")); }
+
 HIL_MAIN()
