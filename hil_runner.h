@@ -643,9 +643,11 @@ HIL_API hil_result hil_sched_check(const hil_sched* s, hil_strbuf* msg);
 HIL_API hil_result hil_sched_report_text(const hil_sched* s, const hil_sched_bound* lb, unsigned width,
                                          hil_strbuf* out);
 /* A standalone page (inline SVG with id="gantt", tables with ids, no script,
- * no external assets); extra_html (may be NULL) goes after the chart. */
+ * no external assets); head_html (may be NULL) goes under the title, before
+ * the figures (the schedule command puts its verdict there), extra_html (may
+ * be NULL) after the chart. */
 HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bound* lb, const char* title,
-                                         const char* extra_html, hil_strbuf* out);
+                                         const char* head_html, const char* extra_html, hil_strbuf* out);
 
 /* sharding (K is 1-based, as in --shard K/N) */
 HIL_API hil_result hil_sched_parse_shard(const char* arg, uint32_t* k, uint32_t* n);
@@ -732,6 +734,7 @@ HIL_API void hil_scheduler_register(void);
 #include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <sys/utsname.h>
+#include <pwd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -2093,23 +2096,50 @@ static void hil__stop_text(const hil_task* t, char* out, size_t size) {
     }
 }
 
-/* The console lines of a finished task (into pending_out). */
+/* The first failing test of a task (NULL: none). */
+static const hil_test_result* hil__task_first_failure(const hil_task* t) {
+    size_t i;
+    for (i = 0; i < t->sum->n_results; i++)
+        if (hil_outcome_is_failure(t->sum->results[i].outcome)) return &t->sum->results[i];
+    return NULL;
+}
+
+/* The console lines of a finished task (into pending_out; the caller holds
+ * J->mu). Task names are padded to the longest so far, so the counts line
+ * up; a reason is printed once: the task line leaves out what its first
+ * failing test's line says, and a test whose reason is the previous one's
+ * says "the same". */
 static void hil__task_console(hil__job* J, hil_task* t) {
     hil_strbuf* sb = &J->pending_out;
     char dur[32];
-    size_t i, shown = 0;
-    int bad = hil_outcome_is_failure(t->outcome);
+    size_t i, shown = 0, len;
+    int bad = hil_outcome_is_failure(t->outcome), width = 24;
+    const hil_test_result* first = bad ? hil__task_first_failure(t) : NULL;
+    const char *reason = t->reason, *prev = NULL;
     if (J->console == HIL_JOB_CONSOLE_SILENT || (J->console == HIL_JOB_CONSOLE_QUIET && !bad)) return;
-    hil__fmt_secs(dur, sizeof dur, t->end_ns - t->start_ns);
-    hil_sb_printf(sb, "  %s%-8s%s %-12s %zu test%s in %s%s%s\n", hil__job_color(J, t->outcome),
-                  hil_outcome_str(t->outcome), J->color ? "\x1b[0m" : "", t->taskid, t->sum->n_results,
-                  t->sum->n_results == 1 ? "" : "s", dur, t->reason ? ": " : "", t->reason ? t->reason : "");
+    for (i = 0; i < J->n_tasks; i++)
+        if ((len = strlen(J->tasks[i]->taskid)) > (size_t)width) width = len > 40 ? 40 : (int)len;
+    if (reason && first && first->reason && (len = strlen(first->test->full_name)) &&
+        strncmp(reason, first->test->full_name, len) == 0 && strncmp(reason + len, ": ", 2) == 0 &&
+        strcmp(reason + len + 2, first->reason) == 0)
+        reason = NULL;
+    prev = reason;
+    /* a refused task (never started) has no duration to show */
+    dur[0] = 0;
+    if (t->end_ns > t->start_ns) hil__fmt_secs(dur, sizeof dur, t->end_ns - t->start_ns);
+    hil_sb_printf(sb, "  %s%-8s%s %-*s %zu test%s%s%s%s%s\n", hil__job_color(J, t->outcome),
+                  hil_outcome_str(t->outcome), J->color ? "\x1b[0m" : "", width, t->taskid, t->sum->n_results,
+                  t->sum->n_results == 1 ? "" : "s", t->end_ns > t->start_ns ? " in " : ", not run",
+                  t->end_ns > t->start_ns ? dur : "", reason ? ": " : "", reason ? reason : "");
     for (i = 0; bad && i < t->sum->n_results; i++) {
         const hil_test_result* r = &t->sum->results[i];
+        int same;
         if (!hil_outcome_is_failure(r->outcome)) continue;
         if (++shown > 10) { hil_sb_puts(sb, "      ...\n"); break; }
-        hil_sb_printf(sb, "      %-8s %s%s%s\n", hil_outcome_str(r->outcome), r->test->full_name, r->reason ? ": " : "",
-                      r->reason ? r->reason : "");
+        same = r->reason && prev && strcmp(r->reason, prev) == 0;
+        hil_sb_printf(sb, "      %-8s %s%s%s\n", hil_outcome_str(r->outcome), r->test->full_name,
+                      r->reason ? ": " : "", same ? "the same" : r->reason ? r->reason : "");
+        prev = r->reason;
     }
 }
 
@@ -3179,12 +3209,34 @@ static hil_result hil__job_make_dir(hil__job* J, const char* runs) {
     return HIL_OK;
 }
 
+/* One line per option that was set; NUL-separated, sorted afterwards. */
 static void hil__env_visit(const char* key, const hil_config_value* v, void* user) {
     hil_strbuf* sb = (hil_strbuf*)user;
     size_t i;
     hil_sb_printf(sb, "  %s = ", key);
     for (i = 0; i < v->count; i++) hil_sb_printf(sb, "%s%s", i ? ", " : "", v->count > 1 ? v->values[i] : v->value);
     hil_sb_printf(sb, "   [priority %d, %s]\n", v->priority, v->source);
+    hil_sb_putc(sb, 0);
+}
+
+static int hil__env_cmp(const void* a, const void* b) { return strcmp(*(char* const*)a, *(char* const*)b); }
+
+/* The options sorted by key, so two env.txt files diff line by line. */
+static void hil__env_config(hil_config* cfg, hil_strbuf* sb) {
+    hil_strbuf lines = {0, 0, 0, 0};
+    char** v = NULL;
+    size_t n = 0, i, at;
+    hil_config_foreach(cfg, hil__env_visit, &lines);
+    for (at = 0; at < lines.len; at += strlen(lines.data + at) + 1) n++;
+    if (!lines.failed && n && (v = (char**)hil__calloc(n, sizeof *v)) != NULL) {
+        for (i = 0, at = 0; at < lines.len; at += strlen(lines.data + at) + 1) v[i++] = lines.data + at;
+        qsort(v, n, sizeof *v, hil__env_cmp);
+        for (i = 0; i < n; i++) hil_sb_puts(sb, v[i]);
+    } else if (n) {
+        sb->failed = 1; /* written incomplete is worse than not written */
+    }
+    HIL_FREE(v);
+    hil_sb_free(&lines);
 }
 
 /* env.txt: where and how the job ran. */
@@ -3197,6 +3249,11 @@ static void hil__job_write_env(hil__job* J) {
     gethostname(host, sizeof host - 1);
     if (!getcwd(cwd, sizeof cwd)) hil__sfmt(cwd, sizeof cwd, "?");
     if (!user) user = getenv("LOGNAME");
+    if (!user) {
+        /* CI containers and cron start jobs without USER or LOGNAME */
+        const struct passwd* pw = getpwuid(getuid());
+        if (pw) user = pw->pw_name;
+    }
     hil_format_time_iso(J->start_wall, ts, sizeof ts);
     hil_sb_printf(&sb, "job:        %s (reported as %s)\n", J->rt.job, J->rt.name);
     hil_sb_printf(&sb, "started:    %s\n", ts);
@@ -3219,8 +3276,8 @@ static void hil__job_write_env(hil__job* J) {
         }
         hil_sb_putc(&sb, '\n');
     }
-    hil_sb_puts(&sb, "job args:  ");
-    for (i = 0; i < J->n_args; i++) hil_sb_printf(&sb, " %s", J->args[i]);
+    hil_sb_puts(&sb, J->n_args ? "job args:   " : "job args:   (none)");
+    for (i = 0; i < J->n_args; i++) hil_sb_printf(&sb, "%s%s", i ? " " : "", J->args[i]);
     hil_sb_putc(&sb, '\n');
     hil_sb_printf(&sb, "hil:        %s\n", HIL_VERSION);
 #if defined(__VERSION__)
@@ -3237,11 +3294,31 @@ static void hil__job_write_env(hil__job* J) {
 #endif
     if (uname(&u) == 0) hil_sb_printf(&sb, "os:         %s %s %s (%s)\n", u.sysname, u.release, u.machine, u.version);
     hil_sb_printf(&sb, "shared:     %zu bytes\n", J->shared ? hil_shared_capacity(J->shared) : (size_t)0);
-    hil_sb_puts(&sb, "\nconfiguration (values that were set; the highest priority wins):\n");
-    hil_config_foreach(J->cfg, hil__env_visit, &sb);
+    hil_sb_puts(&sb, "\nconfiguration (values that were set, by key; the highest priority wins):\n");
+    hil__env_config(J->cfg, &sb);
     hil__sfmt(path, sizeof path, "%s/env.txt", J->dir);
     if (!sb.failed) (void)hil_write_file_atomic(path, sb.data, sb.len);
     hil_sb_free(&sb);
+}
+
+/* The job's verdict so far: test counts by outcome (its own errors count as
+ * Errored tests) and the roll-up of its tasks' outcomes. One place, so the
+ * scheduler's report.html says what results.json and the exit code say. */
+static hil_outcome hil__job_tally(hil__job* J, size_t* counts) {
+    hil_outcome result = HIL_NOT_RUN;
+    size_t i;
+    int o;
+    memset(counts, 0, HIL_OUTCOME_COUNT * sizeof *counts);
+    for (i = 0; i < J->n_tasks; i++) {
+        for (o = 0; o < HIL_OUTCOME_COUNT; o++) counts[o] += J->tasks[i]->sum->counts[o];
+        result = hil_outcome_rollup(result, J->tasks[i]->outcome);
+    }
+    if (J->errors->n_results) {
+        counts[HIL_ERRORED] += J->errors->n_results;
+        result = hil_outcome_rollup(result, HIL_ERRORED);
+    }
+    if (J->interrupted) result = hil_outcome_rollup(result, HIL_ABORTED);
+    return result;
 }
 
 static double hil__rate(const size_t* counts) {
@@ -3712,26 +3789,18 @@ static hil_result hil__job_exec_def(const hil_job_config* c, const hil__job_def*
 
     /* roll-up: the job is the maximum of its tasks, the rate counts tests */
     dur = hil_now_ns() - J->start_ns;
-    memset(counts, 0, sizeof counts);
     runs = (const hil_run_summary**)hil__calloc(J->n_tasks + 1, sizeof *runs);
-    js->result = HIL_NOT_RUN;
     for (i = 0; i < J->n_tasks; i++) {
-        const hil_run_summary* s = J->tasks[i]->sum;
-        int o;
-        for (o = 0; o < HIL_OUTCOME_COUNT; o++) counts[o] += s->counts[o];
-        not_run += s->not_run;
-        js->result = hil_outcome_rollup(js->result, J->tasks[i]->outcome);
-        if (runs) runs[n_runs++] = s;
+        not_run += J->tasks[i]->sum->not_run;
+        if (runs) runs[n_runs++] = J->tasks[i]->sum;
     }
     if (J->errors->n_results) {
         hil__sum_finish(J->errors);
         J->errors->name = J->rt.name;
-        counts[HIL_ERRORED] += J->errors->n_results;
-        js->result = hil_outcome_rollup(js->result, HIL_ERRORED);
         if (runs) runs[n_runs++] = J->errors;
     }
+    js->result = hil__job_tally(J, counts);
     js->interrupted = J->interrupted;
-    if (js->interrupted) js->result = hil_outcome_rollup(js->result, HIL_ABORTED);
     for (k = 1; k < HIL_OUTCOME_COUNT; k++) js->tests += counts[k];
     js->passed = counts[HIL_PASSED] + counts[HIL_PASSX];
     js->skipped = counts[HIL_SKIPPED];
@@ -6417,7 +6486,8 @@ static void hil__sched_svg(const hil_sched* s, const hil_sched_stats* st, hil_st
                      "<span class=\"key failed\"></span>failed <span class=\"key timeout\"></span>timeout "
                      "<span class=\"key error\"></span>infrastructure error <span class=\"key retried\"></span>"
                      "retried elsewhere <span class=\"key running\"></span>running <span class=\"key build\">"
-                     "</span>firmware build</p>\n");
+                     "</span>firmware build. A run's bar includes flashing its boards; hover a bar for its "
+                     "times.</p>\n");
 }
 
 static void hil__sched_html_resources(const hil_sched* s, int p, hil_strbuf* out) {
@@ -6512,7 +6582,7 @@ static void hil__sched_html_blocked(const hil_sched* s, hil_strbuf* out) {
    or a checker finds and changes them in one place), and the tables. */
 static const char hil__sched_css[] =
     ":root{--pass:#81c995;--fail:#f28b82;--timeout:#fdd663;--error:#d7aefb;--retried:#e8eaed;--running:#8ab4f8;"
-    "--build:#a8c7fa}"
+    "--build:#c9b99a}"
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#202124;"
     "background:#fff}h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}"
     "p.sub{color:#5f6368;margin:0 0 16px}"
@@ -6537,10 +6607,14 @@ static const char hil__sched_css[] =
     ".key.failed{background:var(--fail)}.key.timeout{background:var(--timeout)}.key.error{background:var(--error)}"
     ".key.retried{background:var(--retried);border-style:dashed}.key.running{background:var(--running)}"
     ".key.build{background:var(--build)}"
-    ".bar{display:inline-block;height:9px;background:var(--pass);vertical-align:middle}";
+    ".bar{display:inline-block;height:9px;background:var(--pass);vertical-align:middle}"
+    ".verdict{border-radius:8px;padding:10px 16px;margin:8px 0 12px;font-size:15px;border:1px solid #dadce0}"
+    ".verdict b{font-size:19px;margin-right:12px}.verdict.ok{background:#e6f4ea;border-color:#81c995}"
+    ".verdict.bad{background:#fce8e6;border-color:#f28b82}.verdict span{color:#3c4043}"
+    "td.l a{color:inherit}";
 
 HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bound* lb, const char* title,
-                                         const char* extra_html, hil_strbuf* out) {
+                                         const char* head_html, const char* extra_html, hil_strbuf* out) {
     hil_sched_stats st;
     if (!s || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_report_html: no scheduler or buffer");
     hil_sched_stats_get(s, &st);
@@ -6548,8 +6622,10 @@ HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bou
     hil__sched_html_esc(out, title ? title : "hil schedule");
     hil_sb_printf(out, "</title>\n<style>%s</style></head><body>\n<h1>", hil__sched_css);
     hil__sched_html_esc(out, title ? title : "hil schedule");
+    hil_sb_puts(out, "</h1>\n");
+    if (head_html) hil_sb_puts(out, head_html);
     hil_sb_printf(out,
-                  "</h1>\n<p class=\"sub\">%" PRIu32 " runs of %" PRIu32 " work items on %u resources, %u builds"
+                  "<p class=\"sub\">%" PRIu32 " runs of %" PRIu32 " work items on %u resources, %u builds"
                   "</p>\n<div class=\"stats\" id=\"summary\"><div class=\"stat\"><b>%.*f s</b><span>makespan</span>"
                   "</div>",
                   st.n_runs, st.n_items, (unsigned)s->n_res, (unsigned)s->n_builds, hil__sched_prec(&st),
@@ -6563,9 +6639,9 @@ HIL_API hil_result hil_sched_report_html(const hil_sched* s, const hil_sched_bou
     hil_sb_printf(out,
                   "<div class=\"stat\"><b>%.*f s</b><span>total queue wait</span></div><div class=\"stat\"><b>"
                   "%.*f s</b><span>longest queue wait</span></div><div class=\"stat\"><b>%" PRIu32
-                  "</b><span>passed</span></div><div class=\"stat\"><b>%" PRIu32 "</b><span>blocked</span></div>"
-                  "<div class=\"stat\"><b>%" PRIu32 "</b><span>retried runs</span></div></div>\n<h2>Gantt chart"
-                  "</h2>\n",
+                  "</b><span>runs passed</span></div><div class=\"stat\"><b>%" PRIu32 "</b><span>work items "
+                  "blocked</span></div><div class=\"stat\"><b>%" PRIu32 "</b><span>runs retried elsewhere</span>"
+                  "</div></div>\n<h2>Gantt chart</h2>\n",
                   hil__sched_prec(&st), hil__sched_sec(st.total_wait_ns), hil__sched_prec(&st),
                   hil__sched_sec(st.max_wait_ns), st.n_passed, st.n_blocked, st.n_requeued);
     hil__sched_svg(s, &st, out);
@@ -6915,8 +6991,13 @@ static int hil__lab_list(hil_config* cfg, const char* key, char*** out) {
             while (b < t && isspace((unsigned char)*b)) b++;
             while (t > b && isspace((unsigned char)t[-1])) t--;
             if (t > b) {
+                /* values from several sources are a union: each once */
                 char* item = hil__lab_strndup(b, (size_t)(t - b));
-                int ok = item && hil__strv_push(out, &count, item);
+                size_t k;
+                int ok = item != NULL;
+                for (k = 0; ok && k < count && strcmp((*out)[k], item) != 0; k++) {
+                }
+                if (ok && k == count) ok = hil__strv_push(out, &count, item);
                 HIL_FREE(item);
                 if (!ok) return 0;
             }
@@ -7064,11 +7145,15 @@ typedef struct hil__lab {
     int infra_on_timeout;
     double guess_percent;
     double default_expected_s;
+    char** only;          /* --only: the work items to schedule (NULL: all) */
+    int* only_hits;       /* per pattern: work items it selected */
 } hil__lab;
 
 static void hil__lab_free(hil__lab* L) {
     size_t i, k;
     if (!L) return;
+    hil__strv_free(L->only);
+    HIL_FREE(L->only_hits);
     for (i = 0; i < L->n_res; i++) {
         hil__lab_res* r = &L->res[i];
         HIL_FREE(r->name);
@@ -7408,16 +7493,64 @@ static int64_t hil__lab_build_expected(const hil__lab* L, const hil__lab_build* 
     return HIL__S_NS(L->default_expected_s);
 }
 
+/* --only: is the work item RUN[VARIANT] (RUN without variants) selected?
+ * A pattern is the item's name, its run's name (every variant), or a glob
+ * ('[' in an item's name is compared as written before it is a glob). */
+static int hil__lab_only(hil__lab* L, const char* run, const char* variant) {
+    char item[600];
+    size_t i;
+    int hit = 0;
+    if (!L->only) return 1;
+    if (variant)
+        hil__sfmt(item, sizeof item, "%s[%s]", run, variant);
+    else
+        hil__sfmt(item, sizeof item, "%s", run);
+    for (i = 0; L->only[i]; i++)
+        if (strcmp(L->only[i], item) == 0 || strcmp(L->only[i], run) == 0 || hil_glob_match(L->only[i], item)) {
+            L->only_hits[i]++;
+            hit = 1;
+        }
+    return hit;
+}
+
+/* The variants of a run that --only selects: *out NULL and *skip 0 for all
+ * of them (no --only), *skip 1 when none is. */
+static hil_result hil__lab_only_variants(hil__lab* L, const hil__lab_run* u, char** out, int* skip) {
+    char** keep = NULL;
+    size_t n = 0, i;
+    *out = NULL;
+    *skip = 0;
+    if (!L->only) {
+        *out = hil__lab_join(u->variants);
+        return u->variants && u->variants[0] && !*out ? hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory") : HIL_OK;
+    }
+    if (!u->variants || !u->variants[0]) {
+        *skip = !hil__lab_only(L, u->name, NULL);
+        return HIL_OK;
+    }
+    for (i = 0; u->variants[i]; i++)
+        if (hil__lab_only(L, u->name, u->variants[i]) && !hil__strv_push(&keep, &n, u->variants[i])) {
+            hil__strv_free(keep);
+            return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+        }
+    *skip = n == 0;
+    *out = hil__lab_join(keep);
+    hil__strv_free(keep);
+    return n && !*out ? hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory") : HIL_OK;
+}
+
 static hil_result hil__lab_add_items(hil__lab* L, size_t ri) {
     hil__lab_run* u = &L->runs[ri];
     hil_sched_role roles[HIL_SCHED_MAX_ROLES];
     char* tags[HIL_SCHED_MAX_ROLES];
     hil_sched_role_set set;
     hil_sched_spec sp;
-    char* variants = hil__lab_join(u->variants);
+    char* variants = NULL;
     uint32_t first = HIL_SCHED_NONE, n = 0, k;
     size_t i;
-    hil_result r;
+    int skip = 0;
+    hil_result r = hil__lab_only_variants(L, u, &variants, &skip);
+    if (r != HIL_OK || skip) return r;
     memset(&sp, 0, sizeof sp);
     for (i = 0; i < u->n_roles; i++) {
         memset(&roles[i], 0, sizeof roles[i]);
@@ -7518,6 +7651,11 @@ static hil_result hil__lab_load(hil_config* cfg, hil_sched_history* h, hil__lab*
     if (!L) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
     L->cfg = cfg;
     L->infra_on_timeout = hil_config_get_bool(cfg, "schedule.infra_on_timeout", 0);
+    if (!hil__lab_list(cfg, "schedule.only", &L->only) ||
+        (L->only && !(L->only_hits = (int*)hil__calloc(hil__strv_len(L->only) + 1, sizeof *L->only_hits)))) {
+        hil__lab_free(L);
+        return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    }
     r = hil__lab_sched_config(cfg, &L->sc, &L->guess_percent, &L->default_expected_s);
     if (r == HIL_OK) r = hil__lab_load_resources(L);
     if (r == HIL_OK) r = hil__lab_load_builds(L);
@@ -7548,6 +7686,11 @@ static hil_result hil__lab_load(hil_config* cfg, hil_sched_history* h, hil__lab*
             r = hil_error(r, "builds.%s: %s", L->builds[i].variant, hil_last_error());
     }
     for (i = 0; i < L->n_runs && r == HIL_OK; i++) r = hil__lab_add_items(L, i);
+    for (i = 0; r == HIL_OK && L->only && L->only[i]; i++)
+        if (!L->only_hits[i])
+            r = hil_error(HIL_ERR_CONFIG,
+                          "--only '%s' selects no work item: name a run (every variant), a work item as "
+                          "NAME[VARIANT] or a glob; 'schedule --list' shows them", L->only[i]);
     if (r == HIL_OK && h) r = hil_sched_use_history(L->s, h);
     if (r != HIL_OK) {
         hil__lab_free(L);
@@ -8451,8 +8594,50 @@ static void hil__html_td(hil_strbuf* sb, const char* cls, const char* text) {
     hil_sb_puts(sb, "</td>");
 }
 
-/* id="results": every task of the schedule and every test result in it. */
-static void hil__sdrv_results_html(hil__sdrv* D, hil_strbuf* sb) {
+/* Text as a URL path: all but unreserved characters (and '/') percent-encoded,
+ * so a work item's "[rev-b]" or a space in a directory stays one link. */
+static void hil__url_path(hil_strbuf* sb, const char* t) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (; t && *t; t++) {
+        unsigned char c = (unsigned char)*t;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~/", c))
+            hil_sb_putc(sb, (char)c);
+        else
+            hil_sb_printf(sb, "%%%c%c", hex[c >> 4], hex[c & 15]);
+    }
+}
+
+/* The verdict under report.html's title: what results.json, summary.txt and
+ * the exit code say (the same tally), and when and where the schedule ran. */
+static void hil__sdrv_verdict_html(hil__sdrv* D, hil_strbuf* sb) {
+    size_t counts[HIL_OUTCOME_COUNT], tests = 0, passed;
+    hil_outcome result;
+    char ts[40], host[256] = "?";
+    int k, ok;
+    hil_mutex_lock(&D->J->mu);
+    result = hil__job_tally(D->J, counts);
+    ok = hil__rate(counts) >= 100.0 && !D->J->interrupted;
+    hil_mutex_unlock(&D->J->mu);
+    for (k = 1; k < HIL_OUTCOME_COUNT; k++) tests += counts[k];
+    passed = counts[HIL_PASSED] + counts[HIL_PASSX];
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = 0;
+    hil_format_time_iso(D->J->start_wall, ts, sizeof ts);
+    hil_sb_printf(sb,
+                  "<div class=\"verdict %s\" id=\"verdict\"><b>%s</b><span>result <span class=\"o-%s\">%s</span>"
+                  " &middot; %zu of %zu tests passed",
+                  ok ? "ok" : "bad", ok ? "PASSED" : "FAILED", hil_outcome_str(result), hil_outcome_str(result), passed,
+                  tests);
+    if (counts[HIL_SKIPPED]) hil_sb_printf(sb, ", %zu skipped", counts[HIL_SKIPPED]);
+    hil_sb_printf(sb, " &middot; started %s on ", ts);
+    hil__sched_html_esc(sb, host);
+    hil_sb_puts(sb, "</span></div>\n");
+}
+
+/* id="results": every task of the schedule and every test result in it; a
+ * task's name links to its TaskLog (link_prefix: "" beside the logs, the run
+ * directory's file:// URL for a copy elsewhere). */
+static void hil__sdrv_results_html(hil__sdrv* D, const char* link_prefix, hil_strbuf* sb) {
     static const char* const kinds[] = {"build", "flash", "run", "not run"};
     size_t i, k;
     hil_sb_puts(sb, "<h2>Results</h2>\n<table id=\"results\"><thead><tr><th>task</th><th>kind</th><th>resources</th>"
@@ -8477,7 +8662,15 @@ static void hil__sdrv_results_html(hil__sdrv* D, hil_strbuf* sb) {
             hil_sb_puts(sb, "<tr>");
             if (k == 0) {
                 hil_sb_printf(sb, "<td class=\"l\" rowspan=\"%zu\">", rows);
+                if (x->t->log_made) {
+                    hil_sb_puts(sb, "<a href=\"");
+                    hil_sb_puts(sb, link_prefix);
+                    hil_sb_puts(sb, "TaskLog.");
+                    hil__url_path(sb, x->t->taskid);
+                    hil_sb_puts(sb, "\">");
+                }
                 hil__sched_html_esc(sb, x->t->taskid);
+                if (x->t->log_made) hil_sb_puts(sb, "</a>");
                 hil_sb_printf(sb, "</td><td class=\"l\" rowspan=\"%zu\">%s</td><td class=\"l\" rowspan=\"%zu\">", rows,
                               kinds[x->kind], rows);
                 hil__sched_html_esc(sb, hil_sb_cstr(&res));
@@ -8505,6 +8698,7 @@ static unsigned hil__sched_width(hil_config* cfg) {
 static void hil__sdrv_report(hil__sdrv* D) {
     hil_sched* s = D->L->s;
     hil_strbuf text = {0, 0, 0, 0}, extra = {0, 0, 0, 0}, html = {0, 0, 0, 0}, msg = {0, 0, 0, 0};
+    hil_strbuf head = {0, 0, 0, 0};
     char path[4200], title[600];
     if (hil_sched_lower_bound(s, hil__sdrv_item_ns, hil__sdrv_build_ns, D, &D->lb) != HIL_OK)
         memset(&D->lb, 0, sizeof D->lb);
@@ -8515,14 +8709,28 @@ static void hil__sdrv_report(hil__sdrv* D) {
     hil__sfmt(path, sizeof path, "%s/schedule.txt", D->rt->directory);
     if (!text.failed && hil_write_file_atomic(path, text.data, text.len) != HIL_OK)
         hil__job_log(D->J, "error", "schedule.txt: %s", hil_last_error());
-    hil__sdrv_results_html(D, &extra);
-    hil__sfmt(title, sizeof title, "hil schedule %s", hil__basename(D->rt->directory));
-    hil_sched_report_html(s, &D->lb, title, hil_sb_cstr(&extra), &html);
+    hil__sdrv_verdict_html(D, &head);
+    hil__sdrv_results_html(D, "", &extra);
+    /* the run directory's name is the job's name and the time: "hil: schedule.20261122-031500" */
+    hil__sfmt(title, sizeof title, "hil: %s", hil__basename(D->rt->directory));
+    hil_sched_report_html(s, &D->lb, title, hil_sb_cstr(&head), hil_sb_cstr(&extra), &html);
     hil__sfmt(path, sizeof path, "%s/report.html", D->rt->directory);
     if (html.failed || hil_write_file_atomic(path, html.data, html.len) != HIL_OK)
         hil__job_log(D->J, "error", "report.html: %s", html.failed ? "out of memory" : hil_last_error());
-    if (D->c->report && D->c->report[0] && hil_write_file_atomic(D->c->report, html.data, html.len) != HIL_OK)
-        hil__job_log(D->J, "error", "%s: %s", D->c->report, hil_last_error());
+    if (D->c->report && D->c->report[0]) {
+        /* the copy's links reach the logs in the run directory */
+        hil_strbuf prefix = {0, 0, 0, 0};
+        hil_sb_puts(&prefix, "file://");
+        hil__url_path(&prefix, D->rt->directory);
+        hil_sb_putc(&prefix, '/');
+        hil_sb_clear(&extra);
+        hil_sb_clear(&html);
+        hil__sdrv_results_html(D, hil_sb_cstr(&prefix), &extra);
+        hil_sched_report_html(s, &D->lb, title, hil_sb_cstr(&head), hil_sb_cstr(&extra), &html);
+        if (html.failed || hil_write_file_atomic(D->c->report, html.data, html.len) != HIL_OK)
+            hil__job_log(D->J, "error", "%s: %s", D->c->report, html.failed ? "out of memory" : hil_last_error());
+        hil_sb_free(&prefix);
+    }
     if (D->J->console != HIL_JOB_CONSOLE_SILENT && D->J->console != HIL_JOB_CONSOLE_QUIET) {
         hil_mutex_lock(&D->J->mu);
         hil_sb_printf(&D->J->pending_out, "\n%s", hil_sb_cstr(&text));
@@ -8533,6 +8741,7 @@ static void hil__sdrv_report(hil__sdrv* D) {
     }
     hil_sb_free(&text);
     hil_sb_free(&extra);
+    hil_sb_free(&head);
     hil_sb_free(&html);
 }
 
@@ -8661,7 +8870,7 @@ static hil_result hil__sched_simulate_lab(const hil_schedule_config* c, hil__lab
     }
     if (r == HIL_OK && c->report && c->report[0]) {
         hil__sim_results_html(L, &extra);
-        r = hil_sched_report_html(L->s, &lb, "hil schedule: simulation", hil_sb_cstr(&extra), &html);
+        r = hil_sched_report_html(L->s, &lb, "hil schedule: simulation", NULL, hil_sb_cstr(&extra), &html);
         if (r == HIL_OK) r = hil_write_file_atomic(c->report, html.data, html.len);
         if (r == HIL_OK && c->console != HIL_JOB_CONSOLE_SILENT) printf("report: %s\n", c->report);
     }
@@ -9409,6 +9618,13 @@ static void hil__describe_scheduler(hil_extension* ext) {
                        "List the work items with their expected durations and where those come from (with "
                        "--shard: each item's share) instead of running them");
     o->cli = "--list";
+    o->commands = "schedule";
+    o = hil_ext_option(ext, "schedule.only", HIL_OPT_STRING, NULL,
+                       "Schedule only these work items: run names (every variant), NAME[VARIANT] or globs (comma "
+                       "list; repeat the option to add)");
+    o->cli = "--only";
+    o->metavar = "ITEMS";
+    o->flags = HIL_OPT_MULTIPLE;
     o->commands = "schedule";
     o = hil_ext_option(ext, "schedule.simulate", HIL_OPT_FLAG, "false",
                        "Plan on a virtual clock with expected durations: no builds, no boards, no processes");

@@ -282,6 +282,21 @@ HIL_TEST(jobs, a_passing_job_exits_zero_with_a_complete_run_directory) {
     text = st_read(run_file("env.txt"));
     HIL_EXPECT(strstr(text, "host:") && strstr(text, "command:    ") && strstr(text, "job pass") &&
                strstr(text, "hil:        " HIL_VERSION) && strstr(text, "job.runs = "), "%s", text);
+    HIL_EXPECT(!strstr(text, "user:       ?"), "the user is known (getpwuid without USER):\n%s", text);
+    {
+        /* the options are sorted by key, so two env.txt files diff line by line */
+        const char* p = strstr(text, "\nconfiguration");
+        char prev[256] = "";
+        int lines = 0;
+        for (p = p ? strchr(p + 1, '\n') : NULL; p && p[1] == ' '; p = strchr(p + 1, '\n')) {
+            char key[256];
+            HIL_ASSERT(sscanf(p + 1, " %255s", key) == 1);
+            HIL_EXPECT(strcmp(prev, key) <= 0, "'%s' after '%s':\n%s", key, prev, text);
+            snprintf(prev, sizeof prev, "%s", key);
+            lines++;
+        }
+        HIL_EXPECT(lines >= 2, "no configuration in env.txt:\n%s", text);
+    }
     free(text);
     text = st_read(run_file("summary.txt"));
     HIL_EXPECT(strstr(text, "Task-1    Passed") && strstr(text, "2 passed, 0 failed, 0 skipped"), "%s", text);

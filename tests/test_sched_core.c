@@ -693,7 +693,7 @@ HIL_TEST(sched_core, reports_and_eta) {
     HIL_ASSERT(strstr(t.data, "makespan 40.0 s") && strstr(t.data, "ratio") == NULL);
     HIL_ASSERT(strstr(t.data, "makespan / lower bound 1.000") && strstr(t.data, "blocked:"));
     HIL_ASSERT(strstr(t.data, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAABBBBBBBBBB") != NULL);
-    HIL_ASSERT(hil_sched_report_html(s, &lb, "test", NULL, &h) == HIL_OK);
+    HIL_ASSERT(hil_sched_report_html(s, &lb, "test", NULL, NULL, &h) == HIL_OK);
     HIL_ASSERT(strncmp(h.data, "<!DOCTYPE html>", 15) == 0 && strstr(h.data, "<svg") && !strstr(h.data, "<script"));
     HIL_ASSERT(strstr(h.data, "ref&lt;&amp;&gt;") && !strstr(h.data, "ref<&>"));
     if (getenv("TEST_SCHED_DUMP")) printf("%s\n", t.data);

@@ -146,6 +146,10 @@ HIL_TEST_META(sched_meta, real_lab, "timeout=120") {
     HIL_EXPECT_EQ(r.code, 1, "failures make exit code 1:\n%s", r.out);
     HIL_EXPECT(st_has(&r, "makespan"), "no schedule report on the console:\n%s", r.out);
     HIL_EXPECT(!st_has(&r, "invariant"), "%s", r.out);
+    /* a reason is printed once; a task that never started has no duration */
+    HIL_EXPECT(st_has(&r, "broken[v2]               1 test, not run: build of variant 'v2' failed") &&
+                   st_has(&r, "      Blocked  task.blocked: the same\n"),
+               "%s", r.out);
     json = run_file(dir, "results.json");
     HIL_ASSERT(st_json_valid(json, err, sizeof err), "results.json: %s", err);
     expect_task(json, "build.v1", "Passed", NULL);
@@ -188,6 +192,11 @@ HIL_TEST_META(sched_meta, real_lab, "timeout=120") {
     HIL_EXPECT(strstr(html, "<svg id=\"gantt\"") && strstr(html, "<table id=\"results\">") &&
                    strstr(html, "slow.hang") && strstr(html, "max_runtime 1 s exceeded") && !strstr(html, "<script"),
                "report.html lacks the chart or the results");
+    /* the verdict says what the exit code says; task names link to their logs */
+    HIL_EXPECT(strstr(html, "<div class=\"verdict bad\" id=\"verdict\"><b>FAILED</b>") &&
+                   strstr(html, "<title>hil: schedule.") && strstr(html, "<a href=\"TaskLog.ident%5Bv1%5D\">ident[v1]</a>") &&
+                   strstr(html, "runs retried elsewhere") && strstr(html, "includes flashing"),
+               "report.html: no verdict, title or links");
     hist = st_read(in_dir(dir, "runs/sched-history.txt"));
     HIL_EXPECT(strstr(hist, "# hil-sched-history 1") && strstr(hist, " ident[v1]\n") && strstr(hist, " quick\n") &&
                    strstr(hist, " build:v1\n"),
@@ -538,6 +547,38 @@ HIL_TEST_META(sched_meta, interrupted, "timeout=60") {
     HIL_EXPECT(strstr(json, "id=\"gantt\""), "no report after Ctrl-C");
     free(json);
     hil_sb_free(&out);
+}
+
+HIL_TEST(sched_meta, only_selects_work_items) {
+    const char* dir = test_dir("sched_only");
+    /* a run's name (every variant), an item as NAME[VARIANT], a glob; a
+     * variant given twice (file and command line) is one work item */
+    const char* pick[] = {"--list", "--only", "ident", "--only", "cmd[v1],fail*", "--set", "runs.cmd.variants=v1",
+                          NULL};
+    const char* none[] = {"--list", "--only", "ident,nothing", NULL};
+    const char* run[] = {"--only", "ident", NULL};
+    st_result r;
+    char* json;
+    write_lab(in_dir(dir, "lab.conf"), lab_a(dir));
+    schedule(dir, pick, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "\nident[v1] ") && st_has(&r, "\ncmd[v1] ") && st_has(&r, "\nfailing ") &&
+                   !st_has(&r, "\nquick ") && !st_has(&r, "\nhang ") && st_has(&r, "3 work items"),
+               "%s", r.out);
+    st_result_free(&r);
+    schedule(dir, none, &r);
+    HIL_EXPECT_EQ(r.code, 3, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "--only 'nothing' selects no work item"), "%s", r.out);
+    st_result_free(&r);
+    /* a real schedule of one item: only its firmware is built */
+    schedule(dir, run, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    json = run_file(dir, "results.json");
+    HIL_EXPECT(strstr(json, "\"ident[v1]\"") && strstr(json, "\"build.v1\"") && !strstr(json, "\"quick\"") &&
+                   !strstr(json, "\"build.v2\""),
+               "%s", json);
+    free(json);
+    st_result_free(&r);
 }
 
 HIL_TEST(sched_meta, configuration_errors) {
