@@ -3232,7 +3232,7 @@ static void hil__env_config(hil_config* cfg, hil_strbuf* sb) {
         for (i = 0, at = 0; at < lines.len; at += strlen(lines.data + at) + 1) v[i++] = lines.data + at;
         qsort(v, n, sizeof *v, hil__env_cmp);
         for (i = 0; i < n; i++) hil_sb_puts(sb, v[i]);
-    } else if (n) {
+    } else if (n || lines.failed) {
         sb->failed = 1; /* written incomplete is worse than not written */
     }
     HIL_FREE(v);
@@ -7493,20 +7493,39 @@ static int64_t hil__lab_build_expected(const hil__lab* L, const hil__lab_build* 
     return HIL__S_NS(L->default_expected_s);
 }
 
-/* --only: is the work item RUN[VARIANT] (RUN without variants) selected?
- * A pattern is the item's name, its run's name (every variant), or a glob
- * ('[' in an item's name is compared as written before it is a glob). */
+/* One --only pattern against the work item RUN[VARIANT] (RUN without
+ * variants): the run's name (every variant), or globs on both parts. A
+ * pattern ending in "[...]" is NAME[VARIANT] with a glob on each side, so
+ * the brackets of item names are never read as a glob's character class. */
+static int hil__lab_only_match(const char* pat, const char* run, const char* variant) {
+    const char* open = strrchr(pat, '[');
+    size_t len = strlen(pat), nl, vl;
+    char name[300], var[300], item[600];
+    if (strcmp(pat, run) == 0) return 1;
+    if (!open || len < 2 || pat[len - 1] != ']') {
+        /* a glob on the run's name or on the whole work item's name ('*rev-b*') */
+        if (hil_glob_match(pat, run)) return 1;
+        if (!variant) return 0;
+        hil__sfmt(item, sizeof item, "%s[%s]", run, variant);
+        return hil_glob_match(pat, item);
+    }
+    nl = (size_t)(open - pat);
+    vl = len - nl - 2;
+    if (!variant || nl >= sizeof name || vl >= sizeof var) return 0;
+    memcpy(name, pat, nl);
+    name[nl] = 0;
+    memcpy(var, open + 1, vl);
+    var[vl] = 0;
+    return (strcmp(name, run) == 0 || hil_glob_match(name, run)) && (strcmp(var, variant) == 0 || hil_glob_match(var, variant));
+}
+
+/* --only: is the work item selected? Counts the hits of every pattern. */
 static int hil__lab_only(hil__lab* L, const char* run, const char* variant) {
-    char item[600];
     size_t i;
     int hit = 0;
     if (!L->only) return 1;
-    if (variant)
-        hil__sfmt(item, sizeof item, "%s[%s]", run, variant);
-    else
-        hil__sfmt(item, sizeof item, "%s", run);
     for (i = 0; L->only[i]; i++)
-        if (strcmp(L->only[i], item) == 0 || strcmp(L->only[i], run) == 0 || hil_glob_match(L->only[i], item)) {
+        if (hil__lab_only_match(L->only[i], run, variant)) {
             L->only_hits[i]++;
             hit = 1;
         }
@@ -7655,6 +7674,12 @@ static hil_result hil__lab_load(hil_config* cfg, hil_sched_history* h, hil__lab*
         (L->only && !(L->only_hits = (int*)hil__calloc(hil__strv_len(L->only) + 1, sizeof *L->only_hits)))) {
         hil__lab_free(L);
         return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    }
+    if (!L->only && hil_config_has(cfg, "schedule.only")) {
+        /* --only "$ITEMS" with ITEMS unset must not run the whole lab */
+        hil__lab_free(L);
+        return hil_error(HIL_ERR_CONFIG, "--only names no work item: give run names, NAME[VARIANT] or globs "
+                                         "('schedule --list' shows them), or leave --only out to run them all");
     }
     r = hil__lab_sched_config(cfg, &L->sc, &L->guess_percent, &L->default_expected_s);
     if (r == HIL_OK) r = hil__lab_load_resources(L);
@@ -8924,7 +8949,8 @@ static void hil__sched_list(const hil_schedule_config* c, hil__lab* L, const hil
             printf("shard %u/%u: %s of expected work\n", (unsigned)i + 1, (unsigned)c->shard_n, dur);
         }
     }
-    printf("%u work items from %zu runs on %zu resources\n%s\n", (unsigned)n, L->n_runs, L->n_res, hist_line);
+    printf("%u work item%s from %zu runs on %zu resources%s\n%s\n", (unsigned)n, n == 1 ? "" : "s", L->n_runs, L->n_res,
+           L->only ? " (those --only selects)" : "", hist_line);
     HIL_FREE(plan);
 }
 

@@ -556,6 +556,8 @@ HIL_TEST(sched_meta, only_selects_work_items) {
     const char* pick[] = {"--list", "--only", "ident", "--only", "cmd[v1],fail*", "--set", "runs.cmd.variants=v1",
                           NULL};
     const char* none[] = {"--list", "--only", "ident,nothing", NULL};
+    const char* empty[] = {"--list", "--only", " , ", NULL};
+    const char* globs[] = {"--list", "--only", "*[v1]", NULL};
     const char* run[] = {"--only", "ident", NULL};
     st_result r;
     char* json;
@@ -569,6 +571,18 @@ HIL_TEST(sched_meta, only_selects_work_items) {
     schedule(dir, none, &r);
     HIL_EXPECT_EQ(r.code, 3, "%s", r.out);
     HIL_EXPECT(st_has(&r, "--only 'nothing' selects no work item"), "%s", r.out);
+    st_result_free(&r);
+    /* an empty --only (a CI variable that was not set) is no licence to run everything */
+    schedule(dir, empty, &r);
+    HIL_EXPECT_EQ(r.code, 3, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "--only names no work item"), "%s", r.out);
+    st_result_free(&r);
+    /* a glob on each side of NAME[VARIANT]: every work item of variant v1 */
+    schedule(dir, globs, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "\nident[v1] ") && st_has(&r, "\ncmd[v1] ") && !st_has(&r, "\nbroken[v2] ") &&
+                   !st_has(&r, "\nquick "),
+               "%s", r.out);
     st_result_free(&r);
     /* a real schedule of one item: only its firmware is built */
     schedule(dir, run, &r);
