@@ -569,31 +569,14 @@ static const hil_aux_opt hil__aux_common_opts[] = {
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
-static void hil__auxtype_options(const hil_aux_opt* opts, int common) {
+static void hil__auxtype_options(const hil_aux_opt* opts) {
     static hil_extension* ext;
-    size_t i;
     if (!ext) {
         ext = hil_extension_declare("auxiliaries", HIL_EXT_FRAMEWORK, NULL);
         if (!ext) return;
         ext->description = "Auxiliaries: auxiliaries.<name>.type, .backend, .connectors.com and each type's options";
     }
-    (void)common;
-    for (i = 0; opts && opts[i].name; i++) {
-        const hil_aux_opt* o = &opts[i];
-        size_t n = strlen(o->name) + 16;
-        const hil_option* have;
-        hil_option* opt;
-        char* key = (char*)HIL_MALLOC(n);
-        if (!key) return;
-        snprintf(key, n, "auxiliaries.*.%s", o->name);
-        have = hil_option_find(key);
-        if (have && strcmp(have->key, key) == 0) {
-            HIL_FREE(key); /* declared by another type already */
-            continue;
-        }
-        opt = hil_ext_option(ext, key, o->type, o->default_value, o->help);
-        if (opt) opt->choices = o->choices;
-    }
+    hil__declare_type_options(ext, "auxiliaries", opts);
 }
 
 HIL_API void hil_aux_module_init(void);
@@ -616,7 +599,7 @@ HIL_API hil_result hil_aux_type_register(const hil_aux_impl* impl) {
     }
     hil__auxtypes[hil__n_auxtypes++] = impl;
     hil_mutex_unlock(&hil__auxtypes_mu);
-    hil__auxtype_options(impl->opts, 0);
+    hil__auxtype_options(impl->opts);
     return HIL_OK;
 }
 
@@ -2978,12 +2961,8 @@ HIL_API hil_result hil_aux_create(const hil_aux_config* c, hil_aux** out) {
         a->impl = hil_aux_type_find(tname);
         if (!a->impl) {
             const char* names[64];
-            size_t k, m = hil_aux_types(names, 64);
-            hil_strbuf sb = {0, 0, 0, 0};
-            for (k = 0; k < m && k < 64; k++) hil_sb_printf(&sb, "%s%s", k ? ", " : "", names[k]);
-            r = hil_error(HIL_ERR_CONFIG, "auxiliary '%s': unknown type '%s' (registered: %s)", c->name, tname,
-                          hil_sb_cstr(&sb));
-            hil_sb_free(&sb);
+            size_t m = hil_aux_types(names, 64);
+            r = hil__unknown_type("auxiliary", c->name, tname, names, m < 64 ? m : 64);
             hil__aux_free(a);
             return r;
         }
@@ -4457,7 +4436,7 @@ static void hil__aux_worker_hook(int starting) {
 
 static void hil__aux_module_init_once(void) {
     hil_cond_init(&hil__px_cv);
-    hil__auxtype_options(hil__aux_common_opts, 1);
+    hil__auxtype_options(hil__aux_common_opts);
     (void)hil_aux_type_register(&hil__com_type);
     (void)hil_aux_type_register(&hil__proxy_type);
     (void)hil_aux_type_register(&hil__dut_type);

@@ -932,36 +932,52 @@ static const hil_channel_opt hil__channel_stream_opts[] = {
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
-static void hil__chtype_options(const hil_channel_type* t) {
-    static hil_extension* ext;
-    size_t i, l;
-    const hil_channel_opt* lists[3];
-    lists[0] = lists[1] = NULL;
-    if (!ext) {
-        ext = hil_extension_declare("connectors", HIL_EXT_FRAMEWORK, NULL);
-        if (!ext) return;
-        ext->description = "Channels to devices: connectors.<name>.type and each type's options";
-        lists[0] = hil__channel_common_opts;
-        lists[1] = hil__channel_stream_opts;
-    }
-    lists[2] = t->opts;
-    for (l = 0; l < 3; l++)
-    for (i = 0; lists[l] && lists[l][i].name; i++) {
-        const hil_channel_opt* o = &lists[l][i];
-        size_t n = strlen(o->name) + 14;
+/* Declare "<section>.*.<name>" in ext for each of opts ({NULL}-terminated):
+ * the config check at start-up knows every type's options. Types share
+ * option names, so one that is declared already stays as it is. Shared by
+ * channel types, flasher types and auxiliary types. */
+static void hil__declare_type_options(hil_extension* ext, const char* section, const hil_channel_opt* opts) {
+    size_t i;
+    for (i = 0; opts && opts[i].name; i++) {
+        const hil_channel_opt* o = &opts[i];
+        size_t n = strlen(section) + strlen(o->name) + 4;
         const hil_option* have;
         hil_option* opt;
-        char* key = (char*)HIL_MALLOC(n);
+        char* key = (char*)HIL_MALLOC(n); /* the option keeps it */
         if (!key) return;
-        snprintf(key, n, "connectors.*.%s", o->name);
+        snprintf(key, n, "%s.*.%s", section, o->name);
         have = hil_option_find(key);
         if (have && strcmp(have->key, key) == 0) {
-            HIL_FREE(key); /* declared by another type already */
+            HIL_FREE(key);
             continue;
         }
         opt = hil_ext_option(ext, key, o->type, o->default_value, o->help);
         if (opt) opt->choices = o->choices;
     }
+}
+
+/* "<kind> '<name>': unknown type '<type>' (registered: a, b, c)" */
+static hil_result hil__unknown_type(const char* kind, const char* name, const char* type, const char* const* names,
+                                    size_t n) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    hil_result r;
+    size_t k;
+    for (k = 0; k < n; k++) hil_sb_printf(&sb, "%s%s", k ? ", " : "", names[k]);
+    r = hil_error(HIL_ERR_CONFIG, "%s '%s': unknown type '%s' (registered: %s)", kind, name, type, hil_sb_cstr(&sb));
+    hil_sb_free(&sb);
+    return r;
+}
+
+static void hil__chtype_options(const hil_channel_type* t) {
+    static hil_extension* ext;
+    if (!ext) {
+        ext = hil_extension_declare("connectors", HIL_EXT_FRAMEWORK, NULL);
+        if (!ext) return;
+        ext->description = "Channels to devices: connectors.<name>.type and each type's options";
+        hil__declare_type_options(ext, "connectors", hil__channel_common_opts);
+        hil__declare_type_options(ext, "connectors", hil__channel_stream_opts);
+    }
+    hil__declare_type_options(ext, "connectors", t->opts);
 }
 
 HIL_API hil_result hil_channel_type_register(const hil_channel_type* t) {
@@ -1256,12 +1272,8 @@ HIL_API hil_result hil_channel_create(const hil_channel_config* c, hil_channel**
     ch->type = hil_channel_type_find(tname);
     if (!ch->type) {
         const char* names[64];
-        size_t k, m = hil_channel_types(names, 64);
-        hil_strbuf sb = {0, 0, 0, 0};
-        for (k = 0; k < m && k < 64; k++) hil_sb_printf(&sb, "%s%s", k ? ", " : "", names[k]);
-        r = hil_error(HIL_ERR_CONFIG, "connector '%s': unknown type '%s' (registered: %s)", c->name, tname,
-                      hil_sb_cstr(&sb));
-        hil_sb_free(&sb);
+        size_t m = hil_channel_types(names, 64);
+        r = hil__unknown_type("connector", c->name, tname, names, m < 64 ? m : 64);
         hil__channel_free(ch);
         return r;
     }
@@ -5027,33 +5039,13 @@ static const hil_channel_opt hil__flasher_common_opts[] = {
 
 static void hil__fltype_options(const hil_flasher_type* t) {
     static hil_extension* ext;
-    const hil_channel_opt* lists[2];
-    size_t i, l;
-    lists[0] = NULL;
     if (!ext) {
         ext = hil_extension_declare("flashers", HIL_EXT_FRAMEWORK, NULL);
         if (!ext) return;
         ext->description = "Flashers put firmware on devices: flashers.<name>.type and each type's options";
-        lists[0] = hil__flasher_common_opts;
+        hil__declare_type_options(ext, "flashers", hil__flasher_common_opts);
     }
-    lists[1] = t->opts;
-    for (l = 0; l < 2; l++)
-    for (i = 0; lists[l] && lists[l][i].name; i++) {
-        const hil_channel_opt* o = &lists[l][i];
-        size_t n = strlen(o->name) + 12;
-        const hil_option* have;
-        hil_option* opt;
-        char* key = (char*)HIL_MALLOC(n);
-        if (!key) return;
-        snprintf(key, n, "flashers.*.%s", o->name);
-        have = hil_option_find(key);
-        if (have && strcmp(have->key, key) == 0) {
-            HIL_FREE(key);
-            continue;
-        }
-        opt = hil_ext_option(ext, key, o->type, o->default_value, o->help);
-        if (opt) opt->choices = o->choices;
-    }
+    hil__declare_type_options(ext, "flashers", t->opts);
 }
 
 HIL_API hil_result hil_flasher_type_register(const hil_flasher_type* t) {
@@ -5232,10 +5224,9 @@ HIL_API hil_result hil_flasher_create(const hil_flasher_config* c, hil_flasher**
     }
     f->type = hil_flasher_type_find(tname);
     if (!f->type) {
-        hil_strbuf sb = {0, 0, 0, 0};
-        for (i = 0; i < hil__n_fltypes; i++) hil_sb_printf(&sb, "%s%s", i ? ", " : "", hil__fltypes[i]->name);
-        r = hil_error(HIL_ERR_CONFIG, "flasher '%s': unknown type '%s' (registered: %s)", c->name, tname, hil_sb_cstr(&sb));
-        hil_sb_free(&sb);
+        const char* names[HIL__COUNTOF(hil__fltypes)];
+        for (i = 0; i < hil__n_fltypes; i++) names[i] = hil__fltypes[i]->name;
+        r = hil__unknown_type("flasher", c->name, tname, names, hil__n_fltypes);
         hil__flasher_free(f);
         return r;
     }
