@@ -3367,6 +3367,10 @@ HIL_API size_t hil_config_entities(hil_config* c, const char* ns, const char** o
     return n;
 }
 
+static int hil__cmp_cfg_entry(const void* a, const void* b) {
+    return strcmp((*(hil__cfg_entry* const*)a)->key, (*(hil__cfg_entry* const*)b)->key);
+}
+
 HIL_API void hil_config_foreach(hil_config* c, hil_config_visit_fn fn, void* user) {
     hil__cfg_entry** list;
     size_t i, n = 0;
@@ -3376,7 +3380,7 @@ HIL_API void hil_config_foreach(hil_config* c, hil_config_visit_fn fn, void* use
         if (c->slots[i]) list[n++] = c->slots[i];
     hil_mutex_unlock(&c->mu);
     if (!list) return;
-    qsort(list, n, sizeof *list, hil__cmp_str); /* key is the first member */
+    qsort(list, n, sizeof *list, hil__cmp_cfg_entry);
     for (i = 0; i < n; i++) {
         hil_config_value v;
         if (hil_config_lookup(c, list[i]->key, &v)) fn(list[i]->key, &v, user);

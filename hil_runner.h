@@ -3209,34 +3209,12 @@ static hil_result hil__job_make_dir(hil__job* J, const char* runs) {
     return HIL_OK;
 }
 
-/* One line per option that was set; NUL-separated, sorted afterwards. */
 static void hil__env_visit(const char* key, const hil_config_value* v, void* user) {
     hil_strbuf* sb = (hil_strbuf*)user;
     size_t i;
     hil_sb_printf(sb, "  %s = ", key);
     for (i = 0; i < v->count; i++) hil_sb_printf(sb, "%s%s", i ? ", " : "", v->count > 1 ? v->values[i] : v->value);
     hil_sb_printf(sb, "   [priority %d, %s]\n", v->priority, v->source);
-    hil_sb_putc(sb, 0);
-}
-
-static int hil__env_cmp(const void* a, const void* b) { return strcmp(*(char* const*)a, *(char* const*)b); }
-
-/* The options sorted by key, so two env.txt files diff line by line. */
-static void hil__env_config(hil_config* cfg, hil_strbuf* sb) {
-    hil_strbuf lines = {0, 0, 0, 0};
-    char** v = NULL;
-    size_t n = 0, i, at;
-    hil_config_foreach(cfg, hil__env_visit, &lines);
-    for (at = 0; at < lines.len; at += strlen(lines.data + at) + 1) n++;
-    if (!lines.failed && n && (v = (char**)hil__calloc(n, sizeof *v)) != NULL) {
-        for (i = 0, at = 0; at < lines.len; at += strlen(lines.data + at) + 1) v[i++] = lines.data + at;
-        qsort(v, n, sizeof *v, hil__env_cmp);
-        for (i = 0; i < n; i++) hil_sb_puts(sb, v[i]);
-    } else if (n || lines.failed) {
-        sb->failed = 1; /* written incomplete is worse than not written */
-    }
-    HIL_FREE(v);
-    hil_sb_free(&lines);
 }
 
 /* env.txt: where and how the job ran. */
@@ -3295,7 +3273,7 @@ static void hil__job_write_env(hil__job* J) {
     if (uname(&u) == 0) hil_sb_printf(&sb, "os:         %s %s %s (%s)\n", u.sysname, u.release, u.machine, u.version);
     hil_sb_printf(&sb, "shared:     %zu bytes\n", J->shared ? hil_shared_capacity(J->shared) : (size_t)0);
     hil_sb_puts(&sb, "\nconfiguration (values that were set, by key; the highest priority wins):\n");
-    hil__env_config(J->cfg, &sb);
+    hil_config_foreach(J->cfg, hil__env_visit, &sb); /* sorted by key: two env.txt files diff line by line */
     hil__sfmt(path, sizeof path, "%s/env.txt", J->dir);
     if (!sb.failed) (void)hil_write_file_atomic(path, sb.data, sb.len);
     hil_sb_free(&sb);
