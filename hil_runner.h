@@ -3275,7 +3275,8 @@ static void hil__job_write_env(hil__job* J) {
     hil_sb_puts(&sb, "\nconfiguration (values that were set, by key; the highest priority wins):\n");
     hil_config_foreach(J->cfg, hil__env_visit, &sb); /* sorted by key: two env.txt files diff line by line */
     hil__sfmt(path, sizeof path, "%s/env.txt", J->dir);
-    if (!sb.failed) (void)hil_write_file_atomic(path, sb.data, sb.len);
+    if (sb.failed || hil_write_file_atomic(path, sb.data, sb.len) != HIL_OK)
+        hil__job_log(J, "error", "env.txt: %s", sb.failed ? "out of memory" : hil_last_error());
     hil_sb_free(&sb);
 }
 
@@ -3796,7 +3797,8 @@ static hil_result hil__job_exec_def(const hil_job_config* c, const hil__job_def*
     HIL_FREE((void*)runs);
     hil__job_table(J, &table, 0, js, counts, dur);
     hil__sfmt(path, sizeof path, "%s/summary.txt", J->dir);
-    if (!table.failed) (void)hil_write_file_atomic(path, table.data, table.len);
+    if (table.failed || hil_write_file_atomic(path, table.data, table.len) != HIL_OK)
+        hil__job_log(J, "error", "summary.txt: %s", table.failed ? "out of memory" : hil_last_error());
     if (J->console != HIL_JOB_CONSOLE_SILENT) {
         hil_sb_clear(&table);
         hil__job_table(J, &table, J->color, js, counts, dur);
