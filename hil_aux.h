@@ -412,7 +412,8 @@ HIL_API size_t hil_tapp_encode(const hil_tapp_msg* m, uint8_t* out);
 HIL_API hil_result hil_tapp_decode(const uint8_t* buf, size_t len, hil_tapp_msg* m, size_t* used);
 /* Append a TLV; HIL_ERR_OVERFLOW when it does not fit in 255 bytes. */
 HIL_API hil_result hil_tapp_add_tlv(hil_tapp_msg* m, uint8_t tag, const void* value, size_t len);
-/* The value of the first TLV with tag as text (NUL-terminated, cut to size); 0 if none. */
+/* The value of the first TLV with tag as text (NUL-terminated, cut to size;
+ * size 0 writes nothing); 1 if there is one, 0 if none. */
 HIL_API int hil_tapp_tlv_text(const hil_tapp_msg* m, uint8_t tag, char* out, size_t size);
 /* "CASE_RUN", "PING", ... */
 HIL_API const char* hil_tapp_command_str(int sub_type);
@@ -3809,7 +3810,9 @@ HIL_API int hil_tapp_tlv_text(const hil_tapp_msg* m, uint8_t tag, char* out, siz
         size_t len = m->payload[i + 1];
         if (i + 2 + len > m->payload_len) break;
         if (m->payload[i] == tag) {
-            size_t n = len < size - 1 ? len : size - 1, k;
+            size_t n, k;
+            if (!size) return 1; /* found, but not even the NUL fits */
+            n = len < size - 1 ? len : size - 1;
             for (k = 0; k < n; k++) {
                 char c = (char)m->payload[i + 2 + k];
                 out[k] = (c >= 0x20 && c < 0x7f) ? c : '.';

@@ -50,3 +50,20 @@ HIL_TEST(hardening, a_history_without_its_header_loads_nothing) {
     HIL_EXPECT_EQ(hil_sched_history_count(h), 0, "not a history file: nothing of it is taken");
     hil_sched_history_destroy(h);
 }
+
+/* ---- 4. testApp TLV text ------------------------------------------------------------------- */
+
+HIL_TEST(hardening, a_tlv_copied_into_a_buffer_of_size_0_writes_nothing) {
+    hil_tapp_msg m;
+    char area[32], want[32];
+    memset(&m, 0, sizeof m);
+    HIL_ASSERT_OK(hil_tapp_add_tlv(&m, HIL_TAPP_TLV_FAILURE_REASON, "failure", 7));
+    memset(area, 'G', sizeof area);
+    memset(want, 'G', sizeof want);
+    HIL_EXPECT_EQ(hil_tapp_tlv_text(&m, HIL_TAPP_TLV_FAILURE_REASON, area, 0), 1, "the TLV is there");
+    HIL_EXPECT(memcmp(area, want, sizeof area) == 0, "size 0: not a byte written (got '%.8s')", area);
+    HIL_EXPECT_EQ(hil_tapp_tlv_text(&m, HIL_TAPP_TLV_TEST_REPORT, area, 0), 0, "no such TLV");
+    HIL_EXPECT(memcmp(area, want, sizeof area) == 0, "size 0 and no TLV: not a byte written");
+    HIL_EXPECT_EQ(hil_tapp_tlv_text(&m, HIL_TAPP_TLV_FAILURE_REASON, area, 4), 1);
+    HIL_EXPECT_STREQ(area, "fai", "cut to the size, NUL included");
+}
