@@ -3088,11 +3088,41 @@ HIL_API hil_result hil_config_unset(hil_config* c, const char* key) {
 
 #define HIL__EXPAND_DEPTH 16
 
+/* One expansion pass (one read of a key, or one check of a value): each
+ * referenced key is expanded once and its text kept (memo), so a value that
+ * names ${a} many times, each naming ${b} many times, costs one expansion
+ * of each and not a product; the result is bounded by
+ * HIL_CONFIG_MAX_EXPANDED. The config lock is held for the whole pass. */
+typedef struct hil__expand_memo {
+    char* name;
+    char* text;
+    size_t len;
+} hil__expand_memo;
+
 typedef struct hil__expand_state {
     const char* stack[HIL__EXPAND_DEPTH];
     size_t depth;
     int error;
+    const char* top;          /* the key being read, for messages */
+    hil__expand_memo* memo;
+    size_t n_memo, cap_memo;
 } hil__expand_state;
+
+static void hil__expand_state_init(hil__expand_state* st, const char* top) {
+    memset(st, 0, sizeof *st);
+    st->top = top;
+}
+
+static void hil__expand_state_free(hil__expand_state* st) {
+    size_t i;
+    for (i = 0; i < st->n_memo; i++) {
+        HIL_FREE(st->memo[i].name);
+        HIL_FREE(st->memo[i].text);
+    }
+    HIL_FREE(st->memo);
+    st->memo = NULL;
+    st->n_memo = st->cap_memo = 0;
+}
 
 static const char* hil__cfg_raw_locked(hil_config* c, const char* key) {
     hil__cfg_entry* e = hil__cfg_find(c, key);
@@ -3105,6 +3135,25 @@ static const char* hil__cfg_raw_locked(hil_config* c, const char* key) {
 
 static void hil__expand(hil_config* c, const char* key, const char* in, hil_strbuf* out, hil__expand_state* st);
 
+/* Append n bytes, within the limit; past it the pass fails. */
+static void hil__expand_put(hil_strbuf* out, const char* s, size_t n, hil__expand_state* st, const char* at) {
+    if (st->error) return;
+    if (out->len + n > (size_t)HIL_CONFIG_MAX_EXPANDED) {
+        hil_error(HIL_ERR_CONFIG,
+                  "config: '%s' expands to more than %d bytes (HIL_CONFIG_MAX_EXPANDED) at %s%s%s: "
+                  "do its references repeat each other?",
+                  st->top ? st->top : "a value", HIL_CONFIG_MAX_EXPANDED, at ? "${" : "the text", at ? at : "",
+                  at ? "}" : "");
+        st->error = 1;
+        return;
+    }
+    hil_sb_append(out, s, n);
+    if (out->failed) {
+        hil_error(HIL_ERR_NO_MEMORY, "config: '%s': out of memory expanding it", st->top ? st->top : "a value");
+        st->error = 1;
+    }
+}
+
 static void hil__expand_ref(hil_config* c, const char* ref, size_t len, hil_strbuf* out, hil__expand_state* st) {
     char name[256];
     size_t i;
@@ -3116,10 +3165,15 @@ static void hil__expand_ref(hil_config* c, const char* ref, size_t len, hil_strb
         const char* v;
         if (dflt) *dflt = 0;
         v = getenv(name + 4);
-        if (v && *v) hil_sb_puts(out, v);
+        if (v && *v) hil__expand_put(out, v, strlen(v), st, name);
         else if (dflt) hil__expand(c, NULL, dflt + 2, out, st);
         return;
     }
+    for (i = 0; i < st->n_memo; i++)
+        if (strcmp(st->memo[i].name, name) == 0) {
+            hil__expand_put(out, st->memo[i].text, st->memo[i].len, st, name);
+            return;
+        }
     for (i = 0; i < st->depth; i++) {
         if (strcmp(st->stack[i], name) == 0) {
             hil_strbuf msg = {0, 0, 0, 0};
@@ -3139,13 +3193,41 @@ static void hil__expand_ref(hil_config* c, const char* ref, size_t len, hil_strb
     }
     {
         const char* v = hil__cfg_raw_locked(c, name);
+        hil_strbuf sub = {0, 0, 0, 0};
+        hil__expand_memo* m;
         if (!v) {
             hil_error(HIL_ERR_CONFIG, "config: %s%s%s refers to ${%s}, which is not set", st->depth ? "'" : "",
                       st->depth ? st->stack[st->depth - 1] : "a value", st->depth ? "'" : "", name);
             st->error = 1;
             return;
         }
-        hil__expand(c, name, v, out, st);
+        hil__expand(c, name, v, &sub, st);
+        if (!st->error && st->n_memo == st->cap_memo) {
+            size_t ncap = st->cap_memo ? st->cap_memo * 2 : 8;
+            hil__expand_memo* nm = (hil__expand_memo*)HIL_REALLOC(st->memo, ncap * sizeof *nm);
+            if (nm) {
+                st->memo = nm;
+                st->cap_memo = ncap;
+            }
+        }
+        if (st->error || st->n_memo == st->cap_memo) { /* failed, or no room to remember it: still correct */
+            hil__expand_put(out, hil_sb_cstr(&sub), sub.len, st, name);
+            hil_sb_free(&sub);
+            return;
+        }
+        m = &st->memo[st->n_memo];
+        m->name = hil_strdup(name);
+        m->len = sub.len;
+        m->text = hil_sb_take(&sub);
+        if (!m->name || !m->text) {
+            HIL_FREE(m->name);
+            HIL_FREE(m->text);
+            hil_error(HIL_ERR_NO_MEMORY, "config: '%s': out of memory expanding it", st->top ? st->top : "a value");
+            st->error = 1;
+            return;
+        }
+        st->n_memo++;
+        hil__expand_put(out, m->text, m->len, st, name);
     }
 }
 
@@ -3153,10 +3235,10 @@ static void hil__expand(hil_config* c, const char* key, const char* in, hil_strb
     const char* p = in;
     if (key) st->stack[st->depth++] = key;
     while (*p && !st->error) {
-        if (p[0] == '$' && p[1] == '$' && p[2] == '{') { hil_sb_puts(out, "${"); p += 3; continue; }
+        if (p[0] == '$' && p[1] == '$' && p[2] == '{') { hil__expand_put(out, "${", 2, st, NULL); p += 3; continue; }
         if (p[0] == '$' && p[1] == '{') {
             const char* end = strchr(p + 2, '}');
-            if (!end) { hil_sb_puts(out, p); break; }
+            if (!end) { hil__expand_put(out, p, strlen(p), st, NULL); break; }
             hil__expand_ref(c, p + 2, (size_t)(end - p - 2), out, st);
             p = end + 1;
             continue;
@@ -3174,13 +3256,19 @@ static void hil__expand(hil_config* c, const char* key, const char* in, hil_strb
                     eq = strchr(spec, '=');
                     if (eq) *eq = 0;
                     v = getenv(spec);
-                    hil_sb_puts(out, v && *v ? v : (eq ? eq + 1 : ""));
+                    if (!(v && *v)) v = eq ? eq + 1 : "";
+                    hil__expand_put(out, v, strlen(v), st, NULL);
                     p = end + 1;
                     continue;
                 }
             }
         }
-        hil_sb_putc(out, *p++);
+        {
+            /* plain text up to the next '$' or 'E' in one piece */
+            size_t n = 1 + strcspn(p + 1, "$E");
+            hil__expand_put(out, p, n, st, NULL);
+            p += n;
+        }
     }
     if (key) st->depth--;
 }
@@ -3189,8 +3277,9 @@ static char* hil__expand_value(hil_config* c, const char* key, const char* raw) 
     hil__expand_state st;
     hil_strbuf sb = {0, 0, 0, 0};
     if (!strchr(raw, '$') && !strstr(raw, "ENV{")) return hil_strdup(raw);
-    memset(&st, 0, sizeof st);
+    hil__expand_state_init(&st, key);
     hil__expand(c, key, raw, &sb, &st);
+    hil__expand_state_free(&st);
     if (st.error) { hil_sb_free(&sb); return hil_strdup(raw); }
     return hil_sb_take(&sb);
 }
@@ -4009,10 +4098,11 @@ static void hil__validate_one(const char* key, const hil_config_value* v, void* 
         if (strchr(val, '$') || strstr(val, "ENV{")) {
             hil__expand_state es;
             hil_strbuf sb = {0, 0, 0, 0};
-            memset(&es, 0, sizeof es);
+            hil__expand_state_init(&es, key);
             hil_mutex_lock(&st->cfg->mu);
             hil__expand(st->cfg, key, val, &sb, &es);
             hil_mutex_unlock(&st->cfg->mu);
+            hil__expand_state_free(&es);
             if (es.error) {
                 hil_sb_printf(&st->msgs, "%s%s: %s: %s", st->n++ ? "\n" : "", v->source, key, hil_last_error());
                 st->r = HIL_ERR_CONFIG;

@@ -149,6 +149,78 @@ HIL_TEST(hardening, yaml_nesting_costs_little_stack_per_level) {
 #endif
 }
 
+/* ---- 3. ${...} expansion ----------------------------------------------------------------- */
+
+HIL_FRAMEWORK_EXTENSION(hardening_test_options) {
+    static char keys[2][16][24];
+    int i, j;
+    ext->description = "Options for the hardening self-tests";
+    ext->load_order = 900;
+    for (i = 0; i < 2; i++)
+        for (j = 0; j < 16; j++) {
+            snprintf(keys[i][j], sizeof keys[i][j], "hard.%c%d", i ? 'e' : 'l', j);
+            hil_ext_option(ext, keys[i][j], HIL_OPT_STRING, NULL, "for reference expansion");
+        }
+}
+
+/* "${hard.<x><n-1>}" fan times, between prefix and suffix */
+static void set_refs(hil_config* c, char x, int n, int fan, const char* prefix, const char* suffix) {
+    char key[32], val[1024];
+    int k;
+    size_t len = (size_t)snprintf(val, sizeof val, "%s", prefix);
+    for (k = 0; k < fan; k++) len += (size_t)snprintf(val + len, sizeof val - len, "${hard.%c%d}", x, n - 1);
+    snprintf(val + len, sizeof val - len, "%s", suffix);
+    snprintf(key, sizeof key, "hard.%c%d", x, n);
+    HIL_ASSERT_OK(hil_config_set(c, key, val, 10, "refs.conf:1"));
+}
+
+HIL_TEST(hardening, an_expansion_past_the_size_limit_is_an_error_naming_the_key) {
+    hil_config* c = NULL;
+    char x[1025];
+    const char* v;
+    char want[128];
+    int i;
+    memset(x, 'x', 1024);
+    x[1024] = 0;
+    HIL_ASSERT_OK(hil_config_create(&c));
+    HIL_ASSERT_OK(hil_config_set(c, "hard.l0", x, 10, "refs.conf:1"));
+    /* 1 KiB, 16 KiB, 256 KiB, 4 MiB: the last is over the limit */
+    for (i = 1; i <= 3; i++) set_refs(c, 'l', i, 16, "", "");
+    v = hil_config_get(c, "hard.l2", NULL);
+    HIL_EXPECT(v && strlen(v) == 256 * 1024, "256 KiB is under the limit: %zu", v ? strlen(v) : 0);
+    v = hil_config_get(c, "hard.l3", NULL);
+    HIL_EXPECT(v && strncmp(v, "${hard.l2}", 10) == 0, "over the limit: the raw value, not %zu bytes",
+               v ? strlen(v) : 0);
+    snprintf(want, sizeof want, "'hard.l3' expands to more than %d bytes", HIL_CONFIG_MAX_EXPANDED);
+    HIL_EXPECT(strstr(hil_last_error(), want), "no \"%s\" in: %s", want, hil_last_error());
+    /* the start-up check reports it with where the value was set */
+    HIL_EXPECT_EQ(hil_config_validate(c), HIL_ERR_CONFIG);
+    HIL_EXPECT(strstr(hil_last_error(), "refs.conf:1: hard.l3: ") && strstr(hil_last_error(), want), "%s",
+               hil_last_error());
+    hil_config_destroy(c);
+}
+
+HIL_TEST_META(hardening, each_reference_is_expanded_once_per_lookup, "timeout=20") {
+    /* Empty values, fan-out 8 over 15 levels: 8^15 expansions without a
+     * memo (the lookup never returned), 15 with one. */
+    hil_config* c = NULL;
+    int i;
+    HIL_ASSERT_OK(hil_config_create(&c));
+    HIL_ASSERT_OK(hil_config_set(c, "hard.e0", "", 10, "refs.conf:1"));
+    for (i = 1; i < 15; i++) set_refs(c, 'e', i, 8, "", "");
+    set_refs(c, 'e', 15, 8, "[", "]");
+    HIL_EXPECT_STREQ(hil_config_get(c, "hard.e15", NULL), "[]");
+    HIL_EXPECT_OK(hil_config_validate(c));
+    /* a cycle behind a memoized reference is still found */
+    HIL_ASSERT_OK(hil_config_set(c, "hard.l0", "${hard.l1}${hard.l1}", 10, "refs.conf:2"));
+    HIL_ASSERT_OK(hil_config_set(c, "hard.l1", "${hard.l2}", 10, "refs.conf:3"));
+    HIL_ASSERT_OK(hil_config_set(c, "hard.l2", "${hard.l1}", 10, "refs.conf:4"));
+    HIL_EXPECT_STREQ(hil_config_get(c, "hard.l0", NULL), "${hard.l1}${hard.l1}");
+    HIL_EXPECT(strstr(hil_last_error(), "reference cycle ${hard.l1} -> ${hard.l2} -> ${hard.l1}"), "%s",
+               hil_last_error());
+    hil_config_destroy(c);
+}
+
 /* ---- 4. testApp TLV text ------------------------------------------------------------------- */
 
 HIL_TEST(hardening, a_tlv_copied_into_a_buffer_of_size_0_writes_nothing) {
