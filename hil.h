@@ -2682,7 +2682,8 @@ static void hil__record_failure(const char* file, int line, const char* text, co
         c->failed = 1;
     }
     if (hil__sink_failure) hil__sink_failure(file, line, full);
-    else fprintf(stderr, "%s:%d: %s\n", file, line, full);
+    else if (file && *file) fprintf(stderr, "%s:%d: %s\n", file, line, full);
+    else fprintf(stderr, "%s\n", full);
 }
 
 HIL_API void hil__check_fail(int fatal, const char* file, int line, const char* what, const char* msg) {

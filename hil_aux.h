@@ -435,10 +435,13 @@ HIL_API hil_result hil_dut_ping(hil_aux* dut, int timeout_ms);
 HIL_API hil_result hil_dut_step(hil_aux* dut, int sub_type, int suite, int test_case, hil_dut_result* out);
 /* The body of HIL_REMOTE_TEST: case setup, run and teardown on the target;
  * FAILED -> Failed with the target's reason, NOT_IMPLEMENTED -> Skipped,
- * no answer, NACK or a lost channel -> Errored. */
+ * no answer, NACK or a lost channel -> Errored. A failure is reported at
+ * the running test's declaration (the HIL_REMOTE_TEST line). */
 HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case);
-/* Suite setup (setup=1) or teardown on the target, for HIL_REMOTE_SUITE_*. */
+/* Suite setup (setup=1) or teardown on the target. A failure is reported
+ * at file:line (HIL_REMOTE_SUITE_* pass their own line; file NULL: none). */
 HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup);
+HIL_API void hil_dut_remote_suite_at(const char* aux_name, int suite, int setup, const char* file, int line);
 
 /* A test whose setup, run and teardown execute on the target:
  *     HIL_REMOTE_TEST(adc, reads_vref, "dut", 1, 3);   (suite id 1, case id 3) */
@@ -451,10 +454,10 @@ HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup);
     } \
     extern const int hil__remote_decl_semicolon
 #define HIL_REMOTE_SUITE_SETUP(suite, aux_name, suite_id) \
-    HIL_SUITE_SETUP(suite) { hil_dut_remote_suite(aux_name, suite_id, 1); } \
+    HIL_SUITE_SETUP(suite) { hil_dut_remote_suite_at(aux_name, suite_id, 1, __FILE__, __LINE__); } \
     extern const int hil__remote_decl_semicolon
 #define HIL_REMOTE_SUITE_TEARDOWN(suite, aux_name, suite_id) \
-    HIL_SUITE_TEARDOWN(suite) { hil_dut_remote_suite(aux_name, suite_id, 0); } \
+    HIL_SUITE_TEARDOWN(suite) { hil_dut_remote_suite_at(aux_name, suite_id, 0, __FILE__, __LINE__); } \
     extern const int hil__remote_decl_semicolon
 
 /* ---- from configuration ----------------------------------------------------------------------- */
@@ -4169,6 +4172,10 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
     hil_dut_result res;
     int failed = 0, not_impl = 0;
     char msg[sizeof res.reason + 128];
+    /* the user's HIL_REMOTE_TEST line, not this file: the macro's body is here */
+    const hil_test_info* t = hil_current_test();
+    const char* file = t && t->file ? t->file : "";
+    int line = t ? t->line : 0;
     if (!dut) return;
     if (hil_aux_lock_it(dut, 30000) != HIL_OK) {
         hil_test_error("remote test suite %d, case %d: %s", suite, test_case, hil_last_error());
@@ -4184,7 +4191,7 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
         hil_aux_unlock_it(dut);
         snprintf(msg, sizeof msg, "target setup of suite %d, case %d failed: %s", suite, test_case,
                  res.reason[0] ? res.reason : "(no reason given)");
-        hil__check_fail(1, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(1, file ? file : "", line, "HIL_FAIL", msg);
         return;
     }
     if (hil_dut_step(dut, HIL_TAPP_CASE_RUN, suite, test_case, &res) != HIL_OK) {
@@ -4199,13 +4206,13 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
         failed = 1;
         snprintf(msg, sizeof msg, "target: suite %d, case %d failed: %s", suite, test_case,
                  res.reason[0] ? res.reason : "(no reason given)");
-        hil__check_fail(0, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(0, file ? file : "", line, "HIL_FAIL", msg);
     } else if (res.verdict == HIL_TAPP_NOT_IMPLEMENTED) {
         not_impl = 1;
     } else if (res.verdict != HIL_TAPP_PASS) {
         failed = 1;
         snprintf(msg, sizeof msg, "target: suite %d, case %d: unknown verdict %d", suite, test_case, res.verdict);
-        hil__check_fail(0, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(0, file ? file : "", line, "HIL_FAIL", msg);
     }
     if (hil_dut_step(dut, HIL_TAPP_CASE_TEARDOWN, suite, test_case, &res) != HIL_OK) {
         hil_aux_unlock_it(dut);
@@ -4216,13 +4223,17 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
     if (res.verdict == HIL_TAPP_FAILED) {
         snprintf(msg, sizeof msg, "target teardown of suite %d, case %d failed: %s", suite, test_case,
                  res.reason[0] ? res.reason : "(no reason given)");
-        hil__check_fail(1, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(1, file ? file : "", line, "HIL_FAIL", msg);
         return;
     }
     if (not_impl && !failed) HIL_SKIP("not implemented on the target (suite %d, case %d)", suite, test_case);
 }
 
 HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup) {
+    hil_dut_remote_suite_at(aux_name, suite, setup, NULL, 0);
+}
+
+HIL_API void hil_dut_remote_suite_at(const char* aux_name, int suite, int setup, const char* file, int line) {
     hil_aux* dut = hil__remote_dut(aux_name);
     hil_dut_result res;
     char msg[sizeof res.reason + 128];
@@ -4235,7 +4246,7 @@ HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup) {
     if (res.verdict == HIL_TAPP_FAILED) {
         snprintf(msg, sizeof msg, "target suite %s of suite %d failed: %s", what, suite,
                  res.reason[0] ? res.reason : "(no reason given)");
-        hil__check_fail(1, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(1, file ? file : "", line, "HIL_FAIL", msg);
     }
 }
 

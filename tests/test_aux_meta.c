@@ -49,11 +49,68 @@ static void expect(const char* json, const char* full, const char* result, const
     free(warn);
 }
 
+/* "tests/meta/aux_meta.c:N" of the line that starts with decl */
+static void decl_at(const char* decl, char* out, size_t size) {
+    char* src = st_read("tests/meta/aux_meta.c");
+    const char* p = strstr(src, decl);
+    int line = 1;
+    const char* q;
+    HIL_ASSERT(p != NULL, "no '%s' in tests/meta/aux_meta.c", decl);
+    for (q = src; q < p; q++) line += *q == '\n';
+    snprintf(out, size, "tests/meta/aux_meta.c:%d", line);
+    free(src);
+}
+
+/* A failure on the target is reported at the user's HIL_REMOTE_TEST (or
+ * HIL_REMOTE_SUITE_SETUP) line in every report, not inside hil_aux.h. */
+static void expect_declared_at(const st_result* r, const char* json, const char* junit) {
+    char at[128], at_suite[128], want[320];
+    char* j = st_read(junit);
+    char *res, *why, *out, *warn, *file, *line;
+    decl_at("HIL_REMOTE_TEST(fw, off_by_one,", at, sizeof at);
+    decl_at("HIL_REMOTE_SUITE_SETUP(nohw,", at_suite, sizeof at_suite);
+    find_test(json, "fw.off_by_one", &res, &why, &out, &warn);
+    snprintf(want, sizeof want, "%s: failed - target: suite 1, case 2 failed", at);
+    HIL_EXPECT(why && strncmp(why, want, strlen(want)) == 0, "JSON reason '%s', want '%s...'", why ? why : "", want);
+    free(res); free(why); free(out); free(warn);
+    file = line = NULL;
+    {
+        int si, ti;
+        for (si = 0; si < 50 && !file; si++)
+            for (ti = 0; ti < 100 && !file; ti++) {
+                char path[80];
+                char* name;
+                snprintf(path, sizeof path, "suites.%d.tests.%d.full_name", si, ti);
+                if (!(name = st_json_get(json, path))) break;
+                if (strcmp(name, "fw.off_by_one") == 0) {
+                    snprintf(path, sizeof path, "suites.%d.tests.%d.failures.0.file", si, ti);
+                    file = st_json_get(json, path);
+                    snprintf(path, sizeof path, "suites.%d.tests.%d.failures.0.line", si, ti);
+                    line = st_json_get(json, path);
+                }
+                free(name);
+            }
+    }
+    snprintf(want, sizeof want, "%s:%s", file ? file : "?", line ? line : "?");
+    HIL_EXPECT_STREQ(want, at, "JSON failures[0] of fw.off_by_one");
+    free(file);
+    free(line);
+    snprintf(want, sizeof want, "suite setup failed: %s: failed - target suite setup of suite 3", at_suite);
+    expect(json, "nohw.blocked_by_suite", "Blocked", want);
+    snprintf(want, sizeof want, "%s: failed - target: suite 1, case 2 failed", at);
+    HIL_EXPECT(strstr(j, want) != NULL, "JUnit has no '%s'", want);
+    HIL_EXPECT(st_has(r, want), "the console has no '%s':\n%s", want, r->out);
+    HIL_EXPECT(!strstr(j, "hil_aux.h:") && !strstr(json, "hil_aux.h:") && !st_has(r, "hil_aux.h:"),
+               "a location inside hil_aux.h is reported");
+    free(j);
+}
+
 static void run_meta(const char* dut_backend) {
     char conf[4096], out[600];
     const char* cfg = st_path("lab.conf");
     const char* json = st_path("results.json");
-    const char* argv[] = {st_meta("aux_meta"), "run", "-c", cfg, "--json", json, NULL};
+    const char* junit = st_path("junit.xml");
+    const char* argv[] = {st_meta("aux_meta"), "run", "-c", cfg, "--json", json, "--junit", junit, NULL};
     st_result r;
     char* text;
     char *res, *why, *output, *warn;
@@ -96,6 +153,7 @@ static void run_meta(const char* dut_backend) {
     expect(text, "meta.shared_connector", "Passed", NULL);
     expect(text, "meta.worker_crash", "Errored", "SIGSEGV");
     expect(text, "meta.after_worker_crash", "Passed", NULL);
+    expect_declared_at(&r, text, junit);
     /* the child's log line is in its test's output, with its logger */
     find_test(text, "meta.child_logs", &res, &why, &output, &warn);
     HIL_EXPECT(output && strstr(output, "hil.aux.probe2: hello from the child process"), "%s", output ? output : "");
