@@ -573,12 +573,18 @@ static const hil_aux_opt hil__aux_common_opts[] = {
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
+static hil_result hil__auxiliaries_check_types(hil_ext_ctx* ctx) {
+    return hil__check_entity_types(ctx->config, "auxiliaries", "auxiliary", hil_aux_types);
+}
+
 static void hil__auxtype_options(const hil_aux_opt* opts) {
     static hil_extension* ext;
     if (!ext) {
         ext = hil_extension_declare("auxiliaries", HIL_EXT_FRAMEWORK, NULL);
         if (!ext) return;
         ext->description = "Auxiliaries: auxiliaries.<name>.type, .backend, .connectors.com and each type's options";
+        ext->load_order = HIL__TYPE_CHECK_ORDER; /* a type of the configuration is registered (hil_connectors.h) */
+        ext->initialize = hil__auxiliaries_check_types;
     }
     hil__declare_type_options(ext, "auxiliaries", opts);
 }

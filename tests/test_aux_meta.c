@@ -173,3 +173,57 @@ static void run_meta(const char* dut_backend) {
 
 HIL_TEST_META(aux_meta, configured_run_with_the_dut_on_a_thread, "timeout=120") { run_meta("thread"); }
 HIL_TEST_META(aux_meta, configured_run_with_the_dut_in_a_process, "timeout=120") { run_meta("process"); }
+
+/* A connector or auxiliary type the configuration names but nobody
+ * registered is a configuration error at start-up (exit 3: the code of the
+ * other configuration errors) with the file and line and the registered
+ * types; types registered before main by the program (simproc, probe in
+ * aux_meta.c) are known by then. */
+HIL_TEST(aux_meta, an_unknown_type_in_the_configuration_is_an_error_at_start_up) {
+    static const struct {
+        const char* file;
+        const char* text;
+        const char* want;
+        const char* registered; /* one of the types the message lists */
+    } cases[] = {
+        {"types.conf",
+         "# a known type of the program's own, then an unknown one\n"
+         "connectors.target.type = simproc\n"
+         "connectors.lb.type = telepathy\n",
+         "types.conf:3:22: connector 'lb': unknown type 'telepathy' (registered: ", "simproc"},
+        {"types2.conf",
+         "connectors.lb.type = loopback\n"
+         "auxiliaries.p.type = probe\n"
+         "auxiliaries.com.type = carrier-pigeon\n"
+         "auxiliaries.com.connectors.com = lb\n",
+         "types2.conf:3:24: auxiliary 'com': unknown type 'carrier-pigeon' (registered: ", "probe"},
+        {"types3.conf", "flashers.f.type = teleport\n", "types3.conf:1:19: flasher 'f': unknown type 'teleport' (registered: ",
+         "command"},
+#ifdef HIL_HAVE_LIBYAML
+        {"types.yaml",
+         "connectors:\n"
+         "  lb:\n"
+         "    type: loopback\n"
+         "auxiliaries:\n"
+         "  dut:\n"
+         "    type: dutt\n"
+         "    connectors: {com: lb}\n",
+         "types.yaml:6:11: auxiliary 'dut': unknown type 'dutt' (registered: ", "dut"},
+#endif
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char* cfg = st_path(cases[i].file);
+        const char* argv[] = {st_meta("aux_meta"), "run", "-c", cfg, "--filter", "fw.adds", NULL};
+        st_result r;
+        char reg[64];
+        HIL_ASSERT_OK(hil_write_file_atomic(cfg, cases[i].text, strlen(cases[i].text)));
+        st_run(argv, NULL, 30000, &r);
+        HIL_EXPECT_EQ(r.code, 3, "%s: a configuration error:\n%s", cases[i].file, r.out);
+        HIL_EXPECT(st_has(&r, cases[i].want), "%s: no '%s' in:\n%s", cases[i].file, cases[i].want, r.out);
+        snprintf(reg, sizeof reg, " %s", cases[i].registered);
+        HIL_EXPECT(st_has(&r, reg), "%s: the registered types are listed:\n%s", cases[i].file, r.out);
+        HIL_EXPECT(!st_has(&r, "Blocked") && !st_has(&r, "running "), "%s: no test ran:\n%s", cases[i].file, r.out);
+        st_result_free(&r);
+    }
+}
