@@ -1,4 +1,11 @@
-/* hil_runner.h - jobs and tasks (and, later, the lazy scheduler), for hil.
+/* hil_runner.h - jobs and tasks, and the lazy scheduler that keeps a lab's
+ * boards busy with them, for hil.
+ *
+ *   PART 1   jobs and tasks: HIL_JOB, hil_run, hil_task_*, the run
+ *            directory and its reports (docs/jobs.md)
+ *   PART 2   the lazy scheduler: the pure core (hil_sched_*), the lab from
+ *            configuration, the `schedule` and `merge-results` commands
+ *            (docs/scheduler.md)
  *
  * ==========================================================================
  * PART 1: JOBS AND TASKS
