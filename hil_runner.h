@@ -2688,7 +2688,10 @@ static void* hil__job_monitor(void* arg) {
             pf[i].revents = 0;
         }
     unlock_and_wait:
-        hil_cond_broadcast(&J->cv);
+        /* no broadcast here: the waiters (start, wait, wait_any, the end of
+         * the job) wait for a state change, and every one broadcasts
+         * (launch, refuse, finalize); waking them for each event a task
+         * streams cost two context switches per event */
         hil_mutex_unlock(&J->mu);
         hil__job_send_notes(J);
         if (J->console != HIL_JOB_CONSOLE_SILENT) {
