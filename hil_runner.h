@@ -158,6 +158,14 @@
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
  * defined (after hil.h's).
+ *
+ * COMPILE-TIME OPTIONS (define them the same way in every file that
+ * includes this header, e.g. with -D):
+ *   HIL_NO_SCHEDULER    leave out PART 2: hil_sched_*, the lab, the
+ *                       `schedule` and `merge-results` commands, report.html.
+ *                       More than half of this header's implementation; jobs
+ *                       and tasks (PART 1) stay. Without hil_runner.h at all,
+ *                       jobs go too.
  */
 #ifndef HIL_RUNNER_H_INCLUDED
 #define HIL_RUNNER_H_INCLUDED
@@ -384,6 +392,7 @@ extern const hil_message_def HIL_MSG_TASK_STARTED;  /* hil_task* */
 extern const hil_message_def HIL_MSG_TASK_FINISHED; /* hil_task* (result and summary are set) */
 extern const hil_message_def HIL_MSG_JOB_FINISHED;  /* const hil_job_summary*; results.json is written */
 
+#ifndef HIL_NO_SCHEDULER /* all of PART 2; see the options at the top */
 /* ==========================================================================
  * PART 2: the lazy scheduler - declarations
  * ========================================================================== */
@@ -706,6 +715,7 @@ HIL_API hil_result hil_merge_results(const char* const* inputs, size_t n, const 
 /* The scheduler extension (schedule, merge-results). Registered by a
  * constructor; call it before hil_main() with HIL_NO_CONSTRUCTORS. */
 HIL_API void hil_scheduler_register(void);
+#endif /* HIL_NO_SCHEDULER */
 #ifdef __cplusplus
 }
 #endif
@@ -3934,6 +3944,7 @@ HIL_API void hil_jobs_register(void) { hil_extension_declare("jobs", HIL_EXT_FRA
 HIL__CONSTRUCTOR(hil__reg_jobs_extension) { hil_jobs_register(); }
 #endif
 
+#ifndef HIL_NO_SCHEDULER
 /* ==========================================================================
  * PART 2: the lazy scheduler - implementation
  * ========================================================================== */
@@ -9737,6 +9748,7 @@ HIL_API void hil_scheduler_register(void) {
 #ifndef HIL_NO_CONSTRUCTORS
 HIL__CONSTRUCTOR(hil__reg_scheduler_extension) { hil_scheduler_register(); }
 #endif
+#endif /* HIL_NO_SCHEDULER */
 #ifdef __cplusplus
 }
 #endif

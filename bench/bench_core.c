@@ -7,6 +7,9 @@
  *   test_overhead_fork       per empty test with a fresh process per test (--isolate)
  *   test_overhead_fork_floor a bare fork, _exit and waitpid in the same process: the floor
  *   test_overhead_fork_ratio test_overhead_fork / test_overhead_fork_floor (goal: <= 2)
+ *   compile_core_O0          cc -O0 -c of hil.h with its implementation (tests/compile/core_only.c)
+ *   compile_all_O0           the same with every header (tests/compile/all_headers.c)
+ *   compile_all_no_can_sched_O0  every header with -DHIL_NO_CAN -DHIL_NO_SCHEDULER
  *   bus_sequential_handoff_* trigger to the handler's start on a sequential dispatcher;
  *                            the p50/p99 lines are pinned to one CPU, as the floors of
  *                            bench_aux: on these VMs a wake-up landing on the other, idle
@@ -82,11 +85,22 @@ static double fork_wait_us(void) {
     return (double)(hil_now_ns() - t0) / 1e3 / n;
 }
 
-static double compile_seconds(void) {
+/* Best of three: cc -O0 -c of src, with the extra -D switches in defs. */
+static double compile_seconds(const char* src, const char* const* defs) {
     const char* cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-    const char* argv[] = {cc, "-std=c99", "-O0", "-I.", "-c", "-o", "/dev/null", "tests/compile/all_headers.c", NULL};
+    const char* argv[16];
     double best = 1e9;
-    int i;
+    int i, n = 0;
+    argv[n++] = cc;
+    argv[n++] = "-std=c99";
+    argv[n++] = "-O0";
+    argv[n++] = "-I.";
+    while (defs && *defs && n < 10) argv[n++] = *defs++;
+    argv[n++] = "-c";
+    argv[n++] = "-o";
+    argv[n++] = "/dev/null";
+    argv[n++] = src;
+    argv[n] = NULL;
     for (i = 0; i < 3; i++) {
         hil_proc_config cfg;
         hil_proc p;
@@ -95,7 +109,7 @@ static double compile_seconds(void) {
         cfg.argv = argv;
         if (hil_proc_spawn(&p, &cfg) != HIL_OK || hil_proc_wait(&p, 60000) != HIL_OK ||
             hil_proc_exit_code(p.status) != 0) {
-            fprintf(stderr, "bench: compiling tests/compile/all_headers.c failed: %s\n", hil_last_error());
+            fprintf(stderr, "bench: compiling %s failed: %s\n", src, hil_last_error());
             exit(1);
         }
         hil_proc_close(&p);
@@ -233,7 +247,12 @@ int main(void) {
     register_empty("inproc", 200000);
     printf("BENCH test_overhead_inproc %.3f us\n", run_overhead("inproc", 200000, HIL_ISOLATE_NONE, 0));
     fflush(stdout);
-    printf("BENCH compile_all_O0 %.2f s\n", compile_seconds());
+    {
+        static const char* const no_opt[] = {"-DHIL_NO_CAN", "-DHIL_NO_SCHEDULER", NULL};
+        printf("BENCH compile_core_O0 %.2f s\n", compile_seconds("tests/compile/core_only.c", NULL));
+        printf("BENCH compile_all_O0 %.2f s\n", compile_seconds("tests/compile/all_headers.c", NULL));
+        printf("BENCH compile_all_no_can_sched_O0 %.2f s\n", compile_seconds("tests/compile/all_headers.c", no_opt));
+    }
     printf("BENCH bus_callback_dispatch %.1f ns\n", bus_callback_ns());
     cpu = sched_getcpu();
     pin_to(cpu < 0 ? 0 : cpu, &all);
