@@ -5884,7 +5884,6 @@ static void hil__emit_done(hil__run* R) {
     if (R->ev_fd < 0) return;
     hil__ev_boundary(R, HIL__EV_DONE, 1);
     hil__ev_send_as(R, 1);
-    hil__ev_flush(R);
 }
 
 static void hil__sink_failure_fn(const char* file, int line, const char* msg) {
@@ -6310,9 +6309,12 @@ static void hil__worker_child(hil__run* R, int evw, int outw, size_t start, int 
     hil__log_router = hil__run_log_route;
     hil__run_worker_hooks(1);
     hil__worker_run(R, start, first_attempt, single);
-    if (hil__reg.n_worker_hooks) hil__ev_flush(R); /* the hooks are user code */
-    hil__run_worker_hooks(0);
+    /* "done" goes with the last step's events, before the exit hooks: they
+     * are user code, and a crash in one must not lose the results (it is
+     * then a worker that died between tests) */
     hil__emit_done(R);
+    hil__ev_flush(R);
+    hil__run_worker_hooks(0);
     fflush(NULL);
     _exit(0);
 }
