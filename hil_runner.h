@@ -1816,6 +1816,7 @@ typedef struct hil__child {
     int evfd;
     int open;                /* a test is running */
     hil_strbuf frame;
+    hil_strbuf last;         /* run_finished, written with done: one wake-up of the job */
 } hil__child;
 
 static void hil__child_log_line(const hil_log_record* rec) {
@@ -1897,7 +1898,8 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
         hil__put_u64(b, (uint64_t)s->not_run);
         hil__put_u32(b, (uint32_t)s->interrupted);
         hil__put_u64(b, s->duration_ns);
-        hil__tw_send(c->evfd, b);
+        hil__rec_end(b, 0);
+        if (!b->failed) hil_sb_append(&c->last, b->data, b->len);
     } else if (m->id == &HIL_MSG_LOG) {
         /* during a test its records are in its output */
         if (!c->open) hil__child_log_line((const hil_log_record*)m->data);
@@ -2025,7 +2027,9 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
                        hil_summary_failed(s), s->counts[HIL_SKIPPED]);
     }
     hil__tw_begin(&c.frame, HIL__TEV_DONE);
-    hil__tw_send(evw, &c.frame);
+    hil__rec_end(&c.frame, 0);
+    if (!c.frame.failed) hil_sb_append(&c.last, c.frame.data, c.frame.len);
+    if (!c.last.failed) (void)hil_write_all(evw, c.last.data, c.last.len);
     fflush(NULL);
     _exit(0); /* no atexit handlers: they belong to the job process */
 }
