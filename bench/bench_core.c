@@ -6,6 +6,7 @@
  *   test_overhead_worker     per empty test, in the supervised worker (the default)
  *   test_overhead_fork       per empty test with a fresh process per test (--isolate)
  *   test_overhead_fork_floor a bare fork, _exit and waitpid in the same process: the floor
+ *                            (fork and fork_floor: the best of five rounds of 100, taken in turns)
  *   test_overhead_fork_ratio test_overhead_fork / test_overhead_fork_floor (goal: <= 2)
  *   compile_core_O0          cc -O0 -c of hil.h with its implementation (tests/compile/core_only.c)
  *   compile_all_O0           the same with every header (tests/compile/all_headers.c)
@@ -73,8 +74,7 @@ static double run_overhead(const char* suite, size_t n, int isolation, int captu
 }
 
 /* The floor: a bare fork, _exit and waitpid. */
-static double fork_wait_us(void) {
-    const int n = 300;
+static double fork_wait_us(int n) {
     int i;
     uint64_t t0 = hil_now_ns();
     for (i = 0; i < n; i++) {
@@ -233,10 +233,20 @@ int main(void) {
     int cpu;
     hil_log_set_level(NULL, HIL_LOG_WARN);
     /* the fork figures first, while the process is small (fork copies page tables) */
-    register_empty("fork", 300);
+    register_empty("fork", 100);
     {
-        /* the ratio within one run: both figures move with the machine's load */
-        double fl = fork_wait_us(), t = run_overhead("fork", 300, HIL_ISOLATE_TEST, 1);
+        /* The ratio within one run, and the two figures taken in turns: on
+         * this shared machine one block of 300 forks could land in a quiet
+         * or a busy second, and a floor measured in a busy one made the
+         * ratio anything from 0.7 to 2.5. Five rounds of 100 forks and of
+         * 100 tests each; the best round of each is the figure. */
+        double fl = 1e9, t = 1e9;
+        int k;
+        for (k = 0; k < 5; k++) {
+            double a = fork_wait_us(100), b = run_overhead("fork", 100, HIL_ISOLATE_TEST, 1);
+            if (a < fl) fl = a;
+            if (b < t) t = b;
+        }
         printf("BENCH test_overhead_fork_floor %.1f us\n", fl);
         printf("BENCH test_overhead_fork %.1f us\n", t);
         printf("BENCH test_overhead_fork_ratio %.2f x\n", t / fl);
