@@ -41,6 +41,8 @@ ifeq ($(call have,libsocketcan),yes)
 endif
 
 MATRIX_SRC = tests/compile/all_headers.c
+# Leave-out switches the matrix builds with (comma: together).
+NO_SWITCHES = -DHIL_NO_CAN -DHIL_NO_SCHEDULER -DHIL_NO_CAN,-DHIL_NO_SCHEDULER
 HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h)
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 META_SRCS = $(sort $(wildcard tests/meta/*.c))
@@ -226,6 +228,17 @@ compile-matrix: | $(BUILD)
 	for cxx in g++ clang++; do \
 	  echo "compile-matrix: $$cxx -std=c++17"; \
 	  $$cxx -std=c++17 $(WARN) $(HIL_DEFS) -I. -x c++ -c -o $(BUILD)/matrix.o $(MATRIX_SRC); \
+	done; \
+	for sw in $(NO_SWITCHES); do defs=$$(echo $$sw | tr , ' '); \
+	  echo "compile-matrix: $$defs (gcc, clang -std=c99; g++, clang++ -std=c++17; a test build, run)"; \
+	  for cc in gcc clang; do $$cc -std=c99 $(WARN) $(HIL_DEFS) $$defs -I. -c -o $(BUILD)/matrix.o $(MATRIX_SRC); done; \
+	  for cxx in g++ clang++; do $$cxx -std=c++17 $(WARN) $(HIL_DEFS) $$defs -I. -x c++ -c -o $(BUILD)/matrix.o $(MATRIX_SRC); done; \
+	  $(CC) -std=c99 $(WARN) $(HIL_DEFS) $$defs -I. -o $(BUILD)/matrix-no $(MATRIX_SRC) $(LDLIBS_ALL); \
+	  $(BUILD)/matrix-no -q > $(BUILD)/matrix-no.out 2>&1 || { cat $(BUILD)/matrix-no.out; exit 1; }; \
+	  case $$sw in *HIL_NO_SCHEDULER*) if nm $(BUILD)/matrix-no | grep -q ' hil_sched_create$$'; then \
+	    echo "compile-matrix: HIL_NO_SCHEDULER left the scheduler in"; exit 1; fi;; esac; \
+	  case $$sw in *HIL_NO_CAN*) if nm $(BUILD)/matrix-no | grep -q ' hil_socketcan_channel_type$$'; then \
+	    echo "compile-matrix: HIL_NO_CAN left the CAN section in"; exit 1; fi;; esac; \
 	done; echo "compile-matrix: clean"
 
 clean:

@@ -1227,32 +1227,37 @@ static void hil__w_delete(hil_aux* a) {
 
 static void hil__c_deliver(hil_aux* a, hil__rxitem* it);
 
-/* force_drop: a proxy delivering straight into the queue cannot stop
+/* Queue n received items (ownership of their data passes to the queue) under
+ * one lock, and wake the receivers once: a worker reading a burst pays one
+ * lock hand-off and at most one wake-up for all of it, not one per message.
+ * force_drop: a proxy delivering straight into the queue cannot stop
  * reading the shared channel for one slow reader: drop-oldest, counted. */
-static hil_result hil__deliver(hil_aux* a, const hil_msg* m, uint32_t extra_flags, int force_drop, int* wake_later) {
-    hil__rxitem it, old;
+static hil_result hil__deliver_items(hil_aux* a, hil__rxitem* items, size_t n, int force_drop, int* wake_later) {
+    hil__rxitem old;
     int dropped = 0, waiters;
-    hil_result r = hil__rxitem_from(&it, m);
-    if (r != HIL_OK) return r;
-    it.flags |= extra_flags;
+    size_t i;
     if (a->w.in_child) {
-        hil__c_deliver(a, &it);
+        for (i = 0; i < n; i++) hil__c_deliver(a, &items[i]);
         return HIL_OK;
     }
     hil_mutex_lock(&a->mu);
-    if (a->rxq.count >= (size_t)a->queue_cap && (a->overflow == HIL_AUX_OVERFLOW_DROP_OLDEST || force_drop) &&
-        hil__ring_pop(&a->rxq, &old)) {
-        HIL_FREE(old.data);
-        a->dropped++;
-        dropped = 1;
+    for (i = 0; i < n; i++) {
+        if (a->rxq.count >= (size_t)a->queue_cap && (a->overflow == HIL_AUX_OVERFLOW_DROP_OLDEST || force_drop) &&
+            hil__ring_pop(&a->rxq, &old)) {
+            HIL_FREE(old.data);
+            a->dropped++;
+            dropped = 1;
+        }
+        /* block: the worker stops reading when full; one read may overshoot */
+        if (!hil__ring_push(&a->rxq, &items[i], 1)) {
+            size_t k;
+            for (k = i; k < n; k++) HIL_FREE(items[k].data);
+            __atomic_store_n(&a->rx_count, a->rxq.count, __ATOMIC_RELEASE);
+            hil_mutex_unlock(&a->mu);
+            return hil_aux_fail(a, HIL_ERR_NO_MEMORY, "out of memory queueing a received message");
+        }
+        a->rx_total++;
     }
-    /* block: the worker stops reading when full; one read may overshoot */
-    if (!hil__ring_push(&a->rxq, &it, 1)) {
-        hil_mutex_unlock(&a->mu);
-        HIL_FREE(it.data);
-        return hil_aux_fail(a, HIL_ERR_NO_MEMORY, "out of memory queueing a received message");
-    }
-    a->rx_total++;
     __atomic_store_n(&a->rx_count, a->rxq.count, __ATOMIC_RELEASE);
     waiters = a->rx_waiters;
     hil_mutex_unlock(&a->mu);
@@ -1261,6 +1266,14 @@ static hil_result hil__deliver(hil_aux* a, const hil_msg* m, uint32_t extra_flag
     else if (waiters) hil__rx_wake(a);
     if (dropped) hil__warn_drops(a, 1);
     return HIL_OK;
+}
+
+static hil_result hil__deliver(hil_aux* a, const hil_msg* m, uint32_t extra_flags, int force_drop, int* wake_later) {
+    hil__rxitem it;
+    hil_result r = hil__rxitem_from(&it, m);
+    if (r != HIL_OK) return r;
+    it.flags |= extra_flags;
+    return hil__deliver_items(a, &it, 1, force_drop, wake_later);
 }
 
 HIL_API hil_result hil_aux_deliver(hil_aux* a, const hil_msg* m) { return hil__deliver(a, m, 0, 0, NULL); }
@@ -3101,22 +3114,32 @@ static hil_result hil__com_create(hil_aux* a) { return hil__open_com(a); }
 static void hil__com_delete(hil_aux* a) { hil_channel_close(hil_aux_com(a)); }
 
 /* Everything that is there, up to 64 messages (then the worker looks at
- * its requests again). */
+ * its requests again), queued as one batch. In block mode the batch stops
+ * at the room left, so the queue overshoots by one message at most. */
 static hil_result hil__com_receive(hil_aux* a, size_t index) {
     unsigned char buf[65536];
+    hil__rxitem items[64];
     hil_channel* ch = hil_aux_channel(a, index);
-    int k;
-    for (k = 0; k < 64; k++) {
+    size_t n = 0, room = 64;
+    hil_result r = HIL_OK, d;
+    if (a->overflow == HIL_AUX_OVERFLOW_BLOCK && !a->w.in_child) {
+        size_t q = __atomic_load_n(&a->rx_count, __ATOMIC_ACQUIRE);
+        room = q < (size_t)a->queue_cap ? (size_t)a->queue_cap - q : 1;
+        if (room > 64) room = 64;
+    }
+    while (n < room) {
         hil_msg m;
-        hil_result r;
         hil_msg_init(&m, buf, sizeof buf);
         r = hil_channel_recv(ch, &m, 0);
-        if (r == HIL_ERR_AGAIN || r == HIL_ERR_TIMEOUT) return HIL_OK;
-        if (r != HIL_OK) return r;
-        r = hil_aux_deliver(a, &m);
-        if (r != HIL_OK) return r;
+        if (r == HIL_ERR_AGAIN || r == HIL_ERR_TIMEOUT) { r = HIL_OK; break; }
+        if (r != HIL_OK) break;
+        r = hil__rxitem_from(&items[n], &m);
+        if (r != HIL_OK) break;
+        n++;
     }
-    return HIL_OK;
+    /* what was read is delivered even when the channel then failed */
+    d = n ? hil__deliver_items(a, items, n, 0, NULL) : HIL_OK;
+    return r != HIL_OK ? r : d;
 }
 
 static const hil_aux_impl hil__com_type = {

@@ -78,6 +78,17 @@
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
  * defined; link -lpthread, and -lserialport when built with
  * HIL_HAVE_LIBSERIALPORT (HIL_NO_LIBSERIALPORT leaves it out).
+ *
+ * COMPILE-TIME OPTIONS (define them the same way in every file that
+ * includes this header, e.g. with -D):
+ *   HIL_NO_CAN          leave out the socketcan section: the socketcan
+ *                       channel type, hil_can_* (frames as text, interface
+ *                       control, traces, replay). About a fifth of this
+ *                       header's implementation; configuring a channel of
+ *                       type socketcan then fails as an unknown type.
+ *   HIL_NO_SOCKETCAN    keep the section but build it without the Linux CAN
+ *                       headers (open() says why it cannot work).
+ *   HIL_NO_LIBSERIALPORT  the serial type without libserialport.
  */
 #ifndef HIL_CONNECTORS_H_INCLUDED
 #define HIL_CONNECTORS_H_INCLUDED
@@ -561,6 +572,7 @@ HIL_API void hil_flasher_add_output(hil_flasher* f, const char* text, size_t len
 /* Set hil_last_error() to "flasher '<name>': <what>" and return r. */
 HIL_API hil_result hil_flasher_error(hil_flasher* f, hil_result r, const char* fmt, ...) HIL__PRINTF(3, 4);
 
+#ifndef HIL_NO_CAN /* the whole section; see the options at the top */
 /* ==========================================================================
  * socketcan: CAN and CAN FD through Linux SocketCAN, interface control
  * (libsocketcan), CAN traces (candump log, pcap) and log replay.
@@ -836,6 +848,7 @@ HIL_API hil_result hil_can_replay(const hil_can_replay_config* c, size_t* sent);
 HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
 
 /* ==== end of section: socketcan / hil_can ==================================== */
+#endif /* HIL_NO_CAN */
 
 #ifdef __cplusplus
 }
@@ -5562,6 +5575,7 @@ static const hil_flasher_type hil__cmdflash_type = {
     sizeof(hil__cmdflash), hil__cmdflash_opts, hil__cmdflash_configure, hil__cmdflash_flash, hil__cmdflash_destroy
 };
 
+#ifndef HIL_NO_CAN
 /* ==========================================================================
  * socketcan / hil_can: implementation [section: socketcan -- docs/can.md]
  * ========================================================================== */
@@ -7154,6 +7168,7 @@ HIL_API hil_result hil_can_replay(const hil_can_replay_config* c, size_t* sent) 
 }
 
 /* ==== end of section: socketcan / hil_can ================================================ */
+#endif /* HIL_NO_CAN */
 
 /* ---- built-in types ---------------------------------------------------------------------- */
 
@@ -7170,7 +7185,9 @@ static void hil__register_builtin_channel_types(void) {
     hil_channel_type_register(&hil__serial_type);
     hil_channel_type_register(&hil__rfc2217_type);
     hil_channel_type_register(&hil__ser2net_type);
+#ifndef HIL_NO_CAN
     hil_channel_type_register(hil_socketcan_channel_type());
+#endif
     hil_flasher_type_register(&hil__cmdflash_type);
 }
 

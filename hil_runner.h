@@ -165,6 +165,14 @@
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
  * defined (after hil.h's).
+ *
+ * COMPILE-TIME OPTIONS (define them the same way in every file that
+ * includes this header, e.g. with -D):
+ *   HIL_NO_SCHEDULER    leave out PART 2: hil_sched_*, the lab, the
+ *                       `schedule` and `merge-results` commands, report.html.
+ *                       More than half of this header's implementation; jobs
+ *                       and tasks (PART 1) stay. Without hil_runner.h at all,
+ *                       jobs go too.
  */
 #ifndef HIL_RUNNER_H_INCLUDED
 #define HIL_RUNNER_H_INCLUDED
@@ -391,6 +399,7 @@ extern const hil_message_def HIL_MSG_TASK_STARTED;  /* hil_task* */
 extern const hil_message_def HIL_MSG_TASK_FINISHED; /* hil_task* (result and summary are set) */
 extern const hil_message_def HIL_MSG_JOB_FINISHED;  /* const hil_job_summary*; results.json is written */
 
+#ifndef HIL_NO_SCHEDULER /* all of PART 2; see the options at the top */
 /* ==========================================================================
  * PART 2: the lazy scheduler - declarations
  * ========================================================================== */
@@ -716,6 +725,7 @@ HIL_API hil_result hil_merge_results(const char* const* inputs, size_t n, const 
 /* The scheduler extension (schedule, merge-results). Registered by a
  * constructor; call it before hil_main() with HIL_NO_CONSTRUCTORS. */
 HIL_API void hil_scheduler_register(void);
+#endif /* HIL_NO_SCHEDULER */
 #ifdef __cplusplus
 }
 #endif
@@ -1816,6 +1826,7 @@ typedef struct hil__child {
     int evfd;
     int open;                /* a test is running */
     hil_strbuf frame;
+    hil_strbuf last;         /* run_finished, written with done: one wake-up of the job */
 } hil__child;
 
 static void hil__child_log_line(const hil_log_record* rec) {
@@ -1897,7 +1908,8 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
         hil__put_u64(b, (uint64_t)s->not_run);
         hil__put_u32(b, (uint32_t)s->interrupted);
         hil__put_u64(b, s->duration_ns);
-        hil__tw_send(c->evfd, b);
+        hil__rec_end(b, 0);
+        if (!b->failed) hil_sb_append(&c->last, b->data, b->len);
     } else if (m->id == &HIL_MSG_LOG) {
         /* during a test its records are in its output */
         if (!c->open) hil__child_log_line((const hil_log_record*)m->data);
@@ -2025,7 +2037,9 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
                        hil_summary_failed(s), s->counts[HIL_SKIPPED]);
     }
     hil__tw_begin(&c.frame, HIL__TEV_DONE);
-    hil__tw_send(evw, &c.frame);
+    hil__rec_end(&c.frame, 0);
+    if (!c.frame.failed) hil_sb_append(&c.last, c.frame.data, c.frame.len);
+    if (!c.last.failed) (void)hil_write_all(evw, c.last.data, c.last.len);
     fflush(NULL);
     _exit(0); /* no atexit handlers: they belong to the job process */
 }
@@ -2698,7 +2712,10 @@ static void* hil__job_monitor(void* arg) {
             pf[i].revents = 0;
         }
     unlock_and_wait:
-        hil_cond_broadcast(&J->cv);
+        /* no broadcast here: the waiters (start, wait, wait_any, the end of
+         * the job) wait for a state change, and every one broadcasts
+         * (launch, refuse, finalize); waking them for each event a task
+         * streams cost two context switches per event */
         hil_mutex_unlock(&J->mu);
         hil__job_send_notes(J);
         if (J->console != HIL_JOB_CONSOLE_SILENT) {
@@ -3941,6 +3958,7 @@ HIL_API void hil_jobs_register(void) { hil_extension_declare("jobs", HIL_EXT_FRA
 HIL__CONSTRUCTOR(hil__reg_jobs_extension) { hil_jobs_register(); }
 #endif
 
+#ifndef HIL_NO_SCHEDULER
 /* ==========================================================================
  * PART 2: the lazy scheduler - implementation
  * ========================================================================== */
@@ -9768,6 +9786,7 @@ HIL_API void hil_scheduler_register(void) {
 #ifndef HIL_NO_CONSTRUCTORS
 HIL__CONSTRUCTOR(hil__reg_scheduler_extension) { hil_scheduler_register(); }
 #endif
+#endif /* HIL_NO_SCHEDULER */
 #ifdef __cplusplus
 }
 #endif
