@@ -259,7 +259,9 @@ hil__opt = $(if $(and $(filter -D$(1),$(HIL_DEFS)),$(if $(call hil__off,$(HIL_WI
 HIL_PC_REQUIRES = $(strip $(call hil__opt,HIL_HAVE_LIBYAML,LIBYAML,yaml-0.1) \
   $(call hil__opt,HIL_HAVE_LIBSERIALPORT,LIBSERIALPORT,libserialport) \
   $(call hil__opt,HIL_HAVE_LIBSOCKETCAN,LIBSOCKETCAN,libsocketcan))
-HIL_PC_DEFINES = $(foreach d,LIBYAML LIBSERIALPORT LIBSOCKETCAN,$(call hil__opt,HIL_HAVE_$(d),$(d), -DHIL_HAVE_$(d)))
+hil__empty :=
+hil__pc_defs = $(strip $(foreach d,LIBYAML LIBSERIALPORT LIBSOCKETCAN,$(call hil__opt,HIL_HAVE_$(d),$(d),-DHIL_HAVE_$(d))))
+HIL_PC_DEFINES = $(if $(hil__pc_defs),$(hil__empty) $(hil__pc_defs))
 hil__installed = $(if $(call hil__opt,HIL_HAVE_$(1),$(1),yes),ON,OFF)
 
 .PHONY: install uninstall test-install
