@@ -10,6 +10,8 @@
 #   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
+#   make install    headers, hil.pc, CMake package, hil-init, docs (PREFIX, DESTDIR); make uninstall
+#   make test-install  the installed package through pkg-config and find_package, and hil-init
 #
 # Optional libraries are found with pkg-config; without them the features
 # that need them report a clear error and their tests are skipped.
@@ -57,7 +59,7 @@ all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $
      $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- the self-tests ----------------------------------------------------------
 $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)

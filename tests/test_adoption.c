@@ -76,3 +76,15 @@ HIL_TEST_META(adoption, readme_drop_in_runs_as_printed, "timeout=300") {
     HIL_EXPECT(st_has(&r, "test-readme: every 'make TARGET'"), "%s", r.out);
     st_result_free(&r);
 }
+
+HIL_TEST_META(adoption, docs_version_check_example_runs, "timeout=30") {
+    char bin[512];
+    st_result r;
+    const char* argv[] = {bin, "--color=never", NULL};
+    snprintf(bin, sizeof bin, "%s/doc-examples/version_check", st_build_dir());
+    if (access(bin, X_OK) != 0) HIL_FAIL("%s is missing: run make (it extracts docs/*.md examples)", bin);
+    st_run(argv, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "1 passed, 0 failed, 0 skipped"), "%s", r.out);
+    st_result_free(&r);
+}
