@@ -43,11 +43,17 @@
  *
  * Build and run:
  *
- *     cc -std=c99 -o suite main.c test_uart.c -lpthread
+ *     cc -std=c99 -o suite main.c test_uart.c -lpthread -lm
  *     ./suite                      # run everything
  *     ./suite list                 # list the tests
  *     ./suite run --filter 'uart.*' --junit report.xml --json results.json
  *     ./suite --help
+ *     ./suite --version            # hil's version and the optional libraries built in
+ *
+ * With the headers elsewhere, name their directory (-Ithird_party/hil); with
+ * hil installed (make install), `$(pkg-config --cflags --libs hil)` or CMake's
+ * find_package(hil) give the flags. `hil-init` writes this layout into a
+ * firmware repository.
  *
  * Every test runs in a worker process supervised by the runner: a test that
  * crashes, calls exit() or hangs past its timeout is reported as Errored

@@ -52,6 +52,20 @@ done < "$t/expected.txt"
 for f in report.xml results.json; do [ -s "$t/firmware/$f" ] || fail "the README's command did not write $f"; done
 echo "test-readme: the drop-in section runs as printed ($(cat "$t"/step*.sh | grep -cv '^ *$') commands)"
 
+# docs/index.md's commands on the demo lab that answer at once (running the
+# whole lab is make demo's job, tested in tests/test_lab.c)
+if [ -x "$root/$BUILD/demo/board_tests" ]; then
+    grep -E '^build/demo/board_tests schedule .*--(simulate|list)' "$root/docs/index.md" | sed 's/ *#.*//' > "$t/index-cmds.sh"
+    [ -s "$t/index-cmds.sh" ] || fail "docs/index.md no longer shows the schedule --simulate/--list commands"
+    while IFS= read -r c; do
+        (cd "$t" && ln -sf "$root/examples" examples && mkdir -p build && ln -sfn "$root/$BUILD/demo" build/demo &&
+            sh -ec "$c") > "$t/index.out" 2>&1 || { cat "$t/index.out"; fail "docs/index.md: '$c' failed"; }
+    done < "$t/index-cmds.sh"
+    echo "test-readme: docs/index.md's schedule commands run as printed ($(wc -l < "$t/index-cmds.sh") commands)"
+else
+    fail "$BUILD/demo/board_tests is missing: run make (docs/index.md's schedule commands need it)"
+fi
+
 # make targets the documents name
 targets=$(make -qp -f "$root/Makefile" -C "$root" 2>/dev/null | sed -n 's/^\([a-zA-Z][a-zA-Z0-9_-]*\):.*/\1/p' | sort -u)
 names=$(grep -ohE '(^|`)make [a-z][a-z0-9-]*' "$root/README.md" "$root/docs/index.md" | sed 's/.*make //' | sort -u)
