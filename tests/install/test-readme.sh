@@ -57,9 +57,12 @@ echo "test-readme: the drop-in section runs as printed ($(cat "$t"/step*.sh | gr
 if [ -x "$root/$BUILD/demo/board_tests" ]; then
     grep -E '^build/demo/board_tests schedule .*--(simulate|list)' "$root/docs/index.md" | sed 's/ *#.*//' > "$t/index-cmds.sh"
     [ -s "$t/index-cmds.sh" ] || fail "docs/index.md no longer shows the schedule --simulate/--list commands"
+    # a directory that looks like the top of the tree (t was made empty above)
+    mkdir -p "$t/build"
+    ln -s "$root/examples" "$t/examples"
+    ln -s "$root/$BUILD/demo" "$t/build/demo"
     while IFS= read -r c; do
-        (cd "$t" && ln -sf "$root/examples" examples && mkdir -p build && ln -sfn "$root/$BUILD/demo" build/demo &&
-            sh -ec "$c") > "$t/index.out" 2>&1 || { cat "$t/index.out"; fail "docs/index.md: '$c' failed"; }
+        (cd "$t" && sh -ec "$c") > "$t/index.out" 2>&1 || { cat "$t/index.out"; fail "docs/index.md: '$c' failed"; }
     done < "$t/index-cmds.sh"
     echo "test-readme: docs/index.md's schedule commands run as printed ($(wc -l < "$t/index-cmds.sh") commands)"
 else
