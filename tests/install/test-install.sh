@@ -9,6 +9,9 @@
 #   4. cmake --install gives the same files and the same hil.pc
 #   5. DESTDIR staging with PREFIX=/usr, then make uninstall leaves nothing
 #   6. the installed hil-init scaffolds a repository that builds against the package
+#   7. an install without optional libraries, and one with HIL_WITH_LIBYAML=OFF (make, CMake)
+#   8. hil-init from the source tree: an empty directory (make, CMake), an
+#      existing firmware repository, and one that has hil tests (refused)
 # The last line is "test-install: N checks passed" or the first failure.
 set -eu
 BUILD=${BUILD:-build}
@@ -146,6 +149,22 @@ grep -qx 'Requires: *' "$M/share/pkgconfig/hil.pc" || fail "an install without o
 $CC -std=c99 -Wall -Wextra -Wpedantic -Werror -o "$t/consumer-minimal" "$src/main.c" "$src/test_installed.c" \
     $(PKG_CONFIG_PATH="$M/share/pkgconfig" "$PKG_CONFIG" --cflags --libs hil) || fail "the consumer of the minimal install"
 check_run "install without optional libraries" "$t/consumer-minimal" none
+
+# 7b. HIL_WITH_LIBYAML=OFF at install time: the package leaves it out
+case " $expect " in *" libyaml "*)
+    Y=$t/no-yaml
+    $MAKE --no-print-directory -s install PREFIX="$Y" HIL_WITH_LIBYAML=OFF BUILD="$BUILD" > "$t/no-yaml.out" 2>&1 ||
+        { cat "$t/no-yaml.out"; fail "make install HIL_WITH_LIBYAML=OFF"; }
+    ! grep -q 'yaml-0.1\|HIL_HAVE_LIBYAML' "$Y/share/pkgconfig/hil.pc" || fail "make install HIL_WITH_LIBYAML=OFF: hil.pc still has libyaml"
+    grep -q '^  set(HIL_WITH_LIBYAML OFF)$' "$Y/share/cmake/hil/hilConfig.cmake" || fail "make install HIL_WITH_LIBYAML=OFF: hilConfig.cmake still uses libyaml"
+    cmake -S "$root" -B "$t/hil-cmake-no-yaml" -DHIL_WITH_LIBYAML=OFF > "$t/cmake-no-yaml.out" 2>&1 &&
+        cmake --build "$t/hil-cmake-no-yaml" >> "$t/cmake-no-yaml.out" 2>&1 &&
+        cmake --install "$t/hil-cmake-no-yaml" --prefix "$t/cmake-no-yaml" >> "$t/cmake-no-yaml.out" 2>&1 ||
+        { cat "$t/cmake-no-yaml.out"; fail "cmake -DHIL_WITH_LIBYAML=OFF, then cmake --install"; }
+    ! grep -q 'yaml-0.1\|HIL_HAVE_LIBYAML' "$t/cmake-no-yaml/share/pkgconfig/hil.pc" || fail "cmake -DHIL_WITH_LIBYAML=OFF: hil.pc still has libyaml"
+    grep -q '^  set(HIL_WITH_LIBYAML OFF)$' "$t/cmake-no-yaml/share/cmake/hil/hilConfig.cmake" || fail "cmake -DHIL_WITH_LIBYAML=OFF: hilConfig.cmake still uses libyaml"
+    ok "HIL_WITH_LIBYAML=OFF at install time (make and CMake): the package leaves libyaml out"
+esac
 
 # 8. hil-init from the source tree (copying the headers): an empty
 # directory (make and CMake), an existing firmware repository whose
