@@ -10,6 +10,8 @@
 #   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
+#   make install    headers, hil.pc, CMake package, hil-init, docs (PREFIX, DESTDIR); make uninstall
+#   make test-install  the installed package through pkg-config and find_package, and hil-init
 #
 # Optional libraries are found with pkg-config; without them the features
 # that need them report a clear error and their tests are skipped.
@@ -59,7 +61,7 @@ all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $
      $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- the self-tests ----------------------------------------------------------
 $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)
@@ -243,3 +245,86 @@ compile-matrix: | $(BUILD)
 
 clean:
 	rm -rf build
+
+# ---- install -------------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the headers (every
+# hil*.h of the tree, so new module headers need no edit here) and
+# hil_single.h in $(INCLUDEDIR)/hil, hil.pc for pkg-config, the CMake
+# package (find_package(hil)), hil-init, the docs and the licence. The
+# package files come from the templates in pkg/, which the CMake install
+# uses too; the version comes from hil.h alone. hil.pc lists the optional
+# libraries this build found (pkg-config above); HIL_WITH_LIBYAML=OFF (or
+# ..._LIBSERIALPORT, ..._LIBSOCKETCAN) leaves one out, as in CMake.
+# make uninstall [PREFIX=...] [DESTDIR=...] removes what install wrote.
+PREFIX ?= /usr/local
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+BINDIR ?= $(PREFIX)/bin
+DOCDIR ?= $(DATADIR)/doc/hil
+PKGCONFIGDIR ?= $(DATADIR)/pkgconfig
+CMAKEDIR ?= $(DATADIR)/cmake/hil
+INSTALL ?= install
+HIL_VERSION := $(shell sed -n 's/^\#define HIL_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' hil.h | paste -sd.)
+HIL_VERSION_MAJOR := $(firstword $(subst ., ,$(HIL_VERSION)))
+INSTALL_HEADERS = $(sort $(wildcard hil*.h))
+INSTALL_DOCS = README.md CHANGELOG.md LICENSE
+INSTALL_DOC_PAGES = $(sort $(wildcard docs/*))
+hil__off = $(filter OFF off 0 no NO false FALSE,$(1))
+hil__opt = $(if $(and $(filter -D$(1),$(HIL_DEFS)),$(if $(call hil__off,$(HIL_WITH_$(2))),,yes)),$(3))
+HIL_PC_REQUIRES = $(strip $(call hil__opt,HIL_HAVE_LIBYAML,LIBYAML,yaml-0.1) \
+  $(call hil__opt,HIL_HAVE_LIBSERIALPORT,LIBSERIALPORT,libserialport) \
+  $(call hil__opt,HIL_HAVE_LIBSOCKETCAN,LIBSOCKETCAN,libsocketcan))
+hil__empty :=
+hil__pc_defs = $(strip $(foreach d,LIBYAML LIBSERIALPORT LIBSOCKETCAN,$(call hil__opt,HIL_HAVE_$(d),$(d),-DHIL_HAVE_$(d))))
+HIL_PC_DEFINES = $(if $(hil__pc_defs),$(hil__empty) $(hil__pc_defs))
+hil__installed = $(if $(call hil__opt,HIL_HAVE_$(1),$(1),yes),ON,OFF)
+
+.PHONY: install uninstall test-install
+$(BUILD)/pkg/stamp: pkg/hil.pc.in pkg/hilConfig.cmake.in pkg/hilConfigVersion.cmake.in hil.h FORCE
+	@mkdir -p $(BUILD)/pkg
+	@[ -n "$(HIL_VERSION)" ] || { echo "install: no HIL_VERSION_MAJOR/MINOR/PATCH found in hil.h"; exit 1; }
+	@sed -e 's|@HIL_PC_PREFIX@|$(PREFIX)|' -e 's|@HIL_PC_INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	  -e 's|@HIL_VERSION@|$(HIL_VERSION)|' -e 's|@HIL_PC_REQUIRES@|$(HIL_PC_REQUIRES)|' \
+	  -e 's|@HIL_PC_DEFINES@|$(HIL_PC_DEFINES)|' pkg/hil.pc.in > $(BUILD)/pkg/hil.pc
+	@sed -e 's|@HIL_VERSION@|$(HIL_VERSION)|' -e 's|@HIL_VERSION_MAJOR@|$(HIL_VERSION_MAJOR)|' \
+	  pkg/hilConfigVersion.cmake.in > $(BUILD)/pkg/hilConfigVersion.cmake
+	@sed -e 's|@HIL_VERSION@|$(HIL_VERSION)|' \
+	  -e "s|@HIL_CMAKE_TO_INCLUDE@|$$(realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR)/hil)|" \
+	  -e 's|@HIL_INSTALLED_LIBYAML@|$(call hil__installed,LIBYAML)|' \
+	  -e 's|@HIL_INSTALLED_LIBSERIALPORT@|$(call hil__installed,LIBSERIALPORT)|' \
+	  -e 's|@HIL_INSTALLED_LIBSOCKETCAN@|$(call hil__installed,LIBSOCKETCAN)|' \
+	  pkg/hilConfig.cmake.in > $(BUILD)/pkg/hilConfig.cmake
+	@touch $@
+
+FORCE:
+
+install: $(BUILD)/pkg/stamp $(BUILD)/single/hil_single.h
+	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR)/hil $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR) \
+	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)/docs
+	$(INSTALL) -m 644 $(INSTALL_HEADERS) $(DESTDIR)$(INCLUDEDIR)/hil/
+	@if [ -f $(BUILD)/single/hil_single.h ]; then \
+	  echo "$(INSTALL) -m 644 $(BUILD)/single/hil_single.h $(DESTDIR)$(INCLUDEDIR)/hil/"; \
+	  $(INSTALL) -m 644 $(BUILD)/single/hil_single.h $(DESTDIR)$(INCLUDEDIR)/hil/; \
+	else echo "install: hil_single.h not installed ($(PYTHON) is needed to make it)"; fi
+	$(INSTALL) -m 644 $(BUILD)/pkg/hil.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 644 $(BUILD)/pkg/hilConfig.cmake $(BUILD)/pkg/hilConfigVersion.cmake $(DESTDIR)$(CMAKEDIR)/
+	$(INSTALL) -m 755 hil-init $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 644 $(INSTALL_DOC_PAGES) $(DESTDIR)$(DOCDIR)/docs/
+	@echo "installed hil $(HIL_VERSION) in $(DESTDIR)$(PREFIX)$(if $(HIL_PC_REQUIRES), with $(HIL_PC_REQUIRES), without optional libraries)"
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/hil/,$(notdir $(INSTALL_HEADERS)) hil_single.h) \
+	  $(DESTDIR)$(PKGCONFIGDIR)/hil.pc $(DESTDIR)$(CMAKEDIR)/hilConfig.cmake $(DESTDIR)$(CMAKEDIR)/hilConfigVersion.cmake \
+	  $(DESTDIR)$(BINDIR)/hil-init $(addprefix $(DESTDIR)$(DOCDIR)/,$(INSTALL_DOCS)) \
+	  $(addprefix $(DESTDIR)$(DOCDIR)/docs/,$(notdir $(INSTALL_DOC_PAGES)))
+	@for d in $(DESTDIR)$(INCLUDEDIR)/hil $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR); do \
+	  [ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || echo "uninstall: $$d is not empty (files not installed by hil): left in place"; done
+
+# The installed package, as a consumer sees it: make install and cmake
+# --install into temporary prefixes, then a consumer built with pkg-config,
+# find_package(hil 0.1 CONFIG REQUIRED) through hil_DIR and through
+# CMAKE_PREFIX_PATH; each must run and report the optional libraries the
+# install had. Also DESTDIR staging, uninstall, and version mismatches.
+test-install:
+	@BUILD=$(BUILD) CC="$(CC)" MAKE="$(MAKE)" tests/install/test-install.sh

@@ -43,11 +43,17 @@
  *
  * Build and run:
  *
- *     cc -std=c99 -o suite main.c test_uart.c -lpthread
+ *     cc -std=c99 -o suite main.c test_uart.c -lpthread -lm
  *     ./suite                      # run everything
  *     ./suite list                 # list the tests
  *     ./suite run --filter 'uart.*' --junit report.xml --json results.json
  *     ./suite --help
+ *     ./suite --version            # hil's version and the optional libraries built in
+ *
+ * With the headers elsewhere, name their directory (-Ithird_party/hil); with
+ * hil installed (make install), `$(pkg-config --cflags --libs hil)` or CMake's
+ * find_package(hil) give the flags. `hil-init` writes this layout into a
+ * firmware repository.
  *
  * Every test runs in a worker process supervised by the runner: a test that
  * crashes, calls exit() or hangs past its timeout is reported as Errored
@@ -150,10 +156,18 @@ extern "C" {
  * 1. Conventions
  * ========================================================================== */
 
+/* The version: the one place it is written (the Makefile, CMakeLists.txt,
+ * hil.pc and hilConfigVersion.cmake read it from here). Code that must build
+ * with several versions tests HIL_VERSION_AT_LEAST(0, 2, 0) or compares
+ * HIL_VERSION_NUMBER (MAJOR * 10000 + MINOR * 100 + PATCH); the promise
+ * behind it (what may change in which release) is in CHANGELOG.md. */
 #define HIL_VERSION_MAJOR 0
 #define HIL_VERSION_MINOR 1
 #define HIL_VERSION_PATCH 0
 #define HIL_VERSION "0.1.0"
+#define HIL_VERSION_NUMBER (HIL_VERSION_MAJOR * 10000 + HIL_VERSION_MINOR * 100 + HIL_VERSION_PATCH)
+#define HIL_VERSION_AT_LEAST(major, minor, patch) \
+    (HIL_VERSION_NUMBER >= (major) * 10000 + (minor) * 100 + (patch))
 
 #if defined(__GNUC__) || defined(__clang__)
 #define HIL__UNUSED __attribute__((unused))
@@ -8069,6 +8083,7 @@ static int hil__cmd_help(hil_cmd_ctx* ctx) {
     printf("\nrun options (see '%s help COMMAND' for each command):\n", prog);
     hil__print_options_for(hil__command_find("run"));
     printf("  %-28s %s\n", "--set KEY=VALUE", "Set any configuration key (see the 'config' command)");
+    printf("  %-28s %s\n", "--version", "Print the hil version and the optional libraries built in");
     printf("\nexit codes: 0 nothing failed, 1 a test failed, 2 usage error, 3 configuration error, 4 internal error\n");
     return 0;
 }
@@ -8265,6 +8280,28 @@ static void hil__app_teardown(void) {
     hil__app.n_pos = 0;
 }
 
+/* --version: the version and the optional libraries compiled in (the
+ * HIL_HAVE_* switches of the file that holds the implementation), so a
+ * user or a packaging test can see what a test program was built with. */
+static int hil__print_version(void) {
+    static const char* const have[] = {
+#ifdef HIL_HAVE_LIBYAML
+        "libyaml",
+#endif
+#ifdef HIL_HAVE_LIBSERIALPORT
+        "libserialport",
+#endif
+#ifdef HIL_HAVE_LIBSOCKETCAN
+        "libsocketcan",
+#endif
+        NULL};
+    size_t i;
+    printf("hil %s\noptional libraries:", HIL_VERSION);
+    for (i = 0; have[i]; i++) printf(" %s", have[i]);
+    printf("%s\n", have[0] ? "" : " none");
+    return 0;
+}
+
 HIL_API int hil_main(int argc, char** argv) {
     hil_extension** order;
     size_t n = 0, i;
@@ -8279,6 +8316,10 @@ HIL_API int hil_main(int argc, char** argv) {
     hil__app.argc = argc;
     hil__app.argv = argv;
     hil__app.exit_code = 0;
+    /* --version answers before any configuration is read: it must work
+     * where a config file or the environment is broken. */
+    for (i = 1; i < (size_t)argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--version") == 0) return hil__print_version();
     if (!hil_cfg() || hil_bus_create(&hil__app.bus) != HIL_OK) {
         fprintf(stderr, "hil: error: out of memory\n");
         return 4;
