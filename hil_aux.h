@@ -4006,7 +4006,24 @@ static hil_result hil__dut_next(hil_aux* a, hil_tapp_msg* out, uint64_t deadline
                 d->len -= used;
                 return HIL_OK;
             }
-            if (r == HIL_ERR_AGAIN) break;
+            if (r == HIL_ERR_AGAIN) {
+                /* A header whose message is not complete yet may be a false
+                 * start: text inside a message we joined half-way ('p', '@'
+                 * look like headers), or a message that lost a byte. A whole,
+                 * valid message further on wins, so one false start cannot
+                 * swallow the answers that follow it. */
+                size_t k;
+                for (k = 1; k < d->len; k++) {
+                    if ((d->buf[k] & 0xCFu) != 0x40u) continue;
+                    if (hil_tapp_decode(d->buf + k, d->len - k, out, &used) == HIL_OK) {
+                        d->bad += k;
+                        memmove(d->buf, d->buf + k + used, d->len - k - used);
+                        d->len -= k + used;
+                        return HIL_OK;
+                    }
+                }
+                break;
+            }
             if (r == HIL_ERR_CHECKSUM) {
                 /* the header says what was lost; the caller decides whether
                  * it was the answer it waits for. The length byte may be the
