@@ -223,6 +223,23 @@ mcu-firmware:
 test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware
 	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --tag mcu $(TEST_ARGS)
 
+# demo-mcu: the scheduler on a lab of four emulated boards of two machine
+# types (examples/mcu-lab/lab.conf): the lab's builds cross-compile four
+# firmware variants, flashing copies an image to a board's flash file, the
+# emulator boots it. Report: $(BUILD)/mcu-lab/runs/latest/report.html.
+$(BUILD)/mcu-lab/mcu_lab_tests: examples/mcu-lab/mcu_lab_tests.c $(HEADERS)
+	@mkdir -p $(BUILD)/mcu-lab
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+demo-mcu: $(BUILD)/mcu-lab/mcu_lab_tests
+	@for t in arm-none-eabi-gcc qemu-system-arm; do command -v $$t >/dev/null 2>&1 || { \
+	  echo "demo-mcu: $$t not found (apt-get install gcc-arm-none-eabi qemu-system-arm)"; exit 1; }; done
+	@echo "== a lab of emulated boards: 4 QEMU boards of 2 machine types, 4 firmware builds, 6 runs scheduled =="
+	@HIL_MCU_LAB=$(abspath $(BUILD))/mcu-lab $(BUILD)/mcu-lab/mcu_lab_tests schedule -c examples/mcu-lab/lab.conf \
+	  --runs $(BUILD)/mcu-lab/runs $(DEMO_ARGS)
+	@echo
+	@echo "open the report:   $(BUILD)/mcu-lab/runs/latest/report.html"
+
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
