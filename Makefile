@@ -223,6 +223,14 @@ mcu-firmware:
 test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware
 	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --tag mcu $(TEST_ARGS)
 
+# bench-mcu (informative, like bench-vm): boot to first PING and one DUT step
+# on an emulated board, the same step against sim-firmware, and the ratio.
+$(BUILD)/bench/mcu_bench: bench/mcu_bench.c $(HEADERS) | $(BUILD)/bench
+	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
+
+bench-mcu: $(BUILD)/bench/mcu_bench $(BUILD)/demo/sim-firmware mcu-firmware
+	@$(BUILD)/bench/mcu_bench $(BUILD)
+
 # demo-mcu: the scheduler on a lab of four emulated boards of two machine
 # types (examples/mcu-lab/lab.conf): the lab's builds cross-compile four
 # firmware variants, flashing copies an image to a board's flash file, the
