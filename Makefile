@@ -10,6 +10,9 @@
 #   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
+#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU)
+#   make demo-mcu   the scheduler on a lab of emulated boards
+#   make bench-mcu  BENCH lines for an emulated board (informative)
 #
 # Optional libraries are found with pkg-config; without them the features
 # that need them report a clear error and their tests are skipped.
@@ -58,7 +61,7 @@ all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $
      $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- the self-tests ----------------------------------------------------------
 $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)
@@ -220,7 +223,7 @@ mcu-firmware:
 	    >/dev/null || exit 1; done; done; \
 	else echo "mcu-firmware: arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi): not built"; fi
 
-test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware
+test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware doc-examples
 	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --tag mcu $(TEST_ARGS)
 
 # bench-mcu (informative, like bench-vm): boot to first PING and one DUT step

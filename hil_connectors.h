@@ -13,6 +13,7 @@
  *   serial     a UART through libserialport      stream
  *   rfc2217    remote serial, telnet COM-PORT    stream
  *   ser2net    remote serial, RFC 2217 or raw    stream
+ *   qemu       an emulated microcontroller       stream   (HIL_NO_QEMU leaves it out)
  *
  * Streams take the framing options: framing = raw | line | cobs | slip |
  * length, line_terminator, max_frame, length_bytes, length_endian,
@@ -70,6 +71,11 @@
  * After a wake-up, hil_channel_recv(ch, m, 0) returns HIL_ERR_AGAIN when
  * the bytes so far do not make a whole frame yet; whoever polls the
  * descriptor directly receives until HIL_ERR_AGAIN.
+ *
+ * BOARD CONTROL: hil_channel_reset(), hil_channel_power() and
+ * hil_channel_flash() act on the board behind a channel where the type can
+ * (qemu: the emulator is the board; a proxy channel passes them on);
+ * elsewhere they return HIL_ERR_UNSUPPORTED. docs/qemu.md.
  *
  * OWN TYPES: fill a hil_channel_type (or hil_flasher_type) and register it
  * with hil_channel_type_register() (or HIL_CHANNEL_TYPE(var) at file

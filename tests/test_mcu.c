@@ -243,3 +243,24 @@ HIL_TEST_META(mcu, no_emulator_outlives_a_killed_test_program, "timeout=60") {
     close(pfd);
     HIL_EXPECT_EQ(emulators_running(image), 0);
 }
+
+/* docs/qemu.md's example, against the firmware: it must pass as written. */
+HIL_TEST_META(mcu, the_documented_example_runs, "timeout=60") {
+    char prog[PATH_MAX], set_i[PATH_MAX + 64];
+    st_result r;
+    const char* argv[8];
+    need_mcu();
+    snprintf(prog, sizeof prog, "%s/doc-examples/qemu_board", st_build_dir());
+    if (access(prog, X_OK) != 0) HIL_FAIL("%s is missing: run make doc-examples", prog);
+    snprintf(set_i, sizeof set_i, "connectors.board.image=%s", mcu_file("fw-mps2-an385-default.elf"));
+    argv[0] = prog;
+    argv[1] = "-c";
+    argv[2] = "tests/mcu/board.conf";
+    argv[3] = "--set";
+    argv[4] = set_i;
+    argv[5] = NULL;
+    st_run(argv, NULL, 60000, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "1 passed, 0 failed, 0 skipped"), "%s", r.out);
+    st_result_free(&r);
+}
