@@ -1,7 +1,10 @@
 /* board_mps2-an385.c - ARM MPS2 with the AN385 image (Cortex-M3), as QEMU's
  * `-M mps2-an385` models it: UART0 is a CMSDK APB UART at 0x40004000 on a
  * 25 MHz clock, its receive interrupt is IRQ 0, and UART0 is QEMU's first
- * -serial. No clock tree to set up: the peripherals run from SYSCLK. */
+ * -serial. No clock tree to set up: the peripherals run from SYSCLK.
+ *
+ * BOARD_CFLAGS: -mcpu=cortex-m3
+ */
 #include "board.h"
 
 #define SYSCLK_HZ 25000000u

@@ -212,13 +212,15 @@ static int case_udf(hil_target* t) {
 }
 
 static const hil_target_case cases[] = {
-    /* suite 1: ordinary cases */
+    /* suite 1: ordinary cases (case 0: the suite's own setup and teardown) */
+    {1, 0, STEP_SETUP, NULL, STEP_TEARDOWN},
     {1, 1, STEP_SETUP, case_pass, STEP_TEARDOWN},
     {1, 2, STEP_SETUP, case_fail, STEP_TEARDOWN},
     {1, 3, STEP_SETUP, NULL, STEP_TEARDOWN}, /* no run function: NOT_IMPLEMENTED */
     {1, 4, STEP_SETUP, case_logs, STEP_TEARDOWN},
     {1, 5, STEP_SETUP, case_identity, STEP_TEARDOWN},
     /* suite 2: faults on request */
+    {2, 0, STEP_SETUP, NULL, STEP_TEARDOWN},
     {2, 1, STEP_SETUP, case_hardfault, STEP_TEARDOWN},
     {2, 2, STEP_SETUP, case_hang, STEP_TEARDOWN},
     {2, 3, STEP_SETUP, case_reset, STEP_TEARDOWN},
