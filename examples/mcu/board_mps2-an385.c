@@ -33,7 +33,7 @@ const char board_name[] = "mps2-an385";
 const uint32_t board_unmapped_address = 0xF0000000u;
 
 void board_init(void) {
-    UART_BAUDDIV = SYSCLK_HZ / BAUD; /* at least 16, or the UART does nothing */
+    UART_BAUDDIV = SYSCLK_HZ / BAUD; /* 217; the CMSDK manual asks for at least 16 (QEMU does not check) */
     UART_CTRL = CTRL_TX_EN | CTRL_RX_EN | CTRL_RX_INT_EN;
     NVIC_ISER0 = 1u << UART0_RX_IRQ;
 }

@@ -9,9 +9,10 @@
  * The UART carries two streams (docs/mcu.md, "The text service"):
  *   - testApp frames, whose first byte b has (b & 0xCF) == 0x40;
  *   - text lines: a request is '#' ... '\n' and starts only between frames;
- *     a reply is '#' ... '\n' whose bytes are never '@', 'P', '`' or 'p'
- *     (those four are sent as \xHH), so a host's testApp deframer, which
- *     skips bytes until it sees a header, can never take a reply for one.
+ *     a reply is '#' ... '\n'. Neither ever holds '@', 'P', '`' or 'p': the
+ *     command names avoid them and any other text carries them as \xHH, so a
+ *     host's testApp deframer, which skips bytes until it sees a header, can
+ *     never take a text line (or a piece of one) for a frame.
  */
 #include "board.h"
 #include "text.h"
@@ -247,6 +248,13 @@ static char line[LINE_MAX + 1];
 static int line_len = -1; /* -1: not in a text line */
 static uint32_t counter;
 
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 static const char* word_after(const char* s, const char* cmd) { /* "cmd" or "cmd args": the args, else NULL */
     while (*cmd && *s == *cmd) s++, cmd++;
     if (*cmd) return 0;
@@ -254,10 +262,27 @@ static const char* word_after(const char* s, const char* cmd) { /* "cmd" or "cmd
     return *s ? 0 : s;
 }
 
-static void text_command(const char* cmd) {
+/* Requests may carry any byte as \xHH (and must for the four header bytes
+ * when the host's proxy echoes them to its testApp reader): decoded in place. */
+static void unescape(char* s) {
+    char* o = s;
+    for (; *s; s++) {
+        int hi, lo;
+        if (s[0] == '\\' && s[1] == 'x' && (hi = hex_digit(s[2])) >= 0 && (lo = hex_digit(s[3])) >= 0) {
+            *o++ = (char)(hi << 4 | lo);
+            s += 3;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = 0;
+}
+
+static void text_command(char* cmd) {
     char buf[128];
     text r;
     const char* arg;
+    unescape(cmd);
     text_init(&r, buf, sizeof buf);
     if (text_eq(cmd, "version")) {
         text_str(&r, "ok ");
@@ -277,14 +302,14 @@ static void text_command(const char* cmd) {
         text_str(&r, " crc_errors=");
         text_u32(&r, target.crc_errors);
 #endif
-    } else if (text_eq(cmd, "help")) {
-        text_str(&r, "ok version count echo stats fault=bus|udf|hang|reset|corrupt");
+    } else if (text_eq(cmd, "list")) {
+        text_str(&r, "ok version count echo stats list fault=bus|udf|hang|reset|badcrc");
     } else if ((arg = word_after(cmd, "fault")) != 0) {
         if (!text_eq(arg, "bus") && !text_eq(arg, "udf") && !text_eq(arg, "hang") && !text_eq(arg, "reset") &&
-            !text_eq(arg, "corrupt")) {
+            !text_eq(arg, "badcrc")) {
             text_str(&r, "error unknown fault '");
             text_str(&r, arg);
-            text_str(&r, "': use bus, udf, hang, reset or corrupt");
+            text_str(&r, "': use bus, udf, hang, reset or badcrc");
             text_reply(buf);
             return;
         }
@@ -296,7 +321,7 @@ static void text_command(const char* cmd) {
         if (text_eq(arg, "hang")) fault_hang();
         if (text_eq(arg, "reset")) cortexm_system_reset();
 #if FW_TESTAPP
-        if (text_eq(arg, "corrupt")) { /* a REPORT nobody asked for, with a bad CRC */
+        if (text_eq(arg, "badcrc")) { /* a REPORT nobody asked for, with a bad CRC */
             uint8_t m[10] = {0x40u | (HIL_TARGET_T_REPORT << 4), 0, HIL_TARGET_PASS, 0, 0, 2, 4, 0, 0, 0};
             uint16_t crc = hil_target_crc16(m, 8);
             m[8] = (uint8_t)(crc & 0xFFu);
@@ -309,7 +334,7 @@ static void text_command(const char* cmd) {
     } else {
         text_str(&r, "error unknown command '");
         text_str(&r, cmd);
-        text_str(&r, "': try help");
+        text_str(&r, "': try list");
     }
     text_reply(buf);
 }
