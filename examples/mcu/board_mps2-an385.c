@@ -1,7 +1,10 @@
 /* board_mps2-an385.c - ARM MPS2 with the AN385 image (Cortex-M3), as QEMU's
  * `-M mps2-an385` models it: UART0 is a CMSDK APB UART at 0x40004000 on a
  * 25 MHz clock, its receive interrupt is IRQ 0, and UART0 is QEMU's first
- * -serial. No clock tree to set up: the peripherals run from SYSCLK. */
+ * -serial. No clock tree to set up: the peripherals run from SYSCLK.
+ *
+ * BOARD_CFLAGS: -mcpu=cortex-m3
+ */
 #include "board.h"
 
 #define SYSCLK_HZ 25000000u
@@ -30,7 +33,7 @@ const char board_name[] = "mps2-an385";
 const uint32_t board_unmapped_address = 0xF0000000u;
 
 void board_init(void) {
-    UART_BAUDDIV = SYSCLK_HZ / BAUD; /* at least 16, or the UART does nothing */
+    UART_BAUDDIV = SYSCLK_HZ / BAUD; /* 217; the CMSDK manual asks for at least 16 (QEMU does not check) */
     UART_CTRL = CTRL_TX_EN | CTRL_RX_EN | CTRL_RX_INT_EN;
     NVIC_ISER0 = 1u << UART0_RX_IRQ;
 }

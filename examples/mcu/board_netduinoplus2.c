@@ -6,7 +6,10 @@
  * nothing waits for an oscillator or a PLL to lock. That matters in QEMU:
  * its STM32F405 has no RCC model (reads give 0), so a firmware that polls
  * RCC_CR for HSERDY or PLLRDY hangs there. The RCC and GPIO writes below are
- * what real silicon needs (QEMU ignores them). */
+ * what real silicon needs (QEMU ignores them).
+ *
+ * BOARD_CFLAGS: -mcpu=cortex-m4 -mfloat-abi=soft
+ */
 #include "board.h"
 
 #define PCLK2_HZ 16000000u /* HSI, no prescaler */

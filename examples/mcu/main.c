@@ -6,12 +6,13 @@
  * FW_VERSION (strings), FW_DEBUG (VARIANT=debug: a LOG line at every step),
  * FW_TESTAPP (0 leaves the testApp service out: only for measuring its size).
  *
- * The UART carries two streams (docs/mcu.md, "The text service"):
+ * The UART carries two streams (docs/mcu.md, "One UART, two streams"):
  *   - testApp frames, whose first byte b has (b & 0xCF) == 0x40;
  *   - text lines: a request is '#' ... '\n' and starts only between frames;
- *     a reply is '#' ... '\n' whose bytes are never '@', 'P', '`' or 'p'
- *     (those four are sent as \xHH), so a host's testApp deframer, which
- *     skips bytes until it sees a header, can never take a reply for one.
+ *     a reply is '#' ... '\n'. Neither ever holds '@', 'P', '`' or 'p': the
+ *     command names avoid them and any other text carries them as \xHH, so a
+ *     host's testApp deframer, which skips bytes until it sees a header, can
+ *     never take a text line (or a piece of one) for a frame.
  */
 #include "board.h"
 #include "text.h"
@@ -76,8 +77,8 @@ static void uart_write(void* user, const uint8_t* data, size_t len) {
 }
 #endif
 
-/* A text reply: '#', the text with the four header bytes (and '\', '\n',
- * '\r') escaped as \xHH, then '\n'. */
+/* A text reply: '#', the text with the four header bytes (and '\', control
+ * and non-ASCII bytes) escaped as \xHH, then '\n'. */
 static void text_reply(const char* s) {
     board_putc('#');
     for (; *s; s++) {
@@ -212,13 +213,15 @@ static int case_udf(hil_target* t) {
 }
 
 static const hil_target_case cases[] = {
-    /* suite 1: ordinary cases */
+    /* suite 1: ordinary cases (case 0: the suite's own setup and teardown) */
+    {1, 0, STEP_SETUP, NULL, STEP_TEARDOWN},
     {1, 1, STEP_SETUP, case_pass, STEP_TEARDOWN},
     {1, 2, STEP_SETUP, case_fail, STEP_TEARDOWN},
     {1, 3, STEP_SETUP, NULL, STEP_TEARDOWN}, /* no run function: NOT_IMPLEMENTED */
     {1, 4, STEP_SETUP, case_logs, STEP_TEARDOWN},
     {1, 5, STEP_SETUP, case_identity, STEP_TEARDOWN},
     /* suite 2: faults on request */
+    {2, 0, STEP_SETUP, NULL, STEP_TEARDOWN},
     {2, 1, STEP_SETUP, case_hardfault, STEP_TEARDOWN},
     {2, 2, STEP_SETUP, case_hang, STEP_TEARDOWN},
     {2, 3, STEP_SETUP, case_reset, STEP_TEARDOWN},
@@ -242,8 +245,17 @@ void fw_fault(const char* text) {
 
 #define LINE_MAX 96
 static char line[LINE_MAX + 1];
-static int line_len = -1; /* -1: not in a text line */
+#define LINE_NONE (-1) /* not in a text line */
+#define LINE_SKIP (-2) /* in one too long to keep */
+static int line_len = LINE_NONE;
 static uint32_t counter;
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
 
 static const char* word_after(const char* s, const char* cmd) { /* "cmd" or "cmd args": the args, else NULL */
     while (*cmd && *s == *cmd) s++, cmd++;
@@ -252,10 +264,27 @@ static const char* word_after(const char* s, const char* cmd) { /* "cmd" or "cmd
     return *s ? 0 : s;
 }
 
-static void text_command(const char* cmd) {
+/* Requests may carry any byte as \xHH (and must for the four header bytes
+ * when the host's proxy echoes them to its testApp reader): decoded in place. */
+static void unescape(char* s) {
+    char* o = s;
+    for (; *s; s++) {
+        int hi, lo;
+        if (s[0] == '\\' && s[1] == 'x' && (hi = hex_digit(s[2])) >= 0 && (lo = hex_digit(s[3])) >= 0) {
+            *o++ = (char)(hi << 4 | lo);
+            s += 3;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = 0;
+}
+
+static void text_command(char* cmd) {
     char buf[128];
     text r;
     const char* arg;
+    unescape(cmd);
     text_init(&r, buf, sizeof buf);
     if (text_eq(cmd, "version")) {
         text_str(&r, "ok ");
@@ -275,14 +304,14 @@ static void text_command(const char* cmd) {
         text_str(&r, " crc_errors=");
         text_u32(&r, target.crc_errors);
 #endif
-    } else if (text_eq(cmd, "help")) {
-        text_str(&r, "ok version count echo stats fault=bus|udf|hang|reset|corrupt");
+    } else if (text_eq(cmd, "list")) {
+        text_str(&r, "ok version count echo stats list fault=bus|udf|hang|reset|badcrc");
     } else if ((arg = word_after(cmd, "fault")) != 0) {
         if (!text_eq(arg, "bus") && !text_eq(arg, "udf") && !text_eq(arg, "hang") && !text_eq(arg, "reset") &&
-            !text_eq(arg, "corrupt")) {
+            !text_eq(arg, "badcrc")) {
             text_str(&r, "error unknown fault '");
             text_str(&r, arg);
-            text_str(&r, "': use bus, udf, hang, reset or corrupt");
+            text_str(&r, "': use bus, udf, hang, reset or badcrc");
             text_reply(buf);
             return;
         }
@@ -294,7 +323,7 @@ static void text_command(const char* cmd) {
         if (text_eq(arg, "hang")) fault_hang();
         if (text_eq(arg, "reset")) cortexm_system_reset();
 #if FW_TESTAPP
-        if (text_eq(arg, "corrupt")) { /* a REPORT nobody asked for, with a bad CRC */
+        if (text_eq(arg, "badcrc")) { /* a REPORT nobody asked for, with a bad CRC */
             uint8_t m[10] = {0x40u | (HIL_TARGET_T_REPORT << 4), 0, HIL_TARGET_PASS, 0, 0, 2, 4, 0, 0, 0};
             uint16_t crc = hil_target_crc16(m, 8);
             m[8] = (uint8_t)(crc & 0xFFu);
@@ -307,25 +336,28 @@ static void text_command(const char* cmd) {
     } else {
         text_str(&r, "error unknown command '");
         text_str(&r, cmd);
-        text_str(&r, "': try help");
+        text_str(&r, "': try list");
     }
     text_reply(buf);
 }
 
 /* One received byte: a text line ('#' between frames, up to '\n') or testApp. */
 static void demux(uint8_t c) {
+    if (line_len == LINE_SKIP) { /* the rest of a line too long to keep */
+        if (c == '\n') {
+            line_len = LINE_NONE;
+            text_reply("error line too long (at most 96 bytes before the newline)");
+        }
+        return;
+    }
     if (line_len >= 0) {
         if (c == '\n') {
             line[line_len] = 0;
-            line_len = -1;
+            line_len = LINE_NONE;
             text_command(line);
         } else if (c != '\r') {
-            if (line_len < LINE_MAX) {
-                line[line_len++] = (char)c;
-            } else { /* too long: dropped, and back to frames */
-                line_len = -1;
-                text_reply("error line too long (at most 96 bytes before the newline)");
-            }
+            if (line_len < LINE_MAX) line[line_len++] = (char)c;
+            else line_len = LINE_SKIP; /* not to testApp: the rest is still text */
         }
         return;
     }
