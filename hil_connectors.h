@@ -951,6 +951,7 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
 #include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -7434,10 +7435,17 @@ static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
         dup2(o[1], 1);
         dup2(o[1], 2);
         /* above 4 first, so dup2 onto 3 and 4 cannot clobber the other */
-        a = fcntl(u[1], F_DUPFD, 10);
-        b = fcntl(q[1], F_DUPFD, 10);
+        a = fcntl(u[1], F_DUPFD_CLOEXEC, 10);
+        b = fcntl(q[1], F_DUPFD_CLOEXEC, 10);
         dup2(a, 3); /* dup2 clears close-on-exec: only 3 and 4 reach QEMU */
         dup2(b, 4);
+        {
+            /* a firmware that locks the core up makes QEMU abort(): no core
+             * dump of the whole emulator for that */
+            struct rlimit no_core;
+            no_core.rlim_cur = no_core.rlim_max = 0;
+            setrlimit(RLIMIT_CORE, &no_core);
+        }
         execvp(argv[0], (char* const*)argv);
         e = errno;
         (void)!write(ep[1], &e, sizeof e);
