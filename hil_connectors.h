@@ -7803,7 +7803,20 @@ static hil_result hil__qmp_exchange(hil_channel* ch, hil__qemu* s, const char* c
                                     char** reply) {
     char line[4096];
     hil_result r;
-    if (hil_write_all(s->qmp, command, strlen(command)) != HIL_OK || hil_write_all(s->qmp, "\n", 1) != HIL_OK)
+    hil_strbuf out = {0, 0, 0, 0};
+    size_t done = 0;
+    /* One write with MSG_NOSIGNAL: QEMU acts on a JSON object as soon as it
+     * is complete, so after "quit" the socket may be gone before a second
+     * write, and a write to it must not raise SIGPIPE. */
+    hil_sb_printf(&out, "%s\n", command);
+    while (done < out.len) {
+        ssize_t n = send(s->qmp, out.data + done, out.len - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += (size_t)n;
+    }
+    hil_sb_free(&out);
+    if (done < strlen(command) + 1)
         return hil_channel_error(ch, HIL_ERR_CLOSED, "QMP %s: cannot write (the emulator ended?)", command);
     for (;;) {
         r = hil__qmp_line(s, deadline, line, sizeof line);
