@@ -4118,6 +4118,8 @@ static hil_result hil__dut_exchange(hil_aux* a, int sub, int suite, int tc, long
      * for something that happened during this step. */
     while ((r = hil__dut_next(a, &in, 0, 0)) == HIL_OK || r == HIL_ERR_CHECKSUM)
         if (r == HIL_OK) hil__dut_other(a, &in);
+    if (r == HIL_ERR_CLOSED) /* the line ended already: say so, not what a send into it reports */
+        return hil_aux_fail(a, r, "before sending %s (suite %d, case %d): %.400s", what, suite, tc, hil_last_error());
     r = hil__dut_send(a, &cmd);
     if (r != HIL_OK) return hil_aux_fail(a, r, "sending %s: %s", what, hil_last_error());
     deadline = hil_deadline_ms((int)ack_ms);
