@@ -10,6 +10,9 @@
 #   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
+#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU)
+#   make demo-mcu   the scheduler on a lab of emulated boards
+#   make bench-mcu  BENCH lines for an emulated board (informative)
 #   make install    headers, hil.pc, CMake package, hil-init, docs (PREFIX, DESTDIR); make uninstall
 #   make test-install  the installed package through pkg-config and find_package, and hil-init
 #
@@ -52,7 +55,8 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config
+.PHONY: all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config \
+  test-mcu demo-mcu bench-mcu mcu-firmware
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
@@ -61,7 +65,7 @@ all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $
      $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
 
 help:
-	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed -e '/^$$/d' -e 's/^# \{0,1\}//'
 
 # ---- the self-tests ----------------------------------------------------------
 $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)
@@ -100,7 +104,7 @@ $(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
 
 # The last line printed is the closing line: "N passed, N failed, N skipped".
 test: all
-	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --exclude-tag vm --exclude-tag hardware $(TEST_ARGS)
+	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --exclude-tag vm --exclude-tag mcu --exclude-tag hardware $(TEST_ARGS)
 
 # A program with every header: the configuration reference comes from it, so
 # docs/config-reference.md lists exactly the options the code declares.
@@ -207,18 +211,62 @@ test-vm: all
 bench-vm:
 	@BUILD=$(BUILD) CC="$(CC)" tests/vm/test-vm.sh bench
 
+# ---- emulated microcontrollers (docs/qemu.md): examples/mcu in QEMU ------------------
+# test-mcu: the firmware cross-built for both boards, then the mcu-tagged
+# self-tests (tests/test_mcu.c) run tests/mcu/board_tests against each board
+# and check every result. Skipped (with the packages to install) without
+# arm-none-eabi-gcc or qemu-system-arm; HIL_REQUIRE_MCU=1 makes that a failure.
+MCU_BOARDS = mps2-an385 netduinoplus2
+$(BUILD)/mcu/board_tests: tests/mcu/board_tests.c $(HEADERS)
+	@mkdir -p $(BUILD)/mcu
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+mcu-firmware:
+	@if command -v arm-none-eabi-gcc >/dev/null 2>&1; then for b in $(MCU_BOARDS); do for v in default v2; do \
+	  $(MAKE) --no-print-directory -s -C examples/mcu BOARD=$$b VARIANT=$$v VERSION=1.0.0 OUT=$(abspath $(BUILD))/mcu \
+	    >/dev/null || exit 1; done; done; \
+	else echo "mcu-firmware: arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi): not built"; fi
+
+test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware doc-examples
+	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --tag mcu $(TEST_ARGS)
+
+# bench-mcu (informative, like bench-vm): boot to first PING and one DUT step
+# on an emulated board, the same step against sim-firmware, and the ratio.
+$(BUILD)/bench/mcu_bench: bench/mcu_bench.c $(HEADERS) | $(BUILD)/bench
+	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
+
+bench-mcu: $(BUILD)/bench/mcu_bench $(BUILD)/demo/sim-firmware mcu-firmware
+	@$(BUILD)/bench/mcu_bench $(BUILD)
+
+# demo-mcu: the scheduler on a lab of four emulated boards of two machine
+# types (examples/mcu-lab/lab.conf): the lab's builds cross-compile four
+# firmware variants, flashing copies an image to a board's flash file, the
+# emulator boots it. Report: $(BUILD)/mcu-lab/runs/latest/report.html.
+$(BUILD)/mcu-lab/mcu_lab_tests: examples/mcu-lab/mcu_lab_tests.c $(HEADERS)
+	@mkdir -p $(BUILD)/mcu-lab
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+demo-mcu: $(BUILD)/mcu-lab/mcu_lab_tests
+	@for t in arm-none-eabi-gcc qemu-system-arm; do command -v $$t >/dev/null 2>&1 || { \
+	  echo "demo-mcu: $$t not found (apt-get install gcc-arm-none-eabi qemu-system-arm)"; exit 1; }; done
+	@echo "== a lab of emulated boards: 4 QEMU boards of 2 machine types, 4 firmware builds, 6 runs scheduled =="
+	@HIL_MCU_LAB=$(abspath $(BUILD))/mcu-lab $(BUILD)/mcu-lab/mcu_lab_tests schedule -c examples/mcu-lab/lab.conf \
+	  --runs $(BUILD)/mcu-lab/runs $(DEMO_ARGS)
+	@echo
+	@echo "open the report:   $(BUILD)/mcu-lab/runs/latest/report.html"
+
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples build/asan/demo/board_tests build/asan/demo/sim-firmware $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag hardware $(TEST_ARGS)
+	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
 	  build/tsan/selftest doc-examples build/tsan/demo/board_tests build/tsan/demo/sim-firmware $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
+	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
 
 # ---- every compiler and language mode, warnings as errors --------------------------
 compile-matrix: | $(BUILD)
