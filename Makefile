@@ -47,7 +47,7 @@ endif
 
 MATRIX_SRC = tests/compile/all_headers.c
 # Leave-out switches the matrix builds with (comma: together).
-NO_SWITCHES = -DHIL_NO_CAN -DHIL_NO_SCHEDULER -DHIL_NO_CAN,-DHIL_NO_SCHEDULER
+NO_SWITCHES = -DHIL_NO_CAN -DHIL_NO_SCHEDULER -DHIL_NO_QEMU -DHIL_NO_CAN,-DHIL_NO_SCHEDULER,-DHIL_NO_QEMU
 HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h)
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 META_SRCS = $(sort $(wildcard tests/meta/*.c))
@@ -289,6 +289,8 @@ compile-matrix: | $(BUILD)
 	    echo "compile-matrix: HIL_NO_SCHEDULER left the scheduler in"; exit 1; fi;; esac; \
 	  case $$sw in *HIL_NO_CAN*) if nm $(BUILD)/matrix-no | grep -q ' hil_socketcan_channel_type$$'; then \
 	    echo "compile-matrix: HIL_NO_CAN left the CAN section in"; exit 1; fi;; esac; \
+	  case $$sw in *HIL_NO_QEMU*) if nm $(BUILD)/matrix-no | grep -q ' hil_qemu_qmp$$'; then \
+	    echo "compile-matrix: HIL_NO_QEMU left the qemu section in"; exit 1; fi;; esac; \
 	done; echo "compile-matrix: clean"
 
 clean:

@@ -95,6 +95,8 @@
  *   HIL_NO_SOCKETCAN    keep the section but build it without the Linux CAN
  *                       headers (open() says why it cannot work).
  *   HIL_NO_LIBSERIALPORT  the serial type without libserialport.
+ *   HIL_NO_QEMU         leave out the qemu channel type (emulated boards);
+ *                       board control (hil_channel_reset/power/flash) stays.
  */
 #ifndef HIL_CONNECTORS_H_INCLUDED
 #define HIL_CONNECTORS_H_INCLUDED
