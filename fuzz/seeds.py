@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""fuzz/seeds.py - writes the hand-made seeds of fuzz/corpus/<harness>/.
+
+Each seed is a meaningful input a harness should start from (a valid
+message, a config that uses every feature, a file in each format...). Run
+it after changing the seeds here; the files it writes are committed.
+Minimized inputs found by fuzzing are committed next to them by hand
+(their names start with 'min-' or 'crash-'), and this script leaves them alone.
+"""
+import os
+import struct
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def crc16(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def tapp(mtype, sub, suite=1, case=1, token=7, err=0, payload=b""):
+    head = bytes([0x40 | (mtype << 4), token, sub, err, 0, suite, case, len(payload)])
+    body = head + payload
+    return body + struct.pack("<H", crc16(body))
+
+
+def tlv(tag, value):
+    return bytes([tag, len(value)]) + value
+
+
+def write(harness, name, data):
+    d = os.path.join(ROOT, harness)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def seeds_target():
+    # [mode][n][re-entry bytes][stream]; mode 0: one chunk, 1: byte by byte, 2: small random chunks
+    steps = b"".join(tapp(0, sub, 1, case, token=i) for i, (sub, case) in enumerate(
+        [(0, 0), (2, 0), (3, 1), (13, 1), (23, 1), (3, 2), (13, 2), (13, 3), (23, 3), (13, 5), (13, 6), (22, 0)]))
+    write("target", "steps-whole", b"\x00\x00" + steps)
+    write("target", "steps-bytewise", b"\x01\x00" + steps)
+    write("target", "steps-chunks", b"\x02\x00" + steps)
+    write("target", "ping", b"\x00\x00" + tapp(0, 0, 0, 0))
+    write("target", "unknown-command", b"\x00\x00" + tapp(0, 42))
+    write("target", "bad-crc", b"\x00\x00" + tapp(0, 13)[:-1] + b"\x00" + tapp(0, 0))
+    write("target", "noise-then-ping", b"\x01\x00" + b"\xff\x40\x00\x41" + tapp(0, 0))
+    write("target", "ack-and-log-ignored", b"\x00\x00" + tapp(2, 0) + tapp(3, 0, payload=tlv(110, b"hi")))
+    write("target", "max-payload", b"\x02\x00" + tapp(0, 13, 1, 1, payload=bytes(255)))
+    # the test of case (1, 4) feeds these bytes from inside a running step
+    inner = tapp(0, 99, 1, 4, token=9) + tapp(0, 13, 1, 1, token=10)
+    write("target", "reentry-abort", bytes([0, len(inner)]) + inner + tapp(0, 13, 1, 4))
+    write("target", "reentry-split", bytes([3, len(inner)]) + inner + tapp(0, 13, 1, 4) + tapp(0, 0))
+    # mode 4: the harness fills in the CRCs (stream is header + payload only)
+    write("target", "fixcrc-steps", b"\x04\x00" + bytes([0x40, 1, 13, 0, 0, 1, 1, 0, 0x40, 2, 13, 0, 0, 1, 2, 0]))
+
+
+def main():
+    wanted = sys.argv[1:]
+    for name, fn in sorted(globals().items()):
+        if name.startswith("seeds_") and (not wanted or name[6:] in wanted):
+            fn()
+
+
+if __name__ == "__main__":
+    main()
