@@ -56,11 +56,25 @@
  *   passes; a NULL run, or a suite/case not in the table, is NOT_IMPLEMENTED.
  * - hil_target_input() takes bytes in any chunks (a UART) or whole messages
  *   (a packet link); a message with a bad CRC is NACKed and skipped.
- * - ABORT is ACKed and sets a flag a long test may poll (hil_target_aborted)
- *   if your link delivers input while a test runs (an interrupt); it is
- *   cleared when the next step starts.
- * - Strings given to hil_target_log/hil_target_fail are copied into the
- *   message at once; at most 253 bytes are sent.
+ * - hil_target_input() may be called again from inside a running test (a
+ *   long test that polls its UART): those bytes are queued behind the
+ *   running command (what does not fit in HIL_TARGET_RX_MAX is dropped and
+ *   counted in rx_overruns) and handled when the test returns. A whole
+ *   ABORT among them sets the flag a long test may poll
+ *   (hil_target_aborted) at once; it is ACKed after the test returns and
+ *   the flag is cleared when the next step starts.
+ * - hil_target_input() is not safe against itself from an interrupt that
+ *   can preempt it: an interrupt handler puts bytes in a ring buffer of
+ *   yours, and the main loop (or a polling test) passes them on.
+ * - Strings given to hil_target_log/hil_target_fail/hil_target_fault are
+ *   copied at once (the reason into the hil_target struct, so a reason
+ *   formatted into a local buffer is safe); at most HIL_TARGET_TEXT_MAX
+ *   (253) bytes are kept and sent.
+ * - A fault handler (HardFault, a watchdog's early warning) calls
+ *   hil_target_fault(t, "HardFault pc=0x...") before it halts: the host
+ *   ends the running step as Errored with that text. It builds its message
+ *   in its own stack buffer, so it is safe even if the fault interrupted
+ *   a message being sent.
  *
  * Licence: MIT.
  */
@@ -96,11 +110,15 @@ extern "C" {
 #define HIL_TARGET_C_ABORT 99
 #define HIL_TARGET_TLV_TEST_REPORT 110
 #define HIL_TARGET_TLV_FAILURE_REASON 112
+/* A hil extension of the protocol: a LOG carrying this tag is a fault (a
+ * HardFault's registers); the host's DUT auxiliary ends the step Errored. */
+#define HIL_TARGET_TLV_FAULT 120
 /* NACK error codes */
 #define HIL_TARGET_E_CRC 1
 #define HIL_TARGET_E_UNKNOWN_COMMAND 2
 
 #define HIL_TARGET_MSG_MAX (8 + 255 + 2)
+#define HIL_TARGET_TEXT_MAX 253 /* a TLV of 255 bytes: tag, length, text */
 #ifndef HIL_TARGET_RX_MAX
 #define HIL_TARGET_RX_MAX (2 * HIL_TARGET_MSG_MAX)
 #endif
@@ -125,9 +143,13 @@ struct hil_target {
     uint8_t tx[HIL_TARGET_MSG_MAX];
     uint8_t token;              /* of the messages we start (REPORT, LOG) */
     uint8_t suite, test_case;   /* the step running now */
-    const char* reason;         /* hil_target_fail() */
+    char reason[HIL_TARGET_TEXT_MAX + 1]; /* hil_target_fail(), copied */
+    uint8_t has_reason;
+    uint8_t busy;               /* a command's test function is running */
+    size_t cmd_len;             /* its length at the start of rx while busy */
     volatile int aborted;
     uint32_t crc_errors;        /* messages dropped for a bad CRC */
+    uint32_t rx_overruns;       /* bytes dropped: input queued while busy did not fit */
     uint32_t steps;             /* steps run */
 };
 
@@ -149,7 +171,9 @@ static inline uint16_t hil_target_crc16(const uint8_t* p, size_t n) {
 static inline void hil_target_init(hil_target* t, const hil_target_case* cases, size_t n_cases,
                                    hil_target_write_fn write, void* user) {
     size_t i;
-    uint8_t* p = (uint8_t*)t;
+    /* volatile: the compiler must not turn this loop into a call to memset,
+     * which a -nostdlib firmware does not have */
+    volatile uint8_t* p = (volatile uint8_t*)t;
     for (i = 0; i < sizeof *t; i++) p[i] = 0;
     t->cases = cases;
     t->n_cases = n_cases;
@@ -157,31 +181,38 @@ static inline void hil_target_init(hil_target* t, const hil_target_case* cases, 
     t->user = user;
 }
 
+/* Build a message in buf (HIL_TARGET_MSG_MAX bytes); returns its length. */
+static inline size_t hil__target_build(uint8_t* buf, uint8_t type, uint8_t token, uint8_t sub, uint8_t err,
+                                       uint8_t suite, uint8_t test_case, uint8_t tag, const char* text) {
+    size_t n = 8, len = 0;
+    uint16_t crc;
+    buf[0] = (uint8_t)(0x40u | ((type & 3u) << 4));
+    buf[1] = token;
+    buf[2] = sub;
+    buf[3] = err;
+    buf[4] = 0;
+    buf[5] = suite;
+    buf[6] = test_case;
+    buf[7] = 0;
+    if (text) {
+        while (text[len] && len < HIL_TARGET_TEXT_MAX) len++;
+        buf[8] = tag;
+        buf[9] = (uint8_t)len;
+        for (n = 0; n < len; n++) buf[10 + n] = (uint8_t)text[n];
+        buf[7] = (uint8_t)(len + 2);
+        n = 10 + len;
+    }
+    crc = hil_target_crc16(buf, n);
+    buf[n] = (uint8_t)(crc & 0xFFu); /* little-endian */
+    buf[n + 1] = (uint8_t)(crc >> 8);
+    return n + 2;
+}
+
 /* Build a message in t->tx and send it. */
 static inline void hil__target_send(hil_target* t, uint8_t type, uint8_t token, uint8_t sub, uint8_t err, uint8_t suite,
                                     uint8_t test_case, uint8_t tag, const char* text) {
-    size_t n = 8, len = 0;
-    uint16_t crc;
-    t->tx[0] = (uint8_t)(0x40u | ((type & 3u) << 4));
-    t->tx[1] = token;
-    t->tx[2] = sub;
-    t->tx[3] = err;
-    t->tx[4] = 0;
-    t->tx[5] = suite;
-    t->tx[6] = test_case;
-    t->tx[7] = 0;
-    if (text) {
-        while (text[len] && len < 253) len++;
-        t->tx[8] = tag;
-        t->tx[9] = (uint8_t)len;
-        for (n = 0; n < len; n++) t->tx[10 + n] = (uint8_t)text[n];
-        t->tx[7] = (uint8_t)(len + 2);
-        n = 10 + len;
-    }
-    crc = hil_target_crc16(t->tx, n);
-    t->tx[n] = (uint8_t)(crc & 0xFFu); /* little-endian */
-    t->tx[n + 1] = (uint8_t)(crc >> 8);
-    t->write(t->user, t->tx, n + 2);
+    size_t n = hil__target_build(t->tx, type, token, sub, err, suite, test_case, tag, text);
+    t->write(t->user, t->tx, n);
 }
 
 /* A LOG line from the running test (or from anywhere: suite/case 0). */
@@ -189,10 +220,25 @@ static inline void hil_target_log(hil_target* t, const char* text) {
     hil__target_send(t, HIL_TARGET_T_LOG, t->token++, 0, 0, t->suite, t->test_case, HIL_TARGET_TLV_TEST_REPORT, text);
 }
 
-/* Set the failure reason; returns HIL_TARGET_FAILED: return hil_target_fail(t, "why"); */
+/* Set the failure reason (copied, at most HIL_TARGET_TEXT_MAX bytes);
+ * returns HIL_TARGET_FAILED: return hil_target_fail(t, "why"); */
 static inline int hil_target_fail(hil_target* t, const char* reason) {
-    t->reason = reason;
+    size_t n = 0;
+    if (reason)
+        for (; reason[n] && n < HIL_TARGET_TEXT_MAX; n++) t->reason[n] = reason[n];
+    t->reason[n] = 0;
+    t->has_reason = reason != NULL;
     return HIL_TARGET_FAILED;
+}
+
+/* Report a fault (call it from a fault handler, then halt): a LOG with the
+ * FAULT tag for the step running now. Its own buffer: t->tx may be half
+ * sent when the fault hit. */
+static inline void hil_target_fault(hil_target* t, const char* text) {
+    uint8_t buf[HIL_TARGET_MSG_MAX];
+    size_t n = hil__target_build(buf, HIL_TARGET_T_LOG, t->token++, 0, 0, t->suite, t->test_case,
+                                 HIL_TARGET_TLV_FAULT, text ? text : "fault");
+    t->write(t->user, buf, n);
 }
 
 static inline int hil_target_aborted(const hil_target* t) { return t->aborted; }
@@ -241,21 +287,75 @@ static inline void hil__target_command(hil_target* t, const uint8_t* m) {
     hil__target_send(t, HIL_TARGET_T_ACK, token, 0, 0, suite, test_case, 0, NULL);
     t->suite = suite;
     t->test_case = test_case;
-    t->reason = NULL;
+    t->reason[0] = 0;
+    t->has_reason = 0;
     t->aborted = 0;
     t->steps++;
-    if (fn) verdict = fn(t);
+    if (fn) {
+        t->busy = 1;
+        verdict = fn(t);
+        t->busy = 0;
+    }
     else if (c && sub != HIL_TARGET_C_CASE_RUN) verdict = HIL_TARGET_PASS; /* nothing to set up or tear down */
     else verdict = HIL_TARGET_NOT_IMPLEMENTED;
     if (verdict != HIL_TARGET_PASS && verdict != HIL_TARGET_FAILED && verdict != HIL_TARGET_NOT_IMPLEMENTED)
         verdict = HIL_TARGET_FAILED;
     hil__target_send(t, HIL_TARGET_T_REPORT, t->token++, (uint8_t)verdict, 0, suite, test_case,
-                     HIL_TARGET_TLV_FAILURE_REASON, verdict == HIL_TARGET_FAILED && t->reason ? t->reason : NULL);
+                     HIL_TARGET_TLV_FAILURE_REASON, verdict == HIL_TARGET_FAILED && t->has_reason ? t->reason : NULL);
     t->suite = t->test_case = 0;
+}
+
+/* The length of the whole, valid message at m (n bytes available), or 0
+ * when there is none yet; *bad is set when m cannot start a valid one. */
+static inline size_t hil__target_frame(const uint8_t* m, size_t n, int* bad) {
+    size_t total;
+    uint16_t crc;
+    *bad = 0;
+    if ((m[0] & 0xCFu) != 0x40u) {
+        *bad = 1;
+        return 0;
+    }
+    if (n < 8) return 0;
+    total = 8u + m[7] + 2u;
+    if (n < total) return 0;
+    crc = hil_target_crc16(m, total - 2);
+    if (m[total - 2] != (uint8_t)(crc & 0xFFu) || m[total - 1] != (uint8_t)(crc >> 8)) {
+        *bad = 1;
+        return 0;
+    }
+    return total;
+}
+
+/* Input while a test runs (called from inside it): queue it behind the
+ * running command, and raise the abort flag if a whole ABORT is queued.
+ * Nothing is answered here: t->tx may be in use by the interrupted code. */
+static inline void hil__target_queue(hil_target* t, const uint8_t* data, size_t len) {
+    size_t room = sizeof t->rx - t->rx_len, i, pos;
+    if (len > room) {
+        t->rx_overruns += (uint32_t)(len - room);
+        len = room;
+    }
+    for (i = 0; i < len; i++) t->rx[t->rx_len + i] = data[i];
+    t->rx_len += len;
+    for (pos = t->cmd_len; pos < t->rx_len;) {
+        int bad;
+        size_t total = hil__target_frame(t->rx + pos, t->rx_len - pos, &bad);
+        if (bad) {
+            pos++;
+            continue;
+        }
+        if (!total) break;
+        if (((t->rx[pos] >> 4) & 3u) == HIL_TARGET_T_COMMAND && t->rx[pos + 2] == HIL_TARGET_C_ABORT) t->aborted = 1;
+        pos += total;
+    }
 }
 
 /* Bytes from the host, in any chunks. Whole messages are handled at once. */
 static inline void hil_target_input(hil_target* t, const uint8_t* data, size_t len) {
+    if (t->busy) {
+        hil__target_queue(t, data, len);
+        return;
+    }
     while (len) {
         size_t take = sizeof t->rx - t->rx_len, i;
         if (take > len) take = len;
@@ -265,25 +365,26 @@ static inline void hil_target_input(hil_target* t, const uint8_t* data, size_t l
         len -= take;
         for (;;) {
             size_t total, drop = 0;
-            uint16_t crc;
+            int bad;
             if (!t->rx_len) break;
-            if ((t->rx[0] & 0xCFu) != 0x40u) {
-                drop = 1; /* not a message start: resynchronise */
-            } else {
-                if (t->rx_len < 8) break;
-                total = 8u + t->rx[7] + 2u;
-                if (t->rx_len < total) break;
-                crc = hil_target_crc16(t->rx, total - 2);
-                if (t->rx[total - 2] != (uint8_t)(crc & 0xFFu) || t->rx[total - 1] != (uint8_t)(crc >> 8)) {
+            total = hil__target_frame(t->rx, t->rx_len, &bad);
+            if (bad) {
+                if ((t->rx[0] & 0xCFu) == 0x40u) { /* a header whose CRC is wrong */
                     t->crc_errors++;
                     if (((t->rx[0] >> 4) & 3u) == HIL_TARGET_T_COMMAND)
                         hil__target_send(t, HIL_TARGET_T_ACK, t->rx[1], 1, HIL_TARGET_E_CRC, t->rx[5], t->rx[6], 0, NULL);
-                    drop = 1;
-                } else {
-                    if (((t->rx[0] >> 4) & 3u) == HIL_TARGET_T_COMMAND) hil__target_command(t, t->rx);
-                    /* ACKs of our REPORTs and LOGs need nothing */
-                    drop = total;
                 }
+                drop = 1; /* resynchronise */
+            } else if (!total) {
+                break; /* wait for the rest */
+            } else {
+                if (((t->rx[0] >> 4) & 3u) == HIL_TARGET_T_COMMAND) {
+                    t->cmd_len = total; /* input queued meanwhile lands behind it */
+                    hil__target_command(t, t->rx);
+                    t->cmd_len = 0;
+                }
+                /* ACKs of our REPORTs and LOGs need nothing */
+                drop = total;
             }
             for (i = drop; i < t->rx_len; i++) t->rx[i - drop] = t->rx[i];
             t->rx_len -= drop;
