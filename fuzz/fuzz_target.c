@@ -10,7 +10,7 @@
  *             instead of dying at the CRC check.
  *   The re-entry bytes are fed by the test function of case (1, 4) from
  *   inside hil_target_input, as a firmware whose UART interrupt delivers
- *   input while a test runs does (at most 3 levels deep).
+ *   input while a test runs does (at most 3 times per input).
  * Properties: every message the target sends has a valid header, a length
  * that matches its payload, fits HIL_TARGET_MSG_MAX, carries a correct
  * CRC-16/XMODEM and is never a COMMAND; a TLV payload is one whole TLV;
@@ -23,7 +23,7 @@
 static hil_target target;
 static const uint8_t* reentry;
 static size_t reentry_len;
-static int depth;
+static int depth, feeds; /* feeds: a queued CASE_RUN (1, 4) would feed again, forever */
 
 /* An independent bitwise CRC: the property must not trust the code under test. */
 static uint16_t crc_xmodem(const uint8_t* p, size_t n) {
@@ -66,8 +66,9 @@ static int chatty(hil_target* t) {
     return hil_target_fail(t, line);
 }
 static int reenter(hil_target* t) {
-    if (depth < 3 && reentry_len) {
+    if (depth < 3 && feeds < 3 && reentry_len) {
         depth++;
+        feeds++;
         hil_target_input(t, reentry, reentry_len);
         depth--;
     }
@@ -129,6 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         reentry = fixed_reentry;
         stream = fixed_stream = with_crcs(stream, n, &n);
     }
+    feeds = 0;
     hil_target_init(&target, cases, sizeof cases / sizeof cases[0], check_sent, NULL);
     while (n) {
         size_t take = n;

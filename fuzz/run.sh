@@ -77,7 +77,7 @@ for name in "${names[@]}"; do
   echo "fuzz:   reproducer: ${repro:-(none written; see the log)}"
   echo "fuzz:   reproduce:  $bin ${repro:-}"
   echo "fuzz:   log:        $log"
-  grep -E '^ *#[0-9]+ .* in ' "$log" | grep -v -E ' in (__sanitizer|__asan|__ubsan|__pthread_kill|raise|abort|fuzzer::|__libc|_start|main) ' | head -8 | sed 's/^/fuzz:     /'
+  grep -E '^ *#[0-9]+ .* in ' "$log" | grep -v -E ' in (__sanitizer|__asan|__ubsan|__pthread_kill|raise |abort |fuzzer::|__libc|_start |main )' | head -8 | sed 's/^/fuzz:     /'
   failed+=("$name: ${repro:-see $log}")
 done
 

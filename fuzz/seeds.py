@@ -64,6 +64,19 @@ def seeds_target():
     write("target", "fixcrc-steps", b"\x04\x00" + bytes([0x40, 1, 13, 0, 0, 1, 1, 0, 0x40, 2, 13, 0, 0, 1, 2, 0]))
 
 
+def seeds_tapp():
+    # [text size / 2][tag][chunk size / 4][stream]
+    report = tapp(1, 1, 1, 2, payload=tlv(112, b"vref out of range") + tlv(110, b"measured 1301 mV"))
+    log = tapp(3, 0, 1, 2, payload=tlv(110, b"step 1 of 3"))
+    write("tapp", "report-failed", bytes([40, 112, 0]) + report)
+    write("tapp", "report-tiny-buffer", bytes([1, 112, 0]) + report)
+    write("tapp", "report-size-zero", bytes([0, 112, 0]) + report)
+    write("tapp", "log-then-ack-bytewise", bytes([40, 110, 0]) + log + tapp(2, 0))
+    write("tapp", "noise-resync", bytes([40, 110, 1]) + b"\x00\x41\xff" + tapp(2, 0)[:-1] + b"\x00" + tapp(2, 1, err=1))
+    write("tapp", "max-payload", bytes([255, 110, 255]) + tapp(1, 0, payload=tlv(110, bytes(32 + i % 95 for i in range(253)))))
+    write("tapp", "tlv-overrun", bytes([40, 110, 0]) + tapp(1, 1, payload=bytes([112, 200, 65, 66])))
+
+
 def main():
     wanted = sys.argv[1:]
     for name, fn in sorted(globals().items()):
