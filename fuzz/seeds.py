@@ -77,6 +77,59 @@ def seeds_tapp():
     write("tapp", "tlv-overrun", bytes([40, 110, 0]) + tapp(1, 1, payload=bytes([112, 200, 65, 66])))
 
 
+def seeds_config():
+    # [format: 0 key=value, 1 YAML][main][NUL][inc1.yaml][NUL][inc2.yaml][NUL][inc3.yaml]
+    write("config", "kv-all-features", b"\x00" + b"""# a lab
+run.timeout = 30
+log_level = debug   # a comment after a value
+[connectors.dut]
+type = serial
+port = "/dev/tty\\x41\\n"
+baudrate = ${params.baud}
+name = 'single quoted # not a comment'
+[params]
+baud = ${env:HIL_FUZZ_BAUD:-115200}
+legacy = ENV{HIL_FUZZ_X=fallback}
+literal = $${not.a.ref}
+tags[] += smoke
+tags[] += uart
+""")
+    write("config", "kv-cycle", b"\x00a = ${b}\nb = ${c}\nc = ${a}\nd = ${missing}\n")
+    write("config", "kv-chain", b"\x00" + b"".join(b"k%d = ${k%d}x\n" % (i, i + 1) for i in range(20)) + b"k20 = end\n")
+    write("config", "kv-fanout", b"\x00" + b"".join(b"f%d = ${f%d}${f%d}\n" % (i, i + 1, i + 1) for i in range(8)) + b"f8 = leaf\n")
+    write("config", "yaml-nested", b"\x01a: " + b"[" * 40 + b"1" + b"]" * 40 + b"\nb: " + b"{x: " * 20 + b"1" + b"}" * 20 + b"\n")
+    write("config", "kv-errors", b"\x00[unclosed\n = value\nkey without equals\nq = \"open\n")
+    write("config", "yaml-pykiso", b"""\x01auxiliaries:
+  dut:
+    connectors:
+      com: chan
+    config:
+      ack_timeout_ms: ${params.ack}
+    type: dut
+connectors:
+  chan:
+    config:
+      port: /dev/ttyUSB0
+      baudrate: 115200
+    type: serial
+params:
+  ack: 500
+  env: ENV{HIL_FUZZ_Y=1}
+test_suite_list:
+  - suite_dir: tests
+    test_filter_pattern: "*.py"
+    test_suite_id: 1
+flow: {a: 1, b: [x, y]}
+anchor: &a {k: v}
+alias: *a
+""")
+    write("config", "yaml-include", b"\x01connectors: !include inc1.yaml\nparams:\n  more: !include inc2.yaml\n\x00"
+          b"chan:\n  type: loopback\n  extra: !include inc3.yaml\n\x00x: ${connectors.chan.type}\n\x00deep: 1\n")
+    write("config", "yaml-include-cycle", b"\x01a: !include inc1.yaml\n\x00b: !include inc2.yaml\n\x00c: !include inc1.yaml\n")
+    write("config", "yaml-include-missing", b"\x01a: !include nothere.yaml\n")
+    write("config", "yaml-errors", b"\x01a: [1, 2\nb: {c: d\n  - e\n\t: tab\n")
+
+
 def main():
     wanted = sys.argv[1:]
     for name, fn in sorted(globals().items()):
