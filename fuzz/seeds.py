@@ -130,6 +130,19 @@ alias: *a
     write("config", "yaml-errors", b"\x01a: [1, 2\nb: {c: d\n  - e\n\t: tab\n")
 
 
+def seeds_framing():
+    # [kind 0 raw 1 line 2 cobs 3 slip 4 length][opts][max_frame if opts&0x80][terminator if line and opts&0x40][chunk][rest]
+    # opts: &3 length bytes 1/2/4, &4 big endian, &8 leading delimiter, >>4&3 terminator length - 1, &0x40 own terminator
+    payloads = bytes([3]) + b"a\x00b" + bytes([0]) + bytes([5]) + b"\xc0\xdb\xdc\xdd\x00" + bytes([254]) + bytes(range(1, 255))
+    for kind, name in enumerate(["raw", "line", "cobs", "slip", "length"]):
+        write("framing", name + "-payloads", bytes([kind, 0x05, 0]) + payloads)
+        write("framing", name + "-payloads-bytewise", bytes([kind, 0x0E, 0]) + payloads)
+    write("framing", "line-crlf", bytes([1, 0x50, ord("\r"), ord("\n"), 7]) + bytes([5]) + b"hello" + bytes([3]) + b"a\rb")
+    write("framing", "length-small-max", bytes([4, 0x81, 8, 0]) + bytes([9]) + b"too long!" + bytes([2]) + b"ok")
+    write("framing", "cobs-wire", bytes([2, 0, 3]) + bytes.fromhex("0361026200 00 01 00 ff") + bytes(range(1, 255)) + b"\x00")
+    write("framing", "slip-wire", bytes([3, 0, 1]) + bytes.fromhex("c0 61 db dc 62 c0 db 00 c0 c0"))
+
+
 def main():
     wanted = sys.argv[1:]
     for name, fn in sorted(globals().items()):
