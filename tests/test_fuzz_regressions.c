@@ -1,0 +1,61 @@
+/* Defects the fuzzers (fuzz/, docs/fuzzing.md) found, each pinned by the
+ * smallest input that showed it. The reproducers are in fuzz/corpus/ too,
+ * so `make fuzz-regress` replays them through the harnesses. */
+#include "selftest.h"
+
+HIL_SUITE(fuzz_regressions, "tags=fuzz")
+
+/* fuzz/corpus/framing/crash-line-overlapping-terminator: a line "\xff\xff"
+ * with the terminator "\xff\xff\xff\xff" went out as six 0xff bytes and came
+ * back as an empty line (the deframer finds the terminator two bytes early).
+ * encode must refuse what the deframer cannot give back. */
+HIL_TEST(fuzz_regressions, line_framing_refuses_a_line_that_overlaps_its_terminator) {
+    static const struct { const char* term; size_t tl; const char* line; size_t n; } bad[] = {
+        {"\xff\xff\xff\xff", 4, "\xff\xff", 2},
+        {"aa", 2, "a", 1},
+        {"abab", 4, "xab", 3},
+    };
+    hil_framing f;
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hil_strbuf wire = {0, 0, 0, 0};
+        hil_framing_init(&f, HIL_FRAMING_LINE);
+        memcpy(f.terminator, bad[i].term, bad[i].tl);
+        f.terminator_len = bad[i].tl;
+        HIL_ASSERT_EQ(hil_frame_encode(&f, bad[i].line, bad[i].n, &wire), HIL_ERR_INVALID_ARG);
+        HIL_ASSERT_EQ(wire.len, 0);
+        HIL_EXPECT(strstr(hil_last_error(), "start of the line terminator"), "%s", hil_last_error());
+        hil_sb_free(&wire);
+    }
+}
+
+/* What still encodes comes back as it went in, even with a terminator that
+ * overlaps itself, and the usual terminators accept any line without them. */
+HIL_TEST(fuzz_regressions, line_framing_round_trips_what_it_accepts) {
+    static const struct { const char* term; size_t tl; const char* line; size_t n; } ok[] = {
+        {"aa", 2, "ab", 2},
+        {"abab", 4, "xa", 2},
+        {"\r\n", 2, "x\r", 2},
+        {"\n", 1, "", 0},
+    };
+    size_t i;
+    for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        hil_framing f;
+        hil_deframer d;
+        hil_strbuf wire = {0, 0, 0, 0};
+        const void* frame;
+        size_t len;
+        hil_framing_init(&f, HIL_FRAMING_LINE);
+        memcpy(f.terminator, ok[i].term, ok[i].tl);
+        f.terminator_len = ok[i].tl;
+        HIL_ASSERT_OK(hil_frame_encode(&f, ok[i].line, ok[i].n, &wire));
+        HIL_ASSERT_OK(hil_deframer_init(&d, &f));
+        HIL_ASSERT_OK(hil_deframer_push(&d, wire.data, wire.len));
+        HIL_ASSERT(hil_deframer_next(&d, &frame, &len));
+        HIL_ASSERT_EQ(len, ok[i].n);
+        HIL_ASSERT(len == 0 || memcmp(frame, ok[i].line, len) == 0);
+        HIL_ASSERT_EQ(hil_deframer_buffered(&d), 0);
+        hil_deframer_free(&d);
+        hil_sb_free(&wire);
+    }
+}
