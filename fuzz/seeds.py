@@ -143,6 +143,25 @@ def seeds_framing():
     write("framing", "slip-wire", bytes([3, 0, 1]) + bytes.fromhex("c0 61 db dc 62 c0 db 00 c0 c0"))
 
 
+def seeds_can():
+    # [data buffer capacity % 72][text]
+    frames = b"123#DEADBEEF\n1ABCDE00#R\n7FF#R8\n456##1" + b"11" * 64 + b"\n20000040#0000000000000000\n" \
+             b"001#\n123#11.22.33\n123#1122334455667788_C\n"
+    write("can", "compact-frames", bytes([64]) + frames)
+    write("can", "compact-frames-small-buffer", bytes([4]) + frames)
+    write("can", "candump-log", bytes([64]) + b"""(1700000000.123456) can0 123#DEADBEEF
+(1700000000.200000) can1 1ABCDE00#R
+# a comment
+
+(1700000001.5) vcan0 456##3001122
+(1700000002.000000001) can0 20000004#0000080000000000
+""")
+    write("can", "candump-log-errors", bytes([64]) + b"1700000000.1 can0 123#00\n(x.1) can0 123#00\n(1.) can0 123#00\n"
+          b"(1.1234567890) can0 123#00\n(1.1) \n(1.1) can0 12#00\n(1.1) can0 123#0\n(1.1) can0 123#001122334455667788\n")
+    write("can", "filters-and-masks", bytes([64]) + b"123:7FF,1ABCDE00~1FFFFFFF\n7FF:7FF 000~000\nbusoff,ack\nall\n0x1FF\n"
+          b"candump\npcap\nauto\n")
+
+
 def main():
     wanted = sys.argv[1:]
     for name, fn in sorted(globals().items()):
