@@ -5846,7 +5846,7 @@ static hil_result hil__can_parse_filters(const char* s, hil__can_filter** out, s
     size_t cap = 1, n = 0;
     const char* p;
     hil__can_filter* f;
-    for (p = s; *p; p++) if (*p == ',') cap++;
+    for (p = s; *p; p++) if (*p == ',' || *p == ' ') cap++; /* both separate filters */
     f = (hil__can_filter*)HIL_MALLOC(cap * sizeof *f);
     if (!f) { snprintf(why, size, "out of memory"); return HIL_ERR_NO_MEMORY; }
     p = s;

@@ -59,3 +59,26 @@ HIL_TEST(fuzz_regressions, line_framing_round_trips_what_it_accepts) {
         hil_sb_free(&wire);
     }
 }
+
+/* fuzz/corpus/can/crash-filters-separated-by-spaces: the socketcan option
+ * "filters" accepts filters separated by spaces as well as commas, but room
+ * was made for one filter per comma only: "7FF:7FF 000~000" wrote its second
+ * filter past the end of the array (ASan: heap-buffer-overflow). Many
+ * filters make the overrun large enough to fail without a sanitizer too. */
+HIL_TEST(fuzz_regressions, socketcan_filters_separated_by_spaces_fit_their_array) {
+    hil_strbuf filters = {0, 0, 0, 0};
+    const char* opts[] = {"interface=can0", NULL, NULL};
+    hil_channel_config c;
+    hil_channel* ch = NULL;
+    int i;
+    hil_sb_puts(&filters, "filters=7FF:7FF 000~000");
+    for (i = 0; i < 300; i++) hil_sb_printf(&filters, " %03X:7FF", i);
+    opts[1] = hil_sb_cstr(&filters);
+    hil_channel_config_init(&c);
+    c.name = "bus";
+    c.type = "socketcan";
+    c.options = opts;
+    HIL_ASSERT_OK(hil_channel_create(&c, &ch));
+    hil_channel_destroy(ch);
+    hil_sb_free(&filters);
+}
