@@ -162,6 +162,50 @@ def seeds_can():
           b"candump\npcap\nauto\n")
 
 
+def seeds_history():
+    head = b"# hil-sched-history 1\n# ema_ns count name\n"
+    write("history", "valid", head + b"1500000000 3 flash[sensor-node]\n250000000 12 uart.echo\n0 0 x\n")
+    write("history", "crlf-and-comments", head.replace(b"\n", b"\r\n") + b"# note\r\n\r\n42 1 a b c\r\n")
+    write("history", "duplicate-names", head + b"1 1 same\n2 2 same\n")
+    write("history", "limits", head + b"18446744073709551615 4294967296 too-big\n")
+    write("history", "bad-lines", head + b"x 1 name\n1 x name\n1 1\n1  1 name\n")
+    write("history", "no-header", b"1 1 name\n")
+    write("history", "empty", b"")
+
+
+def seeds_junit():
+    write("junit", "hil-own", b"""<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="hil" tests="4" failures="1" errors="0" skipped="1" time="0.5">
+  <testsuite name="uart" tests="4" failures="1" errors="0" skipped="1" time="0.5" timestamp="2026-12-04T10:00:00">
+    <testcase classname="uart" name="echo" time="0.001"/>
+    <testcase classname="uart" name="baud" time="0.2"><failure message="expected 115200 &amp; got 9600">tests/uart.c:12: expected &lt;115200&gt;
+second line</failure><system-out>log &#x41;&#65; line</system-out></testcase>
+    <testcase classname="uart" name="flash" time="0"><skipped message="not on rev A"/></testcase>
+    <testcase classname="uart" name="blocked" time="0"><properties><property name="result" value="Blocked"/></properties><skipped/></testcase>
+  </testsuite>
+</testsuites>
+""")
+    write("junit", "pytest", b"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="0" skipped="0" tests="2" time="1.2" hostname="x"><testcase classname="test_mod.TestX" name="test_a[1-2]" time="0.01"><error message="fixture failed">Traceback...</error></testcase><testcase classname="" name="test_b" time="abc"><system-err><![CDATA[raw <stderr> & stuff]]></system-err></testcase></testsuite></testsuites>
+""")
+    write("junit", "nested-suites", b"<testsuites><testsuite name='outer'><testsuite name='inner'><testcase name='t'/></testsuite><testcase name='u'><failure/><error/></testcase></testsuite></testsuites>")
+    write("junit", "broken", b"<testsuite name=\"x\"><testcase name=\"a\" <failure message='m'>text</testcase><!-- c --><testcase name='b'")
+
+
+def seeds_cli():
+    def argv(*a):
+        return b"\x00".join(x.encode() for x in a)
+    write("cli", "schedule-shard", argv("schedule", "--shard", "2/4", "--simulate", "--runs", "out", "--only", "flash[*]"))
+    write("cli", "run-options", argv("--filter", "uart.*", "--tag", "smoke", "--exclude-tag", "slow", "--junit=r.xml",
+                                      "--json", "r.json", "-vv", "--repeat", "3", "--shuffle", "--timeout", "2.5",
+                                      "--log-level", "debug,hil.can=trace", "--isolate", "test", "--", "pos", "-x"))
+    write("cli", "set-and-help", argv("list", "-v", "--set", "params.a=${params.b}", "--set=params.b=1", "--help"))
+    write("cli", "unknown-and-misplaced", argv("run", "--shrad", "1/2", "--color", "sometimes", "--timeout"))
+    write("cli", "shard-values", argv("--shard", "0/4", "--shard=5/4", "--shard", "1/0", "--shard", "4294967295/4294967295",
+                                       "--shard", "4294967296/1", "--shard", " 1/2", "--shard", "1//2"))
+    write("cli", "job", argv("job", "--max-runtime", "10", "--archive", "--job-name", "nightly", "--grace", "1"))
+    write("cli", "values", argv("passed", "Errored", "passx", "warning", "hil=debug,x=info", "1/1"))
+
+
 def main():
     wanted = sys.argv[1:]
     for name, fn in sorted(globals().items()):
