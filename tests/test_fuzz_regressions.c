@@ -82,3 +82,24 @@ HIL_TEST(fuzz_regressions, socketcan_filters_separated_by_spaces_fit_their_array
     hil_channel_destroy(ch);
     hil_sb_free(&filters);
 }
+
+/* fuzz/corpus/junit/crash-classname-nul: a testcase whose classname decodes
+ * to an empty string (a NUL byte in the attribute, or "&#0;") was read with
+ * the suite name "" instead of the enclosing testsuite's (the rule for an
+ * empty classname); written again and read back it became another suite. */
+HIL_TEST(fuzz_regressions, junit_read_an_empty_classname_after_decoding_takes_the_suite_name) {
+    static const char text[] = "<testsuite name=\"outer\"><testcase classname=\"\0x\" name=\"a\"/>"
+                               "<testcase classname=\"&#0;\" name=\"b\"/></testsuite>";
+    char path[] = "/tmp/hil-fuzz-regression-XXXXXX";
+    hil_run_summary* s = NULL;
+    int fd = mkstemp(path);
+    HIL_ASSERT(fd >= 0);
+    HIL_ASSERT_EQ((long)write(fd, text, sizeof text - 1), (long)(sizeof text - 1));
+    close(fd);
+    HIL_ASSERT_OK(hil_junit_read(path, "x", &s));
+    unlink(path);
+    HIL_ASSERT_EQ(s->n_results, 2);
+    HIL_EXPECT_STREQ(s->results[0].test->suite, "outer");
+    HIL_EXPECT_STREQ(s->results[1].test->suite, "outer");
+    hil_run_summary_free(s);
+}
