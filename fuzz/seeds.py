@@ -206,6 +206,25 @@ def seeds_cli():
     write("cli", "values", argv("passed", "Errored", "passx", "warning", "hil=debug,x=info", "1/1"))
 
 
+def seeds_telnet():
+    IAC, WILL, WONT, DO, DONT, SB, SE = 255, 251, 252, 253, 254, 250, 240
+    # raw (mode 1): what ser2net sends on connect, COM-PORT answers, data with an escaped IAC
+    hello = bytes([IAC, DO, 44, IAC, WILL, 3, IAC, WILL, 0, IAC, DO, 0, IAC, DO, 3, IAC, WILL, 1, IAC, DO, 24])
+    answers = bytes([IAC, SB, 44, 101, 0, 1, 0xC2, 0, IAC, SE, IAC, SB, 44, 102, 8, IAC, SE, IAC, SB, 44, 103, 1, IAC, SE,
+                     IAC, SB, 44, 104, 1, IAC, SE, IAC, SB, 44, 105, 1, IAC, SE, IAC, SB, 44, 106, 0x60, IAC, SE,
+                     IAC, SB, 44, 107, 0x30, IAC, SE, IAC, SB, 44, 101, 0, 0, IAC, IAC, 0, IAC, SE])
+    data = b"hello" + bytes([IAC, IAC]) + b"world" + bytes([IAC, 241, IAC, 249])
+    write("telnet", "ser2net-session", bytes([1, 255]) + hello + answers + data)
+    write("telnet", "ser2net-session-bytewise", bytes([1, 0]) + hello + answers + data)
+    write("telnet", "refusals-and-toggles", bytes([1, 2]) + bytes([IAC, DONT, 44, IAC, WONT, 0, IAC, WONT, 0, IAC, DO, 5,
+                                                                  IAC, WILL, 31, IAC, DONT, 0, IAC, DO, 0]))
+    write("telnet", "long-subnegotiation", bytes([1, 7]) + bytes([IAC, SB, 44, 101]) + bytes(100) + bytes([IAC, SE]) + b"x")
+    write("telnet", "cut-in-the-middle", bytes([1, 3]) + bytes([IAC]) )
+    # structured (mode 0): [kind][...]; kind%4: 0 data (kind/4 bytes), 1 negotiation, 2 subneg, 3 command
+    write("telnet", "structured", bytes([0, 4]) + bytes([4 * 5]) + b"ab\xffcd" + bytes([1, 44, 5, 0, 9, 3])
+          + bytes([2 + 4 + 8 * 3, 101, 255, 7]) + bytes([3 + 4]) + bytes([4 * 2]) + b"\xff\xff")
+
+
 def main():
     wanted = sys.argv[1:]
     for name, fn in sorted(globals().items()):
