@@ -9239,7 +9239,11 @@ static void hil__merge_counts(hil__merge* m, const char* v, const char* e) {
             m->n_keys++;
             key = NULL;
         }
-        if (k < 24) m->vals[k] += hil__js_num(val, ve, 0);
+        if (k < 24) {
+            /* counts only: 1e999 (inf), NaN or huge values would print as no JSON number */
+            double x = hil__js_num(val, ve, 0);
+            if (x > -1e15 && x < 1e15) m->vals[k] += x;
+        }
         HIL_FREE(key);
         p = hil__js_ws(ve, e);
         if (p < e && *p == ',') p = hil__js_ws(p + 1, e);
@@ -9288,7 +9292,8 @@ static hil_result hil__merge_json(hil__merge* m, const char* path, const char* d
     res = (v = hil__js_member(text, e, "result", &ve)) ? hil__js_str(v, ve) : NULL;
     m->result = hil_outcome_rollup(m->result, hil__outcome_from_str(res));
     if ((v = hil__js_member(text, e, "interrupted", &ve)) && ve - v == 4 && !strncmp(v, "true", 4)) m->interrupted = 1;
-    if ((v = hil__js_member(text, e, "duration_s", &ve)) && hil__js_num(v, ve, 0) > m->duration)
+    if ((v = hil__js_member(text, e, "duration_s", &ve)) && hil__js_num(v, ve, 0) > m->duration &&
+        hil__js_num(v, ve, 0) < 1e15) /* not inf: it is printed as a JSON number */
         m->duration = hil__js_num(v, ve, 0);
     st = (v = hil__js_member(text, e, "started", &ve)) ? hil__js_str(v, ve) : NULL;
     if (st && (!m->started || strcmp(st, m->started) < 0)) {
@@ -9478,7 +9483,11 @@ HIL_API hil_result hil_merge_results(const char* const* inputs, size_t n, const 
                       ",\"duration_s\":%.6f,\"interrupted\":%s,\"success_rate\":%.2f,\"exit_code\":%d,"
                       "\"args\":[],\"summary\":{",
                       m.duration, m.interrupted ? "true" : "false", rate, js->exit_code);
-        for (k = 0; k < m.n_keys; k++) hil_sb_printf(&sb, "%s\"%s\":%.0f", k ? "," : "", m.keys[k], m.vals[k]);
+        for (k = 0; k < m.n_keys; k++) {
+            if (k) hil_sb_putc(&sb, ',');
+            hil_sb_json_str(&sb, m.keys[k]); /* a key read from a shard may hold quotes */
+            hil_sb_printf(&sb, ":%.0f", m.vals[k]);
+        }
         hil_sb_puts(&sb, "},\"shards\":[");
         hil_sb_append(&sb, m.shards.data, m.shards.len);
         hil_sb_puts(&sb, "],\"errors\":[");

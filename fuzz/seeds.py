@@ -225,6 +225,21 @@ def seeds_telnet():
           + bytes([2 + 4 + 8 * 3, 101, 255, 7]) + bytes([3 + 4]) + bytes([4 * 2]) + b"\xff\xff")
 
 
+def seeds_merge():
+    shard = b"""{"schema":"hil-job-1","tool":{"name":"hil","version":"0.9"},"job":"nightly","name":"nightly",
+"directory":"/runs/a","result":"Failed","started":"2026-12-04T10:00:00","duration_s":12.5,"interrupted":false,
+"success_rate":50.00,"exit_code":1,"args":["--shard","1/2"],"summary":{"total":2,"passed":1,"failed":1},
+"errors":[{"task":"t1","message":"board \\u00e9 \\"quoted\\""}],
+"tasks":[{"name":"t1","result":"Failed","tests":[1,2.5e3,-0.1,true,null]},{}]}"""
+    other = shard.replace(b"Failed", b"Passed").replace(b"\"total\":2", b"\"total\":3,\"skipped\":1")
+    junit = b"<testsuites><testsuite name='s' tests='1'><testcase name='a'/></testsuite></testsuites>"
+    write("merge", "two-shards", shard + b"\x00" + other + b"\x00" + junit)
+    write("merge", "one-shard", shard)
+    write("merge", "odd-summary", shard.replace(b"\"passed\":1", b"\"pa\\\"ss\":1e999,\"x\":-0"))
+    write("merge", "not-hil", b"{\"schema\":\"other\"}")
+    write("merge", "no-tasks", b"{\"schema\":\"hil-job-1\",\"tasks\":{}}")
+
+
 def main():
     wanted = sys.argv[1:]
     for name, fn in sorted(globals().items()):
