@@ -9044,8 +9044,18 @@ static const char* hil__js_skip(const char* p, const char* e, int depth) {
     p = hil__js_ws(p, e);
     if (p >= e || depth > 200) return NULL;
     if (*p == '"') {
-        for (p++; p < e && *p != '"'; p++)
-            if (*p == '\\' && ++p >= e) return NULL;
+        /* strictly (RFC 8259): merge-results copies what it skipped into its own results.json */
+        for (p++; p < e && *p != '"'; p++) {
+            if ((unsigned char)*p < 0x20) return NULL;
+            if (*p == '\\') {
+                if (++p >= e || !strchr("\"\\/bfnrtu", *p)) return NULL;
+                if (*p == 'u') {
+                    int k;
+                    for (k = 0; k < 4; k++)
+                        if (++p >= e || !isxdigit((unsigned char)*p)) return NULL;
+                }
+            }
+        }
         return p < e ? p + 1 : NULL;
     }
     if (*p == '{' || *p == '[') {
@@ -9066,8 +9076,21 @@ static const char* hil__js_skip(const char* p, const char* e, int depth) {
             p++;
         }
     }
-    if (*p == '-' || (*p >= '0' && *p <= '9')) {
-        while (p < e && (strchr("+-.eE", *p) || (*p >= '0' && *p <= '9'))) p++;
+    if (*p == '-' || (*p >= '0' && *p <= '9')) { /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+        const char* d;
+        if (*p == '-' && ++p >= e) return NULL;
+        if (*p == '0') p++;
+        else if (*p >= '1' && *p <= '9') while (p < e && *p >= '0' && *p <= '9') p++;
+        else return NULL;
+        if (p < e && *p == '.') {
+            for (d = ++p; p < e && *p >= '0' && *p <= '9';) p++;
+            if (p == d) return NULL;
+        }
+        if (p < e && (*p == 'e' || *p == 'E')) {
+            if (++p < e && (*p == '+' || *p == '-')) p++;
+            for (d = p; p < e && *p >= '0' && *p <= '9';) p++;
+            if (p == d) return NULL;
+        }
         return p;
     }
     if (e - p >= 4 && (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))) return p + 4;

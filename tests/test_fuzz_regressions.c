@@ -103,3 +103,70 @@ HIL_TEST(fuzz_regressions, junit_read_an_empty_classname_after_decoding_takes_th
     HIL_EXPECT_STREQ(s->results[1].test->suite, "outer");
     hil_run_summary_free(s);
 }
+
+/* fuzz/corpus/merge/crash-summary-key-and-inf: a shard's results.json whose
+ * summary has a key with a quote ("pa\"ss") and a count of 1e999 was merged
+ * into a results.json that is not JSON: the key was printed unescaped and
+ * the count as "inf". Keys are escaped now, and counts or durations that
+ * are not finite, sane numbers are left out. */
+HIL_TEST(fuzz_regressions, merge_results_writes_json_whatever_a_shard_summary_holds) {
+    static const char shard[] =
+        "{\"schema\":\"hil-job-1\",\"result\":\"Passed\",\"duration_s\":1e999,"
+        "\"summary\":{\"total\":1,\"pa\\\"ss\":1e999,\"passed\":1},\"tasks\":[]}";
+    char dir[] = "/tmp/hil-fuzz-regression-XXXXXX";
+    char path[256], out[128];
+    const char* inputs[1];
+    hil_job_summary js;
+    char* text = NULL;
+    size_t len = 0;
+    FILE* f;
+    HIL_ASSERT(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    f = fopen(path, "w");
+    HIL_ASSERT(f != NULL);
+    fputs(shard, f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/merged", dir);
+    inputs[0] = dir;
+    HIL_ASSERT_OK(hil_merge_results(inputs, 1, out, &js));
+    snprintf(path, sizeof path, "%s/results.json", out);
+    HIL_ASSERT_OK(hil_read_file(path, &text, &len));
+    HIL_EXPECT(strstr(text, "\"pa\\\"ss\":0") != NULL, "%s", text);
+    HIL_EXPECT(strstr(text, "inf") == NULL, "%s", text);
+    HIL_EXPECT(strstr(text, "\"duration_s\":0.000000") != NULL, "%s", text);
+    HIL_FREE(text);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    HIL_EXPECT_EQ(system(path), 0);
+}
+
+/* fuzz/corpus/merge/crash-raw-control-char: the JSON reader of merge-results
+ * skipped strings with raw control characters and numbers like "-" or "1e",
+ * and the merge copied them into its own results.json, which then was no
+ * JSON. The reader is strict now: such a shard is not a results.json. */
+HIL_TEST(fuzz_regressions, merge_results_refuses_a_shard_that_is_not_json) {
+    static const char* const bad[] = {
+        "{\"schema\":\"hil-job-1\",\"errors\":[{\"task\":\"\x01\"}],\"tasks\":[]}",
+        "{\"schema\":\"hil-job-1\",\"tasks\":[{\"n\":-}]}",
+        "{\"schema\":\"hil-job-1\",\"tasks\":[{\"n\":1e}]}",
+        "{\"schema\":\"hil-job-1\",\"tasks\":[{\"n\":\"\\q\"}]}",
+    };
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char dir[] = "/tmp/hil-fuzz-regression-XXXXXX";
+        char path[256], out[128];
+        const char* inputs[1];
+        hil_job_summary js;
+        FILE* f;
+        HIL_ASSERT(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/results.json", dir);
+        f = fopen(path, "w");
+        HIL_ASSERT(f != NULL);
+        fputs(bad[i], f);
+        fclose(f);
+        snprintf(out, sizeof out, "%s/merged", dir);
+        inputs[0] = dir;
+        HIL_EXPECT_EQ(hil_merge_results(inputs, 1, out, &js), HIL_ERR_PROTOCOL, "%s", bad[i]);
+        snprintf(path, sizeof path, "rm -rf '%s'", dir);
+        HIL_EXPECT_EQ(system(path), 0);
+    }
+}
