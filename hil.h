@@ -86,6 +86,9 @@
  *   HIL_HAVE_LIBYAML      YAML configuration files through libyaml
  *                         (link -lyaml). The Makefile sets it when
  *                         pkg-config finds yaml-0.1.
+ *   HIL_CONFIG_MAX_FILE, HIL_CONFIG_MAX_NESTING, HIL_CONFIG_MAX_EXPANDED
+ *                         configuration limits (16 MiB a file, 64 levels
+ *                         of YAML nesting, 1 MiB an expanded value).
  *
  * ==========================================================================
  * OWNERSHIP AND THREADS
@@ -680,7 +683,24 @@ HIL_API int hil_main(int argc, char** argv);
  * strings; `${other.key}` and `${env:VAR:-default}` are expanded when read.
  * Reading is thread-safe; a returned string stays valid until that key is
  * set again.
+ *
+ * Limits (bad or hostile files get an error, not a crash or a full memory):
+ * a file or !include at most HIL_CONFIG_MAX_FILE bytes, and an !include
+ * only of a regular file; YAML mappings and lists nested at most
+ * HIL_CONFIG_MAX_NESTING deep; a value at most HIL_CONFIG_MAX_EXPANDED
+ * bytes once its references are expanded (each reference is expanded once
+ * per read).
  * ========================================================================== */
+
+#ifndef HIL_CONFIG_MAX_FILE
+#define HIL_CONFIG_MAX_FILE (16 << 20)      /* 16 MiB */
+#endif
+#ifndef HIL_CONFIG_MAX_NESTING
+#define HIL_CONFIG_MAX_NESTING 64
+#endif
+#ifndef HIL_CONFIG_MAX_EXPANDED
+#define HIL_CONFIG_MAX_EXPANDED (1 << 20)   /* 1 MiB */
+#endif
 
 typedef enum hil_opt_type {
     HIL_OPT_STRING = 0,
@@ -2662,7 +2682,8 @@ static void hil__record_failure(const char* file, int line, const char* text, co
         c->failed = 1;
     }
     if (hil__sink_failure) hil__sink_failure(file, line, full);
-    else fprintf(stderr, "%s:%d: %s\n", file, line, full);
+    else if (file && *file) fprintf(stderr, "%s:%d: %s\n", file, line, full);
+    else fprintf(stderr, "%s\n", full);
 }
 
 HIL_API void hil__check_fail(int fatal, const char* file, int line, const char* what, const char* msg) {
@@ -3068,11 +3089,41 @@ HIL_API hil_result hil_config_unset(hil_config* c, const char* key) {
 
 #define HIL__EXPAND_DEPTH 16
 
+/* One expansion pass (one read of a key, or one check of a value): each
+ * referenced key is expanded once and its text kept (memo), so a value that
+ * names ${a} many times, each naming ${b} many times, costs one expansion
+ * of each and not a product; the result is bounded by
+ * HIL_CONFIG_MAX_EXPANDED. The config lock is held for the whole pass. */
+typedef struct hil__expand_memo {
+    char* name;
+    char* text;
+    size_t len;
+} hil__expand_memo;
+
 typedef struct hil__expand_state {
     const char* stack[HIL__EXPAND_DEPTH];
     size_t depth;
     int error;
+    const char* top;          /* the key being read, for messages */
+    hil__expand_memo* memo;
+    size_t n_memo, cap_memo;
 } hil__expand_state;
+
+static void hil__expand_state_init(hil__expand_state* st, const char* top) {
+    memset(st, 0, sizeof *st);
+    st->top = top;
+}
+
+static void hil__expand_state_free(hil__expand_state* st) {
+    size_t i;
+    for (i = 0; i < st->n_memo; i++) {
+        HIL_FREE(st->memo[i].name);
+        HIL_FREE(st->memo[i].text);
+    }
+    HIL_FREE(st->memo);
+    st->memo = NULL;
+    st->n_memo = st->cap_memo = 0;
+}
 
 static const char* hil__cfg_raw_locked(hil_config* c, const char* key) {
     hil__cfg_entry* e = hil__cfg_find(c, key);
@@ -3085,6 +3136,25 @@ static const char* hil__cfg_raw_locked(hil_config* c, const char* key) {
 
 static void hil__expand(hil_config* c, const char* key, const char* in, hil_strbuf* out, hil__expand_state* st);
 
+/* Append n bytes, within the limit; past it the pass fails. */
+static void hil__expand_put(hil_strbuf* out, const char* s, size_t n, hil__expand_state* st, const char* at) {
+    if (st->error) return;
+    if (out->len + n > (size_t)HIL_CONFIG_MAX_EXPANDED) {
+        hil_error(HIL_ERR_CONFIG,
+                  "config: '%s' expands to more than %d bytes (HIL_CONFIG_MAX_EXPANDED) at %s%s%s: "
+                  "do its references repeat each other?",
+                  st->top ? st->top : "a value", HIL_CONFIG_MAX_EXPANDED, at ? "${" : "the text", at ? at : "",
+                  at ? "}" : "");
+        st->error = 1;
+        return;
+    }
+    hil_sb_append(out, s, n);
+    if (out->failed) {
+        hil_error(HIL_ERR_NO_MEMORY, "config: '%s': out of memory expanding it", st->top ? st->top : "a value");
+        st->error = 1;
+    }
+}
+
 static void hil__expand_ref(hil_config* c, const char* ref, size_t len, hil_strbuf* out, hil__expand_state* st) {
     char name[256];
     size_t i;
@@ -3096,10 +3166,15 @@ static void hil__expand_ref(hil_config* c, const char* ref, size_t len, hil_strb
         const char* v;
         if (dflt) *dflt = 0;
         v = getenv(name + 4);
-        if (v && *v) hil_sb_puts(out, v);
+        if (v && *v) hil__expand_put(out, v, strlen(v), st, name);
         else if (dflt) hil__expand(c, NULL, dflt + 2, out, st);
         return;
     }
+    for (i = 0; i < st->n_memo; i++)
+        if (strcmp(st->memo[i].name, name) == 0) {
+            hil__expand_put(out, st->memo[i].text, st->memo[i].len, st, name);
+            return;
+        }
     for (i = 0; i < st->depth; i++) {
         if (strcmp(st->stack[i], name) == 0) {
             hil_strbuf msg = {0, 0, 0, 0};
@@ -3119,13 +3194,41 @@ static void hil__expand_ref(hil_config* c, const char* ref, size_t len, hil_strb
     }
     {
         const char* v = hil__cfg_raw_locked(c, name);
+        hil_strbuf sub = {0, 0, 0, 0};
+        hil__expand_memo* m;
         if (!v) {
             hil_error(HIL_ERR_CONFIG, "config: %s%s%s refers to ${%s}, which is not set", st->depth ? "'" : "",
                       st->depth ? st->stack[st->depth - 1] : "a value", st->depth ? "'" : "", name);
             st->error = 1;
             return;
         }
-        hil__expand(c, name, v, out, st);
+        hil__expand(c, name, v, &sub, st);
+        if (!st->error && st->n_memo == st->cap_memo) {
+            size_t ncap = st->cap_memo ? st->cap_memo * 2 : 8;
+            hil__expand_memo* nm = (hil__expand_memo*)HIL_REALLOC(st->memo, ncap * sizeof *nm);
+            if (nm) {
+                st->memo = nm;
+                st->cap_memo = ncap;
+            }
+        }
+        if (st->error || st->n_memo == st->cap_memo) { /* failed, or no room to remember it: still correct */
+            hil__expand_put(out, hil_sb_cstr(&sub), sub.len, st, name);
+            hil_sb_free(&sub);
+            return;
+        }
+        m = &st->memo[st->n_memo];
+        m->name = hil_strdup(name);
+        m->len = sub.len;
+        m->text = hil_sb_take(&sub);
+        if (!m->name || !m->text) {
+            HIL_FREE(m->name);
+            HIL_FREE(m->text);
+            hil_error(HIL_ERR_NO_MEMORY, "config: '%s': out of memory expanding it", st->top ? st->top : "a value");
+            st->error = 1;
+            return;
+        }
+        st->n_memo++;
+        hil__expand_put(out, m->text, m->len, st, name);
     }
 }
 
@@ -3133,10 +3236,10 @@ static void hil__expand(hil_config* c, const char* key, const char* in, hil_strb
     const char* p = in;
     if (key) st->stack[st->depth++] = key;
     while (*p && !st->error) {
-        if (p[0] == '$' && p[1] == '$' && p[2] == '{') { hil_sb_puts(out, "${"); p += 3; continue; }
+        if (p[0] == '$' && p[1] == '$' && p[2] == '{') { hil__expand_put(out, "${", 2, st, NULL); p += 3; continue; }
         if (p[0] == '$' && p[1] == '{') {
             const char* end = strchr(p + 2, '}');
-            if (!end) { hil_sb_puts(out, p); break; }
+            if (!end) { hil__expand_put(out, p, strlen(p), st, NULL); break; }
             hil__expand_ref(c, p + 2, (size_t)(end - p - 2), out, st);
             p = end + 1;
             continue;
@@ -3154,13 +3257,19 @@ static void hil__expand(hil_config* c, const char* key, const char* in, hil_strb
                     eq = strchr(spec, '=');
                     if (eq) *eq = 0;
                     v = getenv(spec);
-                    hil_sb_puts(out, v && *v ? v : (eq ? eq + 1 : ""));
+                    if (!(v && *v)) v = eq ? eq + 1 : "";
+                    hil__expand_put(out, v, strlen(v), st, NULL);
                     p = end + 1;
                     continue;
                 }
             }
         }
-        hil_sb_putc(out, *p++);
+        {
+            /* plain text up to the next '$' or 'E' in one piece */
+            size_t n = 1 + strcspn(p + 1, "$E");
+            hil__expand_put(out, p, n, st, NULL);
+            p += n;
+        }
     }
     if (key) st->depth--;
 }
@@ -3169,8 +3278,9 @@ static char* hil__expand_value(hil_config* c, const char* key, const char* raw) 
     hil__expand_state st;
     hil_strbuf sb = {0, 0, 0, 0};
     if (!strchr(raw, '$') && !strstr(raw, "ENV{")) return hil_strdup(raw);
-    memset(&st, 0, sizeof st);
+    hil__expand_state_init(&st, key);
     hil__expand(c, key, raw, &sb, &st);
+    hil__expand_state_free(&st);
     if (st.error) { hil_sb_free(&sb); return hil_strdup(raw); }
     return hil_sb_take(&sb);
 }
@@ -3478,20 +3588,85 @@ HIL_API hil_result hil_config_load_kv(hil_config* c, const char* text, const cha
     return HIL_OK;
 }
 
+/* Configuration files are read whole, under no lock but into memory: a
+ * device (/dev/zero) would never end, a FIFO nobody writes would block
+ * open() for ever, and a huge file would fill memory. regular_only is for
+ * !include; the file on the command line may be a pipe (-c <(make-lab)).
+ * Either way at most HIL_CONFIG_MAX_FILE bytes. */
+static hil_result hil__config_read(const char* path, int regular_only, char** out, size_t* len) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    struct stat st;
+    /* O_NONBLOCK: opening a FIFO without a writer returns at once */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
+    if (fd < 0)
+        return hil_error(errno == ENOENT ? HIL_ERR_NOT_FOUND : HIL_ERR_IO, "cannot read '%s': %s", path,
+                         strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return hil_error(HIL_ERR_IO, "cannot read '%s': %s", path, strerror(e));
+    }
+    if (regular_only && !S_ISREG(st.st_mode)) {
+        close(fd);
+        return hil_error(HIL_ERR_CONFIG, "'%s' is not a regular file (a %s): only files can be included", path,
+                         S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "FIFO" : "device or socket");
+    }
+    for (;;) {
+        ssize_t n;
+        if (sb.len > (size_t)HIL_CONFIG_MAX_FILE) {
+            close(fd);
+            hil_sb_free(&sb);
+            return hil_error(HIL_ERR_CONFIG,
+                             "'%s' is larger than %d MiB (HIL_CONFIG_MAX_FILE): is it the configuration file?", path,
+                             HIL_CONFIG_MAX_FILE >> 20);
+        }
+        if (!hil__sb_reserve(&sb, 65536)) break;
+        n = read(fd, sb.data + sb.len, 65536);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            hil_sb_free(&sb);
+            return hil_error(HIL_ERR_IO, "cannot read '%s': %s", path, strerror(e));
+        }
+        if (n == 0) break;
+        sb.len += (size_t)n;
+        sb.data[sb.len] = 0;
+    }
+    close(fd);
+    if (sb.failed) {
+        hil_sb_free(&sb);
+        return hil_error(HIL_ERR_NO_MEMORY, "reading '%s': out of memory", path);
+    }
+    if (len) *len = sb.len;
+    *out = sb.data ? hil_sb_take(&sb) : hil_strdup("");
+    return *out ? HIL_OK : hil_error(HIL_ERR_NO_MEMORY, "reading '%s': out of memory", path);
+}
+
 /* ---- YAML files (libyaml) ------------------------------------------------ */
 
 #ifdef HIL_HAVE_LIBYAML
 #include <yaml.h>
 
+#define HIL__YAML_KEY_MAX 1024
+#define HIL__YAML_SCRATCH 4400
+
+/* Nesting recurses (hil__yaml_node -> _mapping/_sequence -> _node), so the
+ * frames on that path hold no buffers: the key being built is one buffer
+ * for every level (each level appends to its parent's prefix), and what
+ * !include and messages need is allocated or lives in leaf functions. */
 typedef struct hil__yaml_ctx {
     hil_config* cfg;
     const char* name;   /* file name for messages */
     const char* dir;    /* directory for !include */
     int priority;
     int depth_includes;
+    int depth;          /* open mappings and sequences, includes too */
+    char* key;          /* HIL__YAML_KEY_MAX bytes: the key so far */
+    char* scratch;      /* HIL__YAML_SCRATCH bytes for the leaf functions' text */
 } hil__yaml_ctx;
 
-static hil_result hil__yaml_load_text(hil__yaml_ctx* y, const char* text, size_t len, const char* prefix);
+static hil_result hil__yaml_load_text(hil__yaml_ctx* y, const char* text, size_t len, size_t prefix);
 
 /* pykiso nests an entity's options under "config:" (connectors.chan.config.
  * baudrate); hil keys do not (connectors.chan.baudrate). A "config" key is
@@ -3507,46 +3682,65 @@ static int hil__is_entity_prefix(const char* prefix) {
     return 0;
 }
 
-static void hil__yaml_key(char* out, size_t size, const char* prefix, const char* k) {
-    if (strcmp(k, "config") == 0 && prefix && *prefix && hil__is_entity_prefix(prefix)) {
-        hil__sfmt(out, size, "%s", prefix);
-        return;
-    }
-    if (prefix && *prefix) hil__sfmt(out, size, "%s.%s", prefix, k);
-    else hil__sfmt(out, size, "%s", k);
-}
-
 static hil_result hil__yaml_error(hil__yaml_ctx* y, const yaml_mark_t* m, const char* what) {
     return hil_error(HIL_ERR_CONFIG, "%s:%lu:%lu: %s", y->name, (unsigned long)m->line + 1,
                      (unsigned long)m->column + 1, what);
 }
 
-static hil_result hil__yaml_include(hil__yaml_ctx* y, const char* file, const char* prefix, const yaml_mark_t* m) {
-    char path[4096];
-    char* text;
-    size_t len;
-    hil__yaml_ctx sub;
-    hil_result r;
-    char dir[4096];
-    char* slash;
-    if (y->depth_includes > 8) return hil__yaml_error(y, m, "!include nested more than 8 deep (a cycle?)");
-    if (file[0] == '/') hil__sfmt(path, sizeof path, "%s", file);
-    else hil__sfmt(path, sizeof path, "%s/%s", y->dir, file);
-    if (hil_read_file(path, &text, &len) != HIL_OK) {
-        char msg[4400];
-        hil__sfmt(msg, sizeof msg, "!include %s: %s", file, hil_last_error());
-        return hil__yaml_error(y, m, msg);
+/* y->key[0..prefix) is the parent's key; append k (".k" under a prefix) and
+ * NUL-terminate; *len is the new key's length. */
+static hil_result hil__yaml_key(hil__yaml_ctx* y, size_t prefix, const char* k, size_t* len, const yaml_mark_t* m) {
+    size_t n = strlen(k) + (prefix ? 1 : 0);
+    y->key[prefix] = 0;
+    if (strcmp(k, "config") == 0 && prefix && hil__is_entity_prefix(y->key)) {
+        *len = prefix;
+        return HIL_OK;
     }
-    hil__sfmt(dir, sizeof dir, "%s", path);
-    slash = strrchr(dir, '/');
+    if (prefix + n >= HIL__YAML_KEY_MAX) {
+        hil__sfmt(y->scratch, HIL__YAML_SCRATCH, "the key '%.40s...' is longer than %d characters", y->key,
+                  HIL__YAML_KEY_MAX - 1);
+        return hil__yaml_error(y, m, y->scratch);
+    }
+    if (prefix) y->key[prefix] = '.';
+    memcpy(y->key + prefix + (prefix ? 1 : 0), k, n - (prefix ? 1 : 0) + 1);
+    *len = prefix + n;
+    return HIL_OK;
+}
+
+/* What an !include needs, on the heap: it runs at the deepest level. */
+typedef struct hil__yaml_inc {
+    char path[4096], dir[4096], msg[4400];
+    hil__yaml_ctx sub;
+} hil__yaml_inc;
+
+static hil_result hil__yaml_include(hil__yaml_ctx* y, const char* file, size_t prefix, const yaml_mark_t* m) {
+    hil__yaml_inc* b;
+    char* text;
+    char* slash;
+    size_t len;
+    hil_result r;
+    if (y->depth_includes > 8) return hil__yaml_error(y, m, "!include nested more than 8 deep (a cycle?)");
+    b = (hil__yaml_inc*)HIL_MALLOC(sizeof *b);
+    if (!b) return hil_error(HIL_ERR_NO_MEMORY, "%s: !include %s: out of memory", y->name, file);
+    if (file[0] == '/') hil__sfmt(b->path, sizeof b->path, "%s", file);
+    else hil__sfmt(b->path, sizeof b->path, "%s/%s", y->dir, file);
+    if (hil__config_read(b->path, 1, &text, &len) != HIL_OK) {
+        hil__sfmt(b->msg, sizeof b->msg, "!include %s: %s", file, hil_last_error());
+        r = hil__yaml_error(y, m, b->msg);
+        HIL_FREE(b);
+        return r;
+    }
+    hil__sfmt(b->dir, sizeof b->dir, "%s", b->path);
+    slash = strrchr(b->dir, '/');
     if (slash) *slash = 0;
-    else hil__sfmt(dir, sizeof dir, ".");
-    sub = *y;
-    sub.name = path;
-    sub.dir = dir;
-    sub.depth_includes++;
-    r = hil__yaml_load_text(&sub, text, len, prefix);
+    else hil__sfmt(b->dir, sizeof b->dir, ".");
+    b->sub = *y;
+    b->sub.name = b->path;
+    b->sub.dir = b->dir;
+    b->sub.depth_includes++;
+    r = hil__yaml_load_text(&b->sub, text, len, prefix);
     HIL_FREE(text);
+    HIL_FREE(b);
     return r;
 }
 
@@ -3554,33 +3748,49 @@ static int hil__yaml_is_include(const yaml_event_t* ev) {
     return ev->data.scalar.tag && strcmp((const char*)ev->data.scalar.tag, "!include") == 0;
 }
 
-/* Parse one node whose first event is ev, storing scalars under key. */
-static hil_result hil__yaml_node(hil__yaml_ctx* y, yaml_parser_t* p, yaml_event_t* ev, const char* key);
+/* Parse one node whose first event is ev, storing scalars under y->key
+ * (len bytes). */
+static hil_result hil__yaml_node(hil__yaml_ctx* y, yaml_parser_t* p, yaml_event_t* ev, size_t len);
 
-static hil_result hil__yaml_set(hil__yaml_ctx* y, const char* key, const char* value, const yaml_mark_t* m) {
-    char where[4200];
-    hil__sfmt(where, sizeof where, "%s:%lu:%lu", y->name, (unsigned long)m->line + 1, (unsigned long)m->column + 1);
-    if (!key || !*key) return hil__yaml_error(y, m, "a value at the top level (expected a mapping of keys)");
-    return hil_config_set(y->cfg, key, value, y->priority, where);
+static hil_result hil__yaml_set(hil__yaml_ctx* y, const char* value, const yaml_mark_t* m) {
+    hil__sfmt(y->scratch, HIL__YAML_SCRATCH, "%s:%lu:%lu", y->name, (unsigned long)m->line + 1,
+              (unsigned long)m->column + 1);
+    if (!y->key[0]) return hil__yaml_error(y, m, "a value at the top level (expected a mapping of keys)");
+    return hil_config_set(y->cfg, y->key, value, y->priority, y->scratch);
 }
 
 static hil_result hil__yaml_next(hil__yaml_ctx* y, yaml_parser_t* p, yaml_event_t* ev) {
     if (!yaml_parser_parse(p, ev)) {
-        char msg[512];
-        hil__sfmt(msg, sizeof msg, "YAML syntax error: %s%s%s", p->problem ? p->problem : "unknown",
-                 p->context ? " " : "", p->context ? p->context : "");
-        return hil__yaml_error(y, &p->problem_mark, msg);
+        hil__sfmt(y->scratch, HIL__YAML_SCRATCH, "YAML syntax error: %s%s%s", p->problem ? p->problem : "unknown",
+                  p->context ? " " : "", p->context ? p->context : "");
+        return hil__yaml_error(y, &p->problem_mark, y->scratch);
     }
     return HIL_OK;
 }
 
-static hil_result hil__yaml_mapping(hil__yaml_ctx* y, yaml_parser_t* p, const char* prefix) {
+/* A mapping or sequence opens: one level deeper, within the limit. */
+static hil_result hil__yaml_enter(hil__yaml_ctx* y, const yaml_mark_t* m) {
+    if (y->depth < HIL_CONFIG_MAX_NESTING) {
+        y->depth++;
+        return HIL_OK;
+    }
+    hil__sfmt(y->scratch, HIL__YAML_SCRATCH,
+              "mappings and lists nested deeper than %d levels (HIL_CONFIG_MAX_NESTING): flatten the file",
+              HIL_CONFIG_MAX_NESTING);
+    return hil__yaml_error(y, m, y->scratch);
+}
+
+static hil_result hil__yaml_mapping(hil__yaml_ctx* y, yaml_parser_t* p, size_t prefix) {
     for (;;) {
         yaml_event_t kev, vev;
-        char key[1024];
+        size_t len = 0;
         hil_result r = hil__yaml_next(y, p, &kev);
         if (r != HIL_OK) return r;
-        if (kev.type == YAML_MAPPING_END_EVENT) { yaml_event_delete(&kev); return HIL_OK; }
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            y->depth--;
+            return HIL_OK;
+        }
         if (kev.type != YAML_SCALAR_EVENT) {
             r = hil__yaml_error(y, &kev.start_mark, "mapping keys must be plain scalars");
             yaml_event_delete(&kev);
@@ -3592,54 +3802,72 @@ static hil_result hil__yaml_mapping(hil__yaml_ctx* y, yaml_parser_t* p, const ch
             yaml_event_delete(&kev);
             return r;
         }
-        hil__yaml_key(key, sizeof key, prefix, (const char*)kev.data.scalar.value);
+        r = hil__yaml_key(y, prefix, (const char*)kev.data.scalar.value, &len, &kev.start_mark);
         yaml_event_delete(&kev);
+        if (r != HIL_OK) return r;
         r = hil__yaml_next(y, p, &vev);
         if (r != HIL_OK) return r;
-        r = hil__yaml_node(y, p, &vev, key);
+        r = hil__yaml_node(y, p, &vev, len);
         if (r != HIL_OK) return r;
     }
 }
 
-static hil_result hil__yaml_sequence(hil__yaml_ctx* y, yaml_parser_t* p, const char* key) {
+/* The ".N" key of a sequence's N-th item that is not a plain scalar. */
+static hil_result hil__yaml_index_key(hil__yaml_ctx* y, size_t prefix, int index, size_t* len,
+                                      const yaml_mark_t* m) {
+    char k[16];
+    hil__sfmt(k, sizeof k, "%d", index);
+    return hil__yaml_key(y, prefix, k, len, m);
+}
+
+static hil_result hil__yaml_sequence(hil__yaml_ctx* y, yaml_parser_t* p, size_t prefix) {
     int index = 0;
     for (;;) {
         yaml_event_t ev;
+        size_t len = 0;
         hil_result r = hil__yaml_next(y, p, &ev);
         if (r != HIL_OK) return r;
-        if (ev.type == YAML_SEQUENCE_END_EVENT) { yaml_event_delete(&ev); return HIL_OK; }
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            y->depth--;
+            return HIL_OK;
+        }
         if (ev.type == YAML_SCALAR_EVENT && !hil__yaml_is_include(&ev)) {
             /* a list of scalars: the values of a `multiple` option */
-            r = hil__yaml_set(y, key, (const char*)ev.data.scalar.value, &ev.start_mark);
+            y->key[prefix] = 0;
+            r = hil__yaml_set(y, (const char*)ev.data.scalar.value, &ev.start_mark);
             yaml_event_delete(&ev);
         } else {
-            char sub[1100];
-            hil__sfmt(sub, sizeof sub, "%s.%d", key, index);
-            r = hil__yaml_node(y, p, &ev, sub);
+            r = hil__yaml_index_key(y, prefix, index, &len, &ev.start_mark);
+            if (r == HIL_OK) r = hil__yaml_node(y, p, &ev, len);
+            else yaml_event_delete(&ev);
         }
         index++;
         if (r != HIL_OK) return r;
     }
 }
 
-static hil_result hil__yaml_node(hil__yaml_ctx* y, yaml_parser_t* p, yaml_event_t* ev, const char* key) {
+static hil_result hil__yaml_node(hil__yaml_ctx* y, yaml_parser_t* p, yaml_event_t* ev, size_t len) {
     hil_result r;
+    y->key[len] = 0;
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
         if (hil__yaml_is_include(ev))
-            r = hil__yaml_include(y, (const char*)ev->data.scalar.value, key, &ev->start_mark);
+            r = hil__yaml_include(y, (const char*)ev->data.scalar.value, len, &ev->start_mark);
         else if (ev->data.scalar.length == 0 && ev->data.scalar.plain_implicit)
             r = HIL_OK; /* "key:" with nothing: an empty mapping, not a value */
         else
-            r = hil__yaml_set(y, key, (const char*)ev->data.scalar.value, &ev->start_mark);
+            r = hil__yaml_set(y, (const char*)ev->data.scalar.value, &ev->start_mark);
         yaml_event_delete(ev);
         return r;
     case YAML_MAPPING_START_EVENT:
+        r = hil__yaml_enter(y, &ev->start_mark);
         yaml_event_delete(ev);
-        return hil__yaml_mapping(y, p, key);
+        return r == HIL_OK ? hil__yaml_mapping(y, p, len) : r;
     case YAML_SEQUENCE_START_EVENT:
+        r = hil__yaml_enter(y, &ev->start_mark);
         yaml_event_delete(ev);
-        return hil__yaml_sequence(y, p, key);
+        return r == HIL_OK ? hil__yaml_sequence(y, p, len) : r;
     case YAML_ALIAS_EVENT:
         r = hil__yaml_error(y, &ev->start_mark, "aliases (*name) are not supported; repeat the value");
         yaml_event_delete(ev);
@@ -3651,7 +3879,8 @@ static hil_result hil__yaml_node(hil__yaml_ctx* y, yaml_parser_t* p, yaml_event_
     }
 }
 
-static hil_result hil__yaml_load_text(hil__yaml_ctx* y, const char* text, size_t len, const char* prefix) {
+/* The document's mapping goes under y->key[0..prefix) (an !include's key). */
+static hil_result hil__yaml_load_text(hil__yaml_ctx* y, const char* text, size_t len, size_t prefix) {
     yaml_parser_t p;
     hil_result r = HIL_OK;
     int done = 0;
@@ -3667,8 +3896,9 @@ static hil_result hil__yaml_load_text(hil__yaml_ctx* y, const char* text, size_t
         case YAML_DOCUMENT_START_EVENT:
         case YAML_DOCUMENT_END_EVENT: yaml_event_delete(&ev); break;
         case YAML_MAPPING_START_EVENT:
+            r = hil__yaml_enter(y, &ev.start_mark);
             yaml_event_delete(&ev);
-            r = hil__yaml_mapping(y, &p, prefix);
+            if (r == HIL_OK) r = hil__yaml_mapping(y, &p, prefix);
             break;
         case YAML_SCALAR_EVENT:
             if (ev.data.scalar.length == 0) { yaml_event_delete(&ev); break; } /* empty document */
@@ -3683,31 +3913,37 @@ static hil_result hil__yaml_load_text(hil__yaml_ctx* y, const char* text, size_t
     return r;
 }
 
-HIL_API hil_result hil_config_load_yaml(hil_config* c, const char* text, const char* name, int priority) {
+static hil_result hil__yaml_load(hil_config* c, const char* text, size_t len, const char* name, const char* dir,
+                                 int priority) {
     hil__yaml_ctx y;
+    hil_result r;
+    memset(&y, 0, sizeof y);
     y.cfg = c;
     y.name = name;
-    y.dir = ".";
+    y.dir = dir;
     y.priority = priority;
-    y.depth_includes = 0;
-    return hil__yaml_load_text(&y, text, strlen(text), "");
+    y.key = (char*)HIL_MALLOC(HIL__YAML_KEY_MAX + HIL__YAML_SCRATCH);
+    if (!y.key) return hil_error(HIL_ERR_NO_MEMORY, "%s: out of memory", name);
+    y.key[0] = 0;
+    y.scratch = y.key + HIL__YAML_KEY_MAX;
+    r = hil__yaml_load_text(&y, text, len, 0);
+    HIL_FREE(y.key);
+    return r;
+}
+
+HIL_API hil_result hil_config_load_yaml(hil_config* c, const char* text, const char* name, int priority) {
+    return hil__yaml_load(c, text, strlen(text), name, ".", priority);
 }
 
 static hil_result hil__config_load_yaml_file(hil_config* c, const char* path, const char* text, size_t len,
                                              int priority) {
-    hil__yaml_ctx y;
     char dir[4096];
     char* slash;
     hil__sfmt(dir, sizeof dir, "%s", path);
     slash = strrchr(dir, '/');
     if (slash) *slash = 0;
     else hil__sfmt(dir, sizeof dir, ".");
-    y.cfg = c;
-    y.name = path;
-    y.dir = dir;
-    y.priority = priority;
-    y.depth_includes = 0;
-    return hil__yaml_load_text(&y, text, len, "");
+    return hil__yaml_load(c, text, len, path, dir, priority);
 }
 #else
 HIL_API hil_result hil_config_load_yaml(hil_config* c, const char* text, const char* name, int priority) {
@@ -3729,7 +3965,7 @@ static int hil__has_suffix(const char* s, const char* suffix) {
 HIL_API hil_result hil_config_load_file(hil_config* c, const char* path, int priority) {
     char* text;
     size_t len;
-    hil_result r = hil_read_file(path, &text, &len);
+    hil_result r = hil__config_read(path, 0, &text, &len);
     if (r != HIL_OK) return hil_error(HIL_ERR_CONFIG, "config file: %s", hil_last_error());
     if (hil__has_suffix(path, ".yaml") || hil__has_suffix(path, ".yml")) {
 #ifdef HIL_HAVE_LIBYAML
@@ -3863,10 +4099,11 @@ static void hil__validate_one(const char* key, const hil_config_value* v, void* 
         if (strchr(val, '$') || strstr(val, "ENV{")) {
             hil__expand_state es;
             hil_strbuf sb = {0, 0, 0, 0};
-            memset(&es, 0, sizeof es);
+            hil__expand_state_init(&es, key);
             hil_mutex_lock(&st->cfg->mu);
             hil__expand(st->cfg, key, val, &sb, &es);
             hil_mutex_unlock(&st->cfg->mu);
+            hil__expand_state_free(&es);
             if (es.error) {
                 hil_sb_printf(&st->msgs, "%s%s: %s: %s", st->n++ ? "\n" : "", v->source, key, hil_last_error());
                 st->r = HIL_ERR_CONFIG;

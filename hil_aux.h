@@ -412,7 +412,8 @@ HIL_API size_t hil_tapp_encode(const hil_tapp_msg* m, uint8_t* out);
 HIL_API hil_result hil_tapp_decode(const uint8_t* buf, size_t len, hil_tapp_msg* m, size_t* used);
 /* Append a TLV; HIL_ERR_OVERFLOW when it does not fit in 255 bytes. */
 HIL_API hil_result hil_tapp_add_tlv(hil_tapp_msg* m, uint8_t tag, const void* value, size_t len);
-/* The value of the first TLV with tag as text (NUL-terminated, cut to size); 0 if none. */
+/* The value of the first TLV with tag as text (NUL-terminated, cut to size;
+ * size 0 writes nothing); 1 if there is one, 0 if none. */
 HIL_API int hil_tapp_tlv_text(const hil_tapp_msg* m, uint8_t tag, char* out, size_t size);
 /* "CASE_RUN", "PING", ... */
 HIL_API const char* hil_tapp_command_str(int sub_type);
@@ -434,10 +435,13 @@ HIL_API hil_result hil_dut_ping(hil_aux* dut, int timeout_ms);
 HIL_API hil_result hil_dut_step(hil_aux* dut, int sub_type, int suite, int test_case, hil_dut_result* out);
 /* The body of HIL_REMOTE_TEST: case setup, run and teardown on the target;
  * FAILED -> Failed with the target's reason, NOT_IMPLEMENTED -> Skipped,
- * no answer, NACK or a lost channel -> Errored. */
+ * no answer, NACK or a lost channel -> Errored. A failure is reported at
+ * the running test's declaration (the HIL_REMOTE_TEST line). */
 HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case);
-/* Suite setup (setup=1) or teardown on the target, for HIL_REMOTE_SUITE_*. */
+/* Suite setup (setup=1) or teardown on the target. A failure is reported
+ * at file:line (HIL_REMOTE_SUITE_* pass their own line; file NULL: none). */
 HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup);
+HIL_API void hil_dut_remote_suite_at(const char* aux_name, int suite, int setup, const char* file, int line);
 
 /* A test whose setup, run and teardown execute on the target:
  *     HIL_REMOTE_TEST(adc, reads_vref, "dut", 1, 3);   (suite id 1, case id 3) */
@@ -450,10 +454,10 @@ HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup);
     } \
     extern const int hil__remote_decl_semicolon
 #define HIL_REMOTE_SUITE_SETUP(suite, aux_name, suite_id) \
-    HIL_SUITE_SETUP(suite) { hil_dut_remote_suite(aux_name, suite_id, 1); } \
+    HIL_SUITE_SETUP(suite) { hil_dut_remote_suite_at(aux_name, suite_id, 1, __FILE__, __LINE__); } \
     extern const int hil__remote_decl_semicolon
 #define HIL_REMOTE_SUITE_TEARDOWN(suite, aux_name, suite_id) \
-    HIL_SUITE_TEARDOWN(suite) { hil_dut_remote_suite(aux_name, suite_id, 0); } \
+    HIL_SUITE_TEARDOWN(suite) { hil_dut_remote_suite_at(aux_name, suite_id, 0, __FILE__, __LINE__); } \
     extern const int hil__remote_decl_semicolon
 
 /* ---- from configuration ----------------------------------------------------------------------- */
@@ -569,12 +573,18 @@ static const hil_aux_opt hil__aux_common_opts[] = {
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
+static hil_result hil__auxiliaries_check_types(hil_ext_ctx* ctx) {
+    return hil__check_entity_types(ctx->config, "auxiliaries", "auxiliary", hil_aux_types);
+}
+
 static void hil__auxtype_options(const hil_aux_opt* opts) {
     static hil_extension* ext;
     if (!ext) {
         ext = hil_extension_declare("auxiliaries", HIL_EXT_FRAMEWORK, NULL);
         if (!ext) return;
         ext->description = "Auxiliaries: auxiliaries.<name>.type, .backend, .connectors.com and each type's options";
+        ext->load_order = HIL__TYPE_CHECK_ORDER; /* a type of the configuration is registered (hil_connectors.h) */
+        ext->initialize = hil__auxiliaries_check_types;
     }
     hil__declare_type_options(ext, "auxiliaries", opts);
 }
@@ -3809,7 +3819,9 @@ HIL_API int hil_tapp_tlv_text(const hil_tapp_msg* m, uint8_t tag, char* out, siz
         size_t len = m->payload[i + 1];
         if (i + 2 + len > m->payload_len) break;
         if (m->payload[i] == tag) {
-            size_t n = len < size - 1 ? len : size - 1, k;
+            size_t n, k;
+            if (!size) return 1; /* found, but not even the NUL fits */
+            n = len < size - 1 ? len : size - 1;
             for (k = 0; k < n; k++) {
                 char c = (char)m->payload[i + 2 + k];
                 out[k] = (c >= 0x20 && c < 0x7f) ? c : '.';
@@ -4166,6 +4178,10 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
     hil_dut_result res;
     int failed = 0, not_impl = 0;
     char msg[sizeof res.reason + 128];
+    /* the user's HIL_REMOTE_TEST line, not this file: the macro's body is here */
+    const hil_test_info* t = hil_current_test();
+    const char* file = t && t->file ? t->file : "";
+    int line = t ? t->line : 0;
     if (!dut) return;
     if (hil_aux_lock_it(dut, 30000) != HIL_OK) {
         hil_test_error("remote test suite %d, case %d: %s", suite, test_case, hil_last_error());
@@ -4181,7 +4197,7 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
         hil_aux_unlock_it(dut);
         snprintf(msg, sizeof msg, "target setup of suite %d, case %d failed: %s", suite, test_case,
                  res.reason[0] ? res.reason : "(no reason given)");
-        hil__check_fail(1, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(1, file ? file : "", line, "HIL_FAIL", msg);
         return;
     }
     if (hil_dut_step(dut, HIL_TAPP_CASE_RUN, suite, test_case, &res) != HIL_OK) {
@@ -4196,13 +4212,13 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
         failed = 1;
         snprintf(msg, sizeof msg, "target: suite %d, case %d failed: %s", suite, test_case,
                  res.reason[0] ? res.reason : "(no reason given)");
-        hil__check_fail(0, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(0, file ? file : "", line, "HIL_FAIL", msg);
     } else if (res.verdict == HIL_TAPP_NOT_IMPLEMENTED) {
         not_impl = 1;
     } else if (res.verdict != HIL_TAPP_PASS) {
         failed = 1;
         snprintf(msg, sizeof msg, "target: suite %d, case %d: unknown verdict %d", suite, test_case, res.verdict);
-        hil__check_fail(0, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(0, file ? file : "", line, "HIL_FAIL", msg);
     }
     if (hil_dut_step(dut, HIL_TAPP_CASE_TEARDOWN, suite, test_case, &res) != HIL_OK) {
         hil_aux_unlock_it(dut);
@@ -4213,13 +4229,17 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
     if (res.verdict == HIL_TAPP_FAILED) {
         snprintf(msg, sizeof msg, "target teardown of suite %d, case %d failed: %s", suite, test_case,
                  res.reason[0] ? res.reason : "(no reason given)");
-        hil__check_fail(1, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(1, file ? file : "", line, "HIL_FAIL", msg);
         return;
     }
     if (not_impl && !failed) HIL_SKIP("not implemented on the target (suite %d, case %d)", suite, test_case);
 }
 
 HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup) {
+    hil_dut_remote_suite_at(aux_name, suite, setup, NULL, 0);
+}
+
+HIL_API void hil_dut_remote_suite_at(const char* aux_name, int suite, int setup, const char* file, int line) {
     hil_aux* dut = hil__remote_dut(aux_name);
     hil_dut_result res;
     char msg[sizeof res.reason + 128];
@@ -4232,7 +4252,7 @@ HIL_API void hil_dut_remote_suite(const char* aux_name, int suite, int setup) {
     if (res.verdict == HIL_TAPP_FAILED) {
         snprintf(msg, sizeof msg, "target suite %s of suite %d failed: %s", what, suite,
                  res.reason[0] ? res.reason : "(no reason given)");
-        hil__check_fail(1, __FILE__, __LINE__, "HIL_FAIL", msg);
+        hil__check_fail(1, file ? file : "", line, "HIL_FAIL", msg);
     }
 }
 

@@ -970,12 +970,49 @@ static hil_result hil__unknown_type(const char* kind, const char* name, const ch
     return r;
 }
 
+/* The type each "<section>.<name>.type" of the configuration names must be
+ * registered: an unknown one is a configuration error at start-up (exit 3)
+ * with the file and line, not tests Blocked later when something needs the
+ * connector. Done by the section's framework extension at load order
+ * HIL__TYPE_CHECK_ORDER, so types registered before main (constructors),
+ * in main before hil_main, or by an extension that loads earlier are known. */
+#define HIL__TYPE_CHECK_ORDER 900
+
+static hil_result hil__check_entity_types(hil_config* cfg, const char* section, const char* kind,
+                                          size_t (*types)(const char** out, size_t max)) {
+    const char* ents[256];
+    const char* names[64];
+    size_t n = hil_config_entities(cfg, section, ents, 256), m = types(names, 64), i, k;
+    if (n > 256) n = 256;
+    if (m > 64) m = 64;
+    for (i = 0; i < n; i++) {
+        char key[320];
+        hil_config_value v;
+        int known = 0;
+        hil__sfmt(key, sizeof key, "%s.%s.type", section, ents[i]);
+        /* no type in the configuration: the code that creates it gives one */
+        if (!hil_config_lookup(cfg, key, &v) || !v.value || v.priority == HIL_PRIO_DEFAULT) continue;
+        for (k = 0; k < m && !known; k++) known = strcmp(names[k], v.value) == 0;
+        if (known) continue;
+        hil__unknown_type(kind, ents[i], v.value, names, m);
+        return hil_error(HIL_ERR_CONFIG, "%s: %s; a type of your own must be registered before hil_main", v.source,
+                         hil_last_error());
+    }
+    return HIL_OK;
+}
+
+static hil_result hil__connectors_check_types(hil_ext_ctx* ctx) {
+    return hil__check_entity_types(ctx->config, "connectors", "connector", hil_channel_types);
+}
+
 static void hil__chtype_options(const hil_channel_type* t) {
     static hil_extension* ext;
     if (!ext) {
         ext = hil_extension_declare("connectors", HIL_EXT_FRAMEWORK, NULL);
         if (!ext) return;
         ext->description = "Channels to devices: connectors.<name>.type and each type's options";
+        ext->load_order = HIL__TYPE_CHECK_ORDER;
+        ext->initialize = hil__connectors_check_types;
         hil__declare_type_options(ext, "connectors", hil__channel_common_opts);
         hil__declare_type_options(ext, "connectors", hil__channel_stream_opts);
     }
@@ -5054,12 +5091,25 @@ static const hil_channel_opt hil__flasher_common_opts[] = {
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
+static size_t hil__flasher_types(const char** out, size_t max) {
+    size_t i;
+    for (i = 0; i < hil__n_fltypes && i < max; i++) out[i] = hil__fltypes[i]->name;
+    return hil__n_fltypes;
+}
+
+static hil_result hil__flashers_check_types(hil_ext_ctx* ctx) {
+    hil__register_builtin_channel_types(); /* and flasher types */
+    return hil__check_entity_types(ctx->config, "flashers", "flasher", hil__flasher_types);
+}
+
 static void hil__fltype_options(const hil_flasher_type* t) {
     static hil_extension* ext;
     if (!ext) {
         ext = hil_extension_declare("flashers", HIL_EXT_FRAMEWORK, NULL);
         if (!ext) return;
         ext->description = "Flashers put firmware on devices: flashers.<name>.type and each type's options";
+        ext->load_order = HIL__TYPE_CHECK_ORDER;
+        ext->initialize = hil__flashers_check_types;
         hil__declare_type_options(ext, "flashers", hil__flasher_common_opts);
     }
     hil__declare_type_options(ext, "flashers", t->opts);

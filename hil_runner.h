@@ -1,4 +1,11 @@
-/* hil_runner.h - jobs and tasks (and, later, the lazy scheduler), for hil.
+/* hil_runner.h - jobs and tasks, and the lazy scheduler that keeps a lab's
+ * boards busy with them, for hil.
+ *
+ *   PART 1   jobs and tasks: HIL_JOB, hil_run, hil_task_*, the run
+ *            directory and its reports (docs/jobs.md)
+ *   PART 2   the lazy scheduler: the pure core (hil_sched_*), the lab from
+ *            configuration, the `schedule` and `merge-results` commands
+ *            (docs/scheduler.md)
  *
  * ==========================================================================
  * PART 1: JOBS AND TASKS
@@ -662,6 +669,9 @@ HIL_API hil_result hil_sched_history_lookup(const hil_sched_history* h, const ch
                                             uint32_t* count);
 HIL_API uint32_t hil_sched_history_count(const hil_sched_history* h);
 HIL_API hil_result hil_sched_history_write(const hil_sched_history* h, hil_strbuf* out);
+/* Lines that are not whole (a file torn by a crash) are skipped and every
+ * whole line is loaded: HIL_ERR_INVALID_ARG then, *bad_line the first
+ * skipped line. Without the header line nothing is loaded. */
 HIL_API hil_result hil_sched_history_parse(hil_sched_history* h, const char* buf, size_t len, size_t* bad_line);
 /* ---- the lab from configuration, and the schedule command ---------------------------- */
 
@@ -4034,8 +4044,12 @@ static uint32_t hil__sched_map_find(const hil__sched_map* m, hil__sched_keyfn ke
         uint32_t v = m->slot[i];
         const char* e;
         if (!v) return HIL_SCHED_NONE;
+        size_t j = 0;
         e = key(ctx, v - 1);
-        if (strncmp(e, k, n) == 0 && e[n] == '\0') return v - 1;
+        /* stops at e's end: k may hold a NUL (a torn history line), and
+         * strncmp would then match a shorter e and read past it */
+        while (j < n && e[j] && e[j] == k[j]) j++;
+        if (j == n && e[n] == '\0') return v - 1;
     }
 }
 
@@ -6788,9 +6802,9 @@ static int hil__sched_hist_name_ok(const char* p, size_t n) {
 static hil_result hil__sched_hist_entry(hil_sched_history* h, const char* p, size_t n, uint32_t* out) {
     hil_result rc = HIL_OK;
     uint32_t off;
+    if (!hil__sched_hist_name_ok(p, n)) return HIL_ERR_INVALID_ARG;
     *out = hil__sched_map_find(&h->map, hil__sched_hist_key, h, p, n);
     if (*out != HIL_SCHED_NONE) return HIL_OK;
-    if (!hil__sched_hist_name_ok(p, n)) return HIL_ERR_INVALID_ARG;
     HIL__SCHED_RESERVE(rc, h->e, h->cap, h->n + 1);
     if (!rc) rc = hil__sched_str_add(&h->str, p, n, &off);
     if (rc) return rc;
@@ -6880,9 +6894,12 @@ static hil_result hil__sched_hist_line(hil_sched_history* h, const char* p, cons
     return HIL_OK;
 }
 
+/* A file torn by a crash or power loss (a half-written line, a run of NULs)
+ * still gives every whole line: a bad line is skipped and the first one is
+ * reported. A file without the header is not a history: nothing is taken. */
 HIL_API hil_result hil_sched_history_parse(hil_sched_history* h, const char* buf, size_t len, size_t* bad_line) {
     const char *p = buf, *end = buf + len;
-    size_t line = 0;
+    size_t line = 0, first_bad = 0, n_bad = 0;
     int header = 0;
     if (bad_line) *bad_line = 0;
     if (!h || (!buf && len)) return HIL_ERR_INVALID_ARG;
@@ -6895,20 +6912,28 @@ HIL_API hil_result hil_sched_history_parse(hil_sched_history* h, const char* buf
         if (!header && e > p) {
             header = (size_t)(e - p) == strlen(HIL__SCHED_HIST_HEADER) &&
                      !memcmp(p, HIL__SCHED_HIST_HEADER, (size_t)(e - p));
-            if (!header) rc = HIL_ERR_INVALID_ARG;
+            if (!header) {
+                if (bad_line) *bad_line = line;
+                return hil_error(HIL_ERR_INVALID_ARG,
+                                 "duration history line %zu: the first line must be '" HIL__SCHED_HIST_HEADER "'",
+                                 line);
+            }
         } else if (e > p && *p != '#') {
             rc = hil__sched_hist_line(h, p, e);
         }
-        if (rc) {
+        if (rc == HIL_ERR_NO_MEMORY) {
             if (bad_line) *bad_line = line;
-            if (rc == HIL_ERR_NO_MEMORY) return hil_error(rc, "duration history: out of memory");
-            return hil_error(rc, "duration history line %zu: %s", line,
-                             !header ? "the first line must be '" HIL__SCHED_HIST_HEADER "'"
-                                     : "not '<ema_ns> <count> <name>' (delete the line or the file; it is rebuilt)");
+            return hil_error(rc, "duration history: out of memory");
         }
+        if (rc && !n_bad++) first_bad = line;
         p = nl ? nl + 1 : end;
     }
-    return HIL_OK;
+    if (!n_bad) return HIL_OK;
+    if (bad_line) *bad_line = first_bad;
+    return hil_error(HIL_ERR_INVALID_ARG,
+                     "duration history line %zu: not '<ema_ns> <count> <name>': skipped (%zu line%s skipped in all; "
+                     "a crash or power loss while the file was written tears it so; the whole lines are used)",
+                     first_bad, n_bad, n_bad == 1 ? "" : "s");
 }
 
 /* ==========================================================================
@@ -7734,6 +7759,8 @@ static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* pat
     hil_sched_history* h = NULL;
     char* text = NULL;
     size_t len = 0, bad = 0;
+    hil_result r;
+    const char* why;
     double alpha = hil_config_get_float(cfg, "schedule.history_alpha", 0.3);
     warn[0] = 0;
     *state = path ? HIL__HIST_MISSING : HIL__HIST_OFF;
@@ -7746,14 +7773,21 @@ static hil_sched_history* hil__lab_history_load(hil_config* cfg, const char* pat
         hil__sfmt(warn, warn_size, "duration history %s: %s (going on without it)", path, hil_last_error());
         return h;
     }
-    if (hil_sched_history_parse(h, text, len, &bad) != HIL_OK) {
+    r = hil_sched_history_parse(h, text, len, &bad);
+    why = hil_last_error();
+    if (strncmp(why, "duration history ", 17) == 0) why += 17; /* "line N: ..." */
+    if (r == HIL_OK) {
+        *state = HIL__HIST_READ;
+    } else if (r == HIL_ERR_INVALID_ARG && hil_sched_history_count(h) > 0) {
+        /* torn (a crash while it was written): its whole lines are good */
+        hil__sfmt(warn, warn_size, "duration history %s: %s; it is rewritten after this run", path, why);
+        *state = HIL__HIST_READ;
+    } else {
         hil__sfmt(warn, warn_size, "duration history %s: %s (going on without it; it is rewritten after this run)",
-                  path, hil_last_error());
+                  path, why);
         hil_sched_history_destroy(h);
         h = NULL;
         hil_sched_history_create((uint32_t)(alpha * 1000 + 0.5), &h);
-    } else {
-        *state = HIL__HIST_READ;
     }
     HIL_FREE(text);
     return h;

@@ -595,6 +595,31 @@ HIL_TEST(sched_meta, only_selects_work_items) {
     st_result_free(&r);
 }
 
+HIL_TEST(sched_meta, a_torn_history_file_gives_its_whole_lines_and_names_the_bad_one) {
+    /* a crash or power loss while the file was written: a run of NULs */
+    static const char torn[] = "# hil-sched-history 1\n"
+                               "# ema_ns count name\n"
+                               "7000000000 4 quick\n"
+                               "3000000000 2 ident[v1]\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\n"
+                               "\0\0\0\0\0\0\0\0\0\0";
+    const char* dir = test_dir("sched_torn");
+    const char* list[] = {"--list", NULL};
+    char want[1400];
+    st_result r;
+    write_lab(in_dir(dir, "lab.conf"), lab_a(dir));
+    HIL_ASSERT_OK(hil_mkdirs(in_dir(dir, "runs")));
+    HIL_ASSERT_OK(hil_write_file_atomic(in_dir(dir, "runs/sched-history.txt"), torn, sizeof torn - 1));
+    schedule(dir, list, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    snprintf(want, sizeof want, "warning: duration history %s: line 4: not '<ema_ns> <count> <name>': skipped",
+             in_dir(dir, "runs/sched-history.txt"));
+    HIL_EXPECT(st_has(&r, want), "no '%s' in:\n%s", want, r.out);
+    HIL_EXPECT(st_has(&r, "2 lines skipped in all"), "%s", r.out);
+    snprintf(want, sizeof want, "\nhistory: %s (1 work items and builds)", in_dir(dir, "runs/sched-history.txt"));
+    HIL_EXPECT(st_has(&r, want), "the whole line is used: no '%s' in:\n%s", want + 1, r.out);
+    st_result_free(&r);
+}
+
 HIL_TEST(sched_meta, configuration_errors) {
     const char* dir = test_dir("sched_errors");
     st_result r;
