@@ -60,7 +60,7 @@ for name in "${names[@]}"; do
   fi
   if [ $rc -eq 0 ]; then
     if [ "$mode" = run ]; then
-      echo "ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs, $(grep -c . <(ls "$scratch")) new corpus entries in $scratch)"
+      echo "ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs, $(grep -c . <(ls "$scratch")) entries in the scratch corpus $scratch)"
     else
       echo ok
     fi
