@@ -22,6 +22,8 @@
 
 static char log_path[64];
 
+static void remove_log(void) { unlink(log_path); }
+
 static void one_line(const char* line, size_t cap) {
     unsigned char* buf = (unsigned char*)malloc(cap ? cap : 1);
     unsigned char back_buf[64];
@@ -61,7 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     hil_can_log_entry e;
     unsigned last = 0, lines = 0;
     FILE* f;
-    if (!log_path[0]) snprintf(log_path, sizeof log_path, "/tmp/hil-fuzz-can-%ld.log", (long)getpid());
+    if (!log_path[0]) {
+        snprintf(log_path, sizeof log_path, "/tmp/hil-fuzz-can-%ld.log", (long)getpid());
+        atexit(remove_log);
+    }
     fuzz_clock_start();
     for (;;) {
         char* nl = strchr(line, '\n');

@@ -21,6 +21,18 @@
 
 static char tmpdir[64];
 
+/* The temp directory goes when the fuzzer exits normally. */
+static void remove_tmpdir(void) {
+    static const char* const names[] = {"main.yaml", "inc1.yaml", "inc2.yaml", "inc3.yaml"};
+    char path[128];
+    size_t i;
+    for (i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
+        unlink(path);
+    }
+    rmdir(tmpdir);
+}
+
 static void write_file(const char* name, const uint8_t* p, size_t n) {
     char path[128];
     FILE* f;
@@ -54,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!tmpdir[0]) {
         snprintf(tmpdir, sizeof tmpdir, "/tmp/hil-fuzz-config-XXXXXX");
         if (!mkdtemp(tmpdir)) { perror("mkdtemp"); abort(); }
+        atexit(remove_tmpdir);
     }
     fuzz_clock_start();
     if (hil_config_create(&c) != HIL_OK) abort();

@@ -18,6 +18,11 @@
 
 static char in_path[64], out_path[64];
 
+static void remove_files(void) {
+    unlink(in_path);
+    unlink(out_path);
+}
+
 /* The name as the writer must give it back. */
 static void after_xml(hil_strbuf* out, const char* original) {
     hil_strbuf esc = {0, 0, 0, 0};
@@ -62,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!in_path[0]) {
         snprintf(in_path, sizeof in_path, "/tmp/hil-fuzz-junit-%ld.xml", (long)getpid());
         snprintf(out_path, sizeof out_path, "/tmp/hil-fuzz-junit-%ld.out.xml", (long)getpid());
+        atexit(remove_files);
     }
     f = fopen(in_path, "wb");
     if (!f) abort();

@@ -17,6 +17,13 @@
 
 static char root[64];
 
+/* The temp tree goes when the fuzzer exits normally. */
+static void remove_root(void) {
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0) fprintf(stderr, "fuzz: could not remove %s\n", root);
+}
+
 static void put(const char* rel, const uint8_t* p, size_t n) {
     char path[160];
     FILE* f;
@@ -111,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!root[0]) {
         snprintf(root, sizeof root, "/tmp/hil-fuzz-merge-XXXXXX");
         if (!mkdtemp(root)) abort();
+        atexit(remove_root);
         snprintf(path, sizeof path, "%s/s1", root);
         mkdir(path, 0700);
         snprintf(path, sizeof path, "%s/s2", root);
