@@ -1351,7 +1351,7 @@ static void hil__junit_start(hil__junit_state* st, const char* tag, size_t tlen,
         hil__junit_close_case(st);
         hil__xml_attr_get(attrs, alen, "classname", &st->cls);
         if (!hil__xml_attr_get(attrs, alen, "name", &st->nm)) hil_sb_puts(&st->nm, "(unnamed)");
-        if (st->cls.len) suite = hil_sb_cstr(&st->cls);
+        if (hil_sb_cstr(&st->cls)[0]) suite = hil_sb_cstr(&st->cls); /* not len: "&#0;" or a NUL byte decode to "" */
         else if (st->depth > 0 && st->depth <= 16 && st->suites[st->depth - 1][0]) suite = st->suites[st->depth - 1];
         info = hil_run_summary_add_info(st->s, suite, hil_sb_cstr(&st->nm), NULL, NULL, 0);
         st->cur = info ? hil__sum_add(st->s, info) : NULL;
@@ -9096,8 +9096,18 @@ static const char* hil__js_skip(const char* p, const char* e, int depth) {
     p = hil__js_ws(p, e);
     if (p >= e || depth > 200) return NULL;
     if (*p == '"') {
-        for (p++; p < e && *p != '"'; p++)
-            if (*p == '\\' && ++p >= e) return NULL;
+        /* strictly (RFC 8259): merge-results copies what it skipped into its own results.json */
+        for (p++; p < e && *p != '"'; p++) {
+            if ((unsigned char)*p < 0x20) return NULL;
+            if (*p == '\\') {
+                if (++p >= e || !strchr("\"\\/bfnrtu", *p)) return NULL;
+                if (*p == 'u') {
+                    int k;
+                    for (k = 0; k < 4; k++)
+                        if (++p >= e || !isxdigit((unsigned char)*p)) return NULL;
+                }
+            }
+        }
         return p < e ? p + 1 : NULL;
     }
     if (*p == '{' || *p == '[') {
@@ -9118,8 +9128,21 @@ static const char* hil__js_skip(const char* p, const char* e, int depth) {
             p++;
         }
     }
-    if (*p == '-' || (*p >= '0' && *p <= '9')) {
-        while (p < e && (strchr("+-.eE", *p) || (*p >= '0' && *p <= '9'))) p++;
+    if (*p == '-' || (*p >= '0' && *p <= '9')) { /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+        const char* d;
+        if (*p == '-' && ++p >= e) return NULL;
+        if (*p == '0') p++;
+        else if (*p >= '1' && *p <= '9') while (p < e && *p >= '0' && *p <= '9') p++;
+        else return NULL;
+        if (p < e && *p == '.') {
+            for (d = ++p; p < e && *p >= '0' && *p <= '9';) p++;
+            if (p == d) return NULL;
+        }
+        if (p < e && (*p == 'e' || *p == 'E')) {
+            if (++p < e && (*p == '+' || *p == '-')) p++;
+            for (d = p; p < e && *p >= '0' && *p <= '9';) p++;
+            if (p == d) return NULL;
+        }
         return p;
     }
     if (e - p >= 4 && (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))) return p + 4;
@@ -9291,7 +9314,11 @@ static void hil__merge_counts(hil__merge* m, const char* v, const char* e) {
             m->n_keys++;
             key = NULL;
         }
-        if (k < 24) m->vals[k] += hil__js_num(val, ve, 0);
+        if (k < 24) {
+            /* counts only: 1e999 (inf), NaN or huge values would print as no JSON number */
+            double x = hil__js_num(val, ve, 0);
+            if (x > -1e15 && x < 1e15) m->vals[k] += x;
+        }
         HIL_FREE(key);
         p = hil__js_ws(ve, e);
         if (p < e && *p == ',') p = hil__js_ws(p + 1, e);
@@ -9340,7 +9367,8 @@ static hil_result hil__merge_json(hil__merge* m, const char* path, const char* d
     res = (v = hil__js_member(text, e, "result", &ve)) ? hil__js_str(v, ve) : NULL;
     m->result = hil_outcome_rollup(m->result, hil__outcome_from_str(res));
     if ((v = hil__js_member(text, e, "interrupted", &ve)) && ve - v == 4 && !strncmp(v, "true", 4)) m->interrupted = 1;
-    if ((v = hil__js_member(text, e, "duration_s", &ve)) && hil__js_num(v, ve, 0) > m->duration)
+    if ((v = hil__js_member(text, e, "duration_s", &ve)) && hil__js_num(v, ve, 0) > m->duration &&
+        hil__js_num(v, ve, 0) < 1e15) /* not inf: it is printed as a JSON number */
         m->duration = hil__js_num(v, ve, 0);
     st = (v = hil__js_member(text, e, "started", &ve)) ? hil__js_str(v, ve) : NULL;
     if (st && (!m->started || strcmp(st, m->started) < 0)) {
@@ -9530,7 +9558,11 @@ HIL_API hil_result hil_merge_results(const char* const* inputs, size_t n, const 
                       ",\"duration_s\":%.6f,\"interrupted\":%s,\"success_rate\":%.2f,\"exit_code\":%d,"
                       "\"args\":[],\"summary\":{",
                       m.duration, m.interrupted ? "true" : "false", rate, js->exit_code);
-        for (k = 0; k < m.n_keys; k++) hil_sb_printf(&sb, "%s\"%s\":%.0f", k ? "," : "", m.keys[k], m.vals[k]);
+        for (k = 0; k < m.n_keys; k++) {
+            if (k) hil_sb_putc(&sb, ',');
+            hil_sb_json_str(&sb, m.keys[k]); /* a key read from a shard may hold quotes */
+            hil_sb_printf(&sb, ":%.0f", m.vals[k]);
+        }
         hil_sb_puts(&sb, "},\"shards\":[");
         hil_sb_append(&sb, m.shards.data, m.shards.len);
         hil_sb_puts(&sb, "],\"errors\":[");
