@@ -48,7 +48,8 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config
+.PHONY: all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config \
+  test-mcu demo-mcu bench-mcu mcu-firmware
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
@@ -96,7 +97,7 @@ $(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
 
 # The last line printed is the closing line: "N passed, N failed, N skipped".
 test: all
-	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --exclude-tag vm --exclude-tag hardware $(TEST_ARGS)
+	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --exclude-tag vm --exclude-tag mcu --exclude-tag hardware $(TEST_ARGS)
 
 # A program with every header: the configuration reference comes from it, so
 # docs/config-reference.md lists exactly the options the code declares.
@@ -203,18 +204,37 @@ test-vm: all
 bench-vm:
 	@BUILD=$(BUILD) CC="$(CC)" tests/vm/test-vm.sh bench
 
+# ---- emulated microcontrollers (docs/qemu.md): examples/mcu in QEMU ------------------
+# test-mcu: the firmware cross-built for both boards, then the mcu-tagged
+# self-tests (tests/test_mcu.c) run tests/mcu/board_tests against each board
+# and check every result. Skipped (with the packages to install) without
+# arm-none-eabi-gcc or qemu-system-arm; HIL_REQUIRE_MCU=1 makes that a failure.
+MCU_BOARDS = mps2-an385 netduinoplus2
+$(BUILD)/mcu/board_tests: tests/mcu/board_tests.c $(HEADERS)
+	@mkdir -p $(BUILD)/mcu
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+mcu-firmware:
+	@if command -v arm-none-eabi-gcc >/dev/null 2>&1; then for b in $(MCU_BOARDS); do for v in default v2; do \
+	  $(MAKE) --no-print-directory -s -C examples/mcu BOARD=$$b VARIANT=$$v VERSION=1.0.0 OUT=$(abspath $(BUILD))/mcu \
+	    >/dev/null || exit 1; done; done; \
+	else echo "mcu-firmware: arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi): not built"; fi
+
+test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware
+	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --tag mcu $(TEST_ARGS)
+
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples build/asan/demo/board_tests build/asan/demo/sim-firmware $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag hardware $(TEST_ARGS)
+	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
 	  build/tsan/selftest doc-examples build/tsan/demo/board_tests build/tsan/demo/sim-firmware $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
+	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
 
 # ---- every compiler and language mode, warnings as errors --------------------------
 compile-matrix: | $(BUILD)

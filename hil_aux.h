@@ -360,10 +360,26 @@ HIL_API const hil_record_format* hil_record_format_find(const char* name);
 /* ---- DUT: the pykiso testApp protocol ------------------------------------------------------- */
 /* "dut": runs tests on the target. Options: ack_timeout_ms (5000),
  * report_timeout_ms (10000), ping_on_start (true), ping_timeout_ms (2000),
- * ping_tries (2). Messages (8-byte header, TLV payload, CRC-16/XMODEM):
+ * ping_tries (2), boot_timeout_ms (10000). Messages (8-byte header, TLV
+ * payload, CRC-16/XMODEM):
  *
  *   [0x40|type<<4][token][sub_type][error_code][reserved][suite][case][payload_len]
- *   payload: {tag, len, value}... ; then the CRC, 2 bytes little-endian. */
+ *   payload: {tag, len, value}... ; then the CRC, 2 bytes little-endian.
+ *
+ * WHEN THE TARGET MISBEHAVES during a step (docs/qemu.md shows the reports):
+ *   - a LOG with the FAULT tag (hil_target_fault() in a HardFault handler):
+ *     the step ends at once with HIL_ERR_CRASHED and the fault text (the
+ *     registers) in the reason;
+ *   - a LOG whose text starts with "boot " (the firmware started again: a
+ *     watchdog, a SYSRESETREQ, a brown-out): HIL_ERR_STATE, "the target
+ *     reset during ...";
+ *   - no ACK or no REPORT in time: HIL_ERR_TIMEOUT;
+ *   - the REPORT of the running step arrives with a bad CRC: HIL_ERR_CHECKSUM
+ *     at once, saying the verdict was lost (a bad CRC on anything else is
+ *     skipped and resynchronised, as before).
+ * A remote test (HIL_REMOTE_TEST) turns each into Errored; after a fault or
+ * a timeout it resets the board through its channel (hil_dut_reset) so the
+ * next test starts on a live target, and says so in the reason. */
 
 #define HIL_TAPP_COMMAND 0
 #define HIL_TAPP_REPORT 1
@@ -391,6 +407,7 @@ HIL_API const hil_record_format* hil_record_format_find(const char* name);
 
 #define HIL_TAPP_TLV_TEST_REPORT 110
 #define HIL_TAPP_TLV_FAILURE_REASON 112
+#define HIL_TAPP_TLV_FAULT 120   /* hil_target_fault(): the target crashed; the value is its report */
 
 #define HIL_TAPP_HEADER 8
 #define HIL_TAPP_MAX_PAYLOAD 255
@@ -422,6 +439,7 @@ HIL_API const char* hil_tapp_command_str(int sub_type);
  * text = the failure reason. */
 #define HIL_DUT_CMD_PING 1
 #define HIL_DUT_CMD_STEP 2
+#define HIL_DUT_CMD_RESET 3
 
 typedef struct hil_dut_result {
     hil_result result;      /* HIL_OK when a REPORT came; else why not */
@@ -430,6 +448,12 @@ typedef struct hil_dut_result {
 } hil_dut_result;
 
 HIL_API hil_result hil_dut_ping(hil_aux* dut, int timeout_ms);
+/* Reset the board through the auxiliary's channel (hil_channel_reset: a
+ * qemu board, or a proxy channel in front of one), then wait up to
+ * boot_timeout_ms for the firmware's "boot " LOG (a firmware that sends
+ * none must answer a PING instead). HIL_ERR_UNSUPPORTED when the channel
+ * cannot reset its board. */
+HIL_API hil_result hil_dut_reset(hil_aux* dut, int timeout_ms);
 /* One step: COMMAND, wait ACK (ack_timeout), log LOG messages, wait REPORT (report_timeout). */
 HIL_API hil_result hil_dut_step(hil_aux* dut, int sub_type, int suite, int test_case, hil_dut_result* out);
 /* The body of HIL_REMOTE_TEST: case setup, run and teardown on the target;
@@ -3387,6 +3411,43 @@ static int hil__pxch_poll_fd(hil_channel* ch) {
     return p->ready ? hil_waker_fd(&p->readable) : -1;
 }
 
+/* Board control (hil_channel_reset/power/flash) on a proxy channel acts on
+ * the shared channel: it is the same board. The proxy stays up meanwhile
+ * (inflight, like a send). */
+static hil_result hil__pxch_board(hil_channel* ch, int op, int on, const char* image, int timeout_ms) {
+    hil__pxch* p = (hil__pxch*)hil_channel_state(ch);
+    hil_aux* a;
+    hil__proxy* px;
+    hil_result r;
+    hil_mutex_lock(&hil__px_mu);
+    a = p->proxy;
+    px = a ? (hil__proxy*)hil_aux_priv(a) : NULL;
+    if (!px || __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
+        hil_mutex_unlock(&hil__px_mu);
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "proxy auxiliary '%s' is not running", p->proxy_name);
+    }
+    __atomic_add_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL);
+    hil_mutex_unlock(&hil__px_mu);
+    r = op == 0 ? hil_channel_reset(hil_aux_com(a), timeout_ms)
+        : op == 1 ? hil_channel_power(hil_aux_com(a), on, timeout_ms)
+                  : hil_channel_flash(hil_aux_com(a), image, timeout_ms);
+    if (__atomic_sub_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL) == 0 && __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
+        hil_mutex_lock(&hil__px_mu);
+        hil_cond_broadcast(&hil__px_cv);
+        hil_mutex_unlock(&hil__px_mu);
+    }
+    return r;
+}
+
+static hil_result hil__pxch_reset(hil_channel* ch, int timeout_ms) { return hil__pxch_board(ch, 0, 0, NULL, timeout_ms); }
+static hil_result hil__pxch_power(hil_channel* ch, int on, int timeout_ms) {
+    return hil__pxch_board(ch, 1, on, NULL, timeout_ms);
+}
+static hil_result hil__pxch_flash(hil_channel* ch, const char* image, int timeout_ms) {
+    return hil__pxch_board(ch, 2, 0, image, timeout_ms);
+}
+static const hil_board_ops hil__pxch_board_ops = {hil__pxch_reset, hil__pxch_power, hil__pxch_flash};
+
 static const hil_channel_type hil__proxy_channel_type = {
     "proxy", "A channel shared through a proxy auxiliary (connectors.<name>.proxy)", 0, sizeof(hil__pxch),
     hil__pxch_opts, hil__pxch_configure, hil__pxch_open, hil__pxch_close, hil__pxch_send, hil__pxch_recv,
@@ -3865,7 +3926,7 @@ static void hil__tapp_all_text(const hil_tapp_msg* m, char* out, size_t size) {
 /* ---- DUT ------------------------------------------------------------------------------------------------------------ */
 
 typedef struct hil__dut {
-    long long ack_ms, report_ms, ping_ms, ping_tries;
+    long long ack_ms, report_ms, ping_ms, ping_tries, boot_ms;
     int ping_on_start;
     uint8_t token;
     uint8_t buf[4 * HIL_TAPP_MAX_MSG];
@@ -3879,6 +3940,8 @@ static const hil_aux_opt hil__dut_opts[] = {
     {"ping_on_start", HIL_OPT_BOOL, "true", "dut: PING the target when the instance is created", NULL},
     {"ping_timeout_ms", HIL_OPT_INT, "2000", "dut: how long to wait for the ACK of a PING", NULL},
     {"ping_tries", HIL_OPT_INT, "2", "dut: PINGs sent before the target is declared silent", NULL},
+    {"boot_timeout_ms", HIL_OPT_INT, "10000",
+     "dut: after a reset of the board (hil_dut_reset), how long the firmware may take to send its boot LOG", NULL},
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
@@ -3889,6 +3952,7 @@ static hil_result hil__dut_configure(hil_aux* a) {
     if (r == HIL_OK) r = hil_aux_opt_int(a, "ping_timeout_ms", 2000, &d->ping_ms);
     if (r == HIL_OK) r = hil_aux_opt_int(a, "ping_tries", 2, &d->ping_tries);
     if (r == HIL_OK) r = hil_aux_opt_bool(a, "ping_on_start", 1, &d->ping_on_start);
+    if (r == HIL_OK) r = hil_aux_opt_int(a, "boot_timeout_ms", 10000, &d->boot_ms);
     if (r == HIL_OK && d->ping_tries < 1) d->ping_tries = 1;
     return r;
 }
@@ -3942,9 +4006,40 @@ static hil_result hil__dut_next(hil_aux* a, hil_tapp_msg* out, uint64_t deadline
                 d->len -= used;
                 return HIL_OK;
             }
-            if (r == HIL_ERR_AGAIN) break;
-            if (r == HIL_ERR_CHECKSUM)
-                HIL_WARN(a->logger, "auxiliary '%s': a message with a bad CRC from the target: resynchronising", a->name);
+            if (r == HIL_ERR_AGAIN) {
+                /* A header whose message is not complete yet may be a false
+                 * start: text inside a message we joined half-way ('p', '@'
+                 * look like headers), or a message that lost a byte. A whole,
+                 * valid message further on wins, so one false start cannot
+                 * swallow the answers that follow it. */
+                size_t k;
+                for (k = 1; k < d->len; k++) {
+                    if ((d->buf[k] & 0xCFu) != 0x40u) continue;
+                    if (hil_tapp_decode(d->buf + k, d->len - k, out, &used) == HIL_OK) {
+                        d->bad += k;
+                        memmove(d->buf, d->buf + k + used, d->len - k - used);
+                        d->len -= k + used;
+                        return HIL_OK;
+                    }
+                }
+                break;
+            }
+            if (r == HIL_ERR_CHECKSUM) {
+                /* the header says what was lost; the caller decides whether
+                 * it was the answer it waits for. The length byte may be the
+                 * corrupted one, so resynchronise one byte further. */
+                memset(out, 0, sizeof *out);
+                out->type = (uint8_t)((d->buf[0] >> 4) & 3u);
+                out->token = d->buf[1];
+                out->sub_type = d->buf[2];
+                out->suite = d->buf[5];
+                out->test_case = d->buf[6];
+                out->payload_len = d->buf[7];
+                memmove(d->buf, d->buf + 1, d->len - 1);
+                d->len--;
+                d->bad++;
+                return HIL_ERR_CHECKSUM;
+            }
             /* not a message start here: look one byte further */
             memmove(d->buf, d->buf + 1, d->len - 1);
             d->len--;
@@ -3963,6 +4058,10 @@ static void hil__dut_other(hil_aux* a, const hil_tapp_msg* m) {
     char text[600];
     switch (m->type) {
     case HIL_TAPP_LOG:
+        if (hil_tapp_tlv_text(m, HIL_TAPP_TLV_FAULT, text, sizeof text)) {
+            HIL_WARN(a->logger, "auxiliary '%s': the target faulted outside a test step: %s", a->name, text);
+            break; /* it halted: nobody reads an ACK */
+        }
         hil__tapp_all_text(m, text, sizeof text);
         HIL_INFO(a->logger, "target: %s", text);
         hil__dut_ack(a, m);
@@ -3981,6 +4080,23 @@ static void hil__dut_other(hil_aux* a, const hil_tapp_msg* m) {
                  hil_tapp_command_str(m->sub_type));
         break;
     }
+}
+
+/* What a message that arrived during a step says about the target:
+ * HIL_OK when it is ordinary, else the step's error (a fault, a reboot). */
+static hil_result hil__dut_trouble(hil_aux* a, const hil_tapp_msg* m, const char* what, int suite, int tc) {
+    char text[600];
+    if (m->type != HIL_TAPP_LOG) return HIL_OK;
+    if (hil_tapp_tlv_text(m, HIL_TAPP_TLV_FAULT, text, sizeof text))
+        return hil_aux_fail(a, HIL_ERR_CRASHED, "the target faulted during %s of suite %d, case %d: %s", what, suite, tc,
+                            text);
+    if (hil_tapp_tlv_text(m, HIL_TAPP_TLV_TEST_REPORT, text, sizeof text) && strncmp(text, "boot ", 5) == 0) {
+        hil__dut_ack(a, m);
+        return hil_aux_fail(a, HIL_ERR_STATE,
+                            "the target reset during %s of suite %d, case %d: it booted again (%s)", what, suite, tc,
+                            text);
+    }
+    return HIL_OK;
 }
 
 /* COMMAND, then its ACK, then (want_report) its REPORT; LOGs on the way are logged. */
@@ -4006,9 +4122,14 @@ static hil_result hil__dut_exchange(hil_aux* a, int sub, int suite, int tc, long
             return hil_aux_fail(a, HIL_ERR_TIMEOUT, "no ACK from the target within %lld ms for %s (suite %d, case %d, token %u)",
                                 ack_ms, what, suite, tc, cmd.token);
         if (r == HIL_ERR_ABORTED) return r;
+        if (r == HIL_ERR_CHECKSUM) {
+            HIL_WARN(a->logger, "auxiliary '%s': a message with a bad CRC from the target: resynchronising", a->name);
+            continue;
+        }
         if (r != HIL_OK)
             return hil_aux_fail(a, r, "waiting for the ACK of %s (suite %d, case %d): %.400s", what, suite, tc,
                                 hil_last_error());
+        if (sub != HIL_TAPP_PING && (r = hil__dut_trouble(a, &in, what, suite, tc)) != HIL_OK) return r;
         if (in.type == HIL_TAPP_ACK && in.token == cmd.token) {
             if (in.sub_type == HIL_TAPP_NACK)
                 return hil_aux_fail(a, HIL_ERR_PROTOCOL, "the target refused %s for suite %d, case %d (NACK, error code %u)",
@@ -4025,9 +4146,18 @@ static hil_result hil__dut_exchange(hil_aux* a, int sub, int suite, int tc, long
             return hil_aux_fail(a, HIL_ERR_TIMEOUT, "no REPORT from the target within %lld ms for %s (suite %d, case %d)",
                                 report_ms, what, suite, tc);
         if (r == HIL_ERR_ABORTED) return r;
+        if (r == HIL_ERR_CHECKSUM) {
+            if (in.type == HIL_TAPP_REPORT && in.suite == (uint8_t)suite && in.test_case == (uint8_t)tc)
+                return hil_aux_fail(a, HIL_ERR_CHECKSUM,
+                                    "the REPORT of %s (suite %d, case %d) arrived with a bad CRC (CRC-16/XMODEM): "
+                                    "the message was dropped and its verdict is unknown", what, suite, tc);
+            HIL_WARN(a->logger, "auxiliary '%s': a message with a bad CRC from the target: resynchronising", a->name);
+            continue;
+        }
         if (r != HIL_OK)
             return hil_aux_fail(a, r, "waiting for the REPORT of %s (suite %d, case %d): %.400s", what, suite, tc,
                                 hil_last_error());
+        if ((r = hil__dut_trouble(a, &in, what, suite, tc)) != HIL_OK) return r;
         if (in.type == HIL_TAPP_REPORT) {
             hil__dut_ack(a, &in);
             if (in.suite != (uint8_t)suite || in.test_case != (uint8_t)tc)
@@ -4056,7 +4186,8 @@ static hil_result hil__dut_create(hil_aux* a) {
     if (r != HIL_OK) return r;
     d->len = 0;
     /* what the target said before we came is not an answer to us */
-    while (hil__dut_next(a, &in, 0, 0) == HIL_OK) hil__dut_other(a, &in);
+    while ((r = hil__dut_next(a, &in, 0, 0)) == HIL_OK || r == HIL_ERR_CHECKSUM)
+        if (r == HIL_OK) hil__dut_other(a, &in);
     if (!d->ping_on_start) return HIL_OK;
     for (i = 0; i < d->ping_tries; i++) {
         hil_aux_report_init(&rep);
@@ -4083,13 +4214,50 @@ static void hil__dut_delete(hil_aux* a) {
     d->len = 0;
 }
 
+/* Reset the board through the channel, then wait for its boot LOG (or,
+ * from a firmware that sends none, an answer to PING). */
+static hil_result hil__dut_reset_board(hil_aux* a) {
+    hil__dut* d = (hil__dut*)hil_aux_priv(a);
+    hil_channel* com = hil_aux_com(a);
+    uint64_t deadline;
+    hil_tapp_msg in;
+    hil_aux_report rep;
+    char text[600];
+    hil_result r = hil_channel_reset(com, (int)d->ping_ms);
+    if (r != HIL_OK) return hil_aux_fail(a, r, "%s", hil_last_error());
+    d->len = 0; /* what came before the reset belongs to the old run */
+    deadline = hil_deadline_ms((int)d->boot_ms);
+    for (;;) {
+        r = hil__dut_next(a, &in, deadline, 1);
+        if (r == HIL_ERR_CHECKSUM) continue;
+        if (r != HIL_OK) break;
+        if (in.type == HIL_TAPP_LOG && hil_tapp_tlv_text(&in, HIL_TAPP_TLV_TEST_REPORT, text, sizeof text) &&
+            strncmp(text, "boot ", 5) == 0) {
+            HIL_INFO(a->logger, "auxiliary '%s': the board was reset: %s", a->name, text);
+            hil__dut_ack(a, &in);
+            return HIL_OK;
+        }
+        hil__dut_other(a, &in);
+    }
+    if (r == HIL_ERR_ABORTED) return r;
+    /* no boot LOG: a firmware that does not send one is fine if it answers */
+    hil_aux_report_init(&rep);
+    r = hil__dut_exchange(a, HIL_TAPP_PING, 0, 0, d->ping_ms, 0, 0, &rep);
+    if (r != HIL_OK)
+        return hil_aux_fail(a, r, "the board was reset through connector '%s' but sent no boot LOG within %lld ms "
+                            "and did not answer PING: %.400s", hil_channel_name(com), d->boot_ms, hil_last_error());
+    return HIL_OK;
+}
+
 static hil_result hil__dut_run(hil_aux* a, const hil_aux_cmd* cmd, hil_aux_report* rep) {
     hil__dut* d = (hil__dut*)hil_aux_priv(a);
     const uint8_t* p = (const uint8_t*)cmd->data;
     if (cmd->code == HIL_DUT_CMD_PING) return hil__dut_exchange(a, HIL_TAPP_PING, 0, 0, d->ping_ms, 0, 0, rep);
     if (cmd->code == HIL_DUT_CMD_STEP && cmd->len >= 3)
         return hil__dut_exchange(a, p[0], p[1], p[2], d->ack_ms, d->report_ms, 1, rep);
-    return hil_aux_fail(a, HIL_ERR_INVALID_ARG, "unknown command %d (HIL_DUT_CMD_PING, HIL_DUT_CMD_STEP with 3 bytes)",
+    if (cmd->code == HIL_DUT_CMD_RESET) return hil__dut_reset_board(a);
+    return hil_aux_fail(a, HIL_ERR_INVALID_ARG,
+                        "unknown command %d (HIL_DUT_CMD_PING, HIL_DUT_CMD_STEP with 3 bytes, HIL_DUT_CMD_RESET)",
                         cmd->code);
 }
 
@@ -4104,7 +4272,10 @@ static hil_result hil__dut_receive(hil_aux* a, size_t index) {
     hil_tapp_msg in;
     hil_result r;
     (void)index;
-    while ((r = hil__dut_next(a, &in, 0, 0)) == HIL_OK) hil__dut_other(a, &in);
+    while ((r = hil__dut_next(a, &in, 0, 0)) == HIL_OK || r == HIL_ERR_CHECKSUM) {
+        if (r == HIL_OK) hil__dut_other(a, &in);
+        else HIL_WARN(a->logger, "auxiliary '%s': a message with a bad CRC from the target: resynchronising", a->name);
+    }
     return r == HIL_ERR_AGAIN || r == HIL_ERR_TIMEOUT ? HIL_OK : r;
 }
 
@@ -4116,6 +4287,19 @@ static const hil_aux_impl hil__dut_type = {
 HIL_API hil_result hil_dut_ping(hil_aux* dut, int timeout_ms) {
     hil_aux_cmd c;
     c.code = HIL_DUT_CMD_PING;
+    c.data = NULL;
+    c.len = 0;
+    return hil_aux_run_command(dut, &c, 1, timeout_ms, NULL);
+}
+
+HIL_API hil_result hil_dut_reset(hil_aux* dut, int timeout_ms) {
+    hil__dut* d;
+    hil_aux_cmd c;
+    if (!dut || strcmp(hil_aux_type(dut), "dut") != 0)
+        return hil_error(HIL_ERR_INVALID_ARG, "hil_dut_reset: '%s' is not a dut auxiliary", dut ? hil_aux_name(dut) : "(null)");
+    d = (hil__dut*)hil_aux_priv(dut);
+    if (timeout_ms < 0) timeout_ms = (int)(d->ping_ms * 2 + d->boot_ms + 2000);
+    c.code = HIL_DUT_CMD_RESET;
     c.data = NULL;
     c.len = 0;
     return hil_aux_run_command(dut, &c, 1, timeout_ms, NULL);
@@ -4161,6 +4345,24 @@ static hil_aux* hil__remote_dut(const char* aux_name) {
     return NULL;
 }
 
+/* A step that ended in an error: a target that faulted or stopped
+ * answering is reset so the next test finds it alive (a target that reset
+ * by itself is up already); otherwise a running case is aborted. Then the
+ * test is Errored with the reason and what was done. */
+static void hil__dut_step_error(hil_aux* dut, const char* step, int suite, int test_case, const hil_dut_result* res,
+                                int running) {
+    char why[sizeof res->reason], after[600] = "";
+    hil__scopy(why, sizeof why, res->reason);
+    if (res->result == HIL_ERR_CRASHED || res->result == HIL_ERR_TIMEOUT) {
+        if (hil_dut_reset(dut, -1) == HIL_OK) snprintf(after, sizeof after, " (the board was reset)");
+        else snprintf(after, sizeof after, " (the board could not be reset: %.500s)", hil_last_error());
+    } else if (running && res->result != HIL_ERR_STATE) {
+        (void)hil_aux_abort_command(dut, 10000); /* it may still be running on the target */
+    }
+    hil_aux_unlock_it(dut);
+    hil_test_error("target %s of suite %d, case %d: %s%s", step, suite, test_case, why, after);
+}
+
 HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case) {
     hil_aux* dut = hil__remote_dut(aux_name);
     hil_dut_result res;
@@ -4173,8 +4375,7 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
     }
     HIL_INFO(hil_aux_logger(dut), "remote test: suite %d, case %d on '%s'", suite, test_case, aux_name);
     if (hil_dut_step(dut, HIL_TAPP_CASE_SETUP, suite, test_case, &res) != HIL_OK) {
-        hil_aux_unlock_it(dut);
-        hil_test_error("target setup of suite %d, case %d: %s", suite, test_case, res.reason);
+        hil__dut_step_error(dut, "setup", suite, test_case, &res, 0);
         return;
     }
     if (res.verdict == HIL_TAPP_FAILED) {
@@ -4185,11 +4386,7 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
         return;
     }
     if (hil_dut_step(dut, HIL_TAPP_CASE_RUN, suite, test_case, &res) != HIL_OK) {
-        char why[sizeof res.reason];
-        hil__scopy(why, sizeof why, res.reason);
-        (void)hil_aux_abort_command(dut, 10000); /* it may still be running on the target */
-        hil_aux_unlock_it(dut);
-        hil_test_error("target run of suite %d, case %d: %s", suite, test_case, why);
+        hil__dut_step_error(dut, "run", suite, test_case, &res, 1);
         return;
     }
     if (res.verdict == HIL_TAPP_FAILED) {
@@ -4205,8 +4402,7 @@ HIL_API void hil_dut_remote_test(const char* aux_name, int suite, int test_case)
         hil__check_fail(0, __FILE__, __LINE__, "HIL_FAIL", msg);
     }
     if (hil_dut_step(dut, HIL_TAPP_CASE_TEARDOWN, suite, test_case, &res) != HIL_OK) {
-        hil_aux_unlock_it(dut);
-        hil_test_error("target teardown of suite %d, case %d: %s", suite, test_case, res.reason);
+        hil__dut_step_error(dut, "teardown", suite, test_case, &res, 0);
         return;
     }
     hil_aux_unlock_it(dut);
@@ -4442,6 +4638,7 @@ static void hil__aux_module_init_once(void) {
     (void)hil_aux_type_register(&hil__dut_type);
     (void)hil_aux_type_register(&hil__record_type);
     (void)hil_channel_type_register(&hil__proxy_channel_type);
+    (void)hil_board_ops_register(&hil__proxy_channel_type, &hil__pxch_board_ops);
     (void)hil_record_format_register(&hil__hex_format);
     hil_add_worker_hook(hil__aux_worker_hook);
     hil_add_test_precheck(hil__aux_precheck);

@@ -561,6 +561,89 @@ HIL_API void hil_flasher_add_output(hil_flasher* f, const char* text, size_t len
 /* Set hil_last_error() to "flasher '<name>': <what>" and return r. */
 HIL_API hil_result hil_flasher_error(hil_flasher* f, hil_result r, const char* fmt, ...) HIL__PRINTF(3, 4);
 
+/* ---- board control: reset, power and flash through a channel --------------------- */
+/* Some channels are the board itself (qemu: the emulator is the board), so
+ * the channel can also reset it, switch it off and on, and put a new image
+ * on it. A channel type that can do so registers its board operations;
+ * every other type answers HIL_ERR_UNSUPPORTED naming the connector and its
+ * type. A proxy channel (hil_aux.h) passes them on to the channel it shares.
+ *
+ *     HIL_ASSERT_OK(hil_channel_reset(ch, 5000));       // like the reset button
+ *     HIL_ASSERT_OK(hil_channel_power(ch, 0, 5000));    // off: the UART goes silent
+ *     HIL_ASSERT_OK(hil_channel_power(ch, 1, 10000));   // on: boots again
+ *     HIL_ASSERT_OK(hil_channel_flash(ch, "fw-v2.elf", 10000));
+ *
+ * THREADS: board operations may run while another thread receives on the
+ * channel (an auxiliary's worker); a reader waits while the board restarts
+ * and then reads from the restarted board. */
+
+typedef struct hil_board_ops {
+    /* Reset the board (it keeps running; it reboots). */
+    hil_result (*reset)(hil_channel* ch, int timeout_ms);
+    /* Power off (on = 0) or on (on = 1); on waits until the board boots. */
+    hil_result (*power)(hil_channel* ch, int on, int timeout_ms);
+    /* Put image on the board and boot it. May be NULL. */
+    hil_result (*flash)(hil_channel* ch, const char* image, int timeout_ms);
+} hil_board_ops;
+
+/* Give type t board operations (both must outlive the program). */
+HIL_API hil_result hil_board_ops_register(const hil_channel_type* t, const hil_board_ops* ops);
+HIL_API hil_result hil_channel_reset(hil_channel* ch, int timeout_ms);
+HIL_API hil_result hil_channel_power(hil_channel* ch, int on, int timeout_ms);
+HIL_API hil_result hil_channel_flash(hil_channel* ch, const char* image, int timeout_ms);
+
+/* ==========================================================================
+ * qemu: an emulated microcontroller as a lab board.
+ * [section: qemu -- see docs/qemu.md; HIL_NO_QEMU leaves it out]
+ *
+ * The "qemu" channel type starts qemu-system-arm (or another qemu-system-*)
+ * for one board when it opens, and is that board's UART: a byte stream, so
+ * the framing options apply. The firmware is loaded from its ELF (-kernel).
+ *
+ *     # lab.conf
+ *     connectors.board.type = qemu
+ *     connectors.board.machine = mps2-an385
+ *     connectors.board.image = build/mcu/fw-mps2-an385-default.elf
+ *     auxiliaries.dut.type = dut
+ *     auxiliaries.dut.connectors.com = board
+ *
+ * The UART (-serial, the first one) and QEMU's machine protocol (QMP) are
+ * socketpairs handed to QEMU as descriptors: no port, no socket file, no
+ * race with another board. open() waits until the firmware writes its
+ * first byte (boot_timeout_ms): a board that does not boot is an error
+ * naming the machine, the image and what QEMU printed ("unsupported
+ * machine type", "could not load kernel"). QEMU's own output (stdout and
+ * stderr) goes line by line into the log ("hil.chan.<name>").
+ *
+ * Board operations (hil_channel_reset/power/flash): reset is QMP
+ * system_reset; power off stops the emulator, power on starts it again and
+ * waits for the boot; flash restarts it with another image (kept for the
+ * next open too). close() asks QEMU to quit (QMP quit), then SIGTERM, then
+ * SIGKILL after quit_timeout_ms, and always reaps it. QEMU runs in its own
+ * process group and gets SIGKILL when the thread that started it ends
+ * (PR_SET_PDEATHSIG), so a test program killed outright leaves no emulator
+ * behind.
+ *
+ * Options (connectors.<name>.<option>):
+ *   machine          the -M machine, required (mps2-an385, netduinoplus2)
+ *   image            the firmware ELF, required (-kernel)
+ *   qemu             the emulator program (default qemu-system-arm)
+ *   args             extra arguments, split like a shell would (-cpu, -d ...)
+ *   boot_timeout_ms  how long the firmware may take to send its first byte
+ *                    (default 10000; 0: do not wait)
+ *   quit_timeout_ms  on close: how long QEMU may take to quit before SIGTERM,
+ *                    then before SIGKILL (default 2000)
+ */
+
+/* The running emulator's pid, or -1 (closed, powered off, not a qemu channel). */
+HIL_API int hil_qemu_pid(hil_channel* ch);
+/* Send one QMP command ("{\"execute\":\"stop\"}") and wait for its answer;
+ * *reply (may be NULL) gets the answer line (the caller frees it). Events
+ * that arrive in between go into the log. HIL_ERR_PROTOCOL for an "error"
+ * answer, with QEMU's description. */
+HIL_API hil_result hil_qemu_qmp(hil_channel* ch, const char* command, int timeout_ms, char** reply);
+/* ==== end of section: qemu ================================================== */
+
 /* ==========================================================================
  * socketcan: CAN and CAN FD through Linux SocketCAN, interface control
  * (libsocketcan), CAN traces (candump log, pcap) and log replay.
@@ -7105,6 +7188,738 @@ HIL_API hil_result hil_can_replay(const hil_can_replay_config* c, size_t* sent) 
 
 /* ==== end of section: socketcan / hil_can ================================================ */
 
+/* ---- board control ------------------------------------------------------------------------ */
+
+static struct { const hil_channel_type* type; const hil_board_ops* ops; } hil__boardops[32];
+static size_t hil__n_boardops;
+static hil_mutex hil__boardops_mu = {PTHREAD_MUTEX_INITIALIZER};
+
+HIL_API hil_result hil_board_ops_register(const hil_channel_type* t, const hil_board_ops* ops) {
+    size_t i;
+    hil_result r = HIL_OK;
+    if (!t || !ops) return hil_error(HIL_ERR_INVALID_ARG, "hil_board_ops_register: a type and its operations are required");
+    hil_mutex_lock(&hil__boardops_mu);
+    for (i = 0; i < hil__n_boardops; i++)
+        if (hil__boardops[i].type == t) break;
+    if (i == sizeof hil__boardops / sizeof hil__boardops[0])
+        r = hil_error(HIL_ERR_OVERFLOW, "board operations for too many channel types (at most 32)");
+    else {
+        hil__boardops[i].type = t;
+        hil__boardops[i].ops = ops;
+        if (i == hil__n_boardops) hil__n_boardops++;
+    }
+    hil_mutex_unlock(&hil__boardops_mu);
+    return r;
+}
+
+static const hil_board_ops* hil__board_ops(const hil_channel* ch) {
+    const hil_board_ops* ops = NULL;
+    size_t i;
+    hil__register_builtin_channel_types();
+    hil_mutex_lock(&hil__boardops_mu);
+    for (i = 0; ch && i < hil__n_boardops; i++)
+        if (hil__boardops[i].type == ch->type) ops = hil__boardops[i].ops;
+    hil_mutex_unlock(&hil__boardops_mu);
+    return ops;
+}
+
+static hil_result hil__board_unsupported(hil_channel* ch, const char* what) {
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED,
+                             "cannot %s the board: a %s channel has no board control (a qemu channel has; "
+                             "for a real board use a flasher or a power switch)", what, ch->type->name);
+}
+
+HIL_API hil_result hil_channel_reset(hil_channel* ch, int timeout_ms) {
+    const hil_board_ops* ops = hil__board_ops(ch);
+    if (!ch) return hil_error(HIL_ERR_INVALID_ARG, "hil_channel_reset: no channel");
+    return ops && ops->reset ? ops->reset(ch, timeout_ms) : hil__board_unsupported(ch, "reset");
+}
+
+HIL_API hil_result hil_channel_power(hil_channel* ch, int on, int timeout_ms) {
+    const hil_board_ops* ops = hil__board_ops(ch);
+    if (!ch) return hil_error(HIL_ERR_INVALID_ARG, "hil_channel_power: no channel");
+    return ops && ops->power ? ops->power(ch, on, timeout_ms) : hil__board_unsupported(ch, on ? "power on" : "power off");
+}
+
+HIL_API hil_result hil_channel_flash(hil_channel* ch, const char* image, int timeout_ms) {
+    const hil_board_ops* ops = hil__board_ops(ch);
+    if (!ch || !image) return hil_error(HIL_ERR_INVALID_ARG, "hil_channel_flash: a channel and an image are required");
+    return ops && ops->flash ? ops->flash(ch, image, timeout_ms) : hil__board_unsupported(ch, "flash");
+}
+
+/* ==== section: qemu ========================================================================= */
+#ifndef HIL_NO_QEMU
+
+/* One emulator at a time per channel. `mu` guards the state readers look
+ * at; `op` serialises everything that talks QMP or restarts the emulator
+ * (taken before `mu`). A restart waits until no reader or writer is inside
+ * (users == 0) before it closes a descriptor, so nobody polls a number that
+ * was closed and reused; readers arriving meanwhile wait on `cv`. */
+typedef struct hil__qemu {
+    char* machine;
+    char* image;
+    char* qemu;
+    char** args;
+    long long boot_ms, grace_ms;
+    hil_mutex mu, op, omu;
+    hil_cond cv;
+    hil_waker wake;      /* readable: close or restart wants the readers out */
+    int ready;
+    int users, closing, restarting;
+    int running;         /* an emulator is up: pid, uart, qmp valid */
+    int pid, pidfd, uart, qmp, outfd, pollset;
+    int exited, status;
+    hil_thread outt;
+    int outt_on;
+    char tail[1024];     /* QEMU's last output, for error messages (under omu) */
+    size_t tail_len;
+    char qbuf[8192];     /* QMP bytes not consumed yet (under op) */
+    size_t qlen;
+    int qmp_ok;          /* capabilities negotiated */
+} hil__qemu;
+
+static const hil_channel_opt hil__qemu_opts[] = {
+    {"machine", HIL_OPT_STRING, NULL, "qemu: the machine (-M), e.g. mps2-an385, netduinoplus2", NULL},
+    {"image", HIL_OPT_PATH, NULL, "qemu: the firmware ELF the board boots (-kernel)", NULL},
+    {"qemu", HIL_OPT_STRING, "qemu-system-arm", "qemu: the emulator program", NULL},
+    {"args", HIL_OPT_STRING, NULL, "qemu: extra arguments for the emulator, split into words like a shell would", NULL},
+    {"boot_timeout_ms", HIL_OPT_INT, "10000",
+     "qemu: how long the firmware may take to send its first byte after start (0: do not wait)", NULL},
+    {"quit_timeout_ms", HIL_OPT_INT, "2000",
+     "qemu: on close, how long QEMU may take to quit (QMP quit) before SIGTERM, and then before SIGKILL", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static void hil__qemu_destroy(hil_channel* ch) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    HIL_FREE(s->machine);
+    HIL_FREE(s->image);
+    HIL_FREE(s->qemu);
+    hil__words_free(s->args);
+    s->machine = s->image = s->qemu = NULL;
+    s->args = NULL;
+    if (s->ready) {
+        hil_waker_destroy(&s->wake);
+        hil_cond_destroy(&s->cv);
+        hil_mutex_destroy(&s->mu);
+        hil_mutex_destroy(&s->op);
+        hil_mutex_destroy(&s->omu);
+        s->ready = 0;
+    }
+}
+
+static hil_result hil__qemu_configure(hil_channel* ch) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    const char* machine = hil_channel_opt_str(ch, "machine", NULL);
+    const char* image = hil_channel_opt_str(ch, "image", NULL);
+    hil_result r;
+    s->pid = s->pidfd = s->uart = s->qmp = s->outfd = s->pollset = -1;
+    if (hil_waker_init(&s->wake) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
+    hil_mutex_init(&s->mu);
+    hil_mutex_init(&s->op);
+    hil_mutex_init(&s->omu);
+    hil_cond_init(&s->cv);
+    s->ready = 1;
+    if (!machine || !*machine)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no machine: set connectors.%s.machine (e.g. mps2-an385; "
+                                 "qemu-system-arm -M help lists them)", hil_channel_name(ch));
+    if (!image || !*image)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no firmware: set connectors.%s.image to the board's ELF file",
+                                 hil_channel_name(ch));
+    s->machine = hil_strdup(machine);
+    s->image = hil_strdup(image);
+    s->qemu = hil_strdup(hil_channel_opt_str(ch, "qemu", "qemu-system-arm"));
+    if (!s->machine || !s->image || !s->qemu) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    if (hil__split_words(hil_channel_opt_str(ch, "args", ""), &s->args, NULL) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option args: %s", hil_last_error());
+    r = hil_channel_opt_int(ch, "boot_timeout_ms", 10000, &s->boot_ms);
+    if (r == HIL_OK) r = hil_channel_opt_int(ch, "quit_timeout_ms", 2000, &s->grace_ms);
+    if (r != HIL_OK) return r;
+    if (s->boot_ms < 0 || s->boot_ms > 600000)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option boot_timeout_ms: must be 0..600000, got %lld", s->boot_ms);
+    if (s->grace_ms < 0 || s->grace_ms > 600000)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option quit_timeout_ms: must be 0..600000, got %lld", s->grace_ms);
+    return HIL_OK;
+}
+
+/* QEMU's stdout and stderr, line by line into the log; the last lines are
+ * kept for the error message when the board does not boot. */
+static void* hil__qemu_output_thread(void* arg) {
+    hil_channel* ch = (hil_channel*)arg;
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    int fd = s->outfd;
+    char buf[1024];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        char* nl;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* QEMU (and whoever inherited its output) is gone */
+        have += (size_t)n;
+        buf[have] = 0;
+        while ((nl = (char*)memchr(buf, '\n', have)) != NULL || have == sizeof buf - 1) {
+            size_t len = nl ? (size_t)(nl - buf) : have, keep;
+            hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, hil_channel_logger(ch), "qemu: %.*s", (int)len, buf);
+            hil_mutex_lock(&s->omu);
+            keep = len + 2 > sizeof s->tail ? sizeof s->tail - 2 : len;
+            if (s->tail_len + keep + 2 > sizeof s->tail) s->tail_len = 0; /* the latest lines matter */
+            if (s->tail_len) s->tail[s->tail_len++] = ' ';
+            memcpy(s->tail + s->tail_len, buf + len - keep, keep);
+            s->tail_len += keep;
+            s->tail[s->tail_len] = 0;
+            hil_mutex_unlock(&s->omu);
+            if (nl) len++;
+            memmove(buf, buf + len, have - len);
+            have -= len;
+            buf[have] = 0;
+        }
+    }
+    if (have) hil_log_at(HIL_LOG_INFO, __FILE__, __LINE__, hil_channel_logger(ch), "qemu: %.*s", (int)have, buf);
+    return NULL;
+}
+
+/* Start the emulator: the UART and QMP ends become its descriptors 3 and 4. */
+static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
+    int u[2] = {-1, -1}, q[2] = {-1, -1}, o[2] = {-1, -1}, ep[2] = {-1, -1};
+    const char* fixed[] = {"-M", NULL, "-nographic", "-monitor", "none", "-kernel", NULL,
+                           "-chardev", "socket,id=hiluart,fd=3", "-serial", "chardev:hiluart",
+                           "-chardev", "socket,id=hilqmp,fd=4", "-mon", "chardev=hilqmp,mode=control"};
+    size_t nfixed = sizeof fixed / sizeof fixed[0], nargs = 0, i, k = 0;
+    const char** argv;
+    int pid, parent = (int)getpid(), child_errno = 0;
+    ssize_t n;
+    fixed[1] = s->machine;
+    fixed[6] = s->image;
+    while (s->args && s->args[nargs]) nargs++;
+    argv = (const char**)HIL_MALLOC((nfixed + nargs + 2) * sizeof *argv);
+    if (!argv) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+    argv[k++] = s->qemu;
+    for (i = 0; i < nfixed; i++) argv[k++] = fixed[i];
+    for (i = 0; i < nargs; i++) argv[k++] = s->args[i];
+    argv[k] = NULL;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q) != 0 || pipe2(o, O_CLOEXEC) != 0 ||
+        pipe2(ep, O_CLOEXEC) != 0) {
+        int e = errno;
+        HIL_FREE(argv);
+        hil__close_pair(u); hil__close_pair(q); hil__close_pair(o); hil__close_pair(ep);
+        return hil_channel_error(ch, HIL_ERR_IO, "socketpair/pipe for the emulator: %s", strerror(e));
+    }
+    pid = fork();
+    if (pid == 0) {
+        /* the child: async-signal-safe calls only until exec */
+        sigset_t none;
+        struct sigaction dfl;
+        int fd, a, b, e;
+        setpgid(0, 0);
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if ((int)getppid() != parent) _exit(127); /* the parent died before prctl */
+#endif
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGPIPE, &dfl, NULL);
+        sigaction(SIGINT, &dfl, NULL);
+        sigaction(SIGTERM, &dfl, NULL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        fd = open("/dev/null", O_RDONLY);
+        if (fd >= 0) dup2(fd, 0);
+        dup2(o[1], 1);
+        dup2(o[1], 2);
+        /* above 4 first, so dup2 onto 3 and 4 cannot clobber the other */
+        a = fcntl(u[1], F_DUPFD, 10);
+        b = fcntl(q[1], F_DUPFD, 10);
+        dup2(a, 3); /* dup2 clears close-on-exec: only 3 and 4 reach QEMU */
+        dup2(b, 4);
+        execvp(argv[0], (char* const*)argv);
+        e = errno;
+        (void)!write(ep[1], &e, sizeof e);
+        _exit(127);
+    }
+    HIL_FREE(argv);
+    close(u[1]); close(q[1]); close(o[1]); close(ep[1]);
+    if (pid < 0) {
+        int e = errno;
+        close(u[0]); close(q[0]); close(o[0]); close(ep[0]);
+        return hil_channel_error(ch, HIL_ERR_IO, "fork: %s", strerror(e));
+    }
+    setpgid(pid, pid); /* both sides: no race with kill() */
+    do n = read(ep[0], &child_errno, sizeof child_errno); while (n < 0 && errno == EINTR);
+    close(ep[0]);
+    if (n == (ssize_t)sizeof child_errno) {
+        int st;
+        waitpid(pid, &st, 0);
+        close(u[0]); close(q[0]); close(o[0]);
+        return hil_channel_error(ch, child_errno == ENOENT ? HIL_ERR_NOT_FOUND : HIL_ERR_IO,
+                                 "cannot run '%s': %s%s", s->qemu, strerror(child_errno),
+                                 child_errno == ENOENT ? " (apt-get install qemu-system-arm, or set the option qemu)" : "");
+    }
+    hil_mutex_lock(&s->mu);
+    s->pid = pid;
+    s->pidfd = hil__exit_fd(pid);
+    s->uart = u[0];
+    s->qmp = q[0];
+    s->outfd = o[0];
+    s->exited = s->status = 0;
+    s->qlen = 0;
+    s->qmp_ok = 0;
+    s->running = 1;
+    hil_mutex_unlock(&s->mu);
+    hil_mutex_lock(&s->omu);
+    s->tail_len = 0;
+    s->tail[0] = 0;
+    hil_mutex_unlock(&s->omu);
+    hil_set_nonblocking(s->uart, 1);
+    hil_track_child_group(pid, 1);
+    hil__pollset_add(s->pollset, s->uart);
+    s->outt_on = hil_thread_create(&s->outt, hil__qemu_output_thread, ch, "hil-qemu-out") == HIL_OK;
+    HIL_INFO(hil_channel_logger(ch), "qemu '%s': started %s -M %s -kernel %s (pid %d)", hil_channel_name(ch), s->qemu,
+             s->machine, s->image, pid);
+    return HIL_OK;
+}
+
+/* Reap the emulator if it has exited (no waiting). */
+static int hil__qemu_reaped(hil__qemu* s) {
+    if (!s->exited && s->pid > 0) {
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            s->exited = 1;
+            s->status = st;
+        }
+    }
+    return s->exited;
+}
+
+static void hil__qemu_wait_exit(hil__qemu* s, long long ms) {
+    if (hil__qemu_reaped(s)) return;
+    if (s->pidfd >= 0) hil_wait_readable(s->pidfd, (int)ms);
+    hil__qemu_reaped(s);
+}
+
+static hil_result hil__qmp_locked(hil_channel* ch, hil__qemu* s, const char* command, int timeout_ms, char** reply);
+
+/* Stop the emulator: QMP quit, SIGTERM, SIGKILL; always reaped. With the
+ * readers out (users == 0) and `op` held. */
+static void hil__qemu_stop(hil_channel* ch, hil__qemu* s) {
+    char how[128];
+    if (!s->running) return;
+    if (!hil__qemu_reaped(s)) {
+        if (s->grace_ms > 0 && hil__qmp_locked(ch, s, "{\"execute\":\"quit\"}", (int)s->grace_ms, NULL) == HIL_OK)
+            hil__qemu_wait_exit(s, s->grace_ms);
+        if (!hil__qemu_reaped(s)) {
+            kill(-s->pid, SIGTERM);
+            hil__qemu_wait_exit(s, s->grace_ms);
+        }
+        if (!hil__qemu_reaped(s)) {
+            kill(-s->pid, SIGKILL);
+            while (waitpid(s->pid, &s->status, 0) < 0 && errno == EINTR) {
+            }
+            s->exited = 1;
+        }
+    }
+    hil_track_child_group(s->pid, 0);
+    hil__pollset_del(s->pollset, s->uart);
+    if (s->outt_on) hil_thread_join(&s->outt); /* QEMU is gone: its output ends */
+    s->outt_on = 0;
+    hil_proc_status_str(s->status, how, sizeof how);
+    HIL_DEBUG(hil_channel_logger(ch), "qemu '%s': pid %d %s", hil_channel_name(ch), s->pid, how);
+    hil_mutex_lock(&s->mu);
+    hil__close_fd(&s->uart);
+    hil__close_fd(&s->qmp);
+    hil__close_fd(&s->outfd);
+    hil__close_fd(&s->pidfd);
+    s->running = 0;
+    s->pid = -1;
+    hil_mutex_unlock(&s->mu);
+}
+
+/* What QEMU printed, for messages. */
+static void hil__qemu_said(hil__qemu* s, char* out, size_t size) {
+    hil_mutex_lock(&s->omu);
+    if (s->tail_len) snprintf(out, size, "; QEMU said: %s", s->tail);
+    else snprintf(out, size, "; QEMU printed nothing");
+    hil_mutex_unlock(&s->omu);
+}
+
+/* Wait for the firmware's first byte (not taken: the reader gets it). */
+static hil_result hil__qemu_boot(hil_channel* ch, hil__qemu* s, long long boot_ms) {
+    struct pollfd pf[2];
+    int rc;
+    uint64_t deadline = hil_deadline_ms((int)boot_ms);
+    char said[1100], how[128];
+    if (boot_ms <= 0) return HIL_OK;
+    for (;;) {
+        pf[0].fd = s->uart;
+        pf[0].events = POLLIN;
+        pf[1].fd = s->pidfd;
+        pf[1].events = POLLIN;
+        pf[0].revents = pf[1].revents = 0;
+        rc = poll(pf, s->pidfd >= 0 ? 2 : 1, hil_deadline_left_ms(deadline));
+        if (rc < 0 && errno == EINTR) continue;
+        break;
+    }
+    if (rc > 0 && (pf[0].revents & POLLIN) && !(pf[1].revents & POLLIN)) {
+        char c;
+        /* readable is also the end of the stream when QEMU exits at once */
+        if (recv(s->uart, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) return HIL_OK;
+    }
+    if (rc > 0) {
+        hil__qemu_wait_exit(s, 1000);
+        if (s->outt_on) hil_thread_join(&s->outt); /* all of its last words */
+        s->outt_on = 0;
+        hil__qemu_said(s, said, sizeof said);
+        hil_proc_status_str(s->status, how, sizeof how);
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "the board did not boot (machine %s, image %s): %s %s%s",
+                                 s->machine, s->image, s->qemu, s->exited ? how : "closed the UART", said);
+    }
+    hil__qemu_said(s, said, sizeof said);
+    return hil_channel_error(ch, HIL_ERR_TIMEOUT,
+                             "the board did not boot within %lld ms (machine %s, image %s): no byte on its UART%s "
+                             "(is the image built for this machine, and does it write to the first UART?)",
+                             boot_ms, s->machine, s->image, said);
+}
+
+/* Start and wait for the boot; on failure nothing is left running. */
+static hil_result hil__qemu_start_boot(hil_channel* ch, hil__qemu* s, long long boot_ms) {
+    hil_result r = hil__qemu_start(ch, s);
+    if (r == HIL_OK) r = hil__qemu_boot(ch, s, boot_ms);
+    if (r != HIL_OK) {
+        hil_strbuf keep = {0, 0, 0, 0};
+        hil_sb_printf(&keep, "%s", hil_last_error()); /* stopping may log and set errors */
+        hil__qemu_stop(ch, s);
+        r = hil_error(r, "%s", hil_sb_cstr(&keep));
+        hil_sb_free(&keep);
+    }
+    return r;
+}
+
+/* Readers out: new ones wait until `restarting` or `closing` is cleared. */
+static void hil__qemu_evict(hil__qemu* s, int closing) {
+    hil_mutex_lock(&s->mu);
+    if (closing) s->closing = 1;
+    else s->restarting = 1;
+    hil_waker_wake(&s->wake);
+    while (s->users > 0) hil_cond_wait(&s->cv, &s->mu);
+    hil_mutex_unlock(&s->mu);
+}
+
+static void hil__qemu_readmit(hil__qemu* s) {
+    hil_mutex_lock(&s->mu);
+    s->restarting = 0;
+    hil_waker_drain(&s->wake);
+    hil_cond_broadcast(&s->cv);
+    hil_mutex_unlock(&s->mu);
+}
+
+static hil_result hil__qemu_open(hil_channel* ch) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    hil_result r;
+    hil_mutex_lock(&s->op);
+    hil_mutex_lock(&s->mu);
+    s->closing = s->restarting = 0;
+    hil_waker_drain(&s->wake);
+    hil_mutex_unlock(&s->mu);
+    s->pollset = hil__pollset_create();
+    r = hil__qemu_start_boot(ch, s, s->boot_ms);
+    if (r != HIL_OK) hil__close_fd(&s->pollset);
+    hil_mutex_unlock(&s->op);
+    return r;
+}
+
+static void hil__qemu_close(hil_channel* ch) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    if (!s->ready) return;
+    hil_mutex_lock(&s->op);
+    hil__qemu_evict(s, 1);
+    hil__qemu_stop(ch, s);
+    hil__close_fd(&s->pollset);
+    hil_mutex_unlock(&s->op);
+}
+
+/* Enter as a reader or writer: 1 and *fd (-1 while powered off); 0 when
+ * closed; HIL_ERR_TIMEOUT/AGAIN in *r while a restart outlasts the deadline. */
+static int hil__qemu_enter(hil__qemu* s, uint64_t deadline, int nonblocking, int* fd, hil_result* r) {
+    *r = HIL_OK;
+    hil_mutex_lock(&s->mu);
+    while (s->restarting && !s->closing) {
+        if (nonblocking || hil_cond_wait_until(&s->cv, &s->mu, deadline) == HIL_ERR_TIMEOUT) {
+            hil_mutex_unlock(&s->mu);
+            *r = nonblocking ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+            return 0;
+        }
+    }
+    if (s->closing) {
+        hil_mutex_unlock(&s->mu);
+        *r = HIL_ERR_CLOSED;
+        return 0;
+    }
+    s->users++;
+    *fd = s->running ? s->uart : -1;
+    hil_mutex_unlock(&s->mu);
+    return 1;
+}
+
+static void hil__qemu_leave(hil__qemu* s) {
+    hil_mutex_lock(&s->mu);
+    if (--s->users == 0) hil_cond_broadcast(&s->cv);
+    hil_mutex_unlock(&s->mu);
+}
+
+static hil_result hil__qemu_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    for (;;) {
+        struct pollfd pf[2];
+        int fd = -1, rc;
+        hil_result r;
+        if (!hil__qemu_enter(s, deadline, timeout_ms == 0, &fd, &r))
+            return r == HIL_ERR_CLOSED ? hil__closed(ch) : r;
+        pf[0].fd = hil_waker_fd(&s->wake);
+        pf[0].events = POLLIN;
+        pf[1].fd = fd; /* -1 while powered off: poll() skips it, the board is silent */
+        pf[1].events = POLLIN;
+        pf[0].revents = pf[1].revents = 0;
+        rc = poll(pf, 2, timeout_ms == 0 ? 0 : hil_deadline_left_ms(deadline));
+        if (rc > 0 && !pf[0].revents && pf[1].revents) {
+            ssize_t n = read(fd, m->data, m->cap);
+            int e = errno;
+            hil__qemu_leave(s);
+            if (n > 0) {
+                m->len = (size_t)n;
+                return HIL_OK;
+            }
+            if (n < 0 && (e == EINTR || e == EAGAIN)) continue;
+            {
+                /* the UART closed under us: the emulator ended by itself */
+                char said[1100], how[128];
+                hil_mutex_lock(&s->op);
+                if (s->running && s->pidfd >= 0) hil_wait_readable(s->pidfd, 500);
+                if (s->running) hil__qemu_reaped(s);
+                hil_proc_status_str(s->status, how, sizeof how);
+                hil__qemu_said(s, said, sizeof said);
+                r = hil_channel_error(ch, HIL_ERR_CLOSED, "the emulator (machine %s) %s%s", s->machine,
+                                      s->exited ? how : "closed the UART", said);
+                hil_mutex_unlock(&s->op);
+                return r;
+            }
+        }
+        hil__qemu_leave(s);
+        if (rc < 0 && errno != EINTR) return hil_channel_error(ch, HIL_ERR_IO, "poll: %s", strerror(errno));
+        if (rc == 0) return timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT;
+        /* woken by a restart or close: look again */
+    }
+}
+
+static hil_result hil__qemu_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    const char* p = (const char*)m->data;
+    size_t done = 0;
+    int fd = -1;
+    hil_result r;
+    if (!hil__qemu_enter(s, deadline, 0, &fd, &r)) return r == HIL_ERR_CLOSED ? hil__closed(ch) : r;
+    if (fd < 0) {
+        hil__qemu_leave(s);
+        return hil_channel_error(ch, HIL_ERR_STATE, "the board is powered off (hil_channel_power(ch, 1, ...) starts it)");
+    }
+    while (done < m->len) {
+        ssize_t n = send(fd, p + done, m->len - done, MSG_NOSIGNAL);
+        struct pollfd pf[2];
+        if (n > 0) { done += (size_t)n; continue; }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            r = hil_channel_error(ch, HIL_ERR_CLOSED, "writing to the board's UART: %s (did the emulator end?)",
+                                  strerror(errno));
+            break;
+        }
+        pf[0].fd = hil_waker_fd(&s->wake);
+        pf[0].events = POLLIN;
+        pf[1].fd = fd;
+        pf[1].events = POLLOUT;
+        pf[0].revents = pf[1].revents = 0;
+        if (poll(pf, 2, hil_deadline_left_ms(deadline)) == 0) {
+            r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "the board's UART took %zu of %zu bytes in %d ms", done, m->len,
+                                  timeout_ms);
+            break;
+        }
+        if (pf[0].revents) {
+            r = hil_channel_error(ch, HIL_ERR_CLOSED, "the board was restarted or closed while %zu of %zu bytes were "
+                                  "written", done, m->len);
+            break;
+        }
+    }
+    hil__qemu_leave(s);
+    return r;
+}
+
+static int hil__qemu_poll_fd(hil_channel* ch) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    return s->pollset >= 0 ? s->pollset : s->uart;
+}
+
+/* ---- QMP ---- */
+
+/* One line from QMP (without \r\n) into line; HIL_ERR_CLOSED at end of stream. */
+static hil_result hil__qmp_line(hil__qemu* s, uint64_t deadline, char* line, size_t size) {
+    for (;;) {
+        char* nl = (char*)memchr(s->qbuf, '\n', s->qlen);
+        ssize_t n;
+        if (nl) {
+            size_t len = (size_t)(nl - s->qbuf), c = len;
+            if (c && s->qbuf[c - 1] == '\r') c--;
+            if (c >= size) c = size - 1;
+            memcpy(line, s->qbuf, c);
+            line[c] = 0;
+            memmove(s->qbuf, nl + 1, s->qlen - len - 1);
+            s->qlen -= len + 1;
+            return HIL_OK;
+        }
+        if (s->qlen == sizeof s->qbuf) s->qlen = 0; /* a line longer than we keep: only its end is read */
+        if (hil_wait_readable(s->qmp, hil_deadline_left_ms(deadline)) != HIL_OK) return HIL_ERR_TIMEOUT;
+        n = read(s->qmp, s->qbuf + s->qlen, sizeof s->qbuf - s->qlen);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return HIL_ERR_CLOSED;
+        s->qlen += (size_t)n;
+    }
+}
+
+/* Send command and read up to its answer; events on the way are logged. */
+static hil_result hil__qmp_exchange(hil_channel* ch, hil__qemu* s, const char* command, uint64_t deadline,
+                                    char** reply) {
+    char line[4096];
+    hil_result r;
+    if (hil_write_all(s->qmp, command, strlen(command)) != HIL_OK || hil_write_all(s->qmp, "\n", 1) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "QMP %s: cannot write (the emulator ended?)", command);
+    for (;;) {
+        r = hil__qmp_line(s, deadline, line, sizeof line);
+        if (r != HIL_OK)
+            return hil_channel_error(ch, r, "QMP %s: %s", command,
+                                     r == HIL_ERR_TIMEOUT ? "no answer in time" : "the emulator closed QMP");
+        if (strstr(line, "\"event\"")) {
+            HIL_DEBUG(hil_channel_logger(ch), "qemu '%s': QMP event %s", hil_channel_name(ch), line);
+            continue;
+        }
+        if (strncmp(line, "{\"return\"", 9) == 0) {
+            if (reply) *reply = hil_strdup(line);
+            return HIL_OK;
+        }
+        if (strncmp(line, "{\"error\"", 8) == 0) {
+            if (reply) *reply = hil_strdup(line);
+            return hil_channel_error(ch, HIL_ERR_PROTOCOL, "QMP %s: %s", command, line);
+        }
+        HIL_DEBUG(hil_channel_logger(ch), "qemu '%s': QMP %s", hil_channel_name(ch), line);
+    }
+}
+
+static hil_result hil__qmp_locked(hil_channel* ch, hil__qemu* s, const char* command, int timeout_ms, char** reply) {
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r;
+    if (reply) *reply = NULL;
+    if (!s->running || s->qmp < 0) return hil_channel_error(ch, HIL_ERR_STATE, "the board is powered off");
+    if (!s->qmp_ok) {
+        char greeting[4096];
+        r = hil__qmp_line(s, deadline, greeting, sizeof greeting);
+        if (r != HIL_OK || !strstr(greeting, "\"QMP\""))
+            return hil_channel_error(ch, r == HIL_OK ? HIL_ERR_PROTOCOL : r, "QMP: no greeting from the emulator (%s)",
+                                     r == HIL_OK ? greeting : hil_result_str(r));
+        r = hil__qmp_exchange(ch, s, "{\"execute\":\"qmp_capabilities\"}", deadline, NULL);
+        if (r != HIL_OK) return r;
+        s->qmp_ok = 1;
+    }
+    r = hil__qmp_exchange(ch, s, command, deadline, reply);
+    /* quit may close the socket before its answer arrives */
+    if (r == HIL_ERR_CLOSED && strstr(command, "\"quit\"")) r = HIL_OK;
+    return r;
+}
+
+HIL_API hil_result hil_qemu_qmp(hil_channel* ch, const char* command, int timeout_ms, char** reply);
+
+static const hil_channel_type hil__qemu_type = {
+    "qemu", "An emulated board: qemu-system-* running its firmware, reached through its UART", 1, sizeof(hil__qemu),
+    hil__qemu_opts, hil__qemu_configure, hil__qemu_open, hil__qemu_close, hil__qemu_send, hil__qemu_recv,
+    hil__qemu_poll_fd, hil__qemu_destroy
+};
+
+static hil__qemu* hil__qemu_of(hil_channel* ch) {
+    if (!ch || ch->type != &hil__qemu_type) return NULL;
+    return (hil__qemu*)hil_channel_state(ch);
+}
+
+HIL_API hil_result hil_qemu_qmp(hil_channel* ch, const char* command, int timeout_ms, char** reply) {
+    hil__qemu* s = hil__qemu_of(ch);
+    hil_result r;
+    if (reply) *reply = NULL;
+    if (!s) return hil_error(HIL_ERR_INVALID_ARG, "hil_qemu_qmp: '%s' is not a qemu channel", ch ? ch->name : "(null)");
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "not open");
+    hil_mutex_lock(&s->op);
+    r = hil__qmp_locked(ch, s, command, timeout_ms, reply);
+    hil_mutex_unlock(&s->op);
+    return r;
+}
+
+HIL_API int hil_qemu_pid(hil_channel* ch) {
+    hil__qemu* s = hil__qemu_of(ch);
+    int pid;
+    if (!s || !s->ready) return -1;
+    hil_mutex_lock(&s->mu);
+    pid = s->running ? s->pid : -1;
+    hil_mutex_unlock(&s->mu);
+    return pid;
+}
+
+static hil_result hil__qemu_reset(hil_channel* ch, int timeout_ms) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    hil_result r;
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "cannot reset the board: not open");
+    hil_mutex_lock(&s->op);
+    r = hil__qmp_locked(ch, s, "{\"execute\":\"system_reset\"}", timeout_ms < 0 ? 5000 : timeout_ms, NULL);
+    hil_mutex_unlock(&s->op);
+    /* a frame cut in half by the reset is garbage */
+    if (r == HIL_OK) hil_channel_flush_input(ch);
+    if (r == HIL_OK) HIL_INFO(hil_channel_logger(ch), "qemu '%s': board reset", hil_channel_name(ch));
+    return r;
+}
+
+/* Stop the emulator, then (on) start it again with image (NULL: the same). */
+static hil_result hil__qemu_restart(hil_channel* ch, int on, const char* image, int timeout_ms) {
+    hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
+    hil_result r = HIL_OK;
+    if (!hil_channel_is_open(ch)) return hil_channel_error(ch, HIL_ERR_STATE, "not open");
+    hil_mutex_lock(&s->op);
+    hil__qemu_evict(s, 0);
+    hil__qemu_stop(ch, s);
+    if (image) {
+        char* copy = hil_strdup(image);
+        if (!copy) r = hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
+        else {
+            HIL_FREE(s->image);
+            s->image = copy;
+        }
+    }
+    if (r == HIL_OK && on) r = hil__qemu_start_boot(ch, s, timeout_ms < 0 ? s->boot_ms : timeout_ms);
+    hil_channel_flush_input(ch);
+    hil__qemu_readmit(s);
+    hil_mutex_unlock(&s->op);
+    if (r == HIL_OK)
+        HIL_INFO(hil_channel_logger(ch), "qemu '%s': %s%s", hil_channel_name(ch),
+                 image ? "flashed and booted " : on ? "powered on" : "powered off", image ? image : "");
+    return r;
+}
+
+static hil_result hil__qemu_power(hil_channel* ch, int on, int timeout_ms) {
+    return hil__qemu_restart(ch, on, NULL, timeout_ms);
+}
+
+static hil_result hil__qemu_flash(hil_channel* ch, const char* image, int timeout_ms) {
+    return hil__qemu_restart(ch, 1, image, timeout_ms);
+}
+
+static const hil_board_ops hil__qemu_board_ops = {hil__qemu_reset, hil__qemu_power, hil__qemu_flash};
+
+#endif /* HIL_NO_QEMU */
+/* ==== end of section: qemu ================================================================== */
+
 /* ---- built-in types ---------------------------------------------------------------------- */
 
 /* The one place that registers the built-in channel and flasher types. */
@@ -7122,6 +7937,10 @@ static void hil__register_builtin_channel_types(void) {
     hil_channel_type_register(&hil__ser2net_type);
     hil_channel_type_register(hil_socketcan_channel_type());
     hil_flasher_type_register(&hil__cmdflash_type);
+#ifndef HIL_NO_QEMU
+    hil_channel_type_register(&hil__qemu_type);
+    hil_board_ops_register(&hil__qemu_type, &hil__qemu_board_ops);
+#endif
 }
 
 #ifdef __cplusplus
