@@ -22,6 +22,9 @@
 #if __has_include("hil_runner.h")
 #include "hil_runner.h"
 #endif
+#if __has_include("hil_probe.h")
+#include "hil_probe.h"
+#endif
 #endif
 
 #include <string.h>
