@@ -1370,10 +1370,12 @@ static hil_result hil__rsp_send_packet(hil_rsp* r, const void* cmd, size_t len, 
         int acks = 0, naks = 0, to;
         if (res) return res;
         if (r->no_ack) return HIL_OK;
-        /* wait for '+' (or '-': send again); a packet before the ack
-         * stays buffered for the reply */
+        /* wait for '+' (or '-': send again). A packet before the ack
+         * cannot be the reply: it is stale (QEMU sends the stop of a
+         * previous client's session to the next one), so it is dropped. */
         for (;;) {
-            size_t i;
+            size_t i, used = 0;
+            hil_result d = HIL_ERR_AGAIN;
             for (i = 0; i < r->in_len; i++) {
                 if (r->in[i] == '+') { acks++; break; }
                 if (r->in[i] == '-') { naks++; break; }
@@ -1384,9 +1386,15 @@ static hil_result hil__rsp_send_packet(hil_rsp* r, const void* cmd, size_t len, 
                 hil__rsp_consume(r, i + 1);
                 break;
             }
-            if (i < r->in_len) { /* a packet without an ack first: some servers skip it */
-                acks = 1;
-                break;
+            if (i < r->in_len) {
+                hil__rsp_consume(r, i);
+                d = hil_rsp_decode(r->in, r->in_len, r->max_packet, &r->console, &used);
+                if (d != HIL_ERR_AGAIN) {
+                    hil__rsp_consume(r, used);
+                    hil_sb_clear(&r->console);
+                    if (d == HIL_OK && (res = hil__rsp_write(r, "+", 1)) != HIL_OK) return res;
+                    continue;
+                }
             }
             res = hil__rsp_fill(r, deadline, &to);
             if (to)
@@ -1983,9 +1991,28 @@ static hil_result hil__pr_write_reg(hil_probe* p, int regnum, uint64_t value) {
     hil_rsp_hex(b, (size_t)p->reg_size, &p->cmd);
     r = hil__pr_request(p, -1);
     if (r) return r;
+    if (p->reply.len == 0) {
+        /* no 'P' (QEMU answers it only after the target description was
+         * read): rewrite the whole 'g' block with 'G' */
+        size_t off = (size_t)regnum * (size_t)p->reg_size * 2;
+        hil_strbuf hex = {0, 0, 0, 0};
+        hil_sb_clear(&p->cmd);
+        hil_sb_puts(&p->cmd, "g");
+        if ((r = hil__pr_request(p, -1)) != HIL_OK) return r;
+        if (off + (size_t)p->reg_size * 2 > p->reply.len || hil__pr_is_error(&p->reply))
+            return hil__pr_err(p, HIL_ERR_UNSUPPORTED, "register %d: the server has no 'P' and 'g' does not reach it", regnum);
+        hil_rsp_hex(b, (size_t)p->reg_size, &hex);
+        hil_sb_clear(&p->cmd);
+        hil_sb_putc(&p->cmd, 'G');
+        hil_sb_append(&p->cmd, p->reply.data, off);
+        hil_sb_append(&p->cmd, hex.data, hex.len);
+        hil_sb_append(&p->cmd, p->reply.data + off + hex.len, p->reply.len - off - hex.len);
+        hil_sb_free(&hex);
+        if ((r = hil__pr_request(p, -1)) != HIL_OK) return r;
+    }
     if (!hil__pr_is_ok(&p->reply))
         return hil__pr_err(p, HIL_ERR_IO, "writing register %d: the server answered '%s'", regnum,
-                           p->reply.len ? hil_sb_cstr(&p->reply) : "(empty: no 'P' support)");
+                           p->reply.len ? hil_sb_cstr(&p->reply) : "(empty: neither 'P' nor 'G' is supported)");
     return HIL_OK;
 }
 
