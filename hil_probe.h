@@ -1283,6 +1283,15 @@ static hil_result hil__rsp_fill(hil_rsp* r, uint64_t deadline, int* timed_out) {
         return HIL_ERR_TIMEOUT;
     }
     n = read(r->fd, r->in + r->in_len, r->in_cap - r->in_len);
+#ifdef TCP_QUICKACK
+    if (n > 0 && !r->is_serial) {
+        /* Servers that write '+' and the reply separately without
+         * TCP_NODELAY (QEMU) hold the reply until our ACK: a delayed ACK
+         * would cost 40 ms per request. Linux resets this flag, so again. */
+        int one = 1;
+        setsockopt(r->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
+#endif
     if (n == 0)
         return hil__rsp_die(r, HIL_ERR_CLOSED,
                             "the GDB server closed the connection (it exited, or it serves one client at a time and "

@@ -49,7 +49,7 @@ static void qemu_start(qemu* q) {
     HIL_ASSERT_EQ(listen(fd, 4), 0);
     getsockname(fd, (struct sockaddr*)&a, &al);
     snprintf(q->addr, sizeof q->addr, "127.0.0.1:%d", ntohs(a.sin_port));
-    snprintf(chardev, sizeof chardev, "socket,id=gdb0,fd=%d,server=on,wait=off", fd);
+    snprintf(chardev, sizeof chardev, "socket,id=gdb0,fd=%d,server=on,wait=off,nodelay=on", fd);
     {
         /* no -kernel: QEMU restores a -kernel image at every reset, which
          * would undo what the probe flashed (docs/probes.md) */
