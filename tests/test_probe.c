@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 
 HIL_SUITE(probe, "tags=probe")
 
@@ -285,6 +286,7 @@ typedef enum { FAKE_SCRIPT, FAKE_SILENT, FAKE_GARBAGE, FAKE_CLOSE } fake_mode;
 typedef struct fake {
     int lfd, port;
     fake_mode mode;
+    int fd;                      /* >= 0: serve this descriptor (a pty) instead of accepting */
     const char* const* script;   /* pairs: the request's prefix (NULL: wait for a '-'), the raw reply */
     int mismatches, naks;
     char last[600];
@@ -319,7 +321,7 @@ static int fake_read_packet(fake* f, int fd, char* out, size_t cap, int want_nak
 
 static void* fake_main(void* arg) {
     fake* f = (fake*)arg;
-    int fd = accept(f->lfd, NULL, NULL);
+    int fd = f->fd >= 0 ? f->fd : accept(f->lfd, NULL, NULL);
     char buf[512];
     size_t i;
     if (fd < 0) return NULL;
@@ -346,12 +348,13 @@ static void* fake_main(void* arg) {
     return NULL;
 }
 
-static void fake_start(fake* f, fake_mode mode, const char* const* script) {
+static void fake_start_on(fake* f, fake_mode mode, const char* const* script, int fd) {
     struct sockaddr_in a;
     socklen_t al = sizeof a;
     memset(f, 0, sizeof *f);
     f->mode = mode;
     f->script = script;
+    f->fd = fd;
     f->lfd = socket(AF_INET, SOCK_STREAM, 0);
     HIL_ASSERT(f->lfd >= 0, "socket");
     memset(&a, 0, sizeof a);
@@ -363,6 +366,8 @@ static void fake_start(fake* f, fake_mode mode, const char* const* script) {
     f->port = ntohs(a.sin_port);
     HIL_ASSERT_EQ(pthread_create(&f->th, NULL, fake_main, f), 0);
 }
+
+static void fake_start(fake* f, fake_mode mode, const char* const* script) { fake_start_on(f, mode, script, -1); }
 
 static void fake_stop(fake* f) {
     pthread_join(f->th, NULL);
@@ -383,13 +388,13 @@ static hil_result connect_to(fake* f, int timeout_ms, hil_probe** p) {
 
 /* A packet as a server sends it. */
 static const char* pkt(const char* payload) {
-    static char bufs[16][128];
+    static char bufs[16][512];
     static int next;
     char* b = bufs[next++ % 16];
     unsigned sum = 0;
     const char* s;
     for (s = payload; *s; s++) sum += (unsigned char)*s;
-    snprintf(b, 128, "$%s#%02x", payload, sum & 0xffu);
+    snprintf(b, 512, "$%s#%02x", payload, sum & 0xffu);
     return b;
 }
 
@@ -491,4 +496,101 @@ HIL_TEST(probe, configuration_errors_name_the_key) {
     c.port = "/dev/nonexistent-probe";
     HIL_EXPECT_EQ(hil_probe_create(&c, &p), HIL_ERR_IO);
     HIL_EXPECT(strstr(hil_last_error(), "/dev/nonexistent-probe") != NULL, "%s", hil_last_error());
+}
+
+HIL_TEST(probe, flash_regions_go_through_vflash_and_qcrc_verifies) {
+    static const char map[] =
+        "l<memory-map><memory type=\"flash\" start=\"0x8000000\" length=\"0x10000\">"
+        "<property name=\"blocksize\">0x4000</property></memory>"
+        "<memory type=\"ram\" start=\"0x20000000\" length=\"0x1000\"/></memory-map>";
+    static const unsigned char data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    char crc_ok[32], crc_bad[32], *own[8];
+    const char* script[40];
+    int n_own = 0;
+    int n = 0;
+    fake f;
+    hil_probe* p;
+    hil_image img;
+    hil_image_block blk;
+    hil_flash_options o;
+    hil_flash_stats st;
+    snprintf(crc_ok, sizeof crc_ok, "C%08x", (unsigned)hil_rsp_crc32(0xFFFFFFFFu, data, 8));
+    snprintf(crc_bad, sizeof crc_bad, "C%08x", (unsigned)hil_rsp_crc32(0xFFFFFFFFu, data, 7));
+#define OWN(x) (own[n_own++] = hil_strdup(x))
+    {   /* the first answers in ack mode: '+' first */
+        char sup[128];
+        snprintf(sup, sizeof sup, "+%s", pkt("PacketSize=400;qXfer:memory-map:read+;QStartNoAckMode+"));
+        script[n++] = "qSupported"; script[n++] = OWN(sup);
+    }
+    script[n++] = "QStartNoAckMode"; script[n++] = "+$OK#9a";
+    script[n++] = "?"; script[n++] = "$S05#b8";                       /* no acks from here on */
+    script[n++] = "qXfer:memory-map:read::0,"; script[n++] = OWN(pkt(map));
+    script[n++] = "vFlashErase:8000000,4000"; script[n++] = "$OK#9a"; /* whole erase blocks */
+    script[n++] = "vFlashWrite:8000000:"; script[n++] = "$OK#9a";
+    script[n++] = "vFlashDone"; script[n++] = "$OK#9a";
+    script[n++] = "qCRC:8000000,8"; script[n++] = OWN(pkt(crc_ok));
+    /* the second flash: the CRC differs, the read-back finds where */
+    script[n++] = "qXfer:memory-map:read::0,"; script[n++] = OWN(pkt(map));
+    script[n++] = "vFlashErase:8000000,4000"; script[n++] = "$OK#9a";
+    script[n++] = "vFlashWrite:8000000:"; script[n++] = "$OK#9a";
+    script[n++] = "vFlashDone"; script[n++] = "$OK#9a";
+    script[n++] = "qCRC:8000000,8"; script[n++] = OWN(pkt(crc_bad));
+    script[n++] = "m8000000,8"; script[n++] = OWN(pkt("01020304ff060708"));
+    script[n++] = "D"; script[n++] = "$OK#9a";
+    script[n++] = NULL; script[n++] = NULL;
+    fake_start(&f, FAKE_SCRIPT, script);
+    HIL_ASSERT_OK(connect_to(&f, 2000, &p));
+    HIL_EXPECT(hil_rsp_is_no_ack(hil_probe_rsp(p)), "no-ack mode");
+    blk.addr = 0x08000000u;
+    blk.data = (unsigned char*)data;
+    blk.len = 8;
+    memset(&img, 0, sizeof img);
+    img.blocks = &blk;
+    img.n_blocks = 1;
+    img.total = 8;
+    hil_flash_options_init(&o);
+    o.start = HIL_PROBE_START_NONE;
+    HIL_ASSERT_OK(hil_probe_flash_image(p, &img, &o, &st));
+    HIL_EXPECT(st.used_vflash, "vFlash for a flash region");
+    HIL_EXPECT_EQ(st.verified, 1); /* by qCRC */
+    HIL_EXPECT_EQ(hil_probe_flash_image(p, &img, &o, &st), HIL_ERR_CHECKSUM);
+    HIL_EXPECT(strstr(hil_last_error(), "differs from the image at 0x8000004 (wrote 0x05, read back 0xff)") != NULL, "%s",
+               hil_last_error());
+    hil_probe_destroy(p);
+    fake_stop(&f);
+    HIL_EXPECT_EQ(f.mismatches, 0, "last: %s", f.last);
+    while (n_own) free(own[--n_own]);
+#undef OWN
+}
+
+HIL_TEST(probe, a_serial_port_like_a_black_magic_probe) {
+    const char* script[10];
+    char mem[64], sup[64];
+    fake f;
+    hil_probe_config c;
+    hil_probe* p;
+    unsigned char b[4];
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    HIL_ASSERT(master >= 0, "posix_openpt: %s", strerror(errno));
+    HIL_ASSERT_EQ(grantpt(master), 0);
+    HIL_ASSERT_EQ(unlockpt(master), 0);
+    snprintf(sup, sizeof sup, "+%s", pkt("PacketSize=100"));
+    snprintf(mem, sizeof mem, "+%s", pkt("01020304"));
+    script[0] = "qSupported"; script[1] = sup;
+    script[2] = "?"; script[3] = "+$S05#b8";
+    script[4] = "m0,4"; script[5] = mem;
+    script[6] = "D"; script[7] = "+$OK#9a";
+    script[8] = NULL; script[9] = NULL;
+    fake_start_on(&f, FAKE_SCRIPT, script, master); /* the thread serves the pty's master side */
+    hil_probe_config_init(&c);
+    c.name = "bmp";
+    c.port = ptsname(master);
+    c.flavor = "bmp";
+    HIL_ASSERT_OK(hil_probe_create(&c, &p));
+    HIL_EXPECT_STREQ(hil_rsp_where(hil_probe_rsp(p)), ptsname(master));
+    HIL_ASSERT_OK(hil_probe_read_mem(p, 0, b, 4));
+    HIL_EXPECT_MEMEQ(b, "\1\2\3\4", 4);
+    hil_probe_destroy(p); /* closing the slave side ends the thread's reads (EIO) */
+    fake_stop(&f);
+    HIL_EXPECT_EQ(f.mismatches, 0, "last: %s", f.last);
 }
