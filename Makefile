@@ -8,6 +8,8 @@
 #   make sanitize   the self-tests under ASan + UBSan
 #   make tsan       the self-tests under ThreadSanitizer
 #   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
+#   make fuzz       build the libFuzzer harnesses (fuzz/); FUZZ_SECONDS=N runs each N s
+#   make fuzz-regress  every harness once over its committed corpus
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
 #
@@ -48,7 +50,8 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config \
+# fuzz and fuzz-regress: see the fuzzing section below.
+.PHONY: fuzz fuzz-regress all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config \
   test-mcu demo-mcu bench-mcu mcu-firmware probe-firmware bench-probe
 .DEFAULT_GOAL := all
 
@@ -58,7 +61,7 @@ all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $
      $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- the self-tests ----------------------------------------------------------
 $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)
@@ -289,6 +292,38 @@ compile-matrix: | $(BUILD)
 	  echo "compile-matrix: $$cxx -std=c++17"; \
 	  $$cxx -std=c++17 $(WARN) $(HIL_DEFS) -I. -x c++ -c -o $(BUILD)/matrix.o $(MATRIX_SRC); \
 	done; echo "compile-matrix: clean"
+
+# ---- fuzzing (docs/fuzzing.md) --------------------------------------------------------
+# One libFuzzer harness per fuzz/fuzz_<name>.c, seeds in fuzz/corpus/<name>/.
+# clang 14 with libFuzzer (Debian: clang-14 and libclang-rt-14-dev).
+# `make fuzz` builds them; `make fuzz FUZZ_SECONDS=N` also runs each for N
+# seconds (new corpus entries go to $(BUILD)/fuzz/scratch, never into the
+# repository); `make fuzz-regress` runs each once over its committed corpus.
+# A crash, leak, timeout or out-of-memory fails either, naming the harness
+# and the reproducer file.
+FUZZ_CC ?= $(shell command -v clang-14 2>/dev/null || echo clang)
+FUZZ_SRCS = $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS = -std=c99 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
+  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. -Ifuzz $(HIL_DEFS)
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(HEADERS) | $(BUILD)/fuzz/toolchain-ok
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LDLIBS_ALL)
+
+# Said once, before a harness fails to link for a reason nobody can read.
+$(BUILD)/fuzz/toolchain-ok:
+	@mkdir -p $(BUILD)/fuzz
+	@echo 'int LLVMFuzzerTestOneInput(const unsigned char* d, unsigned long n) { (void)d; (void)n; return 0; }' | \
+	  $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - -o $(BUILD)/fuzz/toolchain-probe 2>$(BUILD)/fuzz/toolchain.log || \
+	  { echo "make fuzz: '$(FUZZ_CC)' cannot build a libFuzzer program (see $(BUILD)/fuzz/toolchain.log);"; \
+	    echo "make fuzz: install clang 14 and its runtime: apt-get install clang-14 libclang-rt-14-dev"; exit 1; }
+	@touch $@
+
+fuzz: $(FUZZ_BINS)
+	@if [ -n "$(FUZZ_SECONDS)" ]; then BUILD=$(BUILD) fuzz/run.sh run "$(FUZZ_SECONDS)" $(FUZZ_NAMES); fi
+
+fuzz-regress: $(FUZZ_BINS)
+	@BUILD=$(BUILD) fuzz/run.sh regress $(FUZZ_NAMES)
 
 clean:
 	rm -rf build

@@ -302,7 +302,9 @@ HIL_API hil_result hil_framing_parse(const char* name, hil_framing_kind* out);
 /* The line terminator from text with C escapes: "\r\n", "\x03", "\0". */
 HIL_API hil_result hil_framing_set_terminator(hil_framing* f, const char* escaped);
 /* Append one encoded frame to out. HIL_ERR_INVALID_ARG: a line containing
- * the terminator, a payload too long for the length prefix. */
+ * the terminator, a line ending with the start of a terminator that overlaps
+ * itself ("a" with "aa": it would read back as ""), a payload too long for
+ * the length prefix. */
 HIL_API hil_result hil_frame_encode(const hil_framing* f, const void* data, size_t len, hil_strbuf* out);
 
 /* An incremental decoder: push bytes as they arrive, take whole frames
@@ -1751,6 +1753,16 @@ static const void* hil__memmem(const void* hay, size_t hn, const void* needle, s
     return NULL;
 }
 
+/* Whether the end of a line, followed by its terminator, holds the
+ * terminator earlier than where it was put ("a" + "aa" reads as "" + "a"):
+ * such a line cannot come back out of the deframer as it went in. */
+static int hil__line_overlaps_terminator(const unsigned char* p, size_t len, const unsigned char* t, size_t tl) {
+    size_t k;
+    for (k = 1; k < tl && k <= len; k++)
+        if (memcmp(p + len - k, t, k) == 0 && memcmp(t, t + k, tl - k) == 0) return 1;
+    return 0;
+}
+
 HIL_API hil_result hil_frame_encode(const hil_framing* f, const void* data, size_t len, hil_strbuf* out) {
     const unsigned char* p = (const unsigned char*)data;
     size_t i;
@@ -1763,6 +1775,11 @@ HIL_API hil_result hil_frame_encode(const hil_framing* f, const void* data, size
             return hil_error(HIL_ERR_INVALID_ARG,
                              "line framing: the message contains the line terminator (send a line without its "
                              "terminator: the channel adds it)");
+        if (hil__line_overlaps_terminator(p, len, f->terminator, f->terminator_len))
+            return hil_error(HIL_ERR_INVALID_ARG,
+                             "line framing: the message ends with the start of the line terminator, which then "
+                             "reads as an earlier terminator on the wire (choose a terminator that does not "
+                             "overlap itself, such as \\n or \\r\\n, or another framing)");
         hil_sb_append(out, data, len);
         hil_sb_append(out, f->terminator, f->terminator_len);
         break;
@@ -5912,7 +5929,7 @@ static hil_result hil__can_parse_filters(const char* s, hil__can_filter** out, s
     size_t cap = 1, n = 0;
     const char* p;
     hil__can_filter* f;
-    for (p = s; *p; p++) if (*p == ',') cap++;
+    for (p = s; *p; p++) if (*p == ',' || *p == ' ') cap++; /* both separate filters */
     f = (hil__can_filter*)HIL_MALLOC(cap * sizeof *f);
     if (!f) { snprintf(why, size, "out of memory"); return HIL_ERR_NO_MEMORY; }
     p = s;

@@ -1331,7 +1331,7 @@ static void hil__junit_start(hil__junit_state* st, const char* tag, size_t tlen,
         hil__junit_close_case(st);
         hil__xml_attr_get(attrs, alen, "classname", &st->cls);
         if (!hil__xml_attr_get(attrs, alen, "name", &st->nm)) hil_sb_puts(&st->nm, "(unnamed)");
-        if (st->cls.len) suite = hil_sb_cstr(&st->cls);
+        if (hil_sb_cstr(&st->cls)[0]) suite = hil_sb_cstr(&st->cls); /* not len: "&#0;" or a NUL byte decode to "" */
         else if (st->depth > 0 && st->depth <= 16 && st->suites[st->depth - 1][0]) suite = st->suites[st->depth - 1];
         info = hil_run_summary_add_info(st->s, suite, hil_sb_cstr(&st->nm), NULL, NULL, 0);
         st->cur = info ? hil__sum_add(st->s, info) : NULL;

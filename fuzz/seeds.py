@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""fuzz/seeds.py - writes the hand-made seeds of fuzz/corpus/<harness>/.
+
+Each seed is a meaningful input a harness should start from (a valid
+message, a config that uses every feature, a file in each format...). Run
+it after changing the seeds here; the files it writes are committed.
+Minimized inputs found by fuzzing are committed next to them by hand
+(their names start with 'min-' or 'crash-'), and this script leaves them alone.
+"""
+import os
+import struct
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def crc16(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def tapp(mtype, sub, suite=1, case=1, token=7, err=0, payload=b""):
+    head = bytes([0x40 | (mtype << 4), token, sub, err, 0, suite, case, len(payload)])
+    body = head + payload
+    return body + struct.pack("<H", crc16(body))
+
+
+def tlv(tag, value):
+    return bytes([tag, len(value)]) + value
+
+
+def write(harness, name, data):
+    d = os.path.join(ROOT, harness)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def seeds_target():
+    # [mode][n][re-entry bytes][stream]; mode 0: one chunk, 1: byte by byte, 2: small random chunks
+    steps = b"".join(tapp(0, sub, 1, case, token=i) for i, (sub, case) in enumerate(
+        [(0, 0), (2, 0), (3, 1), (13, 1), (23, 1), (3, 2), (13, 2), (13, 3), (23, 3), (13, 5), (13, 6), (22, 0)]))
+    write("target", "steps-whole", b"\x00\x00" + steps)
+    write("target", "steps-bytewise", b"\x01\x00" + steps)
+    write("target", "steps-chunks", b"\x02\x00" + steps)
+    write("target", "ping", b"\x00\x00" + tapp(0, 0, 0, 0))
+    write("target", "unknown-command", b"\x00\x00" + tapp(0, 42))
+    write("target", "bad-crc", b"\x00\x00" + tapp(0, 13)[:-1] + b"\x00" + tapp(0, 0))
+    write("target", "noise-then-ping", b"\x01\x00" + b"\xff\x40\x00\x41" + tapp(0, 0))
+    write("target", "ack-and-log-ignored", b"\x00\x00" + tapp(2, 0) + tapp(3, 0, payload=tlv(110, b"hi")))
+    write("target", "max-payload", b"\x02\x00" + tapp(0, 13, 1, 1, payload=bytes(255)))
+    # the test of case (1, 4) feeds these bytes from inside a running step
+    inner = tapp(0, 99, 1, 4, token=9) + tapp(0, 13, 1, 1, token=10)
+    write("target", "reentry-abort", bytes([0, len(inner)]) + inner + tapp(0, 13, 1, 4))
+    write("target", "reentry-split", bytes([3, len(inner)]) + inner + tapp(0, 13, 1, 4) + tapp(0, 0))
+    # mode 4: the harness fills in the CRCs (stream is header + payload only)
+    write("target", "fixcrc-steps", b"\x04\x00" + bytes([0x40, 1, 13, 0, 0, 1, 1, 0, 0x40, 2, 13, 0, 0, 1, 2, 0]))
+
+
+def seeds_tapp():
+    # [text size / 2][tag][chunk size / 4][stream]
+    report = tapp(1, 1, 1, 2, payload=tlv(112, b"vref out of range") + tlv(110, b"measured 1301 mV"))
+    log = tapp(3, 0, 1, 2, payload=tlv(110, b"step 1 of 3"))
+    write("tapp", "report-failed", bytes([40, 112, 0]) + report)
+    write("tapp", "report-tiny-buffer", bytes([1, 112, 0]) + report)
+    write("tapp", "report-size-zero", bytes([0, 112, 0]) + report)
+    write("tapp", "log-then-ack-bytewise", bytes([40, 110, 0]) + log + tapp(2, 0))
+    write("tapp", "noise-resync", bytes([40, 110, 1]) + b"\x00\x41\xff" + tapp(2, 0)[:-1] + b"\x00" + tapp(2, 1, err=1))
+    write("tapp", "max-payload", bytes([255, 110, 255]) + tapp(1, 0, payload=tlv(110, bytes(32 + i % 95 for i in range(253)))))
+    write("tapp", "tlv-overrun", bytes([40, 110, 0]) + tapp(1, 1, payload=bytes([112, 200, 65, 66])))
+
+
+def seeds_config():
+    # [format: 0 key=value, 1 YAML][main][NUL][inc1.yaml][NUL][inc2.yaml][NUL][inc3.yaml]
+    write("config", "kv-all-features", b"\x00" + b"""# a lab
+run.timeout = 30
+log_level = debug   # a comment after a value
+[connectors.dut]
+type = serial
+port = "/dev/tty\\x41\\n"
+baudrate = ${params.baud}
+name = 'single quoted # not a comment'
+[params]
+baud = ${env:HIL_FUZZ_BAUD:-115200}
+legacy = ENV{HIL_FUZZ_X=fallback}
+literal = $${not.a.ref}
+tags[] += smoke
+tags[] += uart
+""")
+    write("config", "kv-cycle", b"\x00a = ${b}\nb = ${c}\nc = ${a}\nd = ${missing}\n")
+    write("config", "kv-chain", b"\x00" + b"".join(b"k%d = ${k%d}x\n" % (i, i + 1) for i in range(20)) + b"k20 = end\n")
+    write("config", "kv-fanout", b"\x00" + b"".join(b"f%d = ${f%d}${f%d}\n" % (i, i + 1, i + 1) for i in range(8)) + b"f8 = leaf\n")
+    write("config", "yaml-nested", b"\x01a: " + b"[" * 40 + b"1" + b"]" * 40 + b"\nb: " + b"{x: " * 20 + b"1" + b"}" * 20 + b"\n")
+    write("config", "kv-errors", b"\x00[unclosed\n = value\nkey without equals\nq = \"open\n")
+    write("config", "yaml-pykiso", b"""\x01auxiliaries:
+  dut:
+    connectors:
+      com: chan
+    config:
+      ack_timeout_ms: ${params.ack}
+    type: dut
+connectors:
+  chan:
+    config:
+      port: /dev/ttyUSB0
+      baudrate: 115200
+    type: serial
+params:
+  ack: 500
+  env: ENV{HIL_FUZZ_Y=1}
+test_suite_list:
+  - suite_dir: tests
+    test_filter_pattern: "*.py"
+    test_suite_id: 1
+flow: {a: 1, b: [x, y]}
+anchor: &a {k: v}
+alias: *a
+""")
+    write("config", "yaml-include", b"\x01connectors: !include inc1.yaml\nparams:\n  more: !include inc2.yaml\n\x00"
+          b"chan:\n  type: loopback\n  extra: !include inc3.yaml\n\x00x: ${connectors.chan.type}\n\x00deep: 1\n")
+    write("config", "yaml-include-cycle", b"\x01a: !include inc1.yaml\n\x00b: !include inc2.yaml\n\x00c: !include inc1.yaml\n")
+    write("config", "yaml-include-missing", b"\x01a: !include nothere.yaml\n")
+    write("config", "yaml-errors", b"\x01a: [1, 2\nb: {c: d\n  - e\n\t: tab\n")
+
+
+def seeds_framing():
+    # [kind 0 raw 1 line 2 cobs 3 slip 4 length][opts][max_frame if opts&0x80][terminator if line and opts&0x40][chunk][rest]
+    # opts: &3 length bytes 1/2/4, &4 big endian, &8 leading delimiter, >>4&3 terminator length - 1, &0x40 own terminator
+    payloads = bytes([3]) + b"a\x00b" + bytes([0]) + bytes([5]) + b"\xc0\xdb\xdc\xdd\x00" + bytes([254]) + bytes(range(1, 255))
+    for kind, name in enumerate(["raw", "line", "cobs", "slip", "length"]):
+        write("framing", name + "-payloads", bytes([kind, 0x05, 0]) + payloads)
+        write("framing", name + "-payloads-bytewise", bytes([kind, 0x0E, 0]) + payloads)
+    write("framing", "line-crlf", bytes([1, 0x50, ord("\r"), ord("\n"), 7]) + bytes([5]) + b"hello" + bytes([3]) + b"a\rb")
+    write("framing", "length-small-max", bytes([4, 0x81, 8, 0]) + bytes([9]) + b"too long!" + bytes([2]) + b"ok")
+    write("framing", "cobs-wire", bytes([2, 0, 3]) + bytes.fromhex("0361026200 00 01 00 ff") + bytes(range(1, 255)) + b"\x00")
+    write("framing", "slip-wire", bytes([3, 0, 1]) + bytes.fromhex("c0 61 db dc 62 c0 db 00 c0 c0"))
+
+
+def seeds_can():
+    # [data buffer capacity % 72][text]
+    frames = b"123#DEADBEEF\n1ABCDE00#R\n7FF#R8\n456##1" + b"11" * 64 + b"\n20000040#0000000000000000\n" \
+             b"001#\n123#11.22.33\n123#1122334455667788_C\n"
+    write("can", "compact-frames", bytes([64]) + frames)
+    write("can", "compact-frames-small-buffer", bytes([4]) + frames)
+    write("can", "candump-log", bytes([64]) + b"""(1700000000.123456) can0 123#DEADBEEF
+(1700000000.200000) can1 1ABCDE00#R
+# a comment
+
+(1700000001.5) vcan0 456##3001122
+(1700000002.000000001) can0 20000004#0000080000000000
+""")
+    write("can", "candump-log-errors", bytes([64]) + b"1700000000.1 can0 123#00\n(x.1) can0 123#00\n(1.) can0 123#00\n"
+          b"(1.1234567890) can0 123#00\n(1.1) \n(1.1) can0 12#00\n(1.1) can0 123#0\n(1.1) can0 123#001122334455667788\n")
+    write("can", "filters-and-masks", bytes([64]) + b"123:7FF,1ABCDE00~1FFFFFFF\n7FF:7FF 000~000\nbusoff,ack\nall\n0x1FF\n"
+          b"candump\npcap\nauto\n")
+
+
+def seeds_history():
+    head = b"# hil-sched-history 1\n# ema_ns count name\n"
+    write("history", "valid", head + b"1500000000 3 flash[sensor-node]\n250000000 12 uart.echo\n0 0 x\n")
+    write("history", "crlf-and-comments", head.replace(b"\n", b"\r\n") + b"# note\r\n\r\n42 1 a b c\r\n")
+    write("history", "duplicate-names", head + b"1 1 same\n2 2 same\n")
+    write("history", "limits", head + b"18446744073709551615 4294967296 too-big\n")
+    write("history", "bad-lines", head + b"x 1 name\n1 x name\n1 1\n1  1 name\n")
+    write("history", "no-header", b"1 1 name\n")
+    write("history", "empty", b"")
+
+
+def seeds_junit():
+    write("junit", "hil-own", b"""<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="hil" tests="4" failures="1" errors="0" skipped="1" time="0.5">
+  <testsuite name="uart" tests="4" failures="1" errors="0" skipped="1" time="0.5" timestamp="2026-12-04T10:00:00">
+    <testcase classname="uart" name="echo" time="0.001"/>
+    <testcase classname="uart" name="baud" time="0.2"><failure message="expected 115200 &amp; got 9600">tests/uart.c:12: expected &lt;115200&gt;
+second line</failure><system-out>log &#x41;&#65; line</system-out></testcase>
+    <testcase classname="uart" name="flash" time="0"><skipped message="not on rev A"/></testcase>
+    <testcase classname="uart" name="blocked" time="0"><properties><property name="result" value="Blocked"/></properties><skipped/></testcase>
+  </testsuite>
+</testsuites>
+""")
+    write("junit", "pytest", b"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="0" skipped="0" tests="2" time="1.2" hostname="x"><testcase classname="test_mod.TestX" name="test_a[1-2]" time="0.01"><error message="fixture failed">Traceback...</error></testcase><testcase classname="" name="test_b" time="abc"><system-err><![CDATA[raw <stderr> & stuff]]></system-err></testcase></testsuite></testsuites>
+""")
+    write("junit", "nested-suites", b"<testsuites><testsuite name='outer'><testsuite name='inner'><testcase name='t'/></testsuite><testcase name='u'><failure/><error/></testcase></testsuite></testsuites>")
+    write("junit", "broken", b"<testsuite name=\"x\"><testcase name=\"a\" <failure message='m'>text</testcase><!-- c --><testcase name='b'")
+
+
+def seeds_cli():
+    def argv(*a):
+        return b"\x00".join(x.encode() for x in a)
+    write("cli", "schedule-shard", argv("schedule", "--shard", "2/4", "--simulate", "--runs", "out", "--only", "flash[*]"))
+    write("cli", "run-options", argv("--filter", "uart.*", "--tag", "smoke", "--exclude-tag", "slow", "--junit=r.xml",
+                                      "--json", "r.json", "-vv", "--repeat", "3", "--shuffle", "--timeout", "2.5",
+                                      "--log-level", "debug,hil.can=trace", "--isolate", "test", "--", "pos", "-x"))
+    write("cli", "set-and-help", argv("list", "-v", "--set", "params.a=${params.b}", "--set=params.b=1", "--help"))
+    write("cli", "unknown-and-misplaced", argv("run", "--shrad", "1/2", "--color", "sometimes", "--timeout"))
+    write("cli", "shard-values", argv("--shard", "0/4", "--shard=5/4", "--shard", "1/0", "--shard", "4294967295/4294967295",
+                                       "--shard", "4294967296/1", "--shard", " 1/2", "--shard", "1//2"))
+    write("cli", "job", argv("job", "--max-runtime", "10", "--archive", "--job-name", "nightly", "--grace", "1"))
+    write("cli", "values", argv("passed", "Errored", "passx", "warning", "hil=debug,x=info", "1/1"))
+
+
+def seeds_telnet():
+    IAC, WILL, WONT, DO, DONT, SB, SE = 255, 251, 252, 253, 254, 250, 240
+    # raw (mode 1): what ser2net sends on connect, COM-PORT answers, data with an escaped IAC
+    hello = bytes([IAC, DO, 44, IAC, WILL, 3, IAC, WILL, 0, IAC, DO, 0, IAC, DO, 3, IAC, WILL, 1, IAC, DO, 24])
+    answers = bytes([IAC, SB, 44, 101, 0, 1, 0xC2, 0, IAC, SE, IAC, SB, 44, 102, 8, IAC, SE, IAC, SB, 44, 103, 1, IAC, SE,
+                     IAC, SB, 44, 104, 1, IAC, SE, IAC, SB, 44, 105, 1, IAC, SE, IAC, SB, 44, 106, 0x60, IAC, SE,
+                     IAC, SB, 44, 107, 0x30, IAC, SE, IAC, SB, 44, 101, 0, 0, IAC, IAC, 0, IAC, SE])
+    data = b"hello" + bytes([IAC, IAC]) + b"world" + bytes([IAC, 241, IAC, 249])
+    write("telnet", "ser2net-session", bytes([1, 255]) + hello + answers + data)
+    write("telnet", "ser2net-session-bytewise", bytes([1, 0]) + hello + answers + data)
+    write("telnet", "refusals-and-toggles", bytes([1, 2]) + bytes([IAC, DONT, 44, IAC, WONT, 0, IAC, WONT, 0, IAC, DO, 5,
+                                                                  IAC, WILL, 31, IAC, DONT, 0, IAC, DO, 0]))
+    write("telnet", "long-subnegotiation", bytes([1, 7]) + bytes([IAC, SB, 44, 101]) + bytes(100) + bytes([IAC, SE]) + b"x")
+    write("telnet", "cut-in-the-middle", bytes([1, 3]) + bytes([IAC]) )
+    # structured (mode 0): [kind][...]; kind%4: 0 data (kind/4 bytes), 1 negotiation, 2 subneg, 3 command
+    write("telnet", "structured", bytes([0, 4]) + bytes([4 * 5]) + b"ab\xffcd" + bytes([1, 44, 5, 0, 9, 3])
+          + bytes([2 + 4 + 8 * 3, 101, 255, 7]) + bytes([3 + 4]) + bytes([4 * 2]) + b"\xff\xff")
+
+
+def main():
+    wanted = sys.argv[1:]
+    for name, fn in sorted(globals().items()):
+        if name.startswith("seeds_") and (not wanted or name[6:] in wanted):
+            fn()
+
+
+if __name__ == "__main__":
+    main()
