@@ -1015,6 +1015,15 @@ static hil_result hil__img_add(hil_image* img, uint64_t addr, const void* data, 
     hil_image_block* nb;
     size_t i;
     if (len == 0) return HIL_OK;
+    if (addr + len < addr)
+        return hil_error(HIL_ERR_PROTOCOL, "image: %zu bytes at 0x%llx run past the end of the address space", len,
+                         (unsigned long long)addr);
+    for (i = 0; i < img->n_blocks; i++) {
+        const hil_image_block* b = &img->blocks[i];
+        if (addr < b->addr + b->len && b->addr < addr + len)
+            return hil_error(HIL_ERR_PROTOCOL, "image: data at 0x%llx overlaps the block at 0x%llx",
+                             (unsigned long long)addr, (unsigned long long)b->addr);
+    }
     /* contiguous with the last block (Intel HEX comes in 16-byte records) */
     if (img->n_blocks) {
         hil_image_block* last = &img->blocks[img->n_blocks - 1];
@@ -1027,12 +1036,6 @@ static hil_result hil__img_add(hil_image* img, uint64_t addr, const void* data, 
             img->total += len;
             return HIL_OK;
         }
-    }
-    for (i = 0; i < img->n_blocks; i++) {
-        const hil_image_block* b = &img->blocks[i];
-        if (addr < b->addr + b->len && b->addr < addr + len)
-            return hil_error(HIL_ERR_PROTOCOL, "image: data at 0x%llx overlaps the block at 0x%llx",
-                             (unsigned long long)addr, (unsigned long long)b->addr);
     }
     nb = (hil_image_block*)HIL_REALLOC(img->blocks, (img->n_blocks + 1) * sizeof *nb);
     if (!nb) return hil_error(HIL_ERR_NO_MEMORY, "image: out of memory");

@@ -594,3 +594,36 @@ HIL_TEST(probe, a_serial_port_like_a_black_magic_probe) {
     fake_stop(&f);
     HIL_EXPECT_EQ(f.mismatches, 0, "last: %s", f.last);
 }
+
+/* Found by fuzz_elf (fuzz/corpus/elf/crash-overlapping-segments): a segment
+ * that continues the last block was merged into it without checking the
+ * other blocks, so the load image could hold one address twice. */
+static void put32(unsigned char* p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24); }
+
+HIL_TEST(probe, overlapping_segments_are_refused) {
+    unsigned char f[52 + 3 * 32 + 32];
+    static const uint32_t addr[3] = {0x10, 0x0, 0x8}, len[3] = {8, 8, 16};
+    hil_elf* e;
+    hil_image img;
+    int i;
+    memset(f, 0, sizeof f);
+    memcpy(f, "\177ELF\1\1\1", 7);
+    f[16] = 2;               /* ET_EXEC */
+    f[18] = 40;              /* ARM */
+    put32(f + 28, 52);       /* e_phoff */
+    f[42] = 32;              /* e_phentsize */
+    f[44] = 3;               /* e_phnum */
+    for (i = 0; i < 3; i++) {
+        unsigned char* ph = f + 52 + 32 * i;
+        put32(ph, 1);                      /* PT_LOAD */
+        put32(ph + 4, 52 + 3 * 32);        /* p_offset */
+        put32(ph + 8, addr[i]);
+        put32(ph + 12, addr[i]);           /* p_paddr */
+        put32(ph + 16, len[i]);
+        put32(ph + 20, len[i]);
+    }
+    HIL_ASSERT_OK(hil_elf_parse(f, sizeof f, "overlap.elf", &e));
+    HIL_EXPECT_EQ(hil_image_from_elf(e, &img), HIL_ERR_PROTOCOL);
+    HIL_EXPECT(strstr(hil_last_error(), "overlaps the block at 0x10") != NULL, "%s", hil_last_error());
+    hil_elf_free(e);
+}
