@@ -74,6 +74,8 @@
  *   reset_command, reset_halt_command, halt_command: monitor commands that
  *               replace the flavor's (text after "monitor")
  *   on_close    detach | kill | none (default detach: the target keeps running)
+ *   bmp_scan    swdp_scan | jtag_scan: a Black Magic Probe scans with it and
+ *               attaches to target 1 when the probe is created
  *
  * ==========================================================================
  * ERRORS AND WAITING
@@ -1717,6 +1719,7 @@ static const hil_channel_opt hil__probe_opts[] = {
     {"connect_timeout_ms", HIL_OPT_INT, "3000", "How long connecting and the first reply may take", NULL},
     {"reset_halt_command", HIL_OPT_STRING, NULL, "A monitor command that resets and halts, replacing the flavor's", NULL},
     {"halt_command", HIL_OPT_STRING, NULL, "A monitor command that halts, used instead of Ctrl-C", NULL},
+    {"bmp_scan", HIL_OPT_CHOICE, "swdp_scan", "bmp: the monitor command that finds the target before attaching", "swdp_scan|jtag_scan"},
     {"on_close", HIL_OPT_CHOICE, "detach", "What closing the probe does to the target: detach (it runs on), kill, none", "detach|kill|none"},
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
@@ -2412,11 +2415,27 @@ HIL_API hil_result hil_probe_create(const hil_probe_config* c, hil_probe** out) 
         hil_rsp_stop st;
         if (hil_rsp_parse_stop(p->reply.data, p->reply.len, &st) == HIL_OK) {
             p->last_stop = st;
-            if (st.kind == 'W' || st.kind == 'X') p->exited = 1;
+            /* a Black Magic Probe says W before it is attached to a target */
+            if ((st.kind == 'W' || st.kind == 'X') && p->flavor != HIL_PROBE_BMP) p->exited = 1;
         } else if (p->reply.len) {
             r = hil_error(HIL_ERR_PROTOCOL, "probe '%s' (%s): '?' was answered '%.40s', not a stop reply", name,
                           hil_rsp_where(p->rsp), hil_sb_cstr(&p->reply));
         }
+    }
+    if (r == HIL_OK && p->flavor == HIL_PROBE_BMP) {
+        /* a Black Magic Probe serves no target until it scanned the bus
+         * and attached to the first one it found */
+        hil_strbuf scan = {0, 0, 0, 0};
+        v = hil__pr_opt(c->config, name, "bmp_scan", NULL);
+        r = hil__pr_monitor(p, v && *v ? v : "swdp_scan", &scan, p->timeout_ms);
+        if (r == HIL_OK) {
+            r = hil_rsp_request(p->rsp, "vAttach;1", 9, &p->reply, -1);
+            if (r == HIL_OK && hil_rsp_parse_stop(p->reply.data, p->reply.len, &p->last_stop) != HIL_OK)
+                r = hil_error(HIL_ERR_IO, "probe '%s' (%s): no target found (%s answered '%.40s'; the scan said: %.200s): "
+                              "is the target powered and wired (SWD or JTAG)?", name, hil_rsp_where(p->rsp),
+                              "vAttach;1", hil_sb_cstr(&p->reply), hil_sb_cstr(&scan));
+        }
+        hil_sb_free(&scan);
     }
     if (r) {
         hil_probe_destroy(p);

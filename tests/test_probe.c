@@ -564,8 +564,8 @@ HIL_TEST(probe, flash_regions_go_through_vflash_and_qcrc_verifies) {
 }
 
 HIL_TEST(probe, a_serial_port_like_a_black_magic_probe) {
-    const char* script[10];
-    char mem[64], sup[64];
+    const char* script[14];
+    char mem[64], sup[64], scan[96], att[64];
     fake f;
     hil_probe_config c;
     hil_probe* p;
@@ -576,11 +576,16 @@ HIL_TEST(probe, a_serial_port_like_a_black_magic_probe) {
     HIL_ASSERT_EQ(unlockpt(master), 0);
     snprintf(sup, sizeof sup, "+%s", pkt("PacketSize=100"));
     snprintf(mem, sizeof mem, "+%s", pkt("01020304"));
+    /* a Black Magic Probe scans ("monitor swdp_scan", its output in O packets) and attaches */
+    snprintf(scan, sizeof scan, "+%s%s", pkt("O54617267657420766f6c746167653a20332e33560a"), pkt("OK"));
+    snprintf(att, sizeof att, "+%s", pkt("T05thread:1;"));
     script[0] = "qSupported"; script[1] = sup;
-    script[2] = "?"; script[3] = "+$S05#b8";
-    script[4] = "m0,4"; script[5] = mem;
-    script[6] = "D"; script[7] = "+$OK#9a";
-    script[8] = NULL; script[9] = NULL;
+    script[2] = "?"; script[3] = "+$W00#b7";           /* nothing attached yet */
+    script[4] = "qRcmd,737764705f7363616e"; script[5] = scan;
+    script[6] = "vAttach;1"; script[7] = att;
+    script[8] = "m0,4"; script[9] = mem;
+    script[10] = "D"; script[11] = "+$OK#9a";
+    script[12] = NULL; script[13] = NULL;
     fake_start_on(&f, FAKE_SCRIPT, script, master); /* the thread serves the pty's master side */
     hil_probe_config_init(&c);
     c.name = "bmp";
