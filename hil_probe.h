@@ -440,10 +440,13 @@ typedef struct hil_rtt_config {
     const char* symbol;
     uint64_t search_start, search_size;
     int ptr_size;              /* 0: from the ELF, else 4 */
+    int timeout_ms;            /* a running target may set the block up this long (default 3000) */
 } hil_rtt_config;
 
 HIL_API void hil_rtt_config_init(hil_rtt_config* c);
-/* Find and check the control block (the target may be running). */
+/* Find and check the control block. A running target that has not set it
+ * up yet (just reset) gets timeout_ms to do so: meanwhile hil waits on the
+ * server's connection for a stop, and looks again every 20 ms. */
 HIL_API hil_result hil_rtt_attach(hil_probe* p, const hil_rtt_config* c, hil_rtt* out);
 /* Read what up-buffer `index` holds (at most cap bytes; *got may be 0). */
 HIL_API hil_result hil_rtt_read(hil_rtt* r, unsigned index, void* out, size_t cap, size_t* got);
@@ -459,7 +462,8 @@ HIL_API size_t hil_rtt_desc_size(int ptr_size);
 /* The "rtt" channel type (a byte stream: framing applies). Options:
  * probe (required: probes.<probe>.*, shared through hil_probe_get),
  * up_buffer (0), down_buffer (0), address (0: find), symbol (_SEGGER_RTT),
- * search_start, search_size (0x20000000, 0x10000), poll_ms (10: how often
+ * search_start, search_size (0x20000000, 0x10000), attach_timeout_ms (3000:
+ * how long open waits for a running firmware to set up the block), poll_ms (10: how often
  * a reader thread looks at the up-buffer; each look halts a running target
  * for the read, as RSP allows no memory access while it runs). */
 
@@ -1236,7 +1240,8 @@ static hil_result hil__rsp_write(hil_rsp* r, const void* data, size_t len) {
     uint64_t deadline = hil_deadline_ms(r->timeout_ms);
     if (r->fd < 0) return hil__rsp_dead(r);
     while (len) {
-        ssize_t n = write(r->fd, p, len);
+        /* a socket whose peer left must not kill the program with SIGPIPE */
+        ssize_t n = r->is_serial ? write(r->fd, p, len) : send(r->fd, p, len, MSG_NOSIGNAL);
         if (n > 0) {
             p += n;
             len -= (size_t)n;
@@ -2738,6 +2743,7 @@ HIL_API size_t hil_rtt_desc_size(int ptr_size) { return (size_t)(2 * ptr_size + 
 HIL_API void hil_rtt_config_init(hil_rtt_config* c) {
     memset(c, 0, sizeof *c);
     c->symbol = "_SEGGER_RTT";
+    c->timeout_ms = 3000;
 }
 
 HIL_API hil_result hil_rtt_parse_header(const void* bytes, size_t len, uint32_t* n_up, uint32_t* n_down) {
@@ -2853,7 +2859,31 @@ HIL_API hil_result hil_rtt_attach(hil_probe* p, const hil_rtt_config* c, hil_rtt
     out->ptr_size = c->ptr_size ? c->ptr_size : p->elf && p->elf->is64 ? 8 : p->reg_size == 8 && !p->elf ? 8 : 4;
     f.c = c;
     hil_mutex_lock(&p->mu);
-    r = hil__rtt_halted(out, hil__rtt_find_fn, &f);
+    {
+        uint64_t deadline = hil_deadline_ms(c->timeout_ms > 0 ? c->timeout_ms : 0);
+        for (;;) {
+            int to = 0;
+            r = hil__rtt_halted(out, hil__rtt_find_fn, &f);
+            if (r == HIL_OK || (r != HIL_ERR_PROTOCOL && r != HIL_ERR_NOT_FOUND) || !p->running ||
+                hil_deadline_left_ms(deadline) == 0 || (!c->address && !c->search_size && !(p->elf && c->symbol &&
+                                                                                        hil_elf_symbol_find(p->elf, c->symbol))))
+                break;
+            /* not set up yet: let the firmware run, watching for a stop */
+            {
+                int left = hil_deadline_left_ms(deadline);
+                hil_result w = hil__pr_wait_stop(p, left < 20 ? left : 20, &to);
+                if (w == HIL_OK) {
+                    r = hil__pr_err(p, HIL_ERR_STATE, "RTT: the target stopped (signal %d) before it set up its RTT control block",
+                                    p->last_stop.signal);
+                    break;
+                }
+                if (!to) {
+                    r = w;
+                    break;
+                }
+            }
+        }
+    }
     hil_mutex_unlock(&p->mu);
     if (r == HIL_OK)
         hil_log_at(HIL_LOG_DEBUG, __FILE__, __LINE__, p->logger, "RTT control block at 0x%llx: %u up, %u down",
@@ -2988,6 +3018,7 @@ static const hil_channel_opt hil__rtt_opts[] = {
     {"search_start", HIL_OPT_STRING, "0x20000000", "rtt: where the search for \"SEGGER RTT\" starts", NULL},
     {"search_size", HIL_OPT_STRING, "0x10000", "rtt: how many bytes the search covers", NULL},
     {"poll_ms", HIL_OPT_INT, "10", "rtt: how often the up-buffer is read (each read halts a running target briefly)", NULL},
+    {"attach_timeout_ms", HIL_OPT_INT, "3000", "rtt: how long open waits for a running firmware to set up its control block", NULL},
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
@@ -3011,6 +3042,11 @@ static hil_result hil__rtt_configure(hil_channel* ch) {
     if ((r = hil_channel_opt_int(ch, "up_buffer", 0, &s->up)) != HIL_OK) return r;
     if ((r = hil_channel_opt_int(ch, "down_buffer", 0, &s->down)) != HIL_OK) return r;
     if ((r = hil_channel_opt_int(ch, "poll_ms", 10, &s->poll_ms)) != HIL_OK) return r;
+    {
+        long long t;
+        if ((r = hil_channel_opt_int(ch, "attach_timeout_ms", 3000, &t)) != HIL_OK) return r;
+        s->rc.timeout_ms = (int)t;
+    }
     if (s->poll_ms < 1) s->poll_ms = 1;
     if ((r = hil__rtt_u64_opt(ch, "address", &s->rc.address)) != HIL_OK) return r;
     if ((r = hil__rtt_u64_opt(ch, "search_start", &s->rc.search_start)) != HIL_OK) return r;

@@ -484,3 +484,22 @@ HIL_TEST(probe_gdbserver, a_program_that_exits) {
     g.inferior = -1;
     gdbs_stop(&g);
 }
+
+/* examples/mcu's firmware (built by make mcu-firmware) flashed through the
+ * stub into an empty board: it boots and says so on RTT as on its UART. */
+HIL_TEST(probe_qemu, the_example_firmware_boots_and_speaks_rtt) {
+    qemu q;
+    hil_probe* p;
+    hil_rtt rt;
+    char path[600];
+    snprintf(path, sizeof path, "%s/mcu/fw-mps2-an385-default.elf", st_build_dir());
+    ST_SKIP_UNLESS_PROG("arm-none-eabi-gcc", "gcc-arm-none-eabi");
+    if (access(path, R_OK) != 0) HIL_SKIP("%s is not built: run make mcu-firmware", path);
+    qemu_start(&q);
+    p = probe_at("mcu", q.addr, "qemu", path);
+    HIL_ASSERT_OK(hil_probe_flash(p, path, NULL));
+    HIL_ASSERT_OK(hil_rtt_attach(p, NULL, &rt));
+    rtt_expect(&rt, "boot board=mps2-an385 variant=default version=", 5000);
+    hil_probe_destroy(p);
+    qemu_stop(&q);
+}
