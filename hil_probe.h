@@ -3007,6 +3007,7 @@ typedef struct hil__rttch {
     hil_thread th;
     int quit;
     char why[600];           /* why the reader stopped */
+    int why_set;             /* atomic: why is written (the pipe's end is no fence for TSan) */
 } hil__rttch;
 
 static const hil_channel_opt hil__rtt_opts[] = {
@@ -3091,6 +3092,7 @@ static void* hil__rtt_reader(void* arg) {
         }
         if (r) {
             hil__pr_keep_error(s->why, sizeof s->why);
+            __atomic_store_n(&s->why_set, 1, __ATOMIC_RELEASE);
             hil_log_at(HIL_LOG_ERROR, __FILE__, __LINE__, hil_channel_logger(ch), "RTT reading stopped: %s", s->why);
             break;
         }
@@ -3134,6 +3136,7 @@ static hil_result hil__rtt_open(hil_channel* ch) {
     s->pipe_w = fds[1];
     s->quit = 0;
     s->why[0] = 0;
+    s->why_set = 0;
     if (hil_thread_create(&s->th, hil__rtt_reader, ch, "hil-rtt") != HIL_OK) {
         hil__rtt_close(ch);
         return hil_channel_error(ch, HIL_ERR_IO, "cannot start the RTT reader thread");
@@ -3186,7 +3189,8 @@ static hil_result hil__rtt_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             return HIL_OK;
         }
         if (n == 0)
-            return hil_channel_error(ch, HIL_ERR_CLOSED, "RTT reading stopped: %s", s->why[0] ? s->why : "closed");
+            return hil_channel_error(ch, HIL_ERR_CLOSED, "RTT reading stopped: %s",
+                                     __atomic_load_n(&s->why_set, __ATOMIC_ACQUIRE) ? s->why : "closed");
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return hil_channel_error(ch, HIL_ERR_IO, "read: %s", strerror(errno));
         if (timeout_ms == 0) return HIL_ERR_AGAIN;

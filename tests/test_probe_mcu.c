@@ -213,6 +213,13 @@ HIL_TEST(probe_qemu, rtt_channel_both_ways) {
     HIL_ASSERT_OK(hil_probe_halt(p, 2000));
     HIL_EXPECT_EQ(sym_u32(p, "g_echoed"), 5);
     HIL_ASSERT_OK(hil_probe_resume(p));
+    /* the server dies: the channel's reader stops and a receive says why */
+    hil_proc_kill(&q.proc, SIGKILL);
+    hil_proc_wait(&q.proc, 5000);
+    hil_msg_init(&m, buf, sizeof buf - 1);
+    HIL_EXPECT_EQ(hil_channel_recv(ch, &m, 5000), HIL_ERR_CLOSED);
+    HIL_EXPECT(strstr(hil_last_error(), "RTT reading stopped: ") && strstr(hil_last_error(), "closed the connection"), "%s",
+               hil_last_error());
     hil_channel_destroy(ch);
     hil_probe_release(p);
     qemu_stop(&q);
