@@ -242,7 +242,9 @@ $(BUILD)/probe/fw-probe-1.elf $(BUILD)/probe/fw-probe-2.elf: $(BUILD)/probe/fw-p
 # 256 KiB of fixed pseudo-random bytes in .rodata (random data: no run a codec could shorten)
 $(BUILD)/probe/fw-probe-big.elf: $(PROBE_FW_DEPS)
 	@mkdir -p $(BUILD)/probe
-	$(PYTHON) -c "import random; r = random.Random(1); open('$(BUILD)/probe/blob.bin', 'wb').write(bytes(r.getrandbits(8) for _ in range(262144)))"
+	@if command -v $(PYTHON) >/dev/null 2>&1; then \
+	  $(PYTHON) -c "import random; r = random.Random(1); open('$(BUILD)/probe/blob.bin', 'wb').write(bytes(r.getrandbits(8) for _ in range(262144)))"; \
+	else head -c 262144 /dev/urandom > $(BUILD)/probe/blob.bin; fi
 	cd $(BUILD)/probe && arm-none-eabi-objcopy -I binary -O elf32-littlearm -B arm \
 	  --rename-section .data=.rodata.blob,alloc,load,readonly,data,contents blob.bin blob.o
 	arm-none-eabi-gcc $(PROBE_FW_CFLAGS) -DFW_VARIANT=3 -o $@ tests/probe/fw_probe.c examples/mcu/rtt.c $(BUILD)/probe/blob.o

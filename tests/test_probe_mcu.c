@@ -6,7 +6,8 @@
  * server, a running target, an address out of range, a symbol not in the
  * ELF, a verify mismatch, a server that dies. Tagged mcu: `make test-mcu`
  * (the firmware is built by make probe-firmware). Skipped, naming the
- * Debian packages, without the tools. */
+ * Debian packages, without the tools; HIL_REQUIRE_MCU=1 (CI) makes that a
+ * failure. */
 #include "selftest.h"
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -16,12 +17,32 @@
 HIL_SUITE(probe_qemu, "tags=mcu,probe")
 HIL_SUITE(probe_gdbserver, "tags=mcu,probe")
 
+/* Skip (or, with HIL_REQUIRE_MCU=1 as in CI, fail) when a tool or a built
+ * file is missing; the reason says what to install or build. */
+static int require_mcu(void) {
+    const char* v = getenv("HIL_REQUIRE_MCU");
+    return v && strcmp(v, "1") == 0;
+}
+
+static void need_prog(const char* prog, const char* pkg) {
+    if (st_have(prog)) return;
+    if (require_mcu()) HIL_FAIL("%s not installed; HIL_REQUIRE_MCU=1 needs it (apt-get install %s)", prog, pkg);
+    HIL_SKIP("%s not installed (apt-get install %s)", prog, pkg);
+}
+
+static void need_file(const char* path, const char* how) {
+    if (access(path, R_OK) == 0) return;
+    if (require_mcu()) HIL_FAIL("%s is not built; HIL_REQUIRE_MCU=1 needs it (%s)", path, how);
+    HIL_SKIP("%s is not built: %s", path, how);
+}
+
 static const char* fw(const char* variant) {
     static char paths[4][600];
     static int next;
     char* p = paths[next++ % 4];
     snprintf(p, 600, "%s/probe/fw-probe-%s.elf", st_build_dir(), variant);
-    if (access(p, R_OK) != 0) HIL_SKIP("%s is not built: run make probe-firmware (needs gcc-arm-none-eabi)", p);
+    need_prog("arm-none-eabi-gcc", "gcc-arm-none-eabi");
+    need_file(p, "run make probe-firmware");
     return p;
 }
 
@@ -38,8 +59,8 @@ static void qemu_start(qemu* q) {
     char chardev[96];
     int fd;
     hil_proc_config pc;
-    ST_SKIP_UNLESS_PROG("qemu-system-arm", "qemu-system-arm");
-    ST_SKIP_UNLESS_PROG("arm-none-eabi-gcc", "gcc-arm-none-eabi");
+    need_prog("qemu-system-arm", "qemu-system-arm");
+    need_prog("arm-none-eabi-gcc", "gcc-arm-none-eabi");
     fd = socket(AF_INET, SOCK_STREAM, 0); /* inherited by QEMU: no close-on-exec */
     HIL_ASSERT(fd >= 0, "socket");
     memset(&a, 0, sizeof a);
@@ -316,7 +337,7 @@ HIL_TEST(probe_qemu, gdb_multiarch_agrees_with_what_hil_loaded) {
     char target[96];
     size_t i;
     const char* v1 = fw("1");
-    ST_SKIP_UNLESS_PROG("gdb-multiarch", "gdb-multiarch");
+    need_prog("gdb-multiarch", "gdb-multiarch");
     qemu_start(&a);
     p = probe_at("qa", a.addr, "qemu", v1);
     hil_flash_options_init(&o);
@@ -370,7 +391,7 @@ static void gdbs_start(gdbs* g, const char* program) {
     uint64_t deadline = hil_deadline_ms(10000);
     const char* argv[] = {"gdbserver", "--once", "127.0.0.1:0", program, NULL};
     char* s;
-    ST_SKIP_UNLESS_PROG("gdbserver", "gdbserver");
+    need_prog("gdbserver", "gdbserver");
     hil_proc_config_init(&pc);
     pc.argv = argv;
     pc.null_stdin = 1;
@@ -404,7 +425,7 @@ static void gdbs_stop(gdbs* g) {
 static const char* linux_target(void) {
     static char p[600];
     snprintf(p, sizeof p, "%s/probe/linux_target", st_build_dir());
-    if (access(p, X_OK) != 0) HIL_SKIP("%s is not built: run make probe-firmware", p);
+    need_file(p, "run make probe-firmware");
     return p;
 }
 
@@ -479,7 +500,7 @@ HIL_TEST(probe_gdbserver, a_program_that_exits) {
     hil_probe* p;
     hil_rsp_stop st;
     unsigned char b[4];
-    ST_SKIP_UNLESS_PROG("true", "coreutils");
+    need_prog("true", "coreutils");
     gdbs_start(&g, "/bin/true");
     p = probe_at("gs", g.addr, "gdbserver", NULL);
     HIL_ASSERT_OK(hil_probe_resume(p));
@@ -500,8 +521,8 @@ HIL_TEST(probe_qemu, the_example_firmware_boots_and_speaks_rtt) {
     hil_rtt rt;
     char path[600];
     snprintf(path, sizeof path, "%s/mcu/fw-mps2-an385-default.elf", st_build_dir());
-    ST_SKIP_UNLESS_PROG("arm-none-eabi-gcc", "gcc-arm-none-eabi");
-    if (access(path, R_OK) != 0) HIL_SKIP("%s is not built: run make mcu-firmware", path);
+    need_prog("arm-none-eabi-gcc", "gcc-arm-none-eabi");
+    need_file(path, "run make mcu-firmware");
     qemu_start(&q);
     p = probe_at("mcu", q.addr, "qemu", path);
     HIL_ASSERT_OK(hil_probe_flash(p, path, NULL));
