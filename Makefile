@@ -12,6 +12,9 @@
 #   make fuzz-regress  every harness once over its committed corpus
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
+#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU); debug probes (hil_probe.h)
+#   make demo-mcu   the scheduler on a lab of emulated boards
+#   make bench-mcu  BENCH lines for an emulated board and flashing through its GDB stub
 #
 # Optional libraries are found with pkg-config; without them the features
 # that need them report a clear error and their tests are skipped.
@@ -61,7 +64,7 @@ all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $
      $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware
 
 help:
-	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- the self-tests ----------------------------------------------------------
 $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUILD)
@@ -223,7 +226,7 @@ mcu-firmware:
 	    >/dev/null || exit 1; done; done; \
 	else echo "mcu-firmware: arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi): not built"; fi
 
-test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware
+test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware doc-examples
 	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --tag mcu $(TEST_ARGS)
 
 # ---- debug probes (hil_probe.h, docs/probes.md) -------------------------------------
@@ -269,6 +272,31 @@ bench-probe: $(BUILD)/bench/bench_probe probe-firmware
 	@BUILD=$(BUILD) $(BUILD)/bench/bench_probe
 
 bench-mcu: bench-probe
+
+# bench-mcu (informative, like bench-vm): boot to first PING and one DUT step
+# on an emulated board, the same step against sim-firmware, and the ratio.
+$(BUILD)/bench/mcu_bench: bench/mcu_bench.c $(HEADERS) | $(BUILD)/bench
+	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
+
+bench-mcu: $(BUILD)/bench/mcu_bench $(BUILD)/demo/sim-firmware mcu-firmware
+	@$(BUILD)/bench/mcu_bench $(BUILD)
+
+# demo-mcu: the scheduler on a lab of four emulated boards of two machine
+# types (examples/mcu-lab/lab.conf): the lab's builds cross-compile four
+# firmware variants, flashing copies an image to a board's flash file, the
+# emulator boots it. Report: $(BUILD)/mcu-lab/runs/latest/report.html.
+$(BUILD)/mcu-lab/mcu_lab_tests: examples/mcu-lab/mcu_lab_tests.c $(HEADERS)
+	@mkdir -p $(BUILD)/mcu-lab
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+demo-mcu: $(BUILD)/mcu-lab/mcu_lab_tests
+	@for t in arm-none-eabi-gcc qemu-system-arm; do command -v $$t >/dev/null 2>&1 || { \
+	  echo "demo-mcu: $$t not found (apt-get install gcc-arm-none-eabi qemu-system-arm)"; exit 1; }; done
+	@echo "== a lab of emulated boards: 4 QEMU boards of 2 machine types, 4 firmware builds, 6 runs scheduled =="
+	@HIL_MCU_LAB=$(abspath $(BUILD))/mcu-lab $(BUILD)/mcu-lab/mcu_lab_tests schedule -c examples/mcu-lab/lab.conf \
+	  --runs $(BUILD)/mcu-lab/runs $(DEMO_ARGS)
+	@echo
+	@echo "open the report:   $(BUILD)/mcu-lab/runs/latest/report.html"
 
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:

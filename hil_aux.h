@@ -4113,6 +4113,13 @@ static hil_result hil__dut_exchange(hil_aux* a, int sub, int suite, int tc, long
     cmd.sub_type = (uint8_t)sub;
     cmd.suite = (uint8_t)suite;
     cmd.test_case = (uint8_t)tc;
+    /* What arrived before this command (a boot LOG after a power-on, a
+     * late LOG) is no answer to it: handle it first, so it cannot be taken
+     * for something that happened during this step. */
+    while ((r = hil__dut_next(a, &in, 0, 0)) == HIL_OK || r == HIL_ERR_CHECKSUM)
+        if (r == HIL_OK) hil__dut_other(a, &in);
+    if (r == HIL_ERR_CLOSED) /* the line ended already: say so, not what a send into it reports */
+        return hil_aux_fail(a, r, "before sending %s (suite %d, case %d): %.400s", what, suite, tc, hil_last_error());
     r = hil__dut_send(a, &cmd);
     if (r != HIL_OK) return hil_aux_fail(a, r, "sending %s: %s", what, hil_last_error());
     deadline = hil_deadline_ms((int)ack_ms);

@@ -13,6 +13,7 @@
  *   serial     a UART through libserialport      stream
  *   rfc2217    remote serial, telnet COM-PORT    stream
  *   ser2net    remote serial, RFC 2217 or raw    stream
+ *   qemu       an emulated microcontroller       stream   (HIL_NO_QEMU leaves it out)
  *
  * Streams take the framing options: framing = raw | line | cobs | slip |
  * length, line_terminator, max_frame, length_bytes, length_endian,
@@ -70,6 +71,11 @@
  * After a wake-up, hil_channel_recv(ch, m, 0) returns HIL_ERR_AGAIN when
  * the bytes so far do not make a whole frame yet; whoever polls the
  * descriptor directly receives until HIL_ERR_AGAIN.
+ *
+ * BOARD CONTROL: hil_channel_reset(), hil_channel_power() and
+ * hil_channel_flash() act on the board behind a channel where the type can
+ * (qemu: the emulator is the board; a proxy channel passes them on);
+ * elsewhere they return HIL_ERR_UNSUPPORTED. docs/qemu.md.
  *
  * OWN TYPES: fill a hil_channel_type (or hil_flasher_type) and register it
  * with hil_channel_type_register() (or HIL_CHANNEL_TYPE(var) at file
@@ -947,6 +953,7 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
 #include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -7445,10 +7452,17 @@ static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
         dup2(o[1], 1);
         dup2(o[1], 2);
         /* above 4 first, so dup2 onto 3 and 4 cannot clobber the other */
-        a = fcntl(u[1], F_DUPFD, 10);
-        b = fcntl(q[1], F_DUPFD, 10);
+        a = fcntl(u[1], F_DUPFD_CLOEXEC, 10);
+        b = fcntl(q[1], F_DUPFD_CLOEXEC, 10);
         dup2(a, 3); /* dup2 clears close-on-exec: only 3 and 4 reach QEMU */
         dup2(b, 4);
+        {
+            /* a firmware that locks the core up makes QEMU abort(): no core
+             * dump of the whole emulator for that */
+            struct rlimit no_core;
+            no_core.rlim_cur = no_core.rlim_max = 0;
+            setrlimit(RLIMIT_CORE, &no_core);
+        }
         execvp(argv[0], (char* const*)argv);
         e = errno;
         (void)!write(ep[1], &e, sizeof e);
@@ -7806,7 +7820,20 @@ static hil_result hil__qmp_exchange(hil_channel* ch, hil__qemu* s, const char* c
                                     char** reply) {
     char line[4096];
     hil_result r;
-    if (hil_write_all(s->qmp, command, strlen(command)) != HIL_OK || hil_write_all(s->qmp, "\n", 1) != HIL_OK)
+    hil_strbuf out = {0, 0, 0, 0};
+    size_t done = 0;
+    /* One write with MSG_NOSIGNAL: QEMU acts on a JSON object as soon as it
+     * is complete, so after "quit" the socket may be gone before a second
+     * write, and a write to it must not raise SIGPIPE. */
+    hil_sb_printf(&out, "%s\n", command);
+    while (done < out.len) {
+        ssize_t n = send(s->qmp, out.data + done, out.len - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += (size_t)n;
+    }
+    hil_sb_free(&out);
+    if (done < strlen(command) + 1)
         return hil_channel_error(ch, HIL_ERR_CLOSED, "QMP %s: cannot write (the emulator ended?)", command);
     for (;;) {
         r = hil__qmp_line(s, deadline, line, sizeof line);

@@ -1,7 +1,8 @@
 /* The DUT auxiliary when the target misbehaves during a step (issue 13):
  * a FAULT LOG (hil_target_fault from a HardFault handler), a reboot (its
- * "boot " LOG), a REPORT with a bad CRC, a bad CRC on something else, and
- * hil_dut_reset through a channel's board control. A scripted peer thread
+ * "boot " LOG), a REPORT with a bad CRC, a bad CRC on something else, a
+ * false header in a message joined half-way, and hil_dut_reset through a
+ * channel's board control. A scripted peer thread
  * plays the target over a SOCK_SEQPACKET socketpair; every backend. The
  * same faults from real firmware in QEMU: `make test-mcu` (tests/mcu). */
 #include "selftest.h"
@@ -62,6 +63,10 @@ static void* script_main(void* arg) {
     script_peer* p = (script_peer*)arg;
     hil_tapp_msg c;
     if (!sp_command(p, &c) || c.sub_type != HIL_TAPP_PING) { sp_fail(p, "expected PING"); return NULL; }
+    /* The host joined in the middle of the boot LOG: its tail comes first.
+     * 'p' (0x70) in "mps2" looks like a LOG header whose length byte ('s')
+     * promises 115 more bytes; the ACK after it must not be swallowed. */
+    if (send(p->fd, "oot board=mps2-an385 variant=default", 36, MSG_NOSIGNAL) < 0) sp_fail(p, "send failed");
     sp_ack(p, &c);
     /* 1. CASE_RUN 2/1: ACK, then the HardFault report */
     if (!sp_command(p, &c)) return NULL;
@@ -86,8 +91,8 @@ static void* script_main(void* arg) {
 /* The fake board's reset: the "firmware" boots again and says so. */
 static script_peer* reset_peer;
 static hil_result fake_reset(hil_channel* ch, int timeout_ms) {
-    (void)ch;
     (void)timeout_ms;
+    if (!reset_peer) return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "no fake board here");
     reset_peer->resets++;
     sp_send(reset_peer, HIL_TAPP_LOG, 0, 0, 0, 0, HIL_TAPP_TLV_TEST_REPORT, "boot board=fake after the reset", 0);
     return HIL_OK;
@@ -174,6 +179,7 @@ static void reset_waits_for_boot(hil_aux_backend b) {
         static const hil_board_ops none = {NULL, NULL, NULL};
         hil_board_ops_register(fd_type, &none); /* other tests' fdpacket channels have no board */
     }
+    reset_peer = NULL;
     HIL_EXPECT_STREQ(p.err, "");
     hil_aux_destroy(dut);
     close(theirs);

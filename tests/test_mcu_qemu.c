@@ -3,12 +3,13 @@
  * tiny firmware built here with arm-none-eabi-gcc prints a greeting on
  * CMSDK UART0 and echoes what it receives. Skipped without
  * qemu-system-arm or arm-none-eabi-gcc (the reason names the packages).
- * The firmware of examples/mcu is tested by `make test-mcu` (tests/mcu). */
+ * Part of `make test`; the firmware of examples/mcu is tested by `make
+ * test-mcu` (tests/test_mcu.c, tests/mcu). */
 #include "selftest.h"
 #include <pthread.h>
 #include <sys/wait.h>
 
-HIL_SUITE(qemu, "tags=qemu,mcu")
+HIL_SUITE(qemu, "tags=qemu")
 
 #ifndef HIL_NO_QEMU
 

@@ -6,7 +6,7 @@
  * FW_VERSION (strings), FW_DEBUG (VARIANT=debug: a LOG line at every step),
  * FW_TESTAPP (0 leaves the testApp service out: only for measuring its size).
  *
- * The UART carries two streams (docs/mcu.md, "The text service"):
+ * The UART carries two streams (docs/mcu.md, "One UART, two streams"):
  *   - testApp frames, whose first byte b has (b & 0xCF) == 0x40;
  *   - text lines: a request is '#' ... '\n' and starts only between frames;
  *     a reply is '#' ... '\n'. Neither ever holds '@', 'P', '`' or 'p': the
@@ -78,8 +78,8 @@ static void uart_write(void* user, const uint8_t* data, size_t len) {
 }
 #endif
 
-/* A text reply: '#', the text with the four header bytes (and '\', '\n',
- * '\r') escaped as \xHH, then '\n'. */
+/* A text reply: '#', the text with the four header bytes (and '\', control
+ * and non-ASCII bytes) escaped as \xHH, then '\n'. */
 static void text_reply(const char* s) {
     board_putc('#');
     for (; *s; s++) {
@@ -246,7 +246,9 @@ void fw_fault(const char* text) {
 
 #define LINE_MAX 96
 static char line[LINE_MAX + 1];
-static int line_len = -1; /* -1: not in a text line */
+#define LINE_NONE (-1) /* not in a text line */
+#define LINE_SKIP (-2) /* in one too long to keep */
+static int line_len = LINE_NONE;
 static uint32_t counter;
 
 static int hex_digit(char c) {
@@ -342,18 +344,21 @@ static void text_command(char* cmd) {
 
 /* One received byte: a text line ('#' between frames, up to '\n') or testApp. */
 static void demux(uint8_t c) {
+    if (line_len == LINE_SKIP) { /* the rest of a line too long to keep */
+        if (c == '\n') {
+            line_len = LINE_NONE;
+            text_reply("error line too long (at most 96 bytes before the newline)");
+        }
+        return;
+    }
     if (line_len >= 0) {
         if (c == '\n') {
             line[line_len] = 0;
-            line_len = -1;
+            line_len = LINE_NONE;
             text_command(line);
         } else if (c != '\r') {
-            if (line_len < LINE_MAX) {
-                line[line_len++] = (char)c;
-            } else { /* too long: dropped, and back to frames */
-                line_len = -1;
-                text_reply("error line too long (at most 96 bytes before the newline)");
-            }
+            if (line_len < LINE_MAX) line[line_len++] = (char)c;
+            else line_len = LINE_SKIP; /* not to testApp: the rest is still text */
         }
         return;
     }
