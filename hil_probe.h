@@ -572,18 +572,22 @@ static void hil__pr_put_le(unsigned char* p, uint64_t v, int n) {
 HIL_API void hil_rsp_encode(const void* payload, size_t len, hil_strbuf* out) {
     const unsigned char* d = (const unsigned char*)payload;
     unsigned sum = 0;
-    size_t i;
+    size_t i = 0;
     char tail[4];
     hil_sb_putc(out, '$');
-    for (i = 0; i < len; i++) {
-        unsigned char c = d[i];
-        if (c == '#' || c == '$' || c == '}' || c == '*') {
-            hil_sb_putc(out, '}');
-            sum += '}';
-            c ^= 0x20;
+    while (i < len) {
+        /* runs of plain bytes in one append: a flash image is 4 KiB a packet */
+        size_t start = i;
+        while (i < len && d[i] != '#' && d[i] != '$' && d[i] != '}' && d[i] != '*') sum += d[i++];
+        if (i > start) hil_sb_append(out, d + start, i - start);
+        if (i < len) {
+            char esc[2];
+            esc[0] = '}';
+            esc[1] = (char)(d[i] ^ 0x20);
+            sum += '}' + (unsigned char)esc[1];
+            hil_sb_append(out, esc, 2);
+            i++;
         }
-        hil_sb_putc(out, (char)c);
-        sum += c;
     }
     snprintf(tail, sizeof tail, "#%02x", sum & 0xffu);
     hil_sb_append(out, tail, 3);
