@@ -1299,9 +1299,10 @@ static hil_result hil__rsp_fill(hil_rsp* r, uint64_t deadline, int* timed_out) {
     n = read(r->fd, r->in + r->in_len, r->in_cap - r->in_len);
 #ifdef TCP_QUICKACK
     if (n > 0 && !r->is_serial) {
-        /* Servers that write '+' and the reply separately without
-         * TCP_NODELAY (QEMU) hold the reply until our ACK: a delayed ACK
-         * would cost 40 ms per request. Linux resets this flag, so again. */
+        /* A server that writes '+' and the reply separately without
+         * TCP_NODELAY (QEMU on a -chardev socket without nodelay=on) holds
+         * the reply until our ACK: a delayed ACK would cost 40 ms per
+         * request. Linux resets this flag, so again after every read. */
         int one = 1;
         setsockopt(r->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     }
