@@ -12,9 +12,9 @@
 #   make fuzz-regress  every harness once over its committed corpus
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
-#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU)
+#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU); debug probes (hil_probe.h)
 #   make demo-mcu   the scheduler on a lab of emulated boards
-#   make bench-mcu  BENCH lines for an emulated board (informative)
+#   make bench-mcu  BENCH lines for an emulated board and flashing through its GDB stub
 #   make install    headers, hil.pc, CMake package, hil-init, docs (PREFIX, DESTDIR); make uninstall
 #   make test-install  the installed package through pkg-config and find_package, and hil-init
 #
@@ -50,7 +50,7 @@ endif
 MATRIX_SRC = tests/compile/all_headers.c
 # Leave-out switches the matrix builds with (comma: together).
 NO_SWITCHES = -DHIL_NO_CAN -DHIL_NO_SCHEDULER -DHIL_NO_QEMU -DHIL_NO_CAN,-DHIL_NO_SCHEDULER,-DHIL_NO_QEMU
-HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h)
+HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h hil_probe.h)
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 META_SRCS = $(sort $(wildcard tests/meta/*.c))
 BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
@@ -59,13 +59,13 @@ BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 # fuzz and fuzz-regress: see the fuzzing section below.
 .PHONY: all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config \
-  test-mcu demo-mcu bench-mcu mcu-firmware fuzz fuzz-regress
+  test-mcu demo-mcu bench-mcu mcu-firmware fuzz fuzz-regress probe-firmware bench-probe
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
      $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers \
      $(BUILD)/drop-in-single/hil_tests \
-     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests
+     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed -e '/^$$/d' -e 's/^# \{0,1\}//'
@@ -232,6 +232,50 @@ mcu-firmware:
 
 test-mcu: $(BUILD)/selftest $(BUILD)/mcu/board_tests mcu-firmware doc-examples
 	@$(BUILD)/selftest --set params.build_dir=$(BUILD) --tag mcu $(TEST_ARGS)
+
+# ---- debug probes (hil_probe.h, docs/probes.md) -------------------------------------
+# The firmware the probe tests debug in QEMU through its GDB stub (variants 1
+# and 2, and "big" with a 256 KiB block for the flashing benchmark), and a
+# Linux program for gdbserver. Without arm-none-eabi-gcc only the Linux
+# program is built; the tests that need the rest say what to install.
+PROBE_FW_CFLAGS = -mcpu=cortex-m3 -mthumb -std=c99 -O2 -g -ffreestanding -nostdlib -fno-tree-loop-distribute-patterns \
+  -Wall -Wextra -Werror -Iexamples/mcu -T tests/probe/fw_probe.ld
+PROBE_FW_DEPS = tests/probe/fw_probe.c tests/probe/fw_probe.ld examples/mcu/rtt.c examples/mcu/rtt.h
+
+$(BUILD)/probe/fw-probe-1.elf $(BUILD)/probe/fw-probe-2.elf: $(BUILD)/probe/fw-probe-%.elf: $(PROBE_FW_DEPS)
+	@mkdir -p $(BUILD)/probe
+	arm-none-eabi-gcc $(PROBE_FW_CFLAGS) -DFW_VARIANT=$* -o $@ tests/probe/fw_probe.c examples/mcu/rtt.c
+
+# 256 KiB of fixed pseudo-random bytes in .rodata (random data: no run a codec could shorten)
+$(BUILD)/probe/fw-probe-big.elf: $(PROBE_FW_DEPS)
+	@mkdir -p $(BUILD)/probe
+	@if command -v $(PYTHON) >/dev/null 2>&1; then \
+	  $(PYTHON) -c "import random; r = random.Random(1); open('$(BUILD)/probe/blob.bin', 'wb').write(bytes(r.getrandbits(8) for _ in range(262144)))"; \
+	else head -c 262144 /dev/urandom > $(BUILD)/probe/blob.bin; fi
+	cd $(BUILD)/probe && arm-none-eabi-objcopy -I binary -O elf32-littlearm -B arm \
+	  --rename-section .data=.rodata.blob,alloc,load,readonly,data,contents blob.bin blob.o
+	arm-none-eabi-gcc $(PROBE_FW_CFLAGS) -DFW_VARIANT=3 -o $@ tests/probe/fw_probe.c examples/mcu/rtt.c $(BUILD)/probe/blob.o
+
+$(BUILD)/probe/linux_target: tests/probe/linux_target.c examples/mcu/rtt.c examples/mcu/rtt.h
+	@mkdir -p $(BUILD)/probe
+	$(CC) -std=c99 -D_DEFAULT_SOURCE -O1 -g -no-pie -fno-pie -Wall -Wextra -Werror -Iexamples/mcu -o $@ tests/probe/linux_target.c examples/mcu/rtt.c
+
+probe-firmware: $(BUILD)/probe/linux_target
+	@if command -v arm-none-eabi-gcc >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory $(BUILD)/probe/fw-probe-1.elf $(BUILD)/probe/fw-probe-2.elf $(BUILD)/probe/fw-probe-big.elf; \
+	else echo "probe-firmware: arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi): not built"; fi
+
+# The probe tests against QEMU's stub and gdbserver are tagged mcu.
+test-mcu: probe-firmware
+
+# BENCH gdb_flash_kib_s, gdb_flash_gdb_kib_s, gdb_mem_read_p50 (one run).
+$(BUILD)/bench/bench_probe: bench/probe/bench_probe.c $(HEADERS) | $(BUILD)/bench
+	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
+
+bench-probe: $(BUILD)/bench/bench_probe probe-firmware
+	@BUILD=$(BUILD) $(BUILD)/bench/bench_probe
+
+bench-mcu: bench-probe
 
 # bench-mcu (informative, like bench-vm): boot to first PING and one DUT step
 # on an emulated board, the same step against sim-firmware, and the ratio.

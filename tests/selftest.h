@@ -1,4 +1,4 @@
-/* Shared by the self-test files: the headers under test (the four headers,
+/* Shared by the self-test files: the headers under test (the headers,
  * or the amalgamated single file with -DHIL_TEST_SINGLE) and helpers for
  * meta-tests that run small test programs and look at what they did. */
 #ifndef HIL_SELFTEST_H
@@ -21,6 +21,9 @@
 #endif
 #if __has_include("hil_runner.h")
 #include "hil_runner.h"
+#endif
+#if __has_include("hil_probe.h")
+#include "hil_probe.h"
 #endif
 #endif
 

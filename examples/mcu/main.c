@@ -16,6 +16,7 @@
  */
 #include "board.h"
 #include "text.h"
+#include "rtt.h"
 
 #ifndef FW_TESTAPP
 #define FW_TESTAPP 1
@@ -374,6 +375,10 @@ static void demux(uint8_t c) {
 
 int main(void) {
     board_init();
+    rtt_init(); /* a debug probe reads the boot line over RTT too (docs/probes.md) */
+    rtt_write("boot ", 5);
+    rtt_write(identity, sizeof identity - 1);
+    rtt_write("\n", 1);
 #if FW_TESTAPP
     hil_target_init(&target, cases, sizeof cases / sizeof cases[0], uart_write, NULL);
     {

@@ -12,6 +12,9 @@
 #if __has_include("hil_runner.h")
 #include "hil_runner.h"
 #endif
+#if __has_include("hil_probe.h")
+#include "hil_probe.h"
+#endif
 
 HIL_TEST(matrix, compiles) { HIL_ASSERT_EQ(1, 1); }
 
