@@ -5803,8 +5803,11 @@ HIL_API const char* hil_can_error_str(const hil_msg* m, char* out, size_t size) 
         hil__can_cat(out, size, &n, "not an error frame");
         return out;
     }
-    if (!d || m->len < 8) { /* short error frames: missing bytes read as 0 */
-        if (d) memcpy(z, d, m->len);
+    /* Short error frames: missing bytes read as 0. A remote (RTR) frame
+     * carries no data at all: its len is the length it asks for, not what
+     * the buffer holds. */
+    if (!d || m->len < 8 || (m->flags & HIL_MSG_RTR)) {
+        if (d && !(m->flags & HIL_MSG_RTR)) memcpy(z, d, m->len);
         d = z;
     }
 #define HIL__CAN_PART() hil__can_cat(out, size, &n, "%s", parts++ ? "; " : "")

@@ -83,6 +83,25 @@ HIL_TEST(fuzz_regressions, socketcan_filters_separated_by_spaces_fit_their_array
     hil_sb_free(&filters);
 }
 
+/* fuzz/corpus/can/crash-error-text-of-a-remote-frame (found by CI's fuzz
+ * step): a remote (RTR) error frame's len is the length it asks for, not
+ * what its buffer holds, but hil_can_error_str read len data bytes (ASan:
+ * heap-buffer-overflow on a buffer smaller than 8). Without a sanitizer the
+ * text showed whatever stale bytes the buffer held. */
+HIL_TEST(fuzz_regressions, can_error_text_of_a_remote_frame_reads_no_data) {
+    uint8_t stale[8];
+    char text[256];
+    hil_msg m;
+    memset(stale, 0xFF, sizeof stale);
+    hil_msg_init(&m, stale, sizeof stale);
+    m.len = 8; /* asks for 8 bytes, carries none */
+    m.flags = HIL_MSG_ERROR | HIL_MSG_RTR;
+    m.remote_id = HIL_CAN_ERR_CNT | HIL_CAN_ERR_TRX;
+    hil_can_error_str(&m, text, sizeof text);
+    HIL_EXPECT(strstr(text, "error counters tx 0 rx 0") != NULL, "%s", text);
+    HIL_EXPECT(strstr(text, "255") == NULL, "stale buffer bytes in the text: %s", text);
+}
+
 /* fuzz/corpus/junit/crash-classname-nul: a testcase whose classname decodes
  * to an empty string (a NUL byte in the attribute, or "&#0;") was read with
  * the suite name "" instead of the enclosing testsuite's (the rule for an
