@@ -4,8 +4,8 @@
  * hil_target.h), measured in the same run:
  *
  *   BENCH mcu_boot_to_ping <ms> ms        emulator start to the first PING answered (median of 7)
- *   BENCH mcu_boot_to_ping_min/_max       the fastest and slowest of the 7 (docs/qemu.md: the
- *                                         first answer after a boot is now and then ~1 s late)
+ *   BENCH mcu_boot_to_ping_min/_max       the fastest and slowest of the 7 (docs/qemu.md: a
+ *                                         UART model that delays the first answer shows here)
  *   BENCH mcu_dut_step_p50 <ms> ms        one remote step (COMMAND, ACK, REPORT: CASE_SETUP of
  *                                         suite 1, case 1, which does no work) on the board
  *   BENCH sim_dut_step_p50 <ms> ms        the same step against sim-firmware
