@@ -551,7 +551,8 @@ HIL_API hil_result hil_power_cycle(hil_aux* a, int off_ms, int timeout_ms);
 HIL_API hil_result hil_power_state(hil_aux* a, int* on, int timeout_ms);
 HIL_API hil_result hil_power_set_voltage(hil_aux* a, double volts, int timeout_ms);
 HIL_API hil_result hil_power_set_current(hil_aux* a, double amps, int timeout_ms);
-/* Measured output voltage and current (either pointer may be NULL). */
+/* Measured output voltage and current (either pointer may be NULL: that
+ * one is not measured). */
 HIL_API hil_result hil_power_measure(hil_aux* a, double* volts, double* amps, int timeout_ms);
 
 /* SCPI replies (outside input: bounded, never read past len). A number
@@ -5097,8 +5098,37 @@ static hil_result hil__scpi_send(hil_aux* a, hil__pwr* p, const char* line, uint
     return HIL_OK;
 }
 
-/* One reply line (without its end) into out. A channel with line framing
- * hands over lines; a raw one bytes, gathered here up to a line end. */
+/* The reply buffer (outside input): append what arrived; 0, or -1 when it
+ * would overflow without a line end (the buffer is emptied). A channel
+ * with framing hands over whole lines without their end: one is added. */
+static int hil__scpi_push(char* rx, size_t* n, size_t cap, const void* data, size_t len, int framed) {
+    if (*n + len + 1 > cap) {
+        *n = 0;
+        return -1;
+    }
+    memcpy(rx + *n, data, len);
+    *n += len;
+    if (framed) rx[(*n)++] = '\n';
+    return 0;
+}
+
+/* Take the first line (without "\r\n") out of rx into out (cut to size,
+ * NUL-terminated); 1 if there was a whole line. */
+static int hil__scpi_take(char* rx, size_t* n, char* out, size_t size) {
+    char* nl = (char*)memchr(rx, '\n', *n);
+    size_t len, k;
+    if (!nl || !size) return 0;
+    len = (size_t)(nl - rx);
+    k = len < size - 1 ? len : size - 1;
+    memcpy(out, rx, k);
+    out[k] = 0;
+    if (k && out[k - 1] == '\r') out[k - 1] = 0;
+    memmove(rx, nl + 1, *n - len - 1);
+    *n -= len + 1;
+    return 1;
+}
+
+/* One reply line (without its end) into out. */
 static hil_result hil__scpi_line(hil_aux* a, hil__pwr* p, const char* query, uint64_t deadline, char* out, size_t size) {
     hil_channel* ch = hil_aux_com(a);
     const hil_framing* fr = hil_channel_framing(ch);
@@ -5106,17 +5136,10 @@ static hil_result hil__scpi_line(hil_aux* a, hil__pwr* p, const char* query, uin
     uint64_t reply_by = hil_deadline_ms((int)p->reply_timeout_ms);
     if (reply_by > deadline) reply_by = deadline;
     for (;;) {
-        char* nl = (char*)memchr(p->rx, '\n', p->rx_len);
         unsigned char buf[256];
         hil_msg m;
         hil_result r;
-        if (nl) {
-            size_t n = (size_t)(nl - p->rx), k = n < size - 1 ? n : size - 1;
-            memcpy(out, p->rx, k);
-            out[k] = 0;
-            if (k && out[k - 1] == '\r') out[k - 1] = 0;
-            memmove(p->rx, nl + 1, p->rx_len - n - 1);
-            p->rx_len -= n + 1;
+        if (hil__scpi_take(p->rx, &p->rx_len, out, size)) {
             HIL_DEBUG(a->logger, "scpi < %s", out);
             return HIL_OK;
         }
@@ -5129,15 +5152,10 @@ static hil_result hil__scpi_line(hil_aux* a, hil__pwr* p, const char* query, uin
         if (r != HIL_OK)
             return hil_aux_fail(a, r, "reading the answer to '%s' from '%s': %s", query, hil_channel_name(ch),
                                 hil_last_error());
-        if (p->rx_len + m.len + 1 > sizeof p->rx) {
-            p->rx_len = 0;
+        if (hil__scpi_push(p->rx, &p->rx_len, sizeof p->rx, m.data, m.len, framed) != 0)
             return hil_aux_fail(a, HIL_ERR_PROTOCOL, "the answer to '%s' from '%s' is longer than %zu bytes without a "
                                 "line end: not a SCPI reply (wrong port, baud rate or terminator?)", query,
-                                hil_channel_name(ch), sizeof p->rx - 1);
-        }
-        memcpy(p->rx + p->rx_len, m.data, m.len);
-        p->rx_len += m.len;
-        if (framed) p->rx[p->rx_len++] = '\n';
+                                hil_channel_name(ch), sizeof p->rx - 2);
     }
 }
 
@@ -5263,7 +5281,9 @@ static hil_result hil__pwr_scpi_measure(hil_aux* a, hil__pwr* p, double* v, doub
     int k;
     for (k = 0; k < 2; k++) {
         const char* q = k ? "MEAS:CURR?" : "MEAS:VOLT?";
-        hil_result r = hil__scpi_chan_query(a, p, q, deadline, line, sizeof line);
+        hil_result r;
+        if (!(k ? i : v)) continue;
+        r = hil__scpi_chan_query(a, p, q, deadline, line, sizeof line);
         if (r == HIL_OK && hil_scpi_parse_number(line, strlen(line), k ? i : v) != HIL_OK)
             r = hil_aux_fail(a, HIL_ERR_PROTOCOL, "%s: %s", q, hil_last_error());
         if (r != HIL_OK) return r;
@@ -5389,8 +5409,9 @@ static hil_result hil__pwr_run_command(hil_aux* a, const hil_aux_cmd* cmd, hil_a
         r = p->drv->setting ? p->drv->setting(a, p, cmd->code == HIL_POWER_CMD_SET_CURRENT, arg.value, deadline)
                             : hil__pwr_unsupported(a, p, "set a voltage or a current");
         break;
-    case HIL_POWER_CMD_MEASURE:
-        r = p->drv->measure ? p->drv->measure(a, p, &v[0], &v[1], deadline)
+    case HIL_POWER_CMD_MEASURE: /* value: 1 volts, 2 amps, 3 both (a query less when one is enough) */
+        r = p->drv->measure ? p->drv->measure(a, p, ((int)arg.value & 1) ? &v[0] : NULL,
+                                              ((int)arg.value & 2) ? &v[1] : NULL, deadline)
                             : hil__pwr_unsupported(a, p, "measure voltage and current");
         memcpy(rep->data, v, sizeof v);
         rep->len = sizeof v;
@@ -5475,7 +5496,7 @@ HIL_API hil_result hil_power_measure(hil_aux* a, double* volts, double* amps, in
     hil_result r;
     double v[2];
     hil_aux_report_init(&rep);
-    r = hil__pwr_call(a, HIL_POWER_CMD_MEASURE, timeout_ms, 0, 0, &rep);
+    r = hil__pwr_call(a, HIL_POWER_CMD_MEASURE, timeout_ms, 0, (volts ? 1 : 0) + (amps ? 2 : 0), &rep);
     if (r == HIL_OK && rep.len == sizeof v) {
         memcpy(v, rep.data, sizeof v);
         if (volts) *volts = v[0];

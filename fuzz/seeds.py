@@ -240,6 +240,20 @@ def seeds_merge():
     write("merge", "no-tasks", b"{\"schema\":\"hil-job-1\",\"tasks\":{}}")
 
 
+def seeds_scpi():
+    # [chunk][flags: bit 0 framed, rest: error text size][out size][stream]
+    def seed(name, stream, chunk=64, flags=0x40, out=79):
+        write("scpi", name, bytes([chunk - 1, flags, out]) + stream)
+    seed("idn", b"KEYSIGHT TECHNOLOGIES,E36313A,MY12345678,2.1.0-1.0.4-1.12\n")
+    seed("measure", b"+4.99870E+00\r\n+2.50000E-01\n")
+    seed("error-queue", b'-222,"Data out of range"\n+0,"No error"\n-113,"Undefined header"\n')
+    seed("bytewise", b'+0,"No error"\n1\n0.25\n', chunk=1)
+    seed("framed-lines", b"ON", flags=0x41)
+    seed("not-a-number", b"9.91E+37\ninf\n0x1p3\n1e999\n")
+    seed("flood", b"0123456789" * 40)
+    seed("tiny-out", b'-350,"Queue overflow"\n', out=3)
+
+
 def main():
     wanted = sys.argv[1:]
     for name, fn in sorted(globals().items()):

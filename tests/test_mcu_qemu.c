@@ -254,6 +254,45 @@ HIL_TEST(qemu, options_are_checked_at_create) {
     HIL_EXPECT(strstr(hil_last_error(), "connectors.board.image"), "%s", hil_last_error());
 }
 
+/* The power auxiliary's board driver (hil_aux.h, section power;
+ * docs/power.md) on a real emulated board: off -> the UART is silent and
+ * no emulator runs; on -> it boots and greets; a cycle -> it greets again. */
+HIL_TEST(qemu, power_auxiliary_switches_the_board) {
+    hil_channel* ch;
+    hil_aux_config ac;
+    hil_aux* a = NULL;
+    const char* opts[] = {"power_type=board", NULL};
+    char buf[256];
+    hil_msg m;
+    int on = -1;
+    double v;
+    need_tools();
+    ch = board(tiny_image("power", "powered up\\n"), NULL);
+    hil_aux_config_init(&ac);
+    ac.name = "board_power";
+    ac.type = "power";
+    ac.com = ch; /* the auxiliary owns it; this test only reads the UART */
+    ac.options = opts;
+    HIL_ASSERT_OK(hil_aux_create(&ac, &a));
+    HIL_EXPECT(expect_text(ch, "powered up", 5000), "the board booted when the auxiliary started");
+    HIL_ASSERT_OK(hil_power_off(a, 5000));
+    HIL_ASSERT_OK(hil_power_state(a, &on, 1000));
+    HIL_EXPECT_EQ(on, 0);
+    HIL_EXPECT_EQ(hil_qemu_pid(ch), -1, "no emulator runs while the board is off");
+    hil_msg_init(&m, buf, sizeof buf);
+    HIL_EXPECT(hil_channel_recv(ch, &m, 300) != HIL_OK, "the UART of a board that is off is silent");
+    HIL_ASSERT_OK(hil_power_on(a, 10000));
+    HIL_EXPECT(hil_qemu_pid(ch) > 0, "the emulator runs again");
+    HIL_EXPECT(expect_text(ch, "powered up", 5000), "the board booted again");
+    HIL_ASSERT_OK(hil_power_cycle(a, 100, 10000));
+    HIL_ASSERT_OK(hil_power_state(a, &on, 1000));
+    HIL_EXPECT_EQ(on, 1);
+    HIL_EXPECT(expect_text(ch, "powered up", 5000), "the board booted after the cycle");
+    HIL_EXPECT_EQ(hil_power_measure(a, &v, NULL, 1000), HIL_ERR_UNSUPPORTED);
+    HIL_EXPECT(strstr(hil_last_error(), "power_type board cannot measure") != NULL, "%s", hil_last_error());
+    hil_aux_destroy(a);
+}
+
 #endif /* HIL_NO_QEMU */
 
 HIL_TEST(qemu, board_control_is_unsupported_on_other_channels) {
