@@ -24,7 +24,9 @@
  * Built-in types: "communication" (send and receive raw messages), "proxy"
  * (one channel shared by several auxiliaries), "dut" (the pykiso testApp
  * protocol: remote tests on the target; see hil_target.h for the target
- * side) and "record" (a channel's traffic to a file).
+ * side), "record" (a channel's traffic to a file) and "power" (a board's
+ * power: switch commands, a SCPI lab supply, an emulated board; the last
+ * section, docs/power.md).
  *
  * ==========================================================================
  * EXAMPLE
@@ -5442,7 +5444,73 @@ static const hil_aux_impl hil__power_type = {
     NULL, hil__pwr_destroy
 };
 
-static void hil__power_register(void) { (void)hil_aux_type_register(&hil__power_type); }
+/* ---- the `power` command: an operator's switch, and the scheduler's (resources.<name>.power) ---- */
+
+static int hil__cmd_power(hil_cmd_ctx* ctx) {
+    static const char* const ops[] = {"on", "off", "cycle", "status", "measure"};
+    hil_aux_config c;
+    hil_aux* a = NULL;
+    hil_result r = HIL_OK;
+    long long off_ms = hil_config_get_int(ctx->config, "power.off_ms", -1);
+    long long timeout_ms = hil_config_get_int(ctx->config, "power.timeout_ms", -1);
+    size_t k, op = 5;
+    for (k = 0; ctx->argc == 2 && k < 5; k++)
+        if (strcmp(ctx->argv[0], ops[k]) == 0) op = k;
+    if (op == 5) {
+        fprintf(stderr, "hil: error: power: say what and which: power on|off|cycle|status|measure AUXILIARY "
+                        "[--off-ms N] (auxiliaries.<name>.type = power; docs/power.md)\n");
+        return 2;
+    }
+    hil_aux_config_init(&c);
+    c.name = ctx->argv[1];
+    c.config = ctx->config;
+    if (hil_aux_create(&c, &a) != HIL_OK) {
+        fprintf(stderr, "hil: error: power %s %s: %s\n", ops[op], ctx->argv[1], hil_last_error());
+        return 3;
+    }
+    switch (op) {
+    case 0: r = hil_power_on(a, (int)timeout_ms); break;
+    case 1: r = hil_power_off(a, (int)timeout_ms); break;
+    case 2: r = hil_power_cycle(a, (int)off_ms, (int)timeout_ms); break;
+    case 3: {
+        int on = 0;
+        if ((r = hil_power_state(a, &on, (int)timeout_ms)) == HIL_OK) printf("%s: %s\n", ctx->argv[1], on ? "on" : "off");
+        break;
+    }
+    default: {
+        double v = 0, i = 0;
+        if ((r = hil_power_measure(a, &v, &i, (int)timeout_ms)) == HIL_OK) printf("%s: %.6g V, %.6g A\n", ctx->argv[1], v, i);
+    }
+    }
+    if (r != HIL_OK) fprintf(stderr, "hil: error: power %s %s: %s\n", ops[op], ctx->argv[1], hil_last_error());
+    else if (op < 3) printf("%s: %s\n", ctx->argv[1], op == 2 ? "power-cycled" : ops[op]);
+    hil_aux_destroy(a);
+    return r == HIL_OK ? 0 : 1;
+}
+
+static void hil__describe_power(hil_extension* ext) {
+    hil_command* c;
+    hil_option* o;
+    ext->description = "The power command: switch a power auxiliary (hil_aux.h, docs/power.md)";
+    c = hil_ext_command(ext, "power", "Switch, read or measure a power auxiliary: power on|off|cycle|status|measure AUX",
+                        hil__cmd_power);
+    c->usage = "on|off|cycle|status|measure AUXILIARY";
+    o = hil_ext_option(ext, "power.off_ms", HIL_OPT_INT, "-1",
+                       "power cycle: how long the power stays off (-1: the auxiliary's off_ms)");
+    o->cli = "--off-ms";
+    o->metavar = "MS";
+    o->commands = "power";
+    o = hil_ext_option(ext, "power.timeout_ms", HIL_OPT_INT, "-1",
+                       "power: how long the operation may take (-1: the auxiliary's timeout_ms)");
+    o->cli = "--power-timeout";
+    o->metavar = "MS";
+    o->commands = "power";
+}
+
+static void hil__power_register(void) {
+    (void)hil_aux_type_register(&hil__power_type);
+    hil_extension_declare("power", HIL_EXT_FRAMEWORK, hil__describe_power);
+}
 
 /* ---- the API: commands of the auxiliary ----------------------------------------------------------------------------- */
 

@@ -113,7 +113,9 @@
  * each run a task of PART 1 (forked, max_runtime = its timeout, its own
  * log). Multi-role runs take all their boards at once or none. A failure of
  * the lab (a flash, a dead task process, a Blocked precheck) is retried on
- * another board; a board failing N times in a row is quarantined. Durations
+ * another board (after a power cycle of the board on the same one, when it
+ * has resources.<name>.power: docs/power.md); a board failing N times in a
+ * row is quarantined. Durations
  * are learnt in a history file; planning runs the same bartender on a
  * virtual clock.
  *

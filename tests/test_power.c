@@ -448,3 +448,66 @@ HIL_TEST(power, scpi_reply_parsers) {
     HIL_ASSERT_EQ(b, 0);
     HIL_ASSERT_EQ(hil_scpi_parse_bool("2", 1, &b), HIL_ERR_PROTOCOL);
 }
+
+/* ---- the `power` command (an operator's switch; resources.<name>.power) ------------------------ */
+
+HIL_TEST(power, the_power_command) {
+    sim s;
+    char self[600], port[64], on[700], off[700], status[700];
+    const char* sh = relay_script();
+    st_result r;
+    sim_start(&s);
+    snprintf(self, sizeof self, "%s/selftest", st_build_dir());
+    snprintf(port, sizeof port, "connectors.psu_lan.port=%d", s.port);
+    {
+        const char* argv[] = {self, "power", "measure", "psu", "--set", "auxiliaries.psu.type=power", "--set",
+                              "auxiliaries.psu.power_type=scpi", "--set", "auxiliaries.psu.connectors.com=psu_lan",
+                              "--set", "auxiliaries.psu.voltage=5", "--set", "connectors.psu_lan.type=tcp", "--set",
+                              "connectors.psu_lan.host=127.0.0.1", "--set", port, NULL};
+        st_run(argv, NULL, 20000, &r);
+        HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+        HIL_EXPECT(st_has(&r, "psu: 0 V, 0 A"), "the output is off: %s", r.out);
+        st_result_free(&r);
+        argv[2] = "on";
+        st_run(argv, NULL, 20000, &r);
+        HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+        HIL_EXPECT(st_has(&r, "psu: on"), "%s", r.out);
+        st_result_free(&r);
+        argv[2] = "measure";
+        st_run(argv, NULL, 20000, &r);
+        HIL_EXPECT(st_has(&r, "psu: 5 V, 0.5 A"), "the supply kept its output on: %s", r.out);
+        st_result_free(&r);
+    }
+    sim_stop(&s);
+    snprintf(on, sizeof on, "auxiliaries.rl.on=%s on 7", sh);
+    snprintf(off, sizeof off, "auxiliaries.rl.off=%s off 7", sh);
+    snprintf(status, sizeof status, "auxiliaries.rl.status=%s status 7", sh);
+    {
+        const char* argv[] = {self, "power", "cycle", "rl", "--off-ms", "10", "--set", "auxiliaries.rl.type=power",
+                              "--set", "auxiliaries.rl.power_type=command", "--set", on, "--set", off, "--set", status,
+                              NULL};
+        char* calls;
+        st_run(argv, NULL, 20000, &r);
+        HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+        HIL_EXPECT(st_has(&r, "rl: power-cycled"), "%s", r.out);
+        st_result_free(&r);
+        argv[2] = "status";
+        st_run(argv, NULL, 20000, &r);
+        HIL_EXPECT(st_has(&r, "rl: on"), "%s", r.out);
+        st_result_free(&r);
+        calls = st_read(st_path("calls"));
+        HIL_EXPECT(strstr(calls, "off 7\non 7\nstatus 7\n") != NULL, "%s", calls);
+        free(calls);
+        argv[2] = "sideways";
+        st_run(argv, NULL, 20000, &r);
+        HIL_EXPECT_EQ(r.code, 2, "%s", r.out);
+        HIL_EXPECT(st_has(&r, "power on|off|cycle|status|measure AUXILIARY"), "%s", r.out);
+        st_result_free(&r);
+        argv[2] = "on";
+        argv[3] = "nosuch";
+        st_run(argv, NULL, 20000, &r);
+        HIL_EXPECT_EQ(r.code, 3, "%s", r.out);
+        HIL_EXPECT(st_has(&r, "nosuch"), "%s", r.out);
+        st_result_free(&r);
+    }
+}
