@@ -511,3 +511,27 @@ HIL_TEST(power, the_power_command) {
         st_result_free(&r);
     }
 }
+
+/* docs/power.md's test program, against the simulated supply: the
+ * configuration of its comment given with --set. */
+HIL_TEST(power, the_documented_test_program) {
+    sim s;
+    char prog[600], port[64];
+    st_result r;
+    snprintf(prog, sizeof prog, "%s/doc-examples/power_supply_test", st_build_dir());
+    if (access(prog, X_OK) != 0) HIL_FAIL("%s is missing: run make (it extracts docs/*.md examples)", prog);
+    sim_start(&s);
+    snprintf(port, sizeof port, "connectors.psu_lan.port=%d", s.port);
+    {
+        const char* argv[] = {prog, "--set", "connectors.psu_lan.type=tcp", "--set", "connectors.psu_lan.host=127.0.0.1",
+                              "--set", port, "--set", "auxiliaries.psu.type=power", "--set",
+                              "auxiliaries.psu.power_type=scpi", "--set", "auxiliaries.psu.connectors.com=psu_lan",
+                              "--set", "auxiliaries.psu.channel=1", "--set", "auxiliaries.psu.voltage=5", "--set",
+                              "auxiliaries.psu.current=1", NULL};
+        st_run(argv, NULL, 30000, &r);
+        HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+        HIL_EXPECT(st_has(&r, "1 passed, 0 failed"), "%s", r.out);
+        st_result_free(&r);
+    }
+    sim_stop(&s);
+}
