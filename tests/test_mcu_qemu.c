@@ -293,6 +293,57 @@ HIL_TEST(qemu, power_auxiliary_switches_the_board) {
     hil_aux_destroy(a);
 }
 
+/* Received by an auxiliary until want has arrived (5 s). */
+static int aux_heard(hil_aux* a, const char* want) {
+    char got[512];
+    size_t have = 0;
+    uint64_t dl = hil_deadline_ms(5000);
+    got[0] = 0;
+    while (!strstr(got, want)) {
+        hil_msg m;
+        if (have + 1 >= sizeof got) return 0;
+        hil_msg_init(&m, got + have, sizeof got - 1 - have);
+        if (hil_aux_receive_message(a, &m, hil_deadline_left_ms(dl)) != HIL_OK) return 0;
+        have += m.len;
+        got[have] = 0;
+    }
+    return 1;
+}
+
+/* The documented lab: a communication auxiliary and the power auxiliary
+ * on the same qemu connector (a proxy is inserted): the power auxiliary
+ * switches the board through its proxy channel, the other one hears it boot. */
+HIL_TEST(qemu, power_auxiliary_shares_the_board_through_a_proxy) {
+    hil_config* cfg;
+    hil_aux *com, *pwr;
+    char text[1200];
+    need_tools();
+    snprintf(text, sizeof text,
+             "connectors.board.type = qemu\n"
+             "connectors.board.machine = mps2-an385\n"
+             "connectors.board.image = %s\n"
+             "connectors.board.boot_timeout_ms = 5000\n"
+             "auxiliaries.uart.type = communication\n"
+             "auxiliaries.uart.connectors.com = board\n"
+             "auxiliaries.board_power.type = power\n"
+             "auxiliaries.board_power.power_type = board\n"
+             "auxiliaries.board_power.connectors.com = board\n",
+             tiny_image("power2", "up again\\n"));
+    HIL_ASSERT_OK(hil_config_create(&cfg));
+    HIL_ASSERT_OK(hil_config_load_kv(cfg, text, "lab.conf", HIL_PRIO_FILE));
+    HIL_ASSERT_OK(hil_aux_create_all(cfg));
+    com = hil_aux_get("uart");
+    pwr = hil_aux_get("board_power");
+    HIL_ASSERT(com && pwr && hil_aux_get("proxy:board"), "both auxiliaries and the proxy exist");
+    HIL_ASSERT_EQ(hil_aux_get_state(pwr), HIL_AUX_RUNNING);
+    /* (the first boot's greeting may come before the proxy channels open) */
+    (void)hil_aux_clear_buffer(com);
+    HIL_ASSERT_OK(hil_power_cycle(pwr, 50, 10000));
+    HIL_EXPECT(aux_heard(com, "up again"), "the communication auxiliary heard the board boot again");
+    hil_aux_destroy_all();
+    hil_config_destroy(cfg);
+}
+
 #endif /* HIL_NO_QEMU */
 
 HIL_TEST(qemu, board_control_is_unsupported_on_other_channels) {
