@@ -535,3 +535,28 @@ HIL_TEST(power, the_documented_test_program) {
     }
     sim_stop(&s);
 }
+
+/* The same calls from the process and simple backends (the process
+ * backend's child owns the connection; a vendor CLI or library that
+ * misbehaves stays away from the test program). */
+HIL_TEST(power, scpi_on_every_backend) {
+    static const char* const backends[] = {"backend=process", "backend=simple", "backend=thread"};
+    sim s;
+    size_t k;
+    sim_start(&s);
+    for (k = 0; k < 3; k++) {
+        const char* more[] = {backends[k], "voltage=2.5", NULL};
+        hil_aux* a = psu(&s, more);
+        double v = -1, i = -1;
+        HIL_ASSERT_EQ((int)hil_aux_get_backend(a), (int)k == 2 ? HIL_AUX_THREAD : k == 0 ? HIL_AUX_PROCESS : HIL_AUX_SIMPLE);
+        HIL_ASSERT_OK(hil_power_cycle(a, 10, 2000), "%s", backends[k]);
+        HIL_ASSERT_OK(hil_power_measure(a, &v, &i, 2000), "%s", backends[k]);
+        HIL_ASSERT_NEAR(v, 2.5, 1e-6, "%s", backends[k]);
+        HIL_ASSERT_NEAR(i, 0.25, 1e-6, "%s", backends[k]);
+        HIL_ASSERT_EQ(hil_power_set_voltage(a, 31, 2000), HIL_ERR_PROTOCOL, "%s", backends[k]);
+        HIL_ASSERT(strstr(hil_last_error(), "Data out of range") != NULL, "%s: %s", backends[k], hil_last_error());
+        HIL_ASSERT_OK(hil_power_off(a, 2000));
+        hil_aux_destroy(a);
+    }
+    sim_stop(&s);
+}
