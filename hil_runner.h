@@ -9849,8 +9849,8 @@ static void hil__describe_scheduler(hil_extension* ext) {
                    "the tests get params.flash_<role>=1");
     hil_ext_option(ext, "resources.*.flash_timeout", HIL_OPT_FLOAT, "300", "Seconds a flash may take");
     hil_ext_option(ext, "resources.*.power", HIL_OPT_STRING, NULL,
-                   "A command that power-cycles the board ({board}, {<role>} ...): run when the board stops "
-                   "answering, before that counts as a lab failure (docs/power.md)");
+                   "A command that power-cycles the board ({board} {board.<connector key>} {variant} {item}): run "
+                   "when the board stops answering, before that counts as a lab failure (docs/power.md)");
     hil_ext_option(ext, "resources.*.power_timeout", HIL_OPT_FLOAT, "60", "Seconds a power cycle may take");
     hil_ext_option(ext, "resources.*.power_retries", HIL_OPT_INT, "1",
                    "Power cycles (each followed by the run again) before the failure counts");
