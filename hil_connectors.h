@@ -7475,14 +7475,17 @@ static void* hil__qemu_output_thread(void* arg) {
 
 /* Start the emulator: the UART and QMP ends become its descriptors 3 and 4. */
 static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
-    int u[2] = {-1, -1}, q[2] = {-1, -1}, o[2] = {-1, -1}, ep[2] = {-1, -1};
+    int u[2] = {-1, -1}, q[2] = {-1, -1};
     const char* fixed[] = {"-M", NULL, "-nographic", "-monitor", "none", "-kernel", NULL,
                            "-chardev", "socket,id=hiluart,fd=3", "-serial", "chardev:hiluart",
                            "-chardev", "socket,id=hilqmp,fd=4", "-mon", "chardev=hilqmp,mode=control"};
     size_t nfixed = sizeof fixed / sizeof fixed[0], nargs = 0, i, k = 0;
     const char** argv;
-    int pid, parent = (int)getpid(), child_errno = 0;
-    ssize_t n;
+    hil_proc proc;
+    hil_proc_config pc;
+    hil_proc_fd fds[2];
+    hil_result r;
+    int pid;
     fixed[1] = s->machine;
     fixed[6] = s->image;
     while (s->args && s->args[nargs]) nargs++;
@@ -7493,76 +7496,44 @@ static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
     for (i = 0; i < nargs; i++) argv[k++] = s->args[i];
     argv[k] = NULL;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u) != 0 ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q) != 0 || pipe2(o, O_CLOEXEC) != 0 ||
-        pipe2(ep, O_CLOEXEC) != 0) {
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q) != 0) {
         int e = errno;
         HIL_FREE(argv);
-        hil__close_pair(u); hil__close_pair(q); hil__close_pair(o); hil__close_pair(ep);
-        return hil_channel_error(ch, HIL_ERR_IO, "socketpair/pipe for the emulator: %s", strerror(e));
+        hil__close_pair(u); hil__close_pair(q);
+        return hil_channel_error(ch, HIL_ERR_IO, "socketpair for the emulator: %s", strerror(e));
     }
-    pid = fork();
-    if (pid == 0) {
-        /* the child: async-signal-safe calls only until exec */
-        sigset_t none;
-        struct sigaction dfl;
-        int fd, a, b, e;
-        setpgid(0, 0);
-#ifdef __linux__
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        if ((int)getppid() != parent) _exit(127); /* the parent died before prctl */
-#endif
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        sigaction(SIGPIPE, &dfl, NULL);
-        sigaction(SIGINT, &dfl, NULL);
-        sigaction(SIGTERM, &dfl, NULL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0) dup2(fd, 0);
-        dup2(o[1], 1);
-        dup2(o[1], 2);
-        /* above 4 first, so dup2 onto 3 and 4 cannot clobber the other */
-        a = fcntl(u[1], F_DUPFD_CLOEXEC, 10);
-        b = fcntl(q[1], F_DUPFD_CLOEXEC, 10);
-        dup2(a, 3); /* dup2 clears close-on-exec: only 3 and 4 reach QEMU */
-        dup2(b, 4);
-        {
-            /* a firmware that locks the core up makes QEMU abort(): no core
-             * dump of the whole emulator for that */
-            struct rlimit no_core;
-            no_core.rlim_cur = no_core.rlim_max = 0;
-            setrlimit(RLIMIT_CORE, &no_core);
-        }
-        execvp(argv[0], (char* const*)argv);
-        e = errno;
-        (void)!write(ep[1], &e, sizeof e);
-        _exit(127);
-    }
+    fds[0].child_fd = 3;
+    fds[0].parent_fd = u[1];
+    fds[1].child_fd = 4;
+    fds[1].parent_fd = q[1];
+    hil_proc_config_init(&pc);
+    pc.argv = argv;
+    pc.pipe_stdout = 1;
+    pc.stderr_to_stdout = 1;
+    pc.new_process_group = 1;
+    pc.die_with_parent = 1;
+    pc.no_core_dump = 1; /* a firmware that locks the core up makes QEMU abort(): no core dump of the emulator */
+    pc.extra_fds = fds;
+    pc.n_extra_fds = 2;
+    r = hil_proc_spawn(&proc, &pc);
     HIL_FREE(argv);
-    close(u[1]); close(q[1]); close(o[1]); close(ep[1]);
-    if (pid < 0) {
-        int e = errno;
-        close(u[0]); close(q[0]); close(o[0]); close(ep[0]);
-        return hil_channel_error(ch, HIL_ERR_IO, "fork: %s", strerror(e));
+    close(u[1]);
+    close(q[1]);
+    if (r != HIL_OK) {
+        close(u[0]);
+        close(q[0]);
+        if (r == HIL_ERR_NOT_FOUND)
+            return hil_channel_error(ch, r, "cannot run '%s': not found (apt-get install qemu-system-arm, or set the "
+                                     "option qemu)", s->qemu);
+        return hil_channel_error(ch, r, "%s", hil_last_error());
     }
-    setpgid(pid, pid); /* both sides: no race with kill() */
-    do n = read(ep[0], &child_errno, sizeof child_errno); while (n < 0 && errno == EINTR);
-    close(ep[0]);
-    if (n == (ssize_t)sizeof child_errno) {
-        int st;
-        waitpid(pid, &st, 0);
-        close(u[0]); close(q[0]); close(o[0]);
-        return hil_channel_error(ch, child_errno == ENOENT ? HIL_ERR_NOT_FOUND : HIL_ERR_IO,
-                                 "cannot run '%s': %s%s", s->qemu, strerror(child_errno),
-                                 child_errno == ENOENT ? " (apt-get install qemu-system-arm, or set the option qemu)" : "");
-    }
+    pid = proc.pid;
     hil_mutex_lock(&s->mu);
     s->pid = pid;
-    s->pidfd = hil__exit_fd(pid);
+    s->pidfd = proc.pidfd;
     s->uart = u[0];
     s->qmp = q[0];
-    s->outfd = o[0];
+    s->outfd = proc.stdout_fd;
     s->exited = s->status = 0;
     s->qlen = 0;
     s->qmp_ok = 0;
