@@ -619,7 +619,9 @@ HIL_API hil_result hil_channel_flash(hil_channel* ch, const char* image, int tim
  *
  * The "qemu" channel type starts qemu-system-arm (or another qemu-system-*)
  * for one board when it opens, and is that board's UART: a byte stream, so
- * the framing options apply. The firmware is loaded from its ELF (-kernel).
+ * the framing options apply. The firmware is loaded from its ELF (-kernel),
+ * or, with image = none and gdb = auto, by a debug probe through QEMU's GDB
+ * stub (hil_probe.h: a probe's address = qemu:<connector>).
  *
  *     # lab.conf
  *     connectors.board.type = qemu
@@ -643,17 +645,30 @@ HIL_API hil_result hil_channel_flash(hil_channel* ch, const char* image, int tim
  * SIGKILL after quit_timeout_ms, and always reaps it. QEMU runs in its own
  * process group and gets SIGKILL when the thread that started it ends
  * (PR_SET_PDEATHSIG), so a test program killed outright leaves no emulator
- * behind.
+ * behind (hil_proc_spawn with new_process_group and die_with_parent).
+ *
+ * The GDB stub (gdb): the channel listens on a TCP socket of its own from
+ * open() to close() and hands it to each emulator it starts as descriptor
+ * 5 (-chardev socket,fd=5,server=on -gdb chardev:...), so the port is known
+ * (QEMU's -gdb tcp::0 would not say which it took) and stays the same
+ * across restarts. Without -kernel (image = none) a system_reset keeps
+ * what a probe flashed: QEMU copies a -kernel image back at every reset.
  *
  * Options (connectors.<name>.<option>):
  *   machine          the -M machine, required (mps2-an385, netduinoplus2)
- *   image            the firmware ELF, required (-kernel)
+ *   image            the firmware ELF, required (-kernel); none: an empty
+ *                    board that a probe flashes through the GDB stub
  *   qemu             the emulator program (default qemu-system-arm)
  *   args             extra arguments, split like a shell would (-cpu, -d ...)
  *   boot_timeout_ms  how long the firmware may take to send its first byte
  *                    (default 10000; 0: do not wait)
  *   quit_timeout_ms  on close: how long QEMU may take to quit before SIGTERM,
  *                    then before SIGKILL (default 2000)
+ *   gdb              off (default) | auto (a free port on 127.0.0.1) | PORT |
+ *                    IPV4-ADDRESS:PORT: QEMU's GDB stub
+ *   gdb_wait         true: the CPU starts halted (-S) until a debugger
+ *                    resumes it; open() then waits for no boot (nor does it
+ *                    with image = none)
  */
 
 /* The running emulator's pid, or -1 (closed, powered off, not a qemu channel). */

@@ -62,7 +62,8 @@
  * ==========================================================================
  *
  *   type        gdb (the only type: every probe serves RSP)
- *   address     host:port of the GDB server (OpenOCD 3333, J-Link 2331, QEMU -gdb tcp::PORT)
+ *   address     host:port of the GDB server (OpenOCD 3333, J-Link 2331, QEMU -gdb tcp::PORT),
+ *               or qemu:<connector>: the GDB stub of that open qemu channel (its gdb option)
  *   port        a serial device instead (a Black Magic Probe: /dev/ttyACM0)
  *   baudrate    of that serial device (default 115200; USB CDC ignores it)
  *   flavor      generic | openocd | jlink | pyocd | probe-rs | qemu | bmp | gdbserver:
@@ -1751,7 +1752,7 @@ struct hil_probe {
 
 static const hil_channel_opt hil__probe_opts[] = {
     {"type", HIL_OPT_CHOICE, "gdb", "The probe type: gdb (the GDB remote serial protocol; every common probe serves it)", "gdb"},
-    {"address", HIL_OPT_STRING, NULL, "host:port of the probe's GDB server (OpenOCD 3333, J-Link 2331, pyOCD 3333, QEMU -gdb tcp::PORT)", NULL},
+    {"address", HIL_OPT_STRING, NULL, "host:port of the probe's GDB server (OpenOCD 3333, J-Link 2331, pyOCD 3333, QEMU -gdb tcp::PORT), or qemu:<connector>: the GDB stub of that open qemu channel", NULL},
     {"port", HIL_OPT_STRING, NULL, "A serial device serving GDB instead of address (a Black Magic Probe: /dev/ttyACM0)", NULL},
     {"baudrate", HIL_OPT_INT, "115200", "Baud rate of that serial device (USB CDC ignores it)", NULL},
     {"flavor", HIL_OPT_CHOICE, "generic", "The GDB server: the few monitor commands that differ (reset, halt)", HIL_PROBE_FLAVORS},
