@@ -2380,7 +2380,10 @@ HIL_API hil_result hil_probe_create(const hil_probe_config* c, hil_probe** out) 
     hil_rsp_config rc;
     const char *name, *v;
     hil_result r;
-    char num[32], qemu_addr[96];
+    char num[32];
+#ifndef HIL_NO_QEMU
+    char qemu_addr[96];
+#endif
     *out = NULL;
     hil__probe_declare_options();
     if (!c) return hil_error(HIL_ERR_INVALID_ARG, "probe: no configuration");
