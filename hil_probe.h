@@ -1346,6 +1346,11 @@ static hil_result hil__rsp_fill(hil_rsp* r, uint64_t deadline, int* timed_out) {
                             "another one is attached)");
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return HIL_OK;
+        /* a server killed with our request unread in its socket resets the
+         * connection instead of closing it: the same event for the user */
+        if (errno == ECONNRESET)
+            return hil__rsp_die(r, HIL_ERR_CLOSED, "the GDB server closed the connection (reset: it exited or was "
+                                "killed with a request unread)");
         return hil__rsp_die(r, HIL_ERR_CLOSED, "read: %s", strerror(errno));
     }
     r->in_len += (size_t)n;
