@@ -44,10 +44,12 @@ static void boots_the_build(void) {
      * LOG may still be on the way. An answer to PING comes after it (one
      * UART, in order), so from here on a boot LOG is the reset's. */
     {
-        /* a PING sent while the firmware still sets its UART up is lost: try again */
+        /* A PING sent while the firmware still sets its UART up is lost
+         * (netduinoplus2's USART model drops input until RX is enabled):
+         * ask again; each try waits ping_timeout_ms (lab.conf) */
         int tries = 0;
         hil_result r;
-        while ((r = hil_dut_ping(dut, 2000)) == HIL_ERR_TIMEOUT && ++tries < 3) {
+        while ((r = hil_dut_ping(dut, 5000)) == HIL_ERR_TIMEOUT && ++tries < 8) {
         }
         HIL_ASSERT_OK(r, "the firmware the probe flashed does not answer PING");
     }
