@@ -287,8 +287,9 @@ bench-mcu: $(BUILD)/bench/mcu_bench $(BUILD)/demo/sim-firmware mcu-firmware
 
 # demo-mcu: the scheduler on a lab of four emulated boards of two machine
 # types (examples/mcu-lab/lab.conf): the lab's builds cross-compile four
-# firmware variants, flashing copies an image to a board's flash file, the
-# emulator boots it. Report: $(BUILD)/mcu-lab/runs/latest/report.html.
+# firmware variants; each run's emulator starts empty and halted, and a
+# probe auxiliary flashes the run's build through QEMU's GDB stub (hil_probe.h).
+# Report: $(BUILD)/mcu-lab/runs/latest/report.html.
 $(BUILD)/mcu-lab/mcu_lab_tests: examples/mcu-lab/mcu_lab_tests.c $(HEADERS)
 	@mkdir -p $(BUILD)/mcu-lab
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)

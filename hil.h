@@ -373,6 +373,8 @@ HIL_API hil_result hil_set_cloexec(int fd);
 HIL_API hil_result hil_write_all(int fd, const void* buf, size_t len);
 
 /* Child processes. No shell in between: argv[0] is looked up on PATH. */
+#define HIL_PROC_MAX_EXTRA_FDS 16
+typedef struct hil_proc_fd { int child_fd, parent_fd; } hil_proc_fd;
 typedef struct hil_proc_config {
     const char* const* argv;   /* NULL-terminated */
     const char* const* env;    /* extra "KEY=VALUE" entries, NULL-terminated, or NULL */
@@ -384,6 +386,13 @@ typedef struct hil_proc_config {
     int null_stdin;            /* 1: stdin from /dev/null (when not piped) */
     int new_process_group;     /* 1: the child leads its own group (kill() reaches its children) */
     int die_with_parent;       /* 1: Linux PR_SET_PDEATHSIG(SIGKILL) */
+    int no_core_dump;          /* 1: RLIMIT_CORE 0 in the child (an emulator that aborts dumps no core) */
+    /* More descriptors for the child: extra_fds[i].parent_fd becomes the
+     * child's extra_fds[i].child_fd (3 or above, each once); nothing else
+     * above 2 is passed on except descriptors without close-on-exec. At most
+     * HIL_PROC_MAX_EXTRA_FDS. The parent's descriptors stay open. */
+    const hil_proc_fd* extra_fds;
+    size_t n_extra_fds;
 } hil_proc_config;
 
 typedef struct hil_proc {
@@ -1173,6 +1182,7 @@ HIL_API hil_bus* hil_program_bus(void);
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/time.h>
+#include <sys/resource.h>
 #ifdef __linux__
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -1939,14 +1949,38 @@ static char** hil__proc_envp(const char* const* extra) {
 
 /* In the child between fork and exec: only async-signal-safe calls. */
 static void hil__child_exec(const hil_proc_config* cfg, char** envp, int in[2], int out[2], int err[2],
-                            int errpipe) {
+                            int errpipe, int parent) {
     sigset_t none;
     struct sigaction dfl;
-    int e;
+    int e, lifted[HIL_PROC_MAX_EXTRA_FDS], above = 2;
+    size_t i;
     if (cfg->new_process_group) setpgid(0, 0);
 #ifdef __linux__
-    if (cfg->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (cfg->die_with_parent) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if ((int)getppid() != parent) _exit(127); /* the parent died before prctl */
+    }
+#else
+    (void)parent;
 #endif
+    if (cfg->no_core_dump) {
+        struct rlimit no_core;
+        no_core.rlim_cur = no_core.rlim_max = 0;
+        setrlimit(RLIMIT_CORE, &no_core);
+    }
+    /* Extra descriptors first go above every number they or the pipes are
+     * moved to (close-on-exec copies), so no dup2 below clobbers another's
+     * source; dup2 onto the target then clears close-on-exec. */
+    for (i = 0; i < cfg->n_extra_fds; i++)
+        if (cfg->extra_fds[i].child_fd > above) above = cfg->extra_fds[i].child_fd;
+    for (i = 0; i < cfg->n_extra_fds; i++) {
+        lifted[i] = fcntl(cfg->extra_fds[i].parent_fd, F_DUPFD_CLOEXEC, above + 1);
+        if (lifted[i] < 0) {
+            e = errno;
+            (void)!write(errpipe, &e, sizeof e);
+            _exit(127);
+        }
+    }
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGPIPE, &dfl, NULL);
@@ -1967,6 +2001,7 @@ static void hil__child_exec(const hil_proc_config* cfg, char** envp, int in[2], 
     if (in[0] > 2) close(in[0]);
     if (out[1] > 2) close(out[1]);
     if (err[1] > 2) close(err[1]);
+    for (i = 0; i < cfg->n_extra_fds; i++) dup2(lifted[i], cfg->extra_fds[i].child_fd);
     if (cfg->cwd && chdir(cfg->cwd) != 0) {
         e = errno;
         (void)!write(errpipe, &e, sizeof e);
@@ -2021,7 +2056,7 @@ static int hil__exit_fd(int pid) {
 
 HIL_API hil_result hil_proc_spawn(hil_proc* p, const hil_proc_config* cfg) {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, ep[2] = {-1, -1};
-    int pid, child_errno = 0;
+    int pid, parent, child_errno = 0;
     ssize_t n;
     char** envp;
     memset(p, 0, sizeof *p);
@@ -2029,6 +2064,23 @@ HIL_API hil_result hil_proc_spawn(hil_proc* p, const hil_proc_config* cfg) {
     p->pidfd = p->stdin_fd = p->stdout_fd = p->stderr_fd = -1;
     if (!cfg || !cfg->argv || !cfg->argv[0])
         return hil_error(HIL_ERR_INVALID_ARG, "spawn: no program given (argv is empty)");
+    if (cfg->n_extra_fds > HIL_PROC_MAX_EXTRA_FDS || (cfg->n_extra_fds && !cfg->extra_fds))
+        return hil_error(HIL_ERR_INVALID_ARG, "spawn '%s': %zu extra descriptors (at most %d, and extra_fds set)",
+                         cfg->argv[0], cfg->n_extra_fds, HIL_PROC_MAX_EXTRA_FDS);
+    {
+        size_t i, j;
+        for (i = 0; i < cfg->n_extra_fds; i++) {
+            const hil_proc_fd* f = &cfg->extra_fds[i];
+            if (f->child_fd < 3 || f->parent_fd < 0 || fcntl(f->parent_fd, F_GETFD) < 0)
+                return hil_error(HIL_ERR_INVALID_ARG, "spawn '%s': extra_fds[%zu] = {child %d, parent %d}: the "
+                                 "child's number must be 3 or above (0-2 are the pipe_* options) and the parent's an "
+                                 "open descriptor", cfg->argv[0], i, f->child_fd, f->parent_fd);
+            for (j = 0; j < i; j++)
+                if (cfg->extra_fds[j].child_fd == f->child_fd)
+                    return hil_error(HIL_ERR_INVALID_ARG, "spawn '%s': extra_fds gives the child's descriptor %d twice",
+                                     cfg->argv[0], f->child_fd);
+        }
+    }
     if ((cfg->pipe_stdin && pipe(in) != 0) || (cfg->pipe_stdout && pipe(out) != 0) ||
         (cfg->pipe_stderr && !cfg->stderr_to_stdout && pipe(err) != 0) || pipe(ep) != 0) {
         int e = errno;
@@ -2041,6 +2093,7 @@ HIL_API hil_result hil_proc_spawn(hil_proc* p, const hil_proc_config* cfg) {
         hil__close_pair(in); hil__close_pair(out); hil__close_pair(err); hil__close_pair(ep);
         return hil_error(HIL_ERR_NO_MEMORY, "spawn '%s': out of memory", cfg->argv[0]);
     }
+    parent = (int)getpid();
     pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -2053,7 +2106,7 @@ HIL_API hil_result hil_proc_spawn(hil_proc* p, const hil_proc_config* cfg) {
         if (in[1] >= 0) close(in[1]);
         if (out[0] >= 0) close(out[0]);
         if (err[0] >= 0) close(err[0]);
-        hil__child_exec(cfg, envp, in, out, err, ep[1]);
+        hil__child_exec(cfg, envp, in, out, err, ep[1], parent);
     }
     HIL_FREE(envp);
     if (cfg->new_process_group) setpgid(pid, pid); /* both sides: no race with kill() */

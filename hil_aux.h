@@ -3446,11 +3446,14 @@ static void hil__pxch_destroy(hil_channel* ch) {
     p->proxy_name = NULL;
 }
 
-static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+/* Take the proxy for one send or board operation: while inflight is raised
+ * its delete waits (hil__pxch_release wakes it), so the shared channel stays
+ * open. HIL_ERR_CLOSED when the proxy is gone or going down. */
+static hil_result hil__pxch_acquire(hil_channel* ch, hil_aux** out) {
     hil__pxch* p = (hil__pxch*)hil_channel_state(ch);
     hil_aux* a;
     hil__proxy* px;
-    hil_result r;
+    *out = NULL;
     hil_mutex_lock(&hil__px_mu);
     a = p->proxy;
     px = a ? (hil__proxy*)hil_aux_priv(a) : NULL;
@@ -3460,6 +3463,25 @@ static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_
     }
     __atomic_add_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL);
     hil_mutex_unlock(&hil__px_mu);
+    *out = a;
+    return HIL_OK;
+}
+
+static void hil__pxch_release(hil__proxy* px) {
+    if (__atomic_sub_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL) == 0 && __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
+        hil_mutex_lock(&hil__px_mu); /* its delete waits for the last send */
+        hil_cond_broadcast(&hil__px_cv);
+        hil_mutex_unlock(&hil__px_mu);
+    }
+}
+
+static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__pxch* p = (hil__pxch*)hil_channel_state(ch);
+    hil_aux* a;
+    hil__proxy* px;
+    hil_result r = hil__pxch_acquire(ch, &a);
+    if (r != HIL_OK) return r;
+    px = (hil__proxy*)hil_aux_priv(a);
     r = hil_aux_send(a, hil_aux_com(a), m, timeout_ms);
     if (r == HIL_OK) hil__px_trace(px, m, "TX", hil_channel_name(ch));
     if (r == HIL_OK && px->echo) {
@@ -3471,11 +3493,7 @@ static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_
             if (o != p) hil__pxch_push(o, m, HIL_MSG_ECHO, &wakes);
         hil__px_wakes_run(&wakes);
     }
-    if (__atomic_sub_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL) == 0 && __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
-        hil_mutex_lock(&hil__px_mu); /* its delete waits for the last send */
-        hil_cond_broadcast(&hil__px_cv);
-        hil_mutex_unlock(&hil__px_mu);
-    }
+    hil__pxch_release(px);
     return r;
 }
 
@@ -3516,27 +3534,15 @@ static int hil__pxch_poll_fd(hil_channel* ch) {
  * the shared channel: it is the same board. The proxy stays up meanwhile
  * (inflight, like a send). */
 static hil_result hil__pxch_board(hil_channel* ch, int op, int on, const char* image, int timeout_ms) {
-    hil__pxch* p = (hil__pxch*)hil_channel_state(ch);
     hil_aux* a;
     hil__proxy* px;
-    hil_result r;
-    hil_mutex_lock(&hil__px_mu);
-    a = p->proxy;
-    px = a ? (hil__proxy*)hil_aux_priv(a) : NULL;
-    if (!px || __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
-        hil_mutex_unlock(&hil__px_mu);
-        return hil_channel_error(ch, HIL_ERR_CLOSED, "proxy auxiliary '%s' is not running", p->proxy_name);
-    }
-    __atomic_add_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL);
-    hil_mutex_unlock(&hil__px_mu);
+    hil_result r = hil__pxch_acquire(ch, &a);
+    if (r != HIL_OK) return r;
+    px = (hil__proxy*)hil_aux_priv(a);
     r = op == 0 ? hil_channel_reset(hil_aux_com(a), timeout_ms)
         : op == 1 ? hil_channel_power(hil_aux_com(a), on, timeout_ms)
                   : hil_channel_flash(hil_aux_com(a), image, timeout_ms);
-    if (__atomic_sub_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL) == 0 && __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
-        hil_mutex_lock(&hil__px_mu);
-        hil_cond_broadcast(&hil__px_cv);
-        hil_mutex_unlock(&hil__px_mu);
-    }
+    hil__pxch_release(px);
     return r;
 }
 

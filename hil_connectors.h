@@ -619,7 +619,9 @@ HIL_API hil_result hil_channel_flash(hil_channel* ch, const char* image, int tim
  *
  * The "qemu" channel type starts qemu-system-arm (or another qemu-system-*)
  * for one board when it opens, and is that board's UART: a byte stream, so
- * the framing options apply. The firmware is loaded from its ELF (-kernel).
+ * the framing options apply. The firmware is loaded from its ELF (-kernel),
+ * or, with image = none and gdb = auto, by a debug probe through QEMU's GDB
+ * stub (hil_probe.h: a probe's address = qemu:<connector>).
  *
  *     # lab.conf
  *     connectors.board.type = qemu
@@ -643,21 +645,40 @@ HIL_API hil_result hil_channel_flash(hil_channel* ch, const char* image, int tim
  * SIGKILL after quit_timeout_ms, and always reaps it. QEMU runs in its own
  * process group and gets SIGKILL when the thread that started it ends
  * (PR_SET_PDEATHSIG), so a test program killed outright leaves no emulator
- * behind.
+ * behind (hil_proc_spawn with new_process_group and die_with_parent).
+ *
+ * The GDB stub (gdb): the channel listens on a TCP socket of its own from
+ * open() to close() and hands it to each emulator it starts as descriptor
+ * 5 (-chardev socket,fd=5,server=on -gdb chardev:...), so the port is known
+ * (QEMU's -gdb tcp::0 would not say which it took) and stays the same
+ * across restarts. Without -kernel (image = none) a system_reset keeps
+ * what a probe flashed: QEMU copies a -kernel image back at every reset.
  *
  * Options (connectors.<name>.<option>):
  *   machine          the -M machine, required (mps2-an385, netduinoplus2)
- *   image            the firmware ELF, required (-kernel)
+ *   image            the firmware ELF, required (-kernel); none: an empty
+ *                    board that a probe flashes through the GDB stub
  *   qemu             the emulator program (default qemu-system-arm)
  *   args             extra arguments, split like a shell would (-cpu, -d ...)
  *   boot_timeout_ms  how long the firmware may take to send its first byte
  *                    (default 10000; 0: do not wait)
  *   quit_timeout_ms  on close: how long QEMU may take to quit before SIGTERM,
  *                    then before SIGKILL (default 2000)
+ *   gdb              off (default) | auto (a free port on 127.0.0.1) | PORT |
+ *                    IPV4-ADDRESS:PORT: QEMU's GDB stub
+ *   gdb_wait         true: the CPU starts halted (-S) until a debugger
+ *                    resumes it; open() then waits for no boot (nor does it
+ *                    with image = none)
  */
 
 /* The running emulator's pid, or -1 (closed, powered off, not a qemu channel). */
 HIL_API int hil_qemu_pid(hil_channel* ch);
+/* Where the GDB stub (option gdb) listens, "127.0.0.1:PORT", while the
+ * channel is open: a probe's address. HIL_ERR_STATE without gdb or closed. */
+HIL_API hil_result hil_qemu_gdb_address(hil_channel* ch, char* buf, size_t size);
+/* The same for the open qemu channel named `name` in this process (a probe
+ * configured with address = qemu:<name> uses it); HIL_ERR_NOT_FOUND. */
+HIL_API hil_result hil_qemu_gdb_address_of(const char* name, char* buf, size_t size);
 /* Send one QMP command ("{\"execute\":\"stop\"}") and wait for its answer;
  * *reply (may be NULL) gets the answer line (the caller frees it). Events
  * that arrive in between go into the log. HIL_ERR_PROTOCOL for an "error"
@@ -7371,17 +7392,31 @@ typedef struct hil__qemu {
     char qbuf[8192];     /* QMP bytes not consumed yet (under op) */
     size_t qlen;
     int qmp_ok;          /* capabilities negotiated */
+    int no_image;        /* image = none: no -kernel, the firmware comes through the GDB stub */
+    int gdb_wait;        /* -S: the CPU waits for the debugger */
+    int gdb_on;          /* gdb is not off */
+    char gdb_host[64];   /* where the stub listens (an IPv4 address) */
+    int gdb_port;        /* 0: a free one */
+    int gdbfd;           /* the listening socket, open from open() to close(): the address outlives restarts */
+    char gdb_addr[80];   /* "127.0.0.1:PORT" once listening (under mu) */
 } hil__qemu;
 
 static const hil_channel_opt hil__qemu_opts[] = {
     {"machine", HIL_OPT_STRING, NULL, "qemu: the machine (-M), e.g. mps2-an385, netduinoplus2", NULL},
-    {"image", HIL_OPT_PATH, NULL, "qemu: the firmware ELF the board boots (-kernel)", NULL},
+    {"image", HIL_OPT_PATH, NULL,
+     "qemu: the firmware ELF the board boots (-kernel); none: an empty board that a probe flashes through the GDB stub",
+     NULL},
     {"qemu", HIL_OPT_STRING, "qemu-system-arm", "qemu: the emulator program", NULL},
     {"args", HIL_OPT_STRING, NULL, "qemu: extra arguments for the emulator, split into words like a shell would", NULL},
     {"boot_timeout_ms", HIL_OPT_INT, "10000",
      "qemu: how long the firmware may take to send its first byte after start (0: do not wait)", NULL},
     {"quit_timeout_ms", HIL_OPT_INT, "2000",
      "qemu: on close, how long QEMU may take to quit (QMP quit) before SIGTERM, and then before SIGKILL", NULL},
+    {"gdb", HIL_OPT_STRING, "off",
+     "qemu: QEMU's GDB stub: off, auto (a free port on 127.0.0.1), PORT or ADDRESS:PORT (IPv4); "
+     "hil_qemu_gdb_address() or a probe's address = qemu:<connector> finds it", NULL},
+    {"gdb_wait", HIL_OPT_BOOL, "false",
+     "qemu: start with the CPU halted (-S) until a debugger resumes it; open() then waits for no boot", NULL},
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
@@ -7407,8 +7442,9 @@ static hil_result hil__qemu_configure(hil_channel* ch) {
     hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
     const char* machine = hil_channel_opt_str(ch, "machine", NULL);
     const char* image = hil_channel_opt_str(ch, "image", NULL);
+    const char* gdb = hil_channel_opt_str(ch, "gdb", "off");
     hil_result r;
-    s->pid = s->pidfd = s->uart = s->qmp = s->outfd = s->pollset = -1;
+    s->pid = s->pidfd = s->uart = s->qmp = s->outfd = s->pollset = s->gdbfd = -1;
     if (hil_waker_init(&s->wake) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
     hil_mutex_init(&s->mu);
     hil_mutex_init(&s->op);
@@ -7419,8 +7455,10 @@ static hil_result hil__qemu_configure(hil_channel* ch) {
         return hil_channel_error(ch, HIL_ERR_CONFIG, "no machine: set connectors.%s.machine (e.g. mps2-an385; "
                                  "qemu-system-arm -M help lists them)", hil_channel_name(ch));
     if (!image || !*image)
-        return hil_channel_error(ch, HIL_ERR_CONFIG, "no firmware: set connectors.%s.image to the board's ELF file",
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no firmware: set connectors.%s.image to the board's ELF file "
+                                 "(or to none for an empty board that a probe flashes through gdb = auto)",
                                  hil_channel_name(ch));
+    s->no_image = strcmp(image, "none") == 0;
     s->machine = hil_strdup(machine);
     s->image = hil_strdup(image);
     s->qemu = hil_strdup(hil_channel_opt_str(ch, "qemu", "qemu-system-arm"));
@@ -7434,7 +7472,100 @@ static hil_result hil__qemu_configure(hil_channel* ch) {
         return hil_channel_error(ch, HIL_ERR_CONFIG, "option boot_timeout_ms: must be 0..600000, got %lld", s->boot_ms);
     if (s->grace_ms < 0 || s->grace_ms > 600000)
         return hil_channel_error(ch, HIL_ERR_CONFIG, "option quit_timeout_ms: must be 0..600000, got %lld", s->grace_ms);
+    r = hil_channel_opt_bool(ch, "gdb_wait", 0, &s->gdb_wait);
+    if (r != HIL_OK) return r;
+    if (!*gdb || strcmp(gdb, "off") == 0 || strcmp(gdb, "false") == 0 || strcmp(gdb, "no") == 0) {
+        s->gdb_on = 0;
+    } else {
+        const char* colon = strrchr(gdb, ':');
+        const char* port = colon ? colon + 1 : gdb;
+        struct in_addr ia;
+        char* end;
+        long v = 0;
+        s->gdb_on = 1;
+        snprintf(s->gdb_host, sizeof s->gdb_host, "127.0.0.1");
+        if (colon) {
+            size_t hl = (size_t)(colon - gdb);
+            if (hl >= sizeof s->gdb_host) hl = sizeof s->gdb_host - 1;
+            memcpy(s->gdb_host, gdb, hl);
+            s->gdb_host[hl] = 0;
+        }
+        if (strcmp(port, "auto") != 0) {
+            v = strtol(port, &end, 10);
+            if (!*port || *end || v < 1 || v > 65535) v = -1;
+        }
+        if (v < 0 || inet_pton(AF_INET, s->gdb_host, &ia) != 1)
+            return hil_channel_error(ch, HIL_ERR_CONFIG, "option gdb: '%s' is not off, auto, a port (1..65535) or "
+                                     "IPV4-ADDRESS:PORT (e.g. gdb = auto, gdb = 1234, gdb = 0.0.0.0:1234)", gdb);
+        s->gdb_port = (int)v;
+    }
+    if (s->gdb_wait && !s->gdb_on)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option gdb_wait: the CPU would wait for a debugger that cannot "
+                                 "connect: set connectors.%s.gdb too (auto, or a port)", hil_channel_name(ch));
     return HIL_OK;
+}
+
+/* The open qemu channels with a GDB stub, by name, for a probe configured
+ * with address = qemu:<connector> (hil_qemu_gdb_address_of). */
+typedef struct hil__qemu_gdb_entry { const void* owner; char name[128]; char addr[80]; } hil__qemu_gdb_entry;
+static hil__qemu_gdb_entry hil__qemu_gdb_list[32];
+static hil_mutex hil__qemu_gdb_mu = {PTHREAD_MUTEX_INITIALIZER};
+
+static void hil__qemu_gdb_publish(const void* owner, const char* name, const char* addr) {
+    size_t i, slot = HIL__COUNTOF(hil__qemu_gdb_list);
+    hil_mutex_lock(&hil__qemu_gdb_mu);
+    for (i = 0; i < HIL__COUNTOF(hil__qemu_gdb_list); i++) {
+        if (hil__qemu_gdb_list[i].owner == owner) hil__qemu_gdb_list[i].owner = NULL;
+        if (!hil__qemu_gdb_list[i].owner && slot == HIL__COUNTOF(hil__qemu_gdb_list)) slot = i;
+    }
+    if (addr && slot < HIL__COUNTOF(hil__qemu_gdb_list)) {
+        hil__qemu_gdb_list[slot].owner = owner;
+        snprintf(hil__qemu_gdb_list[slot].name, sizeof hil__qemu_gdb_list[slot].name, "%s", name);
+        snprintf(hil__qemu_gdb_list[slot].addr, sizeof hil__qemu_gdb_list[slot].addr, "%s", addr);
+    }
+    hil_mutex_unlock(&hil__qemu_gdb_mu);
+}
+
+/* The stub's listening socket: ours from open() to close(), each QEMU
+ * started meanwhile gets it as descriptor 5. QEMU's -gdb tcp::0 would pick
+ * a port but not say which; a socket we bound knows its port, and no other
+ * program can take the port between choosing it and QEMU's start. */
+static hil_result hil__qemu_gdb_listen(hil_channel* ch, hil__qemu* s) {
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    int fd, one = 1;
+    if (!s->gdb_on || s->gdbfd >= 0) return HIL_OK;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return hil_channel_error(ch, HIL_ERR_IO, "gdb: socket: %s", strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s->gdb_port);
+    inet_pton(AF_INET, s->gdb_host, &a.sin_addr);
+    if (bind(fd, (struct sockaddr*)&a, sizeof a) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr*)&a, &al) != 0) {
+        int e = errno;
+        close(fd);
+        return hil_channel_error(ch, HIL_ERR_IO, "gdb: cannot listen on %s:%d for QEMU's GDB stub: %s%s", s->gdb_host,
+                                 s->gdb_port, strerror(e),
+                                 e == EADDRINUSE ? " (another program has the port: use gdb = auto)" : "");
+    }
+    hil_mutex_lock(&s->mu);
+    s->gdbfd = fd;
+    snprintf(s->gdb_addr, sizeof s->gdb_addr, "%s:%d", strcmp(s->gdb_host, "0.0.0.0") == 0 ? "127.0.0.1" : s->gdb_host,
+             ntohs(a.sin_port));
+    hil_mutex_unlock(&s->mu);
+    hil__qemu_gdb_publish(s, hil_channel_name(ch), s->gdb_addr);
+    return HIL_OK;
+}
+
+static void hil__qemu_gdb_unlisten(hil__qemu* s) {
+    if (s->gdbfd < 0) return;
+    hil__qemu_gdb_publish(s, NULL, NULL);
+    hil_mutex_lock(&s->mu);
+    hil__close_fd(&s->gdbfd);
+    s->gdb_addr[0] = 0;
+    hil_mutex_unlock(&s->mu);
 }
 
 /* QEMU's stdout and stderr, line by line into the log; the last lines are
@@ -7475,94 +7606,85 @@ static void* hil__qemu_output_thread(void* arg) {
 
 /* Start the emulator: the UART and QMP ends become its descriptors 3 and 4. */
 static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
-    int u[2] = {-1, -1}, q[2] = {-1, -1}, o[2] = {-1, -1}, ep[2] = {-1, -1};
-    const char* fixed[] = {"-M", NULL, "-nographic", "-monitor", "none", "-kernel", NULL,
+    int u[2] = {-1, -1}, q[2] = {-1, -1};
+    const char* fixed[] = {"-M", NULL, "-nographic", "-monitor", "none",
                            "-chardev", "socket,id=hiluart,fd=3", "-serial", "chardev:hiluart",
                            "-chardev", "socket,id=hilqmp,fd=4", "-mon", "chardev=hilqmp,mode=control"};
     size_t nfixed = sizeof fixed / sizeof fixed[0], nargs = 0, i, k = 0;
     const char** argv;
-    int pid, parent = (int)getpid(), child_errno = 0;
-    ssize_t n;
+    hil_proc proc;
+    hil_proc_config pc;
+    hil_proc_fd fds[3];
+    hil_result r;
+    int pid;
     fixed[1] = s->machine;
-    fixed[6] = s->image;
     while (s->args && s->args[nargs]) nargs++;
-    argv = (const char**)HIL_MALLOC((nfixed + nargs + 2) * sizeof *argv);
+    argv = (const char**)HIL_MALLOC((nfixed + nargs + 10) * sizeof *argv);
     if (!argv) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
     argv[k++] = s->qemu;
     for (i = 0; i < nfixed; i++) argv[k++] = fixed[i];
+    if (!s->no_image) {
+        /* QEMU copies a -kernel image back at every system_reset: without
+         * one, a reset keeps what a probe flashed and the core boots from
+         * the vector table in memory */
+        argv[k++] = "-kernel";
+        argv[k++] = s->image;
+    }
+    if (s->gdbfd >= 0) {
+        /* nodelay: the stub writes '+' and its reply apart, and a delayed
+         * ACK would hold the reply back for 40 ms (docs/probes.md) */
+        argv[k++] = "-chardev";
+        argv[k++] = "socket,id=hilgdb,fd=5,server=on,wait=off,nodelay=on";
+        argv[k++] = "-gdb";
+        argv[k++] = "chardev:hilgdb";
+    }
+    if (s->gdb_wait) argv[k++] = "-S";
     for (i = 0; i < nargs; i++) argv[k++] = s->args[i];
     argv[k] = NULL;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u) != 0 ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q) != 0 || pipe2(o, O_CLOEXEC) != 0 ||
-        pipe2(ep, O_CLOEXEC) != 0) {
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q) != 0) {
         int e = errno;
         HIL_FREE(argv);
-        hil__close_pair(u); hil__close_pair(q); hil__close_pair(o); hil__close_pair(ep);
-        return hil_channel_error(ch, HIL_ERR_IO, "socketpair/pipe for the emulator: %s", strerror(e));
+        hil__close_pair(u); hil__close_pair(q);
+        return hil_channel_error(ch, HIL_ERR_IO, "socketpair for the emulator: %s", strerror(e));
     }
-    pid = fork();
-    if (pid == 0) {
-        /* the child: async-signal-safe calls only until exec */
-        sigset_t none;
-        struct sigaction dfl;
-        int fd, a, b, e;
-        setpgid(0, 0);
-#ifdef __linux__
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        if ((int)getppid() != parent) _exit(127); /* the parent died before prctl */
-#endif
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        sigaction(SIGPIPE, &dfl, NULL);
-        sigaction(SIGINT, &dfl, NULL);
-        sigaction(SIGTERM, &dfl, NULL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0) dup2(fd, 0);
-        dup2(o[1], 1);
-        dup2(o[1], 2);
-        /* above 4 first, so dup2 onto 3 and 4 cannot clobber the other */
-        a = fcntl(u[1], F_DUPFD_CLOEXEC, 10);
-        b = fcntl(q[1], F_DUPFD_CLOEXEC, 10);
-        dup2(a, 3); /* dup2 clears close-on-exec: only 3 and 4 reach QEMU */
-        dup2(b, 4);
-        {
-            /* a firmware that locks the core up makes QEMU abort(): no core
-             * dump of the whole emulator for that */
-            struct rlimit no_core;
-            no_core.rlim_cur = no_core.rlim_max = 0;
-            setrlimit(RLIMIT_CORE, &no_core);
-        }
-        execvp(argv[0], (char* const*)argv);
-        e = errno;
-        (void)!write(ep[1], &e, sizeof e);
-        _exit(127);
+    fds[0].child_fd = 3;
+    fds[0].parent_fd = u[1];
+    fds[1].child_fd = 4;
+    fds[1].parent_fd = q[1];
+    hil_proc_config_init(&pc);
+    pc.argv = argv;
+    pc.pipe_stdout = 1;
+    pc.stderr_to_stdout = 1;
+    pc.new_process_group = 1;
+    pc.die_with_parent = 1;
+    pc.no_core_dump = 1; /* a firmware that locks the core up makes QEMU abort(): no core dump of the emulator */
+    pc.extra_fds = fds;
+    pc.n_extra_fds = 2;
+    if (s->gdbfd >= 0) {
+        fds[2].child_fd = 5;
+        fds[2].parent_fd = s->gdbfd;
+        pc.n_extra_fds = 3;
     }
+    r = hil_proc_spawn(&proc, &pc);
     HIL_FREE(argv);
-    close(u[1]); close(q[1]); close(o[1]); close(ep[1]);
-    if (pid < 0) {
-        int e = errno;
-        close(u[0]); close(q[0]); close(o[0]); close(ep[0]);
-        return hil_channel_error(ch, HIL_ERR_IO, "fork: %s", strerror(e));
+    close(u[1]);
+    close(q[1]);
+    if (r != HIL_OK) {
+        close(u[0]);
+        close(q[0]);
+        if (r == HIL_ERR_NOT_FOUND)
+            return hil_channel_error(ch, r, "cannot run '%s': not found (apt-get install qemu-system-arm, or set the "
+                                     "option qemu)", s->qemu);
+        return hil_channel_error(ch, r, "%s", hil_last_error());
     }
-    setpgid(pid, pid); /* both sides: no race with kill() */
-    do n = read(ep[0], &child_errno, sizeof child_errno); while (n < 0 && errno == EINTR);
-    close(ep[0]);
-    if (n == (ssize_t)sizeof child_errno) {
-        int st;
-        waitpid(pid, &st, 0);
-        close(u[0]); close(q[0]); close(o[0]);
-        return hil_channel_error(ch, child_errno == ENOENT ? HIL_ERR_NOT_FOUND : HIL_ERR_IO,
-                                 "cannot run '%s': %s%s", s->qemu, strerror(child_errno),
-                                 child_errno == ENOENT ? " (apt-get install qemu-system-arm, or set the option qemu)" : "");
-    }
+    pid = proc.pid;
     hil_mutex_lock(&s->mu);
     s->pid = pid;
-    s->pidfd = hil__exit_fd(pid);
+    s->pidfd = proc.pidfd;
     s->uart = u[0];
     s->qmp = q[0];
-    s->outfd = o[0];
+    s->outfd = proc.stdout_fd;
     s->exited = s->status = 0;
     s->qlen = 0;
     s->qmp_ok = 0;
@@ -7576,8 +7698,9 @@ static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
     hil_track_child_group(pid, 1);
     hil__pollset_add(s->pollset, s->uart);
     s->outt_on = hil_thread_create(&s->outt, hil__qemu_output_thread, ch, "hil-qemu-out") == HIL_OK;
-    HIL_INFO(hil_channel_logger(ch), "qemu '%s': started %s -M %s -kernel %s (pid %d)", hil_channel_name(ch), s->qemu,
-             s->machine, s->image, pid);
+    HIL_INFO(hil_channel_logger(ch), "qemu '%s': started %s -M %s %s%s%s%s%s (pid %d)", hil_channel_name(ch), s->qemu,
+             s->machine, s->no_image ? "(no image)" : "-kernel ", s->no_image ? "" : s->image,
+             s->gdb_addr[0] ? ", GDB stub at " : "", s->gdb_addr, s->gdb_wait ? ", halted (-S)" : "", pid);
     return HIL_OK;
 }
 
@@ -7650,7 +7773,8 @@ static hil_result hil__qemu_boot(hil_channel* ch, hil__qemu* s, long long boot_m
     int rc;
     uint64_t deadline = hil_deadline_ms((int)boot_ms);
     char said[1100], how[128];
-    if (boot_ms <= 0) return HIL_OK;
+    /* a halted CPU or an empty board sends nothing until a probe loads and starts it */
+    if (boot_ms <= 0 || s->gdb_wait || s->no_image) return HIL_OK;
     for (;;) {
         pf[0].fd = s->uart;
         pf[0].events = POLLIN;
@@ -7723,8 +7847,12 @@ static hil_result hil__qemu_open(hil_channel* ch) {
     hil_waker_drain(&s->wake);
     hil_mutex_unlock(&s->mu);
     s->pollset = hil__pollset_create();
-    r = hil__qemu_start_boot(ch, s, s->boot_ms);
-    if (r != HIL_OK) hil__close_fd(&s->pollset);
+    r = hil__qemu_gdb_listen(ch, s);
+    if (r == HIL_OK) r = hil__qemu_start_boot(ch, s, s->boot_ms);
+    if (r != HIL_OK) {
+        hil__close_fd(&s->pollset);
+        hil__qemu_gdb_unlisten(s);
+    }
     hil_mutex_unlock(&s->op);
     return r;
 }
@@ -7736,6 +7864,7 @@ static void hil__qemu_close(hil_channel* ch) {
     hil__qemu_evict(s, 1);
     hil__qemu_stop(ch, s);
     hil__close_fd(&s->pollset);
+    hil__qemu_gdb_unlisten(s);
     hil_mutex_unlock(&s->op);
 }
 
@@ -7973,6 +8102,41 @@ HIL_API hil_result hil_qemu_qmp(hil_channel* ch, const char* command, int timeou
     return r;
 }
 
+HIL_API hil_result hil_qemu_gdb_address(hil_channel* ch, char* buf, size_t size) {
+    hil__qemu* s = hil__qemu_of(ch);
+    hil_result r = HIL_OK;
+    if (size) buf[0] = 0;
+    if (!s) return hil_error(HIL_ERR_INVALID_ARG, "hil_qemu_gdb_address: '%s' is not a qemu channel", ch ? ch->name : "(null)");
+    if (!s->ready || !s->gdb_on)
+        return hil_channel_error(ch, HIL_ERR_STATE, "no GDB stub: set connectors.%s.gdb = auto (or a port)",
+                                 hil_channel_name(ch));
+    hil_mutex_lock(&s->mu);
+    if (!s->gdb_addr[0]) r = HIL_ERR_STATE;
+    else if ((size_t)snprintf(buf, size, "%s", s->gdb_addr) >= size) r = HIL_ERR_OVERFLOW;
+    hil_mutex_unlock(&s->mu);
+    if (r == HIL_ERR_STATE) return hil_channel_error(ch, r, "the GDB stub listens only while the channel is open");
+    if (r == HIL_ERR_OVERFLOW) return hil_channel_error(ch, r, "hil_qemu_gdb_address: a buffer of %zu bytes is too small", size);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_qemu_gdb_address_of(const char* name, char* buf, size_t size) {
+    size_t i;
+    hil_result r = HIL_ERR_NOT_FOUND;
+    if (size) buf[0] = 0;
+    hil_mutex_lock(&hil__qemu_gdb_mu);
+    for (i = 0; i < HIL__COUNTOF(hil__qemu_gdb_list); i++)
+        if (hil__qemu_gdb_list[i].owner && name && strcmp(hil__qemu_gdb_list[i].name, name) == 0) {
+            r = (size_t)snprintf(buf, size, "%s", hil__qemu_gdb_list[i].addr) >= size ? HIL_ERR_OVERFLOW : HIL_OK;
+            break;
+        }
+    hil_mutex_unlock(&hil__qemu_gdb_mu);
+    if (r == HIL_ERR_NOT_FOUND)
+        return hil_error(r, "no open qemu channel '%s' with a GDB stub (open connector '%s' first, with gdb = auto)",
+                         name ? name : "", name ? name : "");
+    if (r == HIL_ERR_OVERFLOW) return hil_error(r, "hil_qemu_gdb_address_of: a buffer of %zu bytes is too small", size);
+    return HIL_OK;
+}
+
 HIL_API int hil_qemu_pid(hil_channel* ch) {
     hil__qemu* s = hil__qemu_of(ch);
     int pid;
@@ -8010,6 +8174,7 @@ static hil_result hil__qemu_restart(hil_channel* ch, int on, const char* image, 
         else {
             HIL_FREE(s->image);
             s->image = copy;
+            s->no_image = strcmp(copy, "none") == 0;
         }
     }
     if (r == HIL_OK && on) r = hil__qemu_start_boot(ch, s, timeout_ms < 0 ? s->boot_ms : timeout_ms);

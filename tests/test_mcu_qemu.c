@@ -252,6 +252,27 @@ HIL_TEST(qemu, options_are_checked_at_create) {
     c.options = no_image;
     HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
     HIL_EXPECT(strstr(hil_last_error(), "connectors.board.image"), "%s", hil_last_error());
+    {
+        const char* bad_gdb[] = {"machine=mps2-an385", "image=none", "gdb=localhost:12", NULL};
+        const char* bad_port[] = {"machine=mps2-an385", "image=none", "gdb=70000", NULL};
+        const char* wait_alone[] = {"machine=mps2-an385", "image=none", "gdb_wait=true", NULL};
+        const char* fine[] = {"machine=mps2-an385", "image=none", "gdb=auto", "gdb_wait=true", NULL};
+        char addr[64];
+        c.options = bad_gdb;
+        HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
+        HIL_EXPECT(strstr(hil_last_error(), "option gdb: 'localhost:12'"), "%s", hil_last_error());
+        c.options = bad_port;
+        HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
+        HIL_EXPECT(strstr(hil_last_error(), "a port (1..65535)"), "%s", hil_last_error());
+        c.options = wait_alone;
+        HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
+        HIL_EXPECT(strstr(hil_last_error(), "set connectors.board.gdb too"), "%s", hil_last_error());
+        c.options = fine;
+        HIL_ASSERT_OK(hil_channel_create(&c, &ch));
+        HIL_EXPECT_EQ(hil_qemu_gdb_address(ch, addr, sizeof addr), HIL_ERR_STATE, "not listening before open");
+        HIL_EXPECT(strstr(hil_last_error(), "only while the channel is open"), "%s", hil_last_error());
+        hil_channel_destroy(ch);
+    }
 }
 
 /* The power auxiliary's board driver (hil_aux.h, section power;
