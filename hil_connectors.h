@@ -972,10 +972,11 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
  *     HIL_ASSERT_EQ(((unsigned char*)m.data)[0], 0x62);
  *     hil_channel_destroy(ecu);
  *
- * MESSAGES. send: 1 .. 4095 bytes (first frames with 12-bit lengths); the
- * kernel's own maximum beyond that (ISO 15765-2:2016 32-bit lengths) is
- * 8200 bytes on Linux 5.10 .. 6.1 and the module parameter max_pdu_size
- * from 6.2 on; a longer message is refused with a message saying so.
+ * MESSAGES. send: 1 .. 4095 bytes go in first frames with 12-bit lengths;
+ * longer ones in the 32-bit lengths of ISO 15765-2:2016, up to the
+ * kernel's maximum: 66000 bytes on Linux 5.10 .. 6.1 (measured on 6.1),
+ * from 6.2 on the module parameter max_pdu_size (8300 by default). A
+ * longer message is refused with a message saying so.
  * m->remote_id and m->flags are ignored on send: the ids are the
  * channel's. send returns when the whole message has gone out (every
  * consecutive frame, as the peer's flow control allowed); with timeout 0 it
@@ -7557,8 +7558,8 @@ static hil_result hil__isotp_error(hil_channel* ch, hil__isotp* s, const char* w
     case EMSGSIZE:
         if (len)
             return hil_channel_error(ch, HIL_ERR_INVALID_ARG, "%s on %s: %zu bytes is more than this kernel's ISO-TP "
-                                     "takes in one message (4095 with 12-bit lengths; Linux 5.10..6.1: 8200; 6.2+: "
-                                     "the module parameter max_pdu_size)", what, s->ifname, len);
+                                     "takes in one message (Linux 5.10..6.1: 66000; 6.2 and later: the module "
+                                     "parameter max_pdu_size of can-isotp, 8300 by default)", what, s->ifname, len);
         return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: the peer answered our first frame with an overflow "
                                  "flow control (its buffer is smaller than the message)", what, s->ifname);
     case ENETDOWN:

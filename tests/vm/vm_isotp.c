@@ -671,7 +671,7 @@ HIL_TEST(isotp_vm, us_to_isotprecv_with_block_size_stmin_and_padding) {
     hil_channel_destroy(obs);
 }
 
-HIL_TEST(isotp_vm, can_utils_extended_addressing_and_29bit) {
+HIL_TEST(isotp_vm, can_utils_extended_addressing_and_can_fd) {
     VM_REQUIRE();
     CANUTILS_SKIP("isotpsend");
     CANUTILS_SKIP("isotprecv");
@@ -733,4 +733,94 @@ HIL_TEST(isotp_vm, isotpdump_explains_our_frames) {
     hil_sb_free(&out);
     hil_channel_destroy(a);
     hil_channel_destroy(b);
+}
+
+static int run_cmd(const char* const* argv) {
+    hil_proc p;
+    int code;
+    spawn(&p, argv, 0, 0);
+    HIL_ASSERT_OK(hil_proc_wait(&p, 5000), "%s", argv[0]);
+    code = hil_proc_exit_code(p.status);
+    hil_proc_close(&p);
+    return code;
+}
+
+/* Last in the suite: it unloads can-isotp (no ISO-TP socket may be open)
+ * and loads it again. The kernel cannot load it on demand in the VM (no
+ * modules.dep for modprobe), as on a system without the module. */
+HIL_TEST(isotp_vm, missing_module_says_modprobe) {
+    static const char* const rm[] = {"rmmod", "can_isotp", NULL};
+    static const char* const ins[] = {"insmod", "/lib/modules/hilvm/can_isotp.ko", NULL};
+    hil_channel* ch = NULL;
+    hil_result r;
+    VM_REQUIRE();
+    HIL_ASSERT_EQ(run_cmd(rm), 0, "rmmod can_isotp (is an ISO-TP socket still open?)");
+    r = tp_try("t", "vcan0", "7E0", "7E8", NULL, &ch);
+    HIL_EXPECT_EQ(r, HIL_ERR_UNSUPPORTED, "%s", hil_last_error());
+    HIL_EXPECT(strstr(hil_last_error(), "modprobe can-isotp"), "%s", hil_last_error());
+    HIL_ASSERT_EQ(run_cmd(ins), 0, "insmod can_isotp again");
+    ch = tp("t", "vcan0", "7E0", "7E8", NULL);
+    hil_channel_destroy(ch);
+}
+
+/* ---- make bench-vm ----------------------------------------------------------- */
+
+static int bench_cmp(const void* a, const void* b) {
+    double x = *(const double*)a, y = *(const double*)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of `reps` transfers of one 4095-byte message from can0 to can1
+ * (block size 0, STmin 0): from the send call to the receiver having the
+ * whole message. */
+static int bench_transfer(const char* label, const char* txtime_opt, int reps) {
+    const char* oa[] = {"interface=can0", "tx_id=7E0", "rx_id=7E8", txtime_opt, NULL};
+    const char* ob[] = {"interface=can1", "tx_id=7E8", "rx_id=7E0", "block_size=0", "stmin_us=0", NULL};
+    hil_channel *a = NULL, *b = NULL;
+    double ms[64];
+    int i;
+    if (reps > 64) reps = 64;
+    if (vm_channel_try("bench_tester", "isotp", oa, &a) != HIL_OK || vm_channel_try("bench_ecu", "isotp", ob, &b) != HIL_OK) {
+        fprintf(stderr, "bench: %s\n", hil_last_error());
+        hil_channel_destroy(a);
+        return 1;
+    }
+    fill(big_a, 4095, 1);
+    for (i = 0; i < reps; i++) {
+        hil_msg m;
+        uint64_t t0 = hil_now_ns();
+        hil_msg_init(&m, big_a, 4095);
+        m.len = 4095;
+        if (hil_channel_send(a, &m, 10000) != HIL_OK) break;
+        hil_msg_init(&m, big_b, sizeof big_b);
+        if (hil_channel_recv(b, &m, 10000) != HIL_OK || m.len != 4095 || memcmp(big_a, big_b, 4095) != 0) break;
+        ms[i] = (double)(hil_now_ns() - t0) / 1e6;
+    }
+    hil_channel_destroy(a);
+    hil_channel_destroy(b);
+    if (i < reps) {
+        fprintf(stderr, "bench: transfer %d of %d failed: %s\n", i + 1, reps, hil_last_error());
+        return 1;
+    }
+    qsort(ms, (size_t)reps, sizeof ms[0], bench_cmp);
+    printf("BENCH %s %.1f ms\n", label, ms[reps / 2]);
+    printf("bench: %s: median of %d transfers, min %.1f ms, max %.1f ms (586 frames each)\n", label, reps, ms[0],
+           ms[reps - 1]);
+    return 0;
+}
+
+int vm_bench_isotp(void);
+int vm_bench_isotp(void) {
+    hil_can_if_config c;
+    hil_can_if_config_init(&c);
+    c.bitrate = 500000;
+    c.start = 1;
+    if (hil_can_configure("can0", &c, NULL) != HIL_OK || hil_can_configure("can1", &c, NULL) != HIL_OK) {
+        fprintf(stderr, "bench: %s\n", hil_last_error());
+        return 1;
+    }
+    /* the kernel's default gap after each frame (N_As, 50 us), as users get it */
+    if (bench_transfer("isotp_transfer_4095_ms", NULL, 21) != 0) return 1;
+    /* and without it: what the protocol and the emulated bus cost alone */
+    return bench_transfer("isotp_transfer_4095_txtime0_ms", "frame_txtime_us=0", 21);
 }
