@@ -49,7 +49,8 @@ mkdir -p "$vm_dir/bin"
 # warn about static linking; nothing here uses them.
 flags=(-std=c99 -O2 -g -Wall -Wextra -Wpedantic -Werror -I. -Itests/vm
        -DHIL_HAVE_LIBSOCKETCAN -DHIL_HAVE_LIBSERIALPORT)
-srcs=(tests/vm/vm_main.c tests/vm/vm_socketcan.c tests/vm/vm_serial.c tests/vm/vm_bench_can.c)
+srcs=(tests/vm/vm_main.c tests/vm/vm_socketcan.c tests/vm/vm_serial.c tests/vm/vm_bench_can.c
+      tests/vm/vm_isotp.c)
 say "building $vm_dir/bin/hil_vm_tests (static)"
 "$cc" "${flags[@]}" -static -pthread -o "$vm_dir/bin/hil_vm_tests" "${srcs[@]}" \
     -lsocketcan -lserialport -lm 2> >(grep -v -e 'statically linked applications requires at runtime' \
@@ -57,9 +58,11 @@ say "building $vm_dir/bin/hil_vm_tests (static)"
 "$cc" -std=c99 -O2 -Wall -Wextra -o "$vm_dir/bin/uart_peer" tests/vm/uart_peer.c || exit 1
 
 # can-utils for the interoperability tests: the host's dynamically linked
-# candump and canplayer with the two libraries they need.
+# programs, each with the libraries ldd names and the loader, copied with
+# --file (mkinitramfs.sh's --bin takes static programs only). The same
+# Debian binaries a user runs, not a rebuild: can-utils needs only libc.
 files=()
-for prog in canplayer candump; do
+for prog in canplayer candump isotpsend isotprecv isotpdump; do
     p=$(command -v "$prog" 2>/dev/null) || continue
     files+=(--file "$p:/usr/bin/$prog")
     while read -r lib; do
