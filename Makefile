@@ -207,7 +207,7 @@ test-cmake:
 $(BUILD)/bench/%: bench/%.c $(HEADERS) | $(BUILD)/bench
 	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
 
-bench: $(BENCH_BINS) $(BUILD)/selftest
+bench: $(BENCH_BINS) $(BUILD)/selftest $(BUILD)/ecu-sim/ecu-sim
 	@for b in $(BENCH_BINS); do BUILD=$(BUILD) CC="$(CC)" ./$$b || exit 1; done
 
 # ---- the QEMU VM bench (tests/vm): CAN and serial against real kernel drivers ----
