@@ -159,7 +159,7 @@ typedef struct hil_uds_value {
     double phys;            /* integers: raw * scale + offset */
     size_t len;             /* bytes of data */
     unsigned char data[HIL_UDS_DID_MAX];
-    char text[2 * HIL_UDS_DID_MAX + 32]; /* ASCII as is; integers "-12.3 degC" or "42"; bytes "01 02 0a" */
+    char text[3 * HIL_UDS_DID_MAX + 32]; /* ASCII as is; integers "-12.3 degC" or "42"; bytes "01 02 0a" */
 } hil_uds_value;
 
 /* Parse a spec. HIL_ERR_CONFIG naming the part that is wrong. */
@@ -580,8 +580,15 @@ HIL_API hil_result hil_uds_did_decode(const hil_uds_did* d, const void* data, si
     if (len) memcpy(out->data, p, len);
     out->len = len;
     if (d->type == HIL_UDS_DID_BYTES) {
+        /* 3 characters a byte: the text holds all HIL_UDS_DID_MAX of them */
+        static const char hexd[] = "0123456789abcdef";
         size_t n = 0;
-        for (i = 0; i < len; i++) n += (size_t)snprintf(out->text + n, sizeof out->text - n, "%s%02x", i ? " " : "", p[i]);
+        for (i = 0; i < len; i++) {
+            if (i) out->text[n++] = ' ';
+            out->text[n++] = hexd[p[i] >> 4];
+            out->text[n++] = hexd[p[i] & 15];
+        }
+        out->text[n] = 0;
     } else if (d->type == HIL_UDS_DID_ASCII) {
         for (i = 0; i < len; i++) out->text[i] = p[i] >= 0x20 && p[i] < 0x7F ? (char)p[i] : p[i] ? '?' : 0;
         out->text[len] = 0;
@@ -842,8 +849,9 @@ static int hil__uds_keyfn_mu_ok;
 
 typedef struct hil__uds {
     hil_mutex mu;             /* one request on the wire at a time */
-    hil_mutex tpmu;           /* the TesterPresent thread's state */
+    hil_mutex tpmu;           /* the TesterPresent thread's state, the stats */
     hil_cond tpcv;
+    hil_mutex tpctl;          /* starting and stopping that thread: one caller at a time */
     int locks_ok;
     long long p2_ms, p2_star_ms, margin_ms, pending_max, pending_total_ms, tp_ms;
     int tp_functional;
@@ -971,6 +979,7 @@ static void hil__uds_destroy(hil_aux* a) {
     if (u->locks_ok) {
         hil_mutex_destroy(&u->mu);
         hil_mutex_destroy(&u->tpmu);
+        hil_mutex_destroy(&u->tpctl);
         hil_cond_destroy(&u->tpcv);
         u->locks_ok = 0;
     }
@@ -985,6 +994,7 @@ static hil_result hil__uds_configure(hil_aux* a) {
     u->session = HIL_UDS_SESSION_DEFAULT;
     if ((r = hil_mutex_init(&u->mu)) != HIL_OK) return r;
     hil_mutex_init(&u->tpmu);
+    hil_mutex_init(&u->tpctl);
     hil_cond_init(&u->tpcv);
     u->locks_ok = 1;
     if ((r = hil_aux_opt_int(a, "p2_ms", 50, &u->p2_ms)) != HIL_OK) return r;
@@ -1063,8 +1073,10 @@ static hil_result hil__uds_configure(hil_aux* a) {
 
 static void* hil__uds_tp_main(void* arg);
 
+/* The thread never takes tpctl, so joining it under tpctl cannot wait on us. */
 static void hil__uds_tp_stop(hil__uds* u) {
     int running;
+    hil_mutex_lock(&u->tpctl);
     hil_mutex_lock(&u->tpmu);
     running = u->tp_running;
     u->tp_stop = 1;
@@ -1074,25 +1086,30 @@ static void hil__uds_tp_stop(hil__uds* u) {
     hil_mutex_lock(&u->tpmu);
     u->tp_running = 0;
     hil_mutex_unlock(&u->tpmu);
+    hil_mutex_unlock(&u->tpctl);
 }
 
 static void hil__uds_tp_start(hil__uds* u) {
+    hil_result r;
     if (u->tp_ms <= 0) return;
-    hil_mutex_lock(&u->tpmu);
+    hil_mutex_lock(&u->tpctl);
     if (u->tp_running) {
-        hil_mutex_unlock(&u->tpmu);
+        hil_mutex_unlock(&u->tpctl);
         return;
     }
+    hil_mutex_lock(&u->tpmu);
     u->tp_stop = 0;
     u->tp_running = 1;
     hil_mutex_unlock(&u->tpmu);
-    if (hil_thread_create(&u->tp, hil__uds_tp_main, u, "uds-tp") != HIL_OK) {
+    r = hil_thread_create(&u->tp, hil__uds_tp_main, u, "uds-tp");
+    if (r != HIL_OK) {
         HIL_WARN(hil_aux_logger(u->self), "auxiliary '%s': cannot start the TesterPresent thread: %s", hil_aux_name(u->self),
                  hil_last_error());
         hil_mutex_lock(&u->tpmu);
         u->tp_running = 0;
         hil_mutex_unlock(&u->tpmu);
     }
+    hil_mutex_unlock(&u->tpctl);
 }
 
 static hil_result hil__uds_create(hil_aux* a) {
@@ -1208,7 +1225,9 @@ static hil_result hil__uds_exchange(hil__uds* u, const unsigned char* req, size_
     }
     if ((r = hil__uds_send(u, sent, len, (flags & HIL_UDS_FUNCTIONAL) != 0)) != HIL_OK)
         return hil_aux_fail(a, r, "sending %s (0x%02X): %.400s", name, sid, hil_last_error());
+    hil_mutex_lock(&u->tpmu);
     u->stats.requests++;
+    hil_mutex_unlock(&u->tpmu);
     t0 = hil_now_ns();
     timeout = u->cur_p2 + (int)u->margin_ms;
     deadline = hil_deadline_ms(timeout);
@@ -1227,7 +1246,9 @@ static hil_result hil__uds_exchange(hil__uds* u, const unsigned char* req, size_
         if (m.len == 0) continue;
         if (in[0] == 0x7F && m.len == 3 && in[1] == sid && in[2] == HIL_UDS_NRC_RESPONSE_PENDING) {
             pending++;
+            hil_mutex_lock(&u->tpmu);
             u->stats.pending++;
+            hil_mutex_unlock(&u->tpmu);
             if (pending > u->pending_max)
                 return hil_aux_fail(a, HIL_ERR_TIMEOUT, "%s (0x%02X): %d response pending (0x78) answers: more than "
                                     "pending_max = %lld; the ECU never finished", name, sid, pending, u->pending_max);

@@ -14,7 +14,7 @@
  * Behaviour options:
  *   --p2 MS --p2star MS     what DiagnosticSessionControl reports (50, 5000)
  *   --s3 MS                 a non-default session ends this long after the
- *                           last request (default 5000)
+ *                           last request or final answer (default 5000)
  *   --slow-ms MS            routine 0x0201 takes this long (default 600),
  *   --pending-ms MS         answering 0x78 every MS meanwhile (default 200)
  *   --mode normal|silent|pending|pending-once
@@ -121,7 +121,7 @@ static int opt_p2 = 50, opt_p2star = 5000, opt_s3 = 5000, opt_slow = 600, opt_pe
 static enum { M_NORMAL, M_SILENT, M_PENDING, M_PENDING_ONCE } mode = M_NORMAL;
 
 static int session = 1;
-static long long last_request_ms;
+static long long last_request_ms; /* S3 runs from the last request or final answer (ISO 14229-2) */
 static int unlocked, seed_sent, bad_keys;
 static long long locked_until;
 static uint32_t seed_state = 0x1A2B3C4Du, seed_value;
@@ -545,6 +545,7 @@ static void pending_tick(void) {
     if (pend_done_ms >= 0 && t >= pend_done_ms) {
         pend_active = 0;
         send_msg(pend_final, pend_final_len);
+        last_request_ms = t;
         return;
     }
     nrc(pend_sid, 0x78);

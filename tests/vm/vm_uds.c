@@ -38,6 +38,8 @@ static void start_sim(hil_proc* p, const char* rx, const char* tx, const char* m
     argv[n++] = tx;
     argv[n++] = "--s3";
     argv[n++] = "600";
+    /* only one simulator listens functionally; each test has its own ids, so
+     * a simulator left by a failed test cannot answer the next one */
     if (strcmp(rx, "0x7E0") != 0) { argv[n++] = "--func-rx"; argv[n++] = "0"; }
     if (mode) { argv[n++] = "--mode"; argv[n++] = mode; argv[n++] = "--pending-ms"; argv[n++] = "20"; }
     argv[n] = NULL;
@@ -200,8 +202,8 @@ HIL_TEST(uds_vm, tester_present_holds_the_session) {
     hil_msg m;
     VM_REQUIRE();
     HIL_ASSERT(uds_bus_up(), "%s", hil_last_error());
-    start_sim(&sim, "0x7E0", "0x7E8", NULL); /* S3 600 ms */
-    a = vm_uds("uds_vm_tp", "7E0", "7E8", 0, tp);
+    start_sim(&sim, "0x7E2", "0x7EA", NULL); /* S3 600 ms */
+    a = vm_uds("uds_vm_tp", "7E2", "7EA", 0, tp);
     HIL_ASSERT_OK(hil_uds_session(a, HIL_UDS_SESSION_EXTENDED));
     hil_msg_init(&m, b, sizeof b);
     HIL_EXPECT_EQ(hil_aux_receive_message(a, &m, 2000), HIL_ERR_TIMEOUT); /* 2 s: over three S3 periods */
@@ -226,8 +228,8 @@ HIL_TEST(uds_vm, timeouts_over_kernel_isotp) {
     HIL_EXPECT(strstr(hil_last_error(), "no answer within P2") != NULL, "%s", hil_last_error());
     hil_aux_destroy(a);
     stop_sim(&sim);
-    start_sim(&sim, "0x7E1", "0x7E9", "pending");
-    a = vm_uds("uds_vm_pending", "7E1", "7E9", 0, fast);
+    start_sim(&sim, "0x7E3", "0x7EB", "pending");
+    a = vm_uds("uds_vm_pending", "7E3", "7EB", 0, fast);
     HIL_EXPECT_EQ(hil_uds_read(a, "vin", &v), HIL_ERR_TIMEOUT);
     HIL_EXPECT(strstr(hil_last_error(), "pending_max = 4") != NULL, "%s", hil_last_error());
     hil_aux_destroy(a);
@@ -261,8 +263,8 @@ HIL_TEST(uds_vm, flasher_and_interrupted_download) {
     HIL_ASSERT(fp != NULL, "%s", path);
     HIL_ASSERT_EQ(fwrite(img, 1, sizeof img, fp), sizeof img);
     fclose(fp);
-    start_sim(&sim, "0x7E0", "0x7E8", NULL);
-    a = vm_uds("uds_vm_flash", "7E0", "7E8", 0, NULL);
+    start_sim(&sim, "0x7E4", "0x7EC", NULL);
+    a = vm_uds("uds_vm_flash", "7E4", "7EC", 0, NULL);
     hil_flasher_config_init(&fc);
     fc.name = "ecu";
     fc.type = "uds";
