@@ -352,9 +352,6 @@ HIL_API const char* hil_uds_nrc_name(int nrc) {
     case 0x35: return "invalidKey";
     case 0x36: return "exceedNumberOfAttempts";
     case 0x37: return "requiredTimeDelayNotExpired";
-    case 0x38: return "secureDataTransmissionRequired";
-    case 0x39: return "secureDataTransmissionNotAllowed";
-    case 0x3A: return "secureDataVerificationFailed";
     case 0x50: return "certificateVerificationFailedInvalidTimePeriod";
     case 0x51: return "certificateVerificationFailedInvalidSignature";
     case 0x52: return "certificateVerificationFailedInvalidChainOfTrust";
@@ -394,11 +391,10 @@ HIL_API const char* hil_uds_nrc_name(int nrc) {
     case 0x91: return "torqueConverterClutchLocked";
     case 0x92: return "voltageTooHigh";
     case 0x93: return "voltageTooLow";
-    case 0x94: return "resourceTemporarilyNotAvailable";
     default: break;
     }
-    if (nrc >= 0x3B && nrc <= 0x4F) return "reservedByExtendedDataLinkSecurityDocument";
-    if (nrc >= 0x95 && nrc <= 0xEF) return "reservedForSpecificConditionsNotCorrect";
+    if (nrc >= 0x38 && nrc <= 0x4F) return "reservedByExtendedDataLinkSecurityDocument";
+    if (nrc >= 0x94 && nrc <= 0xEF) return "reservedForSpecificConditionsNotCorrect";
     if (nrc >= 0xF0 && nrc <= 0xFE) return "vehicleManufacturerSpecificConditionsNotCorrect";
     return "ISOSAEReserved";
 }

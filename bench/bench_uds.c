@@ -69,8 +69,8 @@ int main(void) {
     hil_aux_destroy(a);
     qsort(ms, N, sizeof ms[0], cmp_d);
     if (getloadavg(load, 3) < 0) load[0] = -1;
-    printf("BENCH uds_rdbi_rtt_host_p50 %.3f ms\n", ms[N / 2]);
-    printf("BENCH uds_rdbi_rtt_host_p99 %.3f ms\n", ms[N * 99 / 100]);
+    printf("BENCH uds_rdbi_rtt_host_p50 %.1f us\n", ms[N / 2] * 1000);
+    printf("BENCH uds_rdbi_rtt_host_p99 %.1f us\n", ms[N * 99 / 100] * 1000);
     printf("bench: uds_rdbi_rtt_host: %d ReadDataByIdentifier over pipes to build/ecu-sim, load average %.2f\n", N, load[0]);
     return 0;
 }
