@@ -46,7 +46,7 @@
  *         HIL_EXPECT_STREQ(v.text, "HILSIM00000000001");
  *         HIL_ASSERT_OK(hil_uds_read(diag, "temp", &v));
  *         HIL_EXPECT(v.phys > -40.0 && v.phys < 125.0);
- *         HIL_EXPECT_EQ(hil_uds_write(diag, "vin", "X"), HIL_ERR_PROTOCOL);  (too short: not sent)
+ *         HIL_EXPECT_EQ(hil_uds_write(diag, "vin", "X"), HIL_ERR_OVERFLOW);  (not 17 characters: not sent)
  *     }
  *     ... and before hil_main(): hil_uds_key_fn_register("sim_key", sim_key, NULL);
  *
