@@ -50,7 +50,7 @@ endif
 MATRIX_SRC = tests/compile/all_headers.c
 # Leave-out switches the matrix builds with (comma: together).
 NO_SWITCHES = -DHIL_NO_CAN -DHIL_NO_SCHEDULER -DHIL_NO_QEMU -DHIL_NO_CAN,-DHIL_NO_SCHEDULER,-DHIL_NO_QEMU
-HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h hil_probe.h)
+HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h hil_probe.h hil_uds.h)
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 META_SRCS = $(sort $(wildcard tests/meta/*.c))
 BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
@@ -65,7 +65,7 @@ BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
      $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers \
      $(BUILD)/drop-in-single/hil_tests \
-     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware
+     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware $(BUILD)/ecu-sim/ecu-sim
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed -e '/^$$/d' -e 's/^# \{0,1\}//'
@@ -117,6 +117,12 @@ $(BUILD)/all_headers: $(MATRIX_SRC) $(HEADERS) | $(BUILD)
 docs-config: $(BUILD)/all_headers
 	$(BUILD)/all_headers config-doc > docs/config-reference.md
 	@echo "wrote docs/config-reference.md"
+
+# The ECU simulator (examples/ecu-sim): the peer of the uds tests (tests/test_uds.c).
+# Plain C and libc, like firmware would be: no hil header.
+$(BUILD)/ecu-sim/ecu-sim: examples/ecu-sim/ecu_sim.c
+	@mkdir -p $(BUILD)/ecu-sim
+	$(CC) -std=c99 $(WARN) $(OPT) -g -o $@ $<
 
 # ---- the demo ----------------------------------------------------------------
 $(BUILD)/demo/sim_thermostat: examples/quickstart/sim_thermostat.c | $(BUILD)/demo
@@ -201,7 +207,7 @@ test-cmake:
 $(BUILD)/bench/%: bench/%.c $(HEADERS) | $(BUILD)/bench
 	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
 
-bench: $(BENCH_BINS) $(BUILD)/selftest $(BUILD)/meta/scpi_sim
+bench: $(BENCH_BINS) $(BUILD)/selftest $(BUILD)/meta/scpi_sim $(BUILD)/ecu-sim/ecu-sim
 	@for b in $(BENCH_BINS); do BUILD=$(BUILD) CC="$(CC)" ./$$b || exit 1; done
 
 # ---- the QEMU VM bench (tests/vm): CAN and serial against real kernel drivers ----
@@ -306,13 +312,13 @@ demo-mcu: $(BUILD)/mcu-lab/mcu_lab_tests
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples probe-firmware build/asan/demo/board_tests build/asan/demo/sim-firmware $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
+	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples probe-firmware build/asan/demo/board_tests build/asan/demo/sim-firmware build/asan/ecu-sim/ecu-sim $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
-	  build/tsan/selftest doc-examples probe-firmware build/tsan/demo/board_tests build/tsan/demo/sim-firmware $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
+	  build/tsan/selftest doc-examples probe-firmware build/tsan/demo/board_tests build/tsan/demo/sim-firmware build/tsan/ecu-sim/ecu-sim $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
 

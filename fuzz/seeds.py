@@ -252,6 +252,18 @@ def seeds_scpi():
     seed("not-a-number", b"9.91E+37\ninf\n0x1p3\n1e999\n")
     seed("flood", b"0123456789" * 40)
     seed("tiny-out", b'-350,"Queue overflow"\n', out=3)
+def seeds_uds():
+    def inp(spec, req, rest):
+        return bytes([len(spec)]) + spec + bytes([len(req)]) + req + rest
+    write("uds", "vin", inp(b"vin 0xF190 ascii 17", b"\x22\xf1\x90", b"\x62\xf1\x90HILSIM00000000001"))
+    write("uds", "temp-scaled", inp(b"temp 0x0101 s16 scale=0.1 unit=degC", b"\x22\x01\x01", b"\xff\x85"))
+    write("uds", "s64-le", inp(b"x 1 s64 le", b"\x2e\x01\x03", b"\x00\x00\x00\x00\x00\x00\x00\x80"))
+    write("uds", "u12", inp(b"x 1 u12 le offset=-40", b"\x10\x03", b"\x50\x03\x00\x32\x01\xf4"))
+    write("uds", "bytes-text", inp(b"b 2 bytes[3]", b"\x31\x01\xff\x01", b"01 02 0a"))
+    write("uds", "negative", inp(b"n 3 u8", b"\x27\x02\x00\x00\x00\x00", b"\x7f\x27\x35"))
+    write("uds", "download", inp(b"d 4 u32", b"\x34\x00\x44\x08\x00\x00\x00\x00\x00\x01\x00", b"\x74\x20\x01\x02"))
+    write("uds", "dtc-list", inp(b"d 5 bytes", b"\x19\x02\xff", b"\x59\x02\xff\x01\x23\x45\x09\x05\x43\x21\x24"))
+    write("uds", "dtc-ext", inp(b"d 6 bytes", b"\x19\x06\xc1\x23\x00\x01", b"\x59\x06\xc1\x23\x00\x08\x01\x07"))
 
 
 def main():

@@ -49,17 +49,22 @@ mkdir -p "$vm_dir/bin"
 # warn about static linking; nothing here uses them.
 flags=(-std=c99 -O2 -g -Wall -Wextra -Wpedantic -Werror -I. -Itests/vm
        -DHIL_HAVE_LIBSOCKETCAN -DHIL_HAVE_LIBSERIALPORT)
-srcs=(tests/vm/vm_main.c tests/vm/vm_socketcan.c tests/vm/vm_serial.c tests/vm/vm_bench_can.c)
+srcs=(tests/vm/vm_main.c tests/vm/vm_socketcan.c tests/vm/vm_serial.c tests/vm/vm_bench_can.c
+      tests/vm/vm_isotp.c tests/vm/vm_uds.c)
 say "building $vm_dir/bin/hil_vm_tests (static)"
 "$cc" "${flags[@]}" -static -pthread -o "$vm_dir/bin/hil_vm_tests" "${srcs[@]}" \
     -lsocketcan -lserialport -lm 2> >(grep -v -e 'statically linked applications requires at runtime' \
                                          -e 'in function' >&2) || { say "FAIL: building the VM test program"; exit 1; }
 "$cc" -std=c99 -O2 -Wall -Wextra -o "$vm_dir/bin/uart_peer" tests/vm/uart_peer.c || exit 1
+# the ECU simulator the uds suite talks to over the kernel's ISO-TP (vm_uds.c)
+"$cc" -std=c99 -O2 -Wall -Wextra -Wpedantic -Werror -static -o "$vm_dir/bin/ecu-sim" examples/ecu-sim/ecu_sim.c || exit 1
 
 # can-utils for the interoperability tests: the host's dynamically linked
-# candump and canplayer with the two libraries they need.
+# programs, each with the libraries ldd names and the loader, copied with
+# --file (mkinitramfs.sh's --bin takes static programs only). The same
+# Debian binaries a user runs, not a rebuild: can-utils needs only libc.
 files=()
-for prog in canplayer candump; do
+for prog in canplayer candump isotpsend isotprecv isotpdump; do
     p=$(command -v "$prog" 2>/dev/null) || continue
     files+=(--file "$p:/usr/bin/$prog")
     while read -r lib; do
@@ -81,7 +86,7 @@ else
 fi
 vm_rc=0
 tests/vm/run.sh --build-dir "$vm_dir" --timeout "$timeout_s" --quiet \
-    --bin "$vm_dir/bin/hil_vm_tests" "${files[@]+"${files[@]}"}" \
+    --bin "$vm_dir/bin/hil_vm_tests" --bin "$vm_dir/bin/ecu-sim" "${files[@]+"${files[@]}"}" \
     --peer "$(printf '%q' "$vm_dir/bin/uart_peer") --quiet" \
     -- "${args[@]}" || vm_rc=$?
 console=$vm_dir/run/console.log
