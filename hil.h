@@ -6617,8 +6617,8 @@ HIL__SHARED void hil__bind_fork_calls(void) {
     FILE* f;
     void* p;
     pthread_mutex_t mu;
-    if (done) return;
-    done = 1;
+    /* the job's monitor thread and a runner may both fork: once is enough */
+    if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
     {
         /* pthread_self is a const function: a call whose result is unused is dropped */
         pthread_t self = pthread_self();
