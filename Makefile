@@ -7,7 +7,7 @@
 #   make bench      print BENCH lines
 #   make sanitize   the self-tests under ASan + UBSan
 #   make tsan       the self-tests under ThreadSanitizer
-#   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
+#   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror; the split implementation, linked
 #   make fuzz       build the libFuzzer harnesses (fuzz/); FUZZ_SECONDS=N runs each N s
 #   make fuzz-regress  every harness once over its committed corpus
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
@@ -48,6 +48,8 @@ ifeq ($(call have,libsocketcan),yes)
 endif
 
 MATRIX_SRC = tests/compile/all_headers.c
+# The implementation split over one file per module (HIL_IMPLEMENTATION_CORE, ...).
+SPLIT_SRCS = $(sort $(wildcard tests/compile/split/*.c))
 # Leave-out switches the matrix builds with (comma: together).
 NO_SWITCHES = -DHIL_NO_CAN -DHIL_NO_SCHEDULER -DHIL_NO_QEMU -DHIL_NO_CAN,-DHIL_NO_SCHEDULER,-DHIL_NO_QEMU
 HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h hil_probe.h hil_uds.h)
@@ -345,7 +347,19 @@ compile-matrix: | $(BUILD)
 	    echo "compile-matrix: HIL_NO_CAN left the CAN section in"; exit 1; fi;; esac; \
 	  case $$sw in *HIL_NO_QEMU*) if nm $(BUILD)/matrix-no | grep -q ' hil_qemu_qmp$$'; then \
 	    echo "compile-matrix: HIL_NO_QEMU left the qemu section in"; exit 1; fi;; esac; \
-	done; echo "compile-matrix: clean"
+	done; \
+	mkdir -p $(BUILD)/split; \
+	for c in "gcc -std=c99" "clang -std=c99" "g++ -std=c++17 -x c++" "clang++ -std=c++17 -x c++"; do \
+	  echo "compile-matrix: the implementation split over one file per module (tests/compile/split), $$c, linked and run"; \
+	  rm -f $(BUILD)/split/*.o; \
+	  for f in $(SPLIT_SRCS); do $$c $(WARN) $(HIL_DEFS) -I. -c -o $(BUILD)/split/$$(basename $$f .c).o $$f; done; \
+	  $${c%% *} -o $(BUILD)/split/matrix-split $(BUILD)/split/*.o $(LDLIBS_ALL); \
+	  $(BUILD)/split/matrix-split -q > $(BUILD)/split/out 2>&1 || { cat $(BUILD)/split/out; exit 1; }; \
+	done; \
+	printf '#include "hil.h"\n#define HIL_IMPLEMENTATION_AUX\n#include "hil_aux.h"\n' | \
+	  $(CC) -std=c99 -I. -x c -c -o /dev/null - 2>&1 | grep -q 'define HIL_IMPLEMENTATION_<MODULE> before the first hil header' || \
+	  { echo "compile-matrix: a module switch defined after hil.h is not reported"; exit 1; }; \
+	echo "compile-matrix: clean"
 
 # ---- fuzzing (docs/fuzzing.md) --------------------------------------------------------
 # One libFuzzer harness per fuzz/fuzz_<name>.c, seeds in fuzz/corpus/<name>/.

@@ -107,7 +107,8 @@
  * - An auxiliary owns its channels and destroys them.
  *
  * Needs hil.h and hil_connectors.h. The implementation is compiled where
- * HIL_IMPLEMENTATION is defined.
+ * HIL_IMPLEMENTATION is defined (or HIL_IMPLEMENTATION_AUX, in a file of
+ * its own: hil.h, section 10).
  */
 #ifndef HIL_AUX_H_INCLUDED
 #define HIL_AUX_H_INCLUDED
@@ -574,8 +575,11 @@ HIL_API hil_result hil_scpi_parse_bool(const char* s, size_t len, int* out);
 /* ==========================================================================
  * Implementation
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_AUX__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_AUX)) && !defined(HIL_AUX__IMPLEMENTED)
 #define HIL_AUX__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_aux.h: define HIL_IMPLEMENTATION_AUX before the first hil header of the file"
+#endif
 
 #include <errno.h>
 #include <string.h>

@@ -82,7 +82,8 @@
  * scope); see docs/connectors.md. No header needs editing.
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
- * defined; link -lpthread, and -lserialport when built with
+ * defined (or HIL_IMPLEMENTATION_CONNECTORS, in a file of its own: hil.h,
+ * section 10); link -lpthread, and -lserialport when built with
  * HIL_HAVE_LIBSERIALPORT (HIL_NO_LIBSERIALPORT leaves it out).
  *
  * COMPILE-TIME OPTIONS (define them the same way in every file that
@@ -1076,11 +1077,33 @@ HIL_API const hil_channel_type* hil_isotp_channel_type(void);
 
 #endif /* HIL_CONNECTORS_H_INCLUDED */
 
+/* The private helpers of this implementation that hil_aux.h's and
+ * hil_probe.h's implementations call too (hil.h, section 10: HIL__SHARED). */
+#if defined(HIL__PRELUDE_DONE) && !defined(HIL_CONNECTORS__SHARED_DECLARED)
+#define HIL_CONNECTORS__SHARED_DECLARED
+#ifdef __cplusplus
+extern "C" {
+#endif
+#define HIL__TYPE_CHECK_ORDER 900
+HIL__SHARED void hil__declare_type_options(hil_extension* ext, const char* section, const hil_channel_opt* opts);
+HIL__SHARED hil_result hil__unknown_type(const char* kind, const char* name, const char* type,
+                                         const char* const* names, size_t n);
+HIL__SHARED hil_result hil__check_entity_types(hil_config* cfg, const char* section, const char* kind,
+                                               size_t (*types)(const char** out, size_t max));
+HIL__SHARED hil_config* hil__channel_cfg(hil_channel* ch);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
 /* ==========================================================================
  * Implementation
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_CONNECTORS__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_CONNECTORS)) && !defined(HIL_CONNECTORS__IMPLEMENTED)
 #define HIL_CONNECTORS__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_connectors.h: define HIL_IMPLEMENTATION_CONNECTORS before the first hil header of the file"
+#endif
 
 #include <errno.h>
 #include <string.h>
@@ -1136,6 +1159,10 @@ struct hil_channel {
     hil_strbuf tx;
 };
 
+/* The configuration a channel reads its options from (the RTT channel of
+ * hil_probe.h finds its probe's options there). */
+HIL__SHARED hil_config* hil__channel_cfg(hil_channel* ch) { return ch->cfg; }
+
 HIL_API void hil_msg_init(hil_msg* m, void* buf, size_t cap) {
     memset(m, 0, sizeof *m);
     m->data = buf;
@@ -1170,7 +1197,7 @@ static const hil_channel_opt hil__channel_stream_opts[] = {
  * the config check at start-up knows every type's options. Types share
  * option names, so one that is declared already stays as it is. Shared by
  * channel types, flasher types and auxiliary types. */
-static void hil__declare_type_options(hil_extension* ext, const char* section, const hil_channel_opt* opts) {
+HIL__SHARED void hil__declare_type_options(hil_extension* ext, const char* section, const hil_channel_opt* opts) {
     size_t i;
     for (i = 0; opts && opts[i].name; i++) {
         const hil_channel_opt* o = &opts[i];
@@ -1191,8 +1218,8 @@ static void hil__declare_type_options(hil_extension* ext, const char* section, c
 }
 
 /* "<kind> '<name>': unknown type '<type>' (registered: a, b, c)" */
-static hil_result hil__unknown_type(const char* kind, const char* name, const char* type, const char* const* names,
-                                    size_t n) {
+HIL__SHARED hil_result hil__unknown_type(const char* kind, const char* name, const char* type,
+                                         const char* const* names, size_t n) {
     hil_strbuf sb = {0, 0, 0, 0};
     hil_result r;
     size_t k;
@@ -1208,10 +1235,8 @@ static hil_result hil__unknown_type(const char* kind, const char* name, const ch
  * connector. Done by the section's framework extension at load order
  * HIL__TYPE_CHECK_ORDER, so types registered before main (constructors),
  * in main before hil_main, or by an extension that loads earlier are known. */
-#define HIL__TYPE_CHECK_ORDER 900
-
-static hil_result hil__check_entity_types(hil_config* cfg, const char* section, const char* kind,
-                                          size_t (*types)(const char** out, size_t max)) {
+HIL__SHARED hil_result hil__check_entity_types(hil_config* cfg, const char* section, const char* kind,
+                                               size_t (*types)(const char** out, size_t max)) {
     const char* ents[256];
     const char* names[64];
     size_t n = hil_config_entities(cfg, section, ents, 256), m = types(names, 64), i, k;

@@ -102,7 +102,8 @@
  * symbols, regions) and fuzzed (fuzz/fuzz_rsp.c, fuzz_elf.c, fuzz_rtt.c).
  *
  * Needs hil.h and hil_connectors.h first. The implementation is compiled
- * where HIL_IMPLEMENTATION is defined. POSIX (sockets, termios). Docs:
+ * where HIL_IMPLEMENTATION is defined (or HIL_IMPLEMENTATION_PROBE, in a
+ * file of its own: hil.h, section 10). POSIX (sockets, termios). Docs:
  * docs/probes.md.
  */
 #ifndef HIL_PROBE_H_INCLUDED
@@ -513,8 +514,11 @@ HIL_API void hil_probe_module_init(void);
 /* ==========================================================================
  * IMPLEMENTATION
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_PROBE__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_PROBE)) && !defined(HIL_PROBE__IMPLEMENTED)
 #define HIL_PROBE__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_probe.h: define HIL_IMPLEMENTATION_PROBE before the first hil header of the file"
+#endif
 
 #include <errno.h>
 #include <string.h>
@@ -3166,7 +3170,7 @@ static void hil__rtt_close(hil_channel* ch);
 static hil_result hil__rtt_open(hil_channel* ch) {
     hil__rttch* s = (hil__rttch*)hil_channel_state(ch);
     int fds[2];
-    hil_result r = hil__probe_get_cfg(s->probe_name, ch->cfg, &s->probe);
+    hil_result r = hil__probe_get_cfg(s->probe_name, hil__channel_cfg(ch), &s->probe);
     if (r) return hil_channel_error(ch, r, "%s", hil_last_error());
     if ((r = hil_rtt_attach(s->probe, &s->rc, &s->rtt)) != HIL_OK) {
         char msg[700];

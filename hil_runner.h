@@ -166,7 +166,9 @@
  * Docs: docs/scheduler.md.
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
- * defined (after hil.h's).
+ * defined (after hil.h's), or HIL_IMPLEMENTATION_RUNNER in a file of its
+ * own (hil.h, section 10): parts 1 and 2 share their internals, so the
+ * scheduler is not split from the jobs (HIL_NO_SCHEDULER leaves it out).
  *
  * COMPILE-TIME OPTIONS (define them the same way in every file that
  * includes this header, e.g. with -D):
@@ -737,8 +739,11 @@ HIL_API void hil_scheduler_register(void);
 /* ==========================================================================
  * Implementation
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_RUNNER__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_RUNNER)) && !defined(HIL_RUNNER__IMPLEMENTED)
 #define HIL_RUNNER__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_runner.h: define HIL_IMPLEMENTATION_RUNNER before the first hil header of the file"
+#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1952,7 +1957,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     setpgid(0, 0);
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (getppid() != J->pid) _exit(0); /* the job died before prctl took effect */
+    if (getppid() != J->pid) hil__child_exit(0); /* the job died before prctl took effect */
 #endif
     hil_forked_child_reset();
     {
@@ -2006,7 +2011,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         hil__tw_begin(&c.frame, HIL__TEV_ERROR);
         hil__put_str(&c.frame, "the task process could not set up its bus (out of memory)");
         hil__tw_send(evw, &c.frame);
-        _exit(0);
+        hil__child_exit(0);
     }
     hil_run_options_init(&o);
     for (n = 0; t->filters && t->filters[n]; n++) {
@@ -2043,7 +2048,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     if (!c.frame.failed) hil_sb_append(&c.last, c.frame.data, c.frame.len);
     if (!c.last.failed) (void)hil_write_all(evw, c.last.data, c.last.len);
     fflush(NULL);
-    _exit(0); /* no atexit handlers: they belong to the job process */
+    hil__child_exit(0); /* no atexit handlers: they belong to the job process */
 }
 
 /* A descriptor that becomes readable when pid exits (pidfd on Linux;
@@ -2229,16 +2234,26 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         t->limit_s = limit;
     }
     if (t->kind == HIL__TASK_TESTS) {
-        int ev[2], pid;
-        if (pipe(ev) != 0) {
+        int ev[2], pid, made;
+#ifdef __linux__
+        made = pipe2(ev, O_CLOEXEC) == 0; /* one system call, not five */
+#else
+        made = pipe(ev) == 0;
+        if (made) {
+            hil_set_cloexec(ev[0]);
+            hil_set_cloexec(ev[1]);
+        }
+#endif
+        if (!made) {
             hil__sfmt(why, sizeof why, "cannot create a pipe: %s", strerror(errno));
             hil__job_close_fd(&t->logfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
             hil_sb_free(&desc);
             return;
         }
-        hil_set_cloexec(ev[0]);
-        hil_set_cloexec(ev[1]);
+        /* what the task process and its worker call, resolved here once
+         * (hil.h: lazy binding) rather than in every task process */
+        hil__bind_fork_calls();
         /* SIGTERM/SIGINT stay pending until the task process has its own
          * interrupt state (hil_forked_child_reset), or they would be lost */
         pthread_sigmask(SIG_BLOCK, &stop_sigs, &old_mask);

@@ -1,0 +1,23 @@
+/* Tests and main, without any implementation: they link against the five
+ * implementation files of this directory. Calls into every module, so a
+ * module whose implementation is missing fails to link. */
+#include "hil.h"
+#include "hil_connectors.h"
+#include "hil_aux.h"
+#include "hil_runner.h"
+#include "hil_probe.h"
+
+HIL_TEST(split, every_module_links) {
+    hil_channel_config cc;
+    hil_aux_config ac;
+    hil_job_config jc;
+    hil_rsp_config rc;
+    hil_channel_config_init(&cc);
+    hil_aux_config_init(&ac);
+    hil_job_config_init(&jc);
+    hil_rsp_config_init(&rc);
+    /* the built-in channel types registered themselves from connectors.c */
+    HIL_ASSERT(hil_channel_type_find("tcp") != NULL);
+}
+
+HIL_MAIN()
