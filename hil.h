@@ -138,7 +138,8 @@
  * be requested before the first system header. Include hil.h first in the
  * HIL_IMPLEMENTATION file (or build with -D_GNU_SOURCE). */
 #if defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_CORE) || defined(HIL_IMPLEMENTATION_CONNECTORS) || \
-    defined(HIL_IMPLEMENTATION_AUX) || defined(HIL_IMPLEMENTATION_RUNNER) || defined(HIL_IMPLEMENTATION_PROBE)
+    defined(HIL_IMPLEMENTATION_AUX) || defined(HIL_IMPLEMENTATION_RUNNER) || defined(HIL_IMPLEMENTATION_PROBE) || \
+    defined(HIL_IMPLEMENTATION_UDS) || defined(HIL_IMPLEMENTATION_CONSOLE) || defined(HIL_IMPLEMENTATION_HARVEST)
 #define HIL__IMPL_BEFORE_FIRST_INCLUDE
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -1176,7 +1177,8 @@ HIL_API hil_bus* hil_program_bus(void);
  * defining one of these before its first hil header (each in exactly one
  * .c file of the program): HIL_IMPLEMENTATION_CORE (hil.h),
  * HIL_IMPLEMENTATION_CONNECTORS, HIL_IMPLEMENTATION_AUX,
- * HIL_IMPLEMENTATION_RUNNER, HIL_IMPLEMENTATION_PROBE. make -j compiles
+ * HIL_IMPLEMENTATION_RUNNER, HIL_IMPLEMENTATION_PROBE, HIL_IMPLEMENTATION_UDS
+ * (and HIL_IMPLEMENTATION_CONSOLE, _HARVEST for those modules). make -j compiles
  * them in parallel and a change to one module recompiles one file (the
  * implementation is about 1300 functions; -O0 code generation is most of a
  * build's time: README, "Build time"). The prelude below is what every
@@ -1186,7 +1188,8 @@ HIL_API hil_bus* hil_program_bus(void);
  * with HIL_IMPLEMENTATION, external when split).
  * ========================================================================== */
 #if defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_CORE) || defined(HIL_IMPLEMENTATION_CONNECTORS) || \
-    defined(HIL_IMPLEMENTATION_AUX) || defined(HIL_IMPLEMENTATION_RUNNER) || defined(HIL_IMPLEMENTATION_PROBE)
+    defined(HIL_IMPLEMENTATION_AUX) || defined(HIL_IMPLEMENTATION_RUNNER) || defined(HIL_IMPLEMENTATION_PROBE) || \
+    defined(HIL_IMPLEMENTATION_UDS) || defined(HIL_IMPLEMENTATION_CONSOLE) || defined(HIL_IMPLEMENTATION_HARVEST)
 #ifndef HIL__PRELUDE_DONE
 #define HIL__PRELUDE_DONE
 #if !defined(HIL_IMPLEMENTATION) && !defined(HIL__IMPL_BEFORE_FIRST_INCLUDE)

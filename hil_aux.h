@@ -572,6 +572,20 @@ HIL_API hil_result hil_scpi_parse_bool(const char* s, size_t len, int* out);
 
 #endif /* HIL_AUX_H_INCLUDED */
 
+/* The private helpers of this implementation that hil_probe.h's and
+ * hil_uds.h's implementations call too (hil.h, section 10: HIL__SHARED). */
+#if defined(HIL__PRELUDE_DONE) && !defined(HIL_AUX__SHARED_DECLARED)
+#define HIL_AUX__SHARED_DECLARED
+#ifdef __cplusplus
+extern "C" {
+#endif
+HIL__SHARED hil_result hil__com_receive(hil_aux* a, size_t index);
+HIL__SHARED hil_config* hil__aux_cfg(hil_aux* a);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
 /* ==========================================================================
  * Implementation
  * ========================================================================== */
@@ -2938,7 +2952,6 @@ HIL_API void hil_aux_get_stats(hil_aux* a, hil_aux_stats* out) {
 /* ---- creating and deleting ------------------------------------------------------------------------------ */
 
 static void hil__proxy_sink(hil_channel* ch, hil_aux* a);
-static hil_result hil__com_receive(hil_aux* a, size_t index);
 
 HIL_API void hil_aux_config_init(hil_aux_config* c) {
     memset(c, 0, sizeof *c);
@@ -3212,7 +3225,9 @@ static void hil__com_delete(hil_aux* a) { hil_channel_close(hil_aux_com(a)); }
 /* Everything that is there, up to 64 messages (then the worker looks at
  * its requests again), queued as one batch. In block mode the batch stops
  * at the room left, so the queue overshoots by one message at most. */
-static hil_result hil__com_receive(hil_aux* a, size_t index) {
+HIL__SHARED hil_config* hil__aux_cfg(hil_aux* a) { return a->cfg; }
+
+HIL__SHARED hil_result hil__com_receive(hil_aux* a, size_t index) {
     unsigned char buf[65536];
     hil__rxitem items[64];
     hil_channel* ch = hil_aux_channel(a, index);

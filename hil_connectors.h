@@ -1091,6 +1091,9 @@ HIL__SHARED hil_result hil__unknown_type(const char* kind, const char* name, con
 HIL__SHARED hil_result hil__check_entity_types(hil_config* cfg, const char* section, const char* kind,
                                                size_t (*types)(const char** out, size_t max));
 HIL__SHARED hil_config* hil__channel_cfg(hil_channel* ch);
+HIL__SHARED void hil__words_free(char** w);
+HIL__SHARED hil_result hil__split_words(const char* s, char*** out, size_t* count);
+HIL__SHARED void hil__last_lines(const char* text, int lines, char* out, size_t size);
 #ifdef __cplusplus
 }
 #endif
@@ -2672,13 +2675,13 @@ static const char* hil__hint(int e, int tty) {
 
 /* Split a command line into words like a shell (quotes, backslashes),
  * without running one. *out: NULL-terminated, free with hil__words_free. */
-static void hil__words_free(char** w) {
+HIL__SHARED void hil__words_free(char** w) {
     size_t i;
     for (i = 0; w && w[i]; i++) HIL_FREE(w[i]);
     HIL_FREE(w);
 }
 
-static hil_result hil__split_words(const char* s, char*** out, size_t* count) {
+HIL__SHARED hil_result hil__split_words(const char* s, char*** out, size_t* count) {
     char** w = NULL;
     size_t n = 0, cap = 0;
     hil_strbuf cur = {0, 0, 0, 0};
@@ -5683,7 +5686,7 @@ static char* hil__expand_word(const char* w, const char* image, const char* name
 }
 
 /* The last lines of the output, for a message. */
-static void hil__last_lines(const char* text, int lines, char* out, size_t size) {
+HIL__SHARED void hil__last_lines(const char* text, int lines, char* out, size_t size) {
     size_t n = strlen(text);
     const char* p;
     int seen = 0;

@@ -511,6 +511,19 @@ HIL_API void hil_probe_module_init(void);
 
 #endif /* HIL_PROBE_H_INCLUDED */
 
+/* The private helper of this implementation that hil_uds.h's
+ * implementation calls too (hil.h, section 10: HIL__SHARED). */
+#if defined(HIL__PRELUDE_DONE) && !defined(HIL_PROBE__SHARED_DECLARED)
+#define HIL_PROBE__SHARED_DECLARED
+#ifdef __cplusplus
+extern "C" {
+#endif
+HIL__SHARED int hil__pr_num(const char* s, uint64_t* out);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
 /* ==========================================================================
  * IMPLEMENTATION
  * ========================================================================== */
@@ -794,7 +807,7 @@ static int hil__pr_xml_attr(const char* tag, const char* tagend, const char* nam
     return 0;
 }
 
-static int hil__pr_num(const char* s, uint64_t* out) {
+HIL__SHARED int hil__pr_num(const char* s, uint64_t* out) {
     char* end;
     unsigned long long v;
     if (!*s) return 0;
@@ -3385,7 +3398,7 @@ static hil_result hil__probe_aux_create(hil_aux* a) {
     hil__probe_aux* s = (hil__probe_aux*)hil_aux_priv(a);
     const char* image = hil_aux_opt_str(a, "flash", NULL);
     hil_probe* p = NULL;
-    hil_result r = hil__probe_get_cfg(hil__probe_aux_name(a), a->cfg, &p); /* probes.* of the auxiliary's configuration */
+    hil_result r = hil__probe_get_cfg(hil__probe_aux_name(a), hil__aux_cfg(a), &p); /* probes.* of the auxiliary's configuration */
     if (r != HIL_OK) return hil_aux_fail(a, r, "%s", hil_last_error());
     if (image && *image && (r = hil__probe_aux_flash(a, p, image)) != HIL_OK) {
         hil_probe_release(p);

@@ -85,6 +85,7 @@
  *
  * Needs hil.h, hil_connectors.h, hil_aux.h and hil_probe.h (its image
  * readers) first. The implementation is compiled where HIL_IMPLEMENTATION
+ * (or HIL_IMPLEMENTATION_UDS, in a file of its own: README, "Build time")
  * is defined. The response decoder and the DID codec are fuzzed
  * (fuzz/fuzz_uds.c). Docs: docs/uds.md. An ECU simulator to test against:
  * examples/ecu-sim.
@@ -320,8 +321,11 @@ HIL_API void hil_uds_module_init(void);
 /* ==========================================================================
  * IMPLEMENTATION
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_UDS__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_UDS)) && !defined(HIL_UDS__IMPLEMENTED)
 #define HIL_UDS__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_uds.h: define HIL_IMPLEMENTATION_UDS before the first hil header of the file"
+#endif
 
 #include <math.h>
 #include <errno.h>

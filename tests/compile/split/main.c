@@ -1,4 +1,4 @@
-/* Tests and main, without any implementation: they link against the five
+/* Tests and main, without any implementation: they link against the
  * implementation files of this directory. Calls into every module, so a
  * module whose implementation is missing fails to link. */
 #include "hil.h"
@@ -6,6 +6,7 @@
 #include "hil_aux.h"
 #include "hil_runner.h"
 #include "hil_probe.h"
+#include "hil_uds.h"
 
 HIL_TEST(split, every_module_links) {
     hil_channel_config cc;
@@ -18,6 +19,7 @@ HIL_TEST(split, every_module_links) {
     hil_rsp_config_init(&rc);
     /* the built-in channel types registered themselves from connectors.c */
     HIL_ASSERT(hil_channel_type_find("tcp") != NULL);
+    HIL_ASSERT(hil_uds_nrc_name(0x78) != NULL);
 }
 
 HIL_MAIN()
