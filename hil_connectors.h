@@ -1045,6 +1045,10 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
 
 /* The isotp channel type (registered by hil_connectors.h itself). */
 HIL_API const hil_channel_type* hil_isotp_channel_type(void);
+/* A CAN id as the options tx_id and rx_id take it (and can-utils write it):
+ * hex, "0x" optional; 8 hex digits or a value above 7FF is a 29-bit id
+ * (*extended = 1). HIL_ERR_CONFIG with the reason in hil_last_error(). */
+HIL_API hil_result hil_isotp_parse_id(const char* text, uint32_t* id, int* extended);
 
 /* ==== end of section: isotp ================================================== */
 #endif /* HIL_NO_CAN */
@@ -7730,6 +7734,13 @@ static const hil_channel_type hil__isotp_type = {
 };
 
 HIL_API const hil_channel_type* hil_isotp_channel_type(void) { return &hil__isotp_type; }
+
+HIL_API hil_result hil_isotp_parse_id(const char* text, uint32_t* id, int* extended) {
+    char why[200];
+    if (!text) text = "";
+    if (hil__isotp_parse_id(text, id, extended, why, sizeof why) != HIL_OK) return hil_error(HIL_ERR_CONFIG, "%s", why);
+    return HIL_OK;
+}
 
 /* ---- traces: candump log and pcap writers --------------------------------------------- */
 
