@@ -14,6 +14,8 @@
  *   rfc2217    remote serial, telnet COM-PORT    stream
  *   ser2net    remote serial, RFC 2217 or raw    stream
  *   qemu       an emulated microcontroller       stream   (HIL_NO_QEMU leaves it out)
+ *   socketcan  CAN frames (Linux SocketCAN)      packets  (HIL_NO_CAN leaves it out)
+ *   isotp      ISO-TP messages on CAN (kernel)   packets  (HIL_NO_CAN leaves it out)
  *
  * Streams take the framing options: framing = raw | line | cobs | slip |
  * length, line_terminator, max_frame, length_bytes, length_endian,
@@ -87,11 +89,12 @@
  *
  * COMPILE-TIME OPTIONS (define them the same way in every file that
  * includes this header, e.g. with -D):
- *   HIL_NO_CAN          leave out the socketcan section: the socketcan
- *                       channel type, hil_can_* (frames as text, interface
- *                       control, traces, replay). About a fifth of this
- *                       header's implementation; configuring a channel of
- *                       type socketcan then fails as an unknown type.
+ *   HIL_NO_CAN          leave out the socketcan section: the socketcan and
+ *                       isotp channel types, hil_can_* (frames as text,
+ *                       interface control, traces, replay). About a fifth of
+ *                       this header's implementation; configuring a channel
+ *                       of type socketcan or isotp then fails as an unknown
+ *                       type.
  *   HIL_NO_SOCKETCAN    keep the section but build it without the Linux CAN
  *                       headers (open() says why it cannot work).
  *   HIL_NO_LIBSERIALPORT  the serial type without libserialport.
@@ -974,9 +977,9 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
  *
  * MESSAGES. send: 1 .. 4095 bytes go in first frames with 12-bit lengths;
  * longer ones in the 32-bit lengths of ISO 15765-2:2016, up to the
- * kernel's maximum: 66000 bytes on Linux 5.10 .. 6.1 (measured on 6.1),
- * from 6.2 on the module parameter max_pdu_size (8300 by default). A
- * longer message is refused with a message saying so.
+ * kernel's maximum: 8200 bytes on Linux 5.10-5.17, 66000 on 5.18-6.3
+ * (measured on 6.1), from 6.4 on the module parameter max_pdu_size (8300
+ * by default). A longer message is refused with a message saying so.
  * m->remote_id and m->flags are ignored on send: the ids are the
  * channel's. send returns when the whole message has gone out (every
  * consecutive frame, as the peer's flow control allowed); with timeout 0 it
@@ -7562,8 +7565,8 @@ static hil_result hil__isotp_error(hil_channel* ch, hil__isotp* s, const char* w
     case EMSGSIZE:
         if (len)
             return hil_channel_error(ch, HIL_ERR_INVALID_ARG, "%s on %s: %zu bytes is more than this kernel's ISO-TP "
-                                     "takes in one message (Linux 5.10..6.1: 66000; 6.2 and later: the module "
-                                     "parameter max_pdu_size of can-isotp, 8300 by default)", what, s->ifname, len);
+                                     "takes in one message (Linux 5.10-5.17: 8200; 5.18-6.3: 66000; 6.4 and later: "
+                                     "the module parameter max_pdu_size of can-isotp, 8300 by default)", what, s->ifname, len);
         return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: the peer answered our first frame with an overflow "
                                  "flow control (its buffer is smaller than the message)", what, s->ifname);
     case ENETDOWN:
