@@ -6544,7 +6544,7 @@ typedef struct hil__sockcan {
 } hil__sockcan;
 
 static const hil_channel_opt hil__socketcan_opts[] = {
-    {"interface", HIL_OPT_STRING, NULL, "socketcan: the CAN network interface (can0, vcan0)", NULL},
+    {"interface", HIL_OPT_STRING, NULL, "socketcan, isotp: the CAN network interface (can0, vcan0)", NULL},
     {"filters", HIL_OPT_STRING, NULL, "socketcan: receive filters id:mask or id~mask (inverted), hex, comma separated", NULL},
     {"filter_join", HIL_OPT_BOOL, "false", "socketcan: a frame must pass all filters (AND) instead of any", NULL},
     {"error_mask", HIL_OPT_STRING, "none", "socketcan: error frames to receive: none, all, a mask, or class names", NULL},
@@ -6559,11 +6559,11 @@ static const hil_channel_opt hil__socketcan_opts[] = {
     {"data_sample_point", HIL_OPT_FLOAT, NULL, "socketcan: CAN FD data sample point, 0..1", NULL},
     {"restart_ms", HIL_OPT_INT, NULL, "socketcan: automatic restart after bus-off, ms (0: off)", NULL},
     {"loopback", HIL_OPT_BOOL, NULL, "socketcan: controller loopback mode", NULL},
-    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode", NULL},
+    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode; isotp: never send flow control (default false)", NULL},
     {"triple_sampling", HIL_OPT_BOOL, NULL, "socketcan: controller triple sampling", NULL},
     {"one_shot", HIL_OPT_BOOL, NULL, "socketcan: controller one-shot mode (no retransmission)", NULL},
     {"berr_reporting", HIL_OPT_BOOL, NULL, "socketcan: controller bus-error reporting", NULL},
-    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode", NULL},
+    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode; isotp: CAN FD frames, interface MTU 72 (default false)", NULL},
     {"fd_non_iso", HIL_OPT_BOOL, NULL, "socketcan: controller non-ISO CAN FD", NULL},
     {"presume_ack", HIL_OPT_BOOL, NULL, "socketcan: controller ignores missing ACKs", NULL},
     {"state", HIL_OPT_CHOICE, "keep", "socketcan: keep the interface as it is, or start it (up) at open", "keep|up"},
@@ -7148,8 +7148,12 @@ typedef struct hil__isotp {
 #define HIL__ISOTP_F_SF_BROADCAST 0x0800u
 #define HIL__ISOTP_F_CF_BROADCAST 0x1000u
 
+/* interface, listen_only and fd are socketcan's keys too: the same
+ * declaration (no default, one help text) in both tables, so the
+ * configuration registry and docs/config-reference.md read the same
+ * whichever type registered first; the code's fallback is the default. */
 static const hil_channel_opt hil__isotp_opts[] = {
-    {"interface", HIL_OPT_STRING, NULL, "isotp: the CAN network interface (can0, vcan0)", NULL},
+    {"interface", HIL_OPT_STRING, NULL, "socketcan, isotp: the CAN network interface (can0, vcan0)", NULL},
     {"tx_id", HIL_OPT_STRING, NULL, "isotp: CAN id we send on, hex (7E0, 0x7E0; 8 digits or > 7FF: 29-bit)", NULL},
     {"rx_id", HIL_OPT_STRING, NULL, "isotp: CAN id we receive on (the peer's tx_id), hex", NULL},
     {"tx_padding", HIL_OPT_STRING, NULL, "isotp: pad the frames we send with this byte (0xCC); unset: no padding", NULL},
@@ -7164,11 +7168,11 @@ static const hil_channel_opt hil__isotp_opts[] = {
     {"frame_txtime_us", HIL_OPT_STRING, NULL, "isotp: gap after each frame we send (N_As); unset: kernel default", NULL},
     {"ext_address", HIL_OPT_STRING, NULL, "isotp: extended addressing with this address byte", NULL},
     {"rx_ext_address", HIL_OPT_STRING, NULL, "isotp: a different address byte for received frames", NULL},
-    {"listen_only", HIL_OPT_BOOL, "false", "isotp: never send flow control; only listen", NULL},
+    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode; isotp: never send flow control (default false)", NULL},
     {"half_duplex", HIL_OPT_BOOL, "false", "isotp: the kernel's half-duplex error handling", NULL},
     {"sf_broadcast", HIL_OPT_BOOL, "false", "isotp: 1-to-N functional addressing, single frames only", NULL},
     {"cf_broadcast", HIL_OPT_BOOL, "false", "isotp: multi-frame 1-to-N without flow control (Linux 6.0+)", NULL},
-    {"fd", HIL_OPT_BOOL, "false", "isotp: CAN FD frames (interface MTU 72)", NULL},
+    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode; isotp: CAN FD frames, interface MTU 72 (default false)", NULL},
     {"tx_dl", HIL_OPT_STRING, NULL, "isotp: data length of our frames: 8 12 16 20 24 32 48 64 (default 8, fd: 64)", NULL},
     {"brs", HIL_OPT_BOOL, "false", "isotp: CAN FD bit rate switch on our frames (needs fd)", NULL},
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
