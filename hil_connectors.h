@@ -7622,6 +7622,11 @@ static hil_result hil__isotp_send(hil_channel* ch, const hil_msg* m, int timeout
                 r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "send on %s: the previous message was still being sent "
                                       "after %d ms", s->ifname, timeout_ms);
             if (r != HIL_OK) goto out;
+            /* a pending error wakes poll at once: take it, or this would spin */
+            if (rev & POLLERR) {
+                int pe = hil__isotp_so_error(s);
+                if (pe) { r = hil__isotp_error(ch, s, "send", pe, 0); goto out; }
+            }
             continue;
         }
         if ((e == EINVAL || e == EMSGSIZE) && m->len > HIL__ISOTP_MAX_12BIT) e = EMSGSIZE;
