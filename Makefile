@@ -343,7 +343,7 @@ compile-matrix: | $(BUILD)
 	  $(BUILD)/matrix-no -q > $(BUILD)/matrix-no.out 2>&1 || { cat $(BUILD)/matrix-no.out; exit 1; }; \
 	  case $$sw in *HIL_NO_SCHEDULER*) if nm $(BUILD)/matrix-no | grep -q ' hil_sched_create$$'; then \
 	    echo "compile-matrix: HIL_NO_SCHEDULER left the scheduler in"; exit 1; fi;; esac; \
-	  case $$sw in *HIL_NO_CAN*) if nm $(BUILD)/matrix-no | grep -q ' hil_socketcan_channel_type$$'; then \
+	  case $$sw in *HIL_NO_CAN*) if nm $(BUILD)/matrix-no | grep -q -e ' hil_socketcan_channel_type$$' -e ' hil_isotp_channel_type$$'; then \
 	    echo "compile-matrix: HIL_NO_CAN left the CAN section in"; exit 1; fi;; esac; \
 	  case $$sw in *HIL_NO_QEMU*) if nm $(BUILD)/matrix-no | grep -q ' hil_qemu_qmp$$'; then \
 	    echo "compile-matrix: HIL_NO_QEMU left the qemu section in"; exit 1; fi;; esac; \

@@ -14,6 +14,8 @@
  *   rfc2217    remote serial, telnet COM-PORT    stream
  *   ser2net    remote serial, RFC 2217 or raw    stream
  *   qemu       an emulated microcontroller       stream   (HIL_NO_QEMU leaves it out)
+ *   socketcan  CAN frames (Linux SocketCAN)      packets  (HIL_NO_CAN leaves it out)
+ *   isotp      ISO-TP messages on CAN (kernel)   packets  (HIL_NO_CAN leaves it out)
  *
  * Streams take the framing options: framing = raw | line | cobs | slip |
  * length, line_terminator, max_frame, length_bytes, length_endian,
@@ -88,11 +90,12 @@
  *
  * COMPILE-TIME OPTIONS (define them the same way in every file that
  * includes this header, e.g. with -D):
- *   HIL_NO_CAN          leave out the socketcan section: the socketcan
- *                       channel type, hil_can_* (frames as text, interface
- *                       control, traces, replay). About a fifth of this
- *                       header's implementation; configuring a channel of
- *                       type socketcan then fails as an unknown type.
+ *   HIL_NO_CAN          leave out the socketcan section: the socketcan and
+ *                       isotp channel types, hil_can_* (frames as text,
+ *                       interface control, traces, replay). About a fifth of
+ *                       this header's implementation; configuring a channel
+ *                       of type socketcan or isotp then fails as an unknown
+ *                       type.
  *   HIL_NO_SOCKETCAN    keep the section but build it without the Linux CAN
  *                       headers (open() says why it cannot work).
  *   HIL_NO_LIBSERIALPORT  the serial type without libserialport.
@@ -996,9 +999,9 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
  *
  * MESSAGES. send: 1 .. 4095 bytes go in first frames with 12-bit lengths;
  * longer ones in the 32-bit lengths of ISO 15765-2:2016, up to the
- * kernel's maximum: 66000 bytes on Linux 5.10 .. 6.1 (measured on 6.1),
- * from 6.2 on the module parameter max_pdu_size (8300 by default). A
- * longer message is refused with a message saying so.
+ * kernel's maximum: 8200 bytes on Linux 5.10-5.17, 66000 on 5.18-6.3
+ * (measured on 6.1), from 6.4 on the module parameter max_pdu_size (8300
+ * by default). A longer message is refused with a message saying so.
  * m->remote_id and m->flags are ignored on send: the ids are the
  * channel's. send returns when the whole message has gone out (every
  * consecutive frame, as the peer's flow control allowed); with timeout 0 it
@@ -1067,6 +1070,10 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
 
 /* The isotp channel type (registered by hil_connectors.h itself). */
 HIL_API const hil_channel_type* hil_isotp_channel_type(void);
+/* A CAN id as the options tx_id and rx_id take it (and can-utils write it):
+ * hex, "0x" optional; 8 hex digits or a value above 7FF is a 29-bit id
+ * (*extended = 1). HIL_ERR_CONFIG with the reason in hil_last_error(). */
+HIL_API hil_result hil_isotp_parse_id(const char* text, uint32_t* id, int* extended);
 
 /* ==== end of section: isotp ================================================== */
 #endif /* HIL_NO_CAN */
@@ -6586,7 +6593,7 @@ typedef struct hil__sockcan {
 } hil__sockcan;
 
 static const hil_channel_opt hil__socketcan_opts[] = {
-    {"interface", HIL_OPT_STRING, NULL, "socketcan: the CAN network interface (can0, vcan0)", NULL},
+    {"interface", HIL_OPT_STRING, NULL, "socketcan, isotp: the CAN network interface (can0, vcan0)", NULL},
     {"filters", HIL_OPT_STRING, NULL, "socketcan: receive filters id:mask or id~mask (inverted), hex, comma separated", NULL},
     {"filter_join", HIL_OPT_BOOL, "false", "socketcan: a frame must pass all filters (AND) instead of any", NULL},
     {"error_mask", HIL_OPT_STRING, "none", "socketcan: error frames to receive: none, all, a mask, or class names", NULL},
@@ -6601,11 +6608,11 @@ static const hil_channel_opt hil__socketcan_opts[] = {
     {"data_sample_point", HIL_OPT_FLOAT, NULL, "socketcan: CAN FD data sample point, 0..1", NULL},
     {"restart_ms", HIL_OPT_INT, NULL, "socketcan: automatic restart after bus-off, ms (0: off)", NULL},
     {"loopback", HIL_OPT_BOOL, NULL, "socketcan: controller loopback mode", NULL},
-    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode", NULL},
+    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode; isotp: never send flow control (default false)", NULL},
     {"triple_sampling", HIL_OPT_BOOL, NULL, "socketcan: controller triple sampling", NULL},
     {"one_shot", HIL_OPT_BOOL, NULL, "socketcan: controller one-shot mode (no retransmission)", NULL},
     {"berr_reporting", HIL_OPT_BOOL, NULL, "socketcan: controller bus-error reporting", NULL},
-    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode", NULL},
+    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode; isotp: CAN FD frames, interface MTU 72 (default false)", NULL},
     {"fd_non_iso", HIL_OPT_BOOL, NULL, "socketcan: controller non-ISO CAN FD", NULL},
     {"presume_ack", HIL_OPT_BOOL, NULL, "socketcan: controller ignores missing ACKs", NULL},
     {"state", HIL_OPT_CHOICE, "keep", "socketcan: keep the interface as it is, or start it (up) at open", "keep|up"},
@@ -7190,8 +7197,12 @@ typedef struct hil__isotp {
 #define HIL__ISOTP_F_SF_BROADCAST 0x0800u
 #define HIL__ISOTP_F_CF_BROADCAST 0x1000u
 
+/* interface, listen_only and fd are socketcan's keys too: the same
+ * declaration (no default, one help text) in both tables, so the
+ * configuration registry and docs/config-reference.md read the same
+ * whichever type registered first; the code's fallback is the default. */
 static const hil_channel_opt hil__isotp_opts[] = {
-    {"interface", HIL_OPT_STRING, NULL, "isotp: the CAN network interface (can0, vcan0)", NULL},
+    {"interface", HIL_OPT_STRING, NULL, "socketcan, isotp: the CAN network interface (can0, vcan0)", NULL},
     {"tx_id", HIL_OPT_STRING, NULL, "isotp: CAN id we send on, hex (7E0, 0x7E0; 8 digits or > 7FF: 29-bit)", NULL},
     {"rx_id", HIL_OPT_STRING, NULL, "isotp: CAN id we receive on (the peer's tx_id), hex", NULL},
     {"tx_padding", HIL_OPT_STRING, NULL, "isotp: pad the frames we send with this byte (0xCC); unset: no padding", NULL},
@@ -7206,11 +7217,11 @@ static const hil_channel_opt hil__isotp_opts[] = {
     {"frame_txtime_us", HIL_OPT_STRING, NULL, "isotp: gap after each frame we send (N_As); unset: kernel default", NULL},
     {"ext_address", HIL_OPT_STRING, NULL, "isotp: extended addressing with this address byte", NULL},
     {"rx_ext_address", HIL_OPT_STRING, NULL, "isotp: a different address byte for received frames", NULL},
-    {"listen_only", HIL_OPT_BOOL, "false", "isotp: never send flow control; only listen", NULL},
+    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode; isotp: never send flow control (default false)", NULL},
     {"half_duplex", HIL_OPT_BOOL, "false", "isotp: the kernel's half-duplex error handling", NULL},
     {"sf_broadcast", HIL_OPT_BOOL, "false", "isotp: 1-to-N functional addressing, single frames only", NULL},
     {"cf_broadcast", HIL_OPT_BOOL, "false", "isotp: multi-frame 1-to-N without flow control (Linux 6.0+)", NULL},
-    {"fd", HIL_OPT_BOOL, "false", "isotp: CAN FD frames (interface MTU 72)", NULL},
+    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode; isotp: CAN FD frames, interface MTU 72 (default false)", NULL},
     {"tx_dl", HIL_OPT_STRING, NULL, "isotp: data length of our frames: 8 12 16 20 24 32 48 64 (default 8, fd: 64)", NULL},
     {"brs", HIL_OPT_BOOL, "false", "isotp: CAN FD bit rate switch on our frames (needs fd)", NULL},
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
@@ -7607,8 +7618,8 @@ static hil_result hil__isotp_error(hil_channel* ch, hil__isotp* s, const char* w
     case EMSGSIZE:
         if (len)
             return hil_channel_error(ch, HIL_ERR_INVALID_ARG, "%s on %s: %zu bytes is more than this kernel's ISO-TP "
-                                     "takes in one message (Linux 5.10..6.1: 66000; 6.2 and later: the module "
-                                     "parameter max_pdu_size of can-isotp, 8300 by default)", what, s->ifname, len);
+                                     "takes in one message (Linux 5.10-5.17: 8200; 5.18-6.3: 66000; 6.4 and later: "
+                                     "the module parameter max_pdu_size of can-isotp, 8300 by default)", what, s->ifname, len);
         return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: the peer answered our first frame with an overflow "
                                  "flow control (its buffer is smaller than the message)", what, s->ifname);
     case ENETDOWN:
@@ -7660,6 +7671,11 @@ static hil_result hil__isotp_send(hil_channel* ch, const hil_msg* m, int timeout
                 r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "send on %s: the previous message was still being sent "
                                       "after %d ms", s->ifname, timeout_ms);
             if (r != HIL_OK) goto out;
+            /* a pending error wakes poll at once: take it, or this would spin */
+            if (rev & POLLERR) {
+                int pe = hil__isotp_so_error(s);
+                if (pe) { r = hil__isotp_error(ch, s, "send", pe, 0); goto out; }
+            }
             continue;
         }
         if ((e == EINVAL || e == EMSGSIZE) && m->len > HIL__ISOTP_MAX_12BIT) e = EMSGSIZE;
@@ -7779,6 +7795,13 @@ static const hil_channel_type hil__isotp_type = {
 };
 
 HIL_API const hil_channel_type* hil_isotp_channel_type(void) { return &hil__isotp_type; }
+
+HIL_API hil_result hil_isotp_parse_id(const char* text, uint32_t* id, int* extended) {
+    char why[200];
+    if (!text) text = "";
+    if (hil__isotp_parse_id(text, id, extended, why, sizeof why) != HIL_OK) return hil_error(HIL_ERR_CONFIG, "%s", why);
+    return HIL_OK;
+}
 
 /* ---- traces: candump log and pcap writers --------------------------------------------- */
 

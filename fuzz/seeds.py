@@ -162,6 +162,18 @@ def seeds_can():
           b"candump\npcap\nauto\n")
 
 
+def seeds_isotp():
+    # one item a line: ids, numbers, and key=value options of a channel
+    write("isotp", "tester-to-ecu", "interface=can0\ntx_id=7E0\nrx_id=0x7E8\ntx_padding=0xCC\nblock_size=8\nstmin_us=1000\n")
+    write("isotp", "every-option", "interface=vcan0\ntx_id=18DA10F1\nrx_id=18DAF110\ntx_padding=0xAA\nrx_padding=170\n"
+          "pad_check=all\nblock_size=0x10\nstmin_us=900\nstmin_raw=0xF5\nwft_max=3\nforce_tx_stmin_us=100\n"
+          "force_rx_stmin_us=0\nframe_txtime_us=0\next_address=0xF1\nrx_ext_address=0x10\nlisten_only=false\n"
+          "half_duplex=true\nsf_broadcast=true\nfd=true\ntx_dl=64\nbrs=true\n")
+    write("isotp", "ids", "7E0\n0x7e8\n00000123\n1FFFFFFF\n20000000\n123456789\n0x\n\n7G0\n800\n")
+    write("isotp", "numbers", "0\n100\n900\n950\n1000\n127000\n127001\n0x1F018\n010\n18446744073709551616\n-1\n")
+    write("isotp", "bad-combinations", "interface=can0\ntx_id=7E0\nrx_id=7E0\npad_check=data\ntx_dl=12\nbrs=true\n")
+
+
 def seeds_history():
     head = b"# hil-sched-history 1\n# ema_ns count name\n"
     write("history", "valid", head + b"1500000000 3 flash[sensor-node]\n250000000 12 uart.echo\n0 0 x\n")

@@ -476,6 +476,36 @@ HIL_TEST(isotp_vm, listen_only_and_functional_addressing) {
     hil_channel_destroy(obs);
 }
 
+HIL_TEST(isotp_vm, send_with_timeout_0_and_a_busy_transmitter) {
+    static const char* const slow[] = {"stmin_us=1000", NULL};
+    hil_channel *a, *b;
+    hil_msg m;
+    uint64_t t0;
+    VM_REQUIRE();
+    bus_up();
+    a = tp("tester", "can0", "7E0", "7E8", NULL);
+    b = tp("ecu", "can1", "7E8", "7E0", slow);
+    /* 1000 bytes at STmin 1 ms: 142 consecutive frames, at least 141 ms */
+    fill(big_a, 1000, 11);
+    hil_msg_init(&m, big_a, 1000);
+    m.len = 1000;
+    t0 = hil_now_ns();
+    HIL_ASSERT_OK(hil_channel_send(a, &m, 0), "timeout 0: the kernel takes the message");
+    HIL_EXPECT((hil_now_ns() - t0) / 1000000u < 100, "timeout 0 waited for the transfer");
+    HIL_ASSERT_EQ(hil_channel_send(a, &m, 0), HIL_ERR_AGAIN, "the transmitter is busy: %s", hil_last_error());
+    /* a blocking send waits for the first message, then sends its own */
+    HIL_ASSERT_OK(hil_channel_send(a, &m, 5000));
+    HIL_EXPECT((hil_now_ns() - t0) / 1000000u >= 280, "two messages at STmin 1 ms took less than 2 x 141 ms");
+    recv_expect(b, big_a, 1000, 2000);
+    recv_expect(b, big_a, 1000, 2000);
+    /* the caller's timeout shorter than the transfer: a clear timeout */
+    HIL_ASSERT_EQ(hil_channel_send(a, &m, 50), HIL_ERR_TIMEOUT);
+    HIL_ASSERT(strstr(hil_last_error(), "not sent completely within 50 ms"), "%s", hil_last_error());
+    recv_expect(b, big_a, 1000, 2000); /* the kernel finished it */
+    hil_channel_destroy(a);
+    hil_channel_destroy(b);
+}
+
 typedef struct closer { hil_channel* ch; hil_result r; } closer;
 
 static void* blocked_recv(void* arg) {
