@@ -225,7 +225,9 @@ HIL_API void hil_console_feed(hil_console* con, const void* data, size_t len);
 HIL_API hil_result hil_console_drain(hil_console* con);
 /* Forget the unconsumed text (it stays in the transcript). */
 HIL_API void hil_console_clear(hil_console* con);
-/* The unconsumed text (NUL-terminated; valid until the next call). */
+/* The text received and not consumed by a match: what scrolled out of the
+ * match buffer (up to max_before), then the buffer. NUL-terminated; valid
+ * until the next call. */
 HIL_API const char* hil_console_pending(hil_console* con, size_t* len);
 /* The last lines received (at most `lines`), escaped, each starting with
  * "\n    | ", into out; for error messages. */
@@ -325,6 +327,7 @@ struct hil_console {
     hil__con_re cache[HIL__CON_CACHE];
     uint64_t clock;
     hil_strbuf m_text, m_before;   /* what the last match points to */
+    hil_strbuf m_pend;             /* what hil_console_pending returned */
 };
 
 HIL_API void hil_console_config_init(hil_console_config* c) {
@@ -426,6 +429,7 @@ HIL_API void hil_console_destroy(hil_console* con) {
     hil_sb_free(&con->line);
     hil_sb_free(&con->m_text);
     hil_sb_free(&con->m_before);
+    hil_sb_free(&con->m_pend);
     HIL_FREE(con->name);
     HIL_FREE(con->logger);
     HIL_FREE(con);
@@ -507,8 +511,11 @@ HIL_API void hil_console_clear(hil_console* con) {
 }
 
 HIL_API const char* hil_console_pending(hil_console* con, size_t* len) {
-    if (len) *len = con->buf.len;
-    return hil_sb_cstr(&con->buf);
+    hil_sb_clear(&con->m_pend);
+    hil_sb_append(&con->m_pend, con->scrolled.data ? con->scrolled.data : "", con->scrolled.len);
+    hil_sb_append(&con->m_pend, con->buf.data ? con->buf.data : "", con->buf.len);
+    if (len) *len = con->m_pend.len;
+    return hil_sb_cstr(&con->m_pend);
 }
 
 HIL_API void hil_console_tail(hil_console* con, size_t lines, char* out, size_t size) {
