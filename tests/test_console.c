@@ -436,3 +436,24 @@ HIL_TEST(shell, extract_drops_the_echo) {
     HIL_EXPECT_STREQ(hil_sb_cstr(&out), "a ");
     hil_sb_free(&out);
 }
+
+/* ---- the examples of docs/consoles.md run as printed ------------------------------- */
+
+static void run_doc_example(const char* name) {
+    char path[600];
+    st_result r;
+    const char* argv[2];
+    snprintf(path, sizeof path, "%s/doc-examples/%s", st_build_dir(), name);
+    if (access(path, X_OK) != 0) HIL_FAIL("%s is missing: run make (it extracts docs/*.md examples)", path);
+    argv[0] = path;
+    argv[1] = NULL;
+    st_run(argv, NULL, 30000, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "1 passed, 0 failed, 0 skipped"), "%s", r.out);
+    st_result_free(&r);
+}
+
+HIL_TEST_META(console, the_expect_example_of_the_docs_passes, "tags=docs") { run_doc_example("consoles_expect"); }
+HIL_TEST_META(shell, the_host_shell_example_of_the_docs_passes, "tags=docs") {
+    run_doc_example("consoles_host_shell");
+}
