@@ -262,7 +262,7 @@ HIL_API hil_result hil_shell_reset(hil_aux* sh);
 /* What a command printed, from the console text between sending it and its
  * end (the exit-status marker or the prompt): after the first line holding
  * begin_marker when given and found; else without a first line that ends
- * with the command (its echo). "\r\n" becomes "\n". Appends to out; at most max
+ * with the command (its echo). "\r\n" (and "\r\r\n") becomes "\n". Appends to out; at most max
  * bytes (0: no bound); returns the bytes that did not fit. */
 HIL_API size_t hil_shell_extract(const char* text, size_t len, const char* command, const char* begin_marker,
                                  size_t max, hil_strbuf* out);
@@ -804,7 +804,14 @@ HIL_API size_t hil_shell_extract(const char* text, size_t len, const char* comma
         if (e >= cl && memcmp(text + e - cl, command, cl) == 0) start = nl ? first + 1 : len;
     }
     for (i = start; i < len; i++) {
-        if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') continue;
+        if (text[i] == '\r') { /* "\r\n" and "\r\r\n" (a tty's onlcr after a program's own \r\n) are line ends */
+            size_t j = i;
+            while (j < len && text[j] == '\r') j++;
+            if (j < len && text[j] == '\n') {
+                i = j - 1;
+                continue;
+            }
+        }
         if (max && kept >= max) {
             dropped++;
             continue;
