@@ -237,6 +237,26 @@ def seeds_telnet():
           + bytes([2 + 4 + 8 * 3, 101, 255, 7]) + bytes([3 + 4]) + bytes([4 * 2]) + b"\xff\xff")
 
 
+def seeds_expect():
+    # [flags][max_buffer/4-16][pattern a][pattern b] then [chunk size-1][bytes]...
+    def chunks(data, size):
+        out = b""
+        for i in range(0, len(data), size):
+            part = data[i:i + size]
+            out += bytes([len(part) - 1]) + part
+        return out
+    boot = b"U-Boot 2024.01\nHit any key to stop autoboot:  3\x08\x08\x08 0 \n=> "
+    write("expect", "uboot-autoboot", bytes([1, 0, 5, 2]) + chunks(boot, 7))
+    zephyr = b"\x1b[1;32muart:~$ \x1b[mkernel version\r\nZephyr version 3.6.0\r\n\x1b[1;32muart:~$ \x1b[m"
+    write("expect", "zephyr-colours", bytes([0, 4, 1, 1]) + chunks(zephyr, 5))
+    login = b"\r\nbench login: root\r\nPassword: \r\n~ # "
+    write("expect", "linux-login", bytes([1, 2, 3, 4]) + chunks(login, 3))
+    marker = b"echo __HIL_\"\"BEGIN_1_1__; ls; echo \"__HIL_RC_1_$?__\"\r\n__HIL_BEGIN_1_1__\r\na b\r\n__HIL_RC_1_0__\r\n$ "
+    write("expect", "shell-markers", bytes([5, 1, 6, 0]) + chunks(marker, 11))
+    garbage = bytes(range(256)) + b"\nkey=42\n" + b"x" * 600 + b"y\n"
+    write("expect", "garbage-and-long-line", bytes([3, 0, 7, 9]) + chunks(garbage, 100))
+
+
 def seeds_merge():
     shard = b"""{"schema":"hil-job-1","tool":{"name":"hil","version":"0.9"},"job":"nightly","name":"nightly",
 "directory":"/runs/a","result":"Failed","started":"2026-12-04T10:00:00","duration_s":12.5,"interrupted":false,

@@ -28,6 +28,9 @@
 #if __has_include("hil_uds.h")
 #include "hil_uds.h"
 #endif
+#if __has_include("hil_console.h")
+#include "hil_console.h"
+#endif
 #endif
 
 #include <string.h>

@@ -18,6 +18,9 @@
 #if __has_include("hil_uds.h")
 #include "hil_uds.h"
 #endif
+#if __has_include("hil_console.h")
+#include "hil_console.h"
+#endif
 
 HIL_TEST(matrix, compiles) { HIL_ASSERT_EQ(1, 1); }
 

@@ -116,11 +116,20 @@ printf '%s\n' "$host_out" | sed -n '/^[0-9]* passed, /!p'
 host_line=$(printf '%s\n' "$host_out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' | tail -n 1)
 [ -n "$host_line" ] || { host_line="0 passed, 1 failed, 0 skipped"; host_rc=1; }
 
+# The shell auxiliary against the guest's login on ttyS2: a VM of its own (tests/vm/shell-vm.sh).
+shell_rc=0
+shell_out=$(BUILD=$build tests/vm/shell-vm.sh 2>&1) || shell_rc=$?
+printf '%s\n' "$shell_out" | sed -n '/^[0-9]* passed, /!p'
+shell_line=$(printf '%s\n' "$shell_out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' | tail -n 1)
+[ -n "$shell_line" ] || { shell_line="0 passed, 1 failed, 0 skipped"; shell_rc=1; }
+
 echo "test-vm: guest (VM) suites: $vm_line   [JUnit $vm_dir/results/vm.xml]"
 echo "test-vm: host checks of the guest's traces: $host_line   [JUnit $vm_dir/host.xml]"
+echo "test-vm: the shell auxiliary on the guest's console: $shell_line   [JUnit $build/vm-shell/console_vm.xml]"
 read -r p1 _ f1 _ s1 _ <<<"${vm_line//,/}"
 read -r p2 _ f2 _ s2 _ <<<"${host_line//,/}"
-echo "$((p1 + p2)) passed, $((f1 + f2)) failed, $((s1 + s2)) skipped"
+read -r p3 _ f3 _ s3 _ <<<"${shell_line//,/}"
+echo "$((p1 + p2 + p3)) passed, $((f1 + f2 + f3)) failed, $((s1 + s2 + s3)) skipped"
 if [ $vm_rc != 0 ]; then exit $vm_rc; fi
-[ $host_rc = 0 ] || exit 1
+[ $host_rc = 0 ] && [ $shell_rc = 0 ] || exit 1
 exit 0

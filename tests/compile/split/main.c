@@ -7,6 +7,7 @@
 #include "hil_runner.h"
 #include "hil_probe.h"
 #include "hil_uds.h"
+#include "hil_console.h"
 
 HIL_TEST(split, every_module_links) {
     hil_channel_config cc;
@@ -20,6 +21,10 @@ HIL_TEST(split, every_module_links) {
     /* the built-in channel types registered themselves from connectors.c */
     HIL_ASSERT(hil_channel_type_find("tcp") != NULL);
     HIL_ASSERT(hil_uds_nrc_name(0x78) != NULL);
+    {
+        hil_console_config kc;
+        hil_console_config_init(&kc);
+    }
 }
 
 HIL_MAIN()
