@@ -25,6 +25,9 @@
 #if __has_include("hil_probe.h")
 #include "hil_probe.h"
 #endif
+#if __has_include("hil_harvest.h")
+#include "hil_harvest.h"
+#endif
 #endif
 
 #include <string.h>
