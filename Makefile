@@ -65,7 +65,7 @@ BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
      $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers \
      $(BUILD)/drop-in-single/hil_tests \
-     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware
+     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware $(HARVEST_BINS)
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed -e '/^$$/d' -e 's/^# \{0,1\}//'
@@ -76,6 +76,17 @@ $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUI
 
 $(BUILD)/meta/%: tests/meta/%.c $(HEADERS) | $(BUILD)/meta
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+# Real producers of on-target-style output for tests/test_harvest.c
+# (hil_harvest.h): a cmocka and a Criterion suite, built when the library is
+# installed (libcmocka-dev, libcriterion-dev); the test skips with the
+# apt-get line otherwise.
+HARVEST_BINS = $(if $(filter yes,$(call have,cmocka)),$(BUILD)/harvest/cmocka_suite) \
+               $(if $(filter yes,$(call have,criterion)),$(BUILD)/harvest/criterion_suite)
+$(BUILD)/harvest/cmocka_suite: tests/harvest/cmocka_suite.c | $(BUILD)/harvest
+	$(CC) -std=c99 $(WARN) -O1 -g -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs cmocka 2>/dev/null)
+$(BUILD)/harvest/criterion_suite: tests/harvest/criterion_suite.c | $(BUILD)/harvest
+	$(CC) -std=gnu99 -Wall -Wextra -Werror -O1 -g -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs criterion 2>/dev/null)
 
 # The same suite against the single-file header made by amalgamate.py.
 $(BUILD)/single/hil_single.h: amalgamate.py $(HEADERS) | $(BUILD)/single
@@ -102,7 +113,7 @@ doc-examples: $(DOCS) $(HEADERS) tests/extract_examples.awk | $(BUILD)
 	  if [ ! -e "$$b" ] || [ "$$f" -nt "$$b" ] || [ -n "$$(find $(HEADERS) -newer "$$b" 2>/dev/null)" ]; then \
 	    echo "$(CC) ... -o $$b $$f"; $(CC) $(CFLAGS_ALL) -o "$$b" "$$f" $(LDLIBS_ALL) || exit 1; fi; done
 
-$(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
+$(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single $(BUILD)/harvest:
 	@mkdir -p $@
 
 # The last line printed is the closing line: "N passed, N failed, N skipped".

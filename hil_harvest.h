@@ -243,9 +243,11 @@ HIL_API hil_result hil_harvest_options(const char* options, hil_harvest_config* 
  * harvested, closed; the running test ends Failed or Errored as described
  * at the top. */
 HIL_API void hil_harvest_test(const char* connector, const char* options);
+/* The same, with the place failures are reported at (the macro's line). */
+HIL_API void hil_harvest_test_at(const char* connector, const char* options, const char* file, int line);
 
 #define HIL_HARVEST_TEST(suite, name, connector, options) \
-    HIL_TEST(suite, name) { hil_harvest_test(connector, options); }
+    HIL_TEST(suite, name) { hil_harvest_test_at(connector, options, __FILE__, __LINE__); }
 
 #ifdef __cplusplus
 }
@@ -1227,11 +1229,8 @@ static int hil__hv_is_fatal(hil_harvester* h, const char* line, size_t n) {
     return 0;
 }
 
-static void hil__hv_line(hil_harvester* h, const char* line, size_t n) {
-    hil_harvest_event ev;
-    h->sum.lines++;
-    hil__hv_ring_push(h, line, n);
-    /* the case's output (bounded) */
+/* the case's output (bounded) */
+static void hil__hv_out(hil_harvester* h, const char* line, size_t n) {
     if (h->out.len + n + 1 <= h->c.max_case_output) {
         hil_sb_append(&h->out, line, n);
         hil_sb_putc(&h->out, '\n');
@@ -1239,6 +1238,19 @@ static void hil__hv_line(hil_harvester* h, const char* line, size_t n) {
         h->out_cut = 1;
         hil_sb_puts(&h->out, "[harvest: output limit reached; later lines of this case are dropped]\n");
     }
+}
+
+static void hil__hv_line(hil_harvester* h, const char* line, size_t n) {
+    hil_harvest_event ev;
+    h->sum.lines++;
+    hil__hv_ring_push(h, line, n);
+    if (h->pend) {
+        /* a TAP case waits for its diagnostics: a line that is not one of
+         * them ends it before the line counts as the next case's output */
+        hil_harvest_kind k = hil_harvest_parse_line(HIL_HARVEST_TAP, line, n, &ev);
+        if (k != HIL_HV_DIAG && k != HIL_HV_NONE) hil__hv_flush_pending(h);
+    }
+    hil__hv_out(h, line, n);
     if (h->crash) return; /* after a crash: context only */
     if (h->c.banner && *h->c.banner && hil__hv_find(line, line + n, h->c.banner)) {
         /* the first banner is the boot we wait for; after it, or after a case, it is a reboot */
@@ -1309,24 +1321,30 @@ HIL_API hil_result hil_harvester_finish(hil_harvester* h, const char* why, int t
         hil_sb_clear(&h->line);
     }
     hil__hv_flush_pending(h);
+    /* TAP with its plan first is complete once every planned case is in */
+    if (h->fmt == HIL_HARVEST_TAP && h->sum.planned >= 0 && !h->crash && (long)h->sum.cases == h->sum.planned)
+        h->sum.finished = 1;
     h->sum.timed_out = timed_out && !h->sum.finished && !h->crash;
+    if (!why) why = h->sum.finished ? "the run ended" : "the stream ended";
     /* the case that was running when it stopped */
-    if (h->running || (h->crash && !h->sum.finished)) {
+    if (h->running || ((h->crash || !h->sum.finished) && h->sum.lines)) {
         hil_strbuf reason = {0, 0, 0, 0};
         hil_strbuf ctx = {0, 0, 0, 0};
         char* name = h->running ? hil_strdup(h->running) : NULL;
         if (h->crash) hil_sb_puts(&reason, h->crash);
-        else hil_sb_printf(&reason, "no result: %s", why ? why : "the stream ended");
+        else hil_sb_printf(&reason, "no result: %s", why);
         hil_sb_puts(&ctx, "[harvest: the last lines received]\n");
         hil__hv_context(h, &ctx);
-        if (name || h->sum.cases == 0 || h->fmt == HIL_HARVEST_UNITY || h->fmt == HIL_HARVEST_TAP) {
-            /* Unity and TAP print nothing before a case ends: the case that
-             * crashed has no name yet; it is reported as the next one */
+        if (!name && (h->fmt == HIL_HARVEST_UNITY || h->fmt == HIL_HARVEST_TAP)) {
+            /* Unity and TAP print nothing before a case ends: the one that
+             * was running has no name yet; TAP has its number */
             hil_strbuf nm = {0, 0, 0, 0};
-            if (!name) {
-                hil_sb_printf(&nm, "after_%s", h->n_names ? strrchr(h->names[h->n_names - 1], '.') + 1 : "start");
-                name = hil_sb_take(&nm);
-            }
+            if (h->fmt == HIL_HARVEST_TAP) hil_sb_printf(&nm, "%ld", h->tap_next ? h->tap_next : 1);
+            else hil_sb_printf(&nm, "after_%s", h->n_names ? strrchr(h->names[h->n_names - 1], '.') + 1 : "start");
+            name = hil_sb_take(&nm);
+            hil_sb_puts(&reason, " (the case after the last one that ended)");
+        }
+        if (name) {
             HIL_FREE(h->running);
             h->running = NULL;
             hil__hv_report(h, name, HIL_ERRORED, -1, hil_sb_cstr(&reason), NULL, 0, hil_sb_cstr(&ctx));
@@ -1341,9 +1359,9 @@ HIL_API hil_result hil_harvester_finish(hil_harvester* h, const char* why, int t
         for (k = 0; k < missing && k < 10000; k++) {
             hil_strbuf nm = {0, 0, 0, 0};
             hil_strbuf rs = {0, 0, 0, 0};
-            hil_sb_printf(&nm, "not_run_%ld", (long)h->sum.cases + 1);
-            hil_sb_printf(&rs, "announced (%ld cases) but never run: %s", h->sum.planned,
-                          h->crash ? h->crash : why ? why : "the run stopped");
+            if (h->fmt == HIL_HARVEST_TAP) hil_sb_printf(&nm, "%ld", (long)h->sum.cases + 1);
+            else hil_sb_printf(&nm, "not_run_%ld", (long)h->sum.cases + 1);
+            hil_sb_printf(&rs, "not run: announced (%ld cases), but %s", h->sum.planned, h->crash ? h->crash : why);
             hil__hv_report(h, hil_sb_cstr(&nm), HIL_BLOCKED, 0, hil_sb_cstr(&rs), NULL, 0, NULL);
             hil_sb_free(&nm);
             hil_sb_free(&rs);
@@ -1368,8 +1386,6 @@ HIL_API hil_result hil_harvester_finish(hil_harvester* h, const char* why, int t
     }
     if (h->fmt == HIL_HARVEST_TAP && h->sum.planned >= 0 && (long)h->sum.cases > h->sum.planned)
         hil__hv_error(h, "the plan announced %ld cases, %ld ran", h->sum.planned, (long)h->sum.cases);
-    if (h->fmt == HIL_HARVEST_TAP && h->sum.planned >= 0 && !h->crash && (long)h->sum.cases == h->sum.planned)
-        h->sum.finished = 1; /* a plan first: complete once every case is in */
     end_line = h->fmt == HIL_HARVEST_UNITY   ? "the summary (N Tests N Failures N Ignored) and OK or FAIL"
                : h->fmt == HIL_HARVEST_ZTEST ? "PROJECT EXECUTION SUCCESSFUL or FAILED"
                : h->fmt == HIL_HARVEST_TAP   ? "the plan (1..N)"
@@ -1536,7 +1552,11 @@ HIL_API hil_result hil_harvest_options(const char* options, hil_harvest_config* 
         if (*k) {
             size_t kl;
             eq = strchr(k, '=');
-            if (!eq) { HIL_FREE(s); return hil_error(HIL_ERR_CONFIG, "harvest options: '%s' is not key=value", k); }
+            if (!eq) {
+                hil_result e = hil_error(HIL_ERR_CONFIG, "harvest options: '%s' is not key=value", k);
+                HIL_FREE(s);
+                return e;
+            }
             *eq = 0;
             v = eq + 1;
             kl = strlen(k);
@@ -1548,38 +1568,46 @@ HIL_API hil_result hil_harvest_options(const char* options, hil_harvest_config* 
             }
             if (strcmp(k, "format") == 0) {
                 if (hil_harvest_format_parse(v, &c->format) != HIL_OK) {
+                    hil_result e = hil_error(HIL_ERR_CONFIG, "harvest options: format=%s: use auto, unity, ztest, tap or gtest", v);
                     HIL_FREE(s);
-                    return hil_error(HIL_ERR_CONFIG, "harvest options: format=%s: use auto, unity, ztest, tap or gtest", v);
+                    return e;
                 }
             } else if (strcmp(k, "suite") == 0) c->suite = v;
             else if (strcmp(k, "start") == 0) c->start = v;
             else if (strcmp(k, "banner") == 0) c->banner = v;
             else if (strcmp(k, "fatal") == 0) {
                 if (nfatal >= (int)HIL_HARVEST_MAX_FATAL - 1) {
+                    hil_result e = hil_error(HIL_ERR_CONFIG, "harvest options: more than %d fatal patterns", (int)HIL_HARVEST_MAX_FATAL - 1);
                     HIL_FREE(s);
-                    return hil_error(HIL_ERR_CONFIG, "harvest options: more than %d fatal patterns", (int)HIL_HARVEST_MAX_FATAL - 1);
+                    return e;
                 }
                 c->fatal[nfatal++] = v;
             } else {
+                static const char* const keys[] = {"timeout_ms", "idle_timeout_ms", "settle_ms", "reset", "max_line"};
                 char* num_end;
                 long n;
+                int which = -1, i;
+                for (i = 0; i < 5; i++)
+                    if (strcmp(k, keys[i]) == 0) which = i;
+                if (which < 0) {
+                    hil_result e = hil_error(HIL_ERR_CONFIG,
+                                             "harvest options: unknown key '%s' (format, suite, start, banner, fatal, "
+                                             "timeout_ms, idle_timeout_ms, settle_ms, reset, max_line)", k);
+                    HIL_FREE(s);
+                    return e;
+                }
                 errno = 0;
                 n = strtol(v, &num_end, 10);
                 if (!*v || *num_end || errno || n < 0 || n > 100000000L) {
+                    hil_result e = hil_error(HIL_ERR_CONFIG, "harvest options: %s=%s: want a number (0..100000000)", k, v);
                     HIL_FREE(s);
-                    return hil_error(HIL_ERR_CONFIG, "harvest options: %s=%s: want a number (0..100000000)", k, v);
+                    return e;
                 }
-                if (strcmp(k, "timeout_ms") == 0) c->timeout_ms = (int)n;
-                else if (strcmp(k, "idle_timeout_ms") == 0) c->idle_timeout_ms = (int)n;
-                else if (strcmp(k, "settle_ms") == 0) c->settle_ms = (int)n;
-                else if (strcmp(k, "reset") == 0) c->reset = (int)n;
-                else if (strcmp(k, "max_line") == 0) c->max_line = (size_t)n;
-                else {
-                    HIL_FREE(s);
-                    return hil_error(HIL_ERR_CONFIG,
-                                     "harvest options: unknown key '%s' (format, suite, start, banner, fatal, timeout_ms, "
-                                     "idle_timeout_ms, settle_ms, reset, max_line)", k);
-                }
+                if (which == 0) c->timeout_ms = (int)n;
+                else if (which == 1) c->idle_timeout_ms = (int)n;
+                else if (which == 2) c->settle_ms = (int)n;
+                else if (which == 3) c->reset = (int)n;
+                else c->max_line = (size_t)n;
             }
         }
         if (!end) break;
@@ -1590,6 +1618,10 @@ HIL_API hil_result hil_harvest_options(const char* options, hil_harvest_config* 
 }
 
 HIL_API void hil_harvest_test(const char* connector, const char* options) {
+    hil_harvest_test_at(connector, options, NULL, 0);
+}
+
+HIL_API void hil_harvest_test_at(const char* connector, const char* options, const char* file, int line) {
     hil_harvest_config c;
     hil_harvest_summary s;
     hil_channel* ch = NULL;
@@ -1604,11 +1636,12 @@ HIL_API void hil_harvest_test(const char* connector, const char* options) {
     r = hil_channel_from_config(connector, &ch);
     if (r == HIL_OK) r = hil_channel_open(ch);
     if (r != HIL_OK) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "harvest: connector '%s': %s", connector ? connector : "(null)", hil_last_error());
+        hil_strbuf msg = {0, 0, 0, 0};
+        hil_sb_printf(&msg, "harvest: connector '%s': %s", connector ? connector : "(null)", hil_last_error());
         if (ch) hil_channel_destroy(ch);
         HIL_FREE(keep);
-        hil_test_error("%s", msg);
+        hil_test_error("%s", hil_sb_cstr(&msg));
+        hil_sb_free(&msg);
         return;
     }
     r = hil_harvest_channel(ch, &c, &s);
@@ -1623,7 +1656,8 @@ HIL_API void hil_harvest_test(const char* connector, const char* options) {
     }
     if (s.counts[HIL_FAILED] + s.counts[HIL_ERRORED] + s.counts[HIL_BLOCKED]) {
         size_t bad = s.counts[HIL_FAILED] + s.counts[HIL_ERRORED] + s.counts[HIL_BLOCKED];
-        HIL_FAIL("%zu of %zu target cases failed: %s", bad, s.cases, s.failed_names);
+        hil__check_fail(1, file ? file : __FILE__, file ? line : __LINE__, "HIL_HARVEST_TEST",
+                        hil__fmt("%zu of %zu target cases failed: %s", bad, s.cases, s.failed_names));
     }
 }
 
