@@ -801,6 +801,7 @@ struct hil_harvester {
     hil_harvest_format fmt;           /* AUTO until detected */
     hil_strbuf line;                  /* the line being assembled (bounded) */
     int line_cut;                     /* bytes of this line were dropped */
+    size_t line_text_at;              /* where the text after the line's last binary byte starts */
     hil_strbuf ring;                  /* the last lines, '\n'-separated, for context */
     hil_strbuf out;                   /* lines of the case in progress (bounded) */
     int out_cut;
@@ -1240,6 +1241,11 @@ static void hil__hv_out(hil_harvester* h, const char* line, size_t n) {
     }
 }
 
+static int hil__hv_parse(hil_harvester* h, const char* line, size_t n, hil_harvest_event* ev) {
+    if (h->fmt == HIL_HARVEST_AUTO) return hil__hv_detect(h, line, n, ev) != HIL_HV_NONE;
+    return hil_harvest_parse_line(h->fmt, line, n, ev) != HIL_HV_NONE;
+}
+
 static void hil__hv_line(hil_harvester* h, const char* line, size_t n) {
     hil_harvest_event ev;
     h->sum.lines++;
@@ -1264,10 +1270,11 @@ static void hil__hv_line(hil_harvester* h, const char* line, size_t n) {
         hil__hv_crash(h, "the target crashed", line, n);
         return;
     }
-    if (h->fmt == HIL_HARVEST_AUTO) {
-        if (hil__hv_detect(h, line, n, &ev) == HIL_HV_NONE) return;
-    } else if (hil_harvest_parse_line(h->fmt, line, n, &ev) == HIL_HV_NONE) {
-        return;
+    if (!hil__hv_parse(h, line, n, &ev)) {
+        /* boot noise (a binary frame, a reset's garbage) glued to the front
+         * of a line: the text after the last binary byte may still be one */
+        size_t at = h->line_text_at;
+        if (!at || at >= n || !hil__hv_parse(h, line + at, n - at, &ev)) return;
     }
     h->cur_line = line;
     h->cur_n = n;
@@ -1297,6 +1304,7 @@ HIL_API void hil_harvester_feed(hil_harvester* h, const void* data, size_t len) 
             }
             hil__hv_line(h, h->line.data ? h->line.data : "", h->line.len);
             hil_sb_clear(&h->line);
+            h->line_text_at = 0;
         } else if (*p == '\r' || *p == '\t') {
             if (*p == '\t' && h->line.len < h->c.max_line) hil_sb_putc(&h->line, ' ');
         } else {
@@ -1304,6 +1312,7 @@ HIL_API void hil_harvester_feed(hil_harvester* h, const void* data, size_t len) 
             h->sum.garbage_bytes++;
             if (h->line.len < h->c.max_line) hil_sb_putc(&h->line, '?');
             else h->line_cut = 1;
+            h->line_text_at = h->line.len;
         }
         p++;
     }
@@ -1524,10 +1533,12 @@ HIL_API hil_result hil_harvest_channel(hil_channel* ch, const hil_harvest_config
         break;
     }
     r = hil_harvester_finish(h, why, timed_out, summary);
-    if (summary->truncated_lines || summary->garbage_bytes)
-        HIL_WARN("hil.harvest", "'%s': %zu line%s longer than %zu bytes cut, %zu binary byte%s shown as '?'",
-                 hil_channel_name(ch), summary->truncated_lines, summary->truncated_lines == 1 ? "" : "s",
-                 c->max_line ? c->max_line : (size_t)4096, summary->garbage_bytes, summary->garbage_bytes == 1 ? "" : "s");
+    if (summary->truncated_lines)
+        HIL_WARN("hil.harvest", "'%s': %zu line%s longer than max_line (%zu bytes) cut there", hil_channel_name(ch),
+                 summary->truncated_lines, summary->truncated_lines == 1 ? "" : "s", c->max_line ? c->max_line : (size_t)4096);
+    if (summary->garbage_bytes)
+        HIL_INFO("hil.harvest", "'%s': %zu binary byte%s (not text) shown as '?'", hil_channel_name(ch),
+                 summary->garbage_bytes, summary->garbage_bytes == 1 ? "" : "s");
     hil_harvester_destroy(h);
     if (r != HIL_OK) return hil_error(r, "harvest: '%s': %s", hil_channel_name(ch), summary->error);
     return HIL_OK;

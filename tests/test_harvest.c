@@ -707,3 +707,71 @@ HIL_TEST_META(harvest, real_producers_land_in_every_report, "timeout=120") {
     free(xtext);
     st_result_free(&r);
 }
+
+/* ---- the example firmware on an emulated board (make test-mcu) -------------------- */
+
+/* "examples/mcu/ontarget.c:N" of the line that holds needle */
+static void ontarget_line(const char* needle, char* out, size_t size) {
+    char* src = st_read("examples/mcu/ontarget.c");
+    const char* p = strstr(src, needle);
+    const char* q;
+    int line = 1;
+    HIL_ASSERT(p != NULL, "no '%s' in examples/mcu/ontarget.c", needle);
+    for (q = src; q < p; q++) line += *q == '\n';
+    snprintf(out, size, "examples/mcu/ontarget.c:%d", line);
+    free(src);
+}
+
+HIL_TEST_META(harvest, firmware_suites_on_an_emulated_board, "tags=mcu; timeout=120") {
+    char conf[1024], img[600], at[128], want[256];
+    const char* cfg = st_path("fw.conf");
+    const char* json = st_path("fw-results.json");
+    const char* junit = st_path("fw-junit.xml");
+    const char* argv[] = {st_meta("meta_harvest"), "run", "-c", cfg, "--filter", "firmware.*", "--json", json, "--junit", junit, NULL};
+    st_result r;
+    char *jtext, *xtext;
+    snprintf(img, sizeof img, "%s/mcu/fw-mps2-an385-default.elf", st_build_dir());
+    if (!st_have("qemu-system-arm") || access(img, R_OK) != 0) {
+        const char* why = !st_have("qemu-system-arm") ? "qemu-system-arm not installed" : "the firmware is not built (make test-mcu builds it)";
+        if (getenv("HIL_REQUIRE_MCU") && strcmp(getenv("HIL_REQUIRE_MCU"), "1") == 0)
+            HIL_FAIL("%s; HIL_REQUIRE_MCU=1 needs it (apt-get install gcc-arm-none-eabi qemu-system-arm, then make test-mcu)", why);
+        HIL_SKIP("%s (apt-get install gcc-arm-none-eabi qemu-system-arm, then make test-mcu)", why);
+    }
+    snprintf(conf, sizeof conf, "connectors.fw.type = qemu\nconnectors.fw.machine = mps2-an385\nconnectors.fw.image = %s\n", img);
+    HIL_ASSERT_OK(hil_write_file_atomic(cfg, conf, strlen(conf)));
+    st_run(argv, NULL, 90000, &r);
+    HIL_EXPECT_EQ(r.code, 1, "target cases fail on purpose: %s", r.out);
+    jtext = st_read(json);
+    xtext = st_read(junit);
+    ontarget_line("CHECK_EQ(c, 2 + 2, 5);", at, sizeof at);
+    /* Unity-style, running through */
+    expect_reported(jtext, xtext, r.out, "fw_unity.test_crc16_check_value", "Passed", NULL);
+    expect_reported(jtext, xtext, r.out, "fw_unity.test_u32_formats_the_largest", "Passed", NULL);
+    snprintf(want, sizeof want, "%s: Expected 5 Was 4", at);
+    expect_reported(jtext, xtext, r.out, "fw_unity.test_known_failure", "Failed", want);
+    expect_reported(jtext, xtext, r.out, "fw_unity.test_second_uart", "Skipped", "needs a second UART");
+    expect_reported(jtext, xtext, r.out, "fw_unity.test_text_stays_terminated", "Passed", NULL);
+    expect_reported(jtext, xtext, r.out, "firmware.unity", "Failed", "1 of 6 target cases failed: test_known_failure");
+    /* Ztest-style: the suite's own name */
+    snprintf(want, sizeof want, "%s: test_known_failure: (4 not equal to 5)", at);
+    expect_reported(jtext, xtext, r.out, "ontarget_text.test_known_failure", "Failed", want);
+    expect_reported(jtext, xtext, r.out, "ontarget_text.test_second_uart", "Skipped", NULL);
+    expect_reported(jtext, xtext, r.out, "ontarget_text.test_text_stays_terminated", "Passed", NULL);
+    expect_reported(jtext, xtext, r.out, "firmware.ztest", "Failed", "1 of 6 target cases failed");
+    /* a HardFault in the middle: the running case Errored, the harvest too */
+    expect_reported(jtext, xtext, r.out, "fw_unity_fault.after_test_second_uart", "Errored", "the target crashed: *** HardFault pc=");
+    expect_reported(jtext, xtext, r.out, "fw_ztest_fault.test_reads_unmapped", "Errored", "the target crashed: *** HardFault pc=");
+    expect_reported(jtext, xtext, r.out, "firmware.unity_fault", "Errored", "the target crashed");
+    expect_reported(jtext, xtext, r.out, "firmware.ztest_fault", "Errored", "the target crashed");
+    HIL_EXPECT(!strstr(jtext, "fw_ztest_fault.test_text_stays_terminated"), "nothing after the fault is reported as run");
+    if (st_have("xmllint")) {
+        const char* a[] = {"xmllint", "--noout", "--schema", "tests/junit.xsd", junit, NULL};
+        st_result x;
+        st_run(a, NULL, 20000, &x);
+        HIL_EXPECT_EQ(x.code, 0, "JUnit validates against tests/junit.xsd: %s", x.out);
+        st_result_free(&x);
+    }
+    free(jtext);
+    free(xtext);
+    st_result_free(&r);
+}
