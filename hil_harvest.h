@@ -394,6 +394,7 @@ static hil_harvest_kind hil__hv_unity(const char* p, const char* e, hil_harvest_
     hil_harvest_str t = hil__hv_trim(hil__hv_s(p, e));
     p = t.p;
     e = t.p + t.n;
+    if (!t.n) return HIL_HV_NONE;
     if (t.n == 2 && memcmp(t.p, "OK", 2) == 0) { ev->outcome = HIL_PASSED; return ev->kind = HIL_HV_DONE; }
     if (t.n == 4 && memcmp(t.p, "FAIL", 4) == 0) { ev->outcome = HIL_FAILED; return ev->kind = HIL_HV_DONE; }
     if (hil__hv_isdigit(*p)) {
@@ -726,7 +727,7 @@ static hil_harvest_kind hil__hv_gtest(const char* p, const char* e, hil_harvest_
             ev->total = hil__hv_num(&q, rest.p + rest.n);
             return ev->kind = ev->total >= 0 ? HIL_HV_PLAN : HIL_HV_NONE;
         }
-        if (hil__hv_isdigit(*q) && (hil__hv_find(q, rest.p + rest.n, " run") || hil__hv_find(q, rest.p + rest.n, " ran"))) {
+        if (rest.n && hil__hv_isdigit(*q) && (hil__hv_find(q, rest.p + rest.n, " run") || hil__hv_find(q, rest.p + rest.n, " ran"))) {
             ev->total = hil__hv_num(&q, rest.p + rest.n);
             return ev->kind = HIL_HV_DONE;
         }

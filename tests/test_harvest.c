@@ -775,3 +775,17 @@ HIL_TEST_META(harvest, firmware_suites_on_an_emulated_board, "tags=mcu; timeout=
     free(xtext);
     st_result_free(&r);
 }
+
+HIL_TEST(harvest, doc_example_runs) {
+    char path[512];
+    st_result r;
+    const char* a[] = {path, NULL};
+    snprintf(path, sizeof path, "%s/doc-examples/harvest_feed", st_build_dir());
+    if (access(path, X_OK) != 0) HIL_FAIL("%s is missing: run make (it extracts the docs/*.md examples)", path);
+    st_run(a, NULL, 10000, &r);
+    HIL_EXPECT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "demo.test_a Passed\n"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "demo.test_b Failed: Expected 2 Was 3"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "2 cases, 1 failed, format unity"), "%s", r.out);
+    st_result_free(&r);
+}

@@ -15,6 +15,9 @@
 #if __has_include("hil_probe.h")
 #include "hil_probe.h"
 #endif
+#if __has_include("hil_harvest.h")
+#include "hil_harvest.h"
+#endif
 
 HIL_TEST(matrix, compiles) { HIL_ASSERT_EQ(1, 1); }
 
