@@ -12,7 +12,7 @@
 #   make fuzz-regress  every harness once over its committed corpus
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
-#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU); debug probes (hil_probe.h)
+#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU); debug probes (hil_probe.h); harvested suites (hil_harvest.h)
 #   make demo-mcu   the scheduler on a lab of emulated boards
 #   make bench-mcu  BENCH lines for an emulated board and flashing through its GDB stub
 #   make install    headers, hil.pc, CMake package, hil-init, docs (PREFIX, DESTDIR); make uninstall
