@@ -316,13 +316,15 @@ demo-mcu: $(BUILD)/mcu-lab/mcu_lab_tests
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples probe-firmware build/asan/demo/board_tests build/asan/demo/sim-firmware $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
+	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples probe-firmware build/asan/demo/board_tests build/asan/demo/sim-firmware $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS)) \
+	  $(patsubst $(BUILD)/%,build/asan/%,$(HARVEST_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
-	  build/tsan/selftest doc-examples probe-firmware build/tsan/demo/board_tests build/tsan/demo/sim-firmware $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
+	  build/tsan/selftest doc-examples probe-firmware build/tsan/demo/board_tests build/tsan/demo/sim-firmware $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS)) \
+	  $(patsubst $(BUILD)/%,build/tsan/%,$(HARVEST_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
 

@@ -706,6 +706,36 @@ HIL_TEST_META(harvest, real_producers_land_in_every_report, "timeout=120") {
     free(jtext);
     free(xtext);
     st_result_free(&r);
+    {
+        /* a job's task that harvests: the cases are in the job's report */
+        const char* runs = st_path("runs");
+        const char* jargv[] = {st_meta("meta_harvest"), "job", "harvest", "-c", cfg, "--runs", runs, NULL};
+        char path[96], rj[1200];
+        int t, found = 0;
+        st_run(jargv, NULL, 60000, &r);
+        HIL_EXPECT(st_has(&r, "job: task=Failed"), "%s", r.out);
+        snprintf(rj, sizeof rj, "%s/latest/results.json", runs);
+        jtext = st_read(rj);
+        for (t = 0; t < 20; t++) {
+            char *name, *res;
+            int s;
+            for (s = 0; s < 5; s++) {
+                snprintf(path, sizeof path, "tasks.0.suites.%d.tests.%d.full_name", s, t);
+                if (!(name = st_json_get(jtext, path))) continue;
+                snprintf(path, sizeof path, "tasks.0.suites.%d.tests.%d.result", s, t);
+                res = st_json_get(jtext, path);
+                if (strcmp(name, "cm_gtest.off_by_one") == 0 && res && strcmp(res, "Failed") == 0) found |= 1;
+                if (strcmp(name, "cm_gtest.adds_up") == 0 && res && strcmp(res, "Passed") == 0) found |= 2;
+                if (strcmp(name, "producers.cmocka_gtest") == 0 && res && strcmp(res, "Failed") == 0) found |= 4;
+                free(name);
+                free(res);
+            }
+        }
+        HIL_EXPECT_EQ(found, 7, "the job's results.json has the harvested cases and their test:\n%s", jtext);
+        HIL_EXPECT(!strstr(jtext, "\"stream\""), "the task's event stream stayed whole:\n%s", jtext);
+        free(jtext);
+        st_result_free(&r);
+    }
 }
 
 /* ---- the example firmware on an emulated board (make test-mcu) -------------------- */

@@ -7,6 +7,7 @@
 #include "hil.h"
 #include "hil_connectors.h"
 #include "hil_harvest.h"
+#include "hil_runner.h"
 
 HIL_HARVEST_TEST(producers, cmocka_gtest, "cm_gtest", "format=gtest; suite=cm_gtest")
 HIL_HARVEST_TEST(producers, cmocka_tap, "cm_tap", "suite=cm_tap")
@@ -20,5 +21,15 @@ HIL_HARVEST_TEST(firmware, unity, "fw", "format=unity; suite=fw_unity; start=#on
 HIL_HARVEST_TEST(firmware, ztest, "fw", "start=#ontarget ztest; timeout_ms=20000")
 HIL_HARVEST_TEST(firmware, unity_fault, "fw", "format=unity; suite=fw_unity_fault; start=#ontarget unity-fault; timeout_ms=20000")
 HIL_HARVEST_TEST(firmware, ztest_fault, "fw", "format=ztest; suite=fw_ztest_fault; start=#ontarget ztest-fault; idle_timeout_ms=3000")
+
+/* A job whose task harvests: the cases reach the job's report (results.json
+ * of the run directory) through the task's event stream. */
+HIL_JOB(harvest) {
+    hil_task_options o;
+    static const char* const filters[] = {"producers.cmocka_gtest", NULL};
+    hil_task_options_init(&o);
+    o.filters = filters;
+    printf("job: task=%s\n", hil_outcome_str(hil_run(rt, &o)));
+}
 
 HIL_MAIN()
