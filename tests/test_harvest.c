@@ -478,6 +478,26 @@ HIL_TEST(harvest, gtest_style_from_cmocka_text) {
     HIL_EXPECT_EQ(g.n, 4, "4 announced, 4 reported");
 }
 
+HIL_TEST(harvest, gtest_style_groups_one_after_another) {
+    /* cmocka prints a block per cmocka_run_group_tests call */
+    static const char text[] =
+        "[==========] Running 2 test(s).\n[ RUN      ] a1\n[       OK ] a1\n[ RUN      ] a2\n[       OK ] a2\n"
+        "[==========] 2 test(s) run.\n[  PASSED  ] 2 test(s).\n"
+        "[==========] Running 1 test(s).\n[ RUN      ] b1\n[  FAILED  ] b1\n"
+        "[==========] 1 test(s) run.\n[  PASSED  ] 0 test(s).\n[  FAILED  ] 1 test(s), listed below:\n[  FAILED  ] b1\n";
+    hil_harvest_config c;
+    hil_harvest_summary s;
+    got g;
+    hil_harvest_config_init(&c);
+    c.suite = "cm";
+    HIL_EXPECT_OK(harvest_text(&c, text, strlen(text), 9, &g, &s, NULL));
+    HIL_EXPECT_EQ(s.cases, 3);
+    expect_case(&g, "cm.b1", HIL_FAILED, "failed on the target", NULL);
+    /* the second group cut short: its case Errored, the harvest not finished */
+    HIL_EXPECT_EQ(harvest_text(&c, text, strstr(text, "[  FAILED  ] b1") - text, 0, &g, &s, NULL), HIL_ERR_CLOSED);
+    expect_case(&g, "cm.b1", HIL_ERRORED, "no result", NULL);
+}
+
 HIL_TEST(harvest, nothing_recognised_says_so) {
     static const char text[] = "hello\nworld\n";
     hil_harvest_config c;
