@@ -1259,6 +1259,28 @@ static void hil__hv_out(hil_harvester* h, const char* line, size_t n) {
     }
 }
 
+/* Where a Unity line ("FILE:LINE:NAME:RESULT") would start inside line:
+ * the path characters before its first ":digits:"; 0 if none later than 0. */
+static size_t hil__hv_unity_start(const char* line, size_t n) {
+    size_t i;
+    for (i = 1; i + 2 < n; i++) {
+        size_t j = i + 1, k;
+        if (line[i] != ':' || !hil__hv_isdigit(line[j])) continue;
+        while (j < n && hil__hv_isdigit(line[j])) j++;
+        if (j >= n || line[j] != ':') continue;
+        k = i;
+        while (k > 0) {
+            char c = line[k - 1];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || hil__hv_isdigit(c) || c == '/' || c == '.' ||
+                  c == '_' || c == '-' || c == '\\'))
+                break;
+            k--;
+        }
+        return k < i ? k : 0;
+    }
+    return 0;
+}
+
 static int hil__hv_parse(hil_harvester* h, const char* line, size_t n, hil_harvest_event* ev) {
     if (h->fmt == HIL_HARVEST_AUTO) return hil__hv_detect(h, line, n, ev) != HIL_HV_NONE;
     return hil_harvest_parse_line(h->fmt, line, n, ev) != HIL_HV_NONE;
@@ -1290,9 +1312,13 @@ static void hil__hv_line(hil_harvester* h, const char* line, size_t n) {
     }
     if (!hil__hv_parse(h, line, n, &ev)) {
         /* boot noise (a binary frame, a reset's garbage) glued to the front
-         * of a line: the text after the last binary byte may still be one */
+         * of a line: the text after the last binary byte may still be one,
+         * and so may a Unity line starting at the path before ":LINE:" */
         size_t at = h->line_text_at;
-        if (!at || at >= n || !hil__hv_parse(h, line + at, n - at, &ev)) return;
+        if (!(at && at < n && hil__hv_parse(h, line + at, n - at, &ev))) {
+            at = h->fmt == HIL_HARVEST_UNITY || h->fmt == HIL_HARVEST_AUTO ? hil__hv_unity_start(line, n) : 0;
+            if (!at || !hil__hv_parse(h, line + at, n - at, &ev)) return;
+        }
     }
     h->cur_line = line;
     h->cur_n = n;

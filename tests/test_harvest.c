@@ -458,6 +458,25 @@ HIL_TEST(harvest, overlong_lines_and_binary_garbage_are_bounded) {
     hil_sb_free(&sb);
 }
 
+HIL_TEST(harvest, boot_noise_glued_to_the_first_line) {
+    /* the example firmware's boot frame has no newline after it: printable
+     * bytes or binary ones, the first case behind it is still read */
+    static const char printable[] = "p;=n;boot board=x version=1.0.0 ok%examples/t.c:12:test_first:PASS\n"
+                                    "1 Tests 0 Failures 0 Ignored\nOK\n";
+    static const char binary[] = "p\x01\x02" "boot\x7f\xff\x03src/t.c:12:test_first:PASS\n1 Tests 0 Failures 0 Ignored\nOK\n";
+    hil_harvest_config c;
+    hil_harvest_summary s;
+    got g;
+    hil_harvest_config_init(&c);
+    c.suite = "fw";
+    HIL_EXPECT_OK(harvest_text(&c, printable, strlen(printable), 0, &g, &s, NULL));
+    expect_case(&g, "fw.test_first", HIL_PASSED, NULL, NULL);
+    c.format = HIL_HARVEST_UNITY;
+    HIL_EXPECT_OK(harvest_text(&c, binary, strlen(binary), 3, &g, &s, NULL));
+    expect_case(&g, "fw.test_first", HIL_PASSED, NULL, NULL);
+    HIL_EXPECT_EQ(s.garbage_bytes, 4, "\\x01, \\x02, \\x7f and \\x03");
+}
+
 HIL_TEST(harvest, gtest_style_from_cmocka_text) {
     static const char text[] =
         "[==========] Running 4 test(s).\n"
@@ -600,6 +619,7 @@ static const char* producer(const char* name) {
 /* result, reason of full in results.json */
 static int json_case(const char* json, const char* full, char* result, size_t rsize, char* reason, size_t size) {
     int s, t;
+    result[0] = reason[0] = 0;
     for (s = 0; s < 50; s++) {
         char path[80];
         snprintf(path, sizeof path, "suites.%d.name", s);
