@@ -12,7 +12,7 @@
 #   make fuzz-regress  every harness once over its committed corpus
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
 #   make bench-vm   BENCH lines measured inside that VM (informative)
-#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU); debug probes (hil_probe.h)
+#   make test-mcu   examples/mcu's firmware on emulated Cortex-M boards (QEMU); debug probes (hil_probe.h); harvested suites (hil_harvest.h)
 #   make demo-mcu   the scheduler on a lab of emulated boards
 #   make bench-mcu  BENCH lines for an emulated board and flashing through its GDB stub
 #   make install    headers, hil.pc, CMake package, hil-init, docs (PREFIX, DESTDIR); make uninstall
@@ -52,7 +52,7 @@ MATRIX_SRC = tests/compile/all_headers.c
 SPLIT_SRCS = $(sort $(wildcard tests/compile/split/*.c))
 # Leave-out switches the matrix builds with (comma: together).
 NO_SWITCHES = -DHIL_NO_CAN -DHIL_NO_SCHEDULER -DHIL_NO_QEMU -DHIL_NO_CAN,-DHIL_NO_SCHEDULER,-DHIL_NO_QEMU
-HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h hil_probe.h hil_uds.h hil_console.h)
+HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h hil_probe.h hil_uds.h hil_console.h hil_harvest.h)
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 META_SRCS = $(sort $(wildcard tests/meta/*.c))
 BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
@@ -67,7 +67,7 @@ BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
      $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers \
      $(BUILD)/drop-in-single/hil_tests \
-     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware $(BUILD)/ecu-sim/ecu-sim
+     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware $(BUILD)/ecu-sim/ecu-sim $(HARVEST_BINS)
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed -e '/^$$/d' -e 's/^# \{0,1\}//'
@@ -78,6 +78,17 @@ $(BUILD)/selftest: tests/main.c $(TEST_SRCS) $(HEADERS) tests/selftest.h | $(BUI
 
 $(BUILD)/meta/%: tests/meta/%.c $(HEADERS) | $(BUILD)/meta
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+# Real producers of on-target-style output for tests/test_harvest.c
+# (hil_harvest.h): a cmocka and a Criterion suite, built when the library is
+# installed (libcmocka-dev, libcriterion-dev); the test skips with the
+# apt-get line otherwise.
+HARVEST_BINS = $(if $(filter yes,$(call have,cmocka)),$(BUILD)/harvest/cmocka_suite) \
+               $(if $(filter yes,$(call have,criterion)),$(BUILD)/harvest/criterion_suite)
+$(BUILD)/harvest/cmocka_suite: tests/harvest/cmocka_suite.c | $(BUILD)/harvest
+	$(CC) -std=c99 $(WARN) -O1 -g -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs cmocka 2>/dev/null)
+$(BUILD)/harvest/criterion_suite: tests/harvest/criterion_suite.c | $(BUILD)/harvest
+	$(CC) -std=gnu99 -Wall -Wextra -Werror -O1 -g -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs criterion 2>/dev/null)
 
 # The same suite against the single-file header made by amalgamate.py.
 $(BUILD)/single/hil_single.h: amalgamate.py $(HEADERS) | $(BUILD)/single
@@ -104,7 +115,7 @@ doc-examples: $(DOCS) $(HEADERS) tests/extract_examples.awk | $(BUILD)
 	  if [ ! -e "$$b" ] || [ "$$f" -nt "$$b" ] || [ -n "$$(find $(HEADERS) -newer "$$b" 2>/dev/null)" ]; then \
 	    echo "$(CC) ... -o $$b $$f"; $(CC) $(CFLAGS_ALL) -o "$$b" "$$f" $(LDLIBS_ALL) || exit 1; fi; done
 
-$(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single:
+$(BUILD) $(BUILD)/meta $(BUILD)/bench $(BUILD)/single $(BUILD)/harvest:
 	@mkdir -p $@
 
 # The last line printed is the closing line: "N passed, N failed, N skipped".
@@ -314,13 +325,15 @@ demo-mcu: $(BUILD)/mcu-lab/mcu_lab_tests
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples probe-firmware build/asan/demo/board_tests build/asan/demo/sim-firmware build/asan/ecu-sim/ecu-sim $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
+	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples probe-firmware build/asan/demo/board_tests build/asan/demo/sim-firmware build/asan/ecu-sim/ecu-sim $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS)) \
+	  $(patsubst $(BUILD)/%,build/asan/%,$(HARVEST_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
-	  build/tsan/selftest doc-examples probe-firmware build/tsan/demo/board_tests build/tsan/demo/sim-firmware build/tsan/ecu-sim/ecu-sim $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
+	  build/tsan/selftest doc-examples probe-firmware build/tsan/demo/board_tests build/tsan/demo/sim-firmware build/tsan/ecu-sim/ecu-sim $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS)) \
+	  $(patsubst $(BUILD)/%,build/tsan/%,$(HARVEST_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
 

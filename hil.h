@@ -1163,6 +1163,25 @@ HIL_API void hil_forked_child_reset(void);
 /* The program's bus (created by hil_main), or NULL. */
 HIL_API hil_bus* hil_program_bus(void);
 
+/* A test case that ran somewhere else (on the target, in a program whose
+ * output a test reads: hil_harvest.h) and that the running test reports as
+ * a result of its own: it appears in the console, TAP, JUnit, JSON and a
+ * job's report like a registered test, named "suite.name", with its
+ * outcome, duration, reason, file:line (a failure entry when file is set
+ * and the outcome is a failure) and output. Strings are copied. Outside a
+ * run (no test is running) it does nothing and returns HIL_ERR_STATE. */
+typedef struct hil_case_report {
+    const char* suite;         /* NULL or "": the running test's suite */
+    const char* name;          /* required */
+    hil_outcome outcome;       /* HIL_SKIPPED .. HIL_ABORTED */
+    uint64_t duration_ns;
+    const char* reason;        /* failure message, skip reason, crash; may be NULL */
+    const char* file;          /* where the case failed or is declared; may be NULL */
+    int line;
+    const char* output;        /* the lines that belong to the case; may be NULL */
+} hil_case_report;
+HIL_API hil_result hil_report_case(const hil_case_report* c);
+
 #ifdef __cplusplus
 }
 #endif
@@ -5753,7 +5772,8 @@ enum {
     HIL__EV_SETUP_BEGIN,
     HIL__EV_TEARDOWN_BEGIN,
     HIL__EV_TEARDOWN_END,
-    HIL__EV_DONE
+    HIL__EV_DONE,
+    HIL__EV_CASE
 };
 
 #define HIL__PHASE_IDLE 0
@@ -6138,6 +6158,62 @@ static void hil__on_teardown_end(hil__run* R, size_t plan, hil_outcome o, const 
     hil__unlock(R);
 }
 
+/* A case reported by the running test (hil_report_case): a result of its
+ * own between the running test's start and end; the running test stays
+ * current, so its own output and failures still land in it. */
+static void hil__on_case(hil__run* R, const hil_case_report* c) {
+    hil__synthetic* syn;
+    hil_test_result* r;
+    const char* suite = c->suite && *c->suite ? c->suite : NULL;
+    size_t ls, ln, lf;
+    char* block;
+    long saved;
+    hil__lock(R);
+    if (!suite) suite = R->cur >= 0 ? R->sum->results[R->cur].test->suite : "harvest";
+    ls = strlen(suite);
+    ln = strlen(c->name);
+    lf = c->file ? strlen(c->file) : 0;
+    syn = (hil__synthetic*)hil__calloc(1, sizeof *syn);
+    /* "suite.name\0suite\0file\0" in one block, freed with full_name */
+    block = (char*)HIL_MALLOC(ls + 1 + ln + 1 + ls + 1 + lf + 1);
+    if (!syn || !block || !(syn->t.info.name = hil_strdup(c->name))) {
+        HIL_FREE(syn);
+        HIL_FREE(block);
+        hil__unlock(R);
+        return;
+    }
+    memcpy(block, suite, ls);
+    block[ls] = '.';
+    memcpy(block + ls + 1, c->name, ln + 1);
+    syn->t.info.full_name = block;
+    memcpy(block + ls + ln + 2, suite, ls + 1);
+    syn->t.info.suite = block + ls + ln + 2;
+    memcpy(block + 2 * ls + ln + 3, c->file ? c->file : "", lf + 1);
+    syn->t.info.file = block + 2 * ls + ln + 3;
+    syn->t.info.line = c->line;
+    syn->t.info.tags = "";
+    syn->t.info.requires = "";
+    syn->t.info.attempt = 1;
+    syn->t.info.iteration = 1;
+    syn->t.info.index = -1;
+    syn->next = R->synthetic;
+    R->synthetic = syn;
+    saved = R->cur;
+    r = hil__result_new(R, &syn->t.info, 1);
+    if (!r) { hil__unlock(R); return; }
+    if (c->duration_ns && r->start_wall_ns > c->duration_ns) r->start_wall_ns -= c->duration_ns;
+    R->cur = (long)(r - R->sum->results);
+    hil_bus_trigger(R->bus, &HIL_MSG_TEST_STARTED, &HIL_EP_RUN, NULL, r, 0);
+    if (c->output && *c->output) hil__result_output(R, r, c->output, strlen(c->output));
+    if (hil_outcome_is_failure(c->outcome) && c->reason && *c->reason) {
+        /* R->mu is recursive: hil__on_failure takes it again */
+        hil__on_failure(R, c->file && *c->file ? c->file : "", c->file && *c->file ? c->line : 0, c->reason);
+    }
+    hil__finish_result(R, r, c->outcome, c->duration_ns, c->reason);
+    R->cur = saved;
+    hil__unlock(R);
+}
+
 /* ---- the worker's side: emitting events ------------------------------------ */
 
 /* One event record in R->ev, written to the supervisor by hil__ev_send. */
@@ -6266,6 +6342,25 @@ static void hil__sink_failure_fn(const char* file, int line, const char* msg) {
     hil__ev_send(R);
 }
 
+HIL_API hil_result hil_report_case(const hil_case_report* c) {
+    hil__run* R = hil__cur_run;
+    if (!c || !c->name || !*c->name || c->outcome <= HIL_NOT_RUN || c->outcome >= HIL_OUTCOME_COUNT)
+        return hil_error(HIL_ERR_INVALID_ARG, "hil_report_case: a case needs a name and an outcome (Skipped..Aborted)");
+    if (!R) return hil_error(HIL_ERR_STATE, "hil_report_case: case '%s': no test is running", c->name);
+    if (R->ev_fd < 0) { hil__on_case(R, c); return HIL_OK; }
+    hil__ev_begin(R, HIL__EV_CASE);
+    hil__put_str(&R->ev, c->suite);
+    hil__put_str(&R->ev, c->name);
+    hil__put_u32(&R->ev, (uint32_t)c->outcome);
+    hil__put_u64(&R->ev, c->duration_ns);
+    hil__put_str(&R->ev, c->reason);
+    hil__put_str(&R->ev, c->file);
+    hil__put_u32(&R->ev, (uint32_t)c->line);
+    hil__put_str(&R->ev, c->output);
+    hil__ev_send(R);
+    return HIL_OK;
+}
+
 static void hil__sink_warning_fn(const char* msg) {
     hil__run* R = hil__cur_run;
     if (!R) return;
@@ -6296,7 +6391,7 @@ static void hil__run_log_route(const hil_log_record* rec) {
 /* ---- the supervisor's side: decoding events ------------------------------ */
 
 static int hil__is_boundary(int type) {
-    return type != HIL__EV_FAILURE && type != HIL__EV_WARNING && type != HIL__EV_LOG;
+    return type != HIL__EV_FAILURE && type != HIL__EV_WARNING && type != HIL__EV_LOG && type != HIL__EV_CASE;
 }
 
 static void hil__dispatch_event(hil__run* R, int type, hil__rd* rd) {
@@ -6363,6 +6458,30 @@ static void hil__dispatch_event(hil__run* R, int type, hil__rd* rd) {
         break;
     }
     case HIL__EV_DONE: R->worker_done = 1; break;
+    case HIL__EV_CASE: {
+        hil_case_report c;
+        char *suite = hil__get_dup(rd, NULL), *name = hil__get_dup(rd, NULL);
+        uint32_t o = hil__get_u32(rd);
+        uint64_t dur = hil__get_u64(rd);
+        char *reason = hil__get_dup(rd, NULL), *file = hil__get_dup(rd, NULL);
+        uint32_t line = hil__get_u32(rd);
+        char* output = hil__get_dup(rd, NULL);
+        c.suite = suite;
+        c.name = name;
+        c.outcome = (hil_outcome)o;
+        c.duration_ns = dur;
+        c.reason = reason;
+        c.file = file;
+        c.line = (int)line;
+        c.output = output;
+        if (!rd->bad && o > HIL_NOT_RUN && o < HIL_OUTCOME_COUNT) hil__on_case(R, &c);
+        HIL_FREE(suite);
+        HIL_FREE(name);
+        HIL_FREE(reason);
+        HIL_FREE(file);
+        HIL_FREE(output);
+        break;
+    }
     default: rd->bad = 1; break;
     }
 }

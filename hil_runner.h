@@ -1628,6 +1628,9 @@ struct hil_task {
     hil_run_summary* sum;
     hil_test_info* open_info;    /* started, not finished */
     uint64_t open_wall;
+    /* the test that reported open_info as a case of its own (hil_report_case) */
+    hil_test_info* outer_info;
+    uint64_t outer_wall;
     int got_done, stream_bad;
     int worker_pgid;             /* the task's current worker (its own group) */
     int log_made;                /* TaskLog.<taskid> exists */
@@ -1885,7 +1888,7 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
         hil__tw_info(b, r->test);
         hil__put_u64(b, r->start_wall_ns);
         hil__tw_send(c->evfd, b);
-        c->open = 1;
+        c->open++; /* more than 1 while a running test reports a case (hil_report_case) */
     } else if (m->id == &HIL_MSG_TEST_FINISHED) {
         const hil_test_result* r = (const hil_test_result*)m->data;
         size_t i, n;
@@ -1908,7 +1911,7 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
         for (i = 0; i < r->n_warnings; i++) hil__put_str(b, r->warnings[i]);
         hil__tw_send(c->evfd, b);
         hil__child_result_line(r);
-        c->open = 0;
+        if (c->open > 0) c->open--;
     } else if (m->id == &HIL_MSG_RUN_FINISHED) {
         const hil_run_summary* s = (const hil_run_summary*)m->data;
         hil__tw_begin(b, HIL__TEV_RUN_FINISHED);
@@ -2339,6 +2342,10 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         hil_test_info* info = hil__get_info(rd, t->sum);
         uint64_t w = hil__get_u64(rd);
         if (!rd->bad && info) {
+            if (t->open_info && !t->outer_info) { /* a case reported by the running test */
+                t->outer_info = t->open_info;
+                t->outer_wall = t->open_wall;
+            }
             t->open_info = info;
             t->open_wall = w;
         }
@@ -2349,7 +2356,9 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         uint32_t k, n, o;
         size_t len;
         if (!t->open_info || !(r = hil__sum_add(t->sum, t->open_info))) { rd->bad = 1; break; }
-        t->open_info = NULL;
+        t->open_info = t->outer_info; /* back to the test that reported the case, if any */
+        t->open_wall = t->outer_wall;
+        t->outer_info = NULL;
         o = hil__get_u32(rd);
         r->outcome = o > HIL_NOT_RUN && o < HIL_OUTCOME_COUNT ? (hil_outcome)o : HIL_ERRORED;
         r->reason = hil__get_dup(rd, &len);

@@ -296,6 +296,34 @@ def seeds_uds():
     write("uds", "download", inp(b"d 4 u32", b"\x34\x00\x44\x08\x00\x00\x00\x00\x00\x01\x00", b"\x74\x20\x01\x02"))
     write("uds", "dtc-list", inp(b"d 5 bytes", b"\x19\x02\xff", b"\x59\x02\xff\x01\x23\x45\x09\x05\x43\x21\x24"))
     write("uds", "dtc-ext", inp(b"d 6 bytes", b"\x19\x06\xc1\x23\x00\x01", b"\x59\x06\xc1\x23\x00\x08\x01\x07"))
+def seeds_harvest():
+    # [format][max_line/4][chunk][fatal] then the stream; format 0 = auto
+    unity = (b"boot\r\nsrc/t.c:10:test_a:PASS\r\nsrc/t.c:20:test_b:FAIL: Expected 1 Was 2\r\n"
+             b"src/t.c:30:test_c:IGNORE: later\r\nsrc/t.c:40:test_d:PASS (3 ms)\r\n"
+             b"-----------------------\r\n4 Tests 1 Failures 1 Ignored\r\nFAIL\r\n")
+    write("harvest", "unity", bytes([1, 60, 7, 0]) + unity)
+    write("harvest", "unity-auto-bytewise", bytes([0, 60, 1, 0]) + unity)
+    write("harvest", "unity-crash", bytes([1, 60, 9, 1]) + b"t.c:1:a:PASS\nPANIC: hard fault\nregs\n")
+    ztest = (b"BOOT\nRunning TESTSUITE s\nSTART - test_a\n PASS - test_a in 0.001 seconds\n"
+             b"START - test_b\n    Assertion failed at src/m.c:42: test_b: (1 not equal to 2)\n"
+             b" FAIL - test_b in 0.004 seconds\nTESTSUITE s failed.\n"
+             b"SUITE FAIL -  50.00% [s]: pass = 1, fail = 1, skip = 0, total = 2 duration = 0.005 seconds\n"
+             b" - PASS - [s.test_a] duration = 0.001 seconds\n - FAIL - [s.test_b] duration = 0.004 seconds\n"
+             b"PROJECT EXECUTION FAILED\n")
+    write("harvest", "ztest", bytes([2, 60, 11, 0]) + ztest)
+    write("harvest", "ztest-fatal", bytes([0, 60, 5, 0]) + b"Running TESTSUITE s\nSTART - t\n>>> ZEPHYR FATAL ERROR 3\n")
+    write("harvest", "ztest-reboot", bytes([2, 60, 5, 0]) + b"BOOT\nRunning TESTSUITE s\nSTART - t\nBOOT\n")
+    tap = (b"TAP version 13\n1..5\nok 1 - a\nnot ok 2 - b\n  ---\n  message: 'x'\n  file: f.c\n  line: 3\n  ...\n"
+           b"ok 3 # SKIP no\nnot ok 4 c # TODO later\nBail out! gone\n")
+    write("harvest", "tap", bytes([3, 60, 3, 0]) + tap)
+    write("harvest", "tap-criterion", bytes([0, 60, 13, 0]) + b"TAP version 13\n1..2\nok - g::a  (0.00s)\n"
+          b"not ok - g::b  (0.01s)\n  ---\n  failures:\n  - c.c:4: |+\n      Assertion failed: no\n  ...\n")
+    gtest = (b"[==========] Running 3 test(s).\n[ RUN      ] a\n[       OK ] a\n[ RUN      ] b\n"
+             b"[  ERROR   ] --- 0x3 != 0x4\n[   LINE   ] --- t.c:24: error: Failure!\n[  FAILED  ] b\n"
+             b"[ RUN      ] c\n[  SKIPPED ] c\n[==========] 3 test(s) run.\n[  PASSED  ] 1 test(s).\n"
+             b"[  FAILED  ] 1 test(s), listed below:\n[  FAILED  ] b\n")
+    write("harvest", "gtest", bytes([4, 60, 17, 0]) + gtest)
+    write("harvest", "garbage-and-long-line", bytes([0, 4, 64, 0]) + b"t.c:1:a:PASS\n" + bytes(range(256)) + b"x" * 600 + b"\nt.c:2:b:PASS\n")
 
 
 def main():

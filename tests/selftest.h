@@ -31,6 +31,9 @@
 #if __has_include("hil_console.h")
 #include "hil_console.h"
 #endif
+#if __has_include("hil_harvest.h")
+#include "hil_harvest.h"
+#endif
 #endif
 
 #include <string.h>

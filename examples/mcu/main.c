@@ -234,7 +234,11 @@ static const hil_target_case cases[] = {
 
 /* The HardFault handler's text (cortexm.c): a FAULT LOG for the step that
  * runs now, then nothing more until a reset. */
+int ontarget_run(const char* what); /* ontarget.c: Unity- and Ztest-style suites */
+void ontarget_fault(const char* text);
+
 void fw_fault(const char* text) {
+    ontarget_fault(text);
 #if FW_TESTAPP
     hil_target_fault(&target, text);
 #else
@@ -309,8 +313,10 @@ static void text_command(char* cmd) {
     } else if (text_eq(cmd, "shell zephyr") || text_eq(cmd, "shell uboot")) { /* shell.c has the UART until exit */
         shell_start(cmd[6] == 'z' ? SHELL_ZEPHYR : SHELL_UBOOT, identity);
         return;
+    } else if ((arg = word_after(cmd, "ontarget")) != 0 && ontarget_run(arg)) {
+        return; /* the suite's lines were the answer */
     } else if (text_eq(cmd, "list")) {
-        text_str(&r, "ok version count echo stats list shell=zephyr|uboot fault=bus|udf|hang|reset|badcrc");
+        text_str(&r, "ok version count echo stats list shell=zephyr|uboot fault=bus|udf|hang|reset|badcrc ontarget=unity|ztest|unity-fault|ztest-fault");
     } else if ((arg = word_after(cmd, "fault")) != 0) {
         if (!text_eq(arg, "bus") && !text_eq(arg, "udf") && !text_eq(arg, "hang") && !text_eq(arg, "reset") &&
             !text_eq(arg, "badcrc")) {

@@ -21,6 +21,9 @@
 #if __has_include("hil_console.h")
 #include "hil_console.h"
 #endif
+#if __has_include("hil_harvest.h")
+#include "hil_harvest.h"
+#endif
 
 HIL_TEST(matrix, compiles) { HIL_ASSERT_EQ(1, 1); }
 

@@ -8,6 +8,7 @@
 #include "hil_probe.h"
 #include "hil_uds.h"
 #include "hil_console.h"
+#include "hil_harvest.h"
 
 HIL_TEST(split, every_module_links) {
     hil_channel_config cc;
@@ -24,6 +25,10 @@ HIL_TEST(split, every_module_links) {
     {
         hil_console_config kc;
         hil_console_config_init(&kc);
+    }
+    {
+        hil_harvest_config hc;
+        hil_harvest_config_init(&hc);
     }
 }
 

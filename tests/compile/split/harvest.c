@@ -1,0 +1,5 @@
+/* One module's implementation in a file of its own: see core.c. */
+#define HIL_IMPLEMENTATION_HARVEST
+#include "hil.h"
+#include "hil_connectors.h"
+#include "hil_harvest.h"
