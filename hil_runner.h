@@ -6,6 +6,9 @@
  *   PART 2   the lazy scheduler: the pure core (hil_sched_*), the lab from
  *            configuration, the `schedule` and `merge-results` commands
  *            (docs/scheduler.md)
+ *   PART 3   lab operations: board locks shared by every process on the
+ *            lab host, persistent board health, the `lab` command,
+ *            reservation hooks (docs/lab.md)
  *
  * ==========================================================================
  * PART 1: JOBS AND TASKS
@@ -163,13 +166,46 @@
  *
  * Docs: docs/scheduler.md.
  *
+ * ==========================================================================
+ * PART 3: LAB OPERATIONS
+ * ==========================================================================
+ *
+ * Several schedules (CI pipelines, a developer, a soak) on one lab host
+ * share its boards: each run holds its boards through kernel record locks
+ * in a lab state directory (lab.state, --lab-state; default <job.runs>/lab)
+ * that the kernel drops when a holder dies, so `kill -9` never leaves a
+ * board locked. A schedule waits (on its condition variable, woken by
+ * inotify on that directory) for a board another process holds, or with
+ * --no-wait fails at once naming the holders. Each board's health (the
+ * infrastructure-failure streak, quarantine and why, the last result, the
+ * newest events) is kept there across sessions; lab.health_check brings a
+ * quarantined board back. resources.<name>.acquire / .release run around
+ * each use of a board for lab-wide reservation systems (labgrid).
+ *
+ *     # lab.conf
+ *     lab.health_check = ./suite --set connectors.dut.port={board.port} run -f health.ping
+ *     resources.pico1.acquire = labgrid-client -p {board} acquire
+ *     resources.pico1.release = labgrid-client -p {board} release
+ *
+ *     ./suite schedule -c lab.conf [--no-wait] [--lab-state DIR]
+ *     ./suite lab status [--json]
+ *     ./suite lab release BOARD [--force]
+ *     ./suite lab quarantine BOARD --reason TEXT | lab unquarantine BOARD
+ *
+ * In C: hil_lab_open, hil_lab_try_lock / hil_lab_unlock, hil_lab_status,
+ * hil_lab_state_load / hil_lab_quarantine / hil_lab_note_result (the
+ * example is at PART 3's declarations).
+ *
+ * Docs: docs/lab.md.
+ *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
  * defined (after hil.h's).
  *
  * COMPILE-TIME OPTIONS (define them the same way in every file that
  * includes this header, e.g. with -D):
- *   HIL_NO_SCHEDULER    leave out PART 2: hil_sched_*, the lab, the
- *                       `schedule` and `merge-results` commands, report.html.
+ *   HIL_NO_SCHEDULER    leave out PARTS 2 and 3: hil_sched_*, the lab,
+ *                       hil_lab_*, the `schedule`, `lab` and `merge-results`
+ *                       commands, report.html.
  *                       More than half of this header's implementation; jobs
  *                       and tasks (PART 1) stay. Without hil_runner.h at all,
  *                       jobs go too.
@@ -8663,7 +8699,7 @@ static void hil__sdrv_lab_begin(hil__sdrv* D) {
             hil__job_log(D->J, "warning", "%s: the health check failed: it stays quarantined (%s)", x->name, why);
         }
         x->quarantined = 1; /* reported here, not again when the core says so */
-        (void)hil_sched_set_quarantine(D->L->s, D->L->core_res[i], 1);
+        (void)hil_sched_set_quarantine(D->L->s, (uint32_t)i, 1);
         hil__job_log(D->J, "warning", "%s is quarantined (lab state %s: %s): no runs go to it (lab unquarantine %s)",
                      x->name, hil_lab_dir(D->lab), st.reason, x->name);
     }
@@ -8680,7 +8716,7 @@ static void hil__sdrv_lab_probe(hil__sdrv* D) {
         int held = 0;
         if (!D->lab_mine[i] && !D->L->res[i].simulated && hil_lab_holder_get(D->lab, D->L->res[i].name, &h) == HIL_OK)
             held = h.held && !h.mine;
-        (void)hil_sched_set_held(D->L->s, D->L->core_res[i], held);
+        (void)hil_sched_set_held(D->L->s, (uint32_t)i, held);
         if (!held) continue;
         D->lab_held++;
         if (h.until_ns > wall && (!D->lab_until || h.until_ns < D->lab_until)) D->lab_until = h.until_ns;
@@ -8749,7 +8785,7 @@ static void hil__sdrv_lab_give(hil__sdrv* D, uint32_t run, hil_sched_outcome o, 
             if (hil_lab_note_result(D->lab, x->name, R->ph.item, res, (infra & (1u << k)) ? why : NULL,
                                     D->L->sc.quarantine_after, &qnow) != HIL_OK)
                 hil__job_log(D->J, "warning", "lab state of %s: %s", x->name, hil_last_error());
-            if (qnow) (void)hil_sched_set_quarantine(D->L->s, D->L->core_res[ri], 1);
+            if (qnow) (void)hil_sched_set_quarantine(D->L->s, (uint32_t)ri, 1);
         }
         (void)hil_lab_unlock(D->lab, x->name);
         D->lab_mine[ri] = 0;
@@ -10746,7 +10782,7 @@ HIL_API int hil_lab_wait_fd(hil_lab* lab) {
 #ifdef __linux__
     if (lab->ino < 0) {
         lab->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (lab->ino >= 0 && inotify_add_watch(lab->ino, lab->dir, IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+        if (lab->ino >= 0 && inotify_add_watch(lab->ino, lab->dir, IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
             close(lab->ino);
             lab->ino = -1;
         }
