@@ -525,3 +525,17 @@ HIL_TEST(lab_ops, board_names_that_cannot_name_a_lock_are_refused) {
     HIL_EXPECT_OK(hil_lab_unlock(lab, "pico_1+2"));
     hil_lab_close(lab);
 }
+
+/* The C example of docs/lab.md does what the document says. */
+HIL_TEST(lab_ops, the_documented_example) {
+    char path[512];
+    st_result r;
+    const char* dir = st_path("lab-doc");
+    const char* a[] = {path, dir, NULL};
+    snprintf(path, sizeof path, "%s/doc-examples/lab_lock", st_build_dir());
+    if (access(path, X_OK) != 0) HIL_FAIL("%s is missing: run make (it extracts docs/*.md examples)", path);
+    st_run(a, NULL, 10000, &r);
+    HIL_EXPECT(r.code == 0 && st_has(&r, "pico1: taken\npico1: last passed (bring-up by hand), streak 0\n"), "%s",
+               r.out);
+    st_result_free(&r);
+}
