@@ -8886,6 +8886,15 @@ static int hil__sdrv_lab_wait(hil__sdrv* D, size_t* idx) {
     }
 }
 
+/* Ctrl-C as the watcher saw it (it sets the flag under J->mu). */
+static int hil__sdrv_lab_intr(hil__sdrv* D) {
+    int v;
+    hil_mutex_lock(&D->J->mu);
+    v = D->lab_intr;
+    hil_mutex_unlock(&D->J->mu);
+    return v;
+}
+
 static void hil__sdrv_lab_end(hil__sdrv* D) {
     size_t i;
     if (D->lab_watching) {
@@ -9390,8 +9399,8 @@ static void hil__sched_job_fn(hil_job_rt* rt) {
     if (D->lab) hil__sdrv_lab_begin(D);
     for (;;) {
         int lab_waiting;
-        if (!hil_job_interrupted(rt) && !D->lab_intr) hil__sdrv_dispatch(D);
-        lab_waiting = !hil_job_interrupted(rt) && !D->lab_intr && hil__sdrv_lab_waiting(D);
+        if (!hil_job_interrupted(rt) && !hil__sdrv_lab_intr(D)) hil__sdrv_dispatch(D);
+        lab_waiting = !hil_job_interrupted(rt) && !hil__sdrv_lab_intr(D) && hil__sdrv_lab_waiting(D);
         if (lab_waiting && D->c->no_wait && !D->lab_refused[0]) {
             /* --no-wait: what is still waiting does not start; what runs ends */
             hil__sdrv_lab_holders(D, D->lab_refused, sizeof D->lab_refused);
@@ -9421,7 +9430,7 @@ static void hil__sched_job_fn(hil_job_rt* rt) {
         if (ii.state != HIL_SCHED_ITEM_WAITING) continue;
         if (D->lab_refused[0])
             hil__sdrv_not_run(D, ii.name, HIL_BLOCKED, D->lab_refused);
-        else if (hil_job_interrupted(rt) || D->lab_intr)
+        else if (hil_job_interrupted(rt) || hil__sdrv_lab_intr(D))
             hil__sdrv_not_run(D, ii.name, HIL_ABORTED, "not started: the schedule was interrupted");
         else if (D->n_wait == 0)
             hil__sdrv_not_run(D, ii.name, HIL_ERRORED, "never started: nothing could run it (see the scheduler's log)");
