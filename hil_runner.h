@@ -754,8 +754,8 @@ typedef struct hil_schedule_summary {
     int64_t makespan_ns, lower_bound_ns;
     double ratio; /* makespan / lower bound */
     uint32_t items, runs, blocked, retried;
-    int64_t lab_wait_ns; /* time work waited for boards other processes held */
     int exit_code; /* what the schedule command returns */
+    int64_t lab_wait_ns; /* time work waited for boards other processes held */
 } hil_schedule_summary;
 
 HIL_API void hil_schedule_config_init(hil_schedule_config* c);
