@@ -188,6 +188,7 @@
  *     resources.pico1.release = labgrid-client -p {board} release
  *
  *     ./suite schedule -c lab.conf [--no-wait] [--lab-state DIR]
+ *     ./suite run --board BOARD        # a test program by hand, holding BOARD
  *     ./suite lab status [--json]
  *     ./suite lab release BOARD [--force]
  *     ./suite lab quarantine BOARD --reason TEXT | lab unquarantine BOARD
@@ -11402,7 +11403,7 @@ static void hil__describe_lab(hil_extension* ext) {
                        "The lab state directory: board locks and health (default <job.runs>/lab; off: no locks)");
     o->cli = "--lab-state";
     o->metavar = "DIR";
-    o->commands = "schedule,lab";
+    o->commands = "schedule,lab,run";
     o = hil_ext_option(ext, "lab.no_wait", HIL_OPT_FLAG, "false",
                        "schedule: fail at once, naming the holders, when a board the lab needs is held by another run");
     o->cli = "--no-wait";
@@ -11430,7 +11431,79 @@ static void hil__describe_lab(hil_extension* ext) {
     hil_ext_option(ext, "resources.*.hook_timeout", HIL_OPT_FLOAT, "60", "Seconds an acquire or release may take");
 }
 
-HIL_API void hil_lab_register(void) { hil_extension_declare("lab", HIL_EXT_FRAMEWORK, hil__describe_lab); }
+/* A test program given a board (lab.board, --board): the board is held
+ * from the start of the run to its end, like a scheduled run's; held
+ * elsewhere, the program stops before any test (exit 3) and says by whom.
+ * The lock is taken when the run starts, since the configuration (the
+ * command line included) is only complete then. */
+static void hil__lab_board_started(const hil_bus_msg* m, void* user) {
+    hil_ext_ctx* ctx = (hil_ext_ctx*)user;
+    const char* board = hil_config_get(ctx->config, "lab.board", NULL);
+    char buf[4200], run[600];
+    const char* dir = hil__lab_state_dir(ctx->config, buf, sizeof buf);
+    hil_lab* lab = NULL;
+    hil_lab_holder who;
+    hil_result r;
+    (void)m;
+    if (!board || !*board || !dir || ctx->user) return;
+    hil__sfmt(run, sizeof run, "test program %s --board %s", hil_config_get(ctx->config, "job.name", "run"), board);
+    r = hil_lab_open(dir, &lab);
+    if (r == HIL_OK) r = hil_lab_try_lock(lab, board, run, 0, &who);
+    if (r != HIL_OK) {
+        char since[40];
+        hil_format_time_iso((uint64_t)(who.since_ns > 0 ? who.since_ns : 0), since, sizeof since);
+        if (r == HIL_ERR_BUSY)
+            fprintf(stderr,
+                    "hil: error: --board %s: the board is held by pid %ld (%s@%s, %s) since %s: wait for it, or "
+                    "choose another (lab status shows who holds what)\n",
+                    board, who.pid, who.user, who.host, who.run, since);
+        else
+            fprintf(stderr, "hil: error: --board %s: %s\n", board, hil_last_error());
+        exit(3);
+    }
+    ctx->user = lab;
+}
+
+static void hil__lab_board_finished(const hil_bus_msg* m, void* user) {
+    hil_ext_ctx* ctx = (hil_ext_ctx*)user;
+    hil_lab* lab = (hil_lab*)ctx->user;
+    const char* board = hil_config_get(ctx->config, "lab.board", NULL);
+    (void)m;
+    if (!lab) return;
+    if (board) (void)hil_lab_unlock(lab, board);
+    hil_lab_close(lab);
+    ctx->user = NULL;
+}
+
+static hil_result hil__lab_board_init(hil_ext_ctx* ctx) {
+    hil_result r = hil_ext_subscribe(ctx, HIL_DISPATCH_CALLBACK, hil__lab_board_started, ctx, &HIL_MSG_RUN_STARTED,
+                                     &HIL_EP_RUN);
+    if (r == HIL_OK)
+        r = hil_ext_subscribe(ctx, HIL_DISPATCH_CALLBACK, hil__lab_board_finished, ctx, &HIL_MSG_RUN_FINISHED,
+                              &HIL_EP_RUN);
+    return r;
+}
+
+static void hil__lab_board_destroy(hil_ext_ctx* ctx) { hil__lab_board_finished(NULL, ctx); }
+
+static void hil__describe_lab_board(hil_extension* ext) {
+    hil_option* o;
+    ext->description = "Holds the board a test program is given (--board) through the lab's lock (docs/lab.md)";
+    ext->load_order = 63;
+    ext->activate_on = "lab.board";
+    ext->initialize = hil__lab_board_init;
+    ext->destroy = hil__lab_board_destroy;
+    o = hil_ext_option(ext, "lab.board", HIL_OPT_STRING, NULL,
+                       "Hold this board of the lab (its lock in the lab state directory) while the tests run");
+    o->cli = "--board";
+    o->metavar = "NAME";
+    o->commands = "run";
+}
+
+HIL_API void hil_lab_register(void) {
+    hil_extension_declare("lab", HIL_EXT_FRAMEWORK, hil__describe_lab);
+    hil_extension_declare("lab-board", HIL_EXT_FRAMEWORK, hil__describe_lab_board);
+}
 
 #ifndef HIL_NO_CONSTRUCTORS
 HIL__CONSTRUCTOR(hil__reg_lab_extension) { hil_lab_register(); }

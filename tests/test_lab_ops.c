@@ -303,6 +303,14 @@ HIL_TEST_META(lab_ops, waits_for_a_board_held_elsewhere_and_no_wait_refuses, "ti
         HIL_EXPECT(r.code != 0 && st_has(&r, "--no-wait") && st_has(&r, want) && st_has(&r, "the test's hold"),
                    "exit %d:\n%s", r.code, r.out);
         st_result_free(&r);
+        /* a test program given the board stops before any test, naming the holder */
+        {
+            const char* a[] = {"run", "fast.one", "--board", "b0", "--lab-state", state, "--color=never", NULL};
+            run_meta(a, &r);
+            snprintf(want, sizeof want, "held by pid %ld", (long)holder);
+            HIL_EXPECT(r.code == 3 && st_has(&r, "--board b0") && st_has(&r, want), "exit %d:\n%s", r.code, r.out);
+            st_result_free(&r);
+        }
         /* without it: the schedule waits, then runs when the holder lets go;
          * its look at b0 (an open of b0.lock) says it is waiting */
         {
@@ -339,6 +347,15 @@ HIL_TEST_META(lab_ops, waits_for_a_board_held_elsewhere_and_no_wait_refuses, "ti
         close(go[1]);
     }
     HIL_EXPECT(reap(pid) == 0);
+    {
+        /* the board is free again: the test program takes it, and gives it back */
+        const char* a[] = {"run", "fast.one", "--board", "b0", "--lab-state", state, "--color=never", NULL};
+        run_meta(a, &r);
+        HIL_EXPECT(r.code == 0 && st_has(&r, "1 passed, 0 failed"), "exit %d:\n%s", r.code, r.out);
+        st_result_free(&r);
+        HIL_ASSERT_OK(hil_lab_holder_get(lab, "b0", &h));
+        HIL_EXPECT(!h.held, "b0 still held by pid %ld after the test program ended", h.pid);
+    }
     out = st_read(in(dir, "out.txt"));
     HIL_EXPECT(out && strstr(out, "1 passed, 0 failed"), "%s", out ? out : "");
     free(out);
