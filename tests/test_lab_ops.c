@@ -198,7 +198,7 @@ static void concurrent(int procs) {
         hil_lab_holder h;
         HIL_ASSERT_OK(hil_lab_open(state, &lab));
         for (k = 0; k < 3; k++) {
-            char b[8];
+            char b[16];
             snprintf(b, sizeof b, "b%d", k);
             HIL_ASSERT_OK(hil_lab_holder_get(lab, b, &h));
             HIL_EXPECT(!h.held, "%s still held by pid %ld after both schedules ended", b, h.pid);
