@@ -11162,6 +11162,8 @@ static char hil__lab_event_code(const char* kind) {
     if (!strcmp(kind, "passed")) return 'P';
     if (!strcmp(kind, "failed")) return 'F';
     if (!strcmp(kind, "infra")) return 'I';
+    if (!strcmp(kind, "error")) return 'E';
+    if (!strcmp(kind, "timeout")) return 'T';
     if (!strcmp(kind, "quarantined")) return 'Q';
     if (!strcmp(kind, "unquarantined")) return 'U';
     if (!strcmp(kind, "health-passed")) return 'H';
@@ -11275,8 +11277,8 @@ HIL_API hil_result hil_lab_status(hil_lab* lab, const char* const* boards, size_
         hil_sb_json_str(out, lab->dir);
         hil_sb_puts(out, ",\"boards\":[");
     } else {
-        hil_sb_printf(out, "lab %s: %zu board%s (history: P passed F failed I infra Q quarantined U unquarantined "
-                           "H/h health check passed/failed, newest last)\n%-16s %-6s %-16s %s\n",
+        hil_sb_printf(out, "lab %s: %zu board%s (history: P passed F failed E error T timeout I infra Q quarantined "
+                           "U unquarantined H/h health check passed/failed, newest last)\n%-16s %-6s %-16s %s\n",
                       lab->dir, n, n == 1 ? "" : "s", "BOARD", "STREAK", "HISTORY", "STATE");
     }
     for (i = 0; i < n && r == HIL_OK; i++) {
