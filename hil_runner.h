@@ -8859,11 +8859,18 @@ static int hil__sdrv_lab_wait(hil__sdrv* D, size_t* idx) {
     hil__job* J = D->J;
     size_t i;
     if (!D->lab_watching) {
-        if (hil_waker_init(&D->lab_stop) != HIL_OK) return 0;
+        /* without a watcher the bartender could only spin: it stops waiting instead */
+        int ok = hil_waker_init(&D->lab_stop) == HIL_OK;
         (void)hil_lab_wait_fd(D->lab);
         hil_lab_wait_drain(D->lab);
-        if (hil_thread_create(&D->lab_watcher, hil__sdrv_lab_watch, D, "hil-lab-watch") != HIL_OK) {
+        if (ok && hil_thread_create(&D->lab_watcher, hil__sdrv_lab_watch, D, "hil-lab-watch") != HIL_OK) {
             hil_waker_destroy(&D->lab_stop);
+            ok = 0;
+        }
+        if (!ok) {
+            hil__sfmt(D->lab_refused, sizeof D->lab_refused,
+                      "cannot wait for the boards other runs hold (no watcher thread: %s)", hil_last_error());
+            hil_job_error(D->rt, "lab: %s", D->lab_refused);
             return 0;
         }
         D->lab_watching = 1;
