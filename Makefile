@@ -7,7 +7,7 @@
 #   make bench      print BENCH lines
 #   make sanitize   the self-tests under ASan + UBSan
 #   make tsan       the self-tests under ThreadSanitizer
-#   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror
+#   make compile-matrix  gcc and clang x C99, C11, C++17, -Werror; the split implementation, linked
 #   make fuzz       build the libFuzzer harnesses (fuzz/); FUZZ_SECONDS=N runs each N s
 #   make fuzz-regress  every harness once over its committed corpus
 #   make test-vm    CAN and serial suites in a QEMU VM with real kernel drivers
@@ -48,9 +48,11 @@ ifeq ($(call have,libsocketcan),yes)
 endif
 
 MATRIX_SRC = tests/compile/all_headers.c
+# The implementation split over one file per module (HIL_IMPLEMENTATION_CORE, ...).
+SPLIT_SRCS = $(sort $(wildcard tests/compile/split/*.c))
 # Leave-out switches the matrix builds with (comma: together).
 NO_SWITCHES = -DHIL_NO_CAN -DHIL_NO_SCHEDULER -DHIL_NO_QEMU -DHIL_NO_CAN,-DHIL_NO_SCHEDULER,-DHIL_NO_QEMU
-HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h hil_probe.h)
+HEADERS = hil.h $(wildcard hil_connectors.h hil_aux.h hil_runner.h hil_target.h hil_probe.h hil_uds.h hil_console.h)
 TEST_SRCS = $(sort $(wildcard tests/test_*.c))
 META_SRCS = $(sort $(wildcard tests/meta/*.c))
 BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
@@ -65,7 +67,7 @@ BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 all: $(BUILD)/selftest $(META_BINS) $(BENCH_BINS) $(BUILD)/single/hil_single.h $(BUILD)/selftest-single doc-examples \
      $(BUILD)/demo/sim_thermostat $(BUILD)/demo/quickstart $(BUILD)/drop-in/hil_tests $(BUILD)/all_headers \
      $(BUILD)/drop-in-single/hil_tests \
-     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware
+     $(BUILD)/demo/sim-firmware $(BUILD)/demo/board_tests probe-firmware $(BUILD)/ecu-sim/ecu-sim
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed -e '/^$$/d' -e 's/^# \{0,1\}//'
@@ -117,6 +119,12 @@ $(BUILD)/all_headers: $(MATRIX_SRC) $(HEADERS) | $(BUILD)
 docs-config: $(BUILD)/all_headers
 	$(BUILD)/all_headers config-doc > docs/config-reference.md
 	@echo "wrote docs/config-reference.md"
+
+# The ECU simulator (examples/ecu-sim): the peer of the uds tests (tests/test_uds.c).
+# Plain C and libc, like firmware would be: no hil header.
+$(BUILD)/ecu-sim/ecu-sim: examples/ecu-sim/ecu_sim.c
+	@mkdir -p $(BUILD)/ecu-sim
+	$(CC) -std=c99 $(WARN) $(OPT) -g -o $@ $<
 
 # ---- the demo ----------------------------------------------------------------
 $(BUILD)/demo/sim_thermostat: examples/quickstart/sim_thermostat.c | $(BUILD)/demo
@@ -201,7 +209,7 @@ test-cmake:
 $(BUILD)/bench/%: bench/%.c $(HEADERS) | $(BUILD)/bench
 	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(LDLIBS_ALL)
 
-bench: $(BENCH_BINS) $(BUILD)/selftest
+bench: $(BENCH_BINS) $(BUILD)/selftest $(BUILD)/meta/scpi_sim $(BUILD)/ecu-sim/ecu-sim
 	@for b in $(BENCH_BINS); do BUILD=$(BUILD) CC="$(CC)" ./$$b || exit 1; done
 
 # ---- the QEMU VM bench (tests/vm): CAN and serial against real kernel drivers ----
@@ -287,8 +295,9 @@ bench-mcu: $(BUILD)/bench/mcu_bench $(BUILD)/demo/sim-firmware mcu-firmware
 
 # demo-mcu: the scheduler on a lab of four emulated boards of two machine
 # types (examples/mcu-lab/lab.conf): the lab's builds cross-compile four
-# firmware variants, flashing copies an image to a board's flash file, the
-# emulator boots it. Report: $(BUILD)/mcu-lab/runs/latest/report.html.
+# firmware variants; each run's emulator starts empty and halted, and a
+# probe auxiliary flashes the run's build through QEMU's GDB stub (hil_probe.h).
+# Report: $(BUILD)/mcu-lab/runs/latest/report.html.
 $(BUILD)/mcu-lab/mcu_lab_tests: examples/mcu-lab/mcu_lab_tests.c $(HEADERS)
 	@mkdir -p $(BUILD)/mcu-lab
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
@@ -305,13 +314,13 @@ demo-mcu: $(BUILD)/mcu-lab/mcu_lab_tests
 # ---- sanitizers -----------------------------------------------------------------
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples probe-firmware build/asan/demo/board_tests build/asan/demo/sim-firmware $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
+	  EXTRA_LDLIBS="-fsanitize=address,undefined" build/asan/selftest doc-examples probe-firmware build/asan/demo/board_tests build/asan/demo/sim-firmware build/asan/ecu-sim/ecu-sim $(patsubst $(BUILD)/%,build/asan/%,$(META_BINS))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/selftest --set params.build_dir=build/asan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware $(TEST_ARGS)
 
 tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fsanitize=thread" EXTRA_LDLIBS="-fsanitize=thread" \
-	  build/tsan/selftest doc-examples probe-firmware build/tsan/demo/board_tests build/tsan/demo/sim-firmware $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
+	  build/tsan/selftest doc-examples probe-firmware build/tsan/demo/board_tests build/tsan/demo/sim-firmware build/tsan/ecu-sim/ecu-sim $(patsubst $(BUILD)/%,build/tsan/%,$(META_BINS))
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  build/tsan/selftest --set params.build_dir=build/tsan --exclude-tag slow --exclude-tag build --exclude-tag vm --exclude-tag mcu --exclude-tag hardware --exclude-tag no-tsan $(TEST_ARGS)
 
@@ -334,11 +343,23 @@ compile-matrix: | $(BUILD)
 	  $(BUILD)/matrix-no -q > $(BUILD)/matrix-no.out 2>&1 || { cat $(BUILD)/matrix-no.out; exit 1; }; \
 	  case $$sw in *HIL_NO_SCHEDULER*) if nm $(BUILD)/matrix-no | grep -q ' hil_sched_create$$'; then \
 	    echo "compile-matrix: HIL_NO_SCHEDULER left the scheduler in"; exit 1; fi;; esac; \
-	  case $$sw in *HIL_NO_CAN*) if nm $(BUILD)/matrix-no | grep -q ' hil_socketcan_channel_type$$'; then \
+	  case $$sw in *HIL_NO_CAN*) if nm $(BUILD)/matrix-no | grep -q -e ' hil_socketcan_channel_type$$' -e ' hil_isotp_channel_type$$'; then \
 	    echo "compile-matrix: HIL_NO_CAN left the CAN section in"; exit 1; fi;; esac; \
 	  case $$sw in *HIL_NO_QEMU*) if nm $(BUILD)/matrix-no | grep -q ' hil_qemu_qmp$$'; then \
 	    echo "compile-matrix: HIL_NO_QEMU left the qemu section in"; exit 1; fi;; esac; \
-	done; echo "compile-matrix: clean"
+	done; \
+	mkdir -p $(BUILD)/split; \
+	for c in "gcc -std=c99" "clang -std=c99" "g++ -std=c++17 -x c++" "clang++ -std=c++17 -x c++"; do \
+	  echo "compile-matrix: the implementation split over one file per module (tests/compile/split), $$c, linked and run"; \
+	  rm -f $(BUILD)/split/*.o; \
+	  for f in $(SPLIT_SRCS); do $$c $(WARN) $(HIL_DEFS) -I. -c -o $(BUILD)/split/$$(basename $$f .c).o $$f; done; \
+	  $${c%% *} -o $(BUILD)/split/matrix-split $(BUILD)/split/*.o $(LDLIBS_ALL); \
+	  $(BUILD)/split/matrix-split -q > $(BUILD)/split/out 2>&1 || { cat $(BUILD)/split/out; exit 1; }; \
+	done; \
+	printf '#include "hil.h"\n#define HIL_IMPLEMENTATION_AUX\n#include "hil_aux.h"\n' | \
+	  $(CC) -std=c99 -I. -x c -c -o /dev/null - 2>&1 | grep -q 'define HIL_IMPLEMENTATION_<MODULE> before the first hil header' || \
+	  { echo "compile-matrix: a module switch defined after hil.h is not reported"; exit 1; }; \
+	echo "compile-matrix: clean"
 
 # ---- fuzzing (docs/fuzzing.md) --------------------------------------------------------
 # One libFuzzer harness per fuzz/fuzz_<name>.c, seeds in fuzz/corpus/<name>/.

@@ -4,7 +4,7 @@
     python3 amalgamate.py [-o hil_single.h]
 
 The result holds hil.h, then each companion header (hil_connectors.h,
-hil_aux.h, hil_runner.h, hil_probe.h) in dependency order, with their `#include "hil.h"`
+hil_aux.h, hil_runner.h, hil_probe.h, hil_uds.h, hil_console.h) in dependency order, with their `#include "hil.h"`
 lines removed: the declarations and the implementations stay behind the
 same guards and HIL_IMPLEMENTATION, so a program builds and behaves the
 same with the one file as with the four.
@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-ORDER = ["hil.h", "hil_connectors.h", "hil_aux.h", "hil_runner.h", "hil_probe.h"]
+ORDER = ["hil.h", "hil_connectors.h", "hil_aux.h", "hil_runner.h", "hil_probe.h", "hil_uds.h", "hil_console.h"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"(hil[a-z_]*\.h)"\s*$')
 
 

@@ -82,6 +82,11 @@
  * ==========================================================================
  *
  *   HIL_IMPLEMENTATION    compile the implementation (one .c file only)
+ *   HIL_IMPLEMENTATION_CORE, _CONNECTORS, _AUX, _RUNNER, _PROBE
+ *                         the implementation split over several files: each
+ *                         compiles one module's (define it before the first
+ *                         hil header; each in one file; not with HIL_STATIC).
+ *                         make -j builds them in parallel (section 10).
  *   HIL_STATIC            make every hil function static (single-file use)
  *   HIL_MALLOC(sz), HIL_REALLOC(p, sz), HIL_FREE(p)
  *                         allocator (default: malloc, realloc, free)
@@ -122,7 +127,7 @@
  *   7. Message bus
  *   8. Extensions and commands
  *   9. The test runner and its reports
- *  10. Implementation (behind HIL_IMPLEMENTATION)
+ *  10. Implementation (behind HIL_IMPLEMENTATION, or split by module)
  *
  * Licence: MIT. See LICENSE.
  */
@@ -132,8 +137,13 @@
 /* The implementation uses POSIX.1-2008 and a few GNU/Linux calls; they must
  * be requested before the first system header. Include hil.h first in the
  * HIL_IMPLEMENTATION file (or build with -D_GNU_SOURCE). */
-#if defined(HIL_IMPLEMENTATION) && !defined(_GNU_SOURCE)
+#if defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_CORE) || defined(HIL_IMPLEMENTATION_CONNECTORS) || \
+    defined(HIL_IMPLEMENTATION_AUX) || defined(HIL_IMPLEMENTATION_RUNNER) || defined(HIL_IMPLEMENTATION_PROBE) || \
+    defined(HIL_IMPLEMENTATION_UDS) || defined(HIL_IMPLEMENTATION_CONSOLE) || defined(HIL_IMPLEMENTATION_HARVEST)
+#define HIL__IMPL_BEFORE_FIRST_INCLUDE
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #endif
 
 #if defined(_WIN32)
@@ -373,6 +383,8 @@ HIL_API hil_result hil_set_cloexec(int fd);
 HIL_API hil_result hil_write_all(int fd, const void* buf, size_t len);
 
 /* Child processes. No shell in between: argv[0] is looked up on PATH. */
+#define HIL_PROC_MAX_EXTRA_FDS 16
+typedef struct hil_proc_fd { int child_fd, parent_fd; } hil_proc_fd;
 typedef struct hil_proc_config {
     const char* const* argv;   /* NULL-terminated */
     const char* const* env;    /* extra "KEY=VALUE" entries, NULL-terminated, or NULL */
@@ -384,6 +396,13 @@ typedef struct hil_proc_config {
     int null_stdin;            /* 1: stdin from /dev/null (when not piped) */
     int new_process_group;     /* 1: the child leads its own group (kill() reaches its children) */
     int die_with_parent;       /* 1: Linux PR_SET_PDEATHSIG(SIGKILL) */
+    int no_core_dump;          /* 1: RLIMIT_CORE 0 in the child (an emulator that aborts dumps no core) */
+    /* More descriptors for the child: extra_fds[i].parent_fd becomes the
+     * child's extra_fds[i].child_fd (3 or above, each once); nothing else
+     * above 2 is passed on except descriptors without close-on-exec. At most
+     * HIL_PROC_MAX_EXTRA_FDS. The parent's descriptors stay open. */
+    const hil_proc_fd* extra_fds;
+    size_t n_extra_fds;
 } hil_proc_config;
 
 typedef struct hil_proc {
@@ -1152,9 +1171,33 @@ HIL_API hil_bus* hil_program_bus(void);
 
 /* ==========================================================================
  * 10. Implementation
+ *
+ * HIL_IMPLEMENTATION compiles the implementation of every hil header that
+ * the file includes. It can also be split over several files, each
+ * defining one of these before its first hil header (each in exactly one
+ * .c file of the program): HIL_IMPLEMENTATION_CORE (hil.h),
+ * HIL_IMPLEMENTATION_CONNECTORS, HIL_IMPLEMENTATION_AUX,
+ * HIL_IMPLEMENTATION_RUNNER, HIL_IMPLEMENTATION_PROBE, HIL_IMPLEMENTATION_UDS
+ * (and HIL_IMPLEMENTATION_CONSOLE, _HARVEST for those modules). make -j compiles
+ * them in parallel and a change to one module recompiles one file (the
+ * implementation is about 1300 functions; -O0 code generation is most of a
+ * build's time: README, "Build time"). The prelude below is what every
+ * module's implementation needs from hil.h: system headers and small
+ * private helpers (static in each file), and the declarations of the few
+ * bigger ones that only hil.h's implementation defines (HIL__SHARED: static
+ * with HIL_IMPLEMENTATION, external when split).
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL__IMPLEMENTED)
-#define HIL__IMPLEMENTED
+#if defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_CORE) || defined(HIL_IMPLEMENTATION_CONNECTORS) || \
+    defined(HIL_IMPLEMENTATION_AUX) || defined(HIL_IMPLEMENTATION_RUNNER) || defined(HIL_IMPLEMENTATION_PROBE) || \
+    defined(HIL_IMPLEMENTATION_UDS) || defined(HIL_IMPLEMENTATION_CONSOLE) || defined(HIL_IMPLEMENTATION_HARVEST)
+#ifndef HIL__PRELUDE_DONE
+#define HIL__PRELUDE_DONE
+#if !defined(HIL_IMPLEMENTATION) && !defined(HIL__IMPL_BEFORE_FIRST_INCLUDE)
+#error "hil: define HIL_IMPLEMENTATION_<MODULE> before the first hil header of the file (hil.h requests _GNU_SOURCE for the implementation at its first inclusion)"
+#endif
+#if !defined(HIL_IMPLEMENTATION) && defined(HIL_STATIC)
+#error "hil: HIL_STATIC needs the whole implementation in one file (HIL_IMPLEMENTATION), not HIL_IMPLEMENTATION_<MODULE>"
+#endif
 
 #include <errno.h>
 #include <strings.h>
@@ -1173,14 +1216,22 @@ HIL_API hil_bus* hil_program_bus(void);
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/time.h>
+#include <sys/resource.h>
 #ifdef __linux__
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #endif
 
+
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+#ifdef HIL_IMPLEMENTATION
+#define HIL__SHARED static HIL__UNUSED /* a file may leave out the module that calls it */
+#else
+#define HIL__SHARED extern
 #endif
 
 #if defined(__cplusplus)
@@ -1196,21 +1247,120 @@ extern "C" {
 
 /* snprintf for messages where truncation is fine (and expected at the
  * limits): gcc's -Wformat-truncation does not look through it. */
-static void hil__sfmt(char* buf, size_t size, const char* fmt, ...) HIL__PRINTF(3, 4);
-static void hil__sfmt(char* buf, size_t size, const char* fmt, ...) {
+static HIL__UNUSED void hil__sfmt(char* buf, size_t size, const char* fmt, ...) HIL__PRINTF(3, 4);
+static HIL__UNUSED void hil__sfmt(char* buf, size_t size, const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, size, fmt, ap);
     va_end(ap);
 }
 
-static void* hil__calloc(size_t n, size_t size) {
+static HIL__UNUSED void* hil__calloc(size_t n, size_t size) {
     void* p;
     if (size && n > (size_t)-1 / size) return NULL;
     p = HIL_MALLOC(n * size > 0 ? n * size : 1);
     if (p) memset(p, 0, n * size);
     return p;
 }
+
+HIL__SHARED int hil__sb_reserve(hil_strbuf* sb, size_t extra);
+HIL__SHARED void hil__close_pair(int p[2]);
+HIL__SHARED int hil__exit_fd(int pid);
+HIL__SHARED void hil__bind_fork_calls(void);
+HIL__SHARED void hil__child_exit(int code) HIL__NORETURN;
+
+/* ---- binary records ----------------------------------------------------------
+ * [u32 length of what follows][u8 kind][fields...], in host byte order: the
+ * runner's worker events, the auxiliaries' process backend and the job's task
+ * streams cross a pipe or socket between processes of one machine this way.
+ * Strings and byte blocks are a u32 length, then the bytes. A reader marks
+ * itself bad instead of reading past the record. */
+
+static HIL__UNUSED void hil__put_u8(hil_strbuf* b, unsigned v) {
+    unsigned char c = (unsigned char)v;
+    hil_sb_append(b, &c, 1);
+}
+static HIL__UNUSED void hil__put_u32(hil_strbuf* b, uint32_t v) { hil_sb_append(b, &v, 4); }
+static HIL__UNUSED void hil__put_u64(hil_strbuf* b, uint64_t v) { hil_sb_append(b, &v, 8); }
+static HIL__UNUSED void hil__put_bytes(hil_strbuf* b, const void* p, size_t n) {
+    hil__put_u32(b, (uint32_t)n);
+    if (n) hil_sb_append(b, p, n);
+}
+static HIL__UNUSED void hil__put_str(hil_strbuf* b, const char* s) { hil__put_bytes(b, s ? s : "", s ? strlen(s) : 0); }
+/* Start a record at the end of b; returns where, for hil__rec_end. */
+static HIL__UNUSED size_t hil__rec_begin(hil_strbuf* b, int kind) {
+    size_t at = b->len;
+    hil__put_u32(b, 0);
+    hil__put_u8(b, (unsigned)kind);
+    return at;
+}
+static HIL__UNUSED void hil__rec_end(hil_strbuf* b, size_t at) {
+    uint32_t n = (uint32_t)(b->len - at - 4);
+    if (b->data && !b->failed) memcpy(b->data + at, &n, 4);
+}
+
+typedef struct hil__rd { const unsigned char* p; size_t left; int bad; } hil__rd;
+
+static HIL__UNUSED unsigned hil__get_u8(hil__rd* r) {
+    if (r->left < 1) { r->bad = 1; return 0; }
+    r->left--;
+    return *r->p++;
+}
+static HIL__UNUSED uint32_t hil__get_u32(hil__rd* r) {
+    uint32_t v = 0;
+    if (r->left < 4) { r->bad = 1; return 0; }
+    memcpy(&v, r->p, 4);
+    r->p += 4;
+    r->left -= 4;
+    return v;
+}
+static HIL__UNUSED uint64_t hil__get_u64(hil__rd* r) {
+    uint64_t v = 0;
+    if (r->left < 8) { r->bad = 1; return 0; }
+    memcpy(&v, r->p, 8);
+    r->p += 8;
+    r->left -= 8;
+    return v;
+}
+/* Points into the record (not NUL-terminated); NULL when bad. */
+static HIL__UNUSED const unsigned char* hil__get_bytes(hil__rd* r, size_t* n) {
+    const unsigned char* p;
+    uint32_t len = hil__get_u32(r);
+    if (r->bad || len > r->left) { r->bad = 1; *n = 0; return NULL; }
+    p = r->p;
+    r->p += len;
+    r->left -= len;
+    *n = len;
+    return p;
+}
+/* Into a buffer, truncated to fit. */
+static HIL__UNUSED void hil__get_str(hil__rd* r, char* out, size_t size) {
+    size_t n;
+    const unsigned char* p = hil__get_bytes(r, &n);
+    if (n >= size) n = size - 1;
+    if (p && n) memcpy(out, p, n);
+    out[p ? n : 0] = 0;
+}
+/* A malloc'd copy ("" when bad; NULL only without memory); *len its length. */
+static HIL__UNUSED char* hil__get_dup(hil__rd* r, size_t* len) {
+    size_t n;
+    const unsigned char* p = hil__get_bytes(r, &n);
+    if (len) *len = p ? n : 0;
+    return hil_strndup(p ? (const char*)p : "", p ? n : 0);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HIL__PRELUDE_DONE */
+#endif
+
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_CORE)) && !defined(HIL__IMPLEMENTED)
+#define HIL__IMPLEMENTED
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* ---- results and errors ---------------------------------------------- */
 
@@ -1300,7 +1450,7 @@ HIL_API char* hil_strndup(const char* s, size_t n) {
 
 HIL_API char* hil_strdup(const char* s) { return s ? hil_strndup(s, strlen(s)) : NULL; }
 
-static int hil__sb_reserve(hil_strbuf* sb, size_t extra) {
+HIL__SHARED int hil__sb_reserve(hil_strbuf* sb, size_t extra) {
     size_t need, cap;
     char* p;
     if (sb->failed) return 0;
@@ -1578,86 +1728,6 @@ HIL_API hil_result hil_read_file(const char* path, char** out, size_t* len) {
     return HIL_OK;
 }
 
-/* ---- binary records ----------------------------------------------------------
- * [u32 length of what follows][u8 kind][fields...], in host byte order: the
- * runner's worker events, the auxiliaries' process backend and the job's task
- * streams cross a pipe or socket between processes of one machine this way.
- * Strings and byte blocks are a u32 length, then the bytes. A reader marks
- * itself bad instead of reading past the record. */
-
-static HIL__UNUSED void hil__put_u8(hil_strbuf* b, unsigned v) {
-    unsigned char c = (unsigned char)v;
-    hil_sb_append(b, &c, 1);
-}
-static HIL__UNUSED void hil__put_u32(hil_strbuf* b, uint32_t v) { hil_sb_append(b, &v, 4); }
-static HIL__UNUSED void hil__put_u64(hil_strbuf* b, uint64_t v) { hil_sb_append(b, &v, 8); }
-static HIL__UNUSED void hil__put_bytes(hil_strbuf* b, const void* p, size_t n) {
-    hil__put_u32(b, (uint32_t)n);
-    if (n) hil_sb_append(b, p, n);
-}
-static HIL__UNUSED void hil__put_str(hil_strbuf* b, const char* s) { hil__put_bytes(b, s ? s : "", s ? strlen(s) : 0); }
-/* Start a record at the end of b; returns where, for hil__rec_end. */
-static HIL__UNUSED size_t hil__rec_begin(hil_strbuf* b, int kind) {
-    size_t at = b->len;
-    hil__put_u32(b, 0);
-    hil__put_u8(b, (unsigned)kind);
-    return at;
-}
-static HIL__UNUSED void hil__rec_end(hil_strbuf* b, size_t at) {
-    uint32_t n = (uint32_t)(b->len - at - 4);
-    if (b->data && !b->failed) memcpy(b->data + at, &n, 4);
-}
-
-typedef struct hil__rd { const unsigned char* p; size_t left; int bad; } hil__rd;
-
-static HIL__UNUSED unsigned hil__get_u8(hil__rd* r) {
-    if (r->left < 1) { r->bad = 1; return 0; }
-    r->left--;
-    return *r->p++;
-}
-static HIL__UNUSED uint32_t hil__get_u32(hil__rd* r) {
-    uint32_t v = 0;
-    if (r->left < 4) { r->bad = 1; return 0; }
-    memcpy(&v, r->p, 4);
-    r->p += 4;
-    r->left -= 4;
-    return v;
-}
-static HIL__UNUSED uint64_t hil__get_u64(hil__rd* r) {
-    uint64_t v = 0;
-    if (r->left < 8) { r->bad = 1; return 0; }
-    memcpy(&v, r->p, 8);
-    r->p += 8;
-    r->left -= 8;
-    return v;
-}
-/* Points into the record (not NUL-terminated); NULL when bad. */
-static HIL__UNUSED const unsigned char* hil__get_bytes(hil__rd* r, size_t* n) {
-    const unsigned char* p;
-    uint32_t len = hil__get_u32(r);
-    if (r->bad || len > r->left) { r->bad = 1; *n = 0; return NULL; }
-    p = r->p;
-    r->p += len;
-    r->left -= len;
-    *n = len;
-    return p;
-}
-/* Into a buffer, truncated to fit. */
-static HIL__UNUSED void hil__get_str(hil__rd* r, char* out, size_t size) {
-    size_t n;
-    const unsigned char* p = hil__get_bytes(r, &n);
-    if (n >= size) n = size - 1;
-    if (p && n) memcpy(out, p, n);
-    out[p ? n : 0] = 0;
-}
-/* A malloc'd copy ("" when bad; NULL only without memory); *len its length. */
-static HIL__UNUSED char* hil__get_dup(hil__rd* r, size_t* len) {
-    size_t n;
-    const unsigned char* p = hil__get_bytes(r, &n);
-    if (len) *len = p ? n : 0;
-    return hil_strndup(p ? (const char*)p : "", p ? n : 0);
-}
-
 /* ==========================================================================
  * Platform layer (POSIX). A Windows port replaces this section.
  * ========================================================================== */
@@ -1909,7 +1979,7 @@ static int hil__pidfd_open(int pid) {
 #endif
 }
 
-static void hil__close_pair(int p[2]) {
+HIL__SHARED void hil__close_pair(int p[2]) {
     if (p[0] >= 0) close(p[0]);
     if (p[1] >= 0) close(p[1]);
     p[0] = p[1] = -1;
@@ -1939,14 +2009,38 @@ static char** hil__proc_envp(const char* const* extra) {
 
 /* In the child between fork and exec: only async-signal-safe calls. */
 static void hil__child_exec(const hil_proc_config* cfg, char** envp, int in[2], int out[2], int err[2],
-                            int errpipe) {
+                            int errpipe, int parent) {
     sigset_t none;
     struct sigaction dfl;
-    int e;
+    int e, lifted[HIL_PROC_MAX_EXTRA_FDS], above = 2;
+    size_t i;
     if (cfg->new_process_group) setpgid(0, 0);
 #ifdef __linux__
-    if (cfg->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (cfg->die_with_parent) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if ((int)getppid() != parent) _exit(127); /* the parent died before prctl */
+    }
+#else
+    (void)parent;
 #endif
+    if (cfg->no_core_dump) {
+        struct rlimit no_core;
+        no_core.rlim_cur = no_core.rlim_max = 0;
+        setrlimit(RLIMIT_CORE, &no_core);
+    }
+    /* Extra descriptors first go above every number they or the pipes are
+     * moved to (close-on-exec copies), so no dup2 below clobbers another's
+     * source; dup2 onto the target then clears close-on-exec. */
+    for (i = 0; i < cfg->n_extra_fds; i++)
+        if (cfg->extra_fds[i].child_fd > above) above = cfg->extra_fds[i].child_fd;
+    for (i = 0; i < cfg->n_extra_fds; i++) {
+        lifted[i] = fcntl(cfg->extra_fds[i].parent_fd, F_DUPFD_CLOEXEC, above + 1);
+        if (lifted[i] < 0) {
+            e = errno;
+            (void)!write(errpipe, &e, sizeof e);
+            _exit(127);
+        }
+    }
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGPIPE, &dfl, NULL);
@@ -1967,6 +2061,7 @@ static void hil__child_exec(const hil_proc_config* cfg, char** envp, int in[2], 
     if (in[0] > 2) close(in[0]);
     if (out[1] > 2) close(out[1]);
     if (err[1] > 2) close(err[1]);
+    for (i = 0; i < cfg->n_extra_fds; i++) dup2(lifted[i], cfg->extra_fds[i].child_fd);
     if (cfg->cwd && chdir(cfg->cwd) != 0) {
         e = errno;
         (void)!write(errpipe, &e, sizeof e);
@@ -1998,7 +2093,7 @@ static void* hil__exit_watch_thread(void* p) {
     return NULL;
 }
 
-static int hil__exit_fd(int pid) {
+HIL__SHARED int hil__exit_fd(int pid) {
     int fd = hil__pidfd_open(pid), p[2];
     hil__exit_watch* w;
     pthread_t t;
@@ -2021,7 +2116,7 @@ static int hil__exit_fd(int pid) {
 
 HIL_API hil_result hil_proc_spawn(hil_proc* p, const hil_proc_config* cfg) {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, ep[2] = {-1, -1};
-    int pid, child_errno = 0;
+    int pid, parent, child_errno = 0;
     ssize_t n;
     char** envp;
     memset(p, 0, sizeof *p);
@@ -2029,6 +2124,23 @@ HIL_API hil_result hil_proc_spawn(hil_proc* p, const hil_proc_config* cfg) {
     p->pidfd = p->stdin_fd = p->stdout_fd = p->stderr_fd = -1;
     if (!cfg || !cfg->argv || !cfg->argv[0])
         return hil_error(HIL_ERR_INVALID_ARG, "spawn: no program given (argv is empty)");
+    if (cfg->n_extra_fds > HIL_PROC_MAX_EXTRA_FDS || (cfg->n_extra_fds && !cfg->extra_fds))
+        return hil_error(HIL_ERR_INVALID_ARG, "spawn '%s': %zu extra descriptors (at most %d, and extra_fds set)",
+                         cfg->argv[0], cfg->n_extra_fds, HIL_PROC_MAX_EXTRA_FDS);
+    {
+        size_t i, j;
+        for (i = 0; i < cfg->n_extra_fds; i++) {
+            const hil_proc_fd* f = &cfg->extra_fds[i];
+            if (f->child_fd < 3 || f->parent_fd < 0 || fcntl(f->parent_fd, F_GETFD) < 0)
+                return hil_error(HIL_ERR_INVALID_ARG, "spawn '%s': extra_fds[%zu] = {child %d, parent %d}: the "
+                                 "child's number must be 3 or above (0-2 are the pipe_* options) and the parent's an "
+                                 "open descriptor", cfg->argv[0], i, f->child_fd, f->parent_fd);
+            for (j = 0; j < i; j++)
+                if (cfg->extra_fds[j].child_fd == f->child_fd)
+                    return hil_error(HIL_ERR_INVALID_ARG, "spawn '%s': extra_fds gives the child's descriptor %d twice",
+                                     cfg->argv[0], f->child_fd);
+        }
+    }
     if ((cfg->pipe_stdin && pipe(in) != 0) || (cfg->pipe_stdout && pipe(out) != 0) ||
         (cfg->pipe_stderr && !cfg->stderr_to_stdout && pipe(err) != 0) || pipe(ep) != 0) {
         int e = errno;
@@ -2041,6 +2153,7 @@ HIL_API hil_result hil_proc_spawn(hil_proc* p, const hil_proc_config* cfg) {
         hil__close_pair(in); hil__close_pair(out); hil__close_pair(err); hil__close_pair(ep);
         return hil_error(HIL_ERR_NO_MEMORY, "spawn '%s': out of memory", cfg->argv[0]);
     }
+    parent = (int)getpid();
     pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -2053,7 +2166,7 @@ HIL_API hil_result hil_proc_spawn(hil_proc* p, const hil_proc_config* cfg) {
         if (in[1] >= 0) close(in[1]);
         if (out[0] >= 0) close(out[0]);
         if (err[0] >= 0) close(err[0]);
-        hil__child_exec(cfg, envp, in, out, err, ep[1]);
+        hil__child_exec(cfg, envp, in, out, err, ep[1], parent);
     }
     HIL_FREE(envp);
     if (cfg->new_process_group) setpgid(pid, pid); /* both sides: no race with kill() */
@@ -6071,18 +6184,23 @@ static void hil__ev_send(hil__run* R) { hil__ev_send_as(R, 0); }
 /* Flush what the test printed and put a marker after it in the output pipe;
  * returns the marker's sequence number for the event that follows. */
 static uint32_t hil__ev_mark(hil__run* R, int hold) {
-    char buf[64];
-    int n;
+    char buf[64], digits[12];
+    size_t n, k = 0;
+    uint32_t v;
     fflush(NULL);
     R->seq++;
     if (!R->o.capture) return R->seq;
-    n = snprintf(buf, sizeof buf, "%s%u\x1e", R->marker, (unsigned)R->seq);
+    /* by hand: a fresh worker that formats with printf faults its code in */
+    for (v = R->seq; k == 0 || v; v /= 10) digits[k++] = (char)('0' + v % 10);
+    memcpy(buf, R->marker, R->marker_len);
+    for (n = R->marker_len; k;) buf[n++] = digits[--k];
+    buf[n++] = '\x1e';
     pthread_mutex_lock(&R->emit_mu);
     if (R->ev_hold || hold) {
         R->ev_hold = 1;
-        hil_sb_append(&R->out_pend, buf, (size_t)n);
+        hil_sb_append(&R->out_pend, buf, n);
     } else {
-        (void)hil_write_all(1, buf, (size_t)n);
+        (void)hil_write_all(1, buf, n);
     }
     pthread_mutex_unlock(&R->emit_mu);
     return R->seq;
@@ -6500,7 +6618,10 @@ static void hil__on_output_raw(hil__run* R, const char* data, size_t len, int fi
     }
 }
 
-static void hil__drain_fd(hil__run* R, int* fd, hil_strbuf* evbuf, int is_events, int* bad) {
+/* Read what fd holds: one read when poll said it is ready (a second read
+ * would only find EAGAIN, one system call per pipe and wake-up), or until
+ * EAGAIN or the end when the worker is gone (once = 0). */
+static void hil__drain_fd(hil__run* R, int* fd, hil_strbuf* evbuf, int is_events, int* bad, int once) {
     char buf[65536];
     for (;;) {
         ssize_t n;
@@ -6513,6 +6634,7 @@ static void hil__drain_fd(hil__run* R, int* fd, hil_strbuf* evbuf, int is_events
             } else {
                 hil__on_output_raw(R, buf, (size_t)n, 0);
             }
+            if (once) return;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -6520,6 +6642,67 @@ static void hil__drain_fd(hil__run* R, int* fd, hil_strbuf* evbuf, int is_events
         close(*fd);
         *fd = -1;
         return;
+    }
+}
+
+/* A program linked with lazy binding (the default, without -z now) looks a
+ * shared-library function up at its first call, in the process that makes
+ * it, and writes the address into its GOT. A forked worker (or a job's task
+ * process, hil_runner.h) is a fresh copy of its parent: what only the child
+ * calls was looked up again in every child, and each one copied the GOT
+ * page and faulted the loader's code in (11 of a worker's 56 page faults,
+ * about 60 us of a forked empty test; 14 look-ups in every task process).
+ * The parent makes those calls once, harmlessly, before its first fork, so
+ * every later child inherits the addresses; _exit, which it cannot call,
+ * goes through a pointer that the loader fills at start-up. The list is
+ * what the children call (LD_DEBUG=bindings shows what is left). */
+static void (*volatile hil__exit_fn)(int) = _exit;
+
+HIL__SHARED void hil__child_exit(int code) {
+    hil__exit_fn(code);
+    _exit(code); /* not reached */
+}
+
+static volatile size_t hil__bind_sink;
+
+HIL__SHARED void hil__bind_fork_calls(void) {
+    static int done;
+    static char mem[8];
+    static const char* volatile text = "1x";
+    jmp_buf jb;
+    FILE* f;
+    void* p;
+    pthread_mutex_t mu;
+    /* the job's monitor thread and a runner may both fork: once is enough */
+    if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
+    {
+        /* pthread_self is a const function: a call whose result is unused is dropped */
+        pthread_t self = pthread_self();
+        volatile unsigned char first = *(const unsigned char*)&self;
+        (void)first;
+    }
+    if (setjmp(jb) != 0) return;
+    (void)!write(-1, "", 0);
+    (void)!dup2(-1, -1);
+    (void)getppid();
+    /* pure functions: their results go somewhere the compiler cannot see through */
+    hil__bind_sink += (size_t)(strchr(text, 'x') != NULL) + (size_t)(memchr(text, 'x', 2) != NULL) +
+            (size_t)memcmp(text, text, 2) + (size_t)strtoul(text, NULL, 10);
+    p = calloc(1, 1);
+    hil__bind_sink += (size_t)(p != NULL);
+    free(p);
+    if (pthread_mutex_init(&mu, NULL) == 0) pthread_mutex_destroy(&mu);
+#ifdef __linux__
+    {
+        int sig = 0, bad[2];
+        (void)prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0);
+        (void)pipe2(bad, -1); /* EINVAL: no pipe is made */
+    }
+#endif
+    f = fmemopen(mem, sizeof mem, "w");
+    if (f) {
+        (void)setvbuf(f, NULL, _IOLBF, 0);
+        fclose(f);
     }
 }
 
@@ -6567,7 +6750,7 @@ static void hil__worker_child(hil__run* R, int evw, int outw, size_t start, int 
     hil__ev_flush(R);
     hil__run_worker_hooks(0);
     fflush(NULL);
-    _exit(0);
+    hil__child_exit(0);
 }
 
 typedef struct hil__worker {
@@ -6578,13 +6761,14 @@ typedef struct hil__worker {
  * holding one would keep it open); the output pipe's write end becomes the
  * worker's fds 1 and 2, which dup2 leaves inheritable. One system call per
  * pipe: a forking run pays this for every test. */
-static int hil__pipe_cloexec(int p[2]) {
+static int hil__pipe_cloexec(int p[2], int nonblock) {
 #ifdef __linux__
-    return pipe2(p, O_CLOEXEC);
+    return pipe2(p, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
 #else
     if (pipe(p) != 0) return -1;
     hil_set_cloexec(p[0]);
     hil_set_cloexec(p[1]);
+    if (nonblock) (void)fcntl(p[0], F_SETFL, O_NONBLOCK);
     return 0;
 #endif
 }
@@ -6595,9 +6779,14 @@ static hil_result hil__worker_start(hil__run* R, hil__worker* w, size_t start, i
     sigset_t stop_sigs, old_mask;
     memset(w, 0, sizeof *w);
     w->evfd = w->outfd = w->exitfd = -1;
-    if (hil__pipe_cloexec(ev) != 0 || (R->o.capture && hil__pipe_cloexec(out) != 0))
+    /* The event pipe is non-blocking at both ends (the worker writes it
+     * with hil_write_all, which waits on EAGAIN); the output pipe's write
+     * end becomes the tests' stdout, which must block, so its read end is
+     * made non-blocking alone. */
+    if (hil__pipe_cloexec(ev, 1) != 0 || (R->o.capture && hil__pipe_cloexec(out, 0) != 0))
         return hil_error(HIL_ERR_IO, "cannot create pipes for the test worker: %s", strerror(errno));
     fflush(NULL);
+    hil__bind_fork_calls();
     /* a stop signal stays pending until the worker has its default handlers
      * (caught by the inherited handler it would be lost) */
     sigemptyset(&stop_sigs);
@@ -6624,8 +6813,7 @@ static hil_result hil__worker_start(hil__run* R, hil__worker* w, size_t start, i
     w->pid = pid;
     w->evfd = ev[0];
     w->outfd = out[0];
-    /* fresh read ends: O_RDONLY is their only status flag */
-    (void)fcntl(w->evfd, F_SETFL, O_NONBLOCK);
+    /* a fresh read end: O_RDONLY is its only status flag */
     if (w->outfd >= 0) (void)fcntl(w->outfd, F_SETFL, O_NONBLOCK);
     w->exitfd = hil__exit_fd(pid);
     return HIL_OK;
@@ -6647,20 +6835,23 @@ static int hil__worker_wait(hil__run* R, hil__worker* w, int* timed_out, int* in
     *timed_out = *interrupted = *bad = 0;
     while (!exited) {
         struct pollfd pf[4];
-        int n = 0, rc, wait_ms;
+        int n = 0, rc, wait_ms, at_ev = -1, at_out = -1, at_exit = -1;
         uint64_t deadline = R->phase != HIL__PHASE_IDLE ? R->phase_deadline : HIL_NEVER;
         if (kill_at < deadline) deadline = kill_at;
         if (next_tick < deadline) deadline = next_tick;
-        if (w->evfd >= 0) { pf[n].fd = w->evfd; pf[n].events = POLLIN; n++; }
-        if (R->sup_outfd >= 0) { pf[n].fd = R->sup_outfd; pf[n].events = POLLIN; n++; }
-        if (w->exitfd >= 0) { pf[n].fd = w->exitfd; pf[n].events = POLLIN; n++; }
+        if (w->evfd >= 0) { at_ev = n; pf[n].fd = w->evfd; pf[n].events = POLLIN; n++; }
+        if (R->sup_outfd >= 0) { at_out = n; pf[n].fd = R->sup_outfd; pf[n].events = POLLIN; n++; }
+        if (w->exitfd >= 0) { at_exit = n; pf[n].fd = w->exitfd; pf[n].events = POLLIN; n++; }
         if (intr) { pf[n].fd = hil_waker_fd(intr); pf[n].events = POLLIN; n++; }
         for (rc = 0; rc < n; rc++) pf[rc].revents = 0;
         wait_ms = hil_deadline_left_ms(deadline);
         rc = poll(pf, (nfds_t)n, wait_ms);
         if (rc < 0 && errno != EINTR) break;
-        hil__drain_fd(R, &R->sup_outfd, NULL, 0, bad);
-        hil__drain_fd(R, &w->evfd, &evbuf, 1, bad);
+        /* only what poll reported: a forked test's supervisor is woken two
+         * or three times, and every read or waitpid that finds nothing is a
+         * system call the bench pays per test */
+        if (at_out >= 0 && pf[at_out].revents) hil__drain_fd(R, &R->sup_outfd, NULL, 0, bad, 1);
+        if (at_ev >= 0 && pf[at_ev].revents) hil__drain_fd(R, &w->evfd, &evbuf, 1, bad, 1);
         hil__pump(R, &evbuf, bad);
         if (*bad && !killed) {
             kill(-w->pid, SIGKILL);
@@ -6690,7 +6881,7 @@ static int hil__worker_wait(hil__run* R, hil__worker* w, int* timed_out, int* in
             kill(-w->pid, SIGKILL);
             killed = 1;
         }
-        {
+        if (w->exitfd < 0 || (at_exit >= 0 && pf[at_exit].revents)) {
             int st;
             int r = waitpid(w->pid, &st, WNOHANG);
             if (r == w->pid) { status = st; exited = 1; }
@@ -6705,8 +6896,8 @@ static int hil__worker_wait(hil__run* R, hil__worker* w, int* timed_out, int* in
         }
     }
     /* whatever the worker wrote before it died is still in the pipes */
-    hil__drain_fd(R, &R->sup_outfd, NULL, 0, bad);
-    hil__drain_fd(R, &w->evfd, &evbuf, 1, bad);
+    hil__drain_fd(R, &R->sup_outfd, NULL, 0, bad, 0);
+    hil__drain_fd(R, &w->evfd, &evbuf, 1, bad, 0);
     hil__pump(R, &evbuf, bad);
     /* a marker without its event (the worker died in between): the rest goes as it is */
     hil__on_output_raw(R, "", 0, 1);

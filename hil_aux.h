@@ -24,7 +24,9 @@
  * Built-in types: "communication" (send and receive raw messages), "proxy"
  * (one channel shared by several auxiliaries), "dut" (the pykiso testApp
  * protocol: remote tests on the target; see hil_target.h for the target
- * side) and "record" (a channel's traffic to a file).
+ * side), "record" (a channel's traffic to a file) and "power" (a board's
+ * power: switch commands, a SCPI lab supply, an emulated board; the last
+ * section, docs/power.md).
  *
  * ==========================================================================
  * EXAMPLE
@@ -105,7 +107,8 @@
  * - An auxiliary owns its channels and destroys them.
  *
  * Needs hil.h and hil_connectors.h. The implementation is compiled where
- * HIL_IMPLEMENTATION is defined.
+ * HIL_IMPLEMENTATION is defined (or HIL_IMPLEMENTATION_AUX, in a file of
+ * its own: hil.h, section 10).
  */
 #ifndef HIL_AUX_H_INCLUDED
 #define HIL_AUX_H_INCLUDED
@@ -497,17 +500,100 @@ HIL_API void hil_aux_destroy_all(void);
  * the built-in types, options, the worker hook and the requires= check). */
 HIL_API void hil_aux_module_init(void);
 
+/* ---- power: boards switched off and on, lab power supplies ------------------------------------ */
+/* "power" (docs/power.md): one board's (or one supply output's) power,
+ * through a driver chosen by the option power_type:
+ *
+ *   command  argv templates run without a shell (the flasher's spawning,
+ *            hil_connectors.h): on, off, cycle (optional: else off, wait,
+ *            on) and status, with {port} {board} {channel} {name} replaced
+ *            inside the words; output line by line into the log; a status
+ *            from the exit code (0: on) or from status_on / status_off
+ *            (POSIX extended regular expressions over the output).
+ *   scpi     a lab supply over its com channel (tcp to port 5025, or
+ *            serial): *IDN? on start (logged), OUTP ON|OFF, VOLT, CURR,
+ *            MEAS:VOLT?, MEAS:CURR?; channel N is selected with INST:NSEL N
+ *            (channel_style = nsel) or addressed as (@N) (list). After every
+ *            setting, SYST:ERR? is read back: an error the instrument
+ *            queued is a HIL_ERR_PROTOCOL naming the command and quoting
+ *            the instrument's text.
+ *   board    (alias qmp) an emulated board's power through its com channel's
+ *            board control (hil_channel_power: a qemu channel, or a proxy
+ *            channel in front of one).
+ *
+ *     auxiliaries.psu.type = power
+ *     auxiliaries.psu.power_type = scpi
+ *     auxiliaries.psu.connectors.com = psu_lan     # connectors.psu_lan.type = tcp, port = 5025
+ *     auxiliaries.psu.channel = 1
+ *
+ *     double v, i;
+ *     hil_aux* psu = hil_aux_get("psu");
+ *     HIL_ASSERT_OK(hil_power_set_voltage(psu, 5.0, -1));
+ *     HIL_ASSERT_OK(hil_power_cycle(psu, 500, -1));
+ *     HIL_ASSERT_OK(hil_power_measure(psu, &v, &i, -1));
+ *
+ * timeout_ms -1 means the option timeout_ms (default 10000); a cycle's
+ * off time -1 means the option off_ms (default 1000). The calls run as
+ * commands of the auxiliary (on its worker, one at a time, abortable).
+ * HIL_ERR_UNSUPPORTED for what a driver cannot do (a command driver
+ * measures nothing), naming the driver. */
+
+#define HIL_POWER_CMD_ON 1
+#define HIL_POWER_CMD_OFF 2
+#define HIL_POWER_CMD_CYCLE 3
+#define HIL_POWER_CMD_STATE 4
+#define HIL_POWER_CMD_SET_VOLTAGE 5
+#define HIL_POWER_CMD_SET_CURRENT 6
+#define HIL_POWER_CMD_MEASURE 7
+
+HIL_API hil_result hil_power_on(hil_aux* a, int timeout_ms);
+HIL_API hil_result hil_power_off(hil_aux* a, int timeout_ms);
+/* Off, off_ms, on. */
+HIL_API hil_result hil_power_cycle(hil_aux* a, int off_ms, int timeout_ms);
+/* *on = 1 (on) or 0 (off), as the driver reads it back (board: as last set). */
+HIL_API hil_result hil_power_state(hil_aux* a, int* on, int timeout_ms);
+HIL_API hil_result hil_power_set_voltage(hil_aux* a, double volts, int timeout_ms);
+HIL_API hil_result hil_power_set_current(hil_aux* a, double amps, int timeout_ms);
+/* Measured output voltage and current (either pointer may be NULL: that
+ * one is not measured). */
+HIL_API hil_result hil_power_measure(hil_aux* a, double* volts, double* amps, int timeout_ms);
+
+/* SCPI replies (outside input: bounded, never read past len). A number
+ * ("+4.99870E+00", "0.25"; 9.9E37, SCPI's not-a-number, is an error);
+ * an error queue entry ('-222,"Data out of range"': *code, and the text
+ * without quotes cut to size); a boolean ("1", "0", "ON", "OFF"). */
+HIL_API hil_result hil_scpi_parse_number(const char* s, size_t len, double* out);
+HIL_API hil_result hil_scpi_parse_error(const char* s, size_t len, int* code, char* text, size_t size);
+HIL_API hil_result hil_scpi_parse_bool(const char* s, size_t len, int* out);
+
 #ifdef __cplusplus
 }
 #endif
 
 #endif /* HIL_AUX_H_INCLUDED */
 
+/* The private helpers of this implementation that hil_probe.h's and
+ * hil_uds.h's implementations call too (hil.h, section 10: HIL__SHARED). */
+#if defined(HIL__PRELUDE_DONE) && !defined(HIL_AUX__SHARED_DECLARED)
+#define HIL_AUX__SHARED_DECLARED
+#ifdef __cplusplus
+extern "C" {
+#endif
+HIL__SHARED hil_result hil__com_receive(hil_aux* a, size_t index);
+HIL__SHARED hil_config* hil__aux_cfg(hil_aux* a);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
 /* ==========================================================================
  * Implementation
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_AUX__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_AUX)) && !defined(HIL_AUX__IMPLEMENTED)
 #define HIL_AUX__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_aux.h: define HIL_IMPLEMENTATION_AUX before the first hil header of the file"
+#endif
 
 #include <errno.h>
 #include <string.h>
@@ -2866,7 +2952,6 @@ HIL_API void hil_aux_get_stats(hil_aux* a, hil_aux_stats* out) {
 /* ---- creating and deleting ------------------------------------------------------------------------------ */
 
 static void hil__proxy_sink(hil_channel* ch, hil_aux* a);
-static hil_result hil__com_receive(hil_aux* a, size_t index);
 
 HIL_API void hil_aux_config_init(hil_aux_config* c) {
     memset(c, 0, sizeof *c);
@@ -3140,7 +3225,9 @@ static void hil__com_delete(hil_aux* a) { hil_channel_close(hil_aux_com(a)); }
 /* Everything that is there, up to 64 messages (then the worker looks at
  * its requests again), queued as one batch. In block mode the batch stops
  * at the room left, so the queue overshoots by one message at most. */
-static hil_result hil__com_receive(hil_aux* a, size_t index) {
+HIL__SHARED hil_config* hil__aux_cfg(hil_aux* a) { return a->cfg; }
+
+HIL__SHARED hil_result hil__com_receive(hil_aux* a, size_t index) {
     unsigned char buf[65536];
     hil__rxitem items[64];
     hil_channel* ch = hil_aux_channel(a, index);
@@ -3378,11 +3465,14 @@ static void hil__pxch_destroy(hil_channel* ch) {
     p->proxy_name = NULL;
 }
 
-static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+/* Take the proxy for one send or board operation: while inflight is raised
+ * its delete waits (hil__pxch_release wakes it), so the shared channel stays
+ * open. HIL_ERR_CLOSED when the proxy is gone or going down. */
+static hil_result hil__pxch_acquire(hil_channel* ch, hil_aux** out) {
     hil__pxch* p = (hil__pxch*)hil_channel_state(ch);
     hil_aux* a;
     hil__proxy* px;
-    hil_result r;
+    *out = NULL;
     hil_mutex_lock(&hil__px_mu);
     a = p->proxy;
     px = a ? (hil__proxy*)hil_aux_priv(a) : NULL;
@@ -3392,6 +3482,25 @@ static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_
     }
     __atomic_add_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL);
     hil_mutex_unlock(&hil__px_mu);
+    *out = a;
+    return HIL_OK;
+}
+
+static void hil__pxch_release(hil__proxy* px) {
+    if (__atomic_sub_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL) == 0 && __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
+        hil_mutex_lock(&hil__px_mu); /* its delete waits for the last send */
+        hil_cond_broadcast(&hil__px_cv);
+        hil_mutex_unlock(&hil__px_mu);
+    }
+}
+
+static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__pxch* p = (hil__pxch*)hil_channel_state(ch);
+    hil_aux* a;
+    hil__proxy* px;
+    hil_result r = hil__pxch_acquire(ch, &a);
+    if (r != HIL_OK) return r;
+    px = (hil__proxy*)hil_aux_priv(a);
     r = hil_aux_send(a, hil_aux_com(a), m, timeout_ms);
     if (r == HIL_OK) hil__px_trace(px, m, "TX", hil_channel_name(ch));
     if (r == HIL_OK && px->echo) {
@@ -3403,11 +3512,7 @@ static hil_result hil__pxch_send(hil_channel* ch, const hil_msg* m, int timeout_
             if (o != p) hil__pxch_push(o, m, HIL_MSG_ECHO, &wakes);
         hil__px_wakes_run(&wakes);
     }
-    if (__atomic_sub_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL) == 0 && __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
-        hil_mutex_lock(&hil__px_mu); /* its delete waits for the last send */
-        hil_cond_broadcast(&hil__px_cv);
-        hil_mutex_unlock(&hil__px_mu);
-    }
+    hil__pxch_release(px);
     return r;
 }
 
@@ -3448,27 +3553,15 @@ static int hil__pxch_poll_fd(hil_channel* ch) {
  * the shared channel: it is the same board. The proxy stays up meanwhile
  * (inflight, like a send). */
 static hil_result hil__pxch_board(hil_channel* ch, int op, int on, const char* image, int timeout_ms) {
-    hil__pxch* p = (hil__pxch*)hil_channel_state(ch);
     hil_aux* a;
     hil__proxy* px;
-    hil_result r;
-    hil_mutex_lock(&hil__px_mu);
-    a = p->proxy;
-    px = a ? (hil__proxy*)hil_aux_priv(a) : NULL;
-    if (!px || __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
-        hil_mutex_unlock(&hil__px_mu);
-        return hil_channel_error(ch, HIL_ERR_CLOSED, "proxy auxiliary '%s' is not running", p->proxy_name);
-    }
-    __atomic_add_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL);
-    hil_mutex_unlock(&hil__px_mu);
+    hil_result r = hil__pxch_acquire(ch, &a);
+    if (r != HIL_OK) return r;
+    px = (hil__proxy*)hil_aux_priv(a);
     r = op == 0 ? hil_channel_reset(hil_aux_com(a), timeout_ms)
         : op == 1 ? hil_channel_power(hil_aux_com(a), on, timeout_ms)
                   : hil_channel_flash(hil_aux_com(a), image, timeout_ms);
-    if (__atomic_sub_fetch(&px->inflight, 1, __ATOMIC_ACQ_REL) == 0 && __atomic_load_n(&px->down, __ATOMIC_ACQUIRE)) {
-        hil_mutex_lock(&hil__px_mu);
-        hil_cond_broadcast(&hil__px_cv);
-        hil_mutex_unlock(&hil__px_mu);
-    }
+    hil__pxch_release(px);
     return r;
 }
 
@@ -4256,6 +4349,8 @@ static void hil__dut_delete(hil_aux* a) {
     d->len = 0;
 }
 
+static hil_result hil__dut_receive(hil_aux* a, size_t index);
+
 /* Reset the board through the channel, then wait for its boot LOG (or,
  * from a firmware that sends none, an answer to PING). */
 static hil_result hil__dut_reset_board(hil_aux* a) {
@@ -4265,7 +4360,12 @@ static hil_result hil__dut_reset_board(hil_aux* a) {
     hil_tapp_msg in;
     hil_aux_report rep;
     char text[600];
-    hil_result r = hil_channel_reset(com, (int)d->ping_ms);
+    hil_result r;
+    /* A boot LOG already waiting in the channel is an earlier boot's: take
+     * what is there now (handled as any unasked message), so only a LOG
+     * that comes after the reset counts as the reset's. */
+    (void)hil__dut_receive(a, 0); /* a closed channel is the reset's to report */
+    r = hil_channel_reset(com, (int)d->ping_ms);
     if (r != HIL_OK) return hil_aux_fail(a, r, "%s", hil_last_error());
     d->len = 0; /* what came before the reset belongs to the old run */
     deadline = hil_deadline_ms((int)d->boot_ms);
@@ -4680,6 +4780,8 @@ static void hil__aux_worker_hook(int starting) {
     else hil_aux_destroy_all();
 }
 
+static void hil__power_register(void); /* section power, at the end */
+
 static void hil__aux_module_init_once(void) {
     hil_cond_init(&hil__px_cv);
     hil__auxtype_options(hil__aux_common_opts);
@@ -4692,6 +4794,7 @@ static void hil__aux_module_init_once(void) {
     (void)hil_record_format_register(&hil__hex_format);
     hil_add_worker_hook(hil__aux_worker_hook);
     hil_add_test_precheck(hil__aux_precheck);
+    hil__power_register();
 }
 
 HIL_API void hil_aux_module_init(void) {
@@ -4702,6 +4805,805 @@ HIL_API void hil_aux_module_init(void) {
 #ifndef HIL_NO_CONSTRUCTORS
 HIL__CONSTRUCTOR(hil__aux_module_ctor) { hil_aux_module_init(); }
 #endif
+
+/* ==========================================================================
+ * power: implementation [section: power -- docs/power.md]
+ * ========================================================================== */
+
+#include <regex.h>
+
+/* ---- SCPI replies: bounded parsers ------------------------------------------------------------------------- */
+
+/* s[0..len) without the line end and surrounding blanks */
+static void hil__scpi_trim(const char** s, size_t* len) {
+    while (*len && ((*s)[0] == ' ' || (*s)[0] == '\t')) { (*s)++; (*len)--; }
+    while (*len && strchr(" \t\r\n", (*s)[*len - 1]) && (*s)[*len - 1]) (*len)--;
+}
+
+HIL_API hil_result hil_scpi_parse_number(const char* s, size_t len, double* out) {
+    char buf[64];
+    char* end;
+    size_t i;
+    double v;
+    if (!s || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_scpi_parse_number: NULL argument");
+    hil__scpi_trim(&s, &len);
+    if (len == 0) return hil_error(HIL_ERR_PROTOCOL, "SCPI: an empty reply where a number was expected");
+    if (len >= sizeof buf)
+        return hil_error(HIL_ERR_PROTOCOL, "SCPI: a reply of %zu characters where a number was expected", len);
+    /* only what a SCPI <NR1|NR2|NR3> may hold: strtod would also take
+     * "inf", "nan" and hex floats */
+    for (i = 0; i < len; i++)
+        if (!strchr("0123456789+-.eE", s[i]) || !s[i])
+            return hil_error(HIL_ERR_PROTOCOL, "SCPI: '%.*s' is not a number", (int)len, s);
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    errno = 0;
+    v = strtod(buf, &end);
+    if (end == buf || *end || errno == ERANGE)
+        return hil_error(HIL_ERR_PROTOCOL, "SCPI: '%s' is not a number", buf);
+    if (v >= 9.9e37 || v <= -9.9e37)
+        return hil_error(HIL_ERR_PROTOCOL, "SCPI: the instrument answered %s, its not-a-number (over range, or no "
+                         "measurement)", buf);
+    *out = v;
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_scpi_parse_error(const char* s, size_t len, int* code, char* text, size_t size) {
+    size_t i = 0, n;
+    long c = 0;
+    int neg = 0, digits = 0;
+    if (!s || !code) return hil_error(HIL_ERR_INVALID_ARG, "hil_scpi_parse_error: NULL argument");
+    if (text && size) text[0] = 0;
+    hil__scpi_trim(&s, &len);
+    if (i < len && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (++digits > 6) return hil_error(HIL_ERR_PROTOCOL, "SCPI: error code too long in '%.*s'", (int)(len < 80 ? len : 80), s);
+        c = c * 10 + (s[i++] - '0');
+    }
+    if (!digits)
+        return hil_error(HIL_ERR_PROTOCOL, "SCPI: '%.*s' is not an error queue entry (<code>,\"<text>\")",
+                         (int)(len < 80 ? len : 80), s);
+    while (i < len && s[i] == ' ') i++;
+    if (i < len && s[i] != ',')
+        return hil_error(HIL_ERR_PROTOCOL, "SCPI: '%.*s' is not an error queue entry (<code>,\"<text>\")",
+                         (int)(len < 80 ? len : 80), s);
+    if (i < len) i++;
+    while (i < len && s[i] == ' ') i++;
+    if (i < len && s[i] == '"') {
+        i++;
+        n = len - i;
+        if (n && s[len - 1] == '"') n--;
+    } else {
+        n = len - i;
+    }
+    if (text && size) {
+        size_t k, m = n < size - 1 ? n : size - 1;
+        for (k = 0; k < m; k++) text[k] = (s[i + k] >= 32 && s[i + k] < 127) ? s[i + k] : '?';
+        text[m] = 0;
+    }
+    *code = (int)(neg ? -c : c);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_scpi_parse_bool(const char* s, size_t len, int* out) {
+    if (!s || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_scpi_parse_bool: NULL argument");
+    hil__scpi_trim(&s, &len);
+    if ((len == 1 && s[0] == '1') || (len == 2 && strncasecmp(s, "ON", 2) == 0)) *out = 1;
+    else if ((len == 1 && s[0] == '0') || (len == 3 && strncasecmp(s, "OFF", 3) == 0)) *out = 0;
+    else return hil_error(HIL_ERR_PROTOCOL, "SCPI: '%.*s' is not a boolean (1, 0, ON, OFF)", (int)(len < 80 ? len : 80), s);
+    return HIL_OK;
+}
+
+/* ---- the auxiliary -------------------------------------------------------------------------------------------- */
+
+typedef struct hil__pwr hil__pwr;
+
+/* A driver: what power_type chooses. NULL entries are not supported. */
+typedef struct hil__pwr_driver {
+    const char* name;
+    hil_result (*configure)(hil_aux* a, hil__pwr* p);
+    hil_result (*open)(hil_aux* a, hil__pwr* p, uint64_t deadline);
+    void (*close)(hil_aux* a, hil__pwr* p);
+    hil_result (*set)(hil_aux* a, hil__pwr* p, int on, uint64_t deadline);
+    hil_result (*cycle)(hil_aux* a, hil__pwr* p, int off_ms, uint64_t deadline); /* NULL: off, wait, on */
+    hil_result (*state)(hil_aux* a, hil__pwr* p, int* on, uint64_t deadline);
+    hil_result (*setting)(hil_aux* a, hil__pwr* p, int current, double value, uint64_t deadline);
+    hil_result (*measure)(hil_aux* a, hil__pwr* p, double* v, double* i, uint64_t deadline);
+} hil__pwr_driver;
+
+struct hil__pwr {
+    const hil__pwr_driver* drv;
+    long long timeout_ms, off_ms, reply_timeout_ms, channel;
+    int state; /* as last set: -1 unknown */
+    /* command */
+    char* tmpl[4]; /* on, off, cycle, status */
+    char *port, *board;
+    regex_t re_on, re_off;
+    int have_on, have_off;
+    /* scpi */
+    int list_style;
+    char* volt_start;
+    char* curr_start;
+    char rx[256];
+    size_t rx_len;
+    char idn[128];
+};
+
+typedef struct hil__pwr_arg {
+    int timeout_ms;
+    int off_ms;
+    double value;
+} hil__pwr_arg;
+
+static const hil_aux_opt hil__pwr_opts[] = {
+    {"power_type", HIL_OPT_STRING, NULL, "power: the driver: command, scpi, board (qmp)", NULL},
+    {"driver", HIL_OPT_STRING, NULL, "power: the same as power_type", NULL},
+    {"timeout_ms", HIL_OPT_INT, "10000", "power: how long one operation may take (a call's -1)", NULL},
+    {"off_ms", HIL_OPT_INT, "1000", "power: how long a cycle keeps the power off (a call's -1)", NULL},
+    {"on", HIL_OPT_STRING, NULL, "power command: switches on (argv template: {port} {board} {channel} {name})", NULL},
+    {"off", HIL_OPT_STRING, NULL, "power command: switches off (argv template)", NULL},
+    {"cycle", HIL_OPT_STRING, NULL, "power command: switches off and on ({off_ms} too); default: off, wait, on", NULL},
+    {"status", HIL_OPT_STRING, NULL, "power command: prints or exits with the state (exit 0: on, unless status_on/off)",
+     NULL},
+    {"status_on", HIL_OPT_STRING, NULL, "power command: regular expression (POSIX extended) of status output meaning on",
+     NULL},
+    {"status_off", HIL_OPT_STRING, NULL, "power command: regular expression of status output meaning off", NULL},
+    {"port", HIL_OPT_STRING, NULL, "power command: {port} (a hub port, a relay number)", NULL},
+    {"board", HIL_OPT_STRING, NULL, "power command: {board} (default the auxiliary's name)", NULL},
+    {"channel", HIL_OPT_INT, "0", "power scpi: the supply's output (INST:NSEL or (@N)); 0: none; command: {channel}",
+     NULL},
+    {"channel_style", HIL_OPT_CHOICE, "nsel", "power scpi: nsel (INST:NSEL N first) or list (... (@N))", "nsel|list"},
+    {"voltage", HIL_OPT_STRING, NULL, "power scpi: volts set on start (VOLT)", NULL},
+    {"current", HIL_OPT_STRING, NULL, "power scpi: current limit in amps set on start (CURR)", NULL},
+    {"reply_timeout_ms", HIL_OPT_INT, "2000", "power scpi: how long the supply may take to answer a query", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+/* ---- command driver: the flasher's process spawning -------------------------------------------------------- */
+
+static const char* const hil__pwr_cmd_names[4] = {"on", "off", "cycle", "status"};
+
+/* word with {port} {board} {channel} {off_ms} {name} replaced */
+static char* hil__pwr_word(hil_aux* a, hil__pwr* p, const char* w, int off_ms) {
+    hil_strbuf sb = {0, 0, 0, 0};
+    while (*w) {
+        if (strncmp(w, "{port}", 6) == 0) { hil_sb_puts(&sb, p->port ? p->port : ""); w += 6; }
+        else if (strncmp(w, "{board}", 7) == 0) { hil_sb_puts(&sb, p->board ? p->board : a->name); w += 7; }
+        else if (strncmp(w, "{channel}", 9) == 0) { hil_sb_printf(&sb, "%lld", p->channel); w += 9; }
+        else if (strncmp(w, "{off_ms}", 8) == 0) { hil_sb_printf(&sb, "%d", off_ms); w += 8; }
+        else if (strncmp(w, "{name}", 6) == 0) { hil_sb_puts(&sb, a->name); w += 6; }
+        else hil_sb_putc(&sb, *w++);
+    }
+    return hil_sb_take(&sb);
+}
+
+/* Run template `which` (0 on .. 3 status) as a "command" flasher does (no
+ * shell, its own process group, output to the log, killed at the
+ * deadline). *output (may be NULL) gets what it printed; *exit_ok whether
+ * it exited 0 (NULL: another exit is an error). */
+static hil_result hil__pwr_run(hil_aux* a, hil__pwr* p, int which, int off_ms, uint64_t deadline, char** output,
+                               int* exit_ok) {
+    char** words = NULL;
+    hil_strbuf cmd = {0, 0, 0, 0}, opt_cmd = {0, 0, 0, 0}, opt_to = {0, 0, 0, 0}, nm = {0, 0, 0, 0};
+    hil_flasher_config fc;
+    hil_flasher* f = NULL;
+    const char* opts[3];
+    size_t i;
+    int left = hil_deadline_left_ms(deadline);
+    hil_result r;
+    if (output) *output = NULL;
+    if (left <= 0) return hil_aux_fail(a, HIL_ERR_TIMEOUT, "no time left to run the %s command", hil__pwr_cmd_names[which]);
+    r = hil__split_words(p->tmpl[which], &words, NULL);
+    if (r != HIL_OK) return hil_aux_fail(a, HIL_ERR_CONFIG, "option %s: %s", hil__pwr_cmd_names[which], hil_last_error());
+    /* the words once expanded, quoted again for the flasher's splitter so a
+     * value with blanks or quotes stays one argument */
+    for (i = 0; words[i]; i++) {
+        char* w = hil__pwr_word(a, p, words[i], off_ms);
+        const char* c;
+        if (!w) { r = HIL_ERR_NO_MEMORY; break; }
+        hil_sb_puts(&cmd, i ? " '" : "'");
+        for (c = w; *c; c++)
+            if (*c == '\'') hil_sb_puts(&cmd, "'\\''");
+            else hil_sb_putc(&cmd, *c);
+        hil_sb_putc(&cmd, '\'');
+        HIL_FREE(w);
+    }
+    hil__words_free(words);
+    hil_sb_printf(&opt_cmd, "command=%s", hil_sb_cstr(&cmd));
+    hil_sb_printf(&opt_to, "timeout_ms=%d", left);
+    hil_sb_printf(&nm, "%s.%s", a->name, hil__pwr_cmd_names[which]);
+    if (r != HIL_OK || cmd.failed || opt_cmd.failed || opt_to.failed || nm.failed) {
+        r = hil_aux_fail(a, HIL_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    opts[0] = hil_sb_cstr(&opt_cmd);
+    opts[1] = hil_sb_cstr(&opt_to);
+    opts[2] = NULL;
+    hil_flasher_config_init(&fc);
+    fc.name = hil_sb_cstr(&nm);
+    fc.type = "command";
+    fc.config = a->cfg;
+    fc.options = opts;
+    r = hil_flasher_create(&fc, &f);
+    if (r != HIL_OK) {
+        r = hil_aux_fail(a, r, "option %s: %s", hil__pwr_cmd_names[which], hil_last_error());
+        goto done;
+    }
+    HIL_INFO(a->logger, "power %s: %s", hil__pwr_cmd_names[which], hil_sb_cstr(&cmd));
+    r = hil_flasher_flash(f, NULL, left);
+    if (exit_ok) *exit_ok = r == HIL_OK;
+    if (r == HIL_ERR_IO && exit_ok) r = HIL_OK; /* a status command's non-zero exit is an answer */
+    if (r != HIL_OK) r = hil_aux_fail(a, r, "power %s: %s", hil__pwr_cmd_names[which], hil_last_error());
+    else if (output && !(*output = hil_strdup(hil_flasher_output(f))))
+        r = hil_aux_fail(a, HIL_ERR_NO_MEMORY, "out of memory");
+done:
+    if (f) hil_flasher_destroy(f);
+    hil_sb_free(&cmd);
+    hil_sb_free(&opt_cmd);
+    hil_sb_free(&opt_to);
+    hil_sb_free(&nm);
+    return r;
+}
+
+static hil_result hil__pwr_cmd_configure(hil_aux* a, hil__pwr* p) {
+    size_t k;
+    const char* v;
+    for (k = 0; k < 4; k++)
+        if ((v = hil_aux_opt_str(a, hil__pwr_cmd_names[k], NULL)) && *v && !(p->tmpl[k] = hil_strdup(v)))
+            return hil_aux_fail(a, HIL_ERR_NO_MEMORY, "out of memory");
+    if (!p->tmpl[0] || !p->tmpl[1])
+        return hil_aux_fail(a, HIL_ERR_CONFIG, "power_type command needs %son and %soff (argv templates, e.g. uhubctl "
+                            "-l 1-1 -p {port} -a on)", a->prefix, a->prefix);
+    if ((v = hil_aux_opt_str(a, "port", NULL)) && *v) p->port = hil_strdup(v);
+    if ((v = hil_aux_opt_str(a, "board", NULL)) && *v) p->board = hil_strdup(v);
+    for (k = 0; k < 2; k++) {
+        const char* key = k ? "status_off" : "status_on";
+        int rc;
+        char msg[256];
+        if (!(v = hil_aux_opt_str(a, key, NULL)) || !*v) continue;
+        if (!p->tmpl[3]) return hil_aux_fail(a, HIL_ERR_CONFIG, "%s%s is set but %sstatus is not", a->prefix, key, a->prefix);
+        rc = regcomp(k ? &p->re_off : &p->re_on, v, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
+        if (rc != 0) {
+            regerror(rc, k ? &p->re_off : &p->re_on, msg, sizeof msg);
+            return hil_aux_fail(a, HIL_ERR_CONFIG, "%s%s: '%s' is not a regular expression: %s", a->prefix, key, v, msg);
+        }
+        if (k) p->have_off = 1;
+        else p->have_on = 1;
+    }
+    return HIL_OK;
+}
+
+static void hil__pwr_cmd_close(hil_aux* a, hil__pwr* p) { (void)a; (void)p; }
+
+static hil_result hil__pwr_cmd_set(hil_aux* a, hil__pwr* p, int on, uint64_t deadline) {
+    return hil__pwr_run(a, p, on ? 0 : 1, 0, deadline, NULL, NULL);
+}
+
+static hil_result hil__pwr_set_off_on(hil_aux* a, hil__pwr* p, int off_ms, uint64_t deadline);
+
+static hil_result hil__pwr_cmd_cycle(hil_aux* a, hil__pwr* p, int off_ms, uint64_t deadline) {
+    if (!p->tmpl[2]) return hil__pwr_set_off_on(a, p, off_ms, deadline);
+    return hil__pwr_run(a, p, 2, off_ms, deadline, NULL, NULL);
+}
+
+static hil_result hil__pwr_cmd_state(hil_aux* a, hil__pwr* p, int* on, uint64_t deadline) {
+    char* out = NULL;
+    int ok = 0;
+    hil_result r;
+    if (!p->tmpl[3])
+        return hil_aux_fail(a, HIL_ERR_UNSUPPORTED, "power_type command: no %sstatus command to read the state",
+                            a->prefix);
+    r = hil__pwr_run(a, p, 3, 0, deadline, &out, &ok);
+    if (r != HIL_OK) return r;
+    if (p->have_on || p->have_off) {
+        int is_on = p->have_on && regexec(&p->re_on, out, 0, NULL, 0) == 0;
+        int is_off = p->have_off && regexec(&p->re_off, out, 0, NULL, 0) == 0;
+        if (is_on == is_off) {
+            char last[200];
+            hil__last_lines(out, 2, last, sizeof last);
+            r = hil_aux_fail(a, HIL_ERR_PROTOCOL, "power status: the output matches %s of status_on and status_off: "
+                             "'%s'", is_on ? "both" : "neither", last);
+        } else {
+            *on = is_on;
+        }
+    } else {
+        *on = ok;
+    }
+    HIL_FREE(out);
+    return r;
+}
+
+/* ---- scpi driver ------------------------------------------------------------------------------------------------- */
+
+static hil_result hil__scpi_send(hil_aux* a, hil__pwr* p, const char* line, uint64_t deadline) {
+    char buf[160];
+    hil_msg m;
+    int n = snprintf(buf, sizeof buf, "%s\n", line);
+    hil_channel* ch = hil_aux_com(a);
+    hil_result r;
+    if (n < 0 || (size_t)n >= sizeof buf) return hil_aux_fail(a, HIL_ERR_INTERNAL, "SCPI command too long: %s", line);
+    HIL_DEBUG(a->logger, "scpi > %s", line);
+    hil_msg_init(&m, buf, sizeof buf);
+    m.len = (size_t)n;
+    r = hil_aux_send(a, ch, &m, hil_deadline_left_ms(deadline));
+    if (r != HIL_OK) return hil_aux_fail(a, r, "sending '%s' to the supply on '%s': %s", line, hil_channel_name(ch),
+                                         hil_last_error());
+    (void)p;
+    return HIL_OK;
+}
+
+/* The reply buffer (outside input): append what arrived; 0, or -1 when it
+ * would overflow without a line end (the buffer is emptied). A channel
+ * with framing hands over whole lines without their end: one is added. */
+static int hil__scpi_push(char* rx, size_t* n, size_t cap, const void* data, size_t len, int framed) {
+    if (*n + len + 1 > cap) {
+        *n = 0;
+        return -1;
+    }
+    memcpy(rx + *n, data, len);
+    *n += len;
+    if (framed) rx[(*n)++] = '\n';
+    return 0;
+}
+
+/* Take the first line (without "\r\n") out of rx into out (cut to size,
+ * NUL-terminated); 1 if there was a whole line. */
+static int hil__scpi_take(char* rx, size_t* n, char* out, size_t size) {
+    char* nl = (char*)memchr(rx, '\n', *n);
+    size_t len, k;
+    if (!nl || !size) return 0;
+    len = (size_t)(nl - rx);
+    k = len < size - 1 ? len : size - 1;
+    memcpy(out, rx, k);
+    out[k] = 0;
+    if (k && out[k - 1] == '\r') out[k - 1] = 0;
+    memmove(rx, nl + 1, *n - len - 1);
+    *n -= len + 1;
+    return 1;
+}
+
+/* One reply line (without its end) into out. */
+static hil_result hil__scpi_line(hil_aux* a, hil__pwr* p, const char* query, uint64_t deadline, char* out, size_t size) {
+    hil_channel* ch = hil_aux_com(a);
+    const hil_framing* fr = hil_channel_framing(ch);
+    int framed = fr && fr->kind != HIL_FRAMING_RAW;
+    uint64_t reply_by = hil_deadline_ms((int)p->reply_timeout_ms);
+    if (reply_by > deadline) reply_by = deadline;
+    for (;;) {
+        unsigned char buf[256];
+        hil_msg m;
+        hil_result r;
+        if (hil__scpi_take(p->rx, &p->rx_len, out, size)) {
+            HIL_DEBUG(a->logger, "scpi < %s", out);
+            return HIL_OK;
+        }
+        hil_msg_init(&m, buf, sizeof buf);
+        r = hil_aux_recv(a, ch, &m, hil_deadline_left_ms(reply_by));
+        if (r == HIL_ERR_TIMEOUT)
+            return hil_aux_fail(a, r, "the supply on '%s' did not answer '%s' within %lld ms%s%.*s", hil_channel_name(ch),
+                                query, p->reply_timeout_ms, p->rx_len ? "; it sent a part without a line end: " : "",
+                                (int)(p->rx_len < 60 ? p->rx_len : 60), p->rx);
+        if (r != HIL_OK)
+            return hil_aux_fail(a, r, "reading the answer to '%s' from '%s': %s", query, hil_channel_name(ch),
+                                hil_last_error());
+        if (hil__scpi_push(p->rx, &p->rx_len, sizeof p->rx, m.data, m.len, framed) != 0)
+            return hil_aux_fail(a, HIL_ERR_PROTOCOL, "the answer to '%s' from '%s' is longer than %zu bytes without a "
+                                "line end: not a SCPI reply (wrong port, baud rate or terminator?)", query,
+                                hil_channel_name(ch), sizeof p->rx - 2);
+    }
+}
+
+static hil_result hil__scpi_query(hil_aux* a, hil__pwr* p, const char* q, uint64_t deadline, char* out, size_t size) {
+    hil_result r;
+    hil_channel* ch = hil_aux_com(a);
+    int k;
+    /* an answer that came after its query timed out (or the rest of a
+     * flood) must not pass for this one's: drop what is already there */
+    p->rx_len = 0;
+    hil_channel_flush_input(ch);
+    for (k = 0; k < 64; k++) {
+        unsigned char junk[256];
+        hil_msg m;
+        hil_msg_init(&m, junk, sizeof junk);
+        if (hil_channel_recv(ch, &m, 0) != HIL_OK) break;
+    }
+    r = hil__scpi_send(a, p, q, deadline);
+    return r != HIL_OK ? r : hil__scpi_line(a, p, q, deadline, out, size);
+}
+
+/* A setting, then the error queue: its first entry must be 0. */
+static hil_result hil__scpi_set(hil_aux* a, hil__pwr* p, const char* cmd, uint64_t deadline) {
+    char line[256], text[200];
+    int code = 0;
+    hil_result r = hil__scpi_send(a, p, cmd, deadline);
+    if (r == HIL_OK) r = hil__scpi_query(a, p, "SYST:ERR?", deadline, line, sizeof line);
+    if (r != HIL_OK) return r;
+    if (hil_scpi_parse_error(line, strlen(line), &code, text, sizeof text) != HIL_OK)
+        return hil_aux_fail(a, HIL_ERR_PROTOCOL, "after '%s': %s", cmd, hil_last_error());
+    if (code != 0)
+        return hil_aux_fail(a, HIL_ERR_PROTOCOL, "the supply refused '%s': error %d, \"%s\" (SYST:ERR?)", cmd, code, text);
+    return HIL_OK;
+}
+
+/* "OUTP ON" + the channel: "INST:NSEL 2" sent first, or "OUTP ON,(@2)" */
+static hil_result hil__scpi_chan_set(hil_aux* a, hil__pwr* p, const char* what, const char* arg, uint64_t deadline) {
+    char cmd[128];
+    hil_result r;
+    if (p->channel > 0 && !p->list_style) {
+        hil__sfmt(cmd, sizeof cmd, "INST:NSEL %lld", p->channel);
+        if ((r = hil__scpi_set(a, p, cmd, deadline)) != HIL_OK) return r;
+    }
+    if (p->channel > 0 && p->list_style) hil__sfmt(cmd, sizeof cmd, "%s %s,(@%lld)", what, arg, p->channel);
+    else hil__sfmt(cmd, sizeof cmd, "%s %s", what, arg);
+    return hil__scpi_set(a, p, cmd, deadline);
+}
+
+static hil_result hil__scpi_chan_query(hil_aux* a, hil__pwr* p, const char* what, uint64_t deadline, char* out,
+                                       size_t size) {
+    char q[128];
+    hil_result r;
+    if (p->channel > 0 && !p->list_style) {
+        hil__sfmt(q, sizeof q, "INST:NSEL %lld", p->channel);
+        if ((r = hil__scpi_set(a, p, q, deadline)) != HIL_OK) return r;
+    }
+    if (p->channel > 0 && p->list_style) hil__sfmt(q, sizeof q, "%s (@%lld)", what, p->channel);
+    else hil__sfmt(q, sizeof q, "%s", what);
+    return hil__scpi_query(a, p, q, deadline, out, size);
+}
+
+static hil_result hil__pwr_scpi_configure(hil_aux* a, hil__pwr* p) {
+    const char* v;
+    double d;
+    if (hil_aux_opt_int(a, "reply_timeout_ms", 2000, &p->reply_timeout_ms) != HIL_OK) return HIL_ERR_CONFIG;
+    if (p->reply_timeout_ms < 1) return hil_aux_fail(a, HIL_ERR_CONFIG, "%sreply_timeout_ms must be >= 1", a->prefix);
+    p->list_style = strcmp(hil_aux_opt_str(a, "channel_style", "nsel"), "list") == 0;
+    if ((v = hil_aux_opt_str(a, "channel_style", "nsel")) && strcmp(v, "list") != 0 && strcmp(v, "nsel") != 0)
+        return hil_aux_fail(a, HIL_ERR_CONFIG, "%schannel_style: '%s' is not nsel or list", a->prefix, v);
+    if ((v = hil_aux_opt_str(a, "voltage", NULL)) && *v) {
+        if (hil_scpi_parse_number(v, strlen(v), &d) != HIL_OK)
+            return hil_aux_fail(a, HIL_ERR_CONFIG, "%svoltage: '%s' is not a number of volts", a->prefix, v);
+        p->volt_start = hil_strdup(v);
+    }
+    if ((v = hil_aux_opt_str(a, "current", NULL)) && *v) {
+        if (hil_scpi_parse_number(v, strlen(v), &d) != HIL_OK)
+            return hil_aux_fail(a, HIL_ERR_CONFIG, "%scurrent: '%s' is not a number of amps", a->prefix, v);
+        p->curr_start = hil_strdup(v);
+    }
+    return HIL_OK;
+}
+
+static hil_result hil__pwr_scpi_open(hil_aux* a, hil__pwr* p, uint64_t deadline) {
+    hil_result r = hil__open_com(a);
+    size_t k;
+    if (r != HIL_OK) return r;
+    p->rx_len = 0;
+    r = hil__scpi_query(a, p, "*IDN?", deadline, p->idn, sizeof p->idn);
+    if (r != HIL_OK) return r;
+    for (k = 0; p->idn[k]; k++)
+        if ((unsigned char)p->idn[k] < 32 || (unsigned char)p->idn[k] > 126) p->idn[k] = '?';
+    HIL_INFO(a->logger, "power supply on '%s': %s", hil_channel_name(hil_aux_com(a)), p->idn);
+    if (r == HIL_OK && p->volt_start) r = hil__scpi_chan_set(a, p, "VOLT", p->volt_start, deadline);
+    if (r == HIL_OK && p->curr_start) r = hil__scpi_chan_set(a, p, "CURR", p->curr_start, deadline);
+    return r;
+}
+
+static void hil__pwr_scpi_close(hil_aux* a, hil__pwr* p) {
+    (void)p;
+    hil_channel_close(hil_aux_com(a));
+}
+
+static hil_result hil__pwr_scpi_set(hil_aux* a, hil__pwr* p, int on, uint64_t deadline) {
+    return hil__scpi_chan_set(a, p, "OUTP", on ? "ON" : "OFF", deadline);
+}
+
+static hil_result hil__pwr_scpi_state(hil_aux* a, hil__pwr* p, int* on, uint64_t deadline) {
+    char line[256];
+    hil_result r = hil__scpi_chan_query(a, p, "OUTP?", deadline, line, sizeof line);
+    if (r == HIL_OK && hil_scpi_parse_bool(line, strlen(line), on) != HIL_OK)
+        r = hil_aux_fail(a, HIL_ERR_PROTOCOL, "OUTP?: %s", hil_last_error());
+    return r;
+}
+
+static hil_result hil__pwr_scpi_setting(hil_aux* a, hil__pwr* p, int current, double value, uint64_t deadline) {
+    char arg[64];
+    hil__sfmt(arg, sizeof arg, "%.6g", value);
+    return hil__scpi_chan_set(a, p, current ? "CURR" : "VOLT", arg, deadline);
+}
+
+static hil_result hil__pwr_scpi_measure(hil_aux* a, hil__pwr* p, double* v, double* i, uint64_t deadline) {
+    char line[256];
+    int k;
+    for (k = 0; k < 2; k++) {
+        const char* q = k ? "MEAS:CURR?" : "MEAS:VOLT?";
+        hil_result r;
+        if (!(k ? i : v)) continue;
+        r = hil__scpi_chan_query(a, p, q, deadline, line, sizeof line);
+        if (r == HIL_OK && hil_scpi_parse_number(line, strlen(line), k ? i : v) != HIL_OK)
+            r = hil_aux_fail(a, HIL_ERR_PROTOCOL, "%s: %s", q, hil_last_error());
+        if (r != HIL_OK) return r;
+    }
+    return HIL_OK;
+}
+
+/* ---- board driver: hil_channel_power --------------------------------------------------------------------------- */
+
+static hil_result hil__pwr_board_open(hil_aux* a, hil__pwr* p, uint64_t deadline) {
+    hil_result r = hil__open_com(a);
+    (void)deadline;
+    if (r == HIL_OK) p->state = 1; /* an open qemu channel is a running board */
+    return r;
+}
+
+static void hil__pwr_board_close(hil_aux* a, hil__pwr* p) {
+    (void)p;
+    hil_channel_close(hil_aux_com(a));
+}
+
+static hil_result hil__pwr_board_set(hil_aux* a, hil__pwr* p, int on, uint64_t deadline) {
+    hil_result r = hil_channel_power(hil_aux_com(a), on, hil_deadline_left_ms(deadline));
+    (void)p;
+    if (r != HIL_OK) return hil_aux_fail(a, r, "power %s: %s", on ? "on" : "off", hil_last_error());
+    return HIL_OK;
+}
+
+static hil_result hil__pwr_board_state(hil_aux* a, hil__pwr* p, int* on, uint64_t deadline) {
+    (void)deadline;
+    if (p->state < 0) return hil_aux_fail(a, HIL_ERR_STATE, "power_type board: the state is not known yet");
+    *on = p->state;
+    return HIL_OK;
+}
+
+static const hil__pwr_driver hil__pwr_drivers[] = {
+    {"command", hil__pwr_cmd_configure, NULL, hil__pwr_cmd_close, hil__pwr_cmd_set, hil__pwr_cmd_cycle,
+     hil__pwr_cmd_state, NULL, NULL},
+    {"scpi", hil__pwr_scpi_configure, hil__pwr_scpi_open, hil__pwr_scpi_close, hil__pwr_scpi_set, NULL,
+     hil__pwr_scpi_state, hil__pwr_scpi_setting, hil__pwr_scpi_measure},
+    {"board", NULL, hil__pwr_board_open, hil__pwr_board_close, hil__pwr_board_set, NULL, hil__pwr_board_state, NULL,
+     NULL},
+    {"qmp", NULL, hil__pwr_board_open, hil__pwr_board_close, hil__pwr_board_set, NULL, hil__pwr_board_state, NULL,
+     NULL}
+};
+
+static hil_result hil__pwr_set_off_on(hil_aux* a, hil__pwr* p, int off_ms, uint64_t deadline) {
+    hil_result r = p->drv->set(a, p, 0, deadline);
+    if (r != HIL_OK) return r;
+    p->state = 0;
+    /* the off time: a wait that an abort or a stop ends at once */
+    r = hil_aux_wait(a, NULL, off_ms);
+    if (r != HIL_OK && r != HIL_ERR_TIMEOUT) return hil_aux_fail(a, r, "power cycle: stopped while off");
+    r = p->drv->set(a, p, 1, deadline);
+    if (r == HIL_OK) p->state = 1;
+    return r;
+}
+
+static hil_result hil__pwr_configure(hil_aux* a) {
+    hil__pwr* p = (hil__pwr*)hil_aux_priv(a);
+    const char* t = hil_aux_opt_str(a, "power_type", NULL);
+    size_t k;
+    hil_result r;
+    p->state = -1;
+    if (!t || !*t) t = hil_aux_opt_str(a, "driver", NULL);
+    if (!t || !*t)
+        return hil_aux_fail(a, HIL_ERR_CONFIG, "no driver: set %spower_type to command, scpi or board", a->prefix);
+    for (k = 0; k < sizeof hil__pwr_drivers / sizeof hil__pwr_drivers[0]; k++)
+        if (strcmp(hil__pwr_drivers[k].name, t) == 0) p->drv = &hil__pwr_drivers[k];
+    if (!p->drv)
+        return hil_aux_fail(a, HIL_ERR_CONFIG, "%spower_type: unknown driver '%s' (command, scpi, board or qmp)",
+                            a->prefix, t);
+    if ((r = hil_aux_opt_int(a, "timeout_ms", 10000, &p->timeout_ms)) != HIL_OK ||
+        (r = hil_aux_opt_int(a, "off_ms", 1000, &p->off_ms)) != HIL_OK ||
+        (r = hil_aux_opt_int(a, "channel", 0, &p->channel)) != HIL_OK)
+        return r;
+    if (p->timeout_ms < 1 || p->off_ms < 0 || p->channel < 0)
+        return hil_aux_fail(a, HIL_ERR_CONFIG, "%stimeout_ms must be >= 1, off_ms and channel >= 0", a->prefix);
+    return p->drv->configure ? p->drv->configure(a, p) : HIL_OK;
+}
+
+static hil_result hil__pwr_create(hil_aux* a) {
+    hil__pwr* p = (hil__pwr*)hil_aux_priv(a);
+    return p->drv->open ? p->drv->open(a, p, hil_deadline_ms((int)p->timeout_ms)) : HIL_OK;
+}
+
+static void hil__pwr_delete(hil_aux* a) {
+    hil__pwr* p = (hil__pwr*)hil_aux_priv(a);
+    if (p->drv->close) p->drv->close(a, p);
+}
+
+static hil_result hil__pwr_unsupported(hil_aux* a, hil__pwr* p, const char* what) {
+    return hil_aux_fail(a, HIL_ERR_UNSUPPORTED, "power_type %s cannot %s", p->drv->name, what);
+}
+
+static hil_result hil__pwr_run_command(hil_aux* a, const hil_aux_cmd* cmd, hil_aux_report* rep) {
+    hil__pwr* p = (hil__pwr*)hil_aux_priv(a);
+    hil__pwr_arg arg = {-1, -1, 0};
+    uint64_t deadline;
+    hil_result r;
+    int on = 0;
+    double v[2] = {0, 0};
+    if (cmd->len == sizeof arg) memcpy(&arg, cmd->data, sizeof arg);
+    deadline = hil_deadline_ms(arg.timeout_ms < 0 ? (int)p->timeout_ms : arg.timeout_ms);
+    switch (cmd->code) {
+    case HIL_POWER_CMD_ON:
+    case HIL_POWER_CMD_OFF:
+        on = cmd->code == HIL_POWER_CMD_ON;
+        r = p->drv->set(a, p, on, deadline);
+        if (r == HIL_OK) p->state = on;
+        break;
+    case HIL_POWER_CMD_CYCLE:
+        if (arg.off_ms < 0) arg.off_ms = (int)p->off_ms;
+        r = p->drv->cycle ? p->drv->cycle(a, p, arg.off_ms, deadline) : hil__pwr_set_off_on(a, p, arg.off_ms, deadline);
+        if (r == HIL_OK) p->state = 1;
+        break;
+    case HIL_POWER_CMD_STATE:
+        r = p->drv->state ? p->drv->state(a, p, &on, deadline) : hil__pwr_unsupported(a, p, "read the state");
+        rep->status = on;
+        break;
+    case HIL_POWER_CMD_SET_VOLTAGE:
+    case HIL_POWER_CMD_SET_CURRENT:
+        r = p->drv->setting ? p->drv->setting(a, p, cmd->code == HIL_POWER_CMD_SET_CURRENT, arg.value, deadline)
+                            : hil__pwr_unsupported(a, p, "set a voltage or a current");
+        break;
+    case HIL_POWER_CMD_MEASURE: /* value: 1 volts, 2 amps, 3 both (a query less when one is enough) */
+        r = p->drv->measure ? p->drv->measure(a, p, ((int)arg.value & 1) ? &v[0] : NULL,
+                                              ((int)arg.value & 2) ? &v[1] : NULL, deadline)
+                            : hil__pwr_unsupported(a, p, "measure voltage and current");
+        memcpy(rep->data, v, sizeof v);
+        rep->len = sizeof v;
+        break;
+    default:
+        r = hil_aux_fail(a, HIL_ERR_UNSUPPORTED, "unknown command %d (HIL_POWER_CMD_*)", cmd->code);
+    }
+    if (r != HIL_OK) hil_aux_report_text(rep, "%s", hil_last_error());
+    return r;
+}
+
+static void hil__pwr_destroy(hil_aux* a) {
+    hil__pwr* p = (hil__pwr*)hil_aux_priv(a);
+    size_t k;
+    for (k = 0; k < 4; k++) HIL_FREE(p->tmpl[k]);
+    HIL_FREE(p->port);
+    HIL_FREE(p->board);
+    HIL_FREE(p->volt_start);
+    HIL_FREE(p->curr_start);
+    if (p->have_on) regfree(&p->re_on);
+    if (p->have_off) regfree(&p->re_off);
+    memset(p, 0, sizeof *p);
+}
+
+static const hil_aux_impl hil__power_type = {
+    "power", "Switches a board's power: a command (uhubctl, relays), a SCPI supply, or an emulated board",
+    sizeof(hil__pwr), hil__pwr_opts, hil__pwr_configure, hil__pwr_create, hil__pwr_delete, hil__pwr_run_command, NULL,
+    NULL, hil__pwr_destroy
+};
+
+/* ---- the `power` command: an operator's switch, and the scheduler's (resources.<name>.power) ---- */
+
+static int hil__cmd_power(hil_cmd_ctx* ctx) {
+    static const char* const ops[] = {"on", "off", "cycle", "status", "measure"};
+    hil_aux_config c;
+    hil_aux* a = NULL;
+    hil_result r = HIL_OK;
+    long long off_ms = hil_config_get_int(ctx->config, "power.off_ms", -1);
+    long long timeout_ms = hil_config_get_int(ctx->config, "power.timeout_ms", -1);
+    size_t k, op = 5;
+    for (k = 0; ctx->argc == 2 && k < 5; k++)
+        if (strcmp(ctx->argv[0], ops[k]) == 0) op = k;
+    if (op == 5) {
+        fprintf(stderr, "hil: error: power: say what and which: power on|off|cycle|status|measure AUXILIARY "
+                        "[--off-ms N] (auxiliaries.<name>.type = power; docs/power.md)\n");
+        return 2;
+    }
+    hil_aux_config_init(&c);
+    c.name = ctx->argv[1];
+    c.config = ctx->config;
+    if (hil_aux_create(&c, &a) != HIL_OK) {
+        fprintf(stderr, "hil: error: power %s %s: %s\n", ops[op], ctx->argv[1], hil_last_error());
+        return 3;
+    }
+    switch (op) {
+    case 0: r = hil_power_on(a, (int)timeout_ms); break;
+    case 1: r = hil_power_off(a, (int)timeout_ms); break;
+    case 2: r = hil_power_cycle(a, (int)off_ms, (int)timeout_ms); break;
+    case 3: {
+        int on = 0;
+        if ((r = hil_power_state(a, &on, (int)timeout_ms)) == HIL_OK) printf("%s: %s\n", ctx->argv[1], on ? "on" : "off");
+        break;
+    }
+    default: {
+        double v = 0, i = 0;
+        if ((r = hil_power_measure(a, &v, &i, (int)timeout_ms)) == HIL_OK) printf("%s: %.6g V, %.6g A\n", ctx->argv[1], v, i);
+    }
+    }
+    if (r != HIL_OK) fprintf(stderr, "hil: error: power %s %s: %s\n", ops[op], ctx->argv[1], hil_last_error());
+    else if (op < 3) printf("%s: %s\n", ctx->argv[1], op == 2 ? "power-cycled" : ops[op]);
+    hil_aux_destroy(a);
+    return r == HIL_OK ? 0 : 1;
+}
+
+static void hil__describe_power(hil_extension* ext) {
+    hil_command* c;
+    hil_option* o;
+    ext->description = "The power command: switch a power auxiliary (hil_aux.h, docs/power.md)";
+    c = hil_ext_command(ext, "power", "Switch, read or measure a power auxiliary: power on|off|cycle|status|measure AUX",
+                        hil__cmd_power);
+    c->usage = "on|off|cycle|status|measure AUXILIARY";
+    o = hil_ext_option(ext, "power.off_ms", HIL_OPT_INT, "-1",
+                       "power cycle: how long the power stays off (-1: the auxiliary's off_ms)");
+    o->cli = "--off-ms";
+    o->metavar = "MS";
+    o->commands = "power";
+    o = hil_ext_option(ext, "power.timeout_ms", HIL_OPT_INT, "-1",
+                       "power: how long the operation may take (-1: the auxiliary's timeout_ms)");
+    o->cli = "--power-timeout";
+    o->metavar = "MS";
+    o->commands = "power";
+}
+
+static void hil__power_register(void) {
+    (void)hil_aux_type_register(&hil__power_type);
+    hil_extension_declare("power", HIL_EXT_FRAMEWORK, hil__describe_power);
+}
+
+/* ---- the API: commands of the auxiliary ----------------------------------------------------------------------------- */
+
+static hil_result hil__pwr_call(hil_aux* a, int code, int timeout_ms, int off_ms, double value, hil_aux_report* rep) {
+    hil__pwr_arg arg;
+    hil_aux_cmd cmd;
+    hil_aux_report local;
+    hil_result r;
+    int wait_ms;
+    if (!a) return hil_error(HIL_ERR_INVALID_ARG, "power: no auxiliary (is it configured? hil_aux_get returned NULL)");
+    if (strcmp(hil_aux_type(a), "power") != 0)
+        return hil_error(HIL_ERR_INVALID_ARG, "auxiliary '%s' is of type '%s', not power", hil_aux_name(a),
+                         hil_aux_type(a));
+    if (!rep) rep = &local;
+    arg.timeout_ms = timeout_ms;
+    arg.off_ms = off_ms;
+    arg.value = value;
+    cmd.code = code;
+    cmd.data = &arg;
+    cmd.len = sizeof arg;
+    /* the command bounds itself; the wait leaves it room to say why it failed.
+     * -1: its own timeout_ms, which only the worker knows: wait as long */
+    wait_ms = timeout_ms < 0 ? -1 : timeout_ms + (off_ms > 0 ? off_ms : 0) + 2000;
+    r = hil_aux_run_command(a, &cmd, 1, wait_ms, rep);
+    if (r == HIL_OK) r = rep->result;
+    if (r != HIL_OK && rep->text[0]) hil_error(r, "%s", rep->text);
+    return r;
+}
+
+HIL_API hil_result hil_power_on(hil_aux* a, int timeout_ms) { return hil__pwr_call(a, HIL_POWER_CMD_ON, timeout_ms, 0, 0, NULL); }
+HIL_API hil_result hil_power_off(hil_aux* a, int timeout_ms) { return hil__pwr_call(a, HIL_POWER_CMD_OFF, timeout_ms, 0, 0, NULL); }
+HIL_API hil_result hil_power_cycle(hil_aux* a, int off_ms, int timeout_ms) {
+    return hil__pwr_call(a, HIL_POWER_CMD_CYCLE, timeout_ms, off_ms, 0, NULL);
+}
+HIL_API hil_result hil_power_state(hil_aux* a, int* on, int timeout_ms) {
+    hil_aux_report rep;
+    hil_result r;
+    hil_aux_report_init(&rep);
+    r = hil__pwr_call(a, HIL_POWER_CMD_STATE, timeout_ms, 0, 0, &rep);
+    if (r == HIL_OK && on) *on = rep.status;
+    return r;
+}
+HIL_API hil_result hil_power_set_voltage(hil_aux* a, double volts, int timeout_ms) {
+    return hil__pwr_call(a, HIL_POWER_CMD_SET_VOLTAGE, timeout_ms, 0, volts, NULL);
+}
+HIL_API hil_result hil_power_set_current(hil_aux* a, double amps, int timeout_ms) {
+    return hil__pwr_call(a, HIL_POWER_CMD_SET_CURRENT, timeout_ms, 0, amps, NULL);
+}
+HIL_API hil_result hil_power_measure(hil_aux* a, double* volts, double* amps, int timeout_ms) {
+    hil_aux_report rep;
+    hil_result r;
+    double v[2];
+    hil_aux_report_init(&rep);
+    r = hil__pwr_call(a, HIL_POWER_CMD_MEASURE, timeout_ms, 0, (volts ? 1 : 0) + (amps ? 2 : 0), &rep);
+    if (r == HIL_OK && rep.len == sizeof v) {
+        memcpy(v, rep.data, sizeof v);
+        if (volts) *volts = v[0];
+        if (amps) *amps = v[1];
+    }
+    return r;
+}
 
 #ifdef __cplusplus
 }

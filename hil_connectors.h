@@ -14,6 +14,8 @@
  *   rfc2217    remote serial, telnet COM-PORT    stream
  *   ser2net    remote serial, RFC 2217 or raw    stream
  *   qemu       an emulated microcontroller       stream   (HIL_NO_QEMU leaves it out)
+ *   socketcan  CAN frames (Linux SocketCAN)      packets  (HIL_NO_CAN leaves it out)
+ *   isotp      ISO-TP messages on CAN (kernel)   packets  (HIL_NO_CAN leaves it out)
  *
  * Streams take the framing options: framing = raw | line | cobs | slip |
  * length, line_terminator, max_frame, length_bytes, length_endian,
@@ -82,16 +84,18 @@
  * scope); see docs/connectors.md. No header needs editing.
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
- * defined; link -lpthread, and -lserialport when built with
+ * defined (or HIL_IMPLEMENTATION_CONNECTORS, in a file of its own: hil.h,
+ * section 10); link -lpthread, and -lserialport when built with
  * HIL_HAVE_LIBSERIALPORT (HIL_NO_LIBSERIALPORT leaves it out).
  *
  * COMPILE-TIME OPTIONS (define them the same way in every file that
  * includes this header, e.g. with -D):
- *   HIL_NO_CAN          leave out the socketcan section: the socketcan
- *                       channel type, hil_can_* (frames as text, interface
- *                       control, traces, replay). About a fifth of this
- *                       header's implementation; configuring a channel of
- *                       type socketcan then fails as an unknown type.
+ *   HIL_NO_CAN          leave out the socketcan section: the socketcan and
+ *                       isotp channel types, hil_can_* (frames as text,
+ *                       interface control, traces, replay). About a fifth of
+ *                       this header's implementation; configuring a channel
+ *                       of type socketcan or isotp then fails as an unknown
+ *                       type.
  *   HIL_NO_SOCKETCAN    keep the section but build it without the Linux CAN
  *                       headers (open() says why it cannot work).
  *   HIL_NO_LIBSERIALPORT  the serial type without libserialport.
@@ -619,7 +623,9 @@ HIL_API hil_result hil_channel_flash(hil_channel* ch, const char* image, int tim
  *
  * The "qemu" channel type starts qemu-system-arm (or another qemu-system-*)
  * for one board when it opens, and is that board's UART: a byte stream, so
- * the framing options apply. The firmware is loaded from its ELF (-kernel).
+ * the framing options apply. The firmware is loaded from its ELF (-kernel),
+ * or, with image = none and gdb = auto, by a debug probe through QEMU's GDB
+ * stub (hil_probe.h: a probe's address = qemu:<connector>).
  *
  *     # lab.conf
  *     connectors.board.type = qemu
@@ -643,21 +649,40 @@ HIL_API hil_result hil_channel_flash(hil_channel* ch, const char* image, int tim
  * SIGKILL after quit_timeout_ms, and always reaps it. QEMU runs in its own
  * process group and gets SIGKILL when the thread that started it ends
  * (PR_SET_PDEATHSIG), so a test program killed outright leaves no emulator
- * behind.
+ * behind (hil_proc_spawn with new_process_group and die_with_parent).
+ *
+ * The GDB stub (gdb): the channel listens on a TCP socket of its own from
+ * open() to close() and hands it to each emulator it starts as descriptor
+ * 5 (-chardev socket,fd=5,server=on -gdb chardev:...), so the port is known
+ * (QEMU's -gdb tcp::0 would not say which it took) and stays the same
+ * across restarts. Without -kernel (image = none) a system_reset keeps
+ * what a probe flashed: QEMU copies a -kernel image back at every reset.
  *
  * Options (connectors.<name>.<option>):
  *   machine          the -M machine, required (mps2-an385, netduinoplus2)
- *   image            the firmware ELF, required (-kernel)
+ *   image            the firmware ELF, required (-kernel); none: an empty
+ *                    board that a probe flashes through the GDB stub
  *   qemu             the emulator program (default qemu-system-arm)
  *   args             extra arguments, split like a shell would (-cpu, -d ...)
  *   boot_timeout_ms  how long the firmware may take to send its first byte
  *                    (default 10000; 0: do not wait)
  *   quit_timeout_ms  on close: how long QEMU may take to quit before SIGTERM,
  *                    then before SIGKILL (default 2000)
+ *   gdb              off (default) | auto (a free port on 127.0.0.1) | PORT |
+ *                    IPV4-ADDRESS:PORT: QEMU's GDB stub
+ *   gdb_wait         true: the CPU starts halted (-S) until a debugger
+ *                    resumes it; open() then waits for no boot (nor does it
+ *                    with image = none)
  */
 
 /* The running emulator's pid, or -1 (closed, powered off, not a qemu channel). */
 HIL_API int hil_qemu_pid(hil_channel* ch);
+/* Where the GDB stub (option gdb) listens, "127.0.0.1:PORT", while the
+ * channel is open: a probe's address. HIL_ERR_STATE without gdb or closed. */
+HIL_API hil_result hil_qemu_gdb_address(hil_channel* ch, char* buf, size_t size);
+/* The same for the open qemu channel named `name` in this process (a probe
+ * configured with address = qemu:<name> uses it); HIL_ERR_NOT_FOUND. */
+HIL_API hil_result hil_qemu_gdb_address_of(const char* name, char* buf, size_t size);
 /* Send one QMP command ("{\"execute\":\"stop\"}") and wait for its answer;
  * *reply (may be NULL) gets the answer line (the caller frees it). Events
  * that arrive in between go into the log. HIL_ERR_PROTOCOL for an "error"
@@ -942,6 +967,115 @@ HIL_API hil_result hil_can_replay(const hil_can_replay_config* c, size_t* sent);
 HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
 
 /* ==== end of section: socketcan / hil_can ==================================== */
+
+/* ==========================================================================
+ * isotp: ISO 15765-2 (ISO-TP) messages through the Linux kernel's CAN_ISOTP
+ * sockets. [section: isotp -- see docs/uds.md, "ISO-TP channel"]
+ *
+ * The "isotp" channel type is a socket(PF_CAN, SOCK_DGRAM, CAN_ISOTP) bound
+ * to one interface and one pair of CAN ids. The kernel does segmentation,
+ * flow control, sequence numbers, padding and the protocol timers; one
+ * hil_msg is one whole ISO-TP message (a UDS request or response):
+ *
+ *     # lab.conf: a tester talking to an ECU at 7E0/7E8
+ *     connectors.ecu.type = isotp
+ *     connectors.ecu.interface = can0
+ *     connectors.ecu.tx_id = 0x7E0          # hex; 8 digits or above 7FF: 29-bit
+ *     connectors.ecu.rx_id = 0x7E8
+ *     connectors.ecu.tx_padding = 0xCC      # pad every frame to 8 bytes
+ *     connectors.ecu.block_size = 8         # in the flow control we send
+ *     connectors.ecu.stmin_us = 1000
+ *
+ *     hil_channel* ecu;
+ *     hil_msg m;
+ *     unsigned char buf[4095];
+ *     HIL_ASSERT_OK(hil_channel_from_config("ecu", &ecu));
+ *     HIL_ASSERT_OK(hil_channel_open(ecu));
+ *     HIL_ASSERT_OK(hil_channel_send_bytes(ecu, "\x22\xF1\x90", 3, 1000)); // ReadDataByIdentifier VIN
+ *     hil_msg_init(&m, buf, sizeof buf);
+ *     HIL_ASSERT_OK(hil_channel_recv(ecu, &m, 1000));    // the whole answer, however many frames
+ *     HIL_ASSERT_EQ(((unsigned char*)m.data)[0], 0x62);
+ *     hil_channel_destroy(ecu);
+ *
+ * MESSAGES. send: 1 .. 4095 bytes go in first frames with 12-bit lengths;
+ * longer ones in the 32-bit lengths of ISO 15765-2:2016, up to the
+ * kernel's maximum: 8200 bytes on Linux 5.10-5.17, 66000 on 5.18-6.3
+ * (measured on 6.1), from 6.4 on the module parameter max_pdu_size (8300
+ * by default). A longer message is refused with a message saying so.
+ * m->remote_id and m->flags are ignored on send: the ids are the
+ * channel's. send returns when the whole message has gone out (every
+ * consecutive frame, as the peer's flow control allowed); with timeout 0 it
+ * returns once the kernel has taken the message. recv: one whole message,
+ * remote_id = rx_id (HIL_MSG_EXTENDED for a 29-bit id), HIL_MSG_TRUNCATED
+ * when it did not fit (len is what fit), timestamp_ns the kernel's receive
+ * time of the last frame.
+ *
+ * OPTIONS (connectors.<name>.<option>); numbers take 0x.. hex or decimal:
+ *   interface        the CAN interface, required (can0, vcan0); it must be up
+ *   tx_id            the CAN id we send on, required; hex with or without 0x;
+ *                    8 hex digits or a value above 7FF is a 29-bit id
+ *   rx_id            the CAN id we receive on (the peer's tx_id), required
+ *   tx_padding       a byte (0xCC): pad every frame we send to its full
+ *                    length with it; unset: frames as short as the data
+ *   rx_padding       a byte: the padding expected in received frames
+ *                    (checked with pad_check)
+ *   pad_check        none (default), length (received frames must be
+ *                    padded to full length), data (the padding bytes must be
+ *                    rx_padding), all; needs rx_padding
+ *   block_size       consecutive frames the peer may send between our flow
+ *                    controls, 0..255 (default 0: no limit)
+ *   stmin_us         the separation time we ask of the peer, in us: 0
+ *                    (default), 100..900 in steps of 100, 1000..127000 in ms
+ *   stmin_raw        the STmin byte itself (0..255), reserved values
+ *                    included (protocol tests); wins over stmin_us
+ *   wft_max          flow-control WAIT frames we accept before giving up
+ *                    (default 0: a WAIT is an error)
+ *   force_tx_stmin_us  ignore the peer's STmin and wait this long between
+ *                    our consecutive frames
+ *   force_rx_stmin_us  drop consecutive frames that come closer together
+ *   frame_txtime_us  the gap after each frame we send (N_As); unset: the
+ *                    kernel's default (50 us since 5.18); 0: none
+ *   ext_address      a byte: extended addressing, the first data byte of
+ *                    every frame (we send it; received frames must carry it
+ *                    unless rx_ext_address is set)
+ *   rx_ext_address   a byte: the address received frames carry (needs
+ *                    ext_address)
+ *   listen_only      true: never send flow control, only listen (a tracer
+ *                    next to a tester); send is refused
+ *   half_duplex      true: the kernel's half-duplex error handling
+ *   sf_broadcast     true: 1-to-N functional addressing, single frames only
+ *                    (UDS functional requests to 7DF)
+ *   cf_broadcast     true: send multi-frame messages without waiting for
+ *                    flow control (1-to-N; Linux 6.0+)
+ *   fd               true: CAN FD frames (the interface's MTU must be 72)
+ *   tx_dl            the data length of the frames we send: 8, 12, 16, 20,
+ *                    24, 32, 48 or 64 (default 8, with fd 64)
+ *   brs              true: CAN FD bit rate switch on the frames we send
+ *
+ * TIMEOUTS. send and recv take the caller's timeout. The protocol's own
+ * timers are the kernel's and fixed: no flow control within 1 s of a first
+ * frame or block (N_Bs) fails the send with HIL_ERR_TIMEOUT ("the peer sent
+ * no flow control"); a message whose next consecutive frame does not come
+ * within 1 s (N_Cr) is dropped and the next recv (or send: the kernel keeps
+ * one error per socket) reports it. A sequence error, bad padding (with
+ * pad_check) or a peer's overflow answer are HIL_ERR_PROTOCOL.
+ *
+ * SETUP: the module can-isotp (modprobe can-isotp; mainline since 5.10)
+ * and an interface that is up (ip link set can0 up type can bitrate
+ * 500000; a virtual bus: ip link add dev vcan0 type vcan && ip link set
+ * vcan0 up). open() says which of these is missing. These machines' kernel
+ * has no SocketCAN: `make test-vm` runs the channel against can-utils in
+ * the VM bench.
+ * ========================================================================== */
+
+/* The isotp channel type (registered by hil_connectors.h itself). */
+HIL_API const hil_channel_type* hil_isotp_channel_type(void);
+/* A CAN id as the options tx_id and rx_id take it (and can-utils write it):
+ * hex, "0x" optional; 8 hex digits or a value above 7FF is a 29-bit id
+ * (*extended = 1). HIL_ERR_CONFIG with the reason in hil_last_error(). */
+HIL_API hil_result hil_isotp_parse_id(const char* text, uint32_t* id, int* extended);
+
+/* ==== end of section: isotp ================================================== */
 #endif /* HIL_NO_CAN */
 
 #ifdef __cplusplus
@@ -950,11 +1084,36 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void);
 
 #endif /* HIL_CONNECTORS_H_INCLUDED */
 
+/* The private helpers of this implementation that hil_aux.h's and
+ * hil_probe.h's implementations call too (hil.h, section 10: HIL__SHARED). */
+#if defined(HIL__PRELUDE_DONE) && !defined(HIL_CONNECTORS__SHARED_DECLARED)
+#define HIL_CONNECTORS__SHARED_DECLARED
+#ifdef __cplusplus
+extern "C" {
+#endif
+#define HIL__TYPE_CHECK_ORDER 900
+HIL__SHARED void hil__declare_type_options(hil_extension* ext, const char* section, const hil_channel_opt* opts);
+HIL__SHARED hil_result hil__unknown_type(const char* kind, const char* name, const char* type,
+                                         const char* const* names, size_t n);
+HIL__SHARED hil_result hil__check_entity_types(hil_config* cfg, const char* section, const char* kind,
+                                               size_t (*types)(const char** out, size_t max));
+HIL__SHARED hil_config* hil__channel_cfg(hil_channel* ch);
+HIL__SHARED void hil__words_free(char** w);
+HIL__SHARED hil_result hil__split_words(const char* s, char*** out, size_t* count);
+HIL__SHARED void hil__last_lines(const char* text, int lines, char* out, size_t size);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
 /* ==========================================================================
  * Implementation
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_CONNECTORS__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_CONNECTORS)) && !defined(HIL_CONNECTORS__IMPLEMENTED)
 #define HIL_CONNECTORS__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_connectors.h: define HIL_IMPLEMENTATION_CONNECTORS before the first hil header of the file"
+#endif
 
 #include <errno.h>
 #include <string.h>
@@ -1010,6 +1169,10 @@ struct hil_channel {
     hil_strbuf tx;
 };
 
+/* The configuration a channel reads its options from (the RTT channel of
+ * hil_probe.h finds its probe's options there). */
+HIL__SHARED hil_config* hil__channel_cfg(hil_channel* ch) { return ch->cfg; }
+
 HIL_API void hil_msg_init(hil_msg* m, void* buf, size_t cap) {
     memset(m, 0, sizeof *m);
     m->data = buf;
@@ -1044,7 +1207,7 @@ static const hil_channel_opt hil__channel_stream_opts[] = {
  * the config check at start-up knows every type's options. Types share
  * option names, so one that is declared already stays as it is. Shared by
  * channel types, flasher types and auxiliary types. */
-static void hil__declare_type_options(hil_extension* ext, const char* section, const hil_channel_opt* opts) {
+HIL__SHARED void hil__declare_type_options(hil_extension* ext, const char* section, const hil_channel_opt* opts) {
     size_t i;
     for (i = 0; opts && opts[i].name; i++) {
         const hil_channel_opt* o = &opts[i];
@@ -1065,8 +1228,8 @@ static void hil__declare_type_options(hil_extension* ext, const char* section, c
 }
 
 /* "<kind> '<name>': unknown type '<type>' (registered: a, b, c)" */
-static hil_result hil__unknown_type(const char* kind, const char* name, const char* type, const char* const* names,
-                                    size_t n) {
+HIL__SHARED hil_result hil__unknown_type(const char* kind, const char* name, const char* type,
+                                         const char* const* names, size_t n) {
     hil_strbuf sb = {0, 0, 0, 0};
     hil_result r;
     size_t k;
@@ -1082,10 +1245,8 @@ static hil_result hil__unknown_type(const char* kind, const char* name, const ch
  * connector. Done by the section's framework extension at load order
  * HIL__TYPE_CHECK_ORDER, so types registered before main (constructors),
  * in main before hil_main, or by an extension that loads earlier are known. */
-#define HIL__TYPE_CHECK_ORDER 900
-
-static hil_result hil__check_entity_types(hil_config* cfg, const char* section, const char* kind,
-                                          size_t (*types)(const char** out, size_t max)) {
+HIL__SHARED hil_result hil__check_entity_types(hil_config* cfg, const char* section, const char* kind,
+                                               size_t (*types)(const char** out, size_t max)) {
     const char* ents[256];
     const char* names[64];
     size_t n = hil_config_entities(cfg, section, ents, 256), m = types(names, 64), i, k;
@@ -2521,13 +2682,13 @@ static const char* hil__hint(int e, int tty) {
 
 /* Split a command line into words like a shell (quotes, backslashes),
  * without running one. *out: NULL-terminated, free with hil__words_free. */
-static void hil__words_free(char** w) {
+HIL__SHARED void hil__words_free(char** w) {
     size_t i;
     for (i = 0; w && w[i]; i++) HIL_FREE(w[i]);
     HIL_FREE(w);
 }
 
-static hil_result hil__split_words(const char* s, char*** out, size_t* count) {
+HIL__SHARED hil_result hil__split_words(const char* s, char*** out, size_t* count) {
     char** w = NULL;
     size_t n = 0, cap = 0;
     hil_strbuf cur = {0, 0, 0, 0};
@@ -5532,7 +5693,7 @@ static char* hil__expand_word(const char* w, const char* image, const char* name
 }
 
 /* The last lines of the output, for a message. */
-static void hil__last_lines(const char* text, int lines, char* out, size_t size) {
+HIL__SHARED void hil__last_lines(const char* text, int lines, char* out, size_t size) {
     size_t n = strlen(text);
     const char* p;
     int seen = 0;
@@ -6432,7 +6593,7 @@ typedef struct hil__sockcan {
 } hil__sockcan;
 
 static const hil_channel_opt hil__socketcan_opts[] = {
-    {"interface", HIL_OPT_STRING, NULL, "socketcan: the CAN network interface (can0, vcan0)", NULL},
+    {"interface", HIL_OPT_STRING, NULL, "socketcan, isotp: the CAN network interface (can0, vcan0)", NULL},
     {"filters", HIL_OPT_STRING, NULL, "socketcan: receive filters id:mask or id~mask (inverted), hex, comma separated", NULL},
     {"filter_join", HIL_OPT_BOOL, "false", "socketcan: a frame must pass all filters (AND) instead of any", NULL},
     {"error_mask", HIL_OPT_STRING, "none", "socketcan: error frames to receive: none, all, a mask, or class names", NULL},
@@ -6447,11 +6608,11 @@ static const hil_channel_opt hil__socketcan_opts[] = {
     {"data_sample_point", HIL_OPT_FLOAT, NULL, "socketcan: CAN FD data sample point, 0..1", NULL},
     {"restart_ms", HIL_OPT_INT, NULL, "socketcan: automatic restart after bus-off, ms (0: off)", NULL},
     {"loopback", HIL_OPT_BOOL, NULL, "socketcan: controller loopback mode", NULL},
-    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode", NULL},
+    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode; isotp: never send flow control (default false)", NULL},
     {"triple_sampling", HIL_OPT_BOOL, NULL, "socketcan: controller triple sampling", NULL},
     {"one_shot", HIL_OPT_BOOL, NULL, "socketcan: controller one-shot mode (no retransmission)", NULL},
     {"berr_reporting", HIL_OPT_BOOL, NULL, "socketcan: controller bus-error reporting", NULL},
-    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode", NULL},
+    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode; isotp: CAN FD frames, interface MTU 72 (default false)", NULL},
     {"fd_non_iso", HIL_OPT_BOOL, NULL, "socketcan: controller non-ISO CAN FD", NULL},
     {"presume_ack", HIL_OPT_BOOL, NULL, "socketcan: controller ignores missing ACKs", NULL},
     {"state", HIL_OPT_CHOICE, "keep", "socketcan: keep the interface as it is, or start it (up) at open", "keep|up"},
@@ -6974,6 +7135,674 @@ static const hil_channel_type hil__socketcan_type = {
 
 HIL_API const hil_channel_type* hil_socketcan_channel_type(void) { return &hil__socketcan_type; }
 
+/* ---- the isotp channel [section: isotp -- docs/uds.md] ---------------------------------- */
+
+#ifdef HIL__HAVE_LINUX_CAN /* which means __has_include works */
+#if __has_include(<linux/can/isotp.h>)
+#define HIL__HAVE_ISOTP 1
+#include <linux/can/isotp.h>
+/* Added after the first mainline version (5.10) of the header. */
+#ifndef CAN_ISOTP_LL_OPTS
+#define CAN_ISOTP_LL_OPTS 5
+#endif
+#ifndef CAN_ISOTP_WAIT_TX_DONE
+#define CAN_ISOTP_WAIT_TX_DONE 0x0400
+#endif
+#ifndef CAN_ISOTP_SF_BROADCAST
+#define CAN_ISOTP_SF_BROADCAST 0x0800
+#endif
+#ifndef CAN_ISOTP_CF_BROADCAST
+#define CAN_ISOTP_CF_BROADCAST 0x1000
+#endif
+#ifndef CAN_ISOTP_FRAME_TXTIME_ZERO
+#define CAN_ISOTP_FRAME_TXTIME_ZERO 0xFFFFFFFFu
+#endif
+#endif
+#endif
+
+/* The longest message with a 12-bit first-frame length; longer ones need
+ * the 32-bit escape that only some kernels accept. */
+#define HIL__ISOTP_MAX_12BIT 4095u
+
+typedef struct hil__isotp {
+    /* from the options (configure) */
+    char ifname[16];
+    uint32_t tx_id, rx_id;          /* without flag bits */
+    int tx_eff, rx_eff;             /* 29-bit ids */
+    uint32_t flags;                 /* HIL__ISOTP_F_* (the kernel's CAN_ISOTP_* values) */
+    uint32_t frame_txtime_ns;       /* 0: the kernel's default */
+    unsigned char ext_address, rx_ext_address, txpad, rxpad;
+    unsigned char bs, stmin, wftmax;
+    unsigned char fd, tx_dl, brs;
+    uint32_t force_tx_stmin_ns, force_rx_stmin_ns;
+    /* while open */
+    int fd_sock;
+    hil_mutex mu;
+    hil_cond cv;
+    hil_waker wake;
+    int users, closing, sync_ready, ts_ns;
+} hil__isotp;
+
+/* The kernel's flag values (linux/can/isotp.h), usable without the header. */
+#define HIL__ISOTP_F_LISTEN 0x0001u
+#define HIL__ISOTP_F_EXTEND_ADDR 0x0002u
+#define HIL__ISOTP_F_TX_PADDING 0x0004u
+#define HIL__ISOTP_F_RX_PADDING 0x0008u
+#define HIL__ISOTP_F_CHK_PAD_LEN 0x0010u
+#define HIL__ISOTP_F_CHK_PAD_DATA 0x0020u
+#define HIL__ISOTP_F_HALF_DUPLEX 0x0040u
+#define HIL__ISOTP_F_FORCE_TXSTMIN 0x0080u
+#define HIL__ISOTP_F_FORCE_RXSTMIN 0x0100u
+#define HIL__ISOTP_F_RX_EXT_ADDR 0x0200u
+#define HIL__ISOTP_F_SF_BROADCAST 0x0800u
+#define HIL__ISOTP_F_CF_BROADCAST 0x1000u
+
+/* interface, listen_only and fd are socketcan's keys too: the same
+ * declaration (no default, one help text) in both tables, so the
+ * configuration registry and docs/config-reference.md read the same
+ * whichever type registered first; the code's fallback is the default. */
+static const hil_channel_opt hil__isotp_opts[] = {
+    {"interface", HIL_OPT_STRING, NULL, "socketcan, isotp: the CAN network interface (can0, vcan0)", NULL},
+    {"tx_id", HIL_OPT_STRING, NULL, "isotp: CAN id we send on, hex (7E0, 0x7E0; 8 digits or > 7FF: 29-bit)", NULL},
+    {"rx_id", HIL_OPT_STRING, NULL, "isotp: CAN id we receive on (the peer's tx_id), hex", NULL},
+    {"tx_padding", HIL_OPT_STRING, NULL, "isotp: pad the frames we send with this byte (0xCC); unset: no padding", NULL},
+    {"rx_padding", HIL_OPT_STRING, NULL, "isotp: the padding byte expected in received frames (see pad_check)", NULL},
+    {"pad_check", HIL_OPT_CHOICE, "none", "isotp: check received padding: none, length, data, all", "none|length|data|all"},
+    {"block_size", HIL_OPT_STRING, "0", "isotp: block size in the flow control we send, 0..255 (0: no limit)", NULL},
+    {"stmin_us", HIL_OPT_STRING, "0", "isotp: STmin we ask of the peer, us: 0, 100..900 (x100), 1000..127000 (x1000)", NULL},
+    {"stmin_raw", HIL_OPT_STRING, NULL, "isotp: the STmin byte sent as is, 0..255 (wins over stmin_us)", NULL},
+    {"wft_max", HIL_OPT_STRING, "0", "isotp: flow-control WAIT frames accepted, 0..255", NULL},
+    {"force_tx_stmin_us", HIL_OPT_STRING, NULL, "isotp: ignore the peer's STmin, wait this long between our frames", NULL},
+    {"force_rx_stmin_us", HIL_OPT_STRING, NULL, "isotp: drop consecutive frames closer together than this", NULL},
+    {"frame_txtime_us", HIL_OPT_STRING, NULL, "isotp: gap after each frame we send (N_As); unset: kernel default", NULL},
+    {"ext_address", HIL_OPT_STRING, NULL, "isotp: extended addressing with this address byte", NULL},
+    {"rx_ext_address", HIL_OPT_STRING, NULL, "isotp: a different address byte for received frames", NULL},
+    {"listen_only", HIL_OPT_BOOL, NULL, "socketcan: controller listen-only mode; isotp: never send flow control (default false)", NULL},
+    {"half_duplex", HIL_OPT_BOOL, "false", "isotp: the kernel's half-duplex error handling", NULL},
+    {"sf_broadcast", HIL_OPT_BOOL, "false", "isotp: 1-to-N functional addressing, single frames only", NULL},
+    {"cf_broadcast", HIL_OPT_BOOL, "false", "isotp: multi-frame 1-to-N without flow control (Linux 6.0+)", NULL},
+    {"fd", HIL_OPT_BOOL, NULL, "socketcan: controller CAN FD mode; isotp: CAN FD frames, interface MTU 72 (default false)", NULL},
+    {"tx_dl", HIL_OPT_STRING, NULL, "isotp: data length of our frames: 8 12 16 20 24 32 48 64 (default 8, fd: 64)", NULL},
+    {"brs", HIL_OPT_BOOL, "false", "isotp: CAN FD bit rate switch on our frames (needs fd)", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+/* A CAN id as can-utils write them: hex, "0x" optional; 8 digits or a value
+ * above 7FF is a 29-bit id. */
+static hil_result hil__isotp_parse_id(const char* s, uint32_t* id, int* eff, char* why, size_t size) {
+    const char* p = s;
+    size_t digits = 0;
+    uint32_t v = 0;
+    *id = 0;
+    *eff = 0;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) p += 2;
+    for (; *p; p++, digits++) {
+        int h = hil__can_hexval(*p);
+        if (h < 0) {
+            snprintf(why, size, "'%s' is not a hex CAN id ('%c'; write 7E0, 0x7E0 or 18DA00F1)", s, *p);
+            return HIL_ERR_CONFIG;
+        }
+        if (digits == 8) {
+            snprintf(why, size, "'%s' has more than 8 hex digits", s);
+            return HIL_ERR_CONFIG;
+        }
+        v = v << 4 | (uint32_t)h;
+    }
+    if (!digits) {
+        snprintf(why, size, "'%s' is not a hex CAN id (write 7E0, 0x7E0 or 18DA00F1)", s);
+        return HIL_ERR_CONFIG;
+    }
+    if (v > 0x1FFFFFFFu) {
+        snprintf(why, size, "'%s' is above 1FFFFFFF, the largest 29-bit id", s);
+        return HIL_ERR_CONFIG;
+    }
+    *id = v;
+    *eff = digits == 8 || v > 0x7FFu;
+    return HIL_OK;
+}
+
+/* A number 0..max, decimal or 0x.. hex (no octal: "010" is ten). */
+static hil_result hil__isotp_parse_num(const char* s, unsigned long max, unsigned long* out, char* why, size_t size) {
+    const char* p = s;
+    unsigned long v = 0;
+    int base = 10, any = 0;
+    *out = 0;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) { p += 2; base = 16; }
+    for (; *p; p++, any = 1) {
+        int d = base == 16 ? hil__can_hexval(*p) : (*p >= '0' && *p <= '9' ? *p - '0' : -1);
+        if (d < 0) {
+            snprintf(why, size, "'%s' is not a number (decimal, or hex with 0x)", s);
+            return HIL_ERR_CONFIG;
+        }
+        if (v > (max - (unsigned long)d) / (unsigned long)base) {
+            snprintf(why, size, "%s is above %lu", s, max);
+            return HIL_ERR_CONFIG;
+        }
+        v = v * (unsigned long)base + (unsigned long)d;
+    }
+    if (!any) {
+        snprintf(why, size, "'%s' is not a number (decimal, or hex with 0x)", s);
+        return HIL_ERR_CONFIG;
+    }
+    *out = v;
+    return HIL_OK;
+}
+
+/* STmin in microseconds to the flow-control byte (ISO 15765-2: 0x00..0x7F
+ * ms, 0xF1..0xF9 100..900 us). */
+static hil_result hil__isotp_stmin_byte(unsigned long us, unsigned char* out, char* why, size_t size) {
+    if (us <= 127000u && us % 1000u == 0) { *out = (unsigned char)(us / 1000u); return HIL_OK; }
+    if (us >= 100u && us <= 900u && us % 100u == 0) { *out = (unsigned char)(0xF0u + us / 100u); return HIL_OK; }
+    snprintf(why, size, "%lu us cannot be sent as STmin: use 0, 100..900 in steps of 100, or 1000..127000 in "
+             "steps of 1000 (or stmin_raw for the byte itself)", us);
+    return HIL_ERR_CONFIG;
+}
+
+/* Read option `key` as a number 0..max into *out; *set tells whether it was given. */
+static hil_result hil__isotp_opt_num(hil_channel* ch, const char* key, unsigned long max, unsigned long* out, int* set) {
+    const char* v = hil_channel_opt_str(ch, key, NULL);
+    char why[160];
+    *out = 0;
+    if (set) *set = 0;
+    if (!v || !*v) return HIL_OK;
+    if (hil__isotp_parse_num(v, max, out, why, sizeof why) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option %s: %s", key, why);
+    if (set) *set = 1;
+    return HIL_OK;
+}
+
+static hil_result hil__isotp_configure(hil_channel* ch) {
+    static const struct { const char* name; uint32_t flag; } bools[] = {
+        {"listen_only", HIL__ISOTP_F_LISTEN}, {"half_duplex", HIL__ISOTP_F_HALF_DUPLEX},
+        {"sf_broadcast", HIL__ISOTP_F_SF_BROADCAST}, {"cf_broadcast", HIL__ISOTP_F_CF_BROADCAST}};
+    hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
+    const char* v = hil_channel_opt_str(ch, "interface", NULL);
+    char why[200];
+    unsigned long n;
+    int set, b, pc;
+    size_t i;
+    hil_result r;
+    s->fd_sock = -1;
+    if (!v || !*v)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no interface: set connectors.%s.interface (can0, vcan0)",
+                                 hil_channel_name(ch));
+    if (strlen(v) >= 16)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option interface: '%s' is longer than 15 characters", v);
+    snprintf(s->ifname, sizeof s->ifname, "%.15s", v);
+    v = hil_channel_opt_str(ch, "tx_id", NULL);
+    if (!v || !*v)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no tx_id: set connectors.%s.tx_id to the CAN id we send on "
+                                 "(a tester to an ECU: 7E0)", hil_channel_name(ch));
+    if (hil__isotp_parse_id(v, &s->tx_id, &s->tx_eff, why, sizeof why) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option tx_id: %s", why);
+    v = hil_channel_opt_str(ch, "rx_id", NULL);
+    if (!v || !*v)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no rx_id: set connectors.%s.rx_id to the CAN id the peer "
+                                 "answers on (an ECU to a tester: 7E8)", hil_channel_name(ch));
+    if (hil__isotp_parse_id(v, &s->rx_id, &s->rx_eff, why, sizeof why) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option rx_id: %s", why);
+    if (s->tx_id == s->rx_id && s->tx_eff == s->rx_eff)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "tx_id and rx_id are both %X: the peer answers on another id "
+                                 "(7E0 and 7E8, for instance)", (unsigned)s->tx_id);
+    if ((r = hil__isotp_opt_num(ch, "tx_padding", 255, &n, &set)) != HIL_OK) return r;
+    if (set) { s->flags |= HIL__ISOTP_F_TX_PADDING; s->txpad = (unsigned char)n; }
+    if ((r = hil__isotp_opt_num(ch, "rx_padding", 255, &n, &set)) != HIL_OK) return r;
+    if (set) { s->flags |= HIL__ISOTP_F_RX_PADDING; s->rxpad = (unsigned char)n; }
+    if ((r = hil_channel_opt_choice(ch, "pad_check", "none|length|data|all", "none", &pc)) != HIL_OK) return r;
+    if (pc > 0 && !(s->flags & HIL__ISOTP_F_RX_PADDING))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option pad_check needs rx_padding (the byte the peer pads "
+                                 "with, 0xCC for instance)");
+    if (pc == 1 || pc == 3) s->flags |= HIL__ISOTP_F_CHK_PAD_LEN;
+    if (pc == 2 || pc == 3) s->flags |= HIL__ISOTP_F_CHK_PAD_DATA;
+    if ((r = hil__isotp_opt_num(ch, "block_size", 255, &n, NULL)) != HIL_OK) return r;
+    s->bs = (unsigned char)n;
+    if ((r = hil__isotp_opt_num(ch, "stmin_us", 127000, &n, NULL)) != HIL_OK) return r;
+    if (hil__isotp_stmin_byte(n, &s->stmin, why, sizeof why) != HIL_OK)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option stmin_us: %s", why);
+    if ((r = hil__isotp_opt_num(ch, "stmin_raw", 255, &n, &set)) != HIL_OK) return r;
+    if (set) s->stmin = (unsigned char)n;
+    if ((r = hil__isotp_opt_num(ch, "wft_max", 255, &n, NULL)) != HIL_OK) return r;
+    s->wftmax = (unsigned char)n;
+    /* the kernel takes nanoseconds in 32 bits: at most about 4.29 s */
+    if ((r = hil__isotp_opt_num(ch, "force_tx_stmin_us", 4000000, &n, &set)) != HIL_OK) return r;
+    if (set) { s->flags |= HIL__ISOTP_F_FORCE_TXSTMIN; s->force_tx_stmin_ns = (uint32_t)n * 1000u; }
+    if ((r = hil__isotp_opt_num(ch, "force_rx_stmin_us", 4000000, &n, &set)) != HIL_OK) return r;
+    if (set) { s->flags |= HIL__ISOTP_F_FORCE_RXSTMIN; s->force_rx_stmin_ns = (uint32_t)n * 1000u; }
+    if ((r = hil__isotp_opt_num(ch, "frame_txtime_us", 4000000, &n, &set)) != HIL_OK) return r;
+    /* 0 means "keep the kernel's value" to the kernel: ask for zero explicitly */
+    if (set) s->frame_txtime_ns = n ? (uint32_t)n * 1000u : 0xFFFFFFFFu;
+    if ((r = hil__isotp_opt_num(ch, "ext_address", 255, &n, &set)) != HIL_OK) return r;
+    if (set) { s->flags |= HIL__ISOTP_F_EXTEND_ADDR; s->ext_address = s->rx_ext_address = (unsigned char)n; }
+    if ((r = hil__isotp_opt_num(ch, "rx_ext_address", 255, &n, &set)) != HIL_OK) return r;
+    if (set) {
+        if (!(s->flags & HIL__ISOTP_F_EXTEND_ADDR))
+            return hil_channel_error(ch, HIL_ERR_CONFIG, "option rx_ext_address needs ext_address (the address "
+                                     "byte we send)");
+        s->flags |= HIL__ISOTP_F_RX_EXT_ADDR;
+        s->rx_ext_address = (unsigned char)n;
+    }
+    for (i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        if ((r = hil_channel_opt_bool(ch, bools[i].name, 0, &b)) != HIL_OK) return r;
+        if (b) s->flags |= bools[i].flag;
+    }
+    if ((s->flags & HIL__ISOTP_F_SF_BROADCAST) && (s->flags & HIL__ISOTP_F_CF_BROADCAST))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "sf_broadcast and cf_broadcast exclude each other (single "
+                                 "frames only, or multi-frame without flow control)");
+    if ((r = hil_channel_opt_bool(ch, "fd", 0, &b)) != HIL_OK) return r;
+    s->fd = (unsigned char)b;
+    if ((r = hil_channel_opt_bool(ch, "brs", 0, &b)) != HIL_OK) return r;
+    s->brs = (unsigned char)b;
+    if (s->brs && !s->fd)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option brs (bit rate switch) needs fd=true");
+    if ((r = hil__isotp_opt_num(ch, "tx_dl", 64, &n, &set)) != HIL_OK) return r;
+    if (!set) n = s->fd ? 64 : 8;
+    if (n != 8 && n != 12 && n != 16 && n != 20 && n != 24 && n != 32 && n != 48 && n != 64)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option tx_dl: %lu is not a CAN frame length: 8, 12, 16, 20, "
+                                 "24, 32, 48 or 64", n);
+    if (n > 8 && !s->fd)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option tx_dl: %lu bytes need CAN FD: set fd=true", n);
+    s->tx_dl = (unsigned char)n;
+    if (hil_waker_init(&s->wake) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
+    hil_mutex_init(&s->mu);
+    hil_cond_init(&s->cv);
+    s->closing = 1; /* not open yet */
+    s->sync_ready = 1;
+    return HIL_OK;
+}
+
+static void hil__isotp_destroy(hil_channel* ch) {
+    hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
+    if (s->sync_ready) {
+        hil_waker_destroy(&s->wake);
+        hil_cond_destroy(&s->cv);
+        hil_mutex_destroy(&s->mu);
+        s->sync_ready = 0;
+    }
+}
+
+#ifdef HIL__HAVE_ISOTP
+
+static hil_result hil__isotp_sockopt(hil_channel* ch, int fd, int level, int opt, const void* v, socklen_t len,
+                                     const char* what) {
+    int e;
+    if (setsockopt(fd, level, opt, v, len) == 0) return HIL_OK;
+    e = errno;
+    if (e == ENOPROTOOPT || e == EINVAL)
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "setting %s on the ISO-TP socket: %s: this kernel's "
+                                 "can-isotp does not take it (a newer kernel does; or leave the option out)",
+                                 what, strerror(e));
+    return hil_channel_error(ch, HIL_ERR_IO, "setting %s on the ISO-TP socket: %s", what, strerror(e));
+}
+
+static hil_result hil__isotp_open(hil_channel* ch) {
+    hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
+    struct sockaddr_can addr;
+    struct can_isotp_options o;
+    struct can_isotp_fc_options fc;
+    struct ifreq ifr;
+    unsigned idx;
+    int fd, mtu, one = 1;
+    hil_result r = HIL_OK;
+    fd = socket(PF_CAN, SOCK_DGRAM | SOCK_CLOEXEC, CAN_ISOTP);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EAFNOSUPPORT)
+            return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "the kernel has no SocketCAN (AF_CAN): socket(PF_CAN, "
+                                     "SOCK_DGRAM, CAN_ISOTP): %s; load the modules (sudo modprobe can can-isotp) "
+                                     "or run in the VM bench: make test-vm", strerror(e));
+        if (e == EPROTONOSUPPORT || e == ESOCKTNOSUPPORT || e == EINVAL)
+            return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "the kernel has SocketCAN but no ISO-TP: socket(PF_CAN, "
+                                     "SOCK_DGRAM, CAN_ISOTP): %s; load the module: sudo modprobe can-isotp (in "
+                                     "mainline Linux since 5.10, CONFIG_CAN_ISOTP)", strerror(e));
+        return hil_channel_error(ch, e == EPERM || e == EACCES ? HIL_ERR_PERMISSION : HIL_ERR_IO,
+                                 "socket(PF_CAN, SOCK_DGRAM, CAN_ISOTP): %s", strerror(e));
+    }
+    idx = if_nametoindex(s->ifname);
+    if (!idx) {
+        close(fd);
+        return hil_channel_error(ch, HIL_ERR_NOT_FOUND, "no network interface '%s' (ip -br link show type can "
+                                 "lists the CAN interfaces; a virtual one: sudo ip link add dev vcan0 type vcan && "
+                                 "sudo ip link set vcan0 up)", s->ifname);
+    }
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%.15s", s->ifname);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        close(fd);
+        return hil_channel_error(ch, HIL_ERR_STATE, "interface %s is down: bring it up first (sudo ip link set %s up "
+                                 "type can bitrate 500000; vcan: sudo ip link set %s up; or a socketcan channel with "
+                                 "state=up on it, or hil_can_start)", s->ifname, s->ifname, s->ifname);
+    }
+    mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : (int)CAN_MTU;
+    if (s->fd && mtu != (int)CANFD_MTU) {
+        close(fd);
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "option fd: %s carries classic CAN only (MTU %d, not 72): "
+                                 "switch it to CAN FD (ip link set %s type can ... fd on; vcan: ip link set %s mtu "
+                                 "72) or set fd=false", s->ifname, mtu, s->ifname, s->ifname);
+    }
+    memset(&o, 0, sizeof o);
+    o.flags = s->flags;
+    o.frame_txtime = s->frame_txtime_ns;
+    o.ext_address = s->ext_address;
+    o.rx_ext_address = s->rx_ext_address;
+    o.txpad_content = s->txpad;
+    o.rxpad_content = s->rxpad;
+    r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_OPTS, &o, sizeof o, "the options (CAN_ISOTP_OPTS)");
+    if (r == HIL_OK) {
+        memset(&fc, 0, sizeof fc);
+        fc.bs = s->bs;
+        fc.stmin = s->stmin;
+        fc.wftmax = s->wftmax;
+        r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_RECV_FC, &fc, sizeof fc,
+                               "block_size/stmin (CAN_ISOTP_RECV_FC)");
+    }
+    if (r == HIL_OK && (s->flags & HIL__ISOTP_F_FORCE_TXSTMIN))
+        r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_TX_STMIN, &s->force_tx_stmin_ns,
+                               sizeof s->force_tx_stmin_ns, "force_tx_stmin_us (CAN_ISOTP_TX_STMIN)");
+    if (r == HIL_OK && (s->flags & HIL__ISOTP_F_FORCE_RXSTMIN))
+        r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_RX_STMIN, &s->force_rx_stmin_ns,
+                               sizeof s->force_rx_stmin_ns, "force_rx_stmin_us (CAN_ISOTP_RX_STMIN)");
+    if (r == HIL_OK && s->fd) {
+        struct can_isotp_ll_options ll;
+        memset(&ll, 0, sizeof ll);
+        ll.mtu = (unsigned char)CANFD_MTU;
+        ll.tx_dl = s->tx_dl;
+        ll.tx_flags = (unsigned char)(s->brs ? CANFD_BRS : 0);
+        r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_LL_OPTS, &ll, sizeof ll,
+                               "fd/tx_dl/brs (CAN_ISOTP_LL_OPTS)");
+    }
+    if (r == HIL_OK) s->ts_ns = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) == 0;
+    if (r == HIL_OK) {
+        memset(&addr, 0, sizeof addr);
+        addr.can_family = AF_CAN;
+        addr.can_ifindex = (int)idx;
+        addr.can_addr.tp.tx_id = s->tx_id | (s->tx_eff ? CAN_EFF_FLAG : 0u);
+        addr.can_addr.tp.rx_id = s->rx_id | (s->rx_eff ? CAN_EFF_FLAG : 0u);
+        if (bind(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
+            int e = errno;
+            if (e == ENODEV)
+                r = hil_channel_error(ch, HIL_ERR_CONFIG, "bind to %s: %s: it is not a CAN interface", s->ifname,
+                                      strerror(e));
+            else if (e == EADDRNOTAVAIL || e == EINVAL)
+                r = hil_channel_error(ch, HIL_ERR_CONFIG, "bind to %s with tx_id %X, rx_id %X: %s (the kernel "
+                                      "refuses these ids)", s->ifname, (unsigned)s->tx_id, (unsigned)s->rx_id,
+                                      strerror(e));
+            else
+                r = hil_channel_error(ch, HIL_ERR_IO, "bind to %s: %s", s->ifname, strerror(e));
+        }
+    }
+    if (r == HIL_OK) r = hil_set_nonblocking(fd, 1);
+    if (r != HIL_OK) {
+        close(fd);
+        return r;
+    }
+    hil_waker_drain(&s->wake);
+    hil_mutex_lock(&s->mu);
+    s->fd_sock = fd;
+    s->users = 0;
+    s->closing = 0;
+    hil_mutex_unlock(&s->mu);
+    return HIL_OK;
+}
+
+static int hil__isotp_enter(hil__isotp* s) {
+    int ok;
+    hil_mutex_lock(&s->mu);
+    ok = !s->closing;
+    if (ok) s->users++;
+    hil_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static void hil__isotp_leave(hil__isotp* s) {
+    hil_mutex_lock(&s->mu);
+    if (--s->users == 0) hil_cond_broadcast(&s->cv);
+    hil_mutex_unlock(&s->mu);
+}
+
+static void hil__isotp_close(hil_channel* ch) {
+    hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
+    int fd;
+    hil_mutex_lock(&s->mu);
+    s->closing = 1;
+    hil_waker_wake(&s->wake);
+    while (s->users > 0) hil_cond_wait(&s->cv, &s->mu);
+    fd = s->fd_sock;
+    s->fd_sock = -1;
+    hil_mutex_unlock(&s->mu);
+    if (fd >= 0) close(fd);
+}
+
+/* Wait for events on the socket until the deadline; *revents gets what came.
+ * HIL_ERR_CLOSED when close() woke us. */
+static hil_result hil__isotp_wait(hil__isotp* s, short events, uint64_t deadline, short* revents) {
+    struct pollfd p[2];
+    for (;;) {
+        int rc;
+        p[0].fd = s->fd_sock;
+        p[0].events = events;
+        p[0].revents = 0;
+        p[1].fd = hil_waker_fd(&s->wake);
+        p[1].events = POLLIN;
+        p[1].revents = 0;
+        rc = poll(p, 2, hil_deadline_left_ms(deadline));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) return hil_error(HIL_ERR_IO, "poll: %s", strerror(errno));
+        if (p[1].revents) return HIL_ERR_CLOSED;
+        if (rc == 0) return HIL_ERR_TIMEOUT;
+        *revents = p[0].revents;
+        return HIL_OK;
+    }
+}
+
+/* The kernel keeps one pending error per socket, from either direction
+ * (linux/net/can/isotp.c): name what each means. */
+static hil_result hil__isotp_error(hil_channel* ch, hil__isotp* s, const char* what, int e, size_t len) {
+    switch (e) {
+    case ECOMM:
+        return hil_channel_error(ch, HIL_ERR_TIMEOUT, "%s on %s: the peer sent no flow control within 1 s (N_Bs, "
+                                 "the kernel's fixed timeout) after our frames on %X: is a receiver listening on "
+                                 "%X that answers on %X (the channel's rx_id)?", what, s->ifname,
+                                 (unsigned)s->tx_id, (unsigned)s->tx_id, (unsigned)s->rx_id);
+    case ETIMEDOUT:
+        return hil_channel_error(ch, HIL_ERR_TIMEOUT, "%s on %s: a message from the peer on %X stopped half way: "
+                                 "no consecutive frame within 1 s (N_Cr, the kernel's fixed timeout); it was "
+                                 "dropped", what, s->ifname, (unsigned)s->rx_id);
+    case EILSEQ:
+        return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: a message from the peer on %X had a wrong "
+                                 "sequence number (a lost or repeated consecutive frame); it was dropped", what,
+                                 s->ifname, (unsigned)s->rx_id);
+    case EBADMSG:
+        return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: a frame on %X broke the rules: wrong padding "
+                                 "(pad_check, rx_padding) or a malformed flow control", what, s->ifname,
+                                 (unsigned)s->rx_id);
+    case EMSGSIZE:
+        if (len)
+            return hil_channel_error(ch, HIL_ERR_INVALID_ARG, "%s on %s: %zu bytes is more than this kernel's ISO-TP "
+                                     "takes in one message (Linux 5.10-5.17: 8200; 5.18-6.3: 66000; 6.4 and later: "
+                                     "the module parameter max_pdu_size of can-isotp, 8300 by default)", what, s->ifname, len);
+        return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: the peer answered our first frame with an overflow "
+                                 "flow control (its buffer is smaller than the message)", what, s->ifname);
+    case ENETDOWN:
+        return hil_channel_error(ch, HIL_ERR_IO, "%s on %s: the interface is down (%s): bring it up again (ip link "
+                                 "set %s up)", what, s->ifname, strerror(e), s->ifname);
+    case ENXIO:
+    case ENODEV:
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "%s on %s: the interface is gone (%s)", what, s->ifname,
+                                 strerror(e));
+    default:
+        return hil_channel_error(ch, HIL_ERR_IO, "%s on %s: %s", what, s->ifname, strerror(e));
+    }
+}
+
+/* The socket's pending error (and clear it): 0 if none. */
+static int hil__isotp_so_error(hil__isotp* s) {
+    int e = 0;
+    socklen_t l = sizeof e;
+    if (getsockopt(s->fd_sock, SOL_SOCKET, SO_ERROR, &e, &l) != 0) return errno;
+    return e;
+}
+
+static hil_result hil__isotp_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    hil_result r = HIL_OK;
+    short rev = 0;
+    if (s->flags & HIL__ISOTP_F_LISTEN)
+        return hil_channel_error(ch, HIL_ERR_STATE, "cannot send: the channel is listen_only");
+    if (m->len == 0) return hil_channel_error(ch, HIL_ERR_INVALID_ARG, "cannot send an empty ISO-TP message");
+    if ((s->flags & HIL__ISOTP_F_SF_BROADCAST) && m->len > (size_t)s->tx_dl - 1u - ((s->flags & HIL__ISOTP_F_EXTEND_ADDR) ? 1u : 0u) - (s->tx_dl > 8 ? 1u : 0u))
+        return hil_channel_error(ch, HIL_ERR_INVALID_ARG, "cannot send %zu bytes with sf_broadcast: functional "
+                                 "addressing carries one single frame (at most %u bytes here)", m->len,
+                                 (unsigned)(s->tx_dl - 1u - ((s->flags & HIL__ISOTP_F_EXTEND_ADDR) ? 1u : 0u) -
+                                            (s->tx_dl > 8 ? 1u : 0u)));
+    if (!hil__isotp_enter(s)) return HIL_ERR_CLOSED;
+    for (;;) {
+        ssize_t w = send(s->fd_sock, m->data, m->len, MSG_DONTWAIT);
+        int e = errno;
+        if (w == (ssize_t)m->len) break;
+        if (w >= 0) { r = hil_channel_error(ch, HIL_ERR_IO, "short write on %s (%zd of %zu bytes)", s->ifname, w, m->len); goto out; }
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            /* the previous message is still being sent: POLLOUT comes when
+             * the kernel's transmitter is idle again */
+            if (timeout_ms == 0) { r = HIL_ERR_AGAIN; goto out; }
+            r = hil__isotp_wait(s, POLLOUT, deadline, &rev);
+            if (r == HIL_ERR_TIMEOUT)
+                r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "send on %s: the previous message was still being sent "
+                                      "after %d ms", s->ifname, timeout_ms);
+            if (r != HIL_OK) goto out;
+            /* a pending error wakes poll at once: take it, or this would spin */
+            if (rev & POLLERR) {
+                int pe = hil__isotp_so_error(s);
+                if (pe) { r = hil__isotp_error(ch, s, "send", pe, 0); goto out; }
+            }
+            continue;
+        }
+        if ((e == EINVAL || e == EMSGSIZE) && m->len > HIL__ISOTP_MAX_12BIT) e = EMSGSIZE;
+        r = hil__isotp_error(ch, s, "send", e, e == EMSGSIZE ? m->len : 0);
+        goto out;
+    }
+    if (timeout_ms == 0) goto out;
+    /* The kernel sends the consecutive frames as flow control allows; the
+     * socket is writable again when it is done, or has an error (no flow
+     * control: ECOMM). */
+    r = hil__isotp_wait(s, POLLOUT, deadline, &rev);
+    if (r == HIL_ERR_TIMEOUT) {
+        r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "send on %s: %zu bytes not sent completely within %d ms (the "
+                              "peer's block size and STmin pace the consecutive frames); the kernel goes on "
+                              "sending", s->ifname, m->len, timeout_ms);
+        goto out;
+    }
+    if (r != HIL_OK) goto out;
+    {
+        int e = hil__isotp_so_error(s);
+        if (e) r = hil__isotp_error(ch, s, "send", e, 0);
+    }
+out:
+    hil__isotp_leave(s);
+    return r;
+}
+
+static hil_result hil__isotp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    union { char buf[CMSG_SPACE(sizeof(struct timespec)) + 64]; struct cmsghdr align; } ctl;
+    unsigned char dummy;
+    struct iovec iov;
+    struct msghdr mh;
+    struct cmsghdr* c;
+    hil_result r;
+    ssize_t n;
+    short rev;
+    if (!hil__isotp_enter(s)) return HIL_ERR_CLOSED;
+    for (;;) {
+        memset(&mh, 0, sizeof mh);
+        iov.iov_base = m->cap ? m->data : &dummy;
+        iov.iov_len = m->cap ? m->cap : 1;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof ctl.buf;
+        /* MSG_TRUNC: the kernel returns the message's real length */
+        n = recvmsg(s->fd_sock, &mh, MSG_DONTWAIT | MSG_TRUNC);
+        if (n >= 0) break;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            r = hil__isotp_error(ch, s, "receive", errno, 0);
+            hil__isotp_leave(s);
+            return r;
+        }
+        if (timeout_ms == 0) { hil__isotp_leave(s); return HIL_ERR_AGAIN; }
+        r = hil__isotp_wait(s, POLLIN, deadline, &rev);
+        if (r != HIL_OK) { hil__isotp_leave(s); return r; }
+    }
+    hil__isotp_leave(s);
+    m->timestamp_ns = 0;
+    for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            m->timestamp_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        }
+    }
+    if (!m->timestamp_ns) m->timestamp_ns = hil_now_ns();
+    m->remote_id = s->rx_id;
+    m->flags = s->rx_eff ? HIL_MSG_EXTENDED : 0u;
+    if ((size_t)n > m->cap || (mh.msg_flags & MSG_TRUNC)) {
+        m->flags |= HIL_MSG_TRUNCATED;
+        m->len = m->cap;
+    } else {
+        m->len = (size_t)n;
+    }
+    return HIL_OK;
+}
+
+static int hil__isotp_poll_fd(hil_channel* ch) {
+    hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
+    return s->fd_sock;
+}
+
+#else /* no Linux CAN ISO-TP headers */
+
+static hil_result hil__isotp_open(hil_channel* ch) {
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "ISO-TP needs Linux and its CAN headers (linux/can.h, "
+                             "linux/can/isotp.h from Linux 5.10 on); this build has none%s: build on Linux, or run "
+                             "in the VM bench: make test-vm",
+#ifdef HIL_NO_SOCKETCAN
+                             " (HIL_NO_SOCKETCAN is defined)"
+#else
+                             ""
+#endif
+                             );
+}
+static void hil__isotp_close(hil_channel* ch) { (void)ch; }
+static hil_result hil__isotp_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    (void)m; (void)timeout_ms;
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "ISO-TP is not available in this build");
+}
+static hil_result hil__isotp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    (void)m; (void)timeout_ms;
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "ISO-TP is not available in this build");
+}
+static int hil__isotp_poll_fd(hil_channel* ch) { (void)ch; return -1; }
+
+#endif /* HIL__HAVE_ISOTP */
+
+static const hil_channel_type hil__isotp_type = {
+    "isotp", "ISO-TP (ISO 15765-2) messages on a Linux CAN_ISOTP socket; see docs/uds.md", 0,
+    sizeof(hil__isotp), hil__isotp_opts, hil__isotp_configure, hil__isotp_open, hil__isotp_close, hil__isotp_send,
+    hil__isotp_recv, hil__isotp_poll_fd, hil__isotp_destroy
+};
+
+HIL_API const hil_channel_type* hil_isotp_channel_type(void) { return &hil__isotp_type; }
+
+HIL_API hil_result hil_isotp_parse_id(const char* text, uint32_t* id, int* extended) {
+    char why[200];
+    if (!text) text = "";
+    if (hil__isotp_parse_id(text, id, extended, why, sizeof why) != HIL_OK) return hil_error(HIL_ERR_CONFIG, "%s", why);
+    return HIL_OK;
+}
+
 /* ---- traces: candump log and pcap writers --------------------------------------------- */
 
 struct hil_can_trace {
@@ -7371,17 +8200,31 @@ typedef struct hil__qemu {
     char qbuf[8192];     /* QMP bytes not consumed yet (under op) */
     size_t qlen;
     int qmp_ok;          /* capabilities negotiated */
+    int no_image;        /* image = none: no -kernel, the firmware comes through the GDB stub */
+    int gdb_wait;        /* -S: the CPU waits for the debugger */
+    int gdb_on;          /* gdb is not off */
+    char gdb_host[64];   /* where the stub listens (an IPv4 address) */
+    int gdb_port;        /* 0: a free one */
+    int gdbfd;           /* the listening socket, open from open() to close(): the address outlives restarts */
+    char gdb_addr[80];   /* "127.0.0.1:PORT" once listening (under mu) */
 } hil__qemu;
 
 static const hil_channel_opt hil__qemu_opts[] = {
     {"machine", HIL_OPT_STRING, NULL, "qemu: the machine (-M), e.g. mps2-an385, netduinoplus2", NULL},
-    {"image", HIL_OPT_PATH, NULL, "qemu: the firmware ELF the board boots (-kernel)", NULL},
+    {"image", HIL_OPT_PATH, NULL,
+     "qemu: the firmware ELF the board boots (-kernel); none: an empty board that a probe flashes through the GDB stub",
+     NULL},
     {"qemu", HIL_OPT_STRING, "qemu-system-arm", "qemu: the emulator program", NULL},
     {"args", HIL_OPT_STRING, NULL, "qemu: extra arguments for the emulator, split into words like a shell would", NULL},
     {"boot_timeout_ms", HIL_OPT_INT, "10000",
      "qemu: how long the firmware may take to send its first byte after start (0: do not wait)", NULL},
     {"quit_timeout_ms", HIL_OPT_INT, "2000",
      "qemu: on close, how long QEMU may take to quit (QMP quit) before SIGTERM, and then before SIGKILL", NULL},
+    {"gdb", HIL_OPT_STRING, "off",
+     "qemu: QEMU's GDB stub: off, auto (a free port on 127.0.0.1), PORT or ADDRESS:PORT (IPv4); "
+     "hil_qemu_gdb_address() or a probe's address = qemu:<connector> finds it", NULL},
+    {"gdb_wait", HIL_OPT_BOOL, "false",
+     "qemu: start with the CPU halted (-S) until a debugger resumes it; open() then waits for no boot", NULL},
     {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
 };
 
@@ -7407,8 +8250,9 @@ static hil_result hil__qemu_configure(hil_channel* ch) {
     hil__qemu* s = (hil__qemu*)hil_channel_state(ch);
     const char* machine = hil_channel_opt_str(ch, "machine", NULL);
     const char* image = hil_channel_opt_str(ch, "image", NULL);
+    const char* gdb = hil_channel_opt_str(ch, "gdb", "off");
     hil_result r;
-    s->pid = s->pidfd = s->uart = s->qmp = s->outfd = s->pollset = -1;
+    s->pid = s->pidfd = s->uart = s->qmp = s->outfd = s->pollset = s->gdbfd = -1;
     if (hil_waker_init(&s->wake) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
     hil_mutex_init(&s->mu);
     hil_mutex_init(&s->op);
@@ -7419,8 +8263,10 @@ static hil_result hil__qemu_configure(hil_channel* ch) {
         return hil_channel_error(ch, HIL_ERR_CONFIG, "no machine: set connectors.%s.machine (e.g. mps2-an385; "
                                  "qemu-system-arm -M help lists them)", hil_channel_name(ch));
     if (!image || !*image)
-        return hil_channel_error(ch, HIL_ERR_CONFIG, "no firmware: set connectors.%s.image to the board's ELF file",
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no firmware: set connectors.%s.image to the board's ELF file "
+                                 "(or to none for an empty board that a probe flashes through gdb = auto)",
                                  hil_channel_name(ch));
+    s->no_image = strcmp(image, "none") == 0;
     s->machine = hil_strdup(machine);
     s->image = hil_strdup(image);
     s->qemu = hil_strdup(hil_channel_opt_str(ch, "qemu", "qemu-system-arm"));
@@ -7434,7 +8280,100 @@ static hil_result hil__qemu_configure(hil_channel* ch) {
         return hil_channel_error(ch, HIL_ERR_CONFIG, "option boot_timeout_ms: must be 0..600000, got %lld", s->boot_ms);
     if (s->grace_ms < 0 || s->grace_ms > 600000)
         return hil_channel_error(ch, HIL_ERR_CONFIG, "option quit_timeout_ms: must be 0..600000, got %lld", s->grace_ms);
+    r = hil_channel_opt_bool(ch, "gdb_wait", 0, &s->gdb_wait);
+    if (r != HIL_OK) return r;
+    if (!*gdb || strcmp(gdb, "off") == 0 || strcmp(gdb, "false") == 0 || strcmp(gdb, "no") == 0) {
+        s->gdb_on = 0;
+    } else {
+        const char* colon = strrchr(gdb, ':');
+        const char* port = colon ? colon + 1 : gdb;
+        struct in_addr ia;
+        char* end;
+        long v = 0;
+        s->gdb_on = 1;
+        snprintf(s->gdb_host, sizeof s->gdb_host, "127.0.0.1");
+        if (colon) {
+            size_t hl = (size_t)(colon - gdb);
+            if (hl >= sizeof s->gdb_host) hl = sizeof s->gdb_host - 1;
+            memcpy(s->gdb_host, gdb, hl);
+            s->gdb_host[hl] = 0;
+        }
+        if (strcmp(port, "auto") != 0) {
+            v = strtol(port, &end, 10);
+            if (!*port || *end || v < 1 || v > 65535) v = -1;
+        }
+        if (v < 0 || inet_pton(AF_INET, s->gdb_host, &ia) != 1)
+            return hil_channel_error(ch, HIL_ERR_CONFIG, "option gdb: '%s' is not off, auto, a port (1..65535) or "
+                                     "IPV4-ADDRESS:PORT (e.g. gdb = auto, gdb = 1234, gdb = 0.0.0.0:1234)", gdb);
+        s->gdb_port = (int)v;
+    }
+    if (s->gdb_wait && !s->gdb_on)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option gdb_wait: the CPU would wait for a debugger that cannot "
+                                 "connect: set connectors.%s.gdb too (auto, or a port)", hil_channel_name(ch));
     return HIL_OK;
+}
+
+/* The open qemu channels with a GDB stub, by name, for a probe configured
+ * with address = qemu:<connector> (hil_qemu_gdb_address_of). */
+typedef struct hil__qemu_gdb_entry { const void* owner; char name[128]; char addr[80]; } hil__qemu_gdb_entry;
+static hil__qemu_gdb_entry hil__qemu_gdb_list[32];
+static hil_mutex hil__qemu_gdb_mu = {PTHREAD_MUTEX_INITIALIZER};
+
+static void hil__qemu_gdb_publish(const void* owner, const char* name, const char* addr) {
+    size_t i, slot = HIL__COUNTOF(hil__qemu_gdb_list);
+    hil_mutex_lock(&hil__qemu_gdb_mu);
+    for (i = 0; i < HIL__COUNTOF(hil__qemu_gdb_list); i++) {
+        if (hil__qemu_gdb_list[i].owner == owner) hil__qemu_gdb_list[i].owner = NULL;
+        if (!hil__qemu_gdb_list[i].owner && slot == HIL__COUNTOF(hil__qemu_gdb_list)) slot = i;
+    }
+    if (addr && slot < HIL__COUNTOF(hil__qemu_gdb_list)) {
+        hil__qemu_gdb_list[slot].owner = owner;
+        snprintf(hil__qemu_gdb_list[slot].name, sizeof hil__qemu_gdb_list[slot].name, "%s", name);
+        snprintf(hil__qemu_gdb_list[slot].addr, sizeof hil__qemu_gdb_list[slot].addr, "%s", addr);
+    }
+    hil_mutex_unlock(&hil__qemu_gdb_mu);
+}
+
+/* The stub's listening socket: ours from open() to close(), each QEMU
+ * started meanwhile gets it as descriptor 5. QEMU's -gdb tcp::0 would pick
+ * a port but not say which; a socket we bound knows its port, and no other
+ * program can take the port between choosing it and QEMU's start. */
+static hil_result hil__qemu_gdb_listen(hil_channel* ch, hil__qemu* s) {
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    int fd, one = 1;
+    if (!s->gdb_on || s->gdbfd >= 0) return HIL_OK;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return hil_channel_error(ch, HIL_ERR_IO, "gdb: socket: %s", strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s->gdb_port);
+    inet_pton(AF_INET, s->gdb_host, &a.sin_addr);
+    if (bind(fd, (struct sockaddr*)&a, sizeof a) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr*)&a, &al) != 0) {
+        int e = errno;
+        close(fd);
+        return hil_channel_error(ch, HIL_ERR_IO, "gdb: cannot listen on %s:%d for QEMU's GDB stub: %s%s", s->gdb_host,
+                                 s->gdb_port, strerror(e),
+                                 e == EADDRINUSE ? " (another program has the port: use gdb = auto)" : "");
+    }
+    hil_mutex_lock(&s->mu);
+    s->gdbfd = fd;
+    snprintf(s->gdb_addr, sizeof s->gdb_addr, "%s:%d", strcmp(s->gdb_host, "0.0.0.0") == 0 ? "127.0.0.1" : s->gdb_host,
+             ntohs(a.sin_port));
+    hil_mutex_unlock(&s->mu);
+    hil__qemu_gdb_publish(s, hil_channel_name(ch), s->gdb_addr);
+    return HIL_OK;
+}
+
+static void hil__qemu_gdb_unlisten(hil__qemu* s) {
+    if (s->gdbfd < 0) return;
+    hil__qemu_gdb_publish(s, NULL, NULL);
+    hil_mutex_lock(&s->mu);
+    hil__close_fd(&s->gdbfd);
+    s->gdb_addr[0] = 0;
+    hil_mutex_unlock(&s->mu);
 }
 
 /* QEMU's stdout and stderr, line by line into the log; the last lines are
@@ -7475,94 +8414,85 @@ static void* hil__qemu_output_thread(void* arg) {
 
 /* Start the emulator: the UART and QMP ends become its descriptors 3 and 4. */
 static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
-    int u[2] = {-1, -1}, q[2] = {-1, -1}, o[2] = {-1, -1}, ep[2] = {-1, -1};
-    const char* fixed[] = {"-M", NULL, "-nographic", "-monitor", "none", "-kernel", NULL,
+    int u[2] = {-1, -1}, q[2] = {-1, -1};
+    const char* fixed[] = {"-M", NULL, "-nographic", "-monitor", "none",
                            "-chardev", "socket,id=hiluart,fd=3", "-serial", "chardev:hiluart",
                            "-chardev", "socket,id=hilqmp,fd=4", "-mon", "chardev=hilqmp,mode=control"};
     size_t nfixed = sizeof fixed / sizeof fixed[0], nargs = 0, i, k = 0;
     const char** argv;
-    int pid, parent = (int)getpid(), child_errno = 0;
-    ssize_t n;
+    hil_proc proc;
+    hil_proc_config pc;
+    hil_proc_fd fds[3];
+    hil_result r;
+    int pid;
     fixed[1] = s->machine;
-    fixed[6] = s->image;
     while (s->args && s->args[nargs]) nargs++;
-    argv = (const char**)HIL_MALLOC((nfixed + nargs + 2) * sizeof *argv);
+    argv = (const char**)HIL_MALLOC((nfixed + nargs + 10) * sizeof *argv);
     if (!argv) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
     argv[k++] = s->qemu;
     for (i = 0; i < nfixed; i++) argv[k++] = fixed[i];
+    if (!s->no_image) {
+        /* QEMU copies a -kernel image back at every system_reset: without
+         * one, a reset keeps what a probe flashed and the core boots from
+         * the vector table in memory */
+        argv[k++] = "-kernel";
+        argv[k++] = s->image;
+    }
+    if (s->gdbfd >= 0) {
+        /* nodelay: the stub writes '+' and its reply apart, and a delayed
+         * ACK would hold the reply back for 40 ms (docs/probes.md) */
+        argv[k++] = "-chardev";
+        argv[k++] = "socket,id=hilgdb,fd=5,server=on,wait=off,nodelay=on";
+        argv[k++] = "-gdb";
+        argv[k++] = "chardev:hilgdb";
+    }
+    if (s->gdb_wait) argv[k++] = "-S";
     for (i = 0; i < nargs; i++) argv[k++] = s->args[i];
     argv[k] = NULL;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u) != 0 ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q) != 0 || pipe2(o, O_CLOEXEC) != 0 ||
-        pipe2(ep, O_CLOEXEC) != 0) {
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q) != 0) {
         int e = errno;
         HIL_FREE(argv);
-        hil__close_pair(u); hil__close_pair(q); hil__close_pair(o); hil__close_pair(ep);
-        return hil_channel_error(ch, HIL_ERR_IO, "socketpair/pipe for the emulator: %s", strerror(e));
+        hil__close_pair(u); hil__close_pair(q);
+        return hil_channel_error(ch, HIL_ERR_IO, "socketpair for the emulator: %s", strerror(e));
     }
-    pid = fork();
-    if (pid == 0) {
-        /* the child: async-signal-safe calls only until exec */
-        sigset_t none;
-        struct sigaction dfl;
-        int fd, a, b, e;
-        setpgid(0, 0);
-#ifdef __linux__
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        if ((int)getppid() != parent) _exit(127); /* the parent died before prctl */
-#endif
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        sigaction(SIGPIPE, &dfl, NULL);
-        sigaction(SIGINT, &dfl, NULL);
-        sigaction(SIGTERM, &dfl, NULL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0) dup2(fd, 0);
-        dup2(o[1], 1);
-        dup2(o[1], 2);
-        /* above 4 first, so dup2 onto 3 and 4 cannot clobber the other */
-        a = fcntl(u[1], F_DUPFD_CLOEXEC, 10);
-        b = fcntl(q[1], F_DUPFD_CLOEXEC, 10);
-        dup2(a, 3); /* dup2 clears close-on-exec: only 3 and 4 reach QEMU */
-        dup2(b, 4);
-        {
-            /* a firmware that locks the core up makes QEMU abort(): no core
-             * dump of the whole emulator for that */
-            struct rlimit no_core;
-            no_core.rlim_cur = no_core.rlim_max = 0;
-            setrlimit(RLIMIT_CORE, &no_core);
-        }
-        execvp(argv[0], (char* const*)argv);
-        e = errno;
-        (void)!write(ep[1], &e, sizeof e);
-        _exit(127);
+    fds[0].child_fd = 3;
+    fds[0].parent_fd = u[1];
+    fds[1].child_fd = 4;
+    fds[1].parent_fd = q[1];
+    hil_proc_config_init(&pc);
+    pc.argv = argv;
+    pc.pipe_stdout = 1;
+    pc.stderr_to_stdout = 1;
+    pc.new_process_group = 1;
+    pc.die_with_parent = 1;
+    pc.no_core_dump = 1; /* a firmware that locks the core up makes QEMU abort(): no core dump of the emulator */
+    pc.extra_fds = fds;
+    pc.n_extra_fds = 2;
+    if (s->gdbfd >= 0) {
+        fds[2].child_fd = 5;
+        fds[2].parent_fd = s->gdbfd;
+        pc.n_extra_fds = 3;
     }
+    r = hil_proc_spawn(&proc, &pc);
     HIL_FREE(argv);
-    close(u[1]); close(q[1]); close(o[1]); close(ep[1]);
-    if (pid < 0) {
-        int e = errno;
-        close(u[0]); close(q[0]); close(o[0]); close(ep[0]);
-        return hil_channel_error(ch, HIL_ERR_IO, "fork: %s", strerror(e));
+    close(u[1]);
+    close(q[1]);
+    if (r != HIL_OK) {
+        close(u[0]);
+        close(q[0]);
+        if (r == HIL_ERR_NOT_FOUND)
+            return hil_channel_error(ch, r, "cannot run '%s': not found (apt-get install qemu-system-arm, or set the "
+                                     "option qemu)", s->qemu);
+        return hil_channel_error(ch, r, "%s", hil_last_error());
     }
-    setpgid(pid, pid); /* both sides: no race with kill() */
-    do n = read(ep[0], &child_errno, sizeof child_errno); while (n < 0 && errno == EINTR);
-    close(ep[0]);
-    if (n == (ssize_t)sizeof child_errno) {
-        int st;
-        waitpid(pid, &st, 0);
-        close(u[0]); close(q[0]); close(o[0]);
-        return hil_channel_error(ch, child_errno == ENOENT ? HIL_ERR_NOT_FOUND : HIL_ERR_IO,
-                                 "cannot run '%s': %s%s", s->qemu, strerror(child_errno),
-                                 child_errno == ENOENT ? " (apt-get install qemu-system-arm, or set the option qemu)" : "");
-    }
+    pid = proc.pid;
     hil_mutex_lock(&s->mu);
     s->pid = pid;
-    s->pidfd = hil__exit_fd(pid);
+    s->pidfd = proc.pidfd;
     s->uart = u[0];
     s->qmp = q[0];
-    s->outfd = o[0];
+    s->outfd = proc.stdout_fd;
     s->exited = s->status = 0;
     s->qlen = 0;
     s->qmp_ok = 0;
@@ -7576,8 +8506,9 @@ static hil_result hil__qemu_start(hil_channel* ch, hil__qemu* s) {
     hil_track_child_group(pid, 1);
     hil__pollset_add(s->pollset, s->uart);
     s->outt_on = hil_thread_create(&s->outt, hil__qemu_output_thread, ch, "hil-qemu-out") == HIL_OK;
-    HIL_INFO(hil_channel_logger(ch), "qemu '%s': started %s -M %s -kernel %s (pid %d)", hil_channel_name(ch), s->qemu,
-             s->machine, s->image, pid);
+    HIL_INFO(hil_channel_logger(ch), "qemu '%s': started %s -M %s %s%s%s%s%s (pid %d)", hil_channel_name(ch), s->qemu,
+             s->machine, s->no_image ? "(no image)" : "-kernel ", s->no_image ? "" : s->image,
+             s->gdb_addr[0] ? ", GDB stub at " : "", s->gdb_addr, s->gdb_wait ? ", halted (-S)" : "", pid);
     return HIL_OK;
 }
 
@@ -7650,7 +8581,8 @@ static hil_result hil__qemu_boot(hil_channel* ch, hil__qemu* s, long long boot_m
     int rc;
     uint64_t deadline = hil_deadline_ms((int)boot_ms);
     char said[1100], how[128];
-    if (boot_ms <= 0) return HIL_OK;
+    /* a halted CPU or an empty board sends nothing until a probe loads and starts it */
+    if (boot_ms <= 0 || s->gdb_wait || s->no_image) return HIL_OK;
     for (;;) {
         pf[0].fd = s->uart;
         pf[0].events = POLLIN;
@@ -7723,8 +8655,12 @@ static hil_result hil__qemu_open(hil_channel* ch) {
     hil_waker_drain(&s->wake);
     hil_mutex_unlock(&s->mu);
     s->pollset = hil__pollset_create();
-    r = hil__qemu_start_boot(ch, s, s->boot_ms);
-    if (r != HIL_OK) hil__close_fd(&s->pollset);
+    r = hil__qemu_gdb_listen(ch, s);
+    if (r == HIL_OK) r = hil__qemu_start_boot(ch, s, s->boot_ms);
+    if (r != HIL_OK) {
+        hil__close_fd(&s->pollset);
+        hil__qemu_gdb_unlisten(s);
+    }
     hil_mutex_unlock(&s->op);
     return r;
 }
@@ -7736,6 +8672,7 @@ static void hil__qemu_close(hil_channel* ch) {
     hil__qemu_evict(s, 1);
     hil__qemu_stop(ch, s);
     hil__close_fd(&s->pollset);
+    hil__qemu_gdb_unlisten(s);
     hil_mutex_unlock(&s->op);
 }
 
@@ -7973,6 +8910,41 @@ HIL_API hil_result hil_qemu_qmp(hil_channel* ch, const char* command, int timeou
     return r;
 }
 
+HIL_API hil_result hil_qemu_gdb_address(hil_channel* ch, char* buf, size_t size) {
+    hil__qemu* s = hil__qemu_of(ch);
+    hil_result r = HIL_OK;
+    if (size) buf[0] = 0;
+    if (!s) return hil_error(HIL_ERR_INVALID_ARG, "hil_qemu_gdb_address: '%s' is not a qemu channel", ch ? ch->name : "(null)");
+    if (!s->ready || !s->gdb_on)
+        return hil_channel_error(ch, HIL_ERR_STATE, "no GDB stub: set connectors.%s.gdb = auto (or a port)",
+                                 hil_channel_name(ch));
+    hil_mutex_lock(&s->mu);
+    if (!s->gdb_addr[0]) r = HIL_ERR_STATE;
+    else if ((size_t)snprintf(buf, size, "%s", s->gdb_addr) >= size) r = HIL_ERR_OVERFLOW;
+    hil_mutex_unlock(&s->mu);
+    if (r == HIL_ERR_STATE) return hil_channel_error(ch, r, "the GDB stub listens only while the channel is open");
+    if (r == HIL_ERR_OVERFLOW) return hil_channel_error(ch, r, "hil_qemu_gdb_address: a buffer of %zu bytes is too small", size);
+    return HIL_OK;
+}
+
+HIL_API hil_result hil_qemu_gdb_address_of(const char* name, char* buf, size_t size) {
+    size_t i;
+    hil_result r = HIL_ERR_NOT_FOUND;
+    if (size) buf[0] = 0;
+    hil_mutex_lock(&hil__qemu_gdb_mu);
+    for (i = 0; i < HIL__COUNTOF(hil__qemu_gdb_list); i++)
+        if (hil__qemu_gdb_list[i].owner && name && strcmp(hil__qemu_gdb_list[i].name, name) == 0) {
+            r = (size_t)snprintf(buf, size, "%s", hil__qemu_gdb_list[i].addr) >= size ? HIL_ERR_OVERFLOW : HIL_OK;
+            break;
+        }
+    hil_mutex_unlock(&hil__qemu_gdb_mu);
+    if (r == HIL_ERR_NOT_FOUND)
+        return hil_error(r, "no open qemu channel '%s' with a GDB stub (open connector '%s' first, with gdb = auto)",
+                         name ? name : "", name ? name : "");
+    if (r == HIL_ERR_OVERFLOW) return hil_error(r, "hil_qemu_gdb_address_of: a buffer of %zu bytes is too small", size);
+    return HIL_OK;
+}
+
 HIL_API int hil_qemu_pid(hil_channel* ch) {
     hil__qemu* s = hil__qemu_of(ch);
     int pid;
@@ -8010,6 +8982,7 @@ static hil_result hil__qemu_restart(hil_channel* ch, int on, const char* image, 
         else {
             HIL_FREE(s->image);
             s->image = copy;
+            s->no_image = strcmp(copy, "none") == 0;
         }
     }
     if (r == HIL_OK && on) r = hil__qemu_start_boot(ch, s, timeout_ms < 0 ? s->boot_ms : timeout_ms);
@@ -8052,6 +9025,7 @@ static void hil__register_builtin_channel_types(void) {
     hil_channel_type_register(&hil__ser2net_type);
 #ifndef HIL_NO_CAN
     hil_channel_type_register(hil_socketcan_channel_type());
+    hil_channel_type_register(hil_isotp_channel_type());
 #endif
     hil_flasher_type_register(&hil__cmdflash_type);
 #ifndef HIL_NO_QEMU

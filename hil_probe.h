@@ -17,6 +17,7 @@
  *                            breakpoints, symbols, monitor commands, flashing
  *   5. RTT                   hil_rtt_*: the SEGGER RTT control block; the "rtt" channel
  *   6. The "gdb" flasher     flashers.<name>.type = gdb
+ *   7. The "probe" auxiliary auxiliaries.<name>.type = probe: requires= can name it
  *
  * ==========================================================================
  * EXAMPLE
@@ -61,7 +62,8 @@
  * ==========================================================================
  *
  *   type        gdb (the only type: every probe serves RSP)
- *   address     host:port of the GDB server (OpenOCD 3333, J-Link 2331, QEMU -gdb tcp::PORT)
+ *   address     host:port of the GDB server (OpenOCD 3333, J-Link 2331, QEMU -gdb tcp::PORT),
+ *               or qemu:<connector>: the GDB stub of that open qemu channel (its gdb option)
  *   port        a serial device instead (a Black Magic Probe: /dev/ttyACM0)
  *   baudrate    of that serial device (default 115200; USB CDC ignores it)
  *   flavor      generic | openocd | jlink | pyocd | probe-rs | qemu | bmp | gdbserver:
@@ -100,7 +102,8 @@
  * symbols, regions) and fuzzed (fuzz/fuzz_rsp.c, fuzz_elf.c, fuzz_rtt.c).
  *
  * Needs hil.h and hil_connectors.h first. The implementation is compiled
- * where HIL_IMPLEMENTATION is defined. POSIX (sockets, termios). Docs:
+ * where HIL_IMPLEMENTATION is defined (or HIL_IMPLEMENTATION_PROBE, in a
+ * file of its own: hil.h, section 10). POSIX (sockets, termios). Docs:
  * docs/probes.md.
  */
 #ifndef HIL_PROBE_H_INCLUDED
@@ -108,6 +111,7 @@
 
 #include "hil.h"
 #include "hil_connectors.h"
+#include "hil_aux.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -467,8 +471,38 @@ HIL_API size_t hil_rtt_desc_size(int ptr_size);
  * a reader thread looks at the up-buffer; each look halts a running target
  * for the read, as RSP allows no memory access while it runs). */
 
-/* Register the probe types, channel type and flasher type (done before
- * main unless HIL_NO_CONSTRUCTORS; then call it yourself). */
+/* ==========================================================================
+ * 7. The "probe" auxiliary
+ * ========================================================================== */
+
+/* auxiliaries.<name>.type = probe: a probe as an auxiliary, so a test can
+ * name it in requires= (Blocked, with the reason, when it cannot connect)
+ * and get it through the aux API:
+ *
+ *     probes.board.address = qemu:dut        (the stub of connector dut's emulator)
+ *     probes.board.flavor = qemu
+ *     auxiliaries.probe.type = probe
+ *     auxiliaries.probe.probe = board        (probes.<probe>.*; default: the auxiliary's name)
+ *     auxiliaries.probe.flash = fw.elf       (optional: loaded, verified and started at every start)
+ *
+ *     HIL_TEST_META(fw, counts, "requires=probe") {
+ *         hil_probe* p = hil_aux_probe(hil_aux_get("probe"));
+ *         ...
+ *     }
+ *
+ * The connection is hil_probe_get(probe)'s: shared with rtt channels and
+ * gdb flashers of the same probe, dropped when the auxiliary stops. It runs
+ * in the test's process (thread or simple backend; process is refused: the
+ * connection would live in a child the test cannot reach). Commands
+ * (hil_aux_run_command): HIL_PROBE_CMD_FLASH (data: the image path),
+ * HIL_PROBE_CMD_RESET (data: none, or one byte 1 to stay halted). */
+#define HIL_PROBE_CMD_FLASH 1
+#define HIL_PROBE_CMD_RESET 2
+/* The probe of a running "probe" auxiliary, or NULL (another type, not started). */
+HIL_API hil_probe* hil_aux_probe(hil_aux* a);
+
+/* Register the probe types, channel type, flasher type and auxiliary type
+ * (done before main unless HIL_NO_CONSTRUCTORS; then call it yourself). */
 HIL_API void hil_probe_module_init(void);
 
 #ifdef __cplusplus
@@ -477,11 +511,27 @@ HIL_API void hil_probe_module_init(void);
 
 #endif /* HIL_PROBE_H_INCLUDED */
 
+/* The private helper of this implementation that hil_uds.h's
+ * implementation calls too (hil.h, section 10: HIL__SHARED). */
+#if defined(HIL__PRELUDE_DONE) && !defined(HIL_PROBE__SHARED_DECLARED)
+#define HIL_PROBE__SHARED_DECLARED
+#ifdef __cplusplus
+extern "C" {
+#endif
+HIL__SHARED int hil__pr_num(const char* s, uint64_t* out);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
 /* ==========================================================================
  * IMPLEMENTATION
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_PROBE__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_PROBE)) && !defined(HIL_PROBE__IMPLEMENTED)
 #define HIL_PROBE__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_probe.h: define HIL_IMPLEMENTATION_PROBE before the first hil header of the file"
+#endif
 
 #include <errno.h>
 #include <string.h>
@@ -757,7 +807,7 @@ static int hil__pr_xml_attr(const char* tag, const char* tagend, const char* nam
     return 0;
 }
 
-static int hil__pr_num(const char* s, uint64_t* out) {
+HIL__SHARED int hil__pr_num(const char* s, uint64_t* out) {
     char* end;
     unsigned long long v;
     if (!*s) return 0;
@@ -1313,6 +1363,11 @@ static hil_result hil__rsp_fill(hil_rsp* r, uint64_t deadline, int* timed_out) {
                             "another one is attached)");
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return HIL_OK;
+        /* a server killed with our request unread in its socket resets the
+         * connection instead of closing it: the same event for the user */
+        if (errno == ECONNRESET)
+            return hil__rsp_die(r, HIL_ERR_CLOSED, "the GDB server closed the connection (reset: it exited or was "
+                                "killed with a request unread)");
         return hil__rsp_die(r, HIL_ERR_CLOSED, "read: %s", strerror(errno));
     }
     r->in_len += (size_t)n;
@@ -1719,7 +1774,7 @@ struct hil_probe {
 
 static const hil_channel_opt hil__probe_opts[] = {
     {"type", HIL_OPT_CHOICE, "gdb", "The probe type: gdb (the GDB remote serial protocol; every common probe serves it)", "gdb"},
-    {"address", HIL_OPT_STRING, NULL, "host:port of the probe's GDB server (OpenOCD 3333, J-Link 2331, pyOCD 3333, QEMU -gdb tcp::PORT)", NULL},
+    {"address", HIL_OPT_STRING, NULL, "host:port of the probe's GDB server (OpenOCD 3333, J-Link 2331, pyOCD 3333, QEMU -gdb tcp::PORT), or qemu:<connector>: the GDB stub of that open qemu channel", NULL},
     {"port", HIL_OPT_STRING, NULL, "A serial device serving GDB instead of address (a Black Magic Probe: /dev/ttyACM0)", NULL},
     {"baudrate", HIL_OPT_INT, "115200", "Baud rate of that serial device (USB CDC ignores it)", NULL},
     {"flavor", HIL_OPT_CHOICE, "generic", "The GDB server: the few monitor commands that differ (reset, halt)", HIL_PROBE_FLAVORS},
@@ -2348,6 +2403,9 @@ HIL_API hil_result hil_probe_create(const hil_probe_config* c, hil_probe** out) 
     const char *name, *v;
     hil_result r;
     char num[32];
+#ifndef HIL_NO_QEMU
+    char qemu_addr[96];
+#endif
     *out = NULL;
     hil__probe_declare_options();
     if (!c) return hil_error(HIL_ERR_INVALID_ARG, "probe: no configuration");
@@ -2401,6 +2459,19 @@ HIL_API hil_result hil_probe_create(const hil_probe_config* c, hil_probe** out) 
     hil_rsp_config_init(&rc);
     rc.name = name;
     rc.address = hil__pr_opt(c->config, name, "address", c->address);
+    if (rc.address && strncmp(rc.address, "qemu:", 5) == 0) {
+#ifndef HIL_NO_QEMU
+        /* an emulated board's stub: the port the qemu channel listens on */
+        if ((r = hil_qemu_gdb_address_of(rc.address + 5, qemu_addr, sizeof qemu_addr)) != HIL_OK) {
+            hil_probe_destroy(p);
+            return hil_error(r, "probe '%s': address %s: %s", name, rc.address, hil_last_error());
+        }
+        rc.address = qemu_addr;
+#else
+        hil_probe_destroy(p);
+        return hil_error(HIL_ERR_UNSUPPORTED, "probe '%s': address %s: compiled with HIL_NO_QEMU", name, rc.address);
+#endif
+    }
     rc.port = hil__pr_opt(c->config, name, "port", c->port);
     v = hil__pr_opt(c->config, name, "baudrate", NULL);
     rc.baudrate = c->baudrate > 0 ? c->baudrate : v ? atoi(v) : 115200;
@@ -3112,7 +3183,7 @@ static void hil__rtt_close(hil_channel* ch);
 static hil_result hil__rtt_open(hil_channel* ch) {
     hil__rttch* s = (hil__rttch*)hil_channel_state(ch);
     int fds[2];
-    hil_result r = hil__probe_get_cfg(s->probe_name, ch->cfg, &s->probe);
+    hil_result r = hil__probe_get_cfg(s->probe_name, hil__channel_cfg(ch), &s->probe);
     if (r) return hil_channel_error(ch, r, "%s", hil_last_error());
     if ((r = hil_rtt_attach(s->probe, &s->rc, &s->rtt)) != HIL_OK) {
         char msg[700];
@@ -3273,6 +3344,131 @@ static const hil_flasher_type hil__gdb_flasher_type = {
     sizeof(hil__gdbfl), hil__gdbfl_opts, NULL, hil__gdbfl_flash, NULL
 };
 
+/* ==== the probe auxiliary ================================================= */
+
+typedef struct hil__probe_aux {
+    hil_probe* probe;          /* while the instance exists */
+    hil_mutex mu;              /* probe, for hil_aux_probe from test threads */
+    int mu_ready;
+} hil__probe_aux;
+
+static const hil_aux_opt hil__probe_aux_opts[] = {
+    {"probe", HIL_OPT_STRING, NULL, "probe auxiliary: the probe (probes.<probe>.*); default: the auxiliary's name", NULL},
+    {"flash", HIL_OPT_PATH, NULL,
+     "probe auxiliary: an image (ELF, .hex) loaded, verified and started each time the auxiliary starts", NULL},
+    {NULL, HIL_OPT_STRING, NULL, NULL, NULL}
+};
+
+static const char* hil__probe_aux_name(hil_aux* a) {
+    const char* v = hil_aux_opt_str(a, "probe", NULL);
+    return v && *v ? v : hil_aux_name(a);
+}
+
+static hil_result hil__probe_aux_configure(hil_aux* a) {
+    hil__probe_aux* s = (hil__probe_aux*)hil_aux_priv(a);
+    if (hil_aux_get_backend(a) == HIL_AUX_PROCESS)
+        return hil_aux_fail(a, HIL_ERR_CONFIG, "a probe auxiliary cannot use backend = process: its connection would "
+                            "live in a child process the tests cannot reach (use thread)");
+    hil_mutex_init(&s->mu);
+    s->mu_ready = 1;
+    return HIL_OK;
+}
+
+static hil_result hil__probe_aux_flash(hil_aux* a, hil_probe* p, const char* image) {
+    hil_image img;
+    hil_flash_options o;
+    hil_flash_stats st;
+    hil_result r;
+    memset(&img, 0, sizeof img);
+    hil_flash_options_init(&o);
+    if ((r = hil_image_load(image, 0, &img)) != HIL_OK) return hil_aux_fail(a, r, "%s", hil_last_error());
+    r = hil_probe_flash_image(p, &img, &o, &st);
+    hil_image_free(&img);
+    if (r != HIL_OK) {
+        char msg[900];
+        hil__pr_keep_error(msg, sizeof msg);
+        return hil_aux_fail(a, r, "flashing %s: %s", image, msg);
+    }
+    HIL_INFO(hil_aux_logger(a), "auxiliary '%s': loaded %s through %s: %zu bytes in %.3f s%s, started", hil_aux_name(a),
+             image, hil_rsp_where(p->rsp), st.bytes, st.write_s, st.verified ? ", verified" : "");
+    return HIL_OK;
+}
+
+static hil_result hil__probe_aux_create(hil_aux* a) {
+    hil__probe_aux* s = (hil__probe_aux*)hil_aux_priv(a);
+    const char* image = hil_aux_opt_str(a, "flash", NULL);
+    hil_probe* p = NULL;
+    hil_result r = hil__probe_get_cfg(hil__probe_aux_name(a), hil__aux_cfg(a), &p); /* probes.* of the auxiliary's configuration */
+    if (r != HIL_OK) return hil_aux_fail(a, r, "%s", hil_last_error());
+    if (image && *image && (r = hil__probe_aux_flash(a, p, image)) != HIL_OK) {
+        hil_probe_release(p);
+        return r;
+    }
+    hil_mutex_lock(&s->mu);
+    s->probe = p;
+    hil_mutex_unlock(&s->mu);
+    return HIL_OK;
+}
+
+static void hil__probe_aux_delete(hil_aux* a) {
+    hil__probe_aux* s = (hil__probe_aux*)hil_aux_priv(a);
+    hil_probe* p;
+    hil_mutex_lock(&s->mu);
+    p = s->probe;
+    s->probe = NULL;
+    hil_mutex_unlock(&s->mu);
+    hil_probe_release(p);
+}
+
+static hil_result hil__probe_aux_run(hil_aux* a, const hil_aux_cmd* cmd, hil_aux_report* rep) {
+    hil__probe_aux* s = (hil__probe_aux*)hil_aux_priv(a);
+    hil_result r;
+    if (cmd->code == HIL_PROBE_CMD_FLASH) {
+        char path[4096];
+        if (!cmd->len || cmd->len >= sizeof path)
+            return hil_aux_fail(a, HIL_ERR_INVALID_ARG, "HIL_PROBE_CMD_FLASH: the data must be the image's path");
+        memcpy(path, cmd->data, cmd->len);
+        path[cmd->len] = 0;
+        path[strcspn(path, "\n")] = 0;
+        r = hil__probe_aux_flash(a, s->probe, path);
+    } else if (cmd->code == HIL_PROBE_CMD_RESET) {
+        int halt = cmd->len >= 1 && ((const unsigned char*)cmd->data)[0] != 0;
+        r = hil_probe_reset(s->probe, halt, -1);
+        if (r != HIL_OK) r = hil_aux_fail(a, r, "%s", hil_last_error());
+    } else {
+        r = hil_aux_fail(a, HIL_ERR_UNSUPPORTED, "command %d is not a probe command (HIL_PROBE_CMD_FLASH, "
+                         "HIL_PROBE_CMD_RESET)", cmd->code);
+    }
+    if (r != HIL_OK) hil_aux_report_text(rep, "%s", hil_last_error());
+    return r;
+}
+
+static void hil__probe_aux_destroy(hil_aux* a) {
+    hil__probe_aux* s = (hil__probe_aux*)hil_aux_priv(a);
+    if (s->mu_ready) hil_mutex_destroy(&s->mu);
+    s->mu_ready = 0;
+}
+
+static const hil_aux_impl hil__probe_aux_impl = {
+    "probe", "A debug probe (probes.<probe>.*) as an auxiliary: requires= can name it; optionally flashes at start",
+    sizeof(hil__probe_aux), hil__probe_aux_opts, hil__probe_aux_configure, hil__probe_aux_create, hil__probe_aux_delete,
+    hil__probe_aux_run, NULL, NULL, hil__probe_aux_destroy
+};
+
+HIL_AUX_TYPE(hil__probe_aux_impl)
+
+HIL_API hil_probe* hil_aux_probe(hil_aux* a) {
+    hil__probe_aux* s;
+    hil_probe* p;
+    if (!a || strcmp(hil_aux_type(a), "probe") != 0) return NULL;
+    s = (hil__probe_aux*)hil_aux_priv(a);
+    if (!s || !s->mu_ready) return NULL;
+    hil_mutex_lock(&s->mu);
+    p = s->probe;
+    hil_mutex_unlock(&s->mu);
+    return p;
+}
+
 HIL_API void hil_probe_module_init(void) {
     static int done;
     if (done) return;
@@ -3280,6 +3476,9 @@ HIL_API void hil_probe_module_init(void) {
     hil__probe_declare_options();
     (void)hil_channel_type_register(&hil__rtt_type);
     (void)hil_flasher_type_register(&hil__gdb_flasher_type);
+#ifdef HIL_NO_CONSTRUCTORS
+    (void)hil_aux_type_register(&hil__probe_aux_impl); /* else HIL_AUX_TYPE did */
+#endif
 }
 
 #ifndef HIL_NO_CONSTRUCTORS

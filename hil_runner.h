@@ -116,7 +116,9 @@
  * each run a task of PART 1 (forked, max_runtime = its timeout, its own
  * log). Multi-role runs take all their boards at once or none. A failure of
  * the lab (a flash, a dead task process, a Blocked precheck) is retried on
- * another board; a board failing N times in a row is quarantined. Durations
+ * another board (after a power cycle of the board on the same one, when it
+ * has resources.<name>.power: docs/power.md); a board failing N times in a
+ * row is quarantined. Durations
  * are learnt in a history file; planning runs the same bartender on a
  * virtual clock.
  *
@@ -200,7 +202,9 @@
  * Docs: docs/lab.md.
  *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
- * defined (after hil.h's).
+ * defined (after hil.h's), or HIL_IMPLEMENTATION_RUNNER in a file of its
+ * own (hil.h, section 10): parts 1 and 2 share their internals, so the
+ * scheduler is not split from the jobs (HIL_NO_SCHEDULER leaves it out).
  *
  * COMPILE-TIME OPTIONS (define them the same way in every file that
  * includes this header, e.g. with -D):
@@ -883,8 +887,11 @@ HIL_API void hil_lab_register(void);
 /* ==========================================================================
  * Implementation
  * ========================================================================== */
-#if defined(HIL_IMPLEMENTATION) && !defined(HIL_RUNNER__IMPLEMENTED)
+#if (defined(HIL_IMPLEMENTATION) || defined(HIL_IMPLEMENTATION_RUNNER)) && !defined(HIL_RUNNER__IMPLEMENTED)
 #define HIL_RUNNER__IMPLEMENTED
+#ifndef HIL__PRELUDE_DONE
+#error "hil_runner.h: define HIL_IMPLEMENTATION_RUNNER before the first hil header of the file"
+#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -2098,7 +2105,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     setpgid(0, 0);
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (getppid() != J->pid) _exit(0); /* the job died before prctl took effect */
+    if (getppid() != J->pid) hil__child_exit(0); /* the job died before prctl took effect */
 #endif
     hil_forked_child_reset();
     {
@@ -2152,7 +2159,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         hil__tw_begin(&c.frame, HIL__TEV_ERROR);
         hil__put_str(&c.frame, "the task process could not set up its bus (out of memory)");
         hil__tw_send(evw, &c.frame);
-        _exit(0);
+        hil__child_exit(0);
     }
     hil_run_options_init(&o);
     for (n = 0; t->filters && t->filters[n]; n++) {
@@ -2189,7 +2196,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     if (!c.frame.failed) hil_sb_append(&c.last, c.frame.data, c.frame.len);
     if (!c.last.failed) (void)hil_write_all(evw, c.last.data, c.last.len);
     fflush(NULL);
-    _exit(0); /* no atexit handlers: they belong to the job process */
+    hil__child_exit(0); /* no atexit handlers: they belong to the job process */
 }
 
 /* A descriptor that becomes readable when pid exits (pidfd on Linux;
@@ -2375,16 +2382,26 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
         t->limit_s = limit;
     }
     if (t->kind == HIL__TASK_TESTS) {
-        int ev[2], pid;
-        if (pipe(ev) != 0) {
+        int ev[2], pid, made;
+#ifdef __linux__
+        made = pipe2(ev, O_CLOEXEC) == 0; /* one system call, not five */
+#else
+        made = pipe(ev) == 0;
+        if (made) {
+            hil_set_cloexec(ev[0]);
+            hil_set_cloexec(ev[1]);
+        }
+#endif
+        if (!made) {
             hil__sfmt(why, sizeof why, "cannot create a pipe: %s", strerror(errno));
             hil__job_close_fd(&t->logfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
             hil_sb_free(&desc);
             return;
         }
-        hil_set_cloexec(ev[0]);
-        hil_set_cloexec(ev[1]);
+        /* what the task process and its worker call, resolved here once
+         * (hil.h: lazy binding) rather than in every task process */
+        hil__bind_fork_calls();
         /* SIGTERM/SIGINT stay pending until the task process has its own
          * interrupt state (hil_forked_child_reset), or they would be lost */
         pthread_sigmask(SIG_BLOCK, &stop_sigs, &old_mask);
@@ -7280,6 +7297,8 @@ typedef struct hil__lab_res {
     char* acquire; /* reservation hooks (PART 3): run around each use of the board */
     char* release;
     double hook_timeout_s;
+    char* power; /* a command that power-cycles the board (docs/power.md); NULL: none */
+    double power_timeout_s, power_retries;
 } hil__lab_res;
 
 typedef struct hil__lab_build {
@@ -7358,6 +7377,7 @@ static void hil__lab_free(hil__lab* L) {
         HIL_FREE(r->flash);
         HIL_FREE(r->acquire);
         HIL_FREE(r->release);
+        HIL_FREE(r->power);
     }
     HIL_FREE(L->res);
     for (i = 0; i < L->n_builds; i++) {
@@ -7460,6 +7480,7 @@ static hil_result hil__lab_load_resources(hil__lab* L) {
         x->flash = hil__lab_dup_opt(L->cfg, "resources.%s.flash%s", names[i], "", &ok);
         x->acquire = hil__lab_dup_opt(L->cfg, "resources.%s.acquire%s", names[i], "", &ok);
         x->release = hil__lab_dup_opt(L->cfg, "resources.%s.release%s", names[i], "", &ok);
+        x->power = hil__lab_dup_opt(L->cfg, "resources.%s.power%s", names[i], "", &ok);
         if (!x->name || !ok) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
         if ((r = hil__lab_list_opt(L->cfg, "resources.%s.tags%s", names[i], "", &x->tags)) != HIL_OK ||
             (r = hil__lab_list_opt(L->cfg, "resources.%s.variants%s", names[i], "", &x->variants)) != HIL_OK ||
@@ -7467,6 +7488,10 @@ static hil_result hil__lab_load_resources(hil__lab* L) {
             (r = hil__lab_number(L->cfg, "resources.%s.flash_timeout%s", names[i], "", 300, 0, &x->flash_timeout_s)) !=
                 HIL_OK ||
             (r = hil__lab_number(L->cfg, "resources.%s.hook_timeout%s", names[i], "", 60, 0, &x->hook_timeout_s)) !=
+                HIL_OK ||
+            (r = hil__lab_number(L->cfg, "resources.%s.power_timeout%s", names[i], "", 60, 0, &x->power_timeout_s)) !=
+                HIL_OK ||
+            (r = hil__lab_number(L->cfg, "resources.%s.power_retries%s", names[i], "", 1, 0, &x->power_retries)) !=
                 HIL_OK)
             break;
         hil__sfmt(key, sizeof key, "resources.%s.quarantined", names[i]);
@@ -8142,6 +8167,7 @@ static hil_result hil__ph_argv(const hil__ph* ph, const char* tmpl, const char* 
 #define HIL__ST_FLASH 1
 #define HIL__ST_RUN 2
 #define HIL__ST_NOT_RUN 3
+#define HIL__ST_POWER 4
 
 /* Every task the bartender made, for the reports. */
 typedef struct hil__stask {
@@ -8157,6 +8183,7 @@ typedef struct hil__srun {
     char* variant;
     hil__ph ph;
     unsigned reflash, flash_left, infra;
+    unsigned power_cycles; /* boards of this run power-cycled so far (docs/power.md) */
     char why[HIL__SCHED_REASON_MAX]; /* the first infrastructure failure */
     hil_task* test;
     int started;
@@ -8275,8 +8302,9 @@ static void hil__sdrv_supersede(hil__sdrv* D, hil_task* t, const char* why) {
     hil__job* J = D->J;
     size_t i;
     char note[HIL__SCHED_REASON_MAX + 64];
+    int power = strncmp(why, "power-cycled", 12) == 0; /* the same board again (hil__sdrv_power_cycle) */
     if (!t) return;
-    hil__sfmt(note, sizeof note, "retried on another resource: %s", why);
+    hil__sfmt(note, sizeof note, power ? "%s" : "retried on another resource: %s", why);
     hil_mutex_lock(&J->mu);
     for (i = 0; i < t->sum->n_results; i++) {
         hil_test_result* r = &t->sum->results[i];
@@ -8286,8 +8314,9 @@ static void hil__sdrv_supersede(hil__sdrv* D, hil_task* t, const char* why) {
         r->reason = NULL;
         {
             hil_strbuf sb = {0, 0, 0, 0};
-            hil_sb_printf(&sb, "retried on another resource (this attempt: %s: %s)", hil_outcome_str(r->outcome),
-                          old ? old : "no reason");
+            hil_sb_printf(&sb, "%s (this attempt: %s: %s)",
+                          power ? "ran again after a power cycle" : "retried on another resource",
+                          hil_outcome_str(r->outcome), old ? old : "no reason");
             r->reason = sb.failed ? NULL : hil_sb_take(&sb);
             hil_sb_free(&sb);
         }
@@ -9061,7 +9090,7 @@ static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome
             if (x->ref != run) continue;
             if (x->kind == HIL__ST_RUN)
                 hil__sdrv_supersede(D, x->t, why);
-            else if (x->kind == HIL__ST_FLASH && hil_outcome_is_failure(x->t->outcome))
+            else if ((x->kind == HIL__ST_FLASH || x->kind == HIL__ST_POWER) && hil_outcome_is_failure(x->t->outcome))
                 hil__sdrv_supersede(D, x->t, x->t->reason ? x->t->reason : hil_outcome_str(x->t->outcome));
         }
     } else if (ii.attempts > 1 && ii.outcome == HIL_SCHED_PASSED) {
@@ -9085,6 +9114,70 @@ static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome
     if (D->hist && D->hist_path && hil__lab_history_save(D->hist, D->hist_path) != HIL_OK)
         hil__job_log(D->J, "warning", "duration history %s: %s", D->hist_path, hil_last_error());
     hil__sdrv_progress(D, 1);
+}
+
+/* A board that stopped answering (an infrastructure failure of its run) is
+ * power-cycled through resources.<name>.power, a command run as a task like
+ * a flash, and the run starts again on the same boards, up to
+ * power_retries times (docs/power.md). The attempt that failed is
+ * superseded and says so; the power task is in every report. Returns 1
+ * when a cycle started (the run goes on when it ends), 0 to count the
+ * failure as before. */
+static int hil__sdrv_power_cycle(hil__sdrv* D, uint32_t run, unsigned infra, const char* why) {
+    hil__srun* R = &D->runs[run];
+    unsigned k, started = 0;
+    char note[HIL__SCHED_REASON_MAX + 128];
+    for (k = 0; k < R->ph.n_roles; k++) {
+        const hil__lab_res* x = R->ph.res[k];
+        if ((infra & (1u << k)) && (!x->power || R->power_cycles >= (unsigned)x->power_retries)) return 0;
+    }
+    R->flash_left = 0;
+    R->infra = 0;
+    R->why[0] = 0;
+    for (k = 0; k < R->ph.n_roles; k++) {
+        const hil__lab_res* x = R->ph.res[k];
+        hil__ph pph = R->ph;
+        hil_task_options to;
+        hil_task* t = NULL;
+        char** argv = NULL;
+        char what[300], id[600];
+        hil_result r;
+        if (!(infra & (1u << k))) continue;
+        pph.u = NULL;
+        pph.n_roles = 1;
+        pph.res[0] = x;
+        pph.res_name[0] = x->name;
+        pph.role[0] = "board";
+        hil__sfmt(what, sizeof what, "resources.%s.power", x->name);
+        hil__sfmt(id, sizeof id, "power.%s.%s.%u", x->name, R->ph.item, R->power_cycles + 1);
+        r = hil__ph_argv(&pph, x->power, what, &argv);
+        hil_task_options_init(&to);
+        to.taskid = id;
+        to.argv = (const char* const*)argv;
+        to.max_runtime_s = x->power_timeout_s;
+        if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
+        hil__strv_free(argv);
+        if (r != HIL_OK) {
+            hil__sfmt(R->why, sizeof R->why, "%s", hil_last_error());
+            hil__sdrv_not_run(D, id, HIL_ERRORED, R->why);
+            continue;
+        }
+        hil__sdrv_note(D, t, HIL__ST_POWER, run, k);
+        if (hil_task_start(t) == HIL_OK && hil__sdrv_wait_add(D, t, HIL__ST_POWER, run, k)) {
+            R->flash_left++;
+            started++;
+            hil__job_log(D->J, "warning", "%s: %s stopped answering (%s): power-cycling it (%s), then running again",
+                         R->ph.item, x->name, why, id);
+        } else {
+            R->infra |= 1u << k;
+        }
+    }
+    if (!started) return 0;
+    R->power_cycles++;
+    hil__sfmt(note, sizeof note, "power-cycled the board and ran again (this attempt: %s)", why);
+    hil__sdrv_supersede(D, R->test, note);
+    R->test = NULL;
+    return 1;
 }
 
 /* A task ended: tell the scheduler what it means. */
@@ -9123,13 +9216,14 @@ static void hil__sdrv_ended(hil__sdrv* D, size_t idx) {
         hil__sdrv_progress(D, 0);
         return;
     }
-    if (w.kind == HIL__ST_FLASH) {
+    if (w.kind == HIL__ST_FLASH || w.kind == HIL__ST_POWER) {
         hil__srun* R = &D->runs[w.ref];
         R->flash_left--;
         if (hil_outcome_is_failure(t->outcome)) {
             R->infra |= 1u << w.role;
             if (!R->why[0])
-                hil__sfmt(R->why, sizeof R->why, "flashing %s failed: %s", R->ph.res_name[w.role],
+                hil__sfmt(R->why, sizeof R->why, "%s %s failed: %s",
+                          w.kind == HIL__ST_POWER ? "power-cycling" : "flashing", R->ph.res_name[w.role],
                           t->reason ? t->reason : hil_outcome_str(t->outcome));
         }
         if (R->flash_left) return;
@@ -9146,7 +9240,9 @@ static void hil__sdrv_ended(hil__sdrv* D, size_t idx) {
         unsigned infra = 0;
         char why[HIL__SCHED_REASON_MAX];
         hil_sched_outcome o = hil__sdrv_classify(D, R, t, &infra, why, sizeof why);
+        if (infra && hil__sdrv_power_cycle(D, w.ref, infra, why)) return;
         hil__sdrv_run_finished(D, w.ref, o, infra, why);
+        if (R->power_cycles && o == HIL_SCHED_PASSED) hil__sdrv_passx(D, R->test);
     }
 }
 
@@ -9277,7 +9373,7 @@ static void hil__sdrv_verdict_html(hil__sdrv* D, hil_strbuf* sb) {
  * task's name links to its TaskLog (link_prefix: "" beside the logs, the run
  * directory's file:// URL for a copy elsewhere). */
 static void hil__sdrv_results_html(hil__sdrv* D, const char* link_prefix, hil_strbuf* sb) {
-    static const char* const kinds[] = {"build", "flash", "run", "not run"};
+    static const char* const kinds[] = {"build", "flash", "run", "not run", "power"};
     size_t i, k;
     hil_sb_puts(sb, "<h2>Results</h2>\n<table id=\"results\"><thead><tr><th>task</th><th>kind</th><th>resources</th>"
                     "<th>test</th><th>result</th><th>time s</th><th>reason</th></tr></thead><tbody>\n");
@@ -9291,7 +9387,7 @@ static void hil__sdrv_results_html(hil__sdrv* D, const char* link_prefix, hil_st
             const hil__srun* R = &D->runs[x->ref];
             for (k = 0; k < R->ph.n_roles; k++)
                 hil_sb_printf(&res, "%s%s=%s", k ? ", " : "", R->ph.role[k], R->ph.res_name[k]);
-        } else if (x->kind == HIL__ST_FLASH && x->ref < D->cap_runs) {
+        } else if ((x->kind == HIL__ST_FLASH || x->kind == HIL__ST_POWER) && x->ref < D->cap_runs) {
             hil_sb_puts(&res, D->runs[x->ref].ph.res_name[x->role]);
         }
         for (k = 0; k < rows; k++) {
@@ -10386,6 +10482,12 @@ static void hil__describe_scheduler(hil_extension* ext) {
                    "Command that flashes the board ({image} {variant} {board} {board.<connector key>}); without it "
                    "the tests get params.flash_<role>=1");
     hil_ext_option(ext, "resources.*.flash_timeout", HIL_OPT_FLOAT, "300", "Seconds a flash may take");
+    hil_ext_option(ext, "resources.*.power", HIL_OPT_STRING, NULL,
+                   "A command that power-cycles the board ({board} {board.<connector key>} {variant} {item}): run "
+                   "when the board stops answering, before that counts as a lab failure (docs/power.md)");
+    hil_ext_option(ext, "resources.*.power_timeout", HIL_OPT_FLOAT, "60", "Seconds a power cycle may take");
+    hil_ext_option(ext, "resources.*.power_retries", HIL_OPT_INT, "1",
+                   "Power cycles (each followed by the run again) before the failure counts");
     hil_ext_option(ext, "resources.*.quarantined", HIL_OPT_BOOL, "false", "Keep the board out of every run");
     /* builds */
     hil_ext_option(ext, "builds.*.command", HIL_OPT_STRING, NULL,

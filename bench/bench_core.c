@@ -11,6 +11,12 @@
  *   compile_core_O0          cc -O0 -c of hil.h with its implementation (tests/compile/core_only.c)
  *   compile_all_O0           the same with every header (tests/compile/all_headers.c)
  *   compile_all_no_can_sched_O0  every header with -DHIL_NO_CAN -DHIL_NO_SCHEDULER
+ *   compile_all_split_O0_j2  every header with the implementation split over one
+ *                            file per module (tests/compile/split: HIL_IMPLEMENTATION_CORE,
+ *                            _CONNECTORS, ...), the six files compiled two at a time, as
+ *                            make -j2 would: the wall time of a full build of that shape
+ *   compile_split_max_O0     the slowest of those files alone: what a change to one
+ *                            module costs at most to recompile
  *   bus_sequential_handoff_* trigger to the handler's start on a sequential dispatcher;
  *                            the p50/p99 lines are pinned to one CPU, as the floors of
  *                            bench_aux: on these VMs a wake-up landing on the other, idle
@@ -24,7 +30,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <sched.h>
+#include <spawn.h>
 #include <sys/wait.h>
+
+extern char** environ;
 
 static void empty_test(void) {}
 
@@ -115,6 +124,73 @@ static double compile_seconds(const char* src, const char* const* defs) {
         hil_proc_close(&p);
         if ((double)(hil_now_ns() - t0) / 1e9 < best) best = (double)(hil_now_ns() - t0) / 1e9;
     }
+    return best;
+}
+
+/* The split shape: tests/compile/split's files, slowest first, `jobs` at a
+ * time (a new one starts as soon as any ends). Best of three. */
+static const char* const split_files[] = {"runner", "core", "connectors", "aux", "probe", "main"};
+
+static pid_t spawn_cc(const char* src, const char* obj) {
+    const char* cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    const char* argv[] = {cc, "-std=c99", "-O0", "-I.", "-c", "-o", obj, src, NULL};
+    pid_t pid;
+    if (posix_spawnp(&pid, cc, NULL, NULL, (char* const*)argv, environ) != 0) {
+        fprintf(stderr, "bench: cannot run %s\n", cc);
+        exit(1);
+    }
+    return pid;
+}
+
+static void reap(pid_t pid, const char* what) {
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "bench: compiling %s failed\n", what);
+        exit(1);
+    }
+}
+
+static double compile_split_seconds(int jobs, double* slowest) {
+    const size_t n = sizeof split_files / sizeof *split_files;
+    char src[6][64], obj[6][64];
+    double best = 1e9;
+    size_t i;
+    int round;
+    for (i = 0; i < n; i++) {
+        snprintf(src[i], sizeof src[i], "tests/compile/split/%s.c", split_files[i]);
+        snprintf(obj[i], sizeof obj[i], "/tmp/hil-bench-split-%d-%s.o", (int)getpid(), split_files[i]);
+    }
+    *slowest = 0;
+    for (i = 0; i < n; i++) { /* each alone */
+        double one = 1e9;
+        for (round = 0; round < 3; round++) {
+            uint64_t t0 = hil_now_ns();
+            reap(spawn_cc(src[i], obj[i]), src[i]);
+            if ((double)(hil_now_ns() - t0) / 1e9 < one) one = (double)(hil_now_ns() - t0) / 1e9;
+        }
+        if (one > *slowest) *slowest = one;
+    }
+    for (round = 0; round < 3; round++) {
+        uint64_t t0 = hil_now_ns();
+        size_t next = 0, running = 0;
+        while (next < n || running > 0) {
+            int st;
+            pid_t pid;
+            while (running < (size_t)jobs && next < n) {
+                spawn_cc(src[next], obj[next]);
+                next++;
+                running++;
+            }
+            pid = wait(&st);
+            if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                fprintf(stderr, "bench: compiling the split implementation failed\n");
+                exit(1);
+            }
+            running--;
+        }
+        if ((double)(hil_now_ns() - t0) / 1e9 < best) best = (double)(hil_now_ns() - t0) / 1e9;
+    }
+    for (i = 0; i < n; i++) unlink(obj[i]);
     return best;
 }
 
@@ -263,6 +339,12 @@ int main(void) {
         printf("BENCH compile_all_O0 %.2f s\n", compile_seconds("tests/compile/all_headers.c", NULL));
         printf("BENCH compile_all_no_can_sched_O0 %.2f s\n", compile_seconds("tests/compile/all_headers.c", no_opt));
     }
+    {
+        double slowest, split = compile_split_seconds(2, &slowest);
+        printf("BENCH compile_all_split_O0_j2 %.2f s\n", split);
+        printf("BENCH compile_split_max_O0 %.2f s\n", slowest);
+    }
+    fflush(stdout);
     printf("BENCH bus_callback_dispatch %.1f ns\n", bus_callback_ns());
     cpu = sched_getcpu();
     pin_to(cpu < 0 ? 0 : cpu, &all);

@@ -162,6 +162,16 @@ def seeds_can():
           b"candump\npcap\nauto\n")
 
 
+def seeds_isotp():
+    # one item a line: ids, numbers, and key=value options of a channel
+    write("isotp", "tester-to-ecu", "interface=can0\ntx_id=7E0\nrx_id=0x7E8\ntx_padding=0xCC\nblock_size=8\nstmin_us=1000\n")
+    write("isotp", "every-option", "interface=vcan0\ntx_id=18DA10F1\nrx_id=18DAF110\ntx_padding=0xAA\nrx_padding=170\n"
+          "pad_check=all\nblock_size=0x10\nstmin_us=900\nstmin_raw=0xF5\nwft_max=3\nforce_tx_stmin_us=100\n"
+          "force_rx_stmin_us=0\nframe_txtime_us=0\next_address=0xF1\nrx_ext_address=0x10\nlisten_only=false\n"
+          "half_duplex=true\nsf_broadcast=true\nfd=true\ntx_dl=64\nbrs=true\n")
+    write("isotp", "ids", "7E0\n0x7e8\n00000123\n1FFFFFFF\n20000000\n123456789\n0x\n\n7G0\n800\n")
+    write("isotp", "numbers", "0\n100\n900\n950\n1000\n127000\n127001\n0x1F018\n010\n18446744073709551616\n-1\n")
+    write("isotp", "bad-combinations", "interface=can0\ntx_id=7E0\nrx_id=7E0\npad_check=data\ntx_dl=12\nbrs=true\n")
 
 def seeds_labstate():
     head = b"# hil-lab-state 1\n"
@@ -175,6 +185,8 @@ def seeds_labstate():
     write("labstate", "limits", head + b"quarantined 9223372036854775807 " + b"r" * 400 + b"\nevent 9223372036854775808 x y\n")
     write("labstate", "no-header", b"streak 3\n")
     write("labstate", "empty", b"")
+
+
 
 def seeds_history():
     head = b"# hil-sched-history 1\n# ema_ns count name\n"
@@ -239,6 +251,26 @@ def seeds_telnet():
           + bytes([2 + 4 + 8 * 3, 101, 255, 7]) + bytes([3 + 4]) + bytes([4 * 2]) + b"\xff\xff")
 
 
+def seeds_expect():
+    # [flags][max_buffer/4-16][pattern a][pattern b] then [chunk size-1][bytes]...
+    def chunks(data, size):
+        out = b""
+        for i in range(0, len(data), size):
+            part = data[i:i + size]
+            out += bytes([len(part) - 1]) + part
+        return out
+    boot = b"U-Boot 2024.01\nHit any key to stop autoboot:  3\x08\x08\x08 0 \n=> "
+    write("expect", "uboot-autoboot", bytes([1, 0, 5, 2]) + chunks(boot, 7))
+    zephyr = b"\x1b[1;32muart:~$ \x1b[mkernel version\r\nZephyr version 3.6.0\r\n\x1b[1;32muart:~$ \x1b[m"
+    write("expect", "zephyr-colours", bytes([0, 4, 1, 1]) + chunks(zephyr, 5))
+    login = b"\r\nbench login: root\r\nPassword: \r\n~ # "
+    write("expect", "linux-login", bytes([1, 2, 3, 4]) + chunks(login, 3))
+    marker = b"echo __HIL_\"\"BEGIN_1_1__; ls; echo \"__HIL_RC_1_$?__\"\r\n__HIL_BEGIN_1_1__\r\na b\r\n__HIL_RC_1_0__\r\n$ "
+    write("expect", "shell-markers", bytes([5, 1, 6, 0]) + chunks(marker, 11))
+    garbage = bytes(range(256)) + b"\nkey=42\n" + b"x" * 600 + b"y\n"
+    write("expect", "garbage-and-long-line", bytes([3, 0, 7, 9]) + chunks(garbage, 100))
+
+
 def seeds_merge():
     shard = b"""{"schema":"hil-job-1","tool":{"name":"hil","version":"0.9"},"job":"nightly","name":"nightly",
 "directory":"/runs/a","result":"Failed","started":"2026-12-04T10:00:00","duration_s":12.5,"interrupted":false,
@@ -252,6 +284,32 @@ def seeds_merge():
     write("merge", "odd-summary", shard.replace(b"\"passed\":1", b"\"pa\\\"ss\":1e999,\"x\":-0"))
     write("merge", "not-hil", b"{\"schema\":\"other\"}")
     write("merge", "no-tasks", b"{\"schema\":\"hil-job-1\",\"tasks\":{}}")
+
+
+def seeds_scpi():
+    # [chunk][flags: bit 0 framed, rest: error text size][out size][stream]
+    def seed(name, stream, chunk=64, flags=0x40, out=79):
+        write("scpi", name, bytes([chunk - 1, flags, out]) + stream)
+    seed("idn", b"KEYSIGHT TECHNOLOGIES,E36313A,MY12345678,2.1.0-1.0.4-1.12\n")
+    seed("measure", b"+4.99870E+00\r\n+2.50000E-01\n")
+    seed("error-queue", b'-222,"Data out of range"\n+0,"No error"\n-113,"Undefined header"\n')
+    seed("bytewise", b'+0,"No error"\n1\n0.25\n', chunk=1)
+    seed("framed-lines", b"ON", flags=0x41)
+    seed("not-a-number", b"9.91E+37\ninf\n0x1p3\n1e999\n")
+    seed("flood", b"0123456789" * 40)
+    seed("tiny-out", b'-350,"Queue overflow"\n', out=3)
+def seeds_uds():
+    def inp(spec, req, rest):
+        return bytes([len(spec)]) + spec + bytes([len(req)]) + req + rest
+    write("uds", "vin", inp(b"vin 0xF190 ascii 17", b"\x22\xf1\x90", b"\x62\xf1\x90HILSIM00000000001"))
+    write("uds", "temp-scaled", inp(b"temp 0x0101 s16 scale=0.1 unit=degC", b"\x22\x01\x01", b"\xff\x85"))
+    write("uds", "s64-le", inp(b"x 1 s64 le", b"\x2e\x01\x03", b"\x00\x00\x00\x00\x00\x00\x00\x80"))
+    write("uds", "u12", inp(b"x 1 u12 le offset=-40", b"\x10\x03", b"\x50\x03\x00\x32\x01\xf4"))
+    write("uds", "bytes-text", inp(b"b 2 bytes[3]", b"\x31\x01\xff\x01", b"01 02 0a"))
+    write("uds", "negative", inp(b"n 3 u8", b"\x27\x02\x00\x00\x00\x00", b"\x7f\x27\x35"))
+    write("uds", "download", inp(b"d 4 u32", b"\x34\x00\x44\x08\x00\x00\x00\x00\x00\x01\x00", b"\x74\x20\x01\x02"))
+    write("uds", "dtc-list", inp(b"d 5 bytes", b"\x19\x02\xff", b"\x59\x02\xff\x01\x23\x45\x09\x05\x43\x21\x24"))
+    write("uds", "dtc-ext", inp(b"d 6 bytes", b"\x19\x06\xc1\x23\x00\x01", b"\x59\x06\xc1\x23\x00\x08\x01\x07"))
 
 
 def main():

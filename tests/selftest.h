@@ -25,6 +25,12 @@
 #if __has_include("hil_probe.h")
 #include "hil_probe.h"
 #endif
+#if __has_include("hil_uds.h")
+#include "hil_uds.h"
+#endif
+#if __has_include("hil_console.h")
+#include "hil_console.h"
+#endif
 #endif
 
 #include <string.h>

@@ -2,6 +2,7 @@
  * talking over stdin/stdout, its exit and crash reported with the status,
  * stderr into the log, the process group killed at close. */
 #include "selftest.h"
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -256,4 +257,107 @@ HIL_TEST(process_channel, errors_name_the_program_and_the_fix) {
     c.options = env;
     HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
     HIL_EXPECT(strstr(hil_last_error(), "option env: 'NOEQUALS' is not KEY=VALUE"), "%s", hil_last_error());
+}
+
+/* hil_proc_config.extra_fds: descriptors handed to a child under numbers it
+ * chooses (the qemu channel gives QEMU its UART, QMP and GDB sockets so). */
+HIL_SUITE(proc_extra_fds, "tags=core")
+
+static void read_line_from(int fd, char* buf, size_t size) {
+    size_t have = 0;
+    while (have + 1 < size) {
+        ssize_t n;
+        HIL_ASSERT_OK(hil_wait_readable(fd, 5000), "the child wrote nothing to its extra descriptor");
+        n = read(fd, buf + have, size - 1 - have);
+        if (n <= 0) break;
+        have += (size_t)n;
+        if (memchr(buf, '\n', have)) break;
+    }
+    buf[have] = 0;
+}
+
+HIL_TEST(proc_extra_fds, a_child_writes_to_its_fd_3) {
+    int p[2];
+    char buf[64];
+    hil_proc proc;
+    hil_proc_config pc;
+    hil_proc_fd fds[1];
+    const char* argv[] = {"sh", "-c", "echo on-three >&3", NULL};
+    HIL_ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    fds[0].child_fd = 3;
+    fds[0].parent_fd = p[1];
+    hil_proc_config_init(&pc);
+    pc.argv = argv;
+    pc.extra_fds = fds;
+    pc.n_extra_fds = 1;
+    HIL_ASSERT_OK(hil_proc_spawn(&proc, &pc));
+    close(p[1]); /* the child's copy is now the only writer: its exit ends the stream */
+    read_line_from(p[0], buf, sizeof buf);
+    HIL_EXPECT_STREQ(buf, "on-three\n");
+    HIL_EXPECT_OK(hil_proc_wait(&proc, 5000));
+    HIL_EXPECT_EQ(hil_proc_exit_code(proc.status), 0);
+    HIL_EXPECT_EQ(read(p[0], buf, sizeof buf), 0, "end of file once the child exited: no other copy leaked");
+    hil_proc_close(&proc);
+    close(p[0]);
+}
+
+/* Two descriptors whose numbers cross (parent 40 -> child 41, parent 41 ->
+ * child 40): a naive dup2 in order would overwrite the second source. */
+HIL_TEST(proc_extra_fds, crossed_numbers_reach_the_right_place) {
+    int a[2], b[2];
+    char buf[64];
+    hil_proc proc;
+    hil_proc_config pc;
+    hil_proc_fd fds[2];
+    /* dash takes only single-digit numbers in >&N */
+    const char* argv[] = {"sh", "-c", "echo to-a >/proc/self/fd/41; echo to-b >/proc/self/fd/40", NULL};
+    HIL_ASSERT_EQ(pipe2(a, O_CLOEXEC), 0);
+    HIL_ASSERT_EQ(pipe2(b, O_CLOEXEC), 0);
+    HIL_ASSERT(fcntl(40, F_GETFD) < 0 && fcntl(41, F_GETFD) < 0, "descriptors 40 and 41 are in use here");
+    HIL_ASSERT_EQ(dup3(a[1], 40, O_CLOEXEC), 40);
+    HIL_ASSERT_EQ(dup3(b[1], 41, O_CLOEXEC), 41);
+    close(a[1]);
+    close(b[1]);
+    fds[0].child_fd = 41;
+    fds[0].parent_fd = 40; /* a */
+    fds[1].child_fd = 40;
+    fds[1].parent_fd = 41; /* b */
+    hil_proc_config_init(&pc);
+    pc.argv = argv;
+    pc.extra_fds = fds;
+    pc.n_extra_fds = 2;
+    HIL_ASSERT_OK(hil_proc_spawn(&proc, &pc));
+    close(40);
+    close(41);
+    read_line_from(a[0], buf, sizeof buf);
+    HIL_EXPECT_STREQ(buf, "to-a\n");
+    read_line_from(b[0], buf, sizeof buf);
+    HIL_EXPECT_STREQ(buf, "to-b\n");
+    HIL_EXPECT_OK(hil_proc_wait(&proc, 5000));
+    hil_proc_close(&proc);
+    close(a[0]);
+    close(b[0]);
+}
+
+HIL_TEST(proc_extra_fds, bad_entries_are_refused_before_any_fork) {
+    hil_proc proc;
+    hil_proc_config pc;
+    hil_proc_fd fds[2];
+    const char* argv[] = {"true", NULL};
+    hil_proc_config_init(&pc);
+    pc.argv = argv;
+    pc.extra_fds = fds;
+    pc.n_extra_fds = 1;
+    fds[0].child_fd = 1; /* stdout: the pipe_* options' business */
+    fds[0].parent_fd = 2;
+    HIL_EXPECT_EQ(hil_proc_spawn(&proc, &pc), HIL_ERR_INVALID_ARG);
+    HIL_EXPECT(strstr(hil_last_error(), "3 or above") != NULL, "%s", hil_last_error());
+    fds[0].child_fd = 5;
+    fds[0].parent_fd = 987; /* not open */
+    HIL_EXPECT_EQ(hil_proc_spawn(&proc, &pc), HIL_ERR_INVALID_ARG);
+    fds[0].parent_fd = 2;
+    fds[1] = fds[0];
+    pc.n_extra_fds = 2;
+    HIL_EXPECT_EQ(hil_proc_spawn(&proc, &pc), HIL_ERR_INVALID_ARG);
+    HIL_EXPECT(strstr(hil_last_error(), "twice") != NULL, "%s", hil_last_error());
 }

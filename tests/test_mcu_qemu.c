@@ -252,6 +252,117 @@ HIL_TEST(qemu, options_are_checked_at_create) {
     c.options = no_image;
     HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
     HIL_EXPECT(strstr(hil_last_error(), "connectors.board.image"), "%s", hil_last_error());
+    {
+        const char* bad_gdb[] = {"machine=mps2-an385", "image=none", "gdb=localhost:12", NULL};
+        const char* bad_port[] = {"machine=mps2-an385", "image=none", "gdb=70000", NULL};
+        const char* wait_alone[] = {"machine=mps2-an385", "image=none", "gdb_wait=true", NULL};
+        const char* fine[] = {"machine=mps2-an385", "image=none", "gdb=auto", "gdb_wait=true", NULL};
+        char addr[64];
+        c.options = bad_gdb;
+        HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
+        HIL_EXPECT(strstr(hil_last_error(), "option gdb: 'localhost:12'"), "%s", hil_last_error());
+        c.options = bad_port;
+        HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
+        HIL_EXPECT(strstr(hil_last_error(), "a port (1..65535)"), "%s", hil_last_error());
+        c.options = wait_alone;
+        HIL_EXPECT_EQ(hil_channel_create(&c, &ch), HIL_ERR_CONFIG);
+        HIL_EXPECT(strstr(hil_last_error(), "set connectors.board.gdb too"), "%s", hil_last_error());
+        c.options = fine;
+        HIL_ASSERT_OK(hil_channel_create(&c, &ch));
+        HIL_EXPECT_EQ(hil_qemu_gdb_address(ch, addr, sizeof addr), HIL_ERR_STATE, "not listening before open");
+        HIL_EXPECT(strstr(hil_last_error(), "only while the channel is open"), "%s", hil_last_error());
+        hil_channel_destroy(ch);
+    }
+}
+
+/* The power auxiliary's board driver (hil_aux.h, section power;
+ * docs/power.md) on a real emulated board: off -> the UART is silent and
+ * no emulator runs; on -> it boots and greets; a cycle -> it greets again. */
+HIL_TEST(qemu, power_auxiliary_switches_the_board) {
+    hil_channel* ch;
+    hil_aux_config ac;
+    hil_aux* a = NULL;
+    const char* opts[] = {"power_type=board", NULL};
+    char buf[256];
+    hil_msg m;
+    int on = -1;
+    double v;
+    need_tools();
+    ch = board(tiny_image("power", "powered up\\n"), NULL);
+    hil_aux_config_init(&ac);
+    ac.name = "board_power";
+    ac.type = "power";
+    ac.com = ch; /* the auxiliary owns it; this test only reads the UART */
+    ac.options = opts;
+    HIL_ASSERT_OK(hil_aux_create(&ac, &a));
+    HIL_EXPECT(expect_text(ch, "powered up", 5000), "the board booted when the auxiliary started");
+    HIL_ASSERT_OK(hil_power_off(a, 5000));
+    HIL_ASSERT_OK(hil_power_state(a, &on, 1000));
+    HIL_EXPECT_EQ(on, 0);
+    HIL_EXPECT_EQ(hil_qemu_pid(ch), -1, "no emulator runs while the board is off");
+    hil_msg_init(&m, buf, sizeof buf);
+    HIL_EXPECT(hil_channel_recv(ch, &m, 300) != HIL_OK, "the UART of a board that is off is silent");
+    HIL_ASSERT_OK(hil_power_on(a, 10000));
+    HIL_EXPECT(hil_qemu_pid(ch) > 0, "the emulator runs again");
+    HIL_EXPECT(expect_text(ch, "powered up", 5000), "the board booted again");
+    HIL_ASSERT_OK(hil_power_cycle(a, 100, 10000));
+    HIL_ASSERT_OK(hil_power_state(a, &on, 1000));
+    HIL_EXPECT_EQ(on, 1);
+    HIL_EXPECT(expect_text(ch, "powered up", 5000), "the board booted after the cycle");
+    HIL_EXPECT_EQ(hil_power_measure(a, &v, NULL, 1000), HIL_ERR_UNSUPPORTED);
+    HIL_EXPECT(strstr(hil_last_error(), "power_type board cannot measure") != NULL, "%s", hil_last_error());
+    hil_aux_destroy(a);
+}
+
+/* Received by an auxiliary until want has arrived (5 s). */
+static int aux_heard(hil_aux* a, const char* want) {
+    char got[512];
+    size_t have = 0;
+    uint64_t dl = hil_deadline_ms(5000);
+    got[0] = 0;
+    while (!strstr(got, want)) {
+        hil_msg m;
+        if (have + 1 >= sizeof got) return 0;
+        hil_msg_init(&m, got + have, sizeof got - 1 - have);
+        if (hil_aux_receive_message(a, &m, hil_deadline_left_ms(dl)) != HIL_OK) return 0;
+        have += m.len;
+        got[have] = 0;
+    }
+    return 1;
+}
+
+/* The documented lab: a communication auxiliary and the power auxiliary
+ * on the same qemu connector (a proxy is inserted): the power auxiliary
+ * switches the board through its proxy channel, the other one hears it boot. */
+HIL_TEST(qemu, power_auxiliary_shares_the_board_through_a_proxy) {
+    hil_config* cfg;
+    hil_aux *com, *pwr;
+    char text[1200];
+    need_tools();
+    snprintf(text, sizeof text,
+             "connectors.board.type = qemu\n"
+             "connectors.board.machine = mps2-an385\n"
+             "connectors.board.image = %s\n"
+             "connectors.board.boot_timeout_ms = 5000\n"
+             "auxiliaries.uart.type = communication\n"
+             "auxiliaries.uart.connectors.com = board\n"
+             "auxiliaries.board_power.type = power\n"
+             "auxiliaries.board_power.power_type = board\n"
+             "auxiliaries.board_power.connectors.com = board\n",
+             tiny_image("power2", "up again\\n"));
+    HIL_ASSERT_OK(hil_config_create(&cfg));
+    HIL_ASSERT_OK(hil_config_load_kv(cfg, text, "lab.conf", HIL_PRIO_FILE));
+    HIL_ASSERT_OK(hil_aux_create_all(cfg));
+    com = hil_aux_get("uart");
+    pwr = hil_aux_get("board_power");
+    HIL_ASSERT(com && pwr && hil_aux_get("proxy:board"), "both auxiliaries and the proxy exist");
+    HIL_ASSERT_EQ(hil_aux_get_state(pwr), HIL_AUX_RUNNING);
+    /* (the first boot's greeting may come before the proxy channels open) */
+    (void)hil_aux_clear_buffer(com);
+    HIL_ASSERT_OK(hil_power_cycle(pwr, 50, 10000));
+    HIL_EXPECT(aux_heard(com, "up again"), "the communication auxiliary heard the board boot again");
+    hil_aux_destroy_all();
+    hil_config_destroy(cfg);
 }
 
 #endif /* HIL_NO_QEMU */

@@ -531,3 +531,147 @@ HIL_TEST(probe_qemu, the_example_firmware_boots_and_speaks_rtt) {
     hil_probe_destroy(p);
     qemu_stop(&q);
 }
+
+/* ---- the qemu channel's GDB stub (gdb = auto), an empty board (image = none) ---- */
+
+/* Receive from ch until `want` is in the stream (the UART carries COBS
+ * frames with zero bytes: searched with memmem). */
+static int uart_expect(hil_channel* ch, const char* want, int timeout_ms) {
+    static char got[4096];
+    size_t have = 0;
+    uint64_t deadline = hil_deadline_ms(timeout_ms);
+    for (;;) {
+        hil_msg m;
+        if (have && memmem(got, have, want, strlen(want))) return 1;
+        if (have + 256 > sizeof got) {
+            memmove(got, got + have - 256, 256);
+            have = 256;
+        }
+        hil_msg_init(&m, got + have, sizeof got - have);
+        if (hil_channel_recv(ch, &m, hil_deadline_left_ms(deadline)) != HIL_OK) return 0;
+        have += m.len;
+    }
+}
+
+static hil_channel* stub_board(const char* name, const char* machine) {
+    hil_channel_config c;
+    hil_channel* ch = NULL;
+    char mach[100];
+    const char* opts[] = {mach, "image=none", "gdb=auto", "gdb_wait=true", NULL};
+    need_prog("qemu-system-arm", "qemu-system-arm");
+    snprintf(mach, sizeof mach, "machine=%s", machine);
+    hil_channel_config_init(&c);
+    c.name = name;
+    c.type = "qemu";
+    c.options = opts;
+    HIL_ASSERT_OK(hil_channel_create(&c, &ch));
+    return ch;
+}
+
+/* Both machines: the board opens halted and empty (no boot wait), the
+ * probe finds the stub by the channel's name and flashes the example
+ * firmware, the boot LOG on the UART names the version, and a reset of
+ * the board (QMP system_reset) boots the flashed image again: without
+ * -kernel nothing is copied back over it. netduinoplus2's flash at
+ * 0x08000000 is ROM to the CPU; the stub writes it all the same. */
+HIL_TEST(probe_qemu, the_qemu_channel_serves_a_stub_that_flashes_and_survives_resets) {
+    static const char* const machines[] = {"mps2-an385", "netduinoplus2"};
+    size_t i;
+    for (i = 0; i < 2; i++) {
+        char path[600], addr[64], want[128], qaddr[80];
+        hil_channel* ch;
+        hil_probe* p;
+        char* reply = NULL;
+        snprintf(path, sizeof path, "%s/mcu/fw-%s-default.elf", st_build_dir(), machines[i]);
+        need_prog("arm-none-eabi-gcc", "gcc-arm-none-eabi");
+        need_file(path, "run make mcu-firmware");
+        ch = stub_board("stubboard", machines[i]);
+        HIL_ASSERT_OK(hil_channel_open(ch), "gdb_wait: open does not wait for a boot");
+        HIL_ASSERT_OK(hil_qemu_gdb_address(ch, addr, sizeof addr));
+        HIL_EXPECT(strncmp(addr, "127.0.0.1:", 10) == 0 && atoi(addr + 10) > 0, "%s", addr);
+        HIL_ASSERT_OK(hil_qemu_qmp(ch, "{\"execute\":\"query-status\"}", 5000, &reply));
+        HIL_EXPECT(reply && strstr(reply, "\"running\": false"), "-S: the CPU waits: %s", reply ? reply : "");
+        HIL_FREE(reply);
+        p = probe_at("stub", "qemu:stubboard", "qemu", path);
+        snprintf(qaddr, sizeof qaddr, "%s", hil_rsp_where(hil_probe_rsp(p)));
+        HIL_EXPECT(strstr(qaddr, addr) != NULL, "the probe reached %s through qemu:stubboard (%s)", addr, qaddr);
+        HIL_ASSERT_OK(hil_probe_flash(p, path, NULL), "%s", machines[i]);
+        snprintf(want, sizeof want, "boot board=%s variant=default version=1.0.0", machines[i]);
+        HIL_EXPECT(uart_expect(ch, want, 5000), "%s: the flashed firmware booted ('%s' on the UART)", machines[i], want);
+        hil_probe_destroy(p); /* detaches: the target runs on */
+        HIL_ASSERT_OK(hil_channel_reset(ch, 5000));
+        HIL_EXPECT(uart_expect(ch, want, 5000), "%s: after a reset the flashed firmware boots again", machines[i]);
+        hil_channel_destroy(ch);
+        HIL_EXPECT_EQ(hil_qemu_gdb_address_of("stubboard", addr, sizeof addr), HIL_ERR_NOT_FOUND, "closed: forgotten");
+    }
+}
+
+/* A probe auxiliary: created from configuration, flashes at start, the
+ * test reaches the probe through the aux API; its commands; a probe that
+ * cannot connect leaves it FAILED with the reason (so requires= blocks). */
+HIL_TEST(probe_qemu, the_probe_auxiliary) {
+    hil_config* cfg = NULL;
+    hil_channel* ch;
+    hil_aux_config ac;
+    hil_aux* a = NULL;
+    hil_probe* p;
+    hil_aux_cmd cmd;
+    hil_aux_report rep;
+    char path[600], why[600];
+    snprintf(path, sizeof path, "%s/mcu/fw-mps2-an385-v2.elf", st_build_dir());
+    need_prog("arm-none-eabi-gcc", "gcc-arm-none-eabi");
+    need_file(path, "run make mcu-firmware");
+    ch = stub_board("auxboard", "mps2-an385");
+    HIL_ASSERT_OK(hil_channel_open(ch));
+    HIL_ASSERT_OK(hil_config_create(&cfg));
+    HIL_ASSERT_OK(hil_config_set(cfg, "probes.board.address", "qemu:auxboard", 10, "test"));
+    HIL_ASSERT_OK(hil_config_set(cfg, "probes.board.flavor", "qemu", 10, "test"));
+    HIL_ASSERT_OK(hil_config_set(cfg, "probes.board.elf", path, 10, "test"));
+    HIL_ASSERT_OK(hil_config_set(cfg, "auxiliaries.jtag.type", "probe", 10, "test"));
+    HIL_ASSERT_OK(hil_config_set(cfg, "auxiliaries.jtag.probe", "board", 10, "test"));
+    HIL_ASSERT_OK(hil_config_set(cfg, "auxiliaries.jtag.flash", path, 10, "test"));
+    hil_aux_config_init(&ac);
+    ac.name = "jtag";
+    ac.config = cfg;
+    HIL_ASSERT_OK(hil_aux_create(&ac, &a));
+    HIL_EXPECT(hil_aux_get("jtag") == a, "found by name");
+    p = hil_aux_probe(a);
+    HIL_ASSERT(p != NULL, "a running probe auxiliary has its probe");
+    HIL_EXPECT(uart_expect(ch, "boot board=mps2-an385 variant=v2 version=1.0.0", 5000), "flashed at start");
+    HIL_ASSERT_OK(hil_probe_halt(p, 2000));
+    {
+        uint64_t pc = 0;
+        HIL_ASSERT_OK(hil_probe_read_pc(p, &pc));
+        HIL_EXPECT(pc > 0 && pc < 0x400000, "halted in the firmware's code (pc 0x%llx)", (unsigned long long)pc);
+    }
+    HIL_ASSERT_OK(hil_probe_resume(p));
+    /* the commands: a reset through the probe boots again */
+    memset(&cmd, 0, sizeof cmd);
+    cmd.code = HIL_PROBE_CMD_RESET;
+    HIL_ASSERT_OK(hil_aux_run_command(a, &cmd, 1, 10000, &rep));
+    HIL_EXPECT(uart_expect(ch, "boot board=mps2-an385 variant=v2", 5000), "reset through the auxiliary");
+    cmd.code = HIL_PROBE_CMD_FLASH;
+    cmd.data = "/nonexistent/fw.elf";
+    cmd.len = strlen("/nonexistent/fw.elf");
+    HIL_EXPECT_NE(hil_aux_run_command(a, &cmd, 1, 10000, &rep), HIL_OK);
+    HIL_EXPECT(strstr(rep.text, "/nonexistent/fw.elf") != NULL, "%s", rep.text);
+    HIL_EXPECT(hil_aux_probe(hil_aux_get("jtag")) == p, "still usable after a failed command");
+    hil_aux_destroy(a);
+    hil_channel_destroy(ch);
+    /* no board any more: the auxiliary fails, naming the probe and why */
+    a = NULL;
+    HIL_EXPECT_NE(hil_aux_create(&ac, &a), HIL_OK);
+    if (a) {
+        HIL_EXPECT_EQ(hil_aux_get_state(a), HIL_AUX_FAILED);
+        hil_aux_why(a, why, sizeof why);
+        hil_aux_destroy(a);
+    } else {
+        snprintf(why, sizeof why, "%s", hil_last_error());
+    }
+    HIL_EXPECT(strstr(why, "qemu:auxboard") && strstr(why, "no open qemu channel"), "%s", why);
+    /* the process backend is refused: the connection would be out of the test's reach */
+    HIL_ASSERT_OK(hil_config_set(cfg, "auxiliaries.jtag.backend", "process", 20, "test"));
+    HIL_EXPECT_EQ(hil_aux_create(&ac, &a), HIL_ERR_CONFIG);
+    HIL_EXPECT(strstr(hil_last_error(), "backend = process"), "%s", hil_last_error());
+    hil_config_destroy(cfg);
+}

@@ -17,6 +17,7 @@
 #include "board.h"
 #include "text.h"
 #include "rtt.h"
+#include "shell.h"
 
 #ifndef FW_TESTAPP
 #define FW_TESTAPP 1
@@ -305,8 +306,11 @@ static void text_command(char* cmd) {
         text_str(&r, " crc_errors=");
         text_u32(&r, target.crc_errors);
 #endif
+    } else if (text_eq(cmd, "shell zephyr") || text_eq(cmd, "shell uboot")) { /* shell.c has the UART until exit */
+        shell_start(cmd[6] == 'z' ? SHELL_ZEPHYR : SHELL_UBOOT, identity);
+        return;
     } else if (text_eq(cmd, "list")) {
-        text_str(&r, "ok version count echo stats list fault=bus|udf|hang|reset|badcrc");
+        text_str(&r, "ok version count echo stats list shell=zephyr|uboot fault=bus|udf|hang|reset|badcrc");
     } else if ((arg = word_after(cmd, "fault")) != 0) {
         if (!text_eq(arg, "bus") && !text_eq(arg, "udf") && !text_eq(arg, "hang") && !text_eq(arg, "reset") &&
             !text_eq(arg, "badcrc")) {
@@ -344,6 +348,10 @@ static void text_command(char* cmd) {
 
 /* One received byte: a text line ('#' between frames, up to '\n') or testApp. */
 static void demux(uint8_t c) {
+    if (shell_active()) {
+        shell_input(c, identity);
+        return;
+    }
     if (line_len == LINE_SKIP) { /* the rest of a line too long to keep */
         if (c == '\n') {
             line_len = LINE_NONE;

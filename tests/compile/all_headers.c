@@ -15,6 +15,12 @@
 #if __has_include("hil_probe.h")
 #include "hil_probe.h"
 #endif
+#if __has_include("hil_uds.h")
+#include "hil_uds.h"
+#endif
+#if __has_include("hil_console.h")
+#include "hil_console.h"
+#endif
 
 HIL_TEST(matrix, compiles) { HIL_ASSERT_EQ(1, 1); }
 

@@ -49,17 +49,22 @@ mkdir -p "$vm_dir/bin"
 # warn about static linking; nothing here uses them.
 flags=(-std=c99 -O2 -g -Wall -Wextra -Wpedantic -Werror -I. -Itests/vm
        -DHIL_HAVE_LIBSOCKETCAN -DHIL_HAVE_LIBSERIALPORT)
-srcs=(tests/vm/vm_main.c tests/vm/vm_socketcan.c tests/vm/vm_serial.c tests/vm/vm_bench_can.c)
+srcs=(tests/vm/vm_main.c tests/vm/vm_socketcan.c tests/vm/vm_serial.c tests/vm/vm_bench_can.c
+      tests/vm/vm_isotp.c tests/vm/vm_uds.c)
 say "building $vm_dir/bin/hil_vm_tests (static)"
 "$cc" "${flags[@]}" -static -pthread -o "$vm_dir/bin/hil_vm_tests" "${srcs[@]}" \
     -lsocketcan -lserialport -lm 2> >(grep -v -e 'statically linked applications requires at runtime' \
                                          -e 'in function' >&2) || { say "FAIL: building the VM test program"; exit 1; }
 "$cc" -std=c99 -O2 -Wall -Wextra -o "$vm_dir/bin/uart_peer" tests/vm/uart_peer.c || exit 1
+# the ECU simulator the uds suite talks to over the kernel's ISO-TP (vm_uds.c)
+"$cc" -std=c99 -O2 -Wall -Wextra -Wpedantic -Werror -static -o "$vm_dir/bin/ecu-sim" examples/ecu-sim/ecu_sim.c || exit 1
 
 # can-utils for the interoperability tests: the host's dynamically linked
-# candump and canplayer with the two libraries they need.
+# programs, each with the libraries ldd names and the loader, copied with
+# --file (mkinitramfs.sh's --bin takes static programs only). The same
+# Debian binaries a user runs, not a rebuild: can-utils needs only libc.
 files=()
-for prog in canplayer candump; do
+for prog in canplayer candump isotpsend isotprecv isotpdump; do
     p=$(command -v "$prog" 2>/dev/null) || continue
     files+=(--file "$p:/usr/bin/$prog")
     while read -r lib; do
@@ -81,7 +86,7 @@ else
 fi
 vm_rc=0
 tests/vm/run.sh --build-dir "$vm_dir" --timeout "$timeout_s" --quiet \
-    --bin "$vm_dir/bin/hil_vm_tests" "${files[@]+"${files[@]}"}" \
+    --bin "$vm_dir/bin/hil_vm_tests" --bin "$vm_dir/bin/ecu-sim" "${files[@]+"${files[@]}"}" \
     --peer "$(printf '%q' "$vm_dir/bin/uart_peer") --quiet" \
     -- "${args[@]}" || vm_rc=$?
 console=$vm_dir/run/console.log
@@ -111,11 +116,20 @@ printf '%s\n' "$host_out" | sed -n '/^[0-9]* passed, /!p'
 host_line=$(printf '%s\n' "$host_out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' | tail -n 1)
 [ -n "$host_line" ] || { host_line="0 passed, 1 failed, 0 skipped"; host_rc=1; }
 
+# The shell auxiliary against the guest's login on ttyS2: a VM of its own (tests/vm/shell-vm.sh).
+shell_rc=0
+shell_out=$(BUILD=$build tests/vm/shell-vm.sh 2>&1) || shell_rc=$?
+printf '%s\n' "$shell_out" | sed -n '/^[0-9]* passed, /!p'
+shell_line=$(printf '%s\n' "$shell_out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' | tail -n 1)
+[ -n "$shell_line" ] || { shell_line="0 passed, 1 failed, 0 skipped"; shell_rc=1; }
+
 echo "test-vm: guest (VM) suites: $vm_line   [JUnit $vm_dir/results/vm.xml]"
 echo "test-vm: host checks of the guest's traces: $host_line   [JUnit $vm_dir/host.xml]"
+echo "test-vm: the shell auxiliary on the guest's console: $shell_line   [JUnit $build/vm-shell/console_vm.xml]"
 read -r p1 _ f1 _ s1 _ <<<"${vm_line//,/}"
 read -r p2 _ f2 _ s2 _ <<<"${host_line//,/}"
-echo "$((p1 + p2)) passed, $((f1 + f2)) failed, $((s1 + s2)) skipped"
+read -r p3 _ f3 _ s3 _ <<<"${shell_line//,/}"
+echo "$((p1 + p2 + p3)) passed, $((f1 + f2 + f3)) failed, $((s1 + s2 + s3)) skipped"
 if [ $vm_rc != 0 ]; then exit $vm_rc; fi
-[ $host_rc = 0 ] || exit 1
+[ $host_rc = 0 ] && [ $shell_rc = 0 ] || exit 1
 exit 0

@@ -3,14 +3,20 @@
  * statically and runs it through tests/vm/run.sh:
  *
  *     hil_vm_tests run --junit /results/vm.xml     the suites (closing line last)
- *     hil_vm_tests bench [FRAMES]                  BENCH lines (make bench-vm)
+ *     hil_vm_tests bench [FRAMES]                  BENCH lines (make bench-vm): CAN
+ *                                                  frames, then ISO-TP transfers, then UDS
  */
 #define HIL_IMPLEMENTATION
 #include "vm_tests.h"
+#include "hil_aux.h"   /* their implementations too: vm_uds.c uses the uds auxiliary */
+#include "hil_probe.h"
+#include "hil_uds.h"
 
 #include <sys/stat.h>
 
 int vm_bench_can(int argc, char** argv); /* vm_bench_can.c */
+int vm_bench_isotp(void);                /* vm_isotp.c */
+int vm_bench_uds(void);                  /* vm_uds.c */
 
 const char* vm_results_dir(void) {
     const char* d = getenv("HILVM_RESULTS_DIR");
@@ -67,6 +73,10 @@ hil_channel* vm_channel(const char* name, const char* type, const char* const* o
 }
 
 int main(int argc, char** argv) {
-    if (argc > 1 && strcmp(argv[1], "bench") == 0) return vm_bench_can(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "bench") == 0) {
+        int rc = vm_bench_can(argc - 1, argv + 1);
+        if (!rc) rc = vm_bench_isotp();
+        return rc ? rc : vm_bench_uds();
+    }
     return hil_main(argc, argv);
 }

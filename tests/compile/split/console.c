@@ -1,0 +1,6 @@
+/* One module's implementation in a file of its own: see core.c. */
+#define HIL_IMPLEMENTATION_CONSOLE
+#include "hil.h"
+#include "hil_connectors.h"
+#include "hil_aux.h"
+#include "hil_console.h"

@@ -1,0 +1,4 @@
+/* One module's implementation in a file of its own: see core.c. */
+#define HIL_IMPLEMENTATION_RUNNER
+#include "hil.h"
+#include "hil_runner.h"
