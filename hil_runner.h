@@ -6,6 +6,9 @@
  *   PART 2   the lazy scheduler: the pure core (hil_sched_*), the lab from
  *            configuration, the `schedule` and `merge-results` commands
  *            (docs/scheduler.md)
+ *   PART 3   lab operations: board locks shared by every process on the
+ *            lab host, persistent board health, the `lab` command,
+ *            reservation hooks (docs/lab.md)
  *
  * ==========================================================================
  * PART 1: JOBS AND TASKS
@@ -165,6 +168,39 @@
  *
  * Docs: docs/scheduler.md.
  *
+ * ==========================================================================
+ * PART 3: LAB OPERATIONS
+ * ==========================================================================
+ *
+ * Several schedules (CI pipelines, a developer, a soak) on one lab host
+ * share its boards: each run holds its boards through kernel record locks
+ * in a lab state directory (lab.state, --lab-state; default <job.runs>/lab)
+ * that the kernel drops when a holder dies, so `kill -9` never leaves a
+ * board locked. A schedule waits (on its condition variable, woken by
+ * inotify on that directory) for a board another process holds, or with
+ * --no-wait fails at once naming the holders. Each board's health (the
+ * infrastructure-failure streak, quarantine and why, the last result, the
+ * newest events) is kept there across sessions; lab.health_check brings a
+ * quarantined board back. resources.<name>.acquire / .release run around
+ * each use of a board for lab-wide reservation systems (labgrid).
+ *
+ *     # lab.conf
+ *     lab.health_check = ./suite --set connectors.dut.port={board.port} run -f health.ping
+ *     resources.pico1.acquire = labgrid-client -p {board} acquire
+ *     resources.pico1.release = labgrid-client -p {board} release
+ *
+ *     ./suite schedule -c lab.conf [--no-wait] [--lab-state DIR]
+ *     ./suite run --board BOARD        # a test program by hand, holding BOARD
+ *     ./suite lab status [--json]
+ *     ./suite lab release BOARD [--force]
+ *     ./suite lab quarantine BOARD --reason TEXT | lab unquarantine BOARD
+ *
+ * In C: hil_lab_open, hil_lab_try_lock / hil_lab_unlock, hil_lab_status,
+ * hil_lab_state_load / hil_lab_quarantine / hil_lab_note_result (the
+ * example is at PART 3's declarations).
+ *
+ * Docs: docs/lab.md.
+ *
  * Needs hil.h. The implementation is compiled where HIL_IMPLEMENTATION is
  * defined (after hil.h's), or HIL_IMPLEMENTATION_RUNNER in a file of its
  * own (hil.h, section 10): parts 1 and 2 share their internals, so the
@@ -172,8 +208,9 @@
  *
  * COMPILE-TIME OPTIONS (define them the same way in every file that
  * includes this header, e.g. with -D):
- *   HIL_NO_SCHEDULER    leave out PART 2: hil_sched_*, the lab, the
- *                       `schedule` and `merge-results` commands, report.html.
+ *   HIL_NO_SCHEDULER    leave out PARTS 2 and 3: hil_sched_*, the lab,
+ *                       hil_lab_*, the `schedule`, `lab` and `merge-results`
+ *                       commands, report.html.
  *                       More than half of this header's implementation; jobs
  *                       and tasks (PART 1) stay. Without hil_runner.h at all,
  *                       jobs go too.
@@ -546,6 +583,7 @@ typedef struct hil_sched_resource_info {
     int quarantined;
     uint32_t run; /* HIL_SCHED_NONE when free */
     uint32_t infra_streak;
+    int held; /* held by another process (hil_sched_set_held) */
 } hil_sched_resource_info;
 
 typedef struct hil_sched_run_info {
@@ -626,6 +664,9 @@ HIL_API hil_result hil_sched_add_item(hil_sched* s, const hil_sched_item_spec* s
 HIL_API hil_result hil_sched_add_spec(hil_sched* s, const hil_sched_spec* spec, uint32_t* first_item,
                                       uint32_t* n_items);
 HIL_API hil_result hil_sched_set_quarantine(hil_sched* s, uint32_t resource, int on);
+/* Mark a board as held by another process (lab board locks, PART 3): it is
+ * busy (not free) but still eligible, so its work waits, never Blocked. */
+HIL_API hil_result hil_sched_set_held(hil_sched* s, uint32_t resource, int on);
 HIL_API hil_result hil_sched_use_history(hil_sched* s, hil_sched_history* h);
 
 /* events */
@@ -709,6 +750,8 @@ typedef struct hil_schedule_config {
     int console;                   /* HIL_JOB_CONSOLE_* */
     int color;
     double max_runtime_s;          /* runs, builds and flashes without a timeout stop after this (0: never) */
+    const char* lab_state;         /* board locks and health (PART 3); NULL: <runs_dir>/lab, "": none */
+    int no_wait;                   /* a board held by another run fails the schedule at once */
 } hil_schedule_config;
 
 typedef struct hil_schedule_summary {
@@ -717,6 +760,7 @@ typedef struct hil_schedule_summary {
     double ratio; /* makespan / lower bound */
     uint32_t items, runs, blocked, retried;
     int exit_code; /* what the schedule command returns */
+    int64_t lab_wait_ns; /* time work waited for boards other processes held */
 } hil_schedule_summary;
 
 HIL_API void hil_schedule_config_init(hil_schedule_config* c);
@@ -729,6 +773,110 @@ HIL_API hil_result hil_merge_results(const char* const* inputs, size_t n, const 
 /* The scheduler extension (schedule, merge-results). Registered by a
  * constructor; call it before hil_main() with HIL_NO_CONSTRUCTORS. */
 HIL_API void hil_scheduler_register(void);
+
+/* ==========================================================================
+ * PART 3: lab operations - declarations (docs/lab.md)
+ * ==========================================================================
+ * Boards shared between processes: every schedule (and anything else that
+ * uses hil_lab_try_lock) holds its boards through kernel record locks on
+ * <lab dir>/<board>.lock, which the kernel drops when the holder dies, so
+ * a `kill -9` never leaves a board locked. The lock file's text names the
+ * holder (pid, user, host, run, since) for `lab status`. Beside each lock,
+ * <board>.state keeps the board's health across sessions: quarantine (and
+ * why), the infrastructure-failure streak, the last result, the newest
+ * events; written as a temporary file renamed over the old one.
+ *
+ *     hil_lab* lab;
+ *     hil_lab_holder who;
+ *     hil_lab_open("runs/lab", &lab);
+ *     if (hil_lab_try_lock(lab, "pico1", "nightly", 0, &who) == HIL_ERR_BUSY)
+ *         printf("pico1 is held by pid %ld (%s, %s)\n", who.pid, who.user, who.run);
+ *     ... use the board ...
+ *     hil_lab_unlock(lab, "pico1");
+ *     hil_lab_close(lab);
+ *
+ * The locks are POSIX record locks (fcntl F_SETLK): a forked child does not
+ * inherit them, and they are owned by the process, so one process opens a
+ * lab directory once (hil_lab_open returns the same object again, counted)
+ * and never opens a lock file elsewhere (closing any descriptor of it would
+ * drop the lock). THREADS: a hil_lab may be used from any thread.
+ */
+#define HIL_LAB_EVENTS 16 /* health history kept per board */
+#define HIL_LAB_TEXT 200  /* longest reason, run name or event text kept */
+
+typedef struct hil_lab hil_lab;
+
+typedef struct hil_lab_holder {
+    int held;         /* someone holds the board now */
+    int mine;         /* ... this process */
+    long pid;         /* the holder's process (from the kernel's lock) */
+    char user[64];
+    char host[128];
+    char run[HIL_LAB_TEXT];
+    int64_t since_ns; /* wall clock, ns since 1970 */
+    int64_t until_ns; /* when the holder expects to be done (wall; 0: unknown) */
+} hil_lab_holder;
+
+typedef struct hil_lab_event {
+    int64_t wall_ns;
+    char kind[16]; /* passed failed infra quarantined unquarantined health-passed health-failed released */
+    char text[HIL_LAB_TEXT];
+} hil_lab_event;
+
+typedef struct hil_lab_board_state {
+    int quarantined;
+    int64_t quarantined_ns;
+    char reason[HIL_LAB_TEXT];
+    uint32_t streak; /* infrastructure failures in a row */
+    char last_result[16];
+    char last_run[HIL_LAB_TEXT];
+    int64_t last_ns;
+    hil_lab_event events[HIL_LAB_EVENTS]; /* oldest first */
+    size_t n_events;
+} hil_lab_board_state;
+
+/* Open (creating it) a lab state directory. Free it with hil_lab_close. */
+HIL_API hil_result hil_lab_open(const char* dir, hil_lab** out);
+HIL_API void hil_lab_close(hil_lab* lab);
+HIL_API const char* hil_lab_dir(const hil_lab* lab);
+/* Take a free board now, never waiting: HIL_OK, or HIL_ERR_BUSY with
+ * *holder (may be NULL) saying who holds it. expected_ns (0: unknown) is
+ * written for the others' ETA. Board names: letters, digits, . _ + -. */
+HIL_API hil_result hil_lab_try_lock(hil_lab* lab, const char* board, const char* run, int64_t expected_ns,
+                                    hil_lab_holder* holder);
+HIL_API hil_result hil_lab_unlock(hil_lab* lab, const char* board);
+HIL_API hil_result hil_lab_holder_get(hil_lab* lab, const char* board, hil_lab_holder* out);
+/* Hold the lab-wide lock across several calls, so that looking at every
+ * board and then locking some is one step for the other processes (the
+ * scheduler's dispatch). Held for microseconds; recursive. */
+HIL_API hil_result hil_lab_section_begin(hil_lab* lab);
+HIL_API void hil_lab_section_end(hil_lab* lab);
+/* A descriptor that becomes readable when a board may have been released
+ * (inotify on the directory); hil_lab_wait_drain empties it. -1: none. */
+HIL_API int hil_lab_wait_fd(hil_lab* lab);
+HIL_API void hil_lab_wait_drain(hil_lab* lab);
+/* An operator's release: a board whose holder died is cleared; a live
+ * holder is refused (HIL_ERR_BUSY) unless force, which sends it SIGTERM
+ * and waits up to timeout_s for the kernel to drop its lock. */
+HIL_API hil_result hil_lab_release(hil_lab* lab, const char* board, int force, double timeout_s);
+/* Persistent health. A torn file gives its whole lines: HIL_ERR_INVALID_ARG
+ * then, *bad_line (may be NULL) the first line skipped; without the
+ * "# hil-lab-state 1" line nothing is loaded. */
+HIL_API void hil_lab_board_state_init(hil_lab_board_state* st);
+HIL_API hil_result hil_lab_state_parse(const char* buf, size_t len, hil_lab_board_state* out, size_t* bad_line);
+HIL_API hil_result hil_lab_state_format(const hil_lab_board_state* st, hil_strbuf* out);
+HIL_API hil_result hil_lab_state_load(hil_lab* lab, const char* board, hil_lab_board_state* out);
+HIL_API hil_result hil_lab_quarantine(hil_lab* lab, const char* board, int on, const char* kind, const char* reason);
+/* A run ended on the board: result ("passed", "failed", ...), infra_why
+ * (NULL: not the lab's failure) for the streak; with quarantine_after > 0 a
+ * streak that long quarantines the board (*quarantined_now, may be NULL). */
+HIL_API hil_result hil_lab_note_result(hil_lab* lab, const char* board, const char* run, const char* result,
+                                       const char* infra_why, uint32_t quarantine_after, int* quarantined_now);
+/* `lab status` as text or JSON (docs/lab.md has the schema) for the boards
+ * named (NULL: every board with a file in the directory). */
+HIL_API hil_result hil_lab_status(hil_lab* lab, const char* const* boards, size_t n, int json, hil_strbuf* out);
+/* The lab extension (the `lab` command, lab.* options). */
+HIL_API void hil_lab_register(void);
 #endif /* HIL_NO_SCHEDULER */
 #ifdef __cplusplus
 }
@@ -4156,6 +4304,7 @@ typedef struct hil__sched_res {
     uint32_t run;               /* NONE when not busy */
     uint32_t infra_streak;
     uint8_t quarantined;
+    uint8_t held; /* held by another process (hil_sched_set_held): busy, not blocked */
 } hil__sched_res;
 
 typedef struct hil__sched_role {
@@ -4797,7 +4946,7 @@ static hil_result hil__sched_set_intern(hil_sched* s, uint32_t n, uint32_t* out)
 }
 
 static int hil__sched_free(const hil_sched* s, uint32_t r) {
-    return s->res[r].run == HIL_SCHED_NONE && !s->res[r].quarantined;
+    return s->res[r].run == HIL_SCHED_NONE && !s->res[r].quarantined && !s->res[r].held;
 }
 
 static int hil__sched_needs_reflash(const hil_sched* s, const hil__sched_class* c, uint32_t role, uint32_t r) {
@@ -5091,10 +5240,23 @@ HIL_API hil_result hil_sched_set_quarantine(hil_sched* s, uint32_t r, int on) {
         return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_set_quarantine: no resource %u", (unsigned)r);
     res = &s->res[r];
     if ((res->quarantined != 0) == (on != 0)) return HIL_OK;
-    if (res->run == HIL_SCHED_NONE) s->n_free += on ? (uint32_t)-1 : 1u;
+    if (res->run == HIL_SCHED_NONE && !res->held) s->n_free += on ? (uint32_t)-1 : 1u;
     res->quarantined = on ? 1 : 0;
     if (!on) res->infra_streak = 0;
     s->dirty = 1;
+    s->idle = 0;
+    return HIL_OK;
+}
+
+/* A board another process holds (PART 3's board locks) is busy but still
+ * eligible: its items wait for it instead of being Blocked. */
+HIL_API hil_result hil_sched_set_held(hil_sched* s, uint32_t r, int on) {
+    hil__sched_res* res;
+    if (!s || r >= s->n_res) return hil_error(HIL_ERR_INVALID_ARG, "hil_sched_set_held: no resource %u", (unsigned)r);
+    res = &s->res[r];
+    if ((res->held != 0) == (on != 0)) return HIL_OK;
+    if (res->run == HIL_SCHED_NONE && !res->quarantined) s->n_free += on ? (uint32_t)-1 : 1u;
+    res->held = on ? 1 : 0;
     s->idle = 0;
     return HIL_OK;
 }
@@ -5330,7 +5492,7 @@ static void hil__sched_release_res(hil_sched* s, const hil__sched_run* run, unsi
         } else {
             r->infra_streak = 0;
         }
-        if (!r->quarantined) s->n_free++;
+        if (!r->quarantined && !r->held) s->n_free++;
     }
 }
 
@@ -5635,6 +5797,7 @@ HIL_API hil_result hil_sched_resource_info_get(const hil_sched* s, uint32_t res,
     out->quarantined = r->quarantined;
     out->run = r->run;
     out->infra_streak = r->infra_streak;
+    out->held = r->held;
     return HIL_OK;
 }
 
@@ -7140,6 +7303,9 @@ typedef struct hil__lab_res {
     double flash_timeout_s;
     int quarantined;
     int simulated; /* added by --add-board */
+    char* acquire; /* reservation hooks (PART 3): run around each use of the board */
+    char* release;
+    double hook_timeout_s;
     char* power; /* a command that power-cycles the board (docs/power.md); NULL: none */
     double power_timeout_s, power_retries;
 } hil__lab_res;
@@ -7218,6 +7384,8 @@ static void hil__lab_free(hil__lab* L) {
         }
         HIL_FREE(r->conns);
         HIL_FREE(r->flash);
+        HIL_FREE(r->acquire);
+        HIL_FREE(r->release);
         HIL_FREE(r->power);
     }
     HIL_FREE(L->res);
@@ -7319,12 +7487,16 @@ static hil_result hil__lab_load_resources(hil__lab* L) {
         x->type = hil__lab_dup_opt(L->cfg, "resources.%s.type%s", names[i], "", &ok);
         x->flashed = hil__lab_dup_opt(L->cfg, "resources.%s.flashed%s", names[i], "", &ok);
         x->flash = hil__lab_dup_opt(L->cfg, "resources.%s.flash%s", names[i], "", &ok);
+        x->acquire = hil__lab_dup_opt(L->cfg, "resources.%s.acquire%s", names[i], "", &ok);
+        x->release = hil__lab_dup_opt(L->cfg, "resources.%s.release%s", names[i], "", &ok);
         x->power = hil__lab_dup_opt(L->cfg, "resources.%s.power%s", names[i], "", &ok);
         if (!x->name || !ok) return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
         if ((r = hil__lab_list_opt(L->cfg, "resources.%s.tags%s", names[i], "", &x->tags)) != HIL_OK ||
             (r = hil__lab_list_opt(L->cfg, "resources.%s.variants%s", names[i], "", &x->variants)) != HIL_OK ||
             (r = hil__lab_list_opt(L->cfg, "resources.%s.connectors%s", names[i], "", &conns)) != HIL_OK ||
             (r = hil__lab_number(L->cfg, "resources.%s.flash_timeout%s", names[i], "", 300, 0, &x->flash_timeout_s)) !=
+                HIL_OK ||
+            (r = hil__lab_number(L->cfg, "resources.%s.hook_timeout%s", names[i], "", 60, 0, &x->hook_timeout_s)) !=
                 HIL_OK ||
             (r = hil__lab_number(L->cfg, "resources.%s.power_timeout%s", names[i], "", 60, 0, &x->power_timeout_s)) !=
                 HIL_OK ||
@@ -7960,6 +8132,7 @@ static hil_result hil__ph_expand(const hil__ph* ph, const char* tmpl, const char
         else if (!dot) {
             for (k = 0; k < ph->n_roles && !val; k++)
                 if (strcmp(ph->role[k], name) == 0) val = ph->res_name[k];
+            if (!val && strcmp(name, "run") == 0 && ph->item) val = ph->item; /* reservation hooks */
         } else {
             const char* conn = hil__ph_connector(ph, name, (size_t)(dot - name));
             if (conn) {
@@ -8023,6 +8196,7 @@ typedef struct hil__srun {
     char why[HIL__SCHED_REASON_MAX]; /* the first infrastructure failure */
     hil_task* test;
     int started;
+    unsigned acquired; /* roles whose acquire hook passed: their release hook runs */
 } hil__srun;
 
 /* What waits for an end: a task and what it belongs to. */
@@ -8054,6 +8228,18 @@ typedef struct hil__sdrv {
     int64_t eta, eta_at; /* the last ETA and when it was computed */
     hil_sched_bound lb;
     int oom;
+    /* PART 3: the lab's board locks (NULL: lab.state = off) */
+    hil_lab* lab;
+    uint8_t* lab_mine;       /* per resource: this schedule holds its lock */
+    uint32_t lab_held;       /* boards other processes hold now */
+    int64_t lab_wait_from;   /* when waiting for them began (0: not waiting) */
+    int64_t lab_wait_ns;     /* time spent waiting for them, in all */
+    int64_t lab_until;       /* wall: the earliest end another holder expects (0: unknown) */
+    int lab_wake, lab_intr;  /* set by the watcher thread, under J->mu */
+    int lab_watching;
+    hil_thread lab_watcher;
+    hil_waker lab_stop;
+    char lab_refused[1200]; /* --no-wait: why the waiting work items did not start */
 } hil__sdrv;
 
 static hil__sdrv* hil__sdrv_cur; /* the schedule being run (jobs do not nest) */
@@ -8195,6 +8381,7 @@ static const char* hil__lab_image(const hil__lab* L, const char* variant) {
 }
 
 static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome o, unsigned infra, const char* why);
+static int hil__sdrv_lab_acquire(hil__sdrv* D, uint32_t run, unsigned* failed, char* why, size_t size);
 
 /* Start the tests (or the command) of a run whose boards are ready. */
 static void hil__sdrv_start_test(hil__sdrv* D, uint32_t run) {
@@ -8314,9 +8501,11 @@ static void hil__sdrv_start_test(hil__sdrv* D, uint32_t run) {
 
 /* A run's boards that need new firmware get it first, through their flash
  * command (a failure there is the board's, not the tests'). */
-static void hil__sdrv_start_run(hil__sdrv* D, const hil_sched_decision* d) {
+static void hil__sdrv_start_run(hil__sdrv* D, const hil_sched_decision* d, unsigned lock_failed, const char* lock_why) {
     hil__srun* R;
     uint32_t k;
+    unsigned acq_failed = 0;
+    char acq_why[HIL__SCHED_REASON_MAX];
     if (d->run >= D->cap_runs) {
         size_t cap = d->run * 2 + 16;
         hil__srun* p = (hil__srun*)HIL_REALLOC(D->runs, cap * sizeof *p);
@@ -8349,6 +8538,23 @@ static void hil__sdrv_start_run(hil__sdrv* D, const hil_sched_decision* d) {
     R->ph.image = hil__lab_image(D->L, R->ph.variant);
     R->ph.rundir = D->rt->directory;
     R->reflash = d->reflash_mask;
+    /* a board another process took after all, or a reservation hook that
+     * failed: a failure of the lab, retried elsewhere, never a test's */
+    if (lock_failed) {
+        hil__sdrv_run_finished(D, d->run, HIL_SCHED_ERROR, lock_failed, lock_why);
+        return;
+    }
+    if (!hil__sdrv_lab_acquire(D, d->run, &acq_failed, acq_why, sizeof acq_why)) {
+        hil_sched_run_info ri;
+        hil__job_log(D->J, "warning", "%s: %s", R->ph.item, acq_why);
+        hil__sdrv_run_finished(D, d->run, HIL_SCHED_ERROR, acq_failed, acq_why);
+        if (hil_sched_run_info_get(D->L->s, d->run, &ri) == HIL_OK && !ri.requeued) {
+            char note[HIL__SCHED_REASON_MAX + 64];
+            hil__sfmt(note, sizeof note, "a failure of the lab, not of a test: %s", acq_why);
+            hil__sdrv_not_run(D, R->ph.item, HIL_BLOCKED, note);
+        }
+        return;
+    }
     for (k = 0; k < d->n_roles; k++) {
         const hil__lab_res* x = R->ph.res[k];
         hil__ph fph;
@@ -8430,6 +8636,361 @@ static void hil__sdrv_start_build(hil__sdrv* D, uint32_t b) {
                                  hil__sdrv_now());
 }
 
+/* ---- the lab's board locks, health and hooks in a schedule (PART 3, docs/lab.md) ------------ */
+
+/* A task that failed because of the lab, not the tests: its failures become
+ * Skipped with the reason, so the schedule's verdict stays the tests'. */
+static void hil__sdrv_unfail(hil__sdrv* D, hil_task* t, const char* why) {
+    size_t i;
+    if (!t) return;
+    hil_mutex_lock(&D->J->mu);
+    for (i = 0; t->sum && i < t->sum->n_results; i++) {
+        hil_test_result* r = &t->sum->results[i];
+        if (!hil_outcome_is_failure(r->outcome)) continue;
+        HIL_FREE(r->reason);
+        r->reason = hil_strdup(why);
+        r->outcome = HIL_SKIPPED;
+    }
+    if (t->sum) {
+        hil__sum_finish(t->sum);
+        t->outcome = t->sum->outcome;
+    }
+    HIL_FREE(t->reason);
+    t->reason = hil_strdup(why);
+    hil_mutex_unlock(&D->J->mu);
+}
+
+/* Run a board's command (a health check, an acquire or release hook) as a
+ * task of the job and wait for it: 1 when it passed, else 0 and why. */
+static int hil__sdrv_board_cmd(hil__sdrv* D, size_t ri, const char* tmpl, const char* what, const char* id,
+                               const char* item, double timeout_s, char* why, size_t why_size) {
+    const hil__lab_res* x = &D->L->res[ri];
+    hil__ph ph;
+    hil_task_options to;
+    hil_task* t = NULL;
+    char** argv = NULL;
+    hil_result r;
+    int ok;
+    memset(&ph, 0, sizeof ph);
+    ph.L = D->L;
+    ph.n_roles = 1;
+    ph.res[0] = x;
+    ph.res_name[0] = x->name;
+    ph.role[0] = "board";
+    ph.item = item;
+    ph.rundir = D->rt->directory;
+    r = hil__ph_argv(&ph, tmpl, what, &argv);
+    hil_task_options_init(&to);
+    to.taskid = id;
+    to.argv = (const char* const*)argv;
+    to.max_runtime_s = timeout_s > 0 ? timeout_s : 60;
+    if (r == HIL_OK) r = hil_task_create(D->rt, &to, &t);
+    hil__strv_free(argv);
+    if (r != HIL_OK) {
+        hil__sfmt(why, why_size, "%s", hil_last_error());
+        return 0;
+    }
+    hil__sdrv_note(D, t, HIL__ST_NOT_RUN, 0, 0);
+    if (hil_task_start(t) != HIL_OK || hil_task_wait(t, 0) != HIL_OK) {
+        hil__sfmt(why, why_size, "%s: %s", what, hil_task_reason(t) ? hil_task_reason(t) : "not started");
+        return 0;
+    }
+    ok = !hil_outcome_is_failure(t->outcome);
+    if (!ok) {
+        char note[HIL__SCHED_REASON_MAX + 64];
+        hil__sfmt(why, why_size, "%s: %s", what, t->reason ? t->reason : hil_outcome_str(t->outcome));
+        hil__sfmt(note, sizeof note, "a failure of the lab, not of a test: %s", why);
+        hil__sdrv_unfail(D, t, note);
+    }
+    return ok;
+}
+
+/* At the start: boards the lab state keeps quarantined stay out, unless the
+ * health check (lab.health_check) passes on them now. */
+static void hil__sdrv_lab_begin(hil__sdrv* D) {
+    const char* check = hil_config_get(D->L->cfg, "lab.health_check", NULL);
+    double timeout_s = hil_config_get_float(D->L->cfg, "lab.health_timeout", 60);
+    size_t i;
+    D->lab_mine = (uint8_t*)hil__calloc(D->L->n_res + 1, 1);
+    if (!D->lab_mine) {
+        D->oom = 1;
+        return;
+    }
+    for (i = 0; i < D->L->n_res; i++) {
+        hil__lab_res* x = &D->L->res[i];
+        hil_lab_board_state st;
+        char why[HIL__SCHED_REASON_MAX], id[300], item[300];
+        if (x->simulated || x->quarantined || hil_lab_state_load(D->lab, x->name, &st) != HIL_OK || !st.quarantined)
+            continue;
+        if (check && *check && hil_lab_try_lock(D->lab, x->name, "health check", 0, NULL) == HIL_OK) {
+            int ok;
+            hil__sfmt(id, sizeof id, "health.%s", x->name);
+            hil__sfmt(item, sizeof item, "health.%s", x->name);
+            ok = hil__sdrv_board_cmd(D, i, check, "lab.health_check", id, item, timeout_s, why, sizeof why);
+            (void)hil_lab_unlock(D->lab, x->name);
+            if (ok) {
+                (void)hil_lab_quarantine(D->lab, x->name, 0, "health-passed", "the health check passed");
+                hil__job_log(D->J, "info", "%s: the health check passed: back in service (it was quarantined: %s)",
+                             x->name, st.reason);
+                continue;
+            }
+            (void)hil_lab_quarantine(D->lab, x->name, 1, "health-failed", why);
+            hil__job_log(D->J, "warning", "%s: the health check failed: it stays quarantined (%s)", x->name, why);
+        }
+        x->quarantined = 1; /* reported here, not again when the core says so */
+        (void)hil_sched_set_quarantine(D->L->s, (uint32_t)i, 1);
+        hil__job_log(D->J, "warning", "%s is quarantined (lab state %s: %s): no runs go to it (lab unquarantine %s)",
+                     x->name, hil_lab_dir(D->lab), st.reason, x->name);
+    }
+}
+
+/* Which boards other processes hold now (no lock taken: F_GETLK). Call in a section. */
+static void hil__sdrv_lab_probe(hil__sdrv* D) {
+    size_t i;
+    int64_t wall = (int64_t)hil_wall_ns();
+    D->lab_held = 0;
+    D->lab_until = 0;
+    for (i = 0; i < D->L->n_res; i++) {
+        hil_lab_holder h;
+        int held = 0;
+        if (!D->lab_mine[i] && !D->L->res[i].simulated && hil_lab_holder_get(D->lab, D->L->res[i].name, &h) == HIL_OK)
+            held = h.held && !h.mine;
+        (void)hil_sched_set_held(D->L->s, (uint32_t)i, held);
+        if (!held) continue;
+        D->lab_held++;
+        if (h.until_ns > wall && (!D->lab_until || h.until_ns < D->lab_until)) D->lab_until = h.until_ns;
+    }
+}
+
+/* --no-wait: who holds what, for the refusal. */
+static void hil__sdrv_lab_holders(hil__sdrv* D, char* out, size_t size) {
+    size_t i, n = 0;
+    hil__sfmt(out, size, "--no-wait: boards held by other runs:");
+    for (i = 0; i < D->L->n_res; i++) {
+        hil_lab_holder h;
+        char t[40];
+        size_t len = strlen(out);
+        if (D->lab_mine[i] || hil_lab_holder_get(D->lab, D->L->res[i].name, &h) != HIL_OK || !h.held || h.mine)
+            continue;
+        hil_format_time_iso((uint64_t)h.since_ns, t, sizeof t);
+        hil__sfmt(out + len, size - len, "%s %s by pid %ld (%s@%s, %s) since %s", n++ ? ";" : "", D->L->res[i].name,
+                  h.pid, h.user, h.host, h.run, t);
+    }
+}
+
+/* Lock the boards the core chose (in the same section as the probe, so it
+ * cannot fail unless a process locks boards without the section); 0 and
+ * why when a board was taken anyway. */
+static int hil__sdrv_lab_take(hil__sdrv* D, const hil_sched_decision* d, unsigned* failed, char* why, size_t size) {
+    hil_sched_item_info ii;
+    uint32_t k;
+    int64_t expected = hil_sched_item_info_get(D->L->s, d->item, &ii) == HIL_OK ? ii.expected_ns : 0;
+    *failed = 0;
+    for (k = 0; k < d->n_roles; k++) {
+        const char* name = D->L->res[d->resources[k]].name;
+        char run[600];
+        hil__sfmt(run, sizeof run, "%s %s", hil__basename(D->rt->directory), d->name);
+        if (hil_lab_try_lock(D->lab, name, run, expected, NULL) == HIL_OK) {
+            D->lab_mine[d->resources[k]] = 1;
+        } else {
+            *failed |= 1u << k;
+            hil__sfmt(why, size, "%s", hil_last_error());
+        }
+    }
+    return *failed == 0;
+}
+
+/* A run ended: its release hooks, its boards' health in the lab state, and
+ * the locks back to the lab. */
+static void hil__sdrv_lab_give(hil__sdrv* D, uint32_t run, hil_sched_outcome o, unsigned infra, const char* why) {
+    hil__srun* R = &D->runs[run];
+    size_t k;
+    for (k = 0; k < R->ph.n_roles; k++) {
+        size_t ri = (size_t)(R->ph.res[k] - D->L->res);
+        const hil__lab_res* x = R->ph.res[k];
+        if ((R->acquired & (1u << k)) && x->release) {
+            char id[600], rwhy[HIL__SCHED_REASON_MAX], what[300];
+            hil__sfmt(id, sizeof id, "release.%s.%s", x->name, R->ph.item);
+            hil__sfmt(what, sizeof what, "resources.%s.release", x->name);
+            if (!hil__sdrv_board_cmd(D, ri, x->release, what, id, R->ph.item, x->hook_timeout_s, rwhy, sizeof rwhy))
+                hil__job_log(D->J, "warning", "%s: the release hook failed (the board may still be reserved): %s",
+                             x->name, rwhy);
+        }
+        R->acquired &= ~(1u << k);
+        if (!D->lab || !D->lab_mine || !D->lab_mine[ri]) continue;
+        {
+            int qnow = 0;
+            const char* res = hil_sched_outcome_name(o);
+            if (hil_lab_note_result(D->lab, x->name, R->ph.item, res, (infra & (1u << k)) ? why : NULL,
+                                    D->L->sc.quarantine_after, &qnow) != HIL_OK)
+                hil__job_log(D->J, "warning", "lab state of %s: %s", x->name, hil_last_error());
+            if (qnow) (void)hil_sched_set_quarantine(D->L->s, (uint32_t)ri, 1);
+        }
+        (void)hil_lab_unlock(D->lab, x->name);
+        D->lab_mine[ri] = 0;
+    }
+}
+
+/* The acquire hooks of a run's boards, before anything else touches them:
+ * 0 and why (with the failing roles in *failed) when one failed. */
+static int hil__sdrv_lab_acquire(hil__sdrv* D, uint32_t run, unsigned* failed, char* why, size_t size) {
+    hil__srun* R = &D->runs[run];
+    size_t k;
+    *failed = 0;
+    for (k = 0; k < R->ph.n_roles; k++) {
+        const hil__lab_res* x = R->ph.res[k];
+        char id[600], what[300];
+        if (!x->acquire) continue;
+        hil__sfmt(id, sizeof id, "acquire.%s.%s", x->name, R->ph.item);
+        hil__sfmt(what, sizeof what, "resources.%s.acquire", x->name);
+        if (!hil__sdrv_board_cmd(D, (size_t)(x - D->L->res), x->acquire, what, id, R->ph.item, x->hook_timeout_s, why,
+                                 size)) {
+            *failed |= 1u << k;
+            return 0;
+        }
+        R->acquired |= 1u << k;
+    }
+    return 1;
+}
+
+/* The watcher: wakes the bartender when a board may have been released
+ * elsewhere (the lab directory's inotify) or on Ctrl-C, so the bartender
+ * can wait on the job's condition variable for both that and its own tasks. */
+static void* hil__sdrv_lab_watch(void* arg) {
+    hil__sdrv* D = (hil__sdrv*)arg;
+    int ino = hil_lab_wait_fd(D->lab);
+    hil_waker* intr = hil_interrupt_waker();
+    int intr_seen = 0;
+    for (;;) {
+        struct pollfd pf[3];
+        nfds_t n = 0;
+        int ii = -1, stop;
+        pf[n].fd = hil_waker_fd(&D->lab_stop);
+        pf[n++].events = POLLIN;
+        if (ino >= 0) {
+            pf[n].fd = ino;
+            pf[n++].events = POLLIN;
+        }
+        if (intr && !intr_seen) {
+            ii = (int)n;
+            pf[n].fd = hil_waker_fd(intr);
+            pf[n++].events = POLLIN;
+        }
+        pf[0].revents = 0;
+        if (poll(pf, n, -1) < 0 && errno != EINTR) break;
+        stop = pf[0].revents != 0;
+        if (stop) break;
+        hil_lab_wait_drain(D->lab);
+        hil_mutex_lock(&D->J->mu);
+        /* the job's monitor drains the interrupt waker; this only tells the bartender once */
+        if (ii >= 0 && pf[ii].revents) intr_seen = D->lab_intr = 1;
+        D->lab_wake = 1;
+        hil_cond_broadcast(&D->J->cv);
+        hil_mutex_unlock(&D->J->mu);
+    }
+    return NULL;
+}
+
+/* Wait for one of the bartender's tasks to end (1, *idx) or for the lab to
+ * change or Ctrl-C (0). */
+static int hil__sdrv_lab_wait(hil__sdrv* D, size_t* idx) {
+    hil__job* J = D->J;
+    size_t i;
+    if (!D->lab_watching) {
+        /* without a watcher the bartender could only spin: it stops waiting instead */
+        int ok = hil_waker_init(&D->lab_stop) == HIL_OK;
+        (void)hil_lab_wait_fd(D->lab);
+        hil_lab_wait_drain(D->lab);
+        if (ok && hil_thread_create(&D->lab_watcher, hil__sdrv_lab_watch, D, "hil-lab-watch") != HIL_OK) {
+            hil_waker_destroy(&D->lab_stop);
+            ok = 0;
+        }
+        if (!ok) {
+            hil__sfmt(D->lab_refused, sizeof D->lab_refused,
+                      "cannot wait for the boards other runs hold (no watcher thread: %s)", hil_last_error());
+            hil_job_error(D->rt, "lab: %s", D->lab_refused);
+            return 0;
+        }
+        D->lab_watching = 1;
+        return 0; /* look again: a board freed before the watch began is found by the next probe */
+    }
+    hil_mutex_lock(&J->mu);
+    for (;;) {
+        for (i = 0; i < D->n_wait; i++)
+            if (D->wait[i]->state == HIL__T_DONE) {
+                *idx = i;
+                hil_mutex_unlock(&J->mu);
+                hil__job_flush_console(J);
+                return 1;
+            }
+        if (D->lab_wake || D->lab_intr || J->interrupted) {
+            D->lab_wake = 0;
+            hil_mutex_unlock(&J->mu);
+            return 0;
+        }
+        (void)hil_cond_wait_until(&J->cv, &J->mu, HIL_NEVER);
+    }
+}
+
+/* Ctrl-C as the watcher saw it (it sets the flag under J->mu). */
+static int hil__sdrv_lab_intr(hil__sdrv* D) {
+    int v;
+    hil_mutex_lock(&D->J->mu);
+    v = D->lab_intr;
+    hil_mutex_unlock(&D->J->mu);
+    return v;
+}
+
+static void hil__sdrv_lab_end(hil__sdrv* D) {
+    size_t i;
+    if (D->lab_watching) {
+        hil_waker_wake(&D->lab_stop);
+        hil_thread_join(&D->lab_watcher);
+        hil_waker_destroy(&D->lab_stop);
+        D->lab_watching = 0;
+    }
+    for (i = 0; D->lab && D->lab_mine && i < D->L->n_res; i++)
+        if (D->lab_mine[i]) (void)hil_lab_unlock(D->lab, D->L->res[i].name);
+    HIL_FREE(D->lab_mine);
+    D->lab_mine = NULL;
+}
+
+/* Work waits while another process holds a board: the wait is counted. */
+static int hil__sdrv_lab_waiting(hil__sdrv* D) {
+    uint32_t i, n = hil_sched_item_count(D->L->s);
+    int waiting = 0;
+    int64_t now = hil__sdrv_now();
+    if (D->lab && D->lab_held)
+        for (i = 0; i < n && !waiting; i++) {
+            hil_sched_item_info ii;
+            hil_sched_item_info_get(D->L->s, i, &ii);
+            waiting = ii.state == HIL_SCHED_ITEM_WAITING;
+        }
+    if (waiting && !D->lab_wait_from) D->lab_wait_from = now;
+    if (!waiting && D->lab_wait_from) {
+        D->lab_wait_ns += now - D->lab_wait_from;
+        D->lab_wait_from = 0;
+    }
+    return waiting;
+}
+
+/* The ETA with boards held elsewhere: the rest simulated as if those boards
+ * were free, from the earliest end their holders expect (their records'
+ * `until`); pessimistic for the work that did not need them. */
+static hil_result hil__sdrv_eta(hil__sdrv* D, int64_t now, int64_t* fin) {
+    hil_sched* copy;
+    hil_result r;
+    uint32_t i;
+    int64_t start = now, wall = (int64_t)hil_wall_ns();
+    if (!D->lab_held) return hil_sched_eta(D->L->s, now, fin);
+    if ((r = hil_sched_clone(D->L->s, &copy)) != HIL_OK) return r;
+    for (i = 0; i < hil_sched_resource_count(copy); i++) (void)hil_sched_set_held(copy, i, 0);
+    if (D->lab_until > wall) start = now + (D->lab_until - wall);
+    r = hil_sched_simulate(copy, NULL, start, fin);
+    hil_sched_destroy(copy);
+    return r;
+}
+
 /* Start what can start now: builds first (they release runs), then runs. */
 static void hil__sdrv_dispatch(hil__sdrv* D) {
     hil_sched* s = D->L->s;
@@ -8444,7 +9005,24 @@ static void hil__sdrv_dispatch(hil__sdrv* D) {
     }
     for (;;) {
         hil_sched_decision d;
-        if (hil_sched_next(s, hil__sdrv_now(), &d) != HIL_OK) {
+        hil_result r;
+        unsigned failed = 0;
+        char why[HIL__SCHED_REASON_MAX];
+        /* with a lab state: look at the boards, choose, lock the chosen as
+         * one step for the other processes (see PART 3) */
+        if (D->lab && D->lab_mine) {
+            if (hil_lab_section_begin(D->lab) != HIL_OK) {
+                hil_job_error(D->rt, "%s", hil_last_error());
+                return;
+            }
+            hil__sdrv_lab_probe(D);
+        }
+        r = D->lab_refused[0] ? HIL_OK : hil_sched_next(s, hil__sdrv_now(), &d);
+        if (D->lab_refused[0]) d.kind = HIL_SCHED_NEXT_NONE;
+        if (r == HIL_OK && d.kind == HIL_SCHED_NEXT_START && D->lab && D->lab_mine)
+            (void)hil__sdrv_lab_take(D, &d, &failed, why, sizeof why);
+        if (D->lab && D->lab_mine) hil_lab_section_end(D->lab);
+        if (r != HIL_OK) {
             hil_job_error(D->rt, "scheduler: %s", hil_last_error());
             return;
         }
@@ -8452,7 +9030,7 @@ static void hil__sdrv_dispatch(hil__sdrv* D) {
         if (d.kind == HIL_SCHED_NEXT_BLOCKED)
             hil__sdrv_not_run(D, d.name, HIL_BLOCKED, d.reason);
         else
-            hil__sdrv_start_run(D, &d);
+            hil__sdrv_start_run(D, &d, failed, why);
         if (hil_job_interrupted(D->rt)) break;
     }
 }
@@ -8506,6 +9084,7 @@ static void hil__sdrv_run_finished(hil__sdrv* D, uint32_t run, hil_sched_outcome
         hil_job_error(D->rt, "scheduler: %s", hil_last_error());
         return;
     }
+    hil__sdrv_lab_give(D, run, o, infra, why);
     D->runs_done++;
     hil_sched_run_info_get(D->L->s, run, &ri);
     hil_sched_item_info_get(D->L->s, R->item, &ii);
@@ -8711,7 +9290,7 @@ static void hil__sdrv_progress(hil__sdrv* D, int line) {
     }
     /* the ETA simulates the rest: O(work left), so at most twice a second */
     if (!D->eta_at || now - D->eta_at >= 500000000) {
-        if (hil_sched_eta(s, now, &fin) != HIL_OK) fin = now;
+        if (hil__sdrv_eta(D, now, &fin) != HIL_OK) fin = now;
         D->eta = fin;
         D->eta_at = now;
     }
@@ -8719,6 +9298,9 @@ static void hil__sdrv_progress(hil__sdrv* D, int line) {
     hil__fmt_eta(eta, sizeof eta, fin - now);
     hil__sfmt(text, sizeof text, "schedule: %u of %u work items done, %u running", (unsigned)done, (unsigned)total,
               (unsigned)running);
+    if (D->lab_wait_from)
+        hil__sfmt(text + strlen(text), sizeof text - strlen(text), ", waiting for %u board%s other runs hold",
+                  (unsigned)D->lab_held, D->lab_held == 1 ? "" : "s");
     hil_mutex_lock(&D->J->mu);
     hil_sb_clear(&D->J->status);
     hil_sb_puts(&D->J->status, text);
@@ -8868,6 +9450,9 @@ static void hil__sdrv_report(hil__sdrv* D) {
         hil_job_error(D->rt, "scheduler invariant violated (a bug in hil, please report it): %s", hil_sb_cstr(&msg));
     hil_sb_free(&msg);
     hil_sched_report_text(s, &D->lb, hil__sched_width(D->L->cfg), &text);
+    if (D->lab)
+        hil_sb_printf(&text, "lab %s: work waited %.3f s for boards other runs held\n", hil_lab_dir(D->lab),
+                      (double)D->lab_wait_ns / 1e9);
     hil__sfmt(path, sizeof path, "%s/schedule.txt", D->rt->directory);
     if (!text.failed && hil_write_file_atomic(path, text.data, text.len) != HIL_OK)
         hil__job_log(D->J, "error", "schedule.txt: %s", hil_last_error());
@@ -8924,21 +9509,41 @@ static void hil__sched_job_fn(hil_job_rt* rt) {
     hil__job_log(D->J, "info", "schedule: %u work items, %u resources, %u builds, jobs %u; %s",
                  hil_sched_item_count(s), hil_sched_resource_count(s), hil_sched_build_count(s),
                  (unsigned)D->L->sc.jobs, D->hist_line);
+    if (D->lab) hil__sdrv_lab_begin(D);
     for (;;) {
-        if (!hil_job_interrupted(rt)) hil__sdrv_dispatch(D);
-        if (!D->n_wait) break;
+        int lab_waiting;
+        if (!hil_job_interrupted(rt) && !hil__sdrv_lab_intr(D)) hil__sdrv_dispatch(D);
+        lab_waiting = !hil_job_interrupted(rt) && !hil__sdrv_lab_intr(D) && hil__sdrv_lab_waiting(D);
+        if (lab_waiting && D->c->no_wait && !D->lab_refused[0]) {
+            /* --no-wait: what is still waiting does not start; what runs ends */
+            hil__sdrv_lab_holders(D, D->lab_refused, sizeof D->lab_refused);
+            hil_job_error(rt, "lab: %s", D->lab_refused);
+            lab_waiting = 0;
+        }
+        if (!D->n_wait && !lab_waiting) break;
         hil__sdrv_progress(D, 0);
+        if (lab_waiting) {
+            if (hil__sdrv_lab_wait(D, &idx)) hil__sdrv_ended(D, idx);
+            continue;
+        }
         if (hil_task_wait_any(D->wait, D->n_wait, -1, &idx) != HIL_OK) {
             hil_job_error(rt, "scheduler: %s", hil_last_error());
             break;
         }
         hil__sdrv_ended(D, idx);
     }
+    if (D->lab_wait_from) {
+        D->lab_wait_ns += hil__sdrv_now() - D->lab_wait_from;
+        D->lab_wait_from = 0;
+    }
+    if (D->lab) hil__sdrv_lab_end(D);
     for (i = 0; i < hil_sched_item_count(s); i++) {
         hil_sched_item_info ii;
         hil_sched_item_info_get(s, i, &ii);
         if (ii.state != HIL_SCHED_ITEM_WAITING) continue;
-        if (hil_job_interrupted(rt))
+        if (D->lab_refused[0])
+            hil__sdrv_not_run(D, ii.name, HIL_BLOCKED, D->lab_refused);
+        else if (hil_job_interrupted(rt) || hil__sdrv_lab_intr(D))
             hil__sdrv_not_run(D, ii.name, HIL_ABORTED, "not started: the schedule was interrupted");
         else if (D->n_wait == 0)
             hil__sdrv_not_run(D, ii.name, HIL_ERRORED, "never started: nothing could run it (see the scheduler's log)");
@@ -9142,7 +9747,16 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
         hil__job_def def;
         hil_job_config jc;
         hil_sched_stats st;
+        char lab_dir[4200];
         memset(&D, 0, sizeof D);
+        if (!c->lab_state) hil__sfmt(lab_dir, sizeof lab_dir, "%s/lab", c->runs_dir ? c->runs_dir : "runs");
+        if ((!c->lab_state || c->lab_state[0]) &&
+            hil_lab_open(c->lab_state ? c->lab_state : lab_dir, &D.lab) != HIL_OK) {
+            sum->exit_code = 3;
+            hil__lab_free(L);
+            hil_sched_history_destroy(h);
+            return HIL_ERR_CONFIG;
+        }
         D.L = L;
         D.hist = h;
         D.hist_path = hp;
@@ -9174,6 +9788,8 @@ HIL_API hil_result hil_schedule_exec(const hil_schedule_config* c, hil_schedule_
         sum->runs = st.n_runs;
         sum->blocked = st.n_blocked;
         sum->retried = st.n_requeued;
+        sum->lab_wait_ns = D.lab_wait_ns;
+        hil_lab_close(D.lab);
         for (i = 0; i < D.cap_runs; i++) {
             HIL_FREE(D.runs[i].item_name);
             HIL_FREE(D.runs[i].variant);
@@ -9747,6 +10363,9 @@ static int hil__cmd_schedule(hil_cmd_ctx* ctx) {
     c.grace_s = hil_config_get_float(cfg, "job.grace", 5);
     c.report = hil_config_get(cfg, "schedule.report", NULL);
     c.history = hil_config_get(cfg, "schedule.history", NULL);
+    c.lab_state = hil_config_get(cfg, "lab.state", NULL);
+    if (c.lab_state && strcmp(c.lab_state, "off") == 0) c.lab_state = "";
+    c.no_wait = hil_config_get_bool(cfg, "lab.no_wait", 0);
     if (c.history && strcmp(c.history, "off") == 0) c.history = "";
     nb = hil_config_get_list(cfg, "schedule.add_board", boards, 64);
     boards[nb < 64 ? nb : 64] = NULL;
@@ -9928,6 +10547,1086 @@ HIL_API void hil_scheduler_register(void) {
 
 #ifndef HIL_NO_CONSTRUCTORS
 HIL__CONSTRUCTOR(hil__reg_scheduler_extension) { hil_scheduler_register(); }
+#endif
+
+/* ==========================================================================
+ * PART 3: lab operations - implementation
+ * ==========================================================================
+ * Why POSIX record locks and not flock(2): a test task is forked without
+ * exec, and a flock lock belongs to the open file description, which the
+ * child shares: a dead scheduler's board would stay locked as long as any
+ * of its children lived. POSIX locks belong to the process and are not
+ * inherited, and the kernel drops them in the dying process's close, before
+ * the close is reported to inotify, so a waiter woken by that report finds
+ * the board free. Why a lab-wide lock (.lab.lock) around dispatch: a
+ * scheduler looks at every board (F_GETLK, no side effect), lets its core
+ * choose, then locks the chosen boards; done as one step for the other
+ * processes, the locking cannot fail halfway, and nobody ever takes a board
+ * just to look at it (which would wake the others for nothing and let two
+ * waiting schedulers wake each other forever). */
+
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
+#include <dirent.h>
+
+typedef struct hil__labk {
+    char* board;
+    int fd;
+    int mine;
+} hil__labk;
+
+struct hil_lab {
+    char* dir;
+    int refs;
+    hil_lab* next;
+    pthread_mutex_t mu; /* recursive: the section nests the calls */
+    int dfd;            /* .lab.lock */
+    int depth;          /* section nesting in this process */
+    int ino;            /* inotify, -1 until asked */
+    hil__labk* k;
+    size_t n_k, cap_k;
+};
+
+/* The registry of open labs: one object per directory and process, since a
+ * second descriptor of a lock file, once closed, would drop our lock. */
+static pthread_mutex_t hil__labs_mu = PTHREAD_MUTEX_INITIALIZER;
+static hil_lab* hil__labs;
+
+static int hil__lab_name_ok(const char* b) {
+    const char* p;
+    if (!b || !*b || *b == '.' || strlen(b) > 200) return 0;
+    for (p = b; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._+-", *p)) return 0;
+    return 1;
+}
+
+static hil_result hil__lab_bad_name(const char* b) {
+    return hil_error(HIL_ERR_INVALID_ARG,
+                     "lab: board name '%s' cannot name a lock file (letters, digits, '.', '_', '+', '-'; not "
+                     "starting with '.'): rename resources.%s",
+                     b ? b : "", b ? b : "");
+}
+
+static int hil__lab_setlk(int fd, short type, int wait) {
+    struct flock fl;
+    int r;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    do r = fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl);
+    while (r != 0 && errno == EINTR);
+    return r;
+}
+
+HIL_API hil_result hil_lab_open(const char* dir, hil_lab** out) {
+    hil_lab* lab;
+    char path[4200];
+    pthread_mutexattr_t ma;
+    if (!dir || !*dir || !out) return hil_error(HIL_ERR_INVALID_ARG, "hil_lab_open: no directory");
+    *out = NULL;
+    pthread_mutex_lock(&hil__labs_mu);
+    for (lab = hil__labs; lab; lab = lab->next)
+        if (strcmp(lab->dir, dir) == 0) break;
+    if (lab) {
+        lab->refs++;
+        pthread_mutex_unlock(&hil__labs_mu);
+        *out = lab;
+        return HIL_OK;
+    }
+    if (hil_mkdirs(dir) != HIL_OK) {
+        hil_result r = hil_error(HIL_ERR_IO,
+                                 "lab state directory %s: cannot create it: %s (set lab.state, --lab-state, to a "
+                                 "directory every run of the lab can write)",
+                                 dir, strerror(errno));
+        pthread_mutex_unlock(&hil__labs_mu);
+        return r;
+    }
+    lab = (hil_lab*)hil__calloc(1, sizeof *lab);
+    if (lab) lab->dir = hil_strdup(dir);
+    if (!lab || !lab->dir) {
+        if (lab) HIL_FREE(lab);
+        pthread_mutex_unlock(&hil__labs_mu);
+        return hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+    }
+    hil__sfmt(path, sizeof path, "%s/.lab.lock", dir);
+    lab->dfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lab->dfd < 0) {
+        hil_result r = hil_error(HIL_ERR_IO, "lab state directory %s: cannot open %s: %s", dir, path, strerror(errno));
+        HIL_FREE(lab->dir);
+        HIL_FREE(lab);
+        pthread_mutex_unlock(&hil__labs_mu);
+        return r;
+    }
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&lab->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
+    lab->ino = -1;
+    lab->refs = 1;
+    lab->next = hil__labs;
+    hil__labs = lab;
+    pthread_mutex_unlock(&hil__labs_mu);
+    *out = lab;
+    return HIL_OK;
+}
+
+HIL_API void hil_lab_close(hil_lab* lab) {
+    hil_lab** pp;
+    size_t i;
+    if (!lab) return;
+    pthread_mutex_lock(&hil__labs_mu);
+    if (--lab->refs > 0) {
+        pthread_mutex_unlock(&hil__labs_mu);
+        return;
+    }
+    for (pp = &hil__labs; *pp; pp = &(*pp)->next)
+        if (*pp == lab) {
+            *pp = lab->next;
+            break;
+        }
+    pthread_mutex_unlock(&hil__labs_mu);
+    for (i = 0; i < lab->n_k; i++) {
+        if (lab->k[i].mine) (void)hil_lab_unlock(lab, lab->k[i].board);
+        close(lab->k[i].fd);
+        HIL_FREE(lab->k[i].board);
+    }
+    HIL_FREE(lab->k);
+    if (lab->ino >= 0) close(lab->ino);
+    close(lab->dfd);
+    pthread_mutex_destroy(&lab->mu);
+    HIL_FREE(lab->dir);
+    HIL_FREE(lab);
+}
+
+HIL_API const char* hil_lab_dir(const hil_lab* lab) { return lab ? lab->dir : NULL; }
+
+HIL_API hil_result hil_lab_section_begin(hil_lab* lab) {
+    if (!lab) return HIL_ERR_INVALID_ARG;
+    pthread_mutex_lock(&lab->mu);
+    if (lab->depth++ == 0 && hil__lab_setlk(lab->dfd, F_WRLCK, 1) != 0) {
+        hil_result r = hil_error(HIL_ERR_IO, "lab %s: cannot lock .lab.lock: %s", lab->dir, strerror(errno));
+        lab->depth--;
+        pthread_mutex_unlock(&lab->mu);
+        return r;
+    }
+    return HIL_OK;
+}
+
+HIL_API void hil_lab_section_end(hil_lab* lab) {
+    if (!lab) return;
+    if (lab->depth > 0 && --lab->depth == 0) (void)hil__lab_setlk(lab->dfd, F_UNLCK, 0);
+    pthread_mutex_unlock(&lab->mu);
+}
+
+/* The board's lock file, opened once for the process's lifetime. Call with lab->mu. */
+static hil__labk* hil__lab_k(hil_lab* lab, const char* board) {
+    size_t i;
+    char path[4200];
+    int fd;
+    for (i = 0; i < lab->n_k; i++)
+        if (strcmp(lab->k[i].board, board) == 0) return &lab->k[i];
+    if (lab->n_k == lab->cap_k) {
+        size_t cap = lab->cap_k ? lab->cap_k * 2 : 16;
+        hil__labk* p = (hil__labk*)HIL_REALLOC(lab->k, cap * sizeof *p);
+        if (!p) {
+            hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+            return NULL;
+        }
+        lab->k = p;
+        lab->cap_k = cap;
+    }
+    hil__sfmt(path, sizeof path, "%s/%s.lock", lab->dir, board);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        hil_error(HIL_ERR_IO, "lab: cannot open %s: %s (is the lab state directory writable by every user of the lab?)",
+                  path, strerror(errno));
+        return NULL;
+    }
+    lab->k[lab->n_k].board = hil_strdup(board);
+    if (!lab->k[lab->n_k].board) {
+        close(fd);
+        hil_error(HIL_ERR_NO_MEMORY, "lab: out of memory");
+        return NULL;
+    }
+    lab->k[lab->n_k].fd = fd;
+    lab->k[lab->n_k].mine = 0;
+    return &lab->k[lab->n_k++];
+}
+
+/* The holder's record: "pid=N user=U host=H since=NS until=NS run=TEXT\n". */
+static void hil__lab_record_parse(const char* t, hil_lab_holder* h) {
+    const char* p = t;
+    while (p && *p) {
+        const char* sp;
+        while (*p == ' ') p++;
+        if (strncmp(p, "run=", 4) == 0) {
+            size_t n = strcspn(p + 4, "\n");
+            if (n >= sizeof h->run) n = sizeof h->run - 1;
+            memcpy(h->run, p + 4, n);
+            h->run[n] = 0;
+            break;
+        }
+        sp = p + strcspn(p, " \n");
+        if (strncmp(p, "pid=", 4) == 0 && !h->pid)
+            h->pid = strtol(p + 4, NULL, 10);
+        else if (strncmp(p, "since=", 6) == 0)
+            h->since_ns = (int64_t)strtoll(p + 6, NULL, 10);
+        else if (strncmp(p, "until=", 6) == 0)
+            h->until_ns = (int64_t)strtoll(p + 6, NULL, 10);
+        else if (strncmp(p, "user=", 5) == 0 || strncmp(p, "host=", 5) == 0) {
+            char* dst = p[0] == 'u' ? h->user : h->host;
+            size_t cap = p[0] == 'u' ? sizeof h->user : sizeof h->host, n = (size_t)(sp - p - 5);
+            if (n >= cap) n = cap - 1;
+            memcpy(dst, p + 5, n);
+            dst[n] = 0;
+        }
+        if (*sp != ' ') break;
+        p = sp;
+    }
+}
+
+static void hil__lab_read_record(int fd, hil_lab_holder* h) {
+    char buf[1024];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = 0;
+    hil__lab_record_parse(buf, h);
+}
+
+static void hil__lab_me(char* user, size_t usize, char* host, size_t hsize) {
+    struct passwd* pw = getpwuid(getuid());
+    const char* u = pw && pw->pw_name ? pw->pw_name : getenv("USER");
+    hil__sfmt(user, usize, "%s", u && *u ? u : "?");
+    if (gethostname(host, hsize) != 0) hil__sfmt(host, hsize, "?");
+    host[hsize - 1] = 0;
+    for (; *user; user++)
+        if (*user == ' ' || *user == '\n') *user = '_';
+    for (; *host; host++)
+        if (*host == ' ' || *host == '\n') *host = '_';
+}
+
+static void hil__lab_holder_of(hil__labk* k, hil_lab_holder* out) {
+    struct flock fl;
+    memset(out, 0, sizeof *out);
+    if (k->mine) {
+        out->held = out->mine = 1;
+        hil__lab_read_record(k->fd, out);
+        out->pid = (long)getpid();
+        return;
+    }
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(k->fd, F_GETLK, &fl) != 0 || fl.l_type == F_UNLCK) return;
+    out->held = 1;
+    hil__lab_read_record(k->fd, out);
+    out->pid = (long)fl.l_pid; /* the kernel's word beats a record that may be half written */
+}
+
+HIL_API hil_result hil_lab_holder_get(hil_lab* lab, const char* board, hil_lab_holder* out) {
+    hil__labk* k;
+    if (!lab || !out) return HIL_ERR_INVALID_ARG;
+    if (!hil__lab_name_ok(board)) return hil__lab_bad_name(board);
+    pthread_mutex_lock(&lab->mu);
+    k = hil__lab_k(lab, board);
+    if (k) hil__lab_holder_of(k, out);
+    pthread_mutex_unlock(&lab->mu);
+    return k ? HIL_OK : HIL_ERR_IO;
+}
+
+HIL_API hil_result hil_lab_try_lock(hil_lab* lab, const char* board, const char* run, int64_t expected_ns,
+                                    hil_lab_holder* holder) {
+    hil__labk* k;
+    hil_result r = HIL_OK;
+    hil_lab_holder local;
+    hil_lab_holder* h = holder ? holder : &local;
+    if (!lab) return HIL_ERR_INVALID_ARG;
+    if (!hil__lab_name_ok(board)) return hil__lab_bad_name(board);
+    memset(h, 0, sizeof *h);
+    if ((r = hil_lab_section_begin(lab)) != HIL_OK) return r;
+    k = hil__lab_k(lab, board);
+    if (!k) {
+        r = HIL_ERR_IO;
+    } else if (k->mine) {
+        hil__lab_holder_of(k, h);
+        r = hil_error(HIL_ERR_BUSY, "lab: board %s is held by this process already (run %s)", board, h->run);
+    } else if (hil__lab_setlk(k->fd, F_WRLCK, 0) != 0) {
+        if (errno == EAGAIN || errno == EACCES) {
+            hil__lab_holder_of(k, h);
+            r = hil_error(HIL_ERR_BUSY, "lab: board %s is held by pid %ld (%s@%s, run %s)", board, h->pid, h->user,
+                          h->host, h->run[0] ? h->run : "?");
+        } else {
+            r = hil_error(HIL_ERR_IO, "lab: cannot lock %s/%s.lock: %s", lab->dir, board, strerror(errno));
+        }
+    } else {
+        char user[64], host[128], rec[1024];
+        int64_t now = (int64_t)hil_wall_ns();
+        size_t n;
+        hil__lab_me(user, sizeof user, host, sizeof host);
+        hil__sfmt(rec, sizeof rec, "pid=%ld user=%s host=%s since=%lld until=%lld run=%s\n", (long)getpid(), user,
+                  host, (long long)now, (long long)(expected_ns > 0 ? now + expected_ns : 0), run && *run ? run : "?");
+        for (n = 0; rec[n]; n++)
+            if (rec[n] == '\n' && rec[n + 1]) rec[n] = ' ';
+        n = strlen(rec);
+        if (pwrite(k->fd, rec, n, 0) != (ssize_t)n || ftruncate(k->fd, (off_t)n) != 0) {
+            /* the lock holds without a record; status then shows only the pid */
+        }
+        k->mine = 1;
+        h->held = h->mine = 1;
+    }
+    hil_lab_section_end(lab);
+    return r;
+}
+
+HIL_API hil_result hil_lab_unlock(hil_lab* lab, const char* board) {
+    hil__labk* k;
+    hil_result r = HIL_OK;
+    if (!lab) return HIL_ERR_INVALID_ARG;
+    if (!hil__lab_name_ok(board)) return hil__lab_bad_name(board);
+    pthread_mutex_lock(&lab->mu);
+    k = hil__lab_k(lab, board);
+    if (!k) {
+        r = HIL_ERR_IO;
+    } else if (!k->mine) {
+        r = hil_error(HIL_ERR_STATE, "lab: board %s is not held by this process", board);
+    } else {
+        /* the record goes first (nobody else can write it while we hold the
+         * lock); the timestamp change after the unlock is what wakes the
+         * waiters' inotify (IN_ATTRIB) */
+        if (ftruncate(k->fd, 0) != 0) { /* a stale record is ignored: the lock says who holds */
+        }
+        (void)hil__lab_setlk(k->fd, F_UNLCK, 0);
+        k->mine = 0;
+        (void)futimens(k->fd, NULL);
+    }
+    pthread_mutex_unlock(&lab->mu);
+    return r;
+}
+
+HIL_API int hil_lab_wait_fd(hil_lab* lab) {
+    int fd = -1;
+    if (!lab) return -1;
+    pthread_mutex_lock(&lab->mu);
+#ifdef __linux__
+    if (lab->ino < 0) {
+        lab->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (lab->ino >= 0 && inotify_add_watch(lab->ino, lab->dir, IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+            close(lab->ino);
+            lab->ino = -1;
+        }
+    }
+    fd = lab->ino;
+#endif
+    pthread_mutex_unlock(&lab->mu);
+    return fd;
+}
+
+HIL_API void hil_lab_wait_drain(hil_lab* lab) {
+    char buf[4096];
+    if (!lab || lab->ino < 0) return;
+    while (read(lab->ino, buf, sizeof buf) > 0) {
+    }
+}
+
+/* The holder ended (its lock is gone) or timeout_s passed: woken by the
+ * directory's inotify, and by the holder's pidfd where there is one. */
+static int hil__lab_wait_gone(hil_lab* lab, const char* board, long pid, double timeout_s) {
+    uint64_t deadline = hil_deadline_ms((int)(timeout_s * 1000));
+    int ino = hil_lab_wait_fd(lab), pfd = -1;
+    hil_lab_holder h;
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+#else
+    (void)pid;
+#endif
+    for (;;) {
+        struct pollfd pf[2];
+        int n = 0, left;
+        if (hil_lab_holder_get(lab, board, &h) != HIL_OK || !h.held) break;
+        left = hil_deadline_left_ms(deadline);
+        if (left == 0) break;
+        if (ino >= 0) {
+            pf[n].fd = ino;
+            pf[n++].events = POLLIN;
+        }
+        if (pfd >= 0) {
+            pf[n].fd = pfd;
+            pf[n++].events = POLLIN;
+        }
+        if (poll(pf, (nfds_t)n, left) < 0 && errno != EINTR) break;
+        hil_lab_wait_drain(lab);
+    }
+    if (pfd >= 0) close(pfd);
+    return !h.held;
+}
+
+HIL_API hil_result hil_lab_release(hil_lab* lab, const char* board, int force, double timeout_s) {
+    hil_lab_holder h;
+    hil_result r;
+    char host[128], user[64], since[40];
+    if ((r = hil_lab_holder_get(lab, board, &h)) != HIL_OK) return r;
+    if (h.mine) return hil_lab_unlock(lab, board);
+    if (!h.held) {
+        /* free already (the kernel dropped a dead holder's lock): clear the stale record */
+        if (hil_lab_try_lock(lab, board, "lab release", 0, NULL) == HIL_OK) (void)hil_lab_unlock(lab, board);
+        return HIL_OK;
+    }
+    hil__lab_me(user, sizeof user, host, sizeof host);
+    hil_format_time_iso((uint64_t)h.since_ns, since, sizeof since);
+    if (!force)
+        return hil_error(HIL_ERR_BUSY,
+                         "lab release %s: the board is held by pid %ld (%s@%s, run %s, since %s), which is alive: "
+                         "stop that run, or give --force to send it SIGTERM",
+                         board, h.pid, h.user, h.host, h.run, since);
+    if (h.host[0] && strcmp(h.host, host) != 0)
+        return hil_error(HIL_ERR_PERMISSION,
+                         "lab release %s --force: the holder (pid %ld) runs on %s, not on this host (%s): stop it "
+                         "there",
+                         board, h.pid, h.host, host);
+    if (h.pid <= 0 || kill((pid_t)h.pid, SIGTERM) != 0)
+        return hil_error(HIL_ERR_PERMISSION, "lab release %s --force: cannot signal pid %ld: %s", board, h.pid,
+                         strerror(errno));
+    if (!hil__lab_wait_gone(lab, board, h.pid, timeout_s))
+        return hil_error(HIL_ERR_TIMEOUT,
+                         "lab release %s --force: pid %ld still holds the board %.0f s after SIGTERM (kill -9 it: "
+                         "the kernel then frees the board)",
+                         board, h.pid, timeout_s);
+    return HIL_OK;
+}
+
+/* ---- persistent health ---------------------------------------------------------------- */
+
+HIL_API void hil_lab_board_state_init(hil_lab_board_state* st) {
+    if (st) memset(st, 0, sizeof *st);
+}
+
+static void hil__lab_text(char* dst, size_t cap, const char* p, size_t n) {
+    size_t i;
+    if (n >= cap) n = cap - 1;
+    for (i = 0; i < n; i++) dst[i] = (unsigned char)p[i] < 0x20 || p[i] == 0x7f ? ' ' : p[i];
+    dst[n] = 0;
+}
+
+/* "NUMBER " at p; NULL when it is not one. */
+static const char* hil__lab_num(const char* p, const char* e, int64_t* out) {
+    uint64_t v = 0;
+    const char* s = p;
+    while (p < e && *p >= '0' && *p <= '9') {
+        if (v > (uint64_t)INT64_MAX / 10) return NULL;
+        v = v * 10 + (uint64_t)(*p - '0');
+        p++;
+    }
+    if (p == s || v > (uint64_t)INT64_MAX) return NULL;
+    *out = (int64_t)v;
+    if (p < e && *p == ' ') return p + 1;
+    return p == e ? p : NULL;
+}
+
+/* A word (no space) at p into dst; NULL when empty or too long. */
+static const char* hil__lab_word(const char* p, const char* e, char* dst, size_t cap) {
+    const char* s = p;
+    while (p < e && *p != ' ') p++;
+    if (p == s || (size_t)(p - s) >= cap) return NULL;
+    hil__lab_text(dst, cap, s, (size_t)(p - s));
+    return p < e ? p + 1 : p;
+}
+
+static void hil__lab_push_event(hil_lab_board_state* st, int64_t t, const char* kind, const char* text) {
+    hil_lab_event* ev;
+    if (st->n_events == HIL_LAB_EVENTS) {
+        memmove(st->events, st->events + 1, (HIL_LAB_EVENTS - 1) * sizeof *st->events);
+        st->n_events--;
+    }
+    ev = &st->events[st->n_events++];
+    ev->wall_ns = t;
+    hil__lab_text(ev->kind, sizeof ev->kind, kind, strlen(kind));
+    hil__lab_text(ev->text, sizeof ev->text, text ? text : "", text ? strlen(text) : 0);
+}
+
+static int hil__lab_state_line(hil_lab_board_state* st, const char* p, const char* e) {
+    int64_t t = 0, n = 0;
+    if ((size_t)(e - p) > 12 && strncmp(p, "quarantined ", 12) == 0) {
+        if (!(p = hil__lab_num(p + 12, e, &t))) return 0;
+        st->quarantined = 1;
+        st->quarantined_ns = t;
+        hil__lab_text(st->reason, sizeof st->reason, p, (size_t)(e - p));
+        return 1;
+    }
+    if ((size_t)(e - p) > 7 && strncmp(p, "streak ", 7) == 0) {
+        if (!(p = hil__lab_num(p + 7, e, &n)) || p != e || n > 0x7fffffff) return 0;
+        st->streak = (uint32_t)n;
+        return 1;
+    }
+    if ((size_t)(e - p) > 5 && strncmp(p, "last ", 5) == 0) {
+        char res[16];
+        if (!(p = hil__lab_num(p + 5, e, &t)) || !(p = hil__lab_word(p, e, res, sizeof res))) return 0;
+        st->last_ns = t;
+        memcpy(st->last_result, res, sizeof res);
+        hil__lab_text(st->last_run, sizeof st->last_run, p, (size_t)(e - p));
+        return 1;
+    }
+    if ((size_t)(e - p) > 6 && strncmp(p, "event ", 6) == 0) {
+        char kind[16], text[HIL_LAB_TEXT];
+        if (!(p = hil__lab_num(p + 6, e, &t)) || !(p = hil__lab_word(p, e, kind, sizeof kind))) return 0;
+        hil__lab_text(text, sizeof text, p, (size_t)(e - p));
+        hil__lab_push_event(st, t, kind, text);
+        return 1;
+    }
+    return 0;
+}
+
+HIL_API hil_result hil_lab_state_parse(const char* buf, size_t len, hil_lab_board_state* out, size_t* bad_line) {
+    static const char head[] = "# hil-lab-state 1\n";
+    const char *p = buf, *e = buf + len;
+    size_t line = 1, bad = 0, n_bad = 0;
+    if (bad_line) *bad_line = 0;
+    if (!out) return HIL_ERR_INVALID_ARG;
+    hil_lab_board_state_init(out);
+    if (!buf || len < sizeof head - 1 || memcmp(buf, head, sizeof head - 1) != 0)
+        return hil_error(HIL_ERR_INVALID_ARG, "lab state: no '# hil-lab-state 1' line: not a lab state file");
+    p += sizeof head - 1;
+    while (p < e) {
+        const char* nl = (const char*)memchr(p, '\n', (size_t)(e - p));
+        line++;
+        /* a line without its newline is the torn end of a write: skipped */
+        if (!nl || (*p != '#' && !hil__lab_state_line(out, p, nl))) {
+            if (!bad) bad = line;
+            n_bad++;
+        }
+        if (!nl) break;
+        p = nl + 1;
+    }
+    if (!bad) return HIL_OK;
+    if (bad_line) *bad_line = bad;
+    return hil_error(HIL_ERR_INVALID_ARG, "lab state: line %zu is not whole or not known: skipped (%zu line%s skipped)",
+                     bad, n_bad, n_bad == 1 ? "" : "s");
+}
+
+HIL_API hil_result hil_lab_state_format(const hil_lab_board_state* st, hil_strbuf* out) {
+    size_t i;
+    char clean[HIL_LAB_TEXT];
+    if (!st || !out) return HIL_ERR_INVALID_ARG;
+    hil_sb_puts(out, "# hil-lab-state 1\n");
+    if (st->quarantined) {
+        hil__lab_text(clean, sizeof clean, st->reason, strlen(st->reason));
+        hil_sb_printf(out, "quarantined %lld %s\n", (long long)st->quarantined_ns, clean);
+    }
+    hil_sb_printf(out, "streak %u\n", (unsigned)st->streak);
+    if (st->last_result[0]) {
+        char res[16];
+        hil__lab_text(clean, sizeof clean, st->last_run, strlen(st->last_run));
+        hil__lab_text(res, sizeof res, st->last_result, strlen(st->last_result));
+        for (i = 0; res[i]; i++)
+            if (res[i] == ' ') res[i] = '_';
+        hil_sb_printf(out, "last %lld %s %s\n", (long long)st->last_ns, res, clean);
+    }
+    for (i = 0; i < st->n_events && i < HIL_LAB_EVENTS; i++) {
+        char kind[16];
+        size_t j;
+        hil__lab_text(kind, sizeof kind, st->events[i].kind, strlen(st->events[i].kind));
+        for (j = 0; kind[j]; j++)
+            if (kind[j] == ' ') kind[j] = '_';
+        hil__lab_text(clean, sizeof clean, st->events[i].text, strlen(st->events[i].text));
+        hil_sb_printf(out, "event %lld %s %s\n", (long long)st->events[i].wall_ns, kind[0] ? kind : "-", clean);
+    }
+    return out->failed ? hil_error(HIL_ERR_NO_MEMORY, "lab state: out of memory") : HIL_OK;
+}
+
+/* A missing file is a board with no history; a torn one gives its whole lines. */
+static hil_result hil__lab_state_read(hil_lab* lab, const char* board, hil_lab_board_state* st) {
+    char path[4200], *text = NULL;
+    size_t len = 0;
+    hil_result r;
+    hil_lab_board_state_init(st);
+    hil__sfmt(path, sizeof path, "%s/%s.state", lab->dir, board);
+    if (access(path, F_OK) != 0) return HIL_OK;
+    if ((r = hil_read_file(path, &text, &len)) != HIL_OK) return r;
+    r = hil_lab_state_parse(text, len, st, NULL);
+    HIL_FREE(text);
+    if (r != HIL_OK) {
+        HIL_WARN("hil.lab", "%s: %s (the rest is used; it is rewritten at the next change)", path, hil_last_error());
+        r = HIL_OK;
+    }
+    return r;
+}
+
+static hil_result hil__lab_state_write(hil_lab* lab, const char* board, const hil_lab_board_state* st) {
+    char path[4200];
+    hil_strbuf sb = {0, 0, 0, 0};
+    hil_result r = hil_lab_state_format(st, &sb);
+    hil__sfmt(path, sizeof path, "%s/%s.state", lab->dir, board);
+    if (r == HIL_OK) r = hil_write_file_atomic(path, sb.data, sb.len);
+    hil_sb_free(&sb);
+    return r;
+}
+
+HIL_API hil_result hil_lab_state_load(hil_lab* lab, const char* board, hil_lab_board_state* out) {
+    if (!lab || !out) return HIL_ERR_INVALID_ARG;
+    if (!hil__lab_name_ok(board)) return hil__lab_bad_name(board);
+    return hil__lab_state_read(lab, board, out);
+}
+
+HIL_API hil_result hil_lab_quarantine(hil_lab* lab, const char* board, int on, const char* kind, const char* reason) {
+    hil_lab_board_state st;
+    hil_result r;
+    int64_t now = (int64_t)hil_wall_ns();
+    if (!lab) return HIL_ERR_INVALID_ARG;
+    if (!hil__lab_name_ok(board)) return hil__lab_bad_name(board);
+    if ((r = hil_lab_section_begin(lab)) != HIL_OK) return r;
+    r = hil__lab_state_read(lab, board, &st);
+    if (r == HIL_OK) {
+        st.quarantined = on ? 1 : 0;
+        if (on) {
+            st.quarantined_ns = now;
+            hil__lab_text(st.reason, sizeof st.reason, reason ? reason : "", reason ? strlen(reason) : 0);
+        } else {
+            st.reason[0] = 0;
+            st.quarantined_ns = 0;
+            st.streak = 0;
+        }
+        hil__lab_push_event(&st, now, kind ? kind : on ? "quarantined" : "unquarantined", reason);
+        r = hil__lab_state_write(lab, board, &st);
+    }
+    hil_lab_section_end(lab);
+    return r;
+}
+
+HIL_API hil_result hil_lab_note_result(hil_lab* lab, const char* board, const char* run, const char* result,
+                                       const char* infra_why, uint32_t quarantine_after, int* quarantined_now) {
+    hil_lab_board_state st;
+    hil_result r;
+    int64_t now = (int64_t)hil_wall_ns();
+    if (quarantined_now) *quarantined_now = 0;
+    if (!lab) return HIL_ERR_INVALID_ARG;
+    if (!hil__lab_name_ok(board)) return hil__lab_bad_name(board);
+    if ((r = hil_lab_section_begin(lab)) != HIL_OK) return r;
+    r = hil__lab_state_read(lab, board, &st);
+    if (r == HIL_OK) {
+        char text[HIL_LAB_TEXT];
+        st.streak = infra_why ? st.streak + 1 : 0;
+        hil__lab_text(st.last_result, sizeof st.last_result, result, strlen(result));
+        hil__lab_text(st.last_run, sizeof st.last_run, run ? run : "?", run ? strlen(run) : 1);
+        st.last_ns = now;
+        hil__sfmt(text, sizeof text, "%s%s%s", run ? run : "?", infra_why ? ": " : "", infra_why ? infra_why : "");
+        hil__lab_push_event(&st, now, infra_why ? "infra" : result, text);
+        if (infra_why && quarantine_after && st.streak >= quarantine_after && !st.quarantined) {
+            st.quarantined = 1;
+            st.quarantined_ns = now;
+            hil__sfmt(st.reason, sizeof st.reason, "%u infrastructure failures in a row (last: %s)",
+                      (unsigned)st.streak, infra_why);
+            hil__lab_push_event(&st, now, "quarantined", st.reason);
+            if (quarantined_now) *quarantined_now = 1;
+        }
+        r = hil__lab_state_write(lab, board, &st);
+    }
+    hil_lab_section_end(lab);
+    return r;
+}
+
+/* ---- lab status ------------------------------------------------------------------------- */
+
+static int hil__lab_cmp_cstr(const void* a, const void* b) {
+    return strcmp(*(const char* const*)a, *(const char* const*)b);
+}
+
+/* Every board with a .lock or .state file in the directory, sorted. */
+static hil_result hil__lab_boards_in_dir(hil_lab* lab, char*** out, size_t* n) {
+    DIR* d = opendir(lab->dir);
+    struct dirent* de;
+    char** v = NULL;
+    size_t cnt = 0, cap = 0, i;
+    *out = NULL;
+    *n = 0;
+    if (!d) return hil_error(HIL_ERR_IO, "lab state directory %s: %s", lab->dir, strerror(errno));
+    while ((de = readdir(d)) != NULL) {
+        const char* nm = de->d_name;
+        size_t len = strlen(nm), base;
+        int dup = 0;
+        if (nm[0] == '.') continue;
+        if (len > 5 && strcmp(nm + len - 5, ".lock") == 0)
+            base = len - 5;
+        else if (len > 6 && strcmp(nm + len - 6, ".state") == 0)
+            base = len - 6;
+        else
+            continue;
+        for (i = 0; i < cnt && !dup; i++) dup = strlen(v[i]) == base && strncmp(v[i], nm, base) == 0;
+        if (dup) continue;
+        if (cnt == cap) {
+            char** p;
+            cap = cap ? cap * 2 : 16;
+            p = (char**)HIL_REALLOC(v, cap * sizeof *p);
+            if (!p) break;
+            v = p;
+        }
+        v[cnt] = hil__lab_strndup(nm, base);
+        if (v[cnt]) cnt++;
+    }
+    closedir(d);
+    if (cnt) qsort(v, cnt, sizeof *v, hil__lab_cmp_cstr);
+    *out = v;
+    *n = cnt;
+    return HIL_OK;
+}
+
+static void hil__lab_iso(int64_t ns, char* out, size_t size) {
+    if (ns <= 0) {
+        hil__sfmt(out, size, "-");
+        return;
+    }
+    hil_format_time_iso((uint64_t)ns, out, size);
+}
+
+static char hil__lab_event_code(const char* kind) {
+    if (!strcmp(kind, "passed")) return 'P';
+    if (!strcmp(kind, "failed")) return 'F';
+    if (!strcmp(kind, "infra")) return 'I';
+    if (!strcmp(kind, "error")) return 'E';
+    if (!strcmp(kind, "timeout")) return 'T';
+    if (!strcmp(kind, "quarantined")) return 'Q';
+    if (!strcmp(kind, "unquarantined")) return 'U';
+    if (!strcmp(kind, "health-passed")) return 'H';
+    if (!strcmp(kind, "health-failed")) return 'h';
+    return '?';
+}
+
+static void hil__lab_status_json(const char* board, const hil_lab_holder* h, const hil_lab_board_state* st,
+                                 hil_strbuf* out) {
+    char t[40];
+    size_t i;
+    hil_sb_puts(out, "{\"name\":");
+    hil_sb_json_str(out, board);
+    hil_sb_printf(out, ",\"state\":\"%s\",\"holder\":", h->held ? "held" : st->quarantined ? "quarantined" : "free");
+    if (h->held) {
+        hil_sb_printf(out, "{\"pid\":%ld,\"user\":", h->pid);
+        hil_sb_json_str(out, h->user);
+        hil_sb_puts(out, ",\"host\":");
+        hil_sb_json_str(out, h->host);
+        hil_sb_puts(out, ",\"run\":");
+        hil_sb_json_str(out, h->run);
+        hil__lab_iso(h->since_ns, t, sizeof t);
+        hil_sb_puts(out, ",\"since\":");
+        hil_sb_json_str(out, t);
+        hil_sb_puts(out, ",\"until\":");
+        if (h->until_ns > 0) {
+            hil__lab_iso(h->until_ns, t, sizeof t);
+            hil_sb_json_str(out, t);
+        } else {
+            hil_sb_puts(out, "null");
+        }
+        hil_sb_puts(out, "}");
+    } else {
+        hil_sb_puts(out, "null");
+    }
+    hil_sb_puts(out, ",\"quarantine\":");
+    if (st->quarantined) {
+        hil__lab_iso(st->quarantined_ns, t, sizeof t);
+        hil_sb_puts(out, "{\"since\":");
+        hil_sb_json_str(out, t);
+        hil_sb_puts(out, ",\"reason\":");
+        hil_sb_json_str(out, st->reason);
+        hil_sb_puts(out, "}");
+    } else {
+        hil_sb_puts(out, "null");
+    }
+    hil_sb_printf(out, ",\"streak\":%u,\"last\":", (unsigned)st->streak);
+    if (st->last_result[0]) {
+        hil__lab_iso(st->last_ns, t, sizeof t);
+        hil_sb_puts(out, "{\"result\":");
+        hil_sb_json_str(out, st->last_result);
+        hil_sb_puts(out, ",\"run\":");
+        hil_sb_json_str(out, st->last_run);
+        hil_sb_puts(out, ",\"at\":");
+        hil_sb_json_str(out, t);
+        hil_sb_puts(out, "}");
+    } else {
+        hil_sb_puts(out, "null");
+    }
+    hil_sb_puts(out, ",\"history\":[");
+    for (i = 0; i < st->n_events; i++) {
+        hil__lab_iso(st->events[i].wall_ns, t, sizeof t);
+        hil_sb_puts(out, i ? ",{\"at\":" : "{\"at\":");
+        hil_sb_json_str(out, t);
+        hil_sb_puts(out, ",\"kind\":");
+        hil_sb_json_str(out, st->events[i].kind);
+        hil_sb_puts(out, ",\"text\":");
+        hil_sb_json_str(out, st->events[i].text);
+        hil_sb_puts(out, "}");
+    }
+    hil_sb_puts(out, "]}");
+}
+
+static void hil__lab_status_text(const char* board, const hil_lab_holder* h, const hil_lab_board_state* st,
+                                 hil_strbuf* out) {
+    char state[600], t[40], last[300], hist[HIL_LAB_EVENTS + 1];
+    size_t i;
+    if (h->held) {
+        hil__lab_iso(h->since_ns, t, sizeof t);
+        hil__sfmt(state, sizeof state, "held by pid %ld (%s@%s, %s) since %s", h->pid, h->user, h->host, h->run, t);
+    } else if (st->quarantined) {
+        hil__sfmt(state, sizeof state, "quarantined: %s", st->reason);
+    } else {
+        hil__sfmt(state, sizeof state, "free");
+    }
+    if (h->held && st->quarantined) hil__sfmt(state + strlen(state), sizeof state - strlen(state), "; quarantined: %s", st->reason);
+    if (st->last_result[0]) {
+        hil__lab_iso(st->last_ns, t, sizeof t);
+        hil__sfmt(last, sizeof last, "%s %s %s", st->last_result, st->last_run, t);
+    } else {
+        hil__sfmt(last, sizeof last, "-");
+    }
+    for (i = 0; i < st->n_events; i++) hist[i] = hil__lab_event_code(st->events[i].kind);
+    hist[i] = 0;
+    hil_sb_printf(out, "%-16s %-6u %-16s %s\n%16s last: %s\n", board, (unsigned)st->streak, hist[0] ? hist : "-", state,
+                  "", last);
+}
+
+HIL_API hil_result hil_lab_status(hil_lab* lab, const char* const* boards, size_t n, int json, hil_strbuf* out) {
+    char** found = NULL;
+    size_t n_found = 0, i;
+    hil_result r = HIL_OK;
+    if (!lab || !out) return HIL_ERR_INVALID_ARG;
+    if (!boards) {
+        if ((r = hil__lab_boards_in_dir(lab, &found, &n_found)) != HIL_OK) return r;
+        boards = (const char* const*)found;
+        n = n_found;
+    }
+    if (json) {
+        hil_sb_puts(out, "{\"version\":1,\"lab\":");
+        hil_sb_json_str(out, lab->dir);
+        hil_sb_puts(out, ",\"boards\":[");
+    } else {
+        hil_sb_printf(out, "lab %s: %zu board%s (history: P passed F failed E error T timeout I infra Q quarantined "
+                           "U unquarantined H/h health check passed/failed, newest last)\n%-16s %-6s %-16s %s\n",
+                      lab->dir, n, n == 1 ? "" : "s", "BOARD", "STREAK", "HISTORY", "STATE");
+    }
+    for (i = 0; i < n && r == HIL_OK; i++) {
+        hil_lab_holder h;
+        hil_lab_board_state st;
+        if ((r = hil_lab_holder_get(lab, boards[i], &h)) != HIL_OK) break;
+        if ((r = hil_lab_state_load(lab, boards[i], &st)) != HIL_OK) break;
+        if (json) {
+            if (i) hil_sb_putc(out, ',');
+            hil__lab_status_json(boards[i], &h, &st, out);
+        } else {
+            hil__lab_status_text(boards[i], &h, &st, out);
+        }
+    }
+    if (json) hil_sb_puts(out, "]}\n");
+    for (i = 0; i < n_found; i++) HIL_FREE(found[i]);
+    HIL_FREE(found);
+    if (r == HIL_OK && out->failed) r = hil_error(HIL_ERR_NO_MEMORY, "lab status: out of memory");
+    return r;
+}
+
+/* ---- the lab command ---------------------------------------------------------------------- */
+
+/* The lab state directory of a configuration: lab.state, else <job.runs>/lab
+ * (beside the duration history). NULL when lab.state is "off". */
+static const char* hil__lab_state_dir(hil_config* cfg, char* buf, size_t size) {
+    const char* d = hil_config_get(cfg, "lab.state", NULL);
+    if (d && strcmp(d, "off") == 0) return NULL;
+    if (d && *d) return d;
+    hil__sfmt(buf, size, "%s/lab", hil_config_get(cfg, "job.runs", "runs"));
+    return buf;
+}
+
+/* The boards of the configuration (resources.*), then any other the directory knows. */
+static size_t hil__lab_cfg_boards(hil_config* cfg, const char** out, size_t max) {
+    return hil__lab_entities(cfg, "resources", out, max);
+}
+
+static int hil__cmd_lab(hil_cmd_ctx* ctx) {
+    hil_config* cfg = ctx->config;
+    const char* verb = ctx->argc > 0 ? ctx->argv[0] : "status";
+    const char* board = ctx->argc > 1 ? ctx->argv[1] : NULL;
+    char buf[4200];
+    const char* dir = hil__lab_state_dir(cfg, buf, sizeof buf);
+    hil_lab* lab = NULL;
+    hil_result r;
+    int code = 0;
+    if (!dir) {
+        fprintf(stderr, "hil: error: lab: lab.state is off: there is no lab state to show or change\n");
+        return 3;
+    }
+    if (strcmp(verb, "status") != 0 && strcmp(verb, "release") != 0 && strcmp(verb, "quarantine") != 0 &&
+        strcmp(verb, "unquarantine") != 0) {
+        fprintf(stderr, "hil: error: lab: unknown action '%s' (status, release BOARD, quarantine BOARD --reason TEXT, "
+                        "unquarantine BOARD; see docs/lab.md)\n", verb);
+        return 2;
+    }
+    if (strcmp(verb, "status") != 0 && (!board || ctx->argc > 2)) {
+        fprintf(stderr, "hil: error: lab %s: name one board: lab %s BOARD\n", verb, verb);
+        return 2;
+    }
+    if ((r = hil_lab_open(dir, &lab)) != HIL_OK) {
+        fprintf(stderr, "hil: error: %s\n", hil_last_error());
+        return 3;
+    }
+    if (strcmp(verb, "status") == 0) {
+        const char* names[512];
+        char** found = NULL;
+        size_t n = hil__lab_cfg_boards(cfg, names, 256), n_found = 0, i, j;
+        hil_strbuf sb = {0, 0, 0, 0};
+        /* the lab's boards first, then those only the directory knows (an old lab, another config) */
+        if (hil__lab_boards_in_dir(lab, &found, &n_found) == HIL_OK)
+            for (i = 0; i < n_found && n < 512; i++) {
+                int have = 0;
+                for (j = 0; j < n && !have; j++) have = strcmp(names[j], found[i]) == 0;
+                if (!have) names[n++] = found[i];
+            }
+        for (i = 0; i < n; i++)
+            if (!hil__lab_name_ok(names[i])) names[i--] = names[--n]; /* not a board the locks can name */
+        if (n > 1) qsort((void*)names, n, sizeof *names, hil__lab_cmp_cstr);
+        r = hil_lab_status(lab, names, n, hil_config_get_bool(cfg, "lab.json", 0), &sb);
+        if (r == HIL_OK) fputs(hil_sb_cstr(&sb), stdout);
+        for (i = 0; i < n_found; i++) HIL_FREE(found[i]);
+        HIL_FREE(found);
+        hil_sb_free(&sb);
+    } else if (!hil__lab_name_ok(board)) {
+        r = hil__lab_bad_name(board);
+    } else if (strcmp(verb, "release") == 0) {
+        r = hil_lab_release(lab, board, hil_config_get_bool(cfg, "lab.force", 0), 10);
+        if (r == HIL_OK) printf("%s: released\n", board);
+    } else if (strcmp(verb, "quarantine") == 0) {
+        const char* why = hil_config_get(cfg, "lab.reason", NULL);
+        if (!why || !*why) {
+            fprintf(stderr, "hil: error: lab quarantine %s: say why: --reason TEXT (it shows in lab status and in "
+                            "the blocked runs' reasons)\n", board);
+            hil_lab_close(lab);
+            return 2;
+        }
+        r = hil_lab_quarantine(lab, board, 1, "quarantined", why);
+        if (r == HIL_OK) printf("%s: quarantined: %s\n", board, why);
+    } else {
+        r = hil_lab_quarantine(lab, board, 0, "unquarantined", "by an operator");
+        if (r == HIL_OK) printf("%s: back in service\n", board);
+    }
+    if (r != HIL_OK) {
+        fprintf(stderr, "hil: error: %s\n", hil_last_error());
+        code = r == HIL_ERR_BUSY ? 1 : r == HIL_ERR_INVALID_ARG ? 2 : 4;
+    }
+    hil_lab_close(lab);
+    return code;
+}
+
+static void hil__describe_lab(hil_extension* ext) {
+    hil_command* c;
+    hil_option* o;
+    ext->description = "Lab operations: board locks shared by every run, lab status, persistent health, "
+                       "reservation hooks (hil_runner.h part 3, docs/lab.md)";
+    ext->load_order = 62;
+    c = hil_ext_command(ext, "lab",
+                        "Show the lab's boards (who holds them, quarantine, health) or change them (docs/lab.md)",
+                        hil__cmd_lab);
+    c->usage = "status [--json] | release BOARD [--force] | quarantine BOARD --reason TEXT | unquarantine BOARD";
+    o = hil_ext_option(ext, "lab.state", HIL_OPT_PATH, NULL,
+                       "The lab state directory: board locks and health (default <job.runs>/lab; off: no locks)");
+    o->cli = "--lab-state";
+    o->metavar = "DIR";
+    o->commands = "schedule,lab,run";
+    o = hil_ext_option(ext, "lab.no_wait", HIL_OPT_FLAG, "false",
+                       "schedule: fail at once, naming the holders, when a board the lab needs is held by another run");
+    o->cli = "--no-wait";
+    o->commands = "schedule";
+    o = hil_ext_option(ext, "lab.json", HIL_OPT_FLAG, "false", "lab status: JSON for scripts (docs/lab.md)");
+    o->cli = "--json";
+    o->commands = "lab";
+    o = hil_ext_option(ext, "lab.force", HIL_OPT_FLAG, "false",
+                       "lab release: a live holder gets SIGTERM (the kernel frees its boards when it ends)");
+    o->cli = "--force";
+    o->commands = "lab";
+    o = hil_ext_option(ext, "lab.reason", HIL_OPT_STRING, NULL, "lab quarantine: why (shown in lab status)");
+    o->cli = "--reason";
+    o->metavar = "TEXT";
+    o->commands = "lab";
+    hil_ext_option(ext, "lab.health_check", HIL_OPT_STRING, NULL,
+                   "A command run on a quarantined board at the start of a schedule ({board}, {board.<connector "
+                   "key>}); exit 0 brings the board back");
+    hil_ext_option(ext, "lab.health_timeout", HIL_OPT_FLOAT, "60", "Seconds the health check may take");
+    hil_ext_option(ext, "resources.*.acquire", HIL_OPT_STRING, NULL,
+                   "Command run before each use of the board ({board} {run}; no shell), e.g. labgrid-client -p "
+                   "{board} acquire; a failure is the lab's, never the test's");
+    hil_ext_option(ext, "resources.*.release", HIL_OPT_STRING, NULL,
+                   "Command run after each use of the board ({board} {run}), e.g. labgrid-client -p {board} release");
+    hil_ext_option(ext, "resources.*.hook_timeout", HIL_OPT_FLOAT, "60", "Seconds an acquire or release may take");
+}
+
+/* A test program given a board (lab.board, --board): the board is held
+ * from the start of the run to its end, like a scheduled run's; held
+ * elsewhere, the program stops before any test (exit 3) and says by whom.
+ * The lock is taken when the run starts, since the configuration (the
+ * command line included) is only complete then. */
+static void hil__lab_board_started(const hil_bus_msg* m, void* user) {
+    hil_ext_ctx* ctx = (hil_ext_ctx*)user;
+    const char* board = hil_config_get(ctx->config, "lab.board", NULL);
+    char buf[4200], run[600];
+    const char* dir = hil__lab_state_dir(ctx->config, buf, sizeof buf);
+    hil_lab* lab = NULL;
+    hil_lab_holder who;
+    hil_result r;
+    (void)m;
+    if (!board || !*board || !dir || ctx->user) return;
+    hil__sfmt(run, sizeof run, "test program %s --board %s", hil_config_get(ctx->config, "job.name", "run"), board);
+    r = hil_lab_open(dir, &lab);
+    if (r == HIL_OK) r = hil_lab_try_lock(lab, board, run, 0, &who);
+    if (r != HIL_OK) {
+        char since[40];
+        hil_format_time_iso((uint64_t)(who.since_ns > 0 ? who.since_ns : 0), since, sizeof since);
+        if (r == HIL_ERR_BUSY)
+            fprintf(stderr,
+                    "hil: error: --board %s: the board is held by pid %ld (%s@%s, %s) since %s: wait for it, or "
+                    "choose another (lab status shows who holds what)\n",
+                    board, who.pid, who.user, who.host, who.run, since);
+        else
+            fprintf(stderr, "hil: error: --board %s: %s\n", board, hil_last_error());
+        exit(3);
+    }
+    ctx->user = lab;
+}
+
+static void hil__lab_board_finished(const hil_bus_msg* m, void* user) {
+    hil_ext_ctx* ctx = (hil_ext_ctx*)user;
+    hil_lab* lab = (hil_lab*)ctx->user;
+    const char* board = hil_config_get(ctx->config, "lab.board", NULL);
+    (void)m;
+    if (!lab) return;
+    if (board) (void)hil_lab_unlock(lab, board);
+    hil_lab_close(lab);
+    ctx->user = NULL;
+}
+
+static hil_result hil__lab_board_init(hil_ext_ctx* ctx) {
+    hil_result r = hil_ext_subscribe(ctx, HIL_DISPATCH_CALLBACK, hil__lab_board_started, ctx, &HIL_MSG_RUN_STARTED,
+                                     &HIL_EP_RUN);
+    if (r == HIL_OK)
+        r = hil_ext_subscribe(ctx, HIL_DISPATCH_CALLBACK, hil__lab_board_finished, ctx, &HIL_MSG_RUN_FINISHED,
+                              &HIL_EP_RUN);
+    return r;
+}
+
+static void hil__lab_board_destroy(hil_ext_ctx* ctx) { hil__lab_board_finished(NULL, ctx); }
+
+static void hil__describe_lab_board(hil_extension* ext) {
+    hil_option* o;
+    ext->description = "Holds the board a test program is given (--board) through the lab's lock (docs/lab.md)";
+    ext->load_order = 63;
+    ext->activate_on = "lab.board";
+    ext->initialize = hil__lab_board_init;
+    ext->destroy = hil__lab_board_destroy;
+    o = hil_ext_option(ext, "lab.board", HIL_OPT_STRING, NULL,
+                       "Hold this board of the lab (its lock in the lab state directory) while the tests run");
+    o->cli = "--board";
+    o->metavar = "NAME";
+    o->commands = "run";
+}
+
+HIL_API void hil_lab_register(void) {
+    hil_extension_declare("lab", HIL_EXT_FRAMEWORK, hil__describe_lab);
+    hil_extension_declare("lab-board", HIL_EXT_FRAMEWORK, hil__describe_lab_board);
+}
+
+#ifndef HIL_NO_CONSTRUCTORS
+HIL__CONSTRUCTOR(hil__reg_lab_extension) { hil_lab_register(); }
 #endif
 #endif /* HIL_NO_SCHEDULER */
 #ifdef __cplusplus

@@ -173,6 +173,20 @@ def seeds_isotp():
     write("isotp", "numbers", "0\n100\n900\n950\n1000\n127000\n127001\n0x1F018\n010\n18446744073709551616\n-1\n")
     write("isotp", "bad-combinations", "interface=can0\ntx_id=7E0\nrx_id=7E0\npad_check=data\ntx_dl=12\nbrs=true\n")
 
+def seeds_labstate():
+    head = b"# hil-lab-state 1\n"
+    write("labstate", "valid", head + b"quarantined 1796437848472151245 3 infrastructure failures in a row (last: flash failed)\n"
+          b"streak 3\nlast 1796437848472151245 error standard[PICO_W]\n"
+          b"event 1796437848156337880 passed standard[PICO_W]\nevent 1796437848472151245 infra flash: exit 3\n")
+    write("labstate", "torn", head + b"streak 2\nlast 1 passed a\nevent 5 infra fla")
+    write("labstate", "nul-run", head + b"streak 1\n" + b"\0" * 64)
+    write("labstate", "bad-lines", head + b"streak x\nstreak 99999999999999\nquarantined\nlast 1\nevent 1\nunknown 1\n# c\n")
+    write("labstate", "many-events", head + b"".join(b"event %d passed run%d\n" % (i, i) for i in range(40)))
+    write("labstate", "limits", head + b"quarantined 9223372036854775807 " + b"r" * 400 + b"\nevent 9223372036854775808 x y\n")
+    write("labstate", "no-header", b"streak 3\n")
+    write("labstate", "empty", b"")
+
+
 
 def seeds_history():
     head = b"# hil-sched-history 1\n# ema_ns count name\n"
