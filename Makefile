@@ -59,6 +59,11 @@ BENCH_SRCS = $(sort $(wildcard bench/bench_*.c))
 META_BINS = $(patsubst tests/meta/%.c,$(BUILD)/meta/%,$(META_SRCS))
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
+# Real producers for tests/test_harvest.c, built when the library is
+# installed (defined before `all`, whose prerequisites are expanded at once).
+HARVEST_BINS = $(if $(filter yes,$(call have,cmocka)),$(BUILD)/harvest/cmocka_suite) \
+               $(if $(filter yes,$(call have,criterion)),$(BUILD)/harvest/criterion_suite)
+
 # fuzz and fuzz-regress: see the fuzzing section below.
 .PHONY: all test selftest demo demo-faults quickstart bench sanitize tsan compile-matrix single clean help doc-examples test-cmake test-vm bench-vm docs-config \
   test-mcu demo-mcu bench-mcu mcu-firmware fuzz fuzz-regress probe-firmware bench-probe
@@ -83,8 +88,6 @@ $(BUILD)/meta/%: tests/meta/%.c $(HEADERS) | $(BUILD)/meta
 # (hil_harvest.h): a cmocka and a Criterion suite, built when the library is
 # installed (libcmocka-dev, libcriterion-dev); the test skips with the
 # apt-get line otherwise.
-HARVEST_BINS = $(if $(filter yes,$(call have,cmocka)),$(BUILD)/harvest/cmocka_suite) \
-               $(if $(filter yes,$(call have,criterion)),$(BUILD)/harvest/criterion_suite)
 $(BUILD)/harvest/cmocka_suite: tests/harvest/cmocka_suite.c | $(BUILD)/harvest
 	$(CC) -std=c99 $(WARN) -O1 -g -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs cmocka 2>/dev/null)
 $(BUILD)/harvest/criterion_suite: tests/harvest/criterion_suite.c | $(BUILD)/harvest
