@@ -803,8 +803,13 @@ HIL_API size_t hil_config_get_list(hil_config* cfg, const char* key, const char*
 /* Whether a value is set (defaults do not count). */
 HIL_API int hil_config_has(hil_config* cfg, const char* key);
 HIL_API int hil_config_lookup(hil_config* cfg, const char* key, hil_config_value* out);
-/* Entity names under a namespace: "connectors" -> {"dut", "can0"}. */
+/* Entity names under a namespace, sorted: "connectors" -> {"can0", "dut"}.
+ * Returns the count; fills up to max. */
 HIL_API size_t hil_config_entities(hil_config* cfg, const char* ns, const char** out, size_t max);
+/* The same names in the order the configuration declared them: by the first
+ * of each entity's keys that was set (file order, then what was set later:
+ * environment, command line, hil_config_set). */
+HIL_API size_t hil_config_entities_declared(hil_config* cfg, const char* ns, const char** out, size_t max);
 /* Visit every set key in sorted order. */
 typedef void (*hil_config_visit_fn)(const char* key, const hil_config_value* v, void* user);
 HIL_API void hil_config_foreach(hil_config* cfg, hil_config_visit_fn fn, void* user);
@@ -3014,6 +3019,7 @@ typedef struct hil__cfg_entry {
     int priority;
     char* source;
     int multiple;
+    unsigned long seq;       /* when the key was first set: declaration order */
     /* caches, valid while gen == cfg->gen */
     unsigned gen;
     char* expanded;
@@ -3028,6 +3034,7 @@ struct hil_config {
     unsigned gen;
     char** names;            /* interned entity names (hil_config_entities) */
     size_t n_names;
+    unsigned long next_seq;  /* hil__cfg_entry.seq of the next new key */
 };
 
 static hil_option* hil__options_head;
@@ -3176,6 +3183,7 @@ HIL_API hil_result hil_config_set(hil_config* c, const char* key, const char* va
         e = (hil__cfg_entry*)hil__calloc(1, sizeof *e);
         if (!e || !(e->key = hil_strdup(key))) { HIL_FREE(e); r = HIL_ERR_NO_MEMORY; goto out; }
         e->hash = h;
+        e->seq = c->next_seq++;
         e->priority = priority;
         e->source = hil_strdup(source ? source : "");
         e->multiple = hil__option_multiple(key);
@@ -3580,46 +3588,77 @@ HIL_API size_t hil_config_get_list(hil_config* c, const char* key, const char** 
     return n;
 }
 
-static int hil__cmp_str(const void* a, const void* b) {
-    return strcmp(*(const char* const*)a, *(const char* const*)b);
+typedef struct hil__cfg_ent {
+    const char* name;  /* interned */
+    unsigned long seq; /* the smallest seq of the entity's keys */
+} hil__cfg_ent;
+
+static int hil__cmp_ent_name(const void* a, const void* b) {
+    return strcmp(((const hil__cfg_ent*)a)->name, ((const hil__cfg_ent*)b)->name);
 }
 
-HIL_API size_t hil_config_entities(hil_config* c, const char* ns, const char** out, size_t max) {
-    size_t nslen = strlen(ns), i, n = 0, j;
+static int hil__cmp_ent_seq(const void* a, const void* b) {
+    unsigned long x = ((const hil__cfg_ent*)a)->seq, y = ((const hil__cfg_ent*)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* The entity names under ns, sorted by name or by declaration. The names
+   are interned for the config's lifetime (entities are few), so callers may
+   keep the pointers without freeing them. */
+static size_t hil__config_entities(hil_config* c, const char* ns, const char** out, size_t max, int declared) {
+    size_t nslen = strlen(ns), i, n = 0, cap = 0, j;
+    hil__cfg_ent* list = NULL;
     hil_mutex_lock(&c->mu);
     for (i = 0; i < c->cap; i++) {
         hil__cfg_entry* e = c->slots[i];
         const char* name;
-        size_t len;
+        const char* s = NULL;
+        size_t len, k;
         int dup = 0;
         if (!e || strncmp(e->key, ns, nslen) != 0 || e->key[nslen] != '.') continue;
         name = e->key + nslen + 1;
         len = strcspn(name, ".");
         if (name[len] != '.') continue; /* "ns.name" alone is not an entity */
-        for (j = 0; j < n && j < max; j++)
-            if (strlen(out[j]) == len && strncmp(out[j], name, len) == 0) dup = 1;
-        if (dup) continue;
-        if (n < max) {
-            /* interned for the config's lifetime: entity names are few */
-            const char* s = NULL;
-            size_t k;
-            for (k = 0; k < c->n_names; k++)
-                if (strlen(c->names[k]) == len && strncmp(c->names[k], name, len) == 0) s = c->names[k];
-            if (!s) {
-                char** p = (char**)HIL_REALLOC(c->names, (c->n_names + 1) * sizeof *p);
-                if (!p) continue;
-                c->names = p;
-                s = c->names[c->n_names] = hil_strndup(name, len);
-                if (!s) continue;
-                c->n_names++;
+        for (j = 0; j < n; j++)
+            if (strlen(list[j].name) == len && strncmp(list[j].name, name, len) == 0) {
+                if (e->seq < list[j].seq) list[j].seq = e->seq;
+                dup = 1;
             }
-            out[n] = s;
+        if (dup) continue;
+        for (k = 0; k < c->n_names; k++)
+            if (strlen(c->names[k]) == len && strncmp(c->names[k], name, len) == 0) s = c->names[k];
+        if (!s) {
+            char** p = (char**)HIL_REALLOC(c->names, (c->n_names + 1) * sizeof *p);
+            if (!p) continue;
+            c->names = p;
+            s = c->names[c->n_names] = hil_strndup(name, len);
+            if (!s) continue;
+            c->n_names++;
         }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            hil__cfg_ent* l = (hil__cfg_ent*)HIL_REALLOC(list, ncap * sizeof *l);
+            if (!l) continue;
+            list = l;
+            cap = ncap;
+        }
+        list[n].name = s;
+        list[n].seq = e->seq;
         n++;
     }
     hil_mutex_unlock(&c->mu);
-    if (n <= max) qsort(out, n, sizeof *out, hil__cmp_str);
+    if (n) qsort(list, n, sizeof *list, declared ? hil__cmp_ent_seq : hil__cmp_ent_name);
+    for (i = 0; i < n && i < max; i++) out[i] = list[i].name;
+    HIL_FREE(list);
     return n;
+}
+
+HIL_API size_t hil_config_entities(hil_config* c, const char* ns, const char** out, size_t max) {
+    return hil__config_entities(c, ns, out, max, 0);
+}
+
+HIL_API size_t hil_config_entities_declared(hil_config* c, const char* ns, const char** out, size_t max) {
+    return hil__config_entities(c, ns, out, max, 1);
 }
 
 static int hil__cmp_cfg_entry(const void* a, const void* b) {

@@ -49,7 +49,9 @@
  *     }
  *
  * Configured auxiliaries are created where the tests run (the worker
- * process; again after a worker crash) and found with hil_aux_get(). A test
+ * process; again after a worker crash), one after the other in the order
+ * the configuration declares them (proxies first), destroyed in the reverse
+ * order, and found with hil_aux_get(). A test
  * that names an auxiliary in `requires=` is Blocked, with the reason, when
  * it is missing, failed to start or crashed. Without configuration:
  *
@@ -489,12 +491,15 @@ HIL_API void hil_dut_remote_suite_at(const char* aux_name, int suite, int setup,
 
 /* ---- from configuration ----------------------------------------------------------------------- */
 
-/* Create every auxiliaries.<name> of cfg (proxies first), starting those
- * with auto_start. Failures are logged and kept (state FAILED) so tests that
- * require them are Blocked with the reason. Done by the worker hook; call it
- * yourself only without hil_main. */
+/* Create every auxiliaries.<name> of cfg, starting those with auto_start,
+ * in the order the configuration declared them (the first key of each, as
+ * read from the files, then the environment and the command line), except
+ * that proxies come first (the others' proxy channels attach to them): each
+ * one is started before the next is created. Failures are logged and kept
+ * (state FAILED) so tests that require them are Blocked with the reason.
+ * Done by the worker hook; call it yourself only without hil_main. */
 HIL_API hil_result hil_aux_create_all(hil_config* cfg);
-/* Destroy what hil_aux_create_all created, in reverse order. */
+/* Destroy what hil_aux_create_all created, in reverse order of creation. */
 HIL_API void hil_aux_destroy_all(void);
 /* With HIL_NO_CONSTRUCTORS: call once in main before hil_main (registers
  * the built-in types, options, the worker hook and the requires= check). */
@@ -4624,7 +4629,9 @@ HIL_API hil_result hil_aux_create_all(hil_config* cfg) {
     hil_result first = HIL_OK;
     if (!cfg) cfg = hil_cfg();
     if (!cfg) return HIL_OK;
-    n = hil_config_entities(cfg, "auxiliaries", names, 64);
+    /* In the order the configuration declared them: a dut that talks to a
+       board the probe declared above it flashes finds the board flashed. */
+    n = hil_config_entities_declared(cfg, "auxiliaries", names, 64);
     if (n > 64) {
         HIL_ERROR("hil.aux", "%zu auxiliaries configured: only the first 64 are created", n);
         n = 64;
