@@ -12,7 +12,10 @@
  *     fw_rx_byte() (and reports a lost byte with fw_rx_overrun()), placed in
  *     the board's IRQ vector table (section .vectors_irq);
  *   - board_name and board_unmapped_address (a read there must bus-fault:
- *     it is how suite 2 case 1 provokes a HardFault).
+ *     it is how suite 2 case 1 provokes a HardFault);
+ *   - optionally board_early_init(): the reset handler's first call, before
+ *     .data and .bss exist (registers only). netduinoplus2 uses it to make
+ *     QEMU's USART model hold input until board_init can take it.
  *
  * Everything else (startup, the core exception vectors, the HardFault entry,
  * reset through SCB AIRCR) is Cortex-M architecture: cortexm.c.
@@ -24,6 +27,7 @@
 
 extern const char board_name[];
 extern const uint32_t board_unmapped_address;
+void board_early_init(void); /* cortexm.c has an empty default (weak) */
 void board_init(void);
 void board_putc(uint8_t c);
 

@@ -29,6 +29,7 @@
 #define USART_CR1 (*(volatile uint32_t*)(USART1 + 0x0Cu))
 #define SR_ORE (1u << 3)
 #define SR_RXNE (1u << 5)
+#define SR_TC (1u << 6)
 #define SR_TXE (1u << 7)
 #define CR1_RE (1u << 2)
 #define CR1_TE (1u << 3)
@@ -43,12 +44,33 @@ const char board_name[] = "netduinoplus2";
  * (no FSMC on 64-pin parts) and unmapped in QEMU: a read is a bus error. */
 const uint32_t board_unmapped_address = 0xA0000000u;
 
+/* QEMU's USART model takes a byte from the host whenever RXNE is clear and
+ * throws it away unless UE and RE are set: a command the host sends while
+ * the startup code runs (just after a reset, or after a probe resumed the
+ * board) was lost, and its sender waited out a timeout. The model stops
+ * taking input while RXNE is set, and a write to SR sets the bits written
+ * there; so the first thing the firmware does is set RXNE, and input waits
+ * in QEMU until board_init reads DR (which clears RXNE and tells QEMU to
+ * offer input again). Measured (tests/test_mcu_early_rx.c): a PING sent
+ * while the board stood at main was never answered before; now it is.
+ * On silicon the write does nothing: RXNE and TC are cleared by writing
+ * 0, and a 1 leaves them as they are; TXE is read-only. */
+void board_early_init(void) {
+    RCC_APB2ENR |= 1u << 4; /* USART1's clock: on silicon a register write needs it */
+    USART_SR = SR_TXE | SR_TC | SR_RXNE;
+}
+
 void board_init(void) {
     RCC_AHB1ENR |= 1u << 0;                                            /* GPIOA */
     RCC_APB2ENR |= 1u << 4;                                            /* USART1 */
     GPIOA_MODER = (GPIOA_MODER & ~(0xFu << 18)) | (0xAu << 18);        /* PA9, PA10: alternate function */
     GPIOA_AFRH = (GPIOA_AFRH & ~(0xFFu << 4)) | (0x77u << 4);          /* AF7: USART1 TX, RX */
     USART_BRR = (PCLK2_HZ + BAUD / 2u) / BAUD;                         /* oversampling by 16 */
+    USART_CR1 = CR1_UE | CR1_TE | CR1_RE;
+    /* Reading DR clears the RXNE board_early_init set (the value is not a
+     * byte from the host) and lets QEMU offer what waited; the interrupt
+     * is enabled after, so the handler sees only real bytes. */
+    (void)USART_DR;
     USART_CR1 = CR1_UE | CR1_TE | CR1_RE | CR1_RXNEIE;
     NVIC_ISER1 = 1u << (USART1_IRQ - 32);
 }

@@ -16,12 +16,16 @@ int main(void);
 
 extern const cortexm_vector cortexm_vectors[];
 
+/* A board without anything to do before RAM is set up. */
+__attribute__((weak)) void board_early_init(void) {}
+
 void Reset_Handler(void) __attribute__((noreturn));
 void Reset_Handler(void) {
     /* Word loops through volatile pointers: a plain loop here is what gcc
      * turns into memcpy/memset calls, which -nostdlib has nowhere to find. */
     volatile uint32_t* d = &_sdata;
     const volatile uint32_t* s = &_sidata;
+    board_early_init(); /* first: it may only touch registers (no .data, no .bss yet) */
     while (d < &_edata) *d++ = *s++;
     for (d = &_sbss; d < &_ebss;) *d++ = 0;
     /* The table is linked at the start of flash; some boards (STM32) run
