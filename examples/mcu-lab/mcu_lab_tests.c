@@ -43,16 +43,7 @@ static void boots_the_build(void) {
     /* The probe started the firmware just before the tests: its first boot
      * LOG may still be on the way. An answer to PING comes after it (one
      * UART, in order), so from here on a boot LOG is the reset's. */
-    {
-        /* A PING sent while the firmware still sets its UART up is lost
-         * (netduinoplus2's USART model drops input until RX is enabled):
-         * ask again; each try waits ping_timeout_ms (lab.conf) */
-        int tries = 0;
-        hil_result r;
-        while ((r = hil_dut_ping(dut, 5000)) == HIL_ERR_TIMEOUT && ++tries < 8) {
-        }
-        HIL_ASSERT_OK(r, "the firmware the probe flashed does not answer PING");
-    }
+    HIL_ASSERT_OK(hil_dut_ping(dut, 5000), "the firmware the probe flashed does not answer PING");
     hil_aux_clear_buffer(svc);
     HIL_ASSERT_OK(hil_dut_reset(dut, 10000));
     snprintf(want, sizeof want, "boot board=%s variant=%s version=%s", board, strchr(variant, '-') + 1, version);

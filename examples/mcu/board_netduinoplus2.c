@@ -53,12 +53,12 @@ const uint32_t board_unmapped_address = 0xA0000000u;
  * in QEMU until board_init reads DR (which clears RXNE and tells QEMU to
  * offer input again). Measured (tests/test_mcu_early_rx.c): a PING sent
  * while the board stood at main was never answered before; now it is.
- * On silicon the write does nothing: RXNE and TC are cleared by writing
- * 0, and a 1 leaves them as they are; TXE is read-only. */
-void board_early_init(void) {
-    RCC_APB2ENR |= 1u << 4; /* USART1's clock: on silicon a register write needs it */
-    USART_SR = SR_TXE | SR_TC | SR_RXNE;
-}
+ * Bytes that reach QEMU before this first instruction still get dropped.
+ * On silicon the write does nothing (and USART1's clock is not even on
+ * yet): RXNE and TC are cleared by writing 0, a 1 leaves them as they are,
+ * and TXE is read-only. It is the only register access here: each one is
+ * a trip out of QEMU's translated code, and the window stays short. */
+void board_early_init(void) { USART_SR = SR_TXE | SR_TC | SR_RXNE; }
 
 void board_init(void) {
     RCC_AHB1ENR |= 1u << 0;                                            /* GPIOA */
