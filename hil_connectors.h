@@ -6579,7 +6579,7 @@ typedef struct hil__cansock {
 } hil__cansock;
 
 /* The option interface, shared by both channel types; the first step of
- * configure, so close and destroy find fd -1 whatever fails later. */
+ * configure, which also marks the socket closed (fd -1) until open. */
 static hil_result hil__cansock_configure(hil_channel* ch, hil__cansock* cs) {
     const char* v = hil_channel_opt_str(ch, "interface", NULL);
     cs->fd = -1;
@@ -6615,7 +6615,7 @@ typedef struct hil__cansock_kind {
     const char* socket_name;             /* "CAN socket", "ISO-TP socket" */
     /* after the interface lookup, before the up check (may start the interface); NULL: none */
     hil_result (*prepare)(hil_channel* ch);
-    /* the socket's options; fill addr->can_addr for bind; the interface's MTU is cs->mtu */
+    /* the socket's options, and addr->can_addr for bind; the interface's MTU is in cs->mtu by then */
     hil_result (*setup)(hil_channel* ch, const struct hil__cansock_kind* k, int fd, struct sockaddr_can* addr);
 } hil__cansock_kind;
 
