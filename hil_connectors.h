@@ -6564,11 +6564,244 @@ HIL_API hil_result hil_can_configure(const char* ifname, const hil_can_if_config
 }
 #endif /* HIL__CAN_LIB */
 
+/* ---- one CAN socket's life cycle: what socketcan and isotp share ------------------------ */
+
+/* Both channels hold one AF_CAN socket on one interface, and both let a
+ * reader thread race close(): send/recv run between hil__io_enter and
+ * hil__io_leave (the guard every OS-backed channel uses), and close waits
+ * until they have left before the descriptor goes (a new socket could get
+ * its number). A fix here reaches both channels. */
+typedef struct hil__cansock {
+    char ifname[16];          /* IFNAMSIZ */
+    int fd;                   /* -1 when closed; changed under io.mu */
+    int mtu;                  /* the interface's: CAN_MTU (16) or CANFD_MTU (72) */
+    hil__io io;               /* users/closing guard and close's waker, from configure to destroy */
+} hil__cansock;
+
+/* The option interface, shared by both channel types; the first step of
+ * configure, which also marks the socket closed (fd -1) until open. */
+static hil_result hil__cansock_configure(hil_channel* ch, hil__cansock* cs) {
+    const char* v = hil_channel_opt_str(ch, "interface", NULL);
+    cs->fd = -1;
+    if (!v || !*v)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "no interface: set connectors.%s.interface (can0, vcan0)",
+                                 hil_channel_name(ch));
+    if (strlen(v) >= sizeof cs->ifname)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "option interface: '%s' is longer than 15 characters", v);
+    snprintf(cs->ifname, sizeof cs->ifname, "%.15s", v);
+    return HIL_OK;
+}
+
+/* The last step of configure: nothing after it can fail, so destroy is the
+ * only one to undo it. */
+static hil_result hil__cansock_sync_init(hil_channel* ch, hil__cansock* cs) {
+    return hil__io_init(ch, &cs->io);
+}
+
+static void hil__cansock_destroy(hil__cansock* cs) {
+    hil__io_destroy(&cs->io);
+}
+
+#ifdef HIL__HAVE_LINUX_CAN
+
+/* What differs between the two sockets: a table, so the open sequence,
+ * its error texts and the descriptor's cleanup exist once. */
+typedef struct hil__cansock_kind {
+    int type, protocol;                  /* socket(PF_CAN, type, protocol) */
+    const char* call;                    /* "socket(PF_CAN, SOCK_RAW, CAN_RAW)", for messages */
+    const char* what;                    /* "CAN_RAW", "ISO-TP": what the kernel may lack */
+    const char* module;                  /* its module: can-raw, can-isotp */
+    const char* module_note;             /* after "sudo modprobe <module>" */
+    const char* socket_name;             /* "CAN socket", "ISO-TP socket" */
+    /* after the interface lookup, before the up check (may start the interface); NULL: none */
+    hil_result (*prepare)(hil_channel* ch);
+    /* the socket's options, and addr->can_addr for bind; the interface's MTU is in cs->mtu by then */
+    hil_result (*setup)(hil_channel* ch, const struct hil__cansock_kind* k, int fd, struct sockaddr_can* addr);
+} hil__cansock_kind;
+
+static hil_result hil__cansock_sockopt(hil_channel* ch, const hil__cansock_kind* k, int fd, int level, int opt,
+                                       const void* v, socklen_t len, const char* what) {
+    int e;
+    if (setsockopt(fd, level, opt, v, len) == 0) return HIL_OK;
+    e = errno;
+    /* a protocol option this kernel's module does not know yet */
+    if (level != SOL_SOCKET && (e == ENOPROTOOPT || e == EINVAL))
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "setting %s on the %s: %s: this kernel's %s does not take "
+                                 "it (a newer kernel does; or leave the option out)", what, k->socket_name,
+                                 strerror(e), k->module);
+    return hil_channel_error(ch, HIL_ERR_IO, "setting %s on the %s: %s", what, k->socket_name, strerror(e));
+}
+
+static hil_result hil__cansock_socket_error(hil_channel* ch, const hil__cansock_kind* k, int e) {
+    if (e == EAFNOSUPPORT)
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "the kernel has no SocketCAN (AF_CAN): %s: %s; load the "
+                                 "modules (sudo modprobe can %s; vcan for a virtual bus) or run in the VM bench: "
+                                 "make test-vm", k->call, strerror(e), k->module);
+    if (e == EPROTONOSUPPORT || e == ESOCKTNOSUPPORT || e == EINVAL)
+        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "the kernel has SocketCAN but no %s: %s: %s; load the "
+                                 "module: sudo modprobe %s%s", k->what, k->call, strerror(e), k->module,
+                                 k->module_note);
+    return hil_channel_error(ch, e == EPERM || e == EACCES ? HIL_ERR_PERMISSION : HIL_ERR_IO, "%s: %s", k->call,
+                             strerror(e));
+}
+
+static hil_result hil__cansock_bind(hil_channel* ch, const hil__cansock* cs, int fd, const struct sockaddr_can* a) {
+    int e;
+    if (bind(fd, (const struct sockaddr*)a, sizeof *a) == 0) return HIL_OK;
+    e = errno;
+    if (e == ENODEV)
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "bind to %s: %s: it is not a CAN interface", cs->ifname,
+                                 strerror(e));
+    /* only an ISO-TP address carries ids: the kernel refuses a pair it cannot use */
+    if ((e == EADDRNOTAVAIL || e == EINVAL) && (a->can_addr.tp.tx_id || a->can_addr.tp.rx_id))
+        return hil_channel_error(ch, HIL_ERR_CONFIG, "bind to %s with tx_id %X, rx_id %X: %s (the kernel refuses "
+                                 "these ids)", cs->ifname, (unsigned)(a->can_addr.tp.tx_id & CAN_EFF_MASK),
+                                 (unsigned)(a->can_addr.tp.rx_id & CAN_EFF_MASK), strerror(e));
+    return hil_channel_error(ch, HIL_ERR_IO, "bind to %s: %s", cs->ifname, strerror(e));
+}
+
+/* socket, interface lookup, up check, the kind's options, bind, nonblocking;
+ * every failure closes the socket here. On success the socket is published
+ * under the mutex and send/recv may enter. */
+static hil_result hil__cansock_open(hil_channel* ch, hil__cansock* cs, const hil__cansock_kind* k) {
+    struct sockaddr_can addr;
+    struct ifreq ifr;
+    unsigned idx;
+    int fd;
+    hil_result r;
+    fd = socket(PF_CAN, k->type | SOCK_CLOEXEC, k->protocol);
+    if (fd < 0) return hil__cansock_socket_error(ch, k, errno);
+    idx = if_nametoindex(cs->ifname);
+    if (!idx) {
+        r = hil_channel_error(ch, HIL_ERR_NOT_FOUND, "no network interface '%s' (ip -br link show type can lists "
+                              "the CAN interfaces; a virtual one: sudo ip link add dev vcan0 type vcan && sudo ip "
+                              "link set vcan0 up)", cs->ifname);
+        goto fail;
+    }
+    if (k->prepare && (r = k->prepare(ch)) != HIL_OK) goto fail;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%.15s", cs->ifname);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        r = hil_channel_error(ch, HIL_ERR_STATE, "interface %s is down: bring it up first (sudo ip link set %s up "
+                              "type can bitrate 500000; vcan: sudo ip link set %s up), or let hil start it: "
+                              "state=up or bitrate=... on a socketcan channel (libsocketcan), or hil_can_start",
+                              cs->ifname, cs->ifname, cs->ifname);
+        goto fail;
+    }
+    cs->mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : (int)CAN_MTU;
+    memset(&addr, 0, sizeof addr);
+    addr.can_family = AF_CAN;
+    addr.can_ifindex = (int)idx;
+    if ((r = k->setup(ch, k, fd, &addr)) != HIL_OK) goto fail;
+    if ((r = hil__cansock_bind(ch, cs, fd, &addr)) != HIL_OK) goto fail;
+    if ((r = hil_set_nonblocking(fd, 1)) != HIL_OK) goto fail;
+    hil_mutex_lock(&cs->io.mu);
+    cs->fd = fd;
+    hil_mutex_unlock(&cs->io.mu);
+    hil__io_reset(&cs->io);
+    return HIL_OK;
+fail:
+    close(fd);
+    return r;
+}
+
+/* After hil__io_shutdown no thread is inside send or recv any more. */
+static void hil__cansock_close(hil__cansock* cs) {
+    int fd;
+    hil__io_shutdown(&cs->io);
+    hil_mutex_lock(&cs->io.mu);
+    fd = cs->fd;
+    cs->fd = -1;
+    hil_mutex_unlock(&cs->io.mu);
+    if (fd >= 0) close(fd);
+}
+
+/* Under the mutex: a thread asking for the descriptor (hil_channel_wait)
+ * may race close(), which sets it to -1. */
+static int hil__cansock_poll_fd(hil__cansock* cs) {
+    int fd;
+    hil_mutex_lock(&cs->io.mu);
+    fd = cs->fd;
+    hil_mutex_unlock(&cs->io.mu);
+    return fd;
+}
+
+/* Wait for events on the socket (between hil__io_enter and hil__io_leave);
+ * HIL_ERR_CLOSED when close() woke us. */
+static hil_result hil__cansock_wait(hil__cansock* cs, short events, uint64_t deadline, short* revents) {
+    return hil__io_poll(&cs->io, cs->fd, events, -1, deadline, 0, revents, NULL);
+}
+
+/* The errors any CAN socket may return from send or receive. */
+static hil_result hil__cansock_io_error(hil_channel* ch, const hil__cansock* cs, const char* what, int e) {
+    if (e == ENETDOWN)
+        return hil_channel_error(ch, HIL_ERR_IO, "%s on %s: the interface is down (%s): start it again (ip link set "
+                                 "%s up, or hil_can_start)", what, cs->ifname, strerror(e), cs->ifname);
+    if (e == ENXIO || e == ENODEV)
+        return hil_channel_error(ch, HIL_ERR_CLOSED, "%s on %s: the interface is gone (%s)", what, cs->ifname,
+                                 strerror(e));
+    return hil_channel_error(ch, HIL_ERR_IO, "%s on %s: %s", what, cs->ifname, strerror(e));
+}
+
+#endif /* HIL__HAVE_LINUX_CAN */
+
+/* The isotp channel's header (Linux 5.10+); detected here, where both
+ * channels' fallbacks are: without it (no ISO-TP, or no Linux CAN headers
+ * at all) the channel compiles and open() says why not. */
+#ifdef HIL__HAVE_LINUX_CAN /* which means __has_include works */
+#if __has_include(<linux/can/isotp.h>)
+#define HIL__HAVE_ISOTP 1
+#include <linux/can/isotp.h>
+/* Added after the first mainline version (5.10) of the header. */
+#ifndef CAN_ISOTP_LL_OPTS
+#define CAN_ISOTP_LL_OPTS 5
+#endif
+#ifndef CAN_ISOTP_WAIT_TX_DONE
+#define CAN_ISOTP_WAIT_TX_DONE 0x0400
+#endif
+#ifndef CAN_ISOTP_SF_BROADCAST
+#define CAN_ISOTP_SF_BROADCAST 0x0800
+#endif
+#ifndef CAN_ISOTP_CF_BROADCAST
+#define CAN_ISOTP_CF_BROADCAST 0x1000
+#endif
+#ifndef CAN_ISOTP_FRAME_TXTIME_ZERO
+#define CAN_ISOTP_FRAME_TXTIME_ZERO 0xFFFFFFFFu
+#endif
+#endif
+#endif
+
+#ifndef HIL__HAVE_ISOTP
+/* What a channel does without its kernel headers: open() says what the
+ * build lacks; nothing else can happen since open() never succeeds. */
+static hil_result hil__cansock_unavailable_open(hil_channel* ch, const char* needs) {
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "%s; this build has none%s: build on Linux, or run in the VM "
+                             "bench: make test-vm", needs,
+#ifdef HIL_NO_SOCKETCAN
+                             " (HIL_NO_SOCKETCAN is defined)"
+#else
+                             ""
+#endif
+                             );
+}
+static void hil__cansock_unavailable_close(hil_channel* ch) { (void)ch; }
+static hil_result hil__cansock_unavailable_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
+    (void)m; (void)timeout_ms;
+    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "the %s channel is not available in this build (open says why)",
+                             hil_channel_get_type(ch)->name);
+}
+static hil_result hil__cansock_unavailable_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
+    (void)m;
+    return hil__cansock_unavailable_send(ch, NULL, timeout_ms);
+}
+static int hil__cansock_unavailable_poll_fd(hil_channel* ch) { (void)ch; return -1; }
+#endif
+
 /* ---- the socketcan channel -------------------------------------------------------------- */
 
 typedef struct hil__sockcan {
+    hil__cansock sock;        /* interface, descriptor, the users/closing guard */
     /* from the options (configure) */
-    char ifname[16];          /* IFNAMSIZ */
     hil__can_filter* filters;
     size_t n_filters;
     int filter_join, recv_own, local_loopback, fd_frames;
@@ -6579,17 +6812,9 @@ typedef struct hil__sockcan {
     int state_up;             /* state=up */
     const char* control_opt;  /* the first control option given, for messages */
     /* while open */
-    int fd;
-    int mtu;
-    hil_mutex mu;
-    hil_cond cv;              /* users dropped to 0 */
-    hil_waker wake;           /* woken by close */
-    int users;                /* threads inside send/recv */
-    int closing;
     int ts_ns;                /* SO_TIMESTAMPNS (1) or SO_TIMESTAMP (0) */
     uint32_t ovfl_last;
     uint64_t ovfl_warned_ns;
-    int sync_ready;
 } hil__sockcan;
 
 static const hil_channel_opt hil__socketcan_opts[] = {
@@ -6632,20 +6857,14 @@ static hil_result hil__sc_configure(hil_channel* ch) {
         {"berr_reporting", HIL_CAN_CTRL_BERR_REPORTING}, {"fd", HIL_CAN_CTRL_FD},
         {"fd_non_iso", HIL_CAN_CTRL_FD_NON_ISO}, {"presume_ack", HIL_CAN_CTRL_PRESUME_ACK}};
     hil__sockcan* s = (hil__sockcan*)hil_channel_state(ch);
-    const char* v = hil_channel_opt_str(ch, "interface", NULL);
+    const char* v;
     char why[300];
     long long iv;
     double fv;
     int b;
     size_t i;
     hil_result r;
-    s->fd = -1;
-    if (!v || !*v)
-        return hil_channel_error(ch, HIL_ERR_CONFIG, "no interface: set connectors.%s.interface (can0, vcan0)",
-                                 hil_channel_name(ch));
-    if (strlen(v) >= 16)
-        return hil_channel_error(ch, HIL_ERR_CONFIG, "option interface: '%s' is longer than 15 characters", v);
-    snprintf(s->ifname, sizeof s->ifname, "%.15s", v);
+    if ((r = hil__cansock_configure(ch, &s->sock)) != HIL_OK) return r;
     v = hil_channel_opt_str(ch, "filters", NULL);
     if (v && *v && (r = hil__can_parse_filters(v, &s->filters, &s->n_filters, why, sizeof why)) != HIL_OK)
         return hil_channel_error(ch, r, "option filters '%s': %s", v, why);
@@ -6725,212 +6944,116 @@ static hil_result hil__sc_configure(hil_channel* ch) {
         return hil_channel_error(ch, HIL_ERR_MISSING_LIBRARY, "option %s needs libsocketcan, and hil was built "
                                  "without it: install it (apt-get install libsocketcan-dev) and build with "
                                  "-DHIL_HAVE_LIBSOCKETCAN -lsocketcan, or configure %s beforehand (sudo ip link set "
-                                 "%s up type can bitrate 500000) and remove the option", what, s->ifname, s->ifname);
+                                 "%s up type can bitrate 500000) and remove the option", what, s->sock.ifname, s->sock.ifname);
 #else
         return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "option %s needs Linux SocketCAN and libsocketcan", what);
 #endif
     }
 #endif
-    if (hil_waker_init(&s->wake) != HIL_OK) {
-        hil__sc_free_config(s);
-        return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
-    }
-    hil_mutex_init(&s->mu);
-    hil_cond_init(&s->cv);
-    s->closing = 1; /* not open yet */
-    s->sync_ready = 1;
-    return HIL_OK;
+    if ((r = hil__cansock_sync_init(ch, &s->sock)) != HIL_OK) hil__sc_free_config(s);
+    return r;
 }
 
 static void hil__sc_destroy(hil_channel* ch) {
     hil__sockcan* s = (hil__sockcan*)hil_channel_state(ch);
     hil__sc_free_config(s);
-    if (s->sync_ready) {
-        hil_waker_destroy(&s->wake);
-        hil_cond_destroy(&s->cv);
-        hil_mutex_destroy(&s->mu);
-        s->sync_ready = 0;
-    }
+    hil__cansock_destroy(&s->sock);
 }
 
 #ifdef HIL__HAVE_LINUX_CAN
 
-static hil_result hil__sc_sockopt(hil_channel* ch, int fd, int level, int opt, const void* v, socklen_t len,
-                                  const char* what) {
-    if (setsockopt(fd, level, opt, v, len) == 0) return HIL_OK;
-    return hil_channel_error(ch, HIL_ERR_IO, "setting %s on the CAN socket: %s", what, strerror(errno));
-}
-
-static hil_result hil__sc_open(hil_channel* ch) {
-    hil__sockcan* s = (hil__sockcan*)hil_channel_state(ch);
-    struct sockaddr_can addr;
-    struct ifreq ifr;
-    int fd, one = 1, zero = 0;
-    unsigned idx;
-    hil_result r = HIL_OK;
-    fd = socket(PF_CAN, SOCK_RAW | SOCK_CLOEXEC, CAN_RAW);
-    if (fd < 0) {
-        int e = errno;
-        if (e == EAFNOSUPPORT || e == EPROTONOSUPPORT || e == ESOCKTNOSUPPORT || e == EINVAL)
-            return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "the kernel has no SocketCAN (AF_CAN): socket(PF_CAN, "
-                                     "SOCK_RAW, CAN_RAW): %s; load the can and can-raw modules (sudo modprobe "
-                                     "can-raw; vcan for a virtual bus) or run in the VM bench: make test-vm",
-                                     strerror(e));
-        return hil_channel_error(ch, e == EPERM || e == EACCES ? HIL_ERR_PERMISSION : HIL_ERR_IO,
-                                 "socket(PF_CAN, SOCK_RAW, CAN_RAW): %s", strerror(e));
-    }
-    idx = if_nametoindex(s->ifname);
-    if (!idx) {
-        close(fd);
-        return hil_channel_error(ch, HIL_ERR_NOT_FOUND, "no network interface '%s' (ip -br link show type can "
-                                 "lists the CAN interfaces; a virtual one: sudo ip link add dev vcan0 type vcan && "
-                                 "sudo ip link set vcan0 up)", s->ifname);
-    }
 #ifdef HIL__CAN_LIB
-    if (s->control || s->state_up) {
-        hil_can_if_config c = s->ifc;
-        int changed = 0;
-        if (!s->control) { hil_can_if_config_init(&c); c.start = 1; }
-        r = hil_can_configure(s->ifname, &c, &changed);
-        if (r != HIL_OK) {
-            close(fd);
-            return hil_channel_error(ch, r, "%s", hil_last_error());
-        }
-        if (changed) HIL_INFO("hil.can", "socketcan '%s': configured and started %s", hil_channel_name(ch), s->ifname);
-    }
+/* The interface options go to libsocketcan before the up check, so
+ * state=up or bitrate=... can start a stopped interface. */
+static hil_result hil__sc_prepare(hil_channel* ch) {
+    hil__sockcan* s = (hil__sockcan*)hil_channel_state(ch);
+    hil_can_if_config c = s->ifc;
+    int changed = 0;
+    hil_result r;
+    if (!s->control && !s->state_up) return HIL_OK;
+    if (!s->control) { hil_can_if_config_init(&c); c.start = 1; }
+    r = hil_can_configure(s->sock.ifname, &c, &changed);
+    if (r != HIL_OK) return hil_channel_error(ch, r, "%s", hil_last_error());
+    if (changed) HIL_INFO("hil.can", "socketcan '%s': configured and started %s", hil_channel_name(ch), s->sock.ifname);
+    return HIL_OK;
+}
 #endif
-    memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%.15s", s->ifname);
-    if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
-        close(fd);
-        return hil_channel_error(ch, HIL_ERR_STATE, "interface %s is down: set state=up or bitrate=... to let hil "
-                                 "start it (libsocketcan), or: sudo ip link set %s up type can bitrate 500000",
-                                 s->ifname, s->ifname);
-    }
-    s->mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : (int)CAN_MTU;
+
+static hil_result hil__sc_setup(hil_channel* ch, const hil__cansock_kind* k, int fd, struct sockaddr_can* addr) {
+    hil__sockcan* s = (hil__sockcan*)hil_channel_state(ch);
+    int one = 1, zero = 0;
+    hil_result r = HIL_OK;
+    (void)addr; /* a raw socket binds to the interface alone */
     if (s->n_filters) {
         struct can_filter* f = (struct can_filter*)HIL_MALLOC(s->n_filters * sizeof *f);
         size_t i;
-        if (!f) { close(fd); return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory"); }
+        if (!f) return hil_channel_error(ch, HIL_ERR_NO_MEMORY, "out of memory");
         for (i = 0; i < s->n_filters; i++) {
             f[i].can_id = s->filters[i].id | (s->filters[i].inverted ? CAN_INV_FILTER : 0u);
             f[i].can_mask = s->filters[i].mask;
         }
-        r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, CAN_RAW_FILTER, f, (socklen_t)(s->n_filters * sizeof *f), "filters");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_RAW, CAN_RAW_FILTER, f, (socklen_t)(s->n_filters * sizeof *f),
+                                 "filters");
         HIL_FREE(f);
     }
     /* CAN_RAW_JOIN_FILTERS (Linux 4.1) is an enum value, 6, in linux/can/raw.h:
      * use the number so older headers compile; an older kernel refuses it. */
     if (r == HIL_OK && s->filter_join)
-        r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, 6, &one, sizeof one, "filter_join (CAN_RAW_JOIN_FILTERS, Linux 4.1+)");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_RAW, 6, &one, sizeof one,
+                                 "filter_join (CAN_RAW_JOIN_FILTERS, Linux 4.1+)");
     if (r == HIL_OK && s->err_mask) {
         can_err_mask_t em = s->err_mask;
-        r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &em, sizeof em, "error_mask");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &em, sizeof em, "error_mask");
     }
     if (r == HIL_OK && s->recv_own)
-        r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, CAN_RAW_RECV_OWN_MSGS, &one, sizeof one, "receive_own");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_RAW, CAN_RAW_RECV_OWN_MSGS, &one, sizeof one, "receive_own");
     if (r == HIL_OK && !s->local_loopback)
-        r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, CAN_RAW_LOOPBACK, &zero, sizeof zero, "local_loopback");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_RAW, CAN_RAW_LOOPBACK, &zero, sizeof zero, "local_loopback");
     /* Only an FD-capable interface (MTU 72) can carry FD frames; kernels
      * without CAN FD refuse the option, and classic interfaces need none. */
-    if (r == HIL_OK && s->fd_frames && s->mtu == (int)CANFD_MTU)
-        r = hil__sc_sockopt(ch, fd, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &one, sizeof one, "fd_frames (CAN FD)");
+    if (r == HIL_OK && s->fd_frames && s->sock.mtu == (int)CANFD_MTU)
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &one, sizeof one, "fd_frames (CAN FD)");
     if (r == HIL_OK) {
         s->ts_ns = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) == 0;
-        if (!s->ts_ns) r = hil__sc_sockopt(ch, fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one, "SO_TIMESTAMP");
+        if (!s->ts_ns)
+            r = hil__cansock_sockopt(ch, k, fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one, "SO_TIMESTAMP");
     }
-    if (r == HIL_OK) r = hil__sc_sockopt(ch, fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one, "SO_RXQ_OVFL");
+    if (r == HIL_OK)
+        r = hil__cansock_sockopt(ch, k, fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one, "SO_RXQ_OVFL");
     if (r == HIL_OK && s->rcvbuf >= 0) {
         int v = s->rcvbuf > INT_MAX / 2 ? INT_MAX / 2 : (int)s->rcvbuf;
         /* FORCE goes past net.core.rmem_max when we are allowed to. */
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v) != 0)
-            r = hil__sc_sockopt(ch, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v, "rcvbuf");
+            r = hil__cansock_sockopt(ch, k, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v, "rcvbuf");
     }
     if (r == HIL_OK && s->sndbuf >= 0) {
         int v = s->sndbuf > INT_MAX / 2 ? INT_MAX / 2 : (int)s->sndbuf;
-        r = hil__sc_sockopt(ch, fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v, "sndbuf");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v, "sndbuf");
     }
-    if (r == HIL_OK) {
-        memset(&addr, 0, sizeof addr);
-        addr.can_family = AF_CAN;
-        addr.can_ifindex = (int)idx;
-        if (bind(fd, (struct sockaddr*)&addr, sizeof addr) != 0)
-            r = hil_channel_error(ch, HIL_ERR_IO, "bind to %s: %s", s->ifname, strerror(errno));
-    }
-    if (r == HIL_OK) r = hil_set_nonblocking(fd, 1);
-    if (r != HIL_OK) {
-        close(fd);
-        return r;
-    }
-    hil_waker_drain(&s->wake);
-    hil_mutex_lock(&s->mu);
-    s->fd = fd;
-    s->users = 0;
-    s->closing = 0;
+    /* no reader is inside yet (closing is still set) */
     s->ovfl_last = 0;
     s->ovfl_warned_ns = 0;
-    hil_mutex_unlock(&s->mu);
-    return HIL_OK;
+    return r;
 }
 
-/* Readers and writers register, so close() can wake them and wait until
- * they have left before the descriptor goes (it could be reused). */
-static int hil__sc_enter(hil__sockcan* s) {
-    int ok;
-    hil_mutex_lock(&s->mu);
-    ok = !s->closing;
-    if (ok) s->users++;
-    hil_mutex_unlock(&s->mu);
-    return ok;
-}
+static const hil__cansock_kind hil__sc_kind = {
+    SOCK_RAW, CAN_RAW, "socket(PF_CAN, SOCK_RAW, CAN_RAW)", "CAN_RAW", "can-raw", "", "CAN socket",
+#ifdef HIL__CAN_LIB
+    hil__sc_prepare,
+#else
+    NULL,
+#endif
+    hil__sc_setup
+};
 
-static void hil__sc_leave(hil__sockcan* s) {
-    hil_mutex_lock(&s->mu);
-    if (--s->users == 0) hil_cond_broadcast(&s->cv);
-    hil_mutex_unlock(&s->mu);
+static hil_result hil__sc_open(hil_channel* ch) {
+    hil__sockcan* s = (hil__sockcan*)hil_channel_state(ch);
+    return hil__cansock_open(ch, &s->sock, &hil__sc_kind);
 }
 
 static void hil__sc_close(hil_channel* ch) {
     hil__sockcan* s = (hil__sockcan*)hil_channel_state(ch);
-    int fd;
-    hil_mutex_lock(&s->mu);
-    s->closing = 1;
-    hil_waker_wake(&s->wake);
-    while (s->users > 0) hil_cond_wait(&s->cv, &s->mu);
-    fd = s->fd;
-    s->fd = -1;
-    hil_mutex_unlock(&s->mu);
-    if (fd >= 0) close(fd);
-}
-
-/* Wait until fd has events or the deadline passes; HIL_ERR_CLOSED when
- * close() woke us. */
-static hil_result hil__sc_wait(hil__sockcan* s, short events, uint64_t deadline) {
-    struct pollfd p[2];
-    for (;;) {
-        int rc;
-        p[0].fd = s->fd;
-        p[0].events = events;
-        p[0].revents = 0;
-        p[1].fd = hil_waker_fd(&s->wake);
-        p[1].events = POLLIN;
-        p[1].revents = 0;
-        rc = poll(p, 2, hil_deadline_left_ms(deadline));
-        if (rc < 0 && errno == EINTR) continue;
-        if (rc < 0) return hil_error(HIL_ERR_IO, "poll: %s", strerror(errno));
-        if (p[1].revents) return HIL_ERR_CLOSED;
-        if (rc == 0) return HIL_ERR_TIMEOUT;
-        return HIL_OK;
-    }
-}
-
-static hil_result hil__sc_io_error(hil_channel* ch, hil__sockcan* s, const char* what, int e) {
-    if (e == ENETDOWN)
-        return hil_channel_error(ch, HIL_ERR_IO, "%s on %s: the interface is down (%s): start it again (hil_can_start, "
-                                 "or ip link set %s up)", what, s->ifname, strerror(e), s->ifname);
-    if (e == ENXIO || e == ENODEV)
-        return hil_channel_error(ch, HIL_ERR_CLOSED, "%s on %s: the interface is gone (%s)", what, s->ifname, strerror(e));
-    return hil_channel_error(ch, HIL_ERR_IO, "%s on %s: %s", what, s->ifname, strerror(e));
+    hil__cansock_close(&s->sock);
 }
 
 static hil_result hil__sc_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
@@ -6949,27 +7072,27 @@ static hil_result hil__sc_send(hil_channel* ch, const hil_msg* m, int timeout_ms
     if (m->flags & HIL_MSG_FD) {
         if (!s->fd_frames)
             return hil_channel_error(ch, HIL_ERR_CONFIG, "cannot send a CAN FD frame: option fd_frames is false");
-        if (s->mtu != (int)CANFD_MTU)
+        if (s->sock.mtu != (int)CANFD_MTU)
             return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "cannot send a CAN FD frame on %s: its MTU is %d, "
                                      "classic CAN only (enable FD: option fd=true with data_bitrate, or ip link set "
-                                     "%s type can ... fd on; vcan: ip link set %s mtu 72)", s->ifname, s->mtu,
-                                     s->ifname, s->ifname);
+                                     "%s type can ... fd on; vcan: ip link set %s mtu 72)", s->sock.ifname, s->sock.mtu,
+                                     s->sock.ifname, s->sock.ifname);
         f.flags = (unsigned char)(((m->flags & HIL_MSG_BRS) ? CANFD_BRS : 0) | ((m->flags & HIL_MSG_ESI) ? CANFD_ESI : 0));
         size = CANFD_MTU;
     } else {
         size = CAN_MTU;
     }
     if (m->len && !(m->flags & HIL_MSG_RTR)) memcpy(f.data, m->data, m->len);
-    if (!hil__sc_enter(s)) return HIL_ERR_CLOSED;
+    if (!hil__io_enter(&s->sock.io)) return HIL_ERR_CLOSED;
     for (;;) {
-        ssize_t w = send(s->fd, &f, size, MSG_DONTWAIT);
+        ssize_t w = send(s->sock.fd, &f, size, MSG_DONTWAIT);
         int e = errno;
         if (w == (ssize_t)size) { r = HIL_OK; break; }
-        if (w >= 0) { r = hil_channel_error(ch, HIL_ERR_IO, "short write on %s (%zd of %zu bytes)", s->ifname, w, size); break; }
+        if (w >= 0) { r = hil_channel_error(ch, HIL_ERR_IO, "short write on %s (%zd of %zu bytes)", s->sock.ifname, w, size); break; }
         if (e == EINTR) continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
             if (timeout_ms == 0) { r = HIL_ERR_AGAIN; break; }
-            r = hil__sc_wait(s, POLLOUT, deadline);
+            r = hil__cansock_wait(&s->sock, POLLOUT, deadline, NULL);
         } else if (e == ENOBUFS) {
             /* The device queue is full. The kernel wakes no one when it
              * drains, so retry on a short timer (waking at once on close);
@@ -6977,7 +7100,7 @@ static hil_result hil__sc_send(hil_channel* ch, const hil_msg* m, int timeout_ms
             int left = hil_deadline_left_ms(deadline);
             struct pollfd p;
             if (timeout_ms == 0 || left == 0) { r = timeout_ms == 0 ? HIL_ERR_AGAIN : HIL_ERR_TIMEOUT; break; }
-            p.fd = hil_waker_fd(&s->wake);
+            p.fd = hil_waker_fd(&s->sock.io.wake);
             p.events = POLLIN;
             p.revents = 0;
             {
@@ -6989,19 +7112,19 @@ static hil_result hil__sc_send(hil_channel* ch, const hil_msg* m, int timeout_ms
         } else {
             if (e == EINVAL && (m->flags & HIL_MSG_FD))
                 r = hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "%s refused a CAN FD frame (EINVAL): the interface is "
-                                      "not in CAN FD mode", s->ifname);
+                                      "not in CAN FD mode", s->sock.ifname);
             else
-                r = hil__sc_io_error(ch, s, "send", e);
+                r = hil__cansock_io_error(ch, &s->sock, "send", e);
             break;
         }
         if (r == HIL_ERR_TIMEOUT) {
             r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "send on %s: the transmit queue stayed full for %d ms (is the "
-                                  "bus connected and acknowledging? state: see hil_can_get_state)", s->ifname, timeout_ms);
+                                  "bus connected and acknowledging? state: see hil_can_get_state)", s->sock.ifname, timeout_ms);
             break;
         }
         if (r != HIL_OK) break;
     }
-    hil__sc_leave(s);
+    hil__io_leave(&s->sock.io);
     return r;
 }
 
@@ -7017,7 +7140,7 @@ static void hil__sc_dropped(hil_channel* ch, hil__sockcan* s, uint32_t total) {
         s->ovfl_warned_ns = now;
         HIL_WARN("hil.can", "socketcan '%s': the kernel dropped %u frame(s) on %s (%u in all): the socket's receive "
                  "queue was full; read faster or raise the option rcvbuf", hil_channel_name(ch), (unsigned)delta,
-                 s->ifname, (unsigned)total);
+                 s->sock.ifname, (unsigned)total);
     }
 }
 
@@ -7032,7 +7155,7 @@ static hil_result hil__sc_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
     hil_result r;
     ssize_t n;
     size_t len;
-    if (!hil__sc_enter(s)) return HIL_ERR_CLOSED;
+    if (!hil__io_enter(&s->sock.io)) return HIL_ERR_CLOSED;
     for (;;) {
         memset(&mh, 0, sizeof mh);
         iov.iov_base = &f;
@@ -7041,17 +7164,17 @@ static hil_result hil__sc_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
         mh.msg_iovlen = 1;
         mh.msg_control = ctl.buf;
         mh.msg_controllen = sizeof ctl.buf;
-        n = recvmsg(s->fd, &mh, MSG_DONTWAIT);
+        n = recvmsg(s->sock.fd, &mh, MSG_DONTWAIT);
         if (n >= 0) break;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            r = hil__sc_io_error(ch, s, "receive", errno);
-            hil__sc_leave(s);
+            r = hil__cansock_io_error(ch, &s->sock, "receive", errno);
+            hil__io_leave(&s->sock.io);
             return r;
         }
-        if (timeout_ms == 0) { hil__sc_leave(s); return HIL_ERR_AGAIN; }
-        r = hil__sc_wait(s, POLLIN, deadline);
-        if (r != HIL_OK) { hil__sc_leave(s); return r; }
+        if (timeout_ms == 0) { hil__io_leave(&s->sock.io); return HIL_ERR_AGAIN; }
+        r = hil__cansock_wait(&s->sock, POLLIN, deadline, NULL);
+        if (r != HIL_OK) { hil__io_leave(&s->sock.io); return r; }
     }
     for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level != SOL_SOCKET) continue;
@@ -7069,9 +7192,9 @@ static hil_result hil__sc_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
             hil__sc_dropped(ch, s, total);
         }
     }
-    hil__sc_leave(s);
+    hil__io_leave(&s->sock.io);
     if (n != (ssize_t)CAN_MTU && n != (ssize_t)CANFD_MTU)
-        return hil_channel_error(ch, HIL_ERR_PROTOCOL, "receive on %s: %zd bytes is not a CAN frame", s->ifname, n);
+        return hil_channel_error(ch, HIL_ERR_PROTOCOL, "receive on %s: %zd bytes is not a CAN frame", s->sock.ifname, n);
     if (f.can_id & CAN_ERR_FLAG) {
         m->flags |= HIL_MSG_ERROR;
         m->remote_id = f.can_id & CAN_ERR_MASK;
@@ -7099,31 +7222,18 @@ static hil_result hil__sc_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
 
 static int hil__sc_poll_fd(hil_channel* ch) {
     hil__sockcan* s = (hil__sockcan*)hil_channel_state(ch);
-    return s->fd;
+    return hil__cansock_poll_fd(&s->sock);
 }
 
 #else /* no Linux CAN headers */
 
 static hil_result hil__sc_open(hil_channel* ch) {
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "SocketCAN needs Linux and its CAN headers (linux/can.h); "
-                             "this build has none%s: build on Linux, or run in the VM bench: make test-vm",
-#ifdef HIL_NO_SOCKETCAN
-                             " (HIL_NO_SOCKETCAN is defined)"
-#else
-                             ""
-#endif
-                             );
+    return hil__cansock_unavailable_open(ch, "SocketCAN needs Linux and its CAN headers (linux/can.h)");
 }
-static void hil__sc_close(hil_channel* ch) { (void)ch; }
-static hil_result hil__sc_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
-    (void)m; (void)timeout_ms;
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "SocketCAN is not available in this build");
-}
-static hil_result hil__sc_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
-    (void)m; (void)timeout_ms;
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "SocketCAN is not available in this build");
-}
-static int hil__sc_poll_fd(hil_channel* ch) { (void)ch; return -1; }
+#define hil__sc_close hil__cansock_unavailable_close
+#define hil__sc_send hil__cansock_unavailable_send
+#define hil__sc_recv hil__cansock_unavailable_recv
+#define hil__sc_poll_fd hil__cansock_unavailable_poll_fd
 
 #endif /* HIL__HAVE_LINUX_CAN */
 
@@ -7137,36 +7247,13 @@ HIL_API const hil_channel_type* hil_socketcan_channel_type(void) { return &hil__
 
 /* ---- the isotp channel [section: isotp -- docs/uds.md] ---------------------------------- */
 
-#ifdef HIL__HAVE_LINUX_CAN /* which means __has_include works */
-#if __has_include(<linux/can/isotp.h>)
-#define HIL__HAVE_ISOTP 1
-#include <linux/can/isotp.h>
-/* Added after the first mainline version (5.10) of the header. */
-#ifndef CAN_ISOTP_LL_OPTS
-#define CAN_ISOTP_LL_OPTS 5
-#endif
-#ifndef CAN_ISOTP_WAIT_TX_DONE
-#define CAN_ISOTP_WAIT_TX_DONE 0x0400
-#endif
-#ifndef CAN_ISOTP_SF_BROADCAST
-#define CAN_ISOTP_SF_BROADCAST 0x0800
-#endif
-#ifndef CAN_ISOTP_CF_BROADCAST
-#define CAN_ISOTP_CF_BROADCAST 0x1000
-#endif
-#ifndef CAN_ISOTP_FRAME_TXTIME_ZERO
-#define CAN_ISOTP_FRAME_TXTIME_ZERO 0xFFFFFFFFu
-#endif
-#endif
-#endif
-
 /* The longest message with a 12-bit first-frame length; longer ones need
  * the 32-bit escape that only some kernels accept. */
 #define HIL__ISOTP_MAX_12BIT 4095u
 
 typedef struct hil__isotp {
+    hil__cansock sock;              /* interface, descriptor, the users/closing guard */
     /* from the options (configure) */
-    char ifname[16];
     uint32_t tx_id, rx_id;          /* without flag bits */
     int tx_eff, rx_eff;             /* 29-bit ids */
     uint32_t flags;                 /* HIL__ISOTP_F_* (the kernel's CAN_ISOTP_* values) */
@@ -7176,11 +7263,7 @@ typedef struct hil__isotp {
     unsigned char fd, tx_dl, brs;
     uint32_t force_tx_stmin_ns, force_rx_stmin_ns;
     /* while open */
-    int fd_sock;
-    hil_mutex mu;
-    hil_cond cv;
-    hil_waker wake;
-    int users, closing, sync_ready, ts_ns;
+    int ts_ns;
 } hil__isotp;
 
 /* The kernel's flag values (linux/can/isotp.h), usable without the header. */
@@ -7316,19 +7399,13 @@ static hil_result hil__isotp_configure(hil_channel* ch) {
         {"listen_only", HIL__ISOTP_F_LISTEN}, {"half_duplex", HIL__ISOTP_F_HALF_DUPLEX},
         {"sf_broadcast", HIL__ISOTP_F_SF_BROADCAST}, {"cf_broadcast", HIL__ISOTP_F_CF_BROADCAST}};
     hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
-    const char* v = hil_channel_opt_str(ch, "interface", NULL);
+    const char* v;
     char why[200];
     unsigned long n;
     int set, b, pc;
     size_t i;
     hil_result r;
-    s->fd_sock = -1;
-    if (!v || !*v)
-        return hil_channel_error(ch, HIL_ERR_CONFIG, "no interface: set connectors.%s.interface (can0, vcan0)",
-                                 hil_channel_name(ch));
-    if (strlen(v) >= 16)
-        return hil_channel_error(ch, HIL_ERR_CONFIG, "option interface: '%s' is longer than 15 characters", v);
-    snprintf(s->ifname, sizeof s->ifname, "%.15s", v);
+    if ((r = hil__cansock_configure(ch, &s->sock)) != HIL_OK) return r;
     v = hil_channel_opt_str(ch, "tx_id", NULL);
     if (!v || !*v)
         return hil_channel_error(ch, HIL_ERR_CONFIG, "no tx_id: set connectors.%s.tx_id to the CAN id we send on "
@@ -7402,83 +7479,26 @@ static hil_result hil__isotp_configure(hil_channel* ch) {
     if (n > 8 && !s->fd)
         return hil_channel_error(ch, HIL_ERR_CONFIG, "option tx_dl: %lu bytes need CAN FD: set fd=true", n);
     s->tx_dl = (unsigned char)n;
-    if (hil_waker_init(&s->wake) != HIL_OK) return hil_channel_error(ch, HIL_ERR_IO, "%s", hil_last_error());
-    hil_mutex_init(&s->mu);
-    hil_cond_init(&s->cv);
-    s->closing = 1; /* not open yet */
-    s->sync_ready = 1;
-    return HIL_OK;
+    return hil__cansock_sync_init(ch, &s->sock);
 }
 
 static void hil__isotp_destroy(hil_channel* ch) {
     hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
-    if (s->sync_ready) {
-        hil_waker_destroy(&s->wake);
-        hil_cond_destroy(&s->cv);
-        hil_mutex_destroy(&s->mu);
-        s->sync_ready = 0;
-    }
+    hil__cansock_destroy(&s->sock);
 }
 
 #ifdef HIL__HAVE_ISOTP
 
-static hil_result hil__isotp_sockopt(hil_channel* ch, int fd, int level, int opt, const void* v, socklen_t len,
-                                     const char* what) {
-    int e;
-    if (setsockopt(fd, level, opt, v, len) == 0) return HIL_OK;
-    e = errno;
-    if (e == ENOPROTOOPT || e == EINVAL)
-        return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "setting %s on the ISO-TP socket: %s: this kernel's "
-                                 "can-isotp does not take it (a newer kernel does; or leave the option out)",
-                                 what, strerror(e));
-    return hil_channel_error(ch, HIL_ERR_IO, "setting %s on the ISO-TP socket: %s", what, strerror(e));
-}
-
-static hil_result hil__isotp_open(hil_channel* ch) {
+static hil_result hil__isotp_setup(hil_channel* ch, const hil__cansock_kind* k, int fd, struct sockaddr_can* addr) {
     hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
-    struct sockaddr_can addr;
     struct can_isotp_options o;
     struct can_isotp_fc_options fc;
-    struct ifreq ifr;
-    unsigned idx;
-    int fd, mtu, one = 1;
-    hil_result r = HIL_OK;
-    fd = socket(PF_CAN, SOCK_DGRAM | SOCK_CLOEXEC, CAN_ISOTP);
-    if (fd < 0) {
-        int e = errno;
-        if (e == EAFNOSUPPORT)
-            return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "the kernel has no SocketCAN (AF_CAN): socket(PF_CAN, "
-                                     "SOCK_DGRAM, CAN_ISOTP): %s; load the modules (sudo modprobe can can-isotp) "
-                                     "or run in the VM bench: make test-vm", strerror(e));
-        if (e == EPROTONOSUPPORT || e == ESOCKTNOSUPPORT || e == EINVAL)
-            return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "the kernel has SocketCAN but no ISO-TP: socket(PF_CAN, "
-                                     "SOCK_DGRAM, CAN_ISOTP): %s; load the module: sudo modprobe can-isotp (in "
-                                     "mainline Linux since 5.10, CONFIG_CAN_ISOTP)", strerror(e));
-        return hil_channel_error(ch, e == EPERM || e == EACCES ? HIL_ERR_PERMISSION : HIL_ERR_IO,
-                                 "socket(PF_CAN, SOCK_DGRAM, CAN_ISOTP): %s", strerror(e));
-    }
-    idx = if_nametoindex(s->ifname);
-    if (!idx) {
-        close(fd);
-        return hil_channel_error(ch, HIL_ERR_NOT_FOUND, "no network interface '%s' (ip -br link show type can "
-                                 "lists the CAN interfaces; a virtual one: sudo ip link add dev vcan0 type vcan && "
-                                 "sudo ip link set vcan0 up)", s->ifname);
-    }
-    memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%.15s", s->ifname);
-    if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
-        close(fd);
-        return hil_channel_error(ch, HIL_ERR_STATE, "interface %s is down: bring it up first (sudo ip link set %s up "
-                                 "type can bitrate 500000; vcan: sudo ip link set %s up; or a socketcan channel with "
-                                 "state=up on it, or hil_can_start)", s->ifname, s->ifname, s->ifname);
-    }
-    mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : (int)CAN_MTU;
-    if (s->fd && mtu != (int)CANFD_MTU) {
-        close(fd);
+    int one = 1;
+    hil_result r;
+    if (s->fd && s->sock.mtu != (int)CANFD_MTU)
         return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "option fd: %s carries classic CAN only (MTU %d, not 72): "
                                  "switch it to CAN FD (ip link set %s type can ... fd on; vcan: ip link set %s mtu "
-                                 "72) or set fd=false", s->ifname, mtu, s->ifname, s->ifname);
-    }
+                                 "72) or set fd=false", s->sock.ifname, s->sock.mtu, s->sock.ifname, s->sock.ifname);
     memset(&o, 0, sizeof o);
     o.flags = s->flags;
     o.frame_txtime = s->frame_txtime_ns;
@@ -7486,112 +7506,49 @@ static hil_result hil__isotp_open(hil_channel* ch) {
     o.rx_ext_address = s->rx_ext_address;
     o.txpad_content = s->txpad;
     o.rxpad_content = s->rxpad;
-    r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_OPTS, &o, sizeof o, "the options (CAN_ISOTP_OPTS)");
+    r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_ISOTP, CAN_ISOTP_OPTS, &o, sizeof o, "the options (CAN_ISOTP_OPTS)");
     if (r == HIL_OK) {
         memset(&fc, 0, sizeof fc);
         fc.bs = s->bs;
         fc.stmin = s->stmin;
         fc.wftmax = s->wftmax;
-        r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_RECV_FC, &fc, sizeof fc,
-                               "block_size/stmin (CAN_ISOTP_RECV_FC)");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_ISOTP, CAN_ISOTP_RECV_FC, &fc, sizeof fc,
+                                 "block_size/stmin (CAN_ISOTP_RECV_FC)");
     }
     if (r == HIL_OK && (s->flags & HIL__ISOTP_F_FORCE_TXSTMIN))
-        r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_TX_STMIN, &s->force_tx_stmin_ns,
-                               sizeof s->force_tx_stmin_ns, "force_tx_stmin_us (CAN_ISOTP_TX_STMIN)");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_ISOTP, CAN_ISOTP_TX_STMIN, &s->force_tx_stmin_ns,
+                                 sizeof s->force_tx_stmin_ns, "force_tx_stmin_us (CAN_ISOTP_TX_STMIN)");
     if (r == HIL_OK && (s->flags & HIL__ISOTP_F_FORCE_RXSTMIN))
-        r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_RX_STMIN, &s->force_rx_stmin_ns,
-                               sizeof s->force_rx_stmin_ns, "force_rx_stmin_us (CAN_ISOTP_RX_STMIN)");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_ISOTP, CAN_ISOTP_RX_STMIN, &s->force_rx_stmin_ns,
+                                 sizeof s->force_rx_stmin_ns, "force_rx_stmin_us (CAN_ISOTP_RX_STMIN)");
     if (r == HIL_OK && s->fd) {
         struct can_isotp_ll_options ll;
         memset(&ll, 0, sizeof ll);
         ll.mtu = (unsigned char)CANFD_MTU;
         ll.tx_dl = s->tx_dl;
         ll.tx_flags = (unsigned char)(s->brs ? CANFD_BRS : 0);
-        r = hil__isotp_sockopt(ch, fd, SOL_CAN_ISOTP, CAN_ISOTP_LL_OPTS, &ll, sizeof ll,
-                               "fd/tx_dl/brs (CAN_ISOTP_LL_OPTS)");
+        r = hil__cansock_sockopt(ch, k, fd, SOL_CAN_ISOTP, CAN_ISOTP_LL_OPTS, &ll, sizeof ll,
+                                 "fd/tx_dl/brs (CAN_ISOTP_LL_OPTS)");
     }
     if (r == HIL_OK) s->ts_ns = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) == 0;
-    if (r == HIL_OK) {
-        memset(&addr, 0, sizeof addr);
-        addr.can_family = AF_CAN;
-        addr.can_ifindex = (int)idx;
-        addr.can_addr.tp.tx_id = s->tx_id | (s->tx_eff ? CAN_EFF_FLAG : 0u);
-        addr.can_addr.tp.rx_id = s->rx_id | (s->rx_eff ? CAN_EFF_FLAG : 0u);
-        if (bind(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
-            int e = errno;
-            if (e == ENODEV)
-                r = hil_channel_error(ch, HIL_ERR_CONFIG, "bind to %s: %s: it is not a CAN interface", s->ifname,
-                                      strerror(e));
-            else if (e == EADDRNOTAVAIL || e == EINVAL)
-                r = hil_channel_error(ch, HIL_ERR_CONFIG, "bind to %s with tx_id %X, rx_id %X: %s (the kernel "
-                                      "refuses these ids)", s->ifname, (unsigned)s->tx_id, (unsigned)s->rx_id,
-                                      strerror(e));
-            else
-                r = hil_channel_error(ch, HIL_ERR_IO, "bind to %s: %s", s->ifname, strerror(e));
-        }
-    }
-    if (r == HIL_OK) r = hil_set_nonblocking(fd, 1);
-    if (r != HIL_OK) {
-        close(fd);
-        return r;
-    }
-    hil_waker_drain(&s->wake);
-    hil_mutex_lock(&s->mu);
-    s->fd_sock = fd;
-    s->users = 0;
-    s->closing = 0;
-    hil_mutex_unlock(&s->mu);
-    return HIL_OK;
+    addr->can_addr.tp.tx_id = s->tx_id | (s->tx_eff ? CAN_EFF_FLAG : 0u);
+    addr->can_addr.tp.rx_id = s->rx_id | (s->rx_eff ? CAN_EFF_FLAG : 0u);
+    return r;
 }
 
-static int hil__isotp_enter(hil__isotp* s) {
-    int ok;
-    hil_mutex_lock(&s->mu);
-    ok = !s->closing;
-    if (ok) s->users++;
-    hil_mutex_unlock(&s->mu);
-    return ok;
-}
+static const hil__cansock_kind hil__isotp_kind = {
+    SOCK_DGRAM, CAN_ISOTP, "socket(PF_CAN, SOCK_DGRAM, CAN_ISOTP)", "ISO-TP", "can-isotp",
+    " (in mainline Linux since 5.10, CONFIG_CAN_ISOTP)", "ISO-TP socket", NULL, hil__isotp_setup
+};
 
-static void hil__isotp_leave(hil__isotp* s) {
-    hil_mutex_lock(&s->mu);
-    if (--s->users == 0) hil_cond_broadcast(&s->cv);
-    hil_mutex_unlock(&s->mu);
+static hil_result hil__isotp_open(hil_channel* ch) {
+    hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
+    return hil__cansock_open(ch, &s->sock, &hil__isotp_kind);
 }
 
 static void hil__isotp_close(hil_channel* ch) {
     hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
-    int fd;
-    hil_mutex_lock(&s->mu);
-    s->closing = 1;
-    hil_waker_wake(&s->wake);
-    while (s->users > 0) hil_cond_wait(&s->cv, &s->mu);
-    fd = s->fd_sock;
-    s->fd_sock = -1;
-    hil_mutex_unlock(&s->mu);
-    if (fd >= 0) close(fd);
-}
-
-/* Wait for events on the socket until the deadline; *revents gets what came.
- * HIL_ERR_CLOSED when close() woke us. */
-static hil_result hil__isotp_wait(hil__isotp* s, short events, uint64_t deadline, short* revents) {
-    struct pollfd p[2];
-    for (;;) {
-        int rc;
-        p[0].fd = s->fd_sock;
-        p[0].events = events;
-        p[0].revents = 0;
-        p[1].fd = hil_waker_fd(&s->wake);
-        p[1].events = POLLIN;
-        p[1].revents = 0;
-        rc = poll(p, 2, hil_deadline_left_ms(deadline));
-        if (rc < 0 && errno == EINTR) continue;
-        if (rc < 0) return hil_error(HIL_ERR_IO, "poll: %s", strerror(errno));
-        if (p[1].revents) return HIL_ERR_CLOSED;
-        if (rc == 0) return HIL_ERR_TIMEOUT;
-        *revents = p[0].revents;
-        return HIL_OK;
-    }
+    hil__cansock_close(&s->sock);
 }
 
 /* The kernel keeps one pending error per socket, from either direction
@@ -7601,36 +7558,29 @@ static hil_result hil__isotp_error(hil_channel* ch, hil__isotp* s, const char* w
     case ECOMM:
         return hil_channel_error(ch, HIL_ERR_TIMEOUT, "%s on %s: the peer sent no flow control within 1 s (N_Bs, "
                                  "the kernel's fixed timeout) after our frames on %X: is a receiver listening on "
-                                 "%X that answers on %X (the channel's rx_id)?", what, s->ifname,
+                                 "%X that answers on %X (the channel's rx_id)?", what, s->sock.ifname,
                                  (unsigned)s->tx_id, (unsigned)s->tx_id, (unsigned)s->rx_id);
     case ETIMEDOUT:
         return hil_channel_error(ch, HIL_ERR_TIMEOUT, "%s on %s: a message from the peer on %X stopped half way: "
                                  "no consecutive frame within 1 s (N_Cr, the kernel's fixed timeout); it was "
-                                 "dropped", what, s->ifname, (unsigned)s->rx_id);
+                                 "dropped", what, s->sock.ifname, (unsigned)s->rx_id);
     case EILSEQ:
         return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: a message from the peer on %X had a wrong "
                                  "sequence number (a lost or repeated consecutive frame); it was dropped", what,
-                                 s->ifname, (unsigned)s->rx_id);
+                                 s->sock.ifname, (unsigned)s->rx_id);
     case EBADMSG:
         return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: a frame on %X broke the rules: wrong padding "
-                                 "(pad_check, rx_padding) or a malformed flow control", what, s->ifname,
+                                 "(pad_check, rx_padding) or a malformed flow control", what, s->sock.ifname,
                                  (unsigned)s->rx_id);
     case EMSGSIZE:
         if (len)
             return hil_channel_error(ch, HIL_ERR_INVALID_ARG, "%s on %s: %zu bytes is more than this kernel's ISO-TP "
                                      "takes in one message (Linux 5.10-5.17: 8200; 5.18-6.3: 66000; 6.4 and later: "
-                                     "the module parameter max_pdu_size of can-isotp, 8300 by default)", what, s->ifname, len);
+                                     "the module parameter max_pdu_size of can-isotp, 8300 by default)", what, s->sock.ifname, len);
         return hil_channel_error(ch, HIL_ERR_PROTOCOL, "%s on %s: the peer answered our first frame with an overflow "
-                                 "flow control (its buffer is smaller than the message)", what, s->ifname);
-    case ENETDOWN:
-        return hil_channel_error(ch, HIL_ERR_IO, "%s on %s: the interface is down (%s): bring it up again (ip link "
-                                 "set %s up)", what, s->ifname, strerror(e), s->ifname);
-    case ENXIO:
-    case ENODEV:
-        return hil_channel_error(ch, HIL_ERR_CLOSED, "%s on %s: the interface is gone (%s)", what, s->ifname,
-                                 strerror(e));
-    default:
-        return hil_channel_error(ch, HIL_ERR_IO, "%s on %s: %s", what, s->ifname, strerror(e));
+                                 "flow control (its buffer is smaller than the message)", what, s->sock.ifname);
+    default: /* ENETDOWN, ENODEV...: what any CAN socket may say */
+        return hil__cansock_io_error(ch, &s->sock, what, e);
     }
 }
 
@@ -7638,7 +7588,7 @@ static hil_result hil__isotp_error(hil_channel* ch, hil__isotp* s, const char* w
 static int hil__isotp_so_error(hil__isotp* s) {
     int e = 0;
     socklen_t l = sizeof e;
-    if (getsockopt(s->fd_sock, SOL_SOCKET, SO_ERROR, &e, &l) != 0) return errno;
+    if (getsockopt(s->sock.fd, SOL_SOCKET, SO_ERROR, &e, &l) != 0) return errno;
     return e;
 }
 
@@ -7655,21 +7605,21 @@ static hil_result hil__isotp_send(hil_channel* ch, const hil_msg* m, int timeout
                                  "addressing carries one single frame (at most %u bytes here)", m->len,
                                  (unsigned)(s->tx_dl - 1u - ((s->flags & HIL__ISOTP_F_EXTEND_ADDR) ? 1u : 0u) -
                                             (s->tx_dl > 8 ? 1u : 0u)));
-    if (!hil__isotp_enter(s)) return HIL_ERR_CLOSED;
+    if (!hil__io_enter(&s->sock.io)) return HIL_ERR_CLOSED;
     for (;;) {
-        ssize_t w = send(s->fd_sock, m->data, m->len, MSG_DONTWAIT);
+        ssize_t w = send(s->sock.fd, m->data, m->len, MSG_DONTWAIT);
         int e = errno;
         if (w == (ssize_t)m->len) break;
-        if (w >= 0) { r = hil_channel_error(ch, HIL_ERR_IO, "short write on %s (%zd of %zu bytes)", s->ifname, w, m->len); goto out; }
+        if (w >= 0) { r = hil_channel_error(ch, HIL_ERR_IO, "short write on %s (%zd of %zu bytes)", s->sock.ifname, w, m->len); goto out; }
         if (e == EINTR) continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
             /* the previous message is still being sent: POLLOUT comes when
              * the kernel's transmitter is idle again */
             if (timeout_ms == 0) { r = HIL_ERR_AGAIN; goto out; }
-            r = hil__isotp_wait(s, POLLOUT, deadline, &rev);
+            r = hil__cansock_wait(&s->sock, POLLOUT, deadline, &rev);
             if (r == HIL_ERR_TIMEOUT)
                 r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "send on %s: the previous message was still being sent "
-                                      "after %d ms", s->ifname, timeout_ms);
+                                      "after %d ms", s->sock.ifname, timeout_ms);
             if (r != HIL_OK) goto out;
             /* a pending error wakes poll at once: take it, or this would spin */
             if (rev & POLLERR) {
@@ -7686,11 +7636,11 @@ static hil_result hil__isotp_send(hil_channel* ch, const hil_msg* m, int timeout
     /* The kernel sends the consecutive frames as flow control allows; the
      * socket is writable again when it is done, or has an error (no flow
      * control: ECOMM). */
-    r = hil__isotp_wait(s, POLLOUT, deadline, &rev);
+    r = hil__cansock_wait(&s->sock, POLLOUT, deadline, &rev);
     if (r == HIL_ERR_TIMEOUT) {
         r = hil_channel_error(ch, HIL_ERR_TIMEOUT, "send on %s: %zu bytes not sent completely within %d ms (the "
                               "peer's block size and STmin pace the consecutive frames); the kernel goes on "
-                              "sending", s->ifname, m->len, timeout_ms);
+                              "sending", s->sock.ifname, m->len, timeout_ms);
         goto out;
     }
     if (r != HIL_OK) goto out;
@@ -7699,7 +7649,7 @@ static hil_result hil__isotp_send(hil_channel* ch, const hil_msg* m, int timeout
         if (e) r = hil__isotp_error(ch, s, "send", e, 0);
     }
 out:
-    hil__isotp_leave(s);
+    hil__io_leave(&s->sock.io);
     return r;
 }
 
@@ -7714,7 +7664,7 @@ static hil_result hil__isotp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
     hil_result r;
     ssize_t n;
     short rev;
-    if (!hil__isotp_enter(s)) return HIL_ERR_CLOSED;
+    if (!hil__io_enter(&s->sock.io)) return HIL_ERR_CLOSED;
     for (;;) {
         memset(&mh, 0, sizeof mh);
         iov.iov_base = m->cap ? m->data : &dummy;
@@ -7724,19 +7674,19 @@ static hil_result hil__isotp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
         mh.msg_control = ctl.buf;
         mh.msg_controllen = sizeof ctl.buf;
         /* MSG_TRUNC: the kernel returns the message's real length */
-        n = recvmsg(s->fd_sock, &mh, MSG_DONTWAIT | MSG_TRUNC);
+        n = recvmsg(s->sock.fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
         if (n >= 0) break;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             r = hil__isotp_error(ch, s, "receive", errno, 0);
-            hil__isotp_leave(s);
+            hil__io_leave(&s->sock.io);
             return r;
         }
-        if (timeout_ms == 0) { hil__isotp_leave(s); return HIL_ERR_AGAIN; }
-        r = hil__isotp_wait(s, POLLIN, deadline, &rev);
-        if (r != HIL_OK) { hil__isotp_leave(s); return r; }
+        if (timeout_ms == 0) { hil__io_leave(&s->sock.io); return HIL_ERR_AGAIN; }
+        r = hil__cansock_wait(&s->sock, POLLIN, deadline, &rev);
+        if (r != HIL_OK) { hil__io_leave(&s->sock.io); return r; }
     }
-    hil__isotp_leave(s);
+    hil__io_leave(&s->sock.io);
     m->timestamp_ns = 0;
     for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
@@ -7759,32 +7709,19 @@ static hil_result hil__isotp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
 
 static int hil__isotp_poll_fd(hil_channel* ch) {
     hil__isotp* s = (hil__isotp*)hil_channel_state(ch);
-    return s->fd_sock;
+    return hil__cansock_poll_fd(&s->sock);
 }
 
 #else /* no Linux CAN ISO-TP headers */
 
 static hil_result hil__isotp_open(hil_channel* ch) {
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "ISO-TP needs Linux and its CAN headers (linux/can.h, "
-                             "linux/can/isotp.h from Linux 5.10 on); this build has none%s: build on Linux, or run "
-                             "in the VM bench: make test-vm",
-#ifdef HIL_NO_SOCKETCAN
-                             " (HIL_NO_SOCKETCAN is defined)"
-#else
-                             ""
-#endif
-                             );
+    return hil__cansock_unavailable_open(ch, "ISO-TP needs Linux and its CAN headers (linux/can.h, "
+                                         "linux/can/isotp.h from Linux 5.10 on)");
 }
-static void hil__isotp_close(hil_channel* ch) { (void)ch; }
-static hil_result hil__isotp_send(hil_channel* ch, const hil_msg* m, int timeout_ms) {
-    (void)m; (void)timeout_ms;
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "ISO-TP is not available in this build");
-}
-static hil_result hil__isotp_recv(hil_channel* ch, hil_msg* m, int timeout_ms) {
-    (void)m; (void)timeout_ms;
-    return hil_channel_error(ch, HIL_ERR_UNSUPPORTED, "ISO-TP is not available in this build");
-}
-static int hil__isotp_poll_fd(hil_channel* ch) { (void)ch; return -1; }
+#define hil__isotp_close hil__cansock_unavailable_close
+#define hil__isotp_send hil__cansock_unavailable_send
+#define hil__isotp_recv hil__cansock_unavailable_recv
+#define hil__isotp_poll_fd hil__cansock_unavailable_poll_fd
 
 #endif /* HIL__HAVE_ISOTP */
 

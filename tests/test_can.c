@@ -39,7 +39,7 @@ HIL_TEST(socketcan_host, open_says_what_is_missing) {
     if (!have_af_can()) {
         HIL_EXPECT_EQ(r, HIL_ERR_UNSUPPORTED);
         HIL_EXPECT(strstr(hil_last_error(), "socketcan 'bus': the kernel has no SocketCAN (AF_CAN)"), "%s", hil_last_error());
-        HIL_EXPECT(strstr(hil_last_error(), "modprobe can-raw") && strstr(hil_last_error(), "make test-vm"), "%s",
+        HIL_EXPECT(strstr(hil_last_error(), "modprobe can can-raw") && strstr(hil_last_error(), "make test-vm"), "%s",
                    hil_last_error());
     } else {
         HIL_EXPECT_EQ(r, HIL_ERR_NOT_FOUND);

@@ -10,6 +10,7 @@
 #include "vm_tests.h"
 #include "vm_helpers.h"
 
+#include <dirent.h>
 #include <pthread.h>
 
 HIL_SUITE(isotp_vm, "tags=can,isotp,vm; timeout=60")
@@ -136,6 +137,72 @@ HIL_TEST(isotp_vm, missing_or_down_interface_is_named) {
     HIL_ASSERT_EQ(hilvm_vcan_create("vcan9"), 0, "bringing vcan9 up");
     ch = tp("t", "vcan9", "7E0", "7E8", NULL);
     hil_channel_destroy(ch);
+    HIL_ASSERT_EQ(hilvm_link_delete("vcan9"), 0);
+}
+
+/* Descriptors this process holds (/proc/self/fd), or -1. */
+static int open_fds(void) {
+    DIR* d = opendir("/proc/self/fd");
+    struct dirent* e;
+    int n = 0;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+static hil_result raw_try(const char* ifname, hil_channel** out) {
+    char o_if[48];
+    const char* opts[] = {o_if, NULL};
+    snprintf(o_if, sizeof o_if, "interface=%s", ifname);
+    return vm_channel_try("raw", "socketcan", opts, out);
+}
+
+/* socketcan and isotp open, fail and close through one socket life cycle
+ * (hil__cansock in hil_connectors.h): the same errors for the same causes,
+ * and no descriptor left behind by a failed open or by open/close cycles. */
+HIL_TEST(isotp_vm, both_channels_share_one_socket_life_cycle) {
+    hil_channel* ch = NULL;
+    hil_result r;
+    int kind, i, before, held;
+    VM_REQUIRE();
+    hilvm_link_delete("vcan9");
+    HIL_ASSERT_EQ(hilvm_link_add("vcan9", "vcan"), 0, "creating vcan9 (down)");
+    before = open_fds();
+    HIL_ASSERT(before > 0, "reading /proc/self/fd");
+    for (kind = 0; kind < 2; kind++) {
+        const char* type = kind ? "isotp" : "socketcan";
+        /* lo is up but is no CAN interface: bind refuses it */
+        r = kind ? tp_try("t", "lo", "7E0", "7E8", NULL, &ch) : raw_try("lo", &ch);
+        HIL_EXPECT_EQ(r, HIL_ERR_CONFIG, "%s on lo: %s", type, hil_last_error());
+        HIL_EXPECT(strstr(hil_last_error(), "bind to lo") && strstr(hil_last_error(), "not a CAN interface"), "%s: %s",
+                   type, hil_last_error());
+        r = kind ? tp_try("t", "vcan9", "7E0", "7E8", NULL, &ch) : raw_try("vcan9", &ch);
+        HIL_EXPECT_EQ(r, HIL_ERR_STATE, "%s on vcan9: %s", type, hil_last_error());
+        HIL_EXPECT(strstr(hil_last_error(), "interface vcan9 is down") &&
+                   strstr(hil_last_error(), "sudo ip link set vcan9 up") && strstr(hil_last_error(), "hil_can_start"),
+                   "%s: %s", type, hil_last_error());
+        r = kind ? tp_try("t", "nocan7", "7E0", "7E8", NULL, &ch) : raw_try("nocan7", &ch);
+        HIL_EXPECT_EQ(r, HIL_ERR_NOT_FOUND, "%s on nocan7: %s", type, hil_last_error());
+        HIL_EXPECT(strstr(hil_last_error(), "no network interface 'nocan7'"), "%s: %s", type, hil_last_error());
+        HIL_EXPECT_EQ(open_fds(), before, "%s: a failed open left a descriptor open", type);
+        /* one channel opened and closed again and again: each close releases its socket */
+        if (kind) ch = tp("t", "vcan0", "7E0", "7E8", NULL);
+        else HIL_ASSERT_OK(raw_try("vcan0", &ch), "socketcan on vcan0");
+        held = open_fds();
+        for (i = 0; i < 50; i++) {
+            hil_channel_close(ch);
+            HIL_ASSERT_OK(hil_channel_open(ch), "%s: reopening (%d)", type, i);
+        }
+        HIL_EXPECT_EQ(open_fds(), held, "%s: 50 open/close cycles", type);
+        HIL_EXPECT(hil_channel_poll_fd(ch) >= 0);
+        hil_channel_close(ch);
+        HIL_EXPECT_EQ(hil_channel_poll_fd(ch), -1);
+        HIL_EXPECT_EQ(open_fds(), held - 1, "%s: close released the socket", type);
+        hil_channel_destroy(ch);
+        HIL_EXPECT_EQ(open_fds(), before, "%s: destroy released the rest", type);
+    }
     HIL_ASSERT_EQ(hilvm_link_delete("vcan9"), 0);
 }
 
