@@ -16,7 +16,7 @@
  *   2. The harvester         hil_harvester_*: a stream of bytes -> cases,
  *                            crashes, silence and summaries checked
  *   3. Harvesting a channel  hil_harvest_channel, hil_harvest_test and the
- *                            HIL_HARVEST_TEST test kind
+ *                            HIL_HARVEST_TEST(_META) test kind
  *
  * ==========================================================================
  * EXAMPLE
