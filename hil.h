@@ -6175,7 +6175,7 @@ static void hil__on_teardown_end(hil__run* R, size_t plan, hil_outcome o, const 
  * an "[hil: attempt N ...]" line each, as a retried test keeps them), and
  * attempts how many ran it, this one included. */
 static void hil__publish_case(hil__run* R, const hil_case_report* c, const char* history, int attempts,
-                              int failed_before) {
+                              int failed_before, uint64_t ended_wall_ns) {
     hil__synthetic* syn;
     hil_test_result* r;
     const char* suite = c->suite && *c->suite ? c->suite : NULL;
@@ -6216,6 +6216,7 @@ static void hil__publish_case(hil__run* R, const hil_case_report* c, const char*
     r = hil__result_new(R, &syn->t.info, 1);
     if (!r) { hil__unlock(R); return; }
     r->attempts = attempts;
+    if (ended_wall_ns) r->start_wall_ns = ended_wall_ns; /* it was held: when it ended, not now */
     if (c->duration_ns && r->start_wall_ns > c->duration_ns) r->start_wall_ns -= c->duration_ns;
     R->cur = (long)(r - R->sum->results);
     hil_bus_trigger(R->bus, &HIL_MSG_TEST_STARTED, &HIL_EP_RUN, NULL, r, 0);
@@ -6243,6 +6244,7 @@ typedef struct hil__held_case {
     int attempt;                   /* the running test's attempt that reported it */
     int attempts;                  /* attempts that ran it, this one included */
     int failed_before;             /* it failed in an earlier attempt */
+    uint64_t ended_wall_ns;        /* when the latest report arrived */
     hil_strbuf history;            /* earlier attempts: output and a note each */
     struct hil__held_case* next;
 } hil__held_case;
@@ -6317,7 +6319,7 @@ static void hil__held_publish(hil__run* R) {
     for (h = R->held; h; h = h->next) {
         if (h->attempt < 0) continue; /* a result already, or lost to memory */
         if (h->attempt == last) {
-            hil__publish_case(R, &h->c, hil_sb_cstr(&h->history), h->attempts, h->failed_before);
+            hil__publish_case(R, &h->c, hil_sb_cstr(&h->history), h->attempts, h->failed_before, h->ended_wall_ns);
         } else {
             hil_sb_printf(&gone, "[hil: case %s%s%s of attempt %d (%s) was not run by attempt %d: not a result]\n",
                           h->c.suite ? h->c.suite : "", h->c.suite ? "." : "", h->c.name, h->attempt,
@@ -6343,10 +6345,12 @@ static void hil__on_case(hil__run* R, const hil_case_report* c) {
         if (h) {
             hil__held_fold(h, attempt);
             if (!hil__held_report_copy(&h->c, c)) h->attempt = -1;
+            h->ended_wall_ns = hil_wall_ns();
         } else if ((h = (hil__held_case*)hil__calloc(1, sizeof *h)) != NULL) {
             if (hil__held_report_copy(&h->c, c)) {
                 h->attempt = attempt;
                 h->attempts = 1;
+                h->ended_wall_ns = hil_wall_ns();
                 for (tail = &R->held; *tail; tail = &(*tail)->next) {}
                 *tail = h;
             } else {
@@ -6359,10 +6363,10 @@ static void hil__on_case(hil__run* R, const hil_case_report* c) {
     if (h) {
         /* the last attempt: the case is a result now, with its history */
         hil__held_fold(h, attempt);
-        hil__publish_case(R, c, hil_sb_cstr(&h->history), h->attempts, h->failed_before);
+        hil__publish_case(R, c, hil_sb_cstr(&h->history), h->attempts, h->failed_before, 0);
         h->attempt = -1; /* published: neither a result again nor "not run" */
     } else {
-        hil__publish_case(R, c, NULL, 1, 0);
+        hil__publish_case(R, c, NULL, 1, 0, 0);
     }
     hil__unlock(R);
 }
