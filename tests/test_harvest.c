@@ -811,11 +811,13 @@ static const char* retry_conf(void) {
     snprintf(conf, sizeof conf,
              "connectors.flaky.type = process\n"
              "connectors.flaky.command = sh %s %s\n"
+             "connectors.flaky.stderr = stdout\n"
              "connectors.cm.type = process\n"
              "connectors.cm.command = %s\n"
              "connectors.cm.stderr = stdout\n"
              "connectors.flaky_wd.type = process\n"
              "connectors.flaky_wd.command = sh %s %s\n"
+             "connectors.flaky_wd.stderr = stdout\n"
              "params.die_mark = %s\n",
              script, mark, producer("cmocka_suite"), script, wd_mark, die_mark);
     HIL_ASSERT_OK(hil_write_file_atomic(cfg, conf, strlen(conf)));
