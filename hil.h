@@ -5843,6 +5843,7 @@ typedef struct hil__run {
     const char* open_suite;      /* for SUITE_STARTED/FINISHED */
     int stop;                    /* fail-fast or interrupted */
     int worker_done;
+    int crash_noted;             /* the retried attempt's end is in the output already */
     size_t max_output;
     hil_strbuf orphan;           /* output outside any test */
     /* the worker's side */
@@ -5856,6 +5857,9 @@ typedef struct hil__run {
     int ev_hold;
     hil_strbuf ev_pend, out_pend;
     struct hil__synthetic* synthetic;
+    /* hil_report_case: the running test's cases from attempts whose fate is
+     * not known yet (the test may still be retried), in arrival order */
+    struct hil__held_case* held;
     int sup_outfd;               /* supervisor: the worker's stdout/stderr pipe */
     /* Events and output travel in two pipes. Before each boundary event the
      * worker writes a marker with a sequence number into the output pipe;
@@ -6019,10 +6023,13 @@ static void hil__on_test_start(hil__run* R, size_t plan, int attempt) {
         size_t i;
         hil_strbuf note = {0, 0, 0, 0};
         r = &R->sum->results[R->cur];
-        hil_sb_printf(&note, "[hil: attempt %d %s: %s]\n", r->attempts, hil_outcome_str(HIL_FAILED),
-                      r->reason ? r->reason : "");
-        hil__result_output(R, r, note.data, note.len);
-        hil_sb_free(&note);
+        if (!R->crash_noted) {
+            hil_sb_printf(&note, "[hil: attempt %d %s: %s]\n", r->attempts, hil_outcome_str(HIL_FAILED),
+                          r->reason ? r->reason : "");
+            hil__result_output(R, r, note.data, note.len);
+            hil_sb_free(&note);
+        }
+        R->crash_noted = 0;
         for (i = 0; i < r->n_failures; i++) {
             HIL_FREE(r->failures[i].file);
             HIL_FREE(r->failures[i].message);
@@ -6136,9 +6143,12 @@ static void hil__finish_result(hil__run* R, hil_test_result* r, hil_outcome o, u
     if (R->o.fail_fast && hil_outcome_is_failure(o)) R->stop = 1;
 }
 
+static void hil__held_publish(hil__run* R);
+
 static void hil__on_test_end(hil__run* R, size_t plan, hil_outcome o, uint64_t duration_ns, const char* reason) {
     hil__lock(R);
     if (R->cur >= 0 && R->cur_plan == plan) {
+        hil__held_publish(R);
         hil__finish_result(R, &R->sum->results[R->cur], o, duration_ns, reason);
         R->cur = -1;
         R->phase = HIL__PHASE_IDLE;
@@ -6199,8 +6209,12 @@ static void hil__on_teardown_end(hil__run* R, size_t plan, hil_outcome o, const 
 
 /* A case reported by the running test (hil_report_case): a result of its
  * own between the running test's start and end; the running test stays
- * current, so its own output and failures still land in it. */
-static void hil__on_case(hil__run* R, const hil_case_report* c) {
+ * current, so its own output and failures still land in it. history: what
+ * earlier attempts of the running test did with this case (their output and
+ * an "[hil: attempt N ...]" line each, as a retried test keeps them), and
+ * attempts how many ran it, this one included. */
+static void hil__publish_case(hil__run* R, const hil_case_report* c, const char* history, int attempts,
+                              int failed_before, uint64_t ended_wall_ns) {
     hil__synthetic* syn;
     hil_test_result* r;
     const char* suite = c->suite && *c->suite ? c->suite : NULL;
@@ -6232,7 +6246,7 @@ static void hil__on_case(hil__run* R, const hil_case_report* c) {
     syn->t.info.line = c->line;
     syn->t.info.tags = "";
     syn->t.info.requires = "";
-    syn->t.info.attempt = 1;
+    syn->t.info.attempt = attempts;
     syn->t.info.iteration = 1;
     syn->t.info.index = -1;
     syn->next = R->synthetic;
@@ -6240,16 +6254,159 @@ static void hil__on_case(hil__run* R, const hil_case_report* c) {
     saved = R->cur;
     r = hil__result_new(R, &syn->t.info, 1);
     if (!r) { hil__unlock(R); return; }
+    r->attempts = attempts;
+    if (ended_wall_ns) r->start_wall_ns = ended_wall_ns; /* it was held: when it ended, not now */
     if (c->duration_ns && r->start_wall_ns > c->duration_ns) r->start_wall_ns -= c->duration_ns;
     R->cur = (long)(r - R->sum->results);
     hil_bus_trigger(R->bus, &HIL_MSG_TEST_STARTED, &HIL_EP_RUN, NULL, r, 0);
+    if (history && *history) hil__result_output(R, r, history, strlen(history));
     if (c->output && *c->output) hil__result_output(R, r, c->output, strlen(c->output));
     if (hil_outcome_is_failure(c->outcome) && c->reason && *c->reason) {
         /* R->mu is recursive: hil__on_failure takes it again */
         hil__on_failure(R, c->file && *c->file ? c->file : "", c->file && *c->file ? c->line : 0, c->reason);
     }
-    hil__finish_result(R, r, c->outcome, c->duration_ns, c->reason);
+    /* failed in an earlier attempt, passed in the last: flaky, as a test */
+    hil__finish_result(R, r, c->outcome == HIL_PASSED && failed_before ? HIL_PASSX : c->outcome, c->duration_ns,
+                       c->reason);
     R->cur = saved;
+    hil__unlock(R);
+}
+
+/* A case of an attempt that may still be retried waits here: reported at
+ * once, the cases of a failed attempt would stay in every report and the
+ * next attempt would add them again. The last attempt's cases are the
+ * results; what earlier attempts did with a case is kept in its output
+ * (a case that failed, then passed, is Passx); a case only earlier attempts
+ * ran is dropped, with a note in the running test's output. */
+typedef struct hil__held_case {
+    hil_case_report c;             /* the latest attempt's report; strings owned */
+    int attempt;                   /* the running test's attempt that reported it */
+    int attempts;                  /* attempts that ran it, this one included */
+    int failed_before;             /* it failed in an earlier attempt */
+    uint64_t ended_wall_ns;        /* when the latest report arrived */
+    hil_strbuf history;            /* earlier attempts: output and a note each */
+    struct hil__held_case* next;
+} hil__held_case;
+
+static void hil__held_report_free(hil_case_report* c) {
+    HIL_FREE((char*)c->suite);
+    HIL_FREE((char*)c->name);
+    HIL_FREE((char*)c->reason);
+    HIL_FREE((char*)c->file);
+    HIL_FREE((char*)c->output);
+    memset(c, 0, sizeof *c);
+}
+
+static int hil__held_report_copy(hil_case_report* dst, const hil_case_report* c) {
+    *dst = *c;
+    dst->suite = hil_strdup(c->suite);
+    dst->name = hil_strdup(c->name);
+    dst->reason = hil_strdup(c->reason);
+    dst->file = hil_strdup(c->file);
+    dst->output = hil_strdup(c->output);
+    if (!dst->name || (c->suite && !dst->suite) || (c->reason && !dst->reason) || (c->file && !dst->file) ||
+        (c->output && !dst->output)) {
+        hil__held_report_free(dst);
+        return 0;
+    }
+    return 1;
+}
+
+static int hil__same_case(const hil_case_report* a, const hil_case_report* b) {
+    return strcmp(a->name, b->name) == 0 && strcmp(a->suite ? a->suite : "", b->suite ? b->suite : "") == 0;
+}
+
+/* The case of an earlier attempt with c's name, or NULL. */
+static hil__held_case* hil__held_find(hil__run* R, const hil_case_report* c, int attempt) {
+    hil__held_case* h;
+    for (h = R->held; h; h = h->next)
+        if (h->attempt >= 0 && h->attempt < attempt && hil__same_case(&h->c, c)) return h;
+    return NULL;
+}
+
+/* h's latest report becomes history: the attempt `attempt` ran it again. */
+static void hil__held_fold(hil__held_case* h, int attempt) {
+    if (h->c.output && *h->c.output) {
+        hil_sb_puts(&h->history, h->c.output);
+        if (h->c.output[strlen(h->c.output) - 1] != '\n') hil_sb_putc(&h->history, '\n');
+    }
+    hil_sb_printf(&h->history, "[hil: attempt %d %s%s%s]\n", h->attempt, hil_outcome_str(h->c.outcome),
+                  h->c.reason && *h->c.reason ? ": " : "", h->c.reason ? h->c.reason : "");
+    h->failed_before |= hil_outcome_is_failure(h->c.outcome);
+    h->attempts++;
+    h->attempt = attempt;
+    hil__held_report_free(&h->c);
+}
+
+static void hil__held_free_all(hil__run* R) {
+    while (R->held) {
+        hil__held_case* next = R->held->next;
+        hil__held_report_free(&R->held->c);
+        hil_sb_free(&R->held->history);
+        HIL_FREE(R->held);
+        R->held = next;
+    }
+}
+
+/* The running test's last attempt is over: its cases become results; cases
+ * only earlier attempts ran are named in the running test's output. */
+static void hil__held_publish(hil__run* R) {
+    hil__held_case* h;
+    hil_strbuf gone = {0, 0, 0, 0};
+    int last = R->cur_attempt;
+    hil__lock(R);
+    for (h = R->held; h; h = h->next) {
+        if (h->attempt < 0) continue; /* a result already, or lost to memory */
+        if (h->attempt == last) {
+            hil__publish_case(R, &h->c, hil_sb_cstr(&h->history), h->attempts, h->failed_before, h->ended_wall_ns);
+        } else {
+            hil_sb_printf(&gone, "[hil: case %s%s%s of attempt %d (%s) was not run by attempt %d: not a result]\n",
+                          h->c.suite ? h->c.suite : "", h->c.suite ? "." : "", h->c.name, h->attempt,
+                          hil_outcome_str(h->c.outcome), last);
+        }
+    }
+    if (gone.len && R->cur >= 0) hil__result_output(R, &R->sum->results[R->cur], gone.data, gone.len);
+    hil_sb_free(&gone);
+    hil__held_free_all(R);
+    hil__unlock(R);
+}
+
+static void hil__on_case(hil__run* R, const hil_case_report* c) {
+    hil__held_case *h, **tail;
+    const hil_test_info* info;
+    int attempt;
+    hil__lock(R);
+    info = R->cur >= 0 ? R->sum->results[R->cur].test : NULL;
+    attempt = R->cur_attempt;
+    h = info ? hil__held_find(R, c, attempt) : NULL;
+    if (info && attempt <= info->retries) {
+        /* it may be retried: hold the case until the attempt's fate is known */
+        if (h) {
+            hil__held_fold(h, attempt);
+            if (!hil__held_report_copy(&h->c, c)) h->attempt = -1;
+            h->ended_wall_ns = hil_wall_ns();
+        } else if ((h = (hil__held_case*)hil__calloc(1, sizeof *h)) != NULL) {
+            if (hil__held_report_copy(&h->c, c)) {
+                h->attempt = attempt;
+                h->attempts = 1;
+                h->ended_wall_ns = hil_wall_ns();
+                for (tail = &R->held; *tail; tail = &(*tail)->next) {}
+                *tail = h;
+            } else {
+                HIL_FREE(h);
+            }
+        }
+        hil__unlock(R);
+        return;
+    }
+    if (h) {
+        /* the last attempt: the case is a result now, with its history */
+        hil__held_fold(h, attempt);
+        hil__publish_case(R, c, hil_sb_cstr(&h->history), h->attempts, h->failed_before, 0);
+        h->attempt = -1; /* published: neither a result again nor "not run" */
+    } else {
+        hil__publish_case(R, c, NULL, 1, 0, 0);
+    }
     hil__unlock(R);
 }
 
@@ -7095,9 +7252,11 @@ static size_t hil__after_crash(hil__run* R, int status, int timed_out, int inter
             hil_sb_printf(&note, "[hil: attempt %d: %s]\n", r->attempts, why);
             hil__result_output(R, r, note.data, note.len);
             hil_sb_free(&note);
+            R->crash_noted = 1;
             *retry_attempt = r->attempts + 1;
             next = R->cur_plan;
         } else {
+            hil__held_publish(R);
             hil__finish_result(R, r, interrupted ? HIL_ABORTED : HIL_ERRORED,
                                hil_wall_ns() - r->start_wall_ns, why);
             R->cur = -1;
@@ -7156,7 +7315,9 @@ static void hil__supervise(hil__run* R) {
             break;
         }
         R->worker_done = 0;
-        R->cur = -1;
+        /* a test retried after a crash keeps its result: the next attempt
+         * continues it (else the crashed attempt stays as a NotRun result) */
+        if (attempt == 1) R->cur = -1;
         R->phase = HIL__PHASE_IDLE;
         R->next_plan = start;
         status = hil__worker_wait(R, &w, &timed_out, &interrupted, &bad);
@@ -7354,6 +7515,7 @@ HIL_API hil_result hil_run_tests(const hil_run_options* o, hil_run_summary** out
         hil__sink_failure = NULL;
         hil__sink_warning = NULL;
     }
+    hil__held_free_all(&R); /* a test that never ended left its cases */
     R.sum->internal = R.synthetic;
     *out = R.sum;
     HIL_FREE(R.plan);

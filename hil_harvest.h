@@ -16,7 +16,7 @@
  *   2. The harvester         hil_harvester_*: a stream of bytes -> cases,
  *                            crashes, silence and summaries checked
  *   3. Harvesting a channel  hil_harvest_channel, hil_harvest_test and the
- *                            HIL_HARVEST_TEST test kind
+ *                            HIL_HARVEST_TEST(_META) test kind
  *
  * ==========================================================================
  * EXAMPLE
@@ -42,7 +42,10 @@
  * complete and consistent and no target case failed; Failed when a case
  * failed (the message names them); Errored when the target crashed,
  * rebooted, fell silent, stopped before its end line or printed a summary
- * that disagrees with what was seen. Without a configuration file, or to
+ * that disagrees with what was seen. A harvesting test with retries
+ * (HIL_HARVEST_TEST_META(fw, unity_suites, "retries=1", "fw", "...")) reports
+ * the cases of its last attempt only, each once: a case that failed and then
+ * passed is Passx, as a retried test is. Without a configuration file, or to
  * look at the counts yourself:
  *
  *     hil_harvest_config c;
@@ -247,8 +250,11 @@ HIL_API void hil_harvest_test(const char* connector, const char* options);
 /* The same, with the place failures are reported at (the macro's line). */
 HIL_API void hil_harvest_test_at(const char* connector, const char* options, const char* file, int line);
 
-#define HIL_HARVEST_TEST(suite, name, connector, options) \
-    HIL_TEST(suite, name) { hil_harvest_test_at(connector, options, __FILE__, __LINE__); }
+#define HIL_HARVEST_TEST(suite, name, connector, options) HIL_HARVEST_TEST_META(suite, name, "", connector, options)
+/* With the test's metadata (HIL_TEST_META), e.g. "retries=1; timeout=120":
+ * a retried harvest reports the last attempt's cases (docs/harvesting.md). */
+#define HIL_HARVEST_TEST_META(suite, name, meta, connector, options) \
+    HIL_TEST_META(suite, name, meta) { hil_harvest_test_at(connector, options, __FILE__, __LINE__); }
 
 #ifdef __cplusplus
 }

@@ -778,6 +778,176 @@ HIL_TEST_META(harvest, real_producers_land_in_every_report, "timeout=120") {
     }
 }
 
+/* ---- a harvesting test that is retried ---------------------------------------------- */
+
+static size_t count_of(const char* text, const char* needle) {
+    size_t n = 0;
+    const char* p = text;
+    while ((p = strstr(p, needle)) != NULL) { n++; p += strlen(needle); }
+    return n;
+}
+
+/* A producer that fails its first run and passes its second (a mark file
+ * tells them apart): steady passes both times, flaky fails then passes,
+ * only_first is run by the first attempt alone. */
+static const char flaky_script[] =
+    "#!/bin/sh\n"
+    "if [ -e \"$1\" ]; then\n"
+    "    printf 'TAP version 13\\n1..3\\nok 1 - steady\\nok 2 - flaky\\nok 3 - also_steady\\n'\n"
+    "else\n"
+    "    : >\"$1\"\n"
+    "    printf \"TAP version 13\\n1..4\\nok 1 - steady\\nnot ok 2 - flaky\\n  ---\\n  message: 'first run fails'\\n"
+    "  ...\\nnot ok 3 - only_first\\nok 4 - also_steady\\n\"\n"
+    "fi\n";
+
+static const char* retry_conf(void) {
+    static char conf[2048];
+    const char* cfg = st_path("retry.conf");
+    const char* script = st_path("flaky.sh");
+    const char* mark = st_path("flaky.mark");
+    const char* wd_mark = st_path("flaky_wd.mark");
+    const char* die_mark = st_path("worker.mark");
+    HIL_ASSERT_OK(hil_write_file_atomic(script, flaky_script, strlen(flaky_script)));
+    snprintf(conf, sizeof conf,
+             "connectors.flaky.type = process\n"
+             "connectors.flaky.command = sh %s %s\n"
+             "connectors.flaky.stderr = stdout\n"
+             "connectors.cm.type = process\n"
+             "connectors.cm.command = %s\n"
+             "connectors.cm.stderr = stdout\n"
+             "connectors.flaky_wd.type = process\n"
+             "connectors.flaky_wd.command = sh %s %s\n"
+             "connectors.flaky_wd.stderr = stdout\n"
+             "params.die_mark = %s\n",
+             script, mark, producer("cmocka_suite"), script, wd_mark, die_mark);
+    HIL_ASSERT_OK(hil_write_file_atomic(cfg, conf, strlen(conf)));
+    /* every run starts with the failing attempts; flaky_wd passes both
+     * times (its test's worker is what fails) */
+    unlink(mark);
+    unlink(die_mark);
+    HIL_ASSERT_OK(hil_write_file_atomic(wd_mark, "", 0));
+    return cfg;
+}
+
+/* the "result" and "attempts" of full in results.json, once */
+static void expect_json_once(const char* json, const char* full, const char* result, int attempts) {
+    char key[200], res[64], why[1024];
+    const char* at;
+    snprintf(key, sizeof key, "\"full_name\":\"%s\"", full);
+    HIL_EXPECT_EQ(count_of(json, key), 1, "%s once in results.json:\n%s", full, json);
+    HIL_EXPECT(json_case(json, full, res, sizeof res, why, sizeof why), "%s is in results.json", full);
+    HIL_EXPECT_STREQ(res, result, "%s in results.json (%s)", full, why);
+    at = strstr(json, key);
+    if (at && (at = strstr(at, "\"attempts\":")) != NULL)
+        HIL_EXPECT_EQ(atoi(at + strlen("\"attempts\":")), attempts, "%s: attempts in results.json", full);
+}
+
+HIL_TEST_META(harvest, a_retried_harvest_reports_the_last_attempts_cases_once, "timeout=120") {
+    const char* json = st_path("retry.json");
+    const char* junit = st_path("retry.xml");
+    const char* cfg;
+    st_result r;
+    char *jtext, *xtext;
+    if (access(producer("cmocka_suite"), X_OK) != 0)
+        HIL_SKIP("%s was not built: libcmocka-dev is missing (apt-get install libcmocka-dev)", producer("cmocka_suite"));
+    cfg = retry_conf();
+    {
+        const char* argv[] = {st_meta("meta_harvest_retry"), "run", "-c", cfg, "--json", json, "--junit", junit,
+                              "--color=never", NULL};
+        st_run(argv, NULL, 60000, &r);
+    }
+    HIL_EXPECT_EQ(r.code, 1, "cmocka's cases fail in both attempts: %s", r.out);
+    /* console: each case once; the closing line counts the last attempt */
+    HIL_EXPECT_EQ(count_of(r.out, " fl.steady ("), 1, "%s", r.out);
+    HIL_EXPECT_EQ(count_of(r.out, " cm.off_by_one ("), 1, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Passx    fl.flaky (") && st_has(&r, "Passx    retried.flaky_suite ("),
+               "failed, then passed: flaky, as the test\n%s", r.out);
+    HIL_EXPECT(!st_has(&r, "fl.only_first ("), "a case the last attempt did not run is no result\n%s", r.out);
+    HIL_EXPECT(st_has(&r, "[hil: attempt 1 Failed: 0x3 != 0x4]"), "the earlier attempt is in the case's output\n%s", r.out);
+    /* the worker that died: one result for the test, its cases once */
+    HIL_EXPECT(st_has(&r, "Passx    retried.worker_dies_once ("), "%s", r.out);
+    HIL_EXPECT_EQ(count_of(r.out, " wd.flaky ("), 1, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "Passed   wd.flaky ("), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "10 passed, 3 failed, 1 skipped"), "%s", r.out);
+    /* JSON */
+    jtext = st_read(json);
+    expect_json_once(jtext, "fl.steady", "Passed", 2);
+    expect_json_once(jtext, "fl.flaky", "Passx", 2);
+    expect_json_once(jtext, "fl.also_steady", "Passed", 2);
+    expect_json_once(jtext, "retried.flaky_suite", "Passx", 2);
+    expect_json_once(jtext, "cm.off_by_one", "Failed", 2);
+    expect_json_once(jtext, "cm.still_runs", "Passed", 2);
+    expect_json_once(jtext, "retried.cmocka_twice", "Failed", 2);
+    expect_json_once(jtext, "retried.worker_dies_once", "Passx", 2);
+    expect_json_once(jtext, "wd.flaky", "Passed", 2);
+    HIL_EXPECT(!strstr(jtext, "NotRun"), "no result is left over from the attempt that crashed:\n%s", jtext);
+    HIL_EXPECT(strstr(jtext, "[hil: attempt 1: crashed: killed by SIGABRT"), "%s", jtext);
+    HIL_EXPECT(!strstr(jtext, "\"full_name\":\"fl.only_first\""), "%s", jtext);
+    HIL_EXPECT(strstr(jtext, "[hil: case fl.only_first of attempt 1 (Failed) was not run by attempt 2: not a result]"),
+               "the harvesting test says what was dropped:\n%s", jtext);
+    HIL_EXPECT(strstr(jtext, "[hil: attempt 1 Failed: first run fails]"), "%s", jtext);
+    free(jtext);
+    /* JUnit */
+    xtext = st_read(junit);
+    HIL_EXPECT_EQ(count_of(xtext, "<testcase name=\"flaky\" classname=\"fl\""), 1, "%s", xtext);
+    HIL_EXPECT_EQ(count_of(xtext, "<testcase name=\"off_by_one\" classname=\"cm\""), 1, "%s", xtext);
+    HIL_EXPECT_EQ(count_of(xtext, "<testcase "), 14, "fourteen results: %s", xtext);
+    HIL_EXPECT(!strstr(xtext, "name=\"only_first\""), "%s", xtext);
+    free(xtext);
+    if (st_have("xmllint")) {
+        const char* a[] = {"xmllint", "--noout", "--schema", "tests/junit.xsd", junit, NULL};
+        st_result x;
+        st_run(a, NULL, 20000, &x);
+        HIL_EXPECT_EQ(x.code, 0, "JUnit validates against tests/junit.xsd: %s", x.out);
+        st_result_free(&x);
+    } else {
+        HIL_SKIP("xmllint not installed (apt-get install libxml2-utils)");
+    }
+    st_result_free(&r);
+    /* TAP: a plan of fourteen, each case once */
+    cfg = retry_conf();
+    {
+        const char* argv[] = {st_meta("meta_harvest_retry"), "run", "-c", cfg, "--tap", NULL};
+        st_run(argv, NULL, 60000, &r);
+    }
+    HIL_EXPECT(st_has(&r, "1..14\n"), "%s", r.out);
+    HIL_EXPECT_EQ(count_of(r.out, " - fl.flaky"), 1, "%s", r.out);
+    HIL_EXPECT_EQ(count_of(r.out, " - cm.off_by_one"), 1, "%s", r.out);
+    HIL_EXPECT(!st_has(&r, "only_first"), "%s", r.out);
+    st_result_free(&r);
+    /* in-process (--no-fork): the same */
+    cfg = retry_conf();
+    {
+        const char* argv[] = {st_meta("meta_harvest_retry"), "run", "-c", cfg, "--no-fork", "--color=never",
+                              "--filter", "retried.flaky_suite", NULL};
+        st_run(argv, NULL, 60000, &r);
+    }
+    HIL_EXPECT_EQ(count_of(r.out, " fl.flaky ("), 1, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "4 passed, 0 failed, 0 skipped"), "%s", r.out);
+    st_result_free(&r);
+    /* a job's results.json */
+    cfg = retry_conf();
+    {
+        const char* runs = st_path("retry-runs");
+        const char* argv[] = {st_meta("meta_harvest_retry"), "job", "retried", "-c", cfg, "--runs", runs, NULL};
+        char rj[1200];
+        st_run(argv, NULL, 60000, &r);
+        HIL_EXPECT(st_has(&r, "job: task=Failed"), "%s", r.out);
+        snprintf(rj, sizeof rj, "%s/latest/results.json", runs);
+        jtext = st_read(rj);
+        HIL_EXPECT_EQ(count_of(jtext, "\"full_name\":\"fl.flaky\""), 1, "%s", jtext);
+        HIL_EXPECT_EQ(count_of(jtext, "\"full_name\":\"cm.off_by_one\""), 1, "%s", jtext);
+        HIL_EXPECT(!strstr(jtext, "\"full_name\":\"fl.only_first\""), "%s", jtext);
+        {
+            const char* at = strstr(jtext, "\"full_name\":\"fl.flaky\"");
+            const char* res = at ? strstr(at, "\"result\":") : NULL;
+            HIL_EXPECT(res && strncmp(res, "\"result\":\"Passx\"", 16) == 0, "fl.flaky is Passx in the job:\n%s", jtext);
+        }
+        free(jtext);
+        st_result_free(&r);
+    }
+}
+
 /* ---- the example firmware on an emulated board (make test-mcu) -------------------- */
 
 /* "examples/mcu/ontarget.c:N" of the line that holds needle */
