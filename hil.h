@@ -1287,6 +1287,11 @@ HIL__SHARED void hil__close_pair(int p[2]);
 HIL__SHARED int hil__exit_fd(int pid);
 HIL__SHARED void hil__bind_fork_calls(void);
 HIL__SHARED void hil__child_exit(int code) HIL__NORETURN;
+/* For hil_runner.h's one-test tasks (docs/jobs.md, Performance): whether o
+ * selects exactly one test that runs as one call of its function, and that
+ * test's own timeout (0: the run's); a log record as a test's output shows it. */
+HIL__SHARED int hil__run_solo(const hil_run_options* o, double* test_timeout_s);
+HIL__SHARED void hil__log_output_line(hil_strbuf* sb, const hil_log_record* rec);
 
 /* ---- binary records ----------------------------------------------------------
  * [u32 length of what follows][u8 kind][fields...], in host byte order: the
@@ -2437,6 +2442,8 @@ static void hil__log_format_line(hil_strbuf* sb, const hil_log_record* rec, int 
                   (unsigned)((rec->wall_ns / 1000000u) % 1000u), hil_log_level_str(rec->level),
                   rec->logger, rec->message, color && colors[rec->level][0] ? "\x1b[0m" : "");
 }
+
+HIL__SHARED void hil__log_output_line(hil_strbuf* sb, const hil_log_record* rec) { hil__log_format_line(sb, rec, 0); }
 
 HIL_API void hil_log_default_callback(const hil_log_record* rec, void* user) {
     (void)user;
@@ -7326,6 +7333,26 @@ HIL_API hil_result hil_run_tests(const hil_run_options* o, hil_run_summary** out
     pthread_mutex_destroy(&R.mu);
     pthread_mutex_destroy(&R.emit_mu);
     return HIL_OK;
+}
+
+/* A job task that selects one test may run it in the task process itself
+ * (hil_runner.h): that process is a fresh fork made for this one test, as
+ * a worker would be. Only when the test is one call of its function: a
+ * suite setup or teardown (a crash there Blocks the suite or adds a
+ * teardown result), retries (a crash retries on a fresh worker) and
+ * repeats need the worker's supervisor. */
+HIL__SHARED int hil__run_solo(const hil_run_options* o, double* test_timeout_s) {
+    const hil__test* one = NULL;
+    size_t i;
+    if (o->repeat > 1 || hil__tests_prepare() != HIL_OK) return 0;
+    for (i = 0; i < hil__reg.n; i++) {
+        if (!hil_test_selected(&hil__reg.tests[i]->info, o)) continue;
+        if (one) return 0;
+        one = hil__reg.tests[i];
+    }
+    if (!one || one->suite->setup || one->suite->teardown || one->info.retries > 0) return 0;
+    *test_timeout_s = one->info.timeout_s;
+    return 1;
 }
 
 HIL_API const char* hil_param(const char* name, const char* fallback) {

@@ -1659,8 +1659,9 @@ HIL_API hil_result hil_junit_read(const char* path, const char* name, hil_run_su
 
 /* ---- 4. the result stream from a test task to the job -------------------------------
  *
- * The task process runs hil_run_tests (with its own worker) on a private
- * bus; a callback turns the run's events into frames on a pipe to the job:
+ * The task process runs hil_run_tests (with its own worker, or, for a task
+ * of one test, the test itself: hil__task_solo) on a private bus; a
+ * callback turns the run's events into frames on a pipe to the job:
  * u32 length of the rest, u8 type, payload. The job keeps every result as
  * it arrives, so a task killed half way keeps what it had reported. */
 
@@ -1671,7 +1672,8 @@ enum {
     HIL__TEV_RUN_FINISHED,
     HIL__TEV_ERROR,
     HIL__TEV_DONE,
-    HIL__TEV_WORKER          /* from the worker: its pid (it leads its own group) */
+    HIL__TEV_WORKER,         /* from the worker: its pid (it leads its own group) */
+    HIL__TEV_SOLO            /* a one-test task runs it itself: the test's timeout (ns) */
 };
 
 #define HIL__MAX_LISTED_FAILURES 64 /* hil.h lists at most this many failed checks */
@@ -1782,6 +1784,13 @@ struct hil_task {
     int got_done, stream_bad;
     int worker_pgid;             /* the task's current worker (its own group) */
     int log_made;                /* TaskLog.<taskid> exists */
+    /* a one-test task that runs its test in the task process (hil__task_solo):
+     * the job is the test's supervisor */
+    int solo;
+    int capfd;                   /* the test's stdout and stderr (a memfd), -1: not captured */
+    double solo_timeout_s;       /* the test's timeout, from the task (HIL__TEV_SOLO) */
+    uint64_t solo_deadline;      /* when the running test times out */
+    int solo_timed_out;
     int stop_pending;            /* hil_task_terminate while it was starting */
     char* child_error;
     hil_outcome outcome;
@@ -1985,7 +1994,36 @@ typedef struct hil__child {
     int open;                /* a test is running */
     hil_strbuf frame;
     hil_strbuf last;         /* run_finished, written with done: one wake-up of the job */
+    /* a solo task (hil__task_solo): while its test runs, fds 1 and 2 are
+     * capfd, and its log records are written there too, in order */
+    int solo, capfd, logfd;
+    size_t max_output;
+    hil_strbuf logs;         /* the log lines hil.h also put into the result's output */
 } hil__child;
+
+/* What a solo test wrote to its capture file, as the worker's supervisor
+ * would have kept it (at most run.max_output bytes, then the same note).
+ * The file offset is shared with the task process: pread leaves it alone. */
+static void hil__solo_output(int capfd, size_t max, hil_strbuf* out) {
+    static const char note[] = "\n[hil: output limit reached (run.max_output); the rest of this test's output is dropped]\n";
+    off_t len = lseek(capfd, 0, SEEK_CUR);
+    size_t want, got = 0;
+    if (len <= 0) return;
+    want = (size_t)len < max ? (size_t)len : max;
+    if (!hil__sb_reserve(out, want + sizeof note)) return;
+    while (got < want) {
+        ssize_t n = pread(capfd, out->data + out->len + got, want - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    out->len += got;
+    out->data[out->len] = 0;
+    if ((size_t)len > max) hil_sb_append(out, note, sizeof note - 1);
+}
+
+/* The TaskLog line of a test result (and its output) */
+static void hil__result_line(int fd, const hil_test_result* r);
 
 static void hil__child_log_line(const hil_log_record* rec) {
     hil_strbuf sb = {0, 0, 0, 0};
@@ -2001,7 +2039,9 @@ static void hil__child_log_line(const hil_log_record* rec) {
 }
 
 /* The task log: a line per test with its reason and captured output. */
-static void hil__child_result_line(const hil_test_result* r) {
+static void hil__child_result_line(const hil_test_result* r) { hil__result_line(1, r); }
+
+static void hil__result_line(int fd, const hil_test_result* r) {
     hil_strbuf sb = {0, 0, 0, 0};
     char dur[32];
     hil__fmt_secs(dur, sizeof dur, r->duration_ns);
@@ -2018,8 +2058,49 @@ static void hil__child_result_line(const hil_test_result* r) {
             i += l + 1;
         }
     }
-    if (!sb.failed) (void)!write(1, sb.data, sb.len);
+    if (!sb.failed) (void)!write(fd, sb.data, sb.len);
     hil_sb_free(&sb);
+}
+
+/* A solo test starts: its output goes to the capture file, and the stop
+ * signals kill it as they kill a worker (the job's SIGTERM at max_runtime
+ * must end the test now, not after the grace period). */
+static void hil__child_solo_begin(hil__child* c) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &dfl, NULL);
+    sigaction(SIGTERM, &dfl, NULL);
+    sigaction(SIGPIPE, &dfl, NULL);
+    if (c->capfd < 0) return;
+    fflush(NULL);
+    dup2(c->capfd, 1);
+    dup2(c->capfd, 2);
+    hil_sb_clear(&c->logs);
+}
+
+/* A solo test ended: its output is what it printed and logged, in the
+ * order it did (hil.h put the log lines alone into the result: what else
+ * it added, such as a note, stays after them), then the TaskLog again. */
+static void hil__child_solo_end(hil__child* c, hil_test_result* r) {
+    hil_strbuf out = {0, 0, 0, 0};
+    const char* rest = r->output;
+    size_t rest_len = r->output_len;
+    if (c->capfd < 0) return;
+    fflush(NULL);
+    hil__solo_output(c->capfd, c->max_output, &out);
+    dup2(c->logfd, 1);
+    dup2(c->logfd, 2);
+    if (rest_len >= c->logs.len && (!c->logs.len || memcmp(rest, c->logs.data, c->logs.len) == 0)) {
+        rest += c->logs.len;
+        rest_len -= c->logs.len;
+    }
+    if (rest_len) hil_sb_append(&out, rest, rest_len);
+    if (out.failed) { hil_sb_free(&out); return; }
+    HIL_FREE(r->output);
+    r->output_len = out.len;
+    r->output = out.len ? hil_sb_take(&out) : NULL;
+    hil_sb_free(&out);
 }
 
 static void hil__child_on_event(const hil_bus_msg* m, void* user) {
@@ -2036,10 +2117,14 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
         hil__tw_info(b, r->test);
         hil__put_u64(b, r->start_wall_ns);
         hil__tw_send(c->evfd, b);
+        if (c->solo && !c->open) hil__child_solo_begin(c);
         c->open++; /* more than 1 while a running test reports a case (hil_report_case) */
     } else if (m->id == &HIL_MSG_TEST_FINISHED) {
         const hil_test_result* r = (const hil_test_result*)m->data;
         size_t i, n;
+        /* the bus hands callbacks the run's own result: it is filled here,
+         * before it is sent, as a supervisor fills it from the worker's pipe */
+        if (c->solo && c->open == 1) hil__child_solo_end(c, (hil_test_result*)m->data);
         hil__tw_begin(b, HIL__TEV_TEST_FINISHED);
         hil__put_u32(b, (uint32_t)r->outcome);
         hil__put_str(b, r->reason);
@@ -2070,7 +2155,19 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
         if (!b->failed) hil_sb_append(&c->last, b->data, b->len);
     } else if (m->id == &HIL_MSG_LOG) {
         /* during a test its records are in its output */
-        if (!c->open) hil__child_log_line((const hil_log_record*)m->data);
+        if (!c->open) {
+            hil__child_log_line((const hil_log_record*)m->data);
+        } else if (c->solo && c->capfd >= 0) {
+            /* into the capture file too, between what the test printed */
+            hil_strbuf line = {0, 0, 0, 0};
+            fflush(NULL);
+            hil__log_output_line(&line, (const hil_log_record*)m->data);
+            if (!line.failed) {
+                (void)hil_write_all(c->capfd, line.data, line.len);
+                hil_sb_append(&c->logs, line.data, line.len);
+            }
+            hil_sb_free(&line);
+        }
     }
 }
 
@@ -2130,12 +2227,13 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         hil__job_close_fd(&x->outfd);
         hil__job_close_fd(&x->logfd);
         hil__job_close_fd(&x->exitfd);
+        hil__job_close_fd(&x->capfd);
     }
     hil__job_close_fd(&J->joblog);
     hil_waker_destroy(&J->wake);
     dup2(t->logfd, 1);
     dup2(t->logfd, 2);
-    hil__job_close_fd(&t->logfd);
+    if (!t->solo) hil__job_close_fd(&t->logfd); /* a solo task turns back to it after its test */
     hil__sfmt(src, sizeof src, "task %s", t->taskid);
     for (i = 0; t->params && t->params[i]; i++) {
         char key[300];
@@ -2153,6 +2251,10 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     }
     memset(&c, 0, sizeof c);
     c.evfd = evw;
+    c.solo = t->solo;
+    c.capfd = t->capfd;
+    c.logfd = t->logfd;
+    c.max_output = (size_t)hil_config_get_int(hil_cfg(), "run.max_output", 1 << 20);
     hil_dispatcher_config_init(&dc);
     dc.fn = hil__child_on_event;
     dc.user = &c;
@@ -2182,6 +2284,20 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     o.capture = hil_config_get_bool(J->cfg, "run.capture", 1);
     o.bus = bus;
     o.name = t->taskid;
+    if (t->solo) {
+        /* this process is the test's worker; the job its supervisor, which
+         * needs the timeout the task's configuration gives the test */
+        static char out_buf[4096];
+        double own = 0;
+        (void)hil__run_solo(&o, &own);
+        hil__tw_begin(&c.frame, HIL__TEV_SOLO);
+        hil__put_u64(&c.frame, (uint64_t)((own > 0 ? own : o.timeout_s) * 1e9));
+        hil__tw_send(evw, &c.frame);
+        o.isolation = HIL_ISOLATE_NONE;
+        /* line by line, as in a worker: what the test printed before a
+         * crash is in the capture file */
+        if (c.capfd >= 0) setvbuf(stdout, out_buf, _IOLBF, sizeof out_buf);
+    }
     r = hil_run_tests(&o, &s);
     if (r != HIL_OK) {
         char msg[1100];
@@ -2347,6 +2463,42 @@ static void hil__task_refuse(hil__job* J, hil_task* t, hil_outcome o, const char
 
 static void hil__task_stop(hil__job* J, hil_task* t, int why);
 
+/* Whether a test task runs its test in the task process itself instead of
+ * a worker forked for it. The task process is a fresh fork of the job, made
+ * for this task alone, so for a task of one test it isolates the test as
+ * the worker would, and the second fork (a third of a task's cost) is
+ * saved. The job then does the worker's supervisor's part: the test's
+ * timeout, and its result when the process dies in it. Only for a test that
+ * is one call of its function (hil__run_solo), with its output captured in
+ * a memfd the job can read after a crash (Linux), and unless
+ * job.fork_single_test asks for the worker. */
+static int hil__task_solo(hil__job* J, hil_task* t) {
+    hil_run_options o;
+    double own = 0;
+    size_t n;
+    if (t->kind != HIL__TASK_TESTS || t->isolation == HIL_ISOLATE_NONE) return 0;
+    if (hil_config_get_bool(J->cfg, "job.fork_single_test", 0)) return 0;
+    hil_run_options_init(&o);
+    for (n = 0; t->filters && t->filters[n]; n++) {
+    }
+    o.filters = (const char* const*)t->filters;
+    o.n_filters = n;
+    for (n = 0; t->tags && t->tags[n]; n++) {
+    }
+    o.tags = (const char* const*)t->tags;
+    o.n_tags = n;
+    for (n = 0; t->exclude_tags && t->exclude_tags[n]; n++) {
+    }
+    o.exclude_tags = (const char* const*)t->exclude_tags;
+    o.n_exclude_tags = n;
+    if (!hil__run_solo(&o, &own)) return 0;
+    if (!hil_config_get_bool(J->cfg, "run.capture", 1)) return 1;
+#if defined(__linux__) && defined(SYS_memfd_create)
+    t->capfd = (int)syscall(SYS_memfd_create, "hil-test-output", 1u /* MFD_CLOEXEC */);
+#endif
+    return t->capfd >= 0;
+}
+
 /* Start one task (the monitor thread, holding the job's lock: the forked
  * task process sees a consistent copy of the job). */
 static void hil__task_launch(hil__job* J, hil_task* t) {
@@ -2402,6 +2554,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
             hil_sb_free(&desc);
             return;
         }
+        t->solo = hil__task_solo(J, t);
         /* what the task process and its worker call, resolved here once
          * (hil.h: lazy binding) rather than in every task process */
         hil__bind_fork_calls();
@@ -2420,6 +2573,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
             close(ev[0]);
             close(ev[1]);
             hil__job_close_fd(&t->logfd);
+            hil__job_close_fd(&t->capfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
             hil_sb_free(&desc);
             return;
@@ -2494,6 +2648,8 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
                 t->outer_info = t->open_info;
                 t->outer_wall = t->open_wall;
             }
+            if (t->solo && !t->open_info && t->solo_timeout_s > 0) /* as a supervisor times it */
+                t->solo_deadline = hil_now_ns() + (uint64_t)(t->solo_timeout_s * 1e9);
             t->open_info = info;
             t->open_wall = w;
         }
@@ -2507,6 +2663,7 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         t->open_info = t->outer_info; /* back to the test that reported the case, if any */
         t->open_wall = t->outer_wall;
         t->outer_info = NULL;
+        if (!t->open_info) t->solo_deadline = HIL_NEVER;
         o = hil__get_u32(rd);
         r->outcome = o > HIL_NOT_RUN && o < HIL_OUTCOME_COUNT ? (hil_outcome)o : HIL_ERRORED;
         r->reason = hil__get_dup(rd, &len);
@@ -2546,6 +2703,7 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         break;
     case HIL__TEV_DONE: t->got_done = 1; break;
     case HIL__TEV_WORKER: t->worker_pgid = (int)hil__get_u32(rd); break;
+    case HIL__TEV_SOLO: t->solo_timeout_s = (double)hil__get_u64(rd) / 1e9; break;
     default: rd->bad = 1; break;
     }
 }
@@ -2624,6 +2782,44 @@ static int hil__task_reap(hil_task* t) {
     return 1;
 }
 
+/* A solo task's process ended in its test (a crash, exit(), the timeout, a
+ * stop): the test's result, with the reason, output and TaskLog lines that
+ * hil.h's supervisor gives a worker that ended so (hil__after_crash), and
+ * that the task process would have written. */
+static void hil__task_solo_unfinished(hil_task* t, const char* why) {
+    hil_test_result* r = hil__sum_add(t->sum, t->open_info);
+    hil_strbuf out = {0, 0, 0, 0};
+    char text[300], st[160];
+    size_t i, passed = 0, failed = 0, skipped = 0;
+    uint64_t now = hil_wall_ns();
+    t->open_info = NULL;
+    t->solo_deadline = HIL_NEVER;
+    if (!r) return;
+    hil_proc_status_str(t->status, st, sizeof st);
+    if (why[0]) hil__sfmt(text, sizeof text, "%s", why);
+    else if (t->solo_timed_out) hil__sfmt(text, sizeof text, "timeout after %g s", t->solo_timeout_s);
+    else if (WIFEXITED(t->status)) hil__sfmt(text, sizeof text, "the test ended the process: %s", st);
+    else hil__sfmt(text, sizeof text, "crashed: %s", st);
+    r->outcome = t->stop_why == HIL__STOP_INTERRUPTED ? HIL_ABORTED : HIL_ERRORED;
+    hil__result_set_reason(r, text);
+    r->start_wall_ns = t->open_wall;
+    r->duration_ns = now > t->open_wall ? now - t->open_wall : 0;
+    if (t->capfd >= 0) hil__solo_output(t->capfd, (size_t)hil_config_get_int(t->J->cfg, "run.max_output", 1 << 20), &out);
+    /* a stopped worker's test was Aborted "interrupted", then made Errored
+     * for the job's reason: its note says so (hil__task_results_tests) */
+    if (why[0] && t->stop_why != HIL__STOP_INTERRUPTED) hil_sb_puts(&out, "[hil: interrupted (Ctrl-C or SIGTERM)]\n");
+    if (out.len && !out.failed) hil__result_append_output(r, out.data, out.len);
+    hil_sb_free(&out);
+    hil__result_line(t->logfd, r);
+    for (i = 0; i < t->sum->n_results; i++) {
+        hil_outcome o = t->sum->results[i].outcome;
+        if (o == HIL_PASSED || o == HIL_PASSX) passed++;
+        else if (o == HIL_SKIPPED) skipped++;
+        else if (hil_outcome_is_failure(o)) failed++;
+    }
+    hil__fd_printf(t->logfd, "== %s: %zu passed, %zu failed, %zu skipped\n", t->taskid, passed, failed, skipped);
+}
+
 /* The results of a test task, once its process ended. */
 static void hil__task_results_tests(hil_task* t, const char* st, const char* why) {
     hil_run_summary* s = t->sum;
@@ -2648,6 +2844,12 @@ static void hil__task_results_tests(hil_task* t, const char* st, const char* why
     }
     if (t->stop_why) forced = t->stop_why == HIL__STOP_INTERRUPTED ? HIL_ABORTED : HIL_ERRORED;
     else if (!clean) forced = HIL_ERRORED;
+    if (t->solo && t->open_info && !t->outer_info) {
+        /* it ended in its test, which a worker's supervisor would have
+         * reported; the task process itself did nothing wrong */
+        hil__task_solo_unfinished(t, why);
+        if (!t->stop_why) forced = HIL_NOT_RUN;
+    }
     if (why[0]) hil__sfmt(reason, sizeof reason, "%s", why);
     else hil__sfmt(reason, sizeof reason, "the task process ended unexpectedly: %s", st);
     if (t->open_info) {
@@ -2794,6 +2996,7 @@ static void hil__task_finalize(hil__job* J, hil_task* t) {
     hil__fd_printf(t->logfd, "== %s: %s in %s (%s)%s%s\n", t->taskid, hil_outcome_str(t->outcome), dur, st,
                    t->reason ? ": " : "", t->reason ? t->reason : "");
     hil__job_close_fd(&t->logfd);
+    hil__job_close_fd(&t->capfd);
     t->state = HIL__T_DONE;
     hil__job_log(J, hil_outcome_is_failure(t->outcome) ? "warning" : "info", "%s finished: %s in %s (%s)%s%s",
                  t->taskid, hil_outcome_str(t->outcome), dur, st, t->reason ? ": " : "", t->reason ? t->reason : "");
@@ -2848,6 +3051,13 @@ static void* hil__job_monitor(void* arg) {
             running++;
             if (!t->term_sent && t->deadline != HIL_NEVER && now >= t->deadline)
                 hil__task_stop(J, t, HIL__STOP_MAX_RUNTIME);
+            if (t->solo_deadline != HIL_NEVER && now >= t->solo_deadline && !t->kill_sent) {
+                /* a solo test's timeout: SIGKILL, as a supervisor kills its worker */
+                kill(-t->pid, SIGKILL);
+                t->kill_sent = t->solo_timed_out = 1;
+                t->solo_deadline = HIL_NEVER;
+            }
+            if (t->solo_deadline < next) next = t->solo_deadline;
             if (t->term_sent && !t->kill_sent && now >= t->kill_at) {
                 kill(-t->pid, SIGKILL);
                 if (t->worker_pgid > 0) kill(-t->worker_pgid, SIGKILL);
@@ -3015,8 +3225,8 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     t->J = J;
     t->kind = o->argv ? HIL__TASK_COMMAND : HIL__TASK_TESTS;
     t->pid = 0;
-    t->exitfd = t->evfd = t->outfd = t->logfd = -1;
-    t->deadline = HIL_NEVER;
+    t->exitfd = t->evfd = t->outfd = t->logfd = t->capfd = -1;
+    t->deadline = t->solo_deadline = HIL_NEVER;
     t->proc.pid = -1;
     t->proc.pidfd = t->proc.stdin_fd = t->proc.stdout_fd = t->proc.stderr_fd = -1;
     t->timeout_s = o->timeout_s;
@@ -4124,6 +4334,9 @@ static void hil__describe_jobs(hil_extension* ext) {
     o->commands = "job";
     hil_ext_option(ext, "job.shared_size", HIL_OPT_INT, "1048576",
                    "Bytes of shared state for the job and its tasks (0: none)");
+    hil_ext_option(ext, "job.fork_single_test", HIL_OPT_BOOL, "false",
+                   "Run a task's only test in a worker forked for it, as several tests are (default: in the task "
+                   "process, one fork less; docs/jobs.md)");
 }
 
 HIL_API void hil_jobs_register(void) { hil_extension_declare("jobs", HIL_EXT_FRAMEWORK, hil__describe_jobs); }
