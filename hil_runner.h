@@ -1673,7 +1673,7 @@ enum {
     HIL__TEV_ERROR,
     HIL__TEV_DONE,
     HIL__TEV_WORKER,         /* from the worker: its pid (it leads its own group) */
-    HIL__TEV_SOLO            /* a one-test task runs it itself: the test's timeout (ns) */
+    HIL__TEV_SOLO            /* a one-test task runs it itself: the test's timeout (ns), run.max_output */
 };
 
 #define HIL__MAX_LISTED_FAILURES 64 /* hil.h lists at most this many failed checks */
@@ -1789,6 +1789,7 @@ struct hil_task {
     int solo;
     int capfd;                   /* the test's stdout and stderr (a memfd), -1: not captured */
     double solo_timeout_s;       /* the test's timeout, from the task (HIL__TEV_SOLO) */
+    size_t solo_max_output;      /* run.max_output in the task */
     uint64_t solo_deadline;      /* when the running test times out */
     int solo_timed_out;
     int stop_pending;            /* hil_task_terminate while it was starting */
@@ -2292,7 +2293,16 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         (void)hil__run_solo(&o, &own);
         hil__tw_begin(&c.frame, HIL__TEV_SOLO);
         hil__put_u64(&c.frame, (uint64_t)((own > 0 ? own : o.timeout_s) * 1e9));
+        hil__put_u64(&c.frame, (uint64_t)c.max_output);
         hil__tw_send(evw, &c.frame);
+#ifdef F_ADD_SEALS
+        /* A supervisor drops what a test prints past run.max_output; a file
+         * would keep it, in memory. Sealed at that size plus a stdout
+         * buffer's worth of slack (the first max_output bytes and the note
+         * come out as from a worker), later writes fail instead. */
+        if (c.capfd >= 0 && ftruncate(c.capfd, (off_t)(c.max_output + 65536)) == 0)
+            (void)fcntl(c.capfd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK);
+#endif
         o.isolation = HIL_ISOLATE_NONE;
         /* line by line, as in a worker: what the test printed before a
          * crash is in the capture file */
@@ -2494,7 +2504,7 @@ static int hil__task_solo(hil__job* J, hil_task* t) {
     if (!hil__run_solo(&o, &own)) return 0;
     if (!hil_config_get_bool(J->cfg, "run.capture", 1)) return 1;
 #if defined(__linux__) && defined(SYS_memfd_create)
-    t->capfd = (int)syscall(SYS_memfd_create, "hil-test-output", 1u /* MFD_CLOEXEC */);
+    t->capfd = (int)syscall(SYS_memfd_create, "hil-test-output", 3u /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
 #endif
     return t->capfd >= 0;
 }
@@ -2703,7 +2713,10 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         break;
     case HIL__TEV_DONE: t->got_done = 1; break;
     case HIL__TEV_WORKER: t->worker_pgid = (int)hil__get_u32(rd); break;
-    case HIL__TEV_SOLO: t->solo_timeout_s = (double)hil__get_u64(rd) / 1e9; break;
+    case HIL__TEV_SOLO:
+        t->solo_timeout_s = (double)hil__get_u64(rd) / 1e9;
+        t->solo_max_output = (size_t)hil__get_u64(rd);
+        break;
     default: rd->bad = 1; break;
     }
 }
@@ -2804,7 +2817,7 @@ static void hil__task_solo_unfinished(hil_task* t, const char* why) {
     hil__result_set_reason(r, text);
     r->start_wall_ns = t->open_wall;
     r->duration_ns = now > t->open_wall ? now - t->open_wall : 0;
-    if (t->capfd >= 0) hil__solo_output(t->capfd, (size_t)hil_config_get_int(t->J->cfg, "run.max_output", 1 << 20), &out);
+    if (t->capfd >= 0) hil__solo_output(t->capfd, t->solo_max_output, &out);
     /* a stopped worker's test was Aborted "interrupted", then made Errored
      * for the job's reason: its note says so (hil__task_results_tests) */
     if (why[0] && t->stop_why != HIL__STOP_INTERRUPTED) hil_sb_puts(&out, "[hil: interrupted (Ctrl-C or SIGTERM)]\n");

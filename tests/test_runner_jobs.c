@@ -733,12 +733,14 @@ static void solo_compare(const char* const* extra_solo, const char* const* extra
 HIL_TEST_META(jobs, a_one_test_task_runs_it_in_the_task_process_with_the_results_a_worker_gives, "timeout=60") {
     static const char* const forked[] = {"--set", "job.fork_single_test=true", NULL};
     char *out, *text;
-    solo_compare(NULL, forked, 9, &out);
+    int k;
+    solo_compare(NULL, forked, 11, &out);
     /* one fork less where the test is one call of its function ... */
     HIL_EXPECT(strstr(out, "job: pass=Passed in_task=1") && strstr(out, "job: fail=Failed in_task=1") &&
                strstr(out, "job: skip=Skipped in_task=1") && strstr(out, "job: segv=Errored in_task=1") &&
                strstr(out, "job: abort=Errored in_task=1") && strstr(out, "job: exit=Errored in_task=1") &&
-               strstr(out, "job: timeout=Errored in_task=1"), "%s", out);
+               strstr(out, "job: timeout=Errored in_task=1") && strstr(out, "job: chatty=Passed in_task=1") &&
+               strstr(out, "job: chatty_crash=Errored in_task=1"), "%s", out);
     /* ... and the worker for a suite with fixtures and for two tests */
     HIL_EXPECT(strstr(out, "job: one=Passed in_task=0") && strstr(out, "job: two=Failed"), "%s", out);
     free(out);
@@ -749,6 +751,18 @@ HIL_TEST_META(jobs, a_one_test_task_runs_it_in_the_task_process_with_the_results
     EXPECT_JSON(text, "tasks.6.suites.0.tests.0.reason", "timeout after 0.3 s");
     EXPECT_JSON(text, "tasks.3.exit", "exited with status 0"); /* the last run: job.fork_single_test */
     free(text);
+    /* and what the solo runs printed past run.max_output is dropped as a worker's supervisor drops it
+     * (the outputs were compared above; here, that they are what a worker gives) */
+    for (k = 8; k <= 9; k++) {
+        char path[100], *v;
+        snprintf(path, sizeof path, "tasks.%d.suites.0.tests.0.output", k);
+        v = json_at(text = read_results(), path);
+        HIL_EXPECT(strlen(v) < 1300 && strstr(v, "line 0000 of a test") &&
+                   strstr(v, "[hil: output limit reached (run.max_output); the rest of this test's output is dropped]"),
+                   "%s: %s", path, v);
+        free(v);
+        free(text);
+    }
     /* the TaskLog of the first run (solo) has what the task process would have written */
     {
         DIR* d = opendir(runs_dir());
@@ -780,7 +794,7 @@ HIL_TEST_META(jobs, a_one_test_task_stopped_at_max_runtime_reports_as_a_worker_d
     static const char* const solo[] = {"--stop", NULL};
     static const char* const forked[] = {"--stop", "--set", "job.fork_single_test=true", NULL};
     char *out, *text;
-    solo_compare(solo, forked, 10, &out);
+    solo_compare(solo, forked, 12, &out);
     HIL_EXPECT(strstr(out, "job: hang=Errored in_task=1"), "%s", out);
     free(out);
     text = read_results();

@@ -141,6 +141,13 @@ HIL_TEST_META(solo, hang, "timeout=600") {
     printf("hanging until max_runtime\n");
     for (;;) pause();
 }
+/* more than the task's run.max_output (1000 bytes), then a crash */
+HIL_TEST(solo, chatty) {
+    int i;
+    solo_where();
+    for (i = 0; i < 2000; i++) printf("line %04d of a test that prints far too much ..............................\n", i);
+    if (hil_param("crash", NULL)) abort();
+}
 /* a suite with fixtures keeps the worker (a crash in setup Blocks the suite) */
 HIL_SUITE_SETUP(solofix) { printf("setup ran\n"); }
 HIL_SUITE_TEARDOWN(solofix) { printf("teardown ran\n"); }
@@ -479,7 +486,10 @@ HIL_JOB(stubborn) {
  * test ran in the task process itself. */
 HIL_JOB(solo) {
     static const char* const names[] = {"solo.pass", "solo.fail", "solo.skip", "solo.segv", "solo.abort",
-                                        "solo.exit", "solo.timeout", "solofix.one", "solo.hang", NULL};
+                                        "solo.exit", "solo.timeout", "solofix.one", "solo.hang", "solo.chatty",
+                                        "solo.chatty", NULL};
+    static const char* const small_output[] = {"run.max_output=1000", NULL};
+    static const char* const crash[] = {"crash=1", NULL};
     static const char* const two[] = {"solo.pass", "solo.fail", NULL};
     int stop = hil_job_flag(rt, "--stop"), i;
     for (i = 0; names[i]; i++) {
@@ -495,6 +505,13 @@ HIL_JOB(solo) {
         o.filters = filters;
         o.taskid = strchr(names[i], '.') + 1;
         if (!strcmp(names[i], "solo.hang")) o.max_runtime_s = 0.3;
+        if (!strcmp(names[i], "solo.chatty")) {
+            o.config = small_output;
+            if (names[i + 1] == NULL) { /* the second one crashes at the end */
+                o.params = crash;
+                o.taskid = "chatty_crash";
+            }
+        }
         if (hil_task_create(rt, &o, &t) != HIL_OK || hil_task_start(t) != HIL_OK) {
             hil_job_error(rt, "%s", hil_last_error());
             return;
