@@ -1292,6 +1292,12 @@ HIL__SHARED void hil__child_exit(int code) HIL__NORETURN;
  * test's own timeout (0: the run's); a log record as a test's output shows it. */
 HIL__SHARED int hil__run_solo(const hil_run_options* o, double* test_timeout_s);
 HIL__SHARED void hil__log_output_line(hil_strbuf* sb, const hil_log_record* rec);
+/* Such a task hears each failed check and warning (file NULL) of the test
+ * as it is made, since its process may die before the test's result
+ * carries them (a worker streams them to its supervisor for that reason).
+ * NULL: nobody. */
+typedef void (*hil__solo_check_fn)(void* user, const char* file, int line, const char* msg);
+HIL__SHARED void hil__solo_on_check(hil__solo_check_fn fn, void* user);
 
 /* ---- binary records ----------------------------------------------------------
  * [u32 length of what follows][u8 kind][fields...], in host byte order: the
@@ -6338,10 +6344,31 @@ static void hil__emit_done(hil__run* R) {
     hil__ev_send_as(R, 1);
 }
 
+static hil__solo_check_fn hil__solo_check;
+static void* hil__solo_check_user;
+
+HIL__SHARED void hil__solo_on_check(hil__solo_check_fn fn, void* user) {
+    hil__solo_check = fn;
+    hil__solo_check_user = user;
+}
+
+/* In-process: a one-test task hears the check under R's lock, so that it
+ * comes between the test's start and end as the run reports them. */
+static void hil__solo_heard(hil__run* R, const char* file, int line, const char* msg) {
+    if (!hil__solo_check) return;
+    hil__lock(R);
+    hil__solo_check(hil__solo_check_user, file, line, msg);
+    hil__unlock(R);
+}
+
 static void hil__sink_failure_fn(const char* file, int line, const char* msg) {
     hil__run* R = hil__cur_run;
     if (!R) return;
-    if (R->ev_fd < 0) { hil__on_failure(R, file, line, msg); return; }
+    if (R->ev_fd < 0) {
+        hil__solo_heard(R, file ? file : "", line, msg);
+        hil__on_failure(R, file, line, msg);
+        return;
+    }
     hil__ev_begin(R, HIL__EV_FAILURE);
     hil__put_str(&R->ev, file);
     hil__put_u32(&R->ev, (uint32_t)line);
@@ -6371,7 +6398,11 @@ HIL_API hil_result hil_report_case(const hil_case_report* c) {
 static void hil__sink_warning_fn(const char* msg) {
     hil__run* R = hil__cur_run;
     if (!R) return;
-    if (R->ev_fd < 0) { hil__on_warning(R, msg); return; }
+    if (R->ev_fd < 0) {
+        hil__solo_heard(R, NULL, 0, msg);
+        hil__on_warning(R, msg);
+        return;
+    }
     hil__ev_begin(R, HIL__EV_WARNING);
     hil__put_str(&R->ev, msg);
     hil__ev_send(R);

@@ -1673,7 +1673,8 @@ enum {
     HIL__TEV_ERROR,
     HIL__TEV_DONE,
     HIL__TEV_WORKER,         /* from the worker: its pid (it leads its own group) */
-    HIL__TEV_SOLO            /* a one-test task runs it itself: the test's timeout (ns), run.max_output */
+    HIL__TEV_SOLO,           /* a one-test task runs it itself: the test's timeout (ns), run.max_output */
+    HIL__TEV_CHECK           /* its test failed a check or warned, as it happened: u8 warning, file, line, message */
 };
 
 #define HIL__MAX_LISTED_FAILURES 64 /* hil.h lists at most this many failed checks */
@@ -1792,6 +1793,9 @@ struct hil_task {
     size_t solo_max_output;      /* run.max_output in the task */
     uint64_t solo_deadline;      /* when the running test times out */
     int solo_timed_out;
+    /* the failed checks and warnings of the running solo test as they were
+     * made (HIL__TEV_CHECK): what its result keeps if the process dies in it */
+    hil_test_result solo_checks;
     int stop_pending;            /* hil_task_terminate while it was starting */
     char* child_error;
     hil_outcome outcome;
@@ -2063,6 +2067,23 @@ static void hil__result_line(int fd, const hil_test_result* r) {
     hil_sb_free(&sb);
 }
 
+/* hil.h's hook in a solo task (hil__solo_on_check): a failed check or a
+ * warning goes to the job now, as a worker sends it to its supervisor, so
+ * that a crash later in the test does not lose it. A frame of its own (the
+ * bus frames share c->frame): hil.h calls this under the run's lock. */
+static void hil__child_solo_check(void* user, const char* file, int line, const char* msg) {
+    hil__child* c = (hil__child*)user;
+    hil_strbuf b = {0, 0, 0, 0};
+    if (!c->open) return;
+    hil__tw_begin(&b, HIL__TEV_CHECK);
+    hil__put_u8(&b, file ? 0 : 1);
+    hil__put_str(&b, file);
+    hil__put_u32(&b, (uint32_t)line);
+    hil__put_str(&b, msg);
+    hil__tw_send(c->evfd, &b);
+    hil_sb_free(&b);
+}
+
 /* A solo test starts: its output goes to the capture file, and the stop
  * signals kill it as they kill a worker (the job's SIGTERM at max_runtime
  * must end the test now, not after the grace period). */
@@ -2304,11 +2325,13 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
             (void)fcntl(c.capfd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK);
 #endif
         o.isolation = HIL_ISOLATE_NONE;
+        hil__solo_on_check(hil__child_solo_check, &c);
         /* line by line, as in a worker: what the test printed before a
          * crash is in the capture file */
         if (c.capfd >= 0) setvbuf(stdout, out_buf, _IOLBF, sizeof out_buf);
     }
     r = hil_run_tests(&o, &s);
+    hil__solo_on_check(NULL, NULL);
     if (r != HIL_OK) {
         char msg[1100];
         hil__sfmt(msg, sizeof msg, "the task could not run its tests: %s", hil_last_error());
@@ -2647,6 +2670,54 @@ static void hil__task_stop(hil__job* J, hil_task* t, int why) {
     hil__job_log(J, "warning", "%s: %s: SIGTERM to its process group (SIGKILL after %g s)", t->taskid, text, grace);
 }
 
+static void hil__solo_checks_clear(hil_task* t) {
+    hil_test_result* k = &t->solo_checks;
+    size_t i;
+    for (i = 0; i < k->n_failures; i++) {
+        HIL_FREE(k->failures[i].file);
+        HIL_FREE(k->failures[i].message);
+    }
+    for (i = 0; i < k->n_warnings; i++) HIL_FREE(k->warnings[i]);
+    HIL_FREE(k->failures);
+    HIL_FREE(k->warnings);
+    memset(k, 0, sizeof *k);
+}
+
+/* A failed check or warning of the running solo test, kept as hil.h keeps
+ * it in a result (hil__on_failure: at most HIL__MAX_LISTED_FAILURES
+ * listed, the rest counted). */
+static void hil__solo_check_frame(hil_task* t, hil__rd* rd) {
+    hil_test_result* k = &t->solo_checks;
+    int warning = (int)hil__get_u8(rd);
+    char* file = hil__get_dup(rd, NULL);
+    int line = (int)hil__get_u32(rd);
+    char* msg = hil__get_dup(rd, NULL);
+    if (rd->bad || !msg || !t->solo || !t->open_info || t->outer_info) {
+        /* nothing open: the task process finishes the result itself */
+    } else if (warning) {
+        char** w = (char**)HIL_REALLOC(k->warnings, (k->n_warnings + 1) * sizeof *w);
+        if (w) {
+            k->warnings = w;
+            w[k->n_warnings++] = msg;
+            msg = NULL;
+        }
+    } else if (k->n_failures < HIL__MAX_LISTED_FAILURES) {
+        hil_failure* f = (hil_failure*)HIL_REALLOC(k->failures, (k->n_failures + 1) * sizeof *f);
+        if (f) {
+            k->failures = f;
+            f[k->n_failures].file = file;
+            f[k->n_failures].line = line;
+            f[k->n_failures].message = msg;
+            k->n_failures++;
+            file = msg = NULL;
+        }
+    } else {
+        k->n_failures_dropped++;
+    }
+    HIL_FREE(file);
+    HIL_FREE(msg);
+}
+
 static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
     switch (type) {
     case HIL__TEV_RUN_STARTED: t->sum->planned = (size_t)hil__get_u64(rd); break;
@@ -2660,6 +2731,7 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
             }
             if (t->solo && !t->open_info && t->solo_timeout_s > 0) /* as a supervisor times it */
                 t->solo_deadline = hil_now_ns() + (uint64_t)(t->solo_timeout_s * 1e9);
+            if (!t->open_info) hil__solo_checks_clear(t);
             t->open_info = info;
             t->open_wall = w;
         }
@@ -2673,7 +2745,11 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         t->open_info = t->outer_info; /* back to the test that reported the case, if any */
         t->open_wall = t->outer_wall;
         t->outer_info = NULL;
-        if (!t->open_info) t->solo_deadline = HIL_NEVER;
+        if (!t->open_info) {
+            /* finished: the frame lists its checks; those heard are not needed */
+            t->solo_deadline = HIL_NEVER;
+            hil__solo_checks_clear(t);
+        }
         o = hil__get_u32(rd);
         r->outcome = o > HIL_NOT_RUN && o < HIL_OUTCOME_COUNT ? (hil_outcome)o : HIL_ERRORED;
         r->reason = hil__get_dup(rd, &len);
@@ -2717,6 +2793,7 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         t->solo_timeout_s = (double)hil__get_u64(rd) / 1e9;
         t->solo_max_output = (size_t)hil__get_u64(rd);
         break;
+    case HIL__TEV_CHECK: hil__solo_check_frame(t, rd); break;
     default: rd->bad = 1; break;
     }
 }
@@ -2795,13 +2872,25 @@ static int hil__task_reap(hil_task* t) {
     return 1;
 }
 
+/* A note a worker's supervisor adds to a test's output (hil.h's
+ * hil__result_output): dropped at run.max_output, cut there with its note. */
+static void hil__solo_note(hil_strbuf* out, size_t max, const char* note) {
+    static const char limit[] = "\n[hil: output limit reached (run.max_output); the rest of this test's output is dropped]\n";
+    size_t len = strlen(note);
+    if (out->len >= max) return;
+    if (len <= max - out->len) { hil_sb_append(out, note, len); return; }
+    hil_sb_append(out, note, max - out->len);
+    hil_sb_append(out, limit, sizeof limit - 1);
+}
+
 /* A solo task's process ended in its test (a crash, exit(), the timeout, a
  * stop): the test's result, with the reason, output and TaskLog lines that
  * hil.h's supervisor gives a worker that ended so (hil__after_crash), and
  * that the task process would have written. */
 static void hil__task_solo_unfinished(hil_task* t, const char* why) {
     hil_test_result* r = hil__sum_add(t->sum, t->open_info);
-    hil_strbuf out = {0, 0, 0, 0};
+    hil_test_result* k = &t->solo_checks;
+    hil_strbuf out = {0, 0, 0, 0}, first = {0, 0, 0, 0};
     char text[300], st[160];
     size_t i, passed = 0, failed = 0, skipped = 0;
     uint64_t now = hil_wall_ns();
@@ -2817,7 +2906,29 @@ static void hil__task_solo_unfinished(hil_task* t, const char* why) {
     hil__result_set_reason(r, text);
     r->start_wall_ns = t->open_wall;
     r->duration_ns = now > t->open_wall ? now - t->open_wall : 0;
+    /* the checks it failed and its warnings before it died, as a worker's
+     * supervisor has them from the worker's event stream */
+    r->failures = k->failures;
+    r->n_failures = k->n_failures;
+    r->n_failures_dropped = k->n_failures_dropped;
+    r->warnings = k->warnings;
+    r->n_warnings = k->n_warnings;
+    memset(k, 0, sizeof *k);
     if (t->capfd >= 0) hil__solo_output(t->capfd, t->solo_max_output, &out);
+    if (r->n_failures_dropped)
+        hil__solo_note(&out, t->solo_max_output,
+                       "[hil: more than 64 failed checks; the rest are counted, not listed]\n");
+    if (r->n_failures) {
+        /* the first failure was the test's reason until the crash; the
+         * supervisor keeps it in sight (hil.h: hil__finish_result). Before
+         * a stop's note: the worker's test had it when it was interrupted. */
+        const hil_failure* f = &r->failures[0];
+        hil_sb_puts(&first, "[hil: before that: ");
+        if (f->file && *f->file) hil_sb_printf(&first, "%s:%d: ", f->file, f->line);
+        hil_sb_printf(&first, "%s]\n", f->message ? f->message : "");
+        if (!first.failed && !strstr(first.data, text)) hil__solo_note(&out, t->solo_max_output, first.data);
+        hil_sb_free(&first);
+    }
     /* a stopped worker's test was Aborted "interrupted", then made Errored
      * for the job's reason: its note says so (hil__task_results_tests) */
     if (why[0] && t->stop_why != HIL__STOP_INTERRUPTED) hil_sb_puts(&out, "[hil: interrupted (Ctrl-C or SIGTERM)]\n");
@@ -3193,6 +3304,7 @@ static void hil__task_free(hil_task* t) {
     HIL_FREE(t->child_error);
     HIL_FREE(t->reason);
     HIL_FREE(t->start_error);
+    hil__solo_checks_clear(t);
     HIL_FREE(t);
 }
 

@@ -734,13 +734,14 @@ HIL_TEST_META(jobs, a_one_test_task_runs_it_in_the_task_process_with_the_results
     static const char* const forked[] = {"--set", "job.fork_single_test=true", NULL};
     char *out, *text;
     int k;
-    solo_compare(NULL, forked, 11, &out);
+    solo_compare(NULL, forked, 13, &out);
     /* one fork less where the test is one call of its function ... */
     HIL_EXPECT(strstr(out, "job: pass=Passed in_task=1") && strstr(out, "job: fail=Failed in_task=1") &&
                strstr(out, "job: skip=Skipped in_task=1") && strstr(out, "job: segv=Errored in_task=1") &&
                strstr(out, "job: abort=Errored in_task=1") && strstr(out, "job: exit=Errored in_task=1") &&
                strstr(out, "job: timeout=Errored in_task=1") && strstr(out, "job: chatty=Passed in_task=1") &&
-               strstr(out, "job: chatty_crash=Errored in_task=1"), "%s", out);
+               strstr(out, "job: chatty_crash=Errored in_task=1") && strstr(out, "job: fail_segv=Errored in_task=1") &&
+               strstr(out, "job: fail_timeout=Errored in_task=1"), "%s", out);
     /* ... and the worker for a suite with fixtures and for two tests */
     HIL_EXPECT(strstr(out, "job: one=Passed in_task=0") && strstr(out, "job: two=Failed"), "%s", out);
     free(out);
@@ -750,6 +751,24 @@ HIL_TEST_META(jobs, a_one_test_task_runs_it_in_the_task_process_with_the_results
     EXPECT_JSON(text, "tasks.5.suites.0.tests.0.reason", "the test ended the process: exited with status 3");
     EXPECT_JSON(text, "tasks.6.suites.0.tests.0.reason", "timeout after 0.3 s");
     EXPECT_JSON(text, "tasks.3.exit", "exited with status 0"); /* the last run: job.fork_single_test */
+    /* a failed check before the crash or the timeout is kept (the solo run's
+     * failures, warnings and output were compared with these above) */
+    EXPECT_JSON(text, "tasks.10.suites.0.tests.0.reason", "crashed: killed by SIGSEGV (Segmentation fault)");
+    EXPECT_JSON(text, "tasks.11.suites.0.tests.0.reason", "timeout after 0.3 s");
+    {
+        char* v = json_at(text, "tasks.10.suites.0.tests.0.failures");
+        char* w = json_at(text, "tasks.10.suites.0.tests.0.warnings");
+        char* o = json_at(text, "tasks.10.suites.0.tests.0.output");
+        HIL_EXPECT(v && strstr(v, "arithmetic is still hard") && strstr(v, "a second one"), "%s", v ? v : "none");
+        HIL_EXPECT(w && strstr(w, "and a warning"), "%s", w ? w : "none");
+        HIL_EXPECT(o && strstr(o, "[hil: before that: ") && strstr(o, "arithmetic is still hard]"), "%s", o ? o : "none");
+        free(v);
+        free(w);
+        free(o);
+        v = json_at(text, "tasks.11.suites.0.tests.0.failures");
+        HIL_EXPECT(v && strstr(v, "one is not more than two"), "%s", v ? v : "none");
+        free(v);
+    }
     free(text);
     /* and what the solo runs printed past run.max_output is dropped as a worker's supervisor drops it
      * (the outputs were compared above; here, that they are what a worker gives) */
@@ -794,10 +813,15 @@ HIL_TEST_META(jobs, a_one_test_task_stopped_at_max_runtime_reports_as_a_worker_d
     static const char* const solo[] = {"--stop", NULL};
     static const char* const forked[] = {"--stop", "--set", "job.fork_single_test=true", NULL};
     char *out, *text;
-    solo_compare(solo, forked, 12, &out);
+    solo_compare(solo, forked, 14, &out);
     HIL_EXPECT(strstr(out, "job: hang=Errored in_task=1"), "%s", out);
     free(out);
     text = read_results();
     EXPECT_JSON(text, "tasks.8.suites.0.tests.0.reason", "max_runtime 0.3 s exceeded");
+    {
+        char* v = json_at(text, "tasks.8.suites.0.tests.0.failures");
+        HIL_EXPECT(strstr(v, "a check fails before the stop"), "%s", v);
+        free(v);
+    }
     free(text);
 }

@@ -139,6 +139,7 @@ HIL_TEST_META(solo, timeout, "timeout=0.3") {
 HIL_TEST_META(solo, hang, "timeout=600") {
     solo_where();
     printf("hanging until max_runtime\n");
+    HIL_EXPECT(0, "a check fails before the stop");
     for (;;) pause();
 }
 /* more than the task's run.max_output (1000 bytes), then a crash */
@@ -147,6 +148,22 @@ HIL_TEST(solo, chatty) {
     solo_where();
     for (i = 0; i < 2000; i++) printf("line %04d of a test that prints far too much ..............................\n", i);
     if (hil_param("crash", NULL)) abort();
+}
+/* a failed check, then the process dies: the check stays in the result */
+HIL_TEST(solo, fail_segv) {
+    volatile uintptr_t addr = 8;
+    solo_where();
+    printf("a check fails, then a crash\n");
+    HIL_EXPECT(2 + 2 == 5, "arithmetic is %s", "still hard");
+    HIL_EXPECT(0, "a second one");
+    hil_test_warn("and a warning");
+    *(volatile int*)addr = 1;
+}
+HIL_TEST_META(solo, fail_timeout, "timeout=0.3") {
+    solo_where();
+    printf("a check fails, then the timeout\n");
+    HIL_EXPECT(1 > 2, "one is not more than two");
+    for (;;) pause();
 }
 /* a suite with fixtures keeps the worker (a crash in setup Blocks the suite) */
 HIL_SUITE_SETUP(solofix) { printf("setup ran\n"); }
@@ -487,7 +504,7 @@ HIL_JOB(stubborn) {
 HIL_JOB(solo) {
     static const char* const names[] = {"solo.pass", "solo.fail", "solo.skip", "solo.segv", "solo.abort",
                                         "solo.exit", "solo.timeout", "solofix.one", "solo.hang", "solo.chatty",
-                                        "solo.chatty", NULL};
+                                        "solo.chatty", "solo.fail_segv", "solo.fail_timeout", NULL};
     static const char* const small_output[] = {"run.max_output=1000", NULL};
     static const char* const crash[] = {"crash=1", NULL};
     static const char* const two[] = {"solo.pass", "solo.fail", NULL};
@@ -507,7 +524,7 @@ HIL_JOB(solo) {
         if (!strcmp(names[i], "solo.hang")) o.max_runtime_s = 0.3;
         if (!strcmp(names[i], "solo.chatty")) {
             o.config = small_output;
-            if (names[i + 1] == NULL) { /* the second one crashes at the end */
+            if (!strcmp(names[i - 1], "solo.chatty")) { /* the second one crashes at the end */
                 o.params = crash;
                 o.taskid = "chatty_crash";
             }
