@@ -1292,6 +1292,17 @@ HIL__SHARED void hil__close_pair(int p[2]);
 HIL__SHARED int hil__exit_fd(int pid);
 HIL__SHARED void hil__bind_fork_calls(void);
 HIL__SHARED void hil__child_exit(int code) HIL__NORETURN;
+/* For hil_runner.h's one-test tasks (docs/jobs.md, Performance): whether o
+ * selects exactly one test that runs as one call of its function, and that
+ * test's own timeout (0: the run's); a log record as a test's output shows it. */
+HIL__SHARED int hil__run_solo(const hil_run_options* o, double* test_timeout_s);
+HIL__SHARED void hil__log_output_line(hil_strbuf* sb, const hil_log_record* rec);
+/* Such a task hears each failed check and warning (file NULL) of the test
+ * as it is made, since its process may die before the test's result
+ * carries them (a worker streams them to its supervisor for that reason).
+ * NULL: nobody. */
+typedef void (*hil__solo_check_fn)(void* user, const char* file, int line, const char* msg);
+HIL__SHARED void hil__solo_on_check(hil__solo_check_fn fn, void* user);
 
 /* ---- binary records ----------------------------------------------------------
  * [u32 length of what follows][u8 kind][fields...], in host byte order: the
@@ -2442,6 +2453,8 @@ static void hil__log_format_line(hil_strbuf* sb, const hil_log_record* rec, int 
                   (unsigned)((rec->wall_ns / 1000000u) % 1000u), hil_log_level_str(rec->level),
                   rec->logger, rec->message, color && colors[rec->level][0] ? "\x1b[0m" : "");
 }
+
+HIL__SHARED void hil__log_output_line(hil_strbuf* sb, const hil_log_record* rec) { hil__log_format_line(sb, rec, 0); }
 
 HIL_API void hil_log_default_callback(const hil_log_record* rec, void* user) {
     (void)user;
@@ -6527,10 +6540,31 @@ static void hil__emit_done(hil__run* R) {
     hil__ev_send_as(R, 1);
 }
 
+static hil__solo_check_fn hil__solo_check;
+static void* hil__solo_check_user;
+
+HIL__SHARED void hil__solo_on_check(hil__solo_check_fn fn, void* user) {
+    hil__solo_check = fn;
+    hil__solo_check_user = user;
+}
+
+/* In-process: a one-test task hears the check under R's lock, so that it
+ * comes between the test's start and end as the run reports them. */
+static void hil__solo_heard(hil__run* R, const char* file, int line, const char* msg) {
+    if (!hil__solo_check) return;
+    hil__lock(R);
+    hil__solo_check(hil__solo_check_user, file, line, msg);
+    hil__unlock(R);
+}
+
 static void hil__sink_failure_fn(const char* file, int line, const char* msg) {
     hil__run* R = hil__cur_run;
     if (!R) return;
-    if (R->ev_fd < 0) { hil__on_failure(R, file, line, msg); return; }
+    if (R->ev_fd < 0) {
+        hil__solo_heard(R, file ? file : "", line, msg);
+        hil__on_failure(R, file, line, msg);
+        return;
+    }
     hil__ev_begin(R, HIL__EV_FAILURE);
     hil__put_str(&R->ev, file);
     hil__put_u32(&R->ev, (uint32_t)line);
@@ -6560,7 +6594,11 @@ HIL_API hil_result hil_report_case(const hil_case_report* c) {
 static void hil__sink_warning_fn(const char* msg) {
     hil__run* R = hil__cur_run;
     if (!R) return;
-    if (R->ev_fd < 0) { hil__on_warning(R, msg); return; }
+    if (R->ev_fd < 0) {
+        hil__solo_heard(R, NULL, 0, msg);
+        hil__on_warning(R, msg);
+        return;
+    }
     hil__ev_begin(R, HIL__EV_WARNING);
     hil__put_str(&R->ev, msg);
     hil__ev_send(R);
@@ -7527,6 +7565,26 @@ HIL_API hil_result hil_run_tests(const hil_run_options* o, hil_run_summary** out
     pthread_mutex_destroy(&R.mu);
     pthread_mutex_destroy(&R.emit_mu);
     return HIL_OK;
+}
+
+/* A job task that selects one test may run it in the task process itself
+ * (hil_runner.h): that process is a fresh fork made for this one test, as
+ * a worker would be. Only when the test is one call of its function: a
+ * suite setup or teardown (a crash there Blocks the suite or adds a
+ * teardown result), retries (a crash retries on a fresh worker) and
+ * repeats need the worker's supervisor. */
+HIL__SHARED int hil__run_solo(const hil_run_options* o, double* test_timeout_s) {
+    const hil__test* one = NULL;
+    size_t i;
+    if (o->repeat > 1 || hil__tests_prepare() != HIL_OK) return 0;
+    for (i = 0; i < hil__reg.n; i++) {
+        if (!hil_test_selected(&hil__reg.tests[i]->info, o)) continue;
+        if (one) return 0;
+        one = hil__reg.tests[i];
+    }
+    if (!one || one->suite->setup || one->suite->teardown || one->info.retries > 0) return 0;
+    *test_timeout_s = one->info.timeout_s;
+    return 1;
 }
 
 HIL_API const char* hil_param(const char* name, const char* fallback) {

@@ -1659,8 +1659,9 @@ HIL_API hil_result hil_junit_read(const char* path, const char* name, hil_run_su
 
 /* ---- 4. the result stream from a test task to the job -------------------------------
  *
- * The task process runs hil_run_tests (with its own worker) on a private
- * bus; a callback turns the run's events into frames on a pipe to the job:
+ * The task process runs hil_run_tests (with its own worker, or, for a task
+ * of one test, the test itself: hil__task_solo) on a private bus; a
+ * callback turns the run's events into frames on a pipe to the job:
  * u32 length of the rest, u8 type, payload. The job keeps every result as
  * it arrives, so a task killed half way keeps what it had reported. */
 
@@ -1671,7 +1672,9 @@ enum {
     HIL__TEV_RUN_FINISHED,
     HIL__TEV_ERROR,
     HIL__TEV_DONE,
-    HIL__TEV_WORKER          /* from the worker: its pid (it leads its own group) */
+    HIL__TEV_WORKER,         /* from the worker: its pid (it leads its own group) */
+    HIL__TEV_SOLO,           /* a one-test task runs it itself: the test's timeout (ns), run.max_output */
+    HIL__TEV_CHECK           /* its test failed a check or warned, as it happened: u8 warning, file, line, message */
 };
 
 #define HIL__MAX_LISTED_FAILURES 64 /* hil.h lists at most this many failed checks */
@@ -1782,6 +1785,17 @@ struct hil_task {
     int got_done, stream_bad;
     int worker_pgid;             /* the task's current worker (its own group) */
     int log_made;                /* TaskLog.<taskid> exists */
+    /* a one-test task that runs its test in the task process (hil__task_solo):
+     * the job is the test's supervisor */
+    int solo;
+    int capfd;                   /* the test's stdout and stderr (a memfd), -1: not captured */
+    double solo_timeout_s;       /* the test's timeout, from the task (HIL__TEV_SOLO) */
+    size_t solo_max_output;      /* run.max_output in the task */
+    uint64_t solo_deadline;      /* when the running test times out */
+    int solo_timed_out;
+    /* the failed checks and warnings of the running solo test as they were
+     * made (HIL__TEV_CHECK): what its result keeps if the process dies in it */
+    hil_test_result solo_checks;
     int stop_pending;            /* hil_task_terminate while it was starting */
     char* child_error;
     hil_outcome outcome;
@@ -1985,7 +1999,36 @@ typedef struct hil__child {
     int open;                /* a test is running */
     hil_strbuf frame;
     hil_strbuf last;         /* run_finished, written with done: one wake-up of the job */
+    /* a solo task (hil__task_solo): while its test runs, fds 1 and 2 are
+     * capfd, and its log records are written there too, in order */
+    int solo, capfd, logfd;
+    size_t max_output;
+    hil_strbuf logs;         /* the log lines hil.h also put into the result's output */
 } hil__child;
+
+/* What a solo test wrote to its capture file, as the worker's supervisor
+ * would have kept it (at most run.max_output bytes, then the same note).
+ * The file offset is shared with the task process: pread leaves it alone. */
+static void hil__solo_output(int capfd, size_t max, hil_strbuf* out) {
+    static const char note[] = "\n[hil: output limit reached (run.max_output); the rest of this test's output is dropped]\n";
+    off_t len = lseek(capfd, 0, SEEK_CUR);
+    size_t want, got = 0;
+    if (len <= 0) return;
+    want = (size_t)len < max ? (size_t)len : max;
+    if (!hil__sb_reserve(out, want + sizeof note)) return;
+    while (got < want) {
+        ssize_t n = pread(capfd, out->data + out->len + got, want - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    out->len += got;
+    out->data[out->len] = 0;
+    if ((size_t)len > max) hil_sb_append(out, note, sizeof note - 1);
+}
+
+/* The TaskLog line of a test result (and its output) */
+static void hil__result_line(int fd, const hil_test_result* r);
 
 static void hil__child_log_line(const hil_log_record* rec) {
     hil_strbuf sb = {0, 0, 0, 0};
@@ -2001,7 +2044,9 @@ static void hil__child_log_line(const hil_log_record* rec) {
 }
 
 /* The task log: a line per test with its reason and captured output. */
-static void hil__child_result_line(const hil_test_result* r) {
+static void hil__child_result_line(const hil_test_result* r) { hil__result_line(1, r); }
+
+static void hil__result_line(int fd, const hil_test_result* r) {
     hil_strbuf sb = {0, 0, 0, 0};
     char dur[32];
     hil__fmt_secs(dur, sizeof dur, r->duration_ns);
@@ -2018,8 +2063,66 @@ static void hil__child_result_line(const hil_test_result* r) {
             i += l + 1;
         }
     }
-    if (!sb.failed) (void)!write(1, sb.data, sb.len);
+    if (!sb.failed) (void)!write(fd, sb.data, sb.len);
     hil_sb_free(&sb);
+}
+
+/* hil.h's hook in a solo task (hil__solo_on_check): a failed check or a
+ * warning goes to the job now, as a worker sends it to its supervisor, so
+ * that a crash later in the test does not lose it. A frame of its own (the
+ * bus frames share c->frame): hil.h calls this under the run's lock. */
+static void hil__child_solo_check(void* user, const char* file, int line, const char* msg) {
+    hil__child* c = (hil__child*)user;
+    hil_strbuf b = {0, 0, 0, 0};
+    if (!c->open) return;
+    hil__tw_begin(&b, HIL__TEV_CHECK);
+    hil__put_u8(&b, file ? 0 : 1);
+    hil__put_str(&b, file);
+    hil__put_u32(&b, (uint32_t)line);
+    hil__put_str(&b, msg);
+    hil__tw_send(c->evfd, &b);
+    hil_sb_free(&b);
+}
+
+/* A solo test starts: its output goes to the capture file, and the stop
+ * signals kill it as they kill a worker (the job's SIGTERM at max_runtime
+ * must end the test now, not after the grace period). */
+static void hil__child_solo_begin(hil__child* c) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &dfl, NULL);
+    sigaction(SIGTERM, &dfl, NULL);
+    sigaction(SIGPIPE, &dfl, NULL);
+    if (c->capfd < 0) return;
+    fflush(NULL);
+    dup2(c->capfd, 1);
+    dup2(c->capfd, 2);
+    hil_sb_clear(&c->logs);
+}
+
+/* A solo test ended: its output is what it printed and logged, in the
+ * order it did (hil.h put the log lines alone into the result: what else
+ * it added, such as a note, stays after them), then the TaskLog again. */
+static void hil__child_solo_end(hil__child* c, hil_test_result* r) {
+    hil_strbuf out = {0, 0, 0, 0};
+    const char* rest = r->output;
+    size_t rest_len = r->output_len;
+    if (c->capfd < 0) return;
+    fflush(NULL);
+    hil__solo_output(c->capfd, c->max_output, &out);
+    dup2(c->logfd, 1);
+    dup2(c->logfd, 2);
+    if (rest_len >= c->logs.len && (!c->logs.len || memcmp(rest, c->logs.data, c->logs.len) == 0)) {
+        rest += c->logs.len;
+        rest_len -= c->logs.len;
+    }
+    if (rest_len) hil_sb_append(&out, rest, rest_len);
+    if (out.failed) { hil_sb_free(&out); return; }
+    HIL_FREE(r->output);
+    r->output_len = out.len;
+    r->output = out.len ? hil_sb_take(&out) : NULL;
+    hil_sb_free(&out);
 }
 
 static void hil__child_on_event(const hil_bus_msg* m, void* user) {
@@ -2036,10 +2139,14 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
         hil__tw_info(b, r->test);
         hil__put_u64(b, r->start_wall_ns);
         hil__tw_send(c->evfd, b);
+        if (c->solo && !c->open) hil__child_solo_begin(c);
         c->open++; /* more than 1 while a running test reports a case (hil_report_case) */
     } else if (m->id == &HIL_MSG_TEST_FINISHED) {
         const hil_test_result* r = (const hil_test_result*)m->data;
         size_t i, n;
+        /* the bus hands callbacks the run's own result: it is filled here,
+         * before it is sent, as a supervisor fills it from the worker's pipe */
+        if (c->solo && c->open == 1) hil__child_solo_end(c, (hil_test_result*)m->data);
         hil__tw_begin(b, HIL__TEV_TEST_FINISHED);
         hil__put_u32(b, (uint32_t)r->outcome);
         hil__put_str(b, r->reason);
@@ -2070,7 +2177,19 @@ static void hil__child_on_event(const hil_bus_msg* m, void* user) {
         if (!b->failed) hil_sb_append(&c->last, b->data, b->len);
     } else if (m->id == &HIL_MSG_LOG) {
         /* during a test its records are in its output */
-        if (!c->open) hil__child_log_line((const hil_log_record*)m->data);
+        if (!c->open) {
+            hil__child_log_line((const hil_log_record*)m->data);
+        } else if (c->solo && c->capfd >= 0) {
+            /* into the capture file too, between what the test printed */
+            hil_strbuf line = {0, 0, 0, 0};
+            fflush(NULL);
+            hil__log_output_line(&line, (const hil_log_record*)m->data);
+            if (!line.failed) {
+                (void)hil_write_all(c->capfd, line.data, line.len);
+                hil_sb_append(&c->logs, line.data, line.len);
+            }
+            hil_sb_free(&line);
+        }
     }
 }
 
@@ -2130,12 +2249,13 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         hil__job_close_fd(&x->outfd);
         hil__job_close_fd(&x->logfd);
         hil__job_close_fd(&x->exitfd);
+        hil__job_close_fd(&x->capfd);
     }
     hil__job_close_fd(&J->joblog);
     hil_waker_destroy(&J->wake);
     dup2(t->logfd, 1);
     dup2(t->logfd, 2);
-    hil__job_close_fd(&t->logfd);
+    if (!t->solo) hil__job_close_fd(&t->logfd); /* a solo task turns back to it after its test */
     hil__sfmt(src, sizeof src, "task %s", t->taskid);
     for (i = 0; t->params && t->params[i]; i++) {
         char key[300];
@@ -2153,6 +2273,10 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     }
     memset(&c, 0, sizeof c);
     c.evfd = evw;
+    c.solo = t->solo;
+    c.capfd = t->capfd;
+    c.logfd = t->logfd;
+    c.max_output = (size_t)hil_config_get_int(hil_cfg(), "run.max_output", 1 << 20);
     hil_dispatcher_config_init(&dc);
     dc.fn = hil__child_on_event;
     dc.user = &c;
@@ -2182,7 +2306,32 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
     o.capture = hil_config_get_bool(J->cfg, "run.capture", 1);
     o.bus = bus;
     o.name = t->taskid;
+    if (t->solo) {
+        /* this process is the test's worker; the job its supervisor, which
+         * needs the timeout the task's configuration gives the test */
+        static char out_buf[4096];
+        double own = 0;
+        (void)hil__run_solo(&o, &own);
+        hil__tw_begin(&c.frame, HIL__TEV_SOLO);
+        hil__put_u64(&c.frame, (uint64_t)((own > 0 ? own : o.timeout_s) * 1e9));
+        hil__put_u64(&c.frame, (uint64_t)c.max_output);
+        hil__tw_send(evw, &c.frame);
+#ifdef F_ADD_SEALS
+        /* A supervisor drops what a test prints past run.max_output; a file
+         * would keep it, in memory. Sealed at that size plus a stdout
+         * buffer's worth of slack (the first max_output bytes and the note
+         * come out as from a worker), later writes fail instead. */
+        if (c.capfd >= 0 && ftruncate(c.capfd, (off_t)(c.max_output + 65536)) == 0)
+            (void)fcntl(c.capfd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK);
+#endif
+        o.isolation = HIL_ISOLATE_NONE;
+        hil__solo_on_check(hil__child_solo_check, &c);
+        /* line by line, as in a worker: what the test printed before a
+         * crash is in the capture file */
+        if (c.capfd >= 0) setvbuf(stdout, out_buf, _IOLBF, sizeof out_buf);
+    }
     r = hil_run_tests(&o, &s);
+    hil__solo_on_check(NULL, NULL);
     if (r != HIL_OK) {
         char msg[1100];
         hil__sfmt(msg, sizeof msg, "the task could not run its tests: %s", hil_last_error());
@@ -2347,6 +2496,42 @@ static void hil__task_refuse(hil__job* J, hil_task* t, hil_outcome o, const char
 
 static void hil__task_stop(hil__job* J, hil_task* t, int why);
 
+/* Whether a test task runs its test in the task process itself instead of
+ * a worker forked for it. The task process is a fresh fork of the job, made
+ * for this task alone, so for a task of one test it isolates the test as
+ * the worker would, and the second fork (a third of a task's cost) is
+ * saved. The job then does the worker's supervisor's part: the test's
+ * timeout, and its result when the process dies in it. Only for a test that
+ * is one call of its function (hil__run_solo), with its output captured in
+ * a memfd the job can read after a crash (Linux), and unless
+ * job.fork_single_test asks for the worker. */
+static int hil__task_solo(hil__job* J, hil_task* t) {
+    hil_run_options o;
+    double own = 0;
+    size_t n;
+    if (t->kind != HIL__TASK_TESTS || t->isolation == HIL_ISOLATE_NONE) return 0;
+    if (hil_config_get_bool(J->cfg, "job.fork_single_test", 0)) return 0;
+    hil_run_options_init(&o);
+    for (n = 0; t->filters && t->filters[n]; n++) {
+    }
+    o.filters = (const char* const*)t->filters;
+    o.n_filters = n;
+    for (n = 0; t->tags && t->tags[n]; n++) {
+    }
+    o.tags = (const char* const*)t->tags;
+    o.n_tags = n;
+    for (n = 0; t->exclude_tags && t->exclude_tags[n]; n++) {
+    }
+    o.exclude_tags = (const char* const*)t->exclude_tags;
+    o.n_exclude_tags = n;
+    if (!hil__run_solo(&o, &own)) return 0;
+    if (!hil_config_get_bool(J->cfg, "run.capture", 1)) return 1;
+#if defined(__linux__) && defined(SYS_memfd_create)
+    t->capfd = (int)syscall(SYS_memfd_create, "hil-test-output", 3u /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
+#endif
+    return t->capfd >= 0;
+}
+
 /* Start one task (the monitor thread, holding the job's lock: the forked
  * task process sees a consistent copy of the job). */
 static void hil__task_launch(hil__job* J, hil_task* t) {
@@ -2402,6 +2587,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
             hil_sb_free(&desc);
             return;
         }
+        t->solo = hil__task_solo(J, t);
         /* what the task process and its worker call, resolved here once
          * (hil.h: lazy binding) rather than in every task process */
         hil__bind_fork_calls();
@@ -2420,6 +2606,7 @@ static void hil__task_launch(hil__job* J, hil_task* t) {
             close(ev[0]);
             close(ev[1]);
             hil__job_close_fd(&t->logfd);
+            hil__job_close_fd(&t->capfd);
             hil__task_refuse(J, t, HIL_ERRORED, "start", why, HIL_ERR_IO);
             hil_sb_free(&desc);
             return;
@@ -2483,6 +2670,54 @@ static void hil__task_stop(hil__job* J, hil_task* t, int why) {
     hil__job_log(J, "warning", "%s: %s: SIGTERM to its process group (SIGKILL after %g s)", t->taskid, text, grace);
 }
 
+static void hil__solo_checks_clear(hil_task* t) {
+    hil_test_result* k = &t->solo_checks;
+    size_t i;
+    for (i = 0; i < k->n_failures; i++) {
+        HIL_FREE(k->failures[i].file);
+        HIL_FREE(k->failures[i].message);
+    }
+    for (i = 0; i < k->n_warnings; i++) HIL_FREE(k->warnings[i]);
+    HIL_FREE(k->failures);
+    HIL_FREE(k->warnings);
+    memset(k, 0, sizeof *k);
+}
+
+/* A failed check or warning of the running solo test, kept as hil.h keeps
+ * it in a result (hil__on_failure: at most HIL__MAX_LISTED_FAILURES
+ * listed, the rest counted). */
+static void hil__solo_check_frame(hil_task* t, hil__rd* rd) {
+    hil_test_result* k = &t->solo_checks;
+    int warning = (int)hil__get_u8(rd);
+    char* file = hil__get_dup(rd, NULL);
+    int line = (int)hil__get_u32(rd);
+    char* msg = hil__get_dup(rd, NULL);
+    if (rd->bad || !msg || !t->solo || !t->open_info || t->outer_info) {
+        /* nothing open: the task process finishes the result itself */
+    } else if (warning) {
+        char** w = (char**)HIL_REALLOC(k->warnings, (k->n_warnings + 1) * sizeof *w);
+        if (w) {
+            k->warnings = w;
+            w[k->n_warnings++] = msg;
+            msg = NULL;
+        }
+    } else if (k->n_failures < HIL__MAX_LISTED_FAILURES) {
+        hil_failure* f = (hil_failure*)HIL_REALLOC(k->failures, (k->n_failures + 1) * sizeof *f);
+        if (f) {
+            k->failures = f;
+            f[k->n_failures].file = file;
+            f[k->n_failures].line = line;
+            f[k->n_failures].message = msg;
+            k->n_failures++;
+            file = msg = NULL;
+        }
+    } else {
+        k->n_failures_dropped++;
+    }
+    HIL_FREE(file);
+    HIL_FREE(msg);
+}
+
 static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
     switch (type) {
     case HIL__TEV_RUN_STARTED: t->sum->planned = (size_t)hil__get_u64(rd); break;
@@ -2494,6 +2729,9 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
                 t->outer_info = t->open_info;
                 t->outer_wall = t->open_wall;
             }
+            if (t->solo && !t->open_info && t->solo_timeout_s > 0) /* as a supervisor times it */
+                t->solo_deadline = hil_now_ns() + (uint64_t)(t->solo_timeout_s * 1e9);
+            if (!t->open_info) hil__solo_checks_clear(t);
             t->open_info = info;
             t->open_wall = w;
         }
@@ -2507,6 +2745,11 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         t->open_info = t->outer_info; /* back to the test that reported the case, if any */
         t->open_wall = t->outer_wall;
         t->outer_info = NULL;
+        if (!t->open_info) {
+            /* finished: the frame lists its checks; those heard are not needed */
+            t->solo_deadline = HIL_NEVER;
+            hil__solo_checks_clear(t);
+        }
         o = hil__get_u32(rd);
         r->outcome = o > HIL_NOT_RUN && o < HIL_OUTCOME_COUNT ? (hil_outcome)o : HIL_ERRORED;
         r->reason = hil__get_dup(rd, &len);
@@ -2546,6 +2789,11 @@ static void hil__task_on_frame(hil_task* t, int type, hil__rd* rd) {
         break;
     case HIL__TEV_DONE: t->got_done = 1; break;
     case HIL__TEV_WORKER: t->worker_pgid = (int)hil__get_u32(rd); break;
+    case HIL__TEV_SOLO:
+        t->solo_timeout_s = (double)hil__get_u64(rd) / 1e9;
+        t->solo_max_output = (size_t)hil__get_u64(rd);
+        break;
+    case HIL__TEV_CHECK: hil__solo_check_frame(t, rd); break;
     default: rd->bad = 1; break;
     }
 }
@@ -2624,6 +2872,78 @@ static int hil__task_reap(hil_task* t) {
     return 1;
 }
 
+/* A note a worker's supervisor adds to a test's output (hil.h's
+ * hil__result_output): dropped at run.max_output, cut there with its note. */
+static void hil__solo_note(hil_strbuf* out, size_t max, const char* note) {
+    static const char limit[] = "\n[hil: output limit reached (run.max_output); the rest of this test's output is dropped]\n";
+    size_t len = strlen(note);
+    if (out->len >= max) return;
+    if (len <= max - out->len) { hil_sb_append(out, note, len); return; }
+    hil_sb_append(out, note, max - out->len);
+    hil_sb_append(out, limit, sizeof limit - 1);
+}
+
+/* A solo task's process ended in its test (a crash, exit(), the timeout, a
+ * stop): the test's result, with the reason, output and TaskLog lines that
+ * hil.h's supervisor gives a worker that ended so (hil__after_crash), and
+ * that the task process would have written. */
+static void hil__task_solo_unfinished(hil_task* t, const char* why) {
+    hil_test_result* r = hil__sum_add(t->sum, t->open_info);
+    hil_test_result* k = &t->solo_checks;
+    hil_strbuf out = {0, 0, 0, 0}, first = {0, 0, 0, 0};
+    char text[300], st[160];
+    size_t i, passed = 0, failed = 0, skipped = 0;
+    uint64_t now = hil_wall_ns();
+    t->open_info = NULL;
+    t->solo_deadline = HIL_NEVER;
+    if (!r) return;
+    hil_proc_status_str(t->status, st, sizeof st);
+    if (why[0]) hil__sfmt(text, sizeof text, "%s", why);
+    else if (t->solo_timed_out) hil__sfmt(text, sizeof text, "timeout after %g s", t->solo_timeout_s);
+    else if (WIFEXITED(t->status)) hil__sfmt(text, sizeof text, "the test ended the process: %s", st);
+    else hil__sfmt(text, sizeof text, "crashed: %s", st);
+    r->outcome = t->stop_why == HIL__STOP_INTERRUPTED ? HIL_ABORTED : HIL_ERRORED;
+    hil__result_set_reason(r, text);
+    r->start_wall_ns = t->open_wall;
+    r->duration_ns = now > t->open_wall ? now - t->open_wall : 0;
+    /* the checks it failed and its warnings before it died, as a worker's
+     * supervisor has them from the worker's event stream */
+    r->failures = k->failures;
+    r->n_failures = k->n_failures;
+    r->n_failures_dropped = k->n_failures_dropped;
+    r->warnings = k->warnings;
+    r->n_warnings = k->n_warnings;
+    memset(k, 0, sizeof *k);
+    if (t->capfd >= 0) hil__solo_output(t->capfd, t->solo_max_output, &out);
+    if (r->n_failures_dropped)
+        hil__solo_note(&out, t->solo_max_output,
+                       "[hil: more than 64 failed checks; the rest are counted, not listed]\n");
+    if (r->n_failures) {
+        /* the first failure was the test's reason until the crash; the
+         * supervisor keeps it in sight (hil.h: hil__finish_result). Before
+         * a stop's note: the worker's test had it when it was interrupted. */
+        const hil_failure* f = &r->failures[0];
+        hil_sb_puts(&first, "[hil: before that: ");
+        if (f->file && *f->file) hil_sb_printf(&first, "%s:%d: ", f->file, f->line);
+        hil_sb_printf(&first, "%s]\n", f->message ? f->message : "");
+        if (!first.failed && !strstr(first.data, text)) hil__solo_note(&out, t->solo_max_output, first.data);
+        hil_sb_free(&first);
+    }
+    /* a stopped worker's test was Aborted "interrupted", then made Errored
+     * for the job's reason: its note says so (hil__task_results_tests) */
+    if (why[0] && t->stop_why != HIL__STOP_INTERRUPTED) hil_sb_puts(&out, "[hil: interrupted (Ctrl-C or SIGTERM)]\n");
+    if (out.len && !out.failed) hil__result_append_output(r, out.data, out.len);
+    hil_sb_free(&out);
+    hil__result_line(t->logfd, r);
+    for (i = 0; i < t->sum->n_results; i++) {
+        hil_outcome o = t->sum->results[i].outcome;
+        if (o == HIL_PASSED || o == HIL_PASSX) passed++;
+        else if (o == HIL_SKIPPED) skipped++;
+        else if (hil_outcome_is_failure(o)) failed++;
+    }
+    hil__fd_printf(t->logfd, "== %s: %zu passed, %zu failed, %zu skipped\n", t->taskid, passed, failed, skipped);
+}
+
 /* The results of a test task, once its process ended. */
 static void hil__task_results_tests(hil_task* t, const char* st, const char* why) {
     hil_run_summary* s = t->sum;
@@ -2648,6 +2968,12 @@ static void hil__task_results_tests(hil_task* t, const char* st, const char* why
     }
     if (t->stop_why) forced = t->stop_why == HIL__STOP_INTERRUPTED ? HIL_ABORTED : HIL_ERRORED;
     else if (!clean) forced = HIL_ERRORED;
+    if (t->solo && t->open_info && !t->outer_info) {
+        /* it ended in its test, which a worker's supervisor would have
+         * reported; the task process itself did nothing wrong */
+        hil__task_solo_unfinished(t, why);
+        if (!t->stop_why) forced = HIL_NOT_RUN;
+    }
     if (why[0]) hil__sfmt(reason, sizeof reason, "%s", why);
     else hil__sfmt(reason, sizeof reason, "the task process ended unexpectedly: %s", st);
     if (t->open_info) {
@@ -2794,6 +3120,7 @@ static void hil__task_finalize(hil__job* J, hil_task* t) {
     hil__fd_printf(t->logfd, "== %s: %s in %s (%s)%s%s\n", t->taskid, hil_outcome_str(t->outcome), dur, st,
                    t->reason ? ": " : "", t->reason ? t->reason : "");
     hil__job_close_fd(&t->logfd);
+    hil__job_close_fd(&t->capfd);
     t->state = HIL__T_DONE;
     hil__job_log(J, hil_outcome_is_failure(t->outcome) ? "warning" : "info", "%s finished: %s in %s (%s)%s%s",
                  t->taskid, hil_outcome_str(t->outcome), dur, st, t->reason ? ": " : "", t->reason ? t->reason : "");
@@ -2848,6 +3175,13 @@ static void* hil__job_monitor(void* arg) {
             running++;
             if (!t->term_sent && t->deadline != HIL_NEVER && now >= t->deadline)
                 hil__task_stop(J, t, HIL__STOP_MAX_RUNTIME);
+            if (t->solo_deadline != HIL_NEVER && now >= t->solo_deadline && !t->kill_sent) {
+                /* a solo test's timeout: SIGKILL, as a supervisor kills its worker */
+                kill(-t->pid, SIGKILL);
+                t->kill_sent = t->solo_timed_out = 1;
+                t->solo_deadline = HIL_NEVER;
+            }
+            if (t->solo_deadline < next) next = t->solo_deadline;
             if (t->term_sent && !t->kill_sent && now >= t->kill_at) {
                 kill(-t->pid, SIGKILL);
                 if (t->worker_pgid > 0) kill(-t->worker_pgid, SIGKILL);
@@ -2970,6 +3304,7 @@ static void hil__task_free(hil_task* t) {
     HIL_FREE(t->child_error);
     HIL_FREE(t->reason);
     HIL_FREE(t->start_error);
+    hil__solo_checks_clear(t);
     HIL_FREE(t);
 }
 
@@ -3015,8 +3350,8 @@ HIL_API hil_result hil_task_create(hil_job_rt* rt, const hil_task_options* o, hi
     t->J = J;
     t->kind = o->argv ? HIL__TASK_COMMAND : HIL__TASK_TESTS;
     t->pid = 0;
-    t->exitfd = t->evfd = t->outfd = t->logfd = -1;
-    t->deadline = HIL_NEVER;
+    t->exitfd = t->evfd = t->outfd = t->logfd = t->capfd = -1;
+    t->deadline = t->solo_deadline = HIL_NEVER;
     t->proc.pid = -1;
     t->proc.pidfd = t->proc.stdin_fd = t->proc.stdout_fd = t->proc.stderr_fd = -1;
     t->timeout_s = o->timeout_s;
@@ -4124,6 +4459,9 @@ static void hil__describe_jobs(hil_extension* ext) {
     o->commands = "job";
     hil_ext_option(ext, "job.shared_size", HIL_OPT_INT, "1048576",
                    "Bytes of shared state for the job and its tasks (0: none)");
+    hil_ext_option(ext, "job.fork_single_test", HIL_OPT_BOOL, "false",
+                   "Run a task's only test in a worker forked for it, as several tests are (default: in the task "
+                   "process, one fork less; docs/jobs.md)");
 }
 
 HIL_API void hil_jobs_register(void) { hil_extension_declare("jobs", HIL_EXT_FRAMEWORK, hil__describe_jobs); }

@@ -2,7 +2,12 @@
  *
  *   job_task_overhead_seq   a job of 100 trivial test tasks, one after the
  *                           other (hil_run): ms per task (fork of the task,
- *                           its worker, result stream, TaskLog)
+ *                           which runs its one test itself, result stream,
+ *                           TaskLog)
+ *   job_log_create_floor    what the file system takes of that: creating,
+ *                           writing a line to and closing a new file in a
+ *                           fresh directory beside the job's runs, as a task
+ *                           makes its TaskLog (us per file)
  *   job_task_overhead_par8  the same 100 tasks, 8 at a time: ms per task
  *   job_task_overhead_cmd   100 command tasks (`true`), one after the other
  *   limit_fork_wait         a bare fork, _exit and waitpid: the floor
@@ -14,6 +19,8 @@
 #include "hil.h"
 #include "hil_runner.h"
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #define N_TASKS 100
@@ -129,6 +136,27 @@ static int run_job(const char* name, uint64_t* t0) {
     return 1;
 }
 
+/* One round: 100 new files in a fresh directory under the runs, opened,
+ * written and closed as hil__task_launch makes a TaskLog. us per file. */
+static double log_create_round(int round) {
+    char dir[400], path[600], line[200];
+    uint64_t t0;
+    int i;
+    snprintf(dir, sizeof dir, "%s/logfloor-%d", g_runs, round);
+    if (mkdir(dir, 0777) != 0) { perror(dir); return -1; }
+    t0 = hil_now_ns();
+    for (i = 0; i < N_TASKS; i++) {
+        int fd, n;
+        snprintf(path, sizeof path, "%s/TaskLog.Task-%d", dir, i + 1);
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+        if (fd < 0) { perror(path); return -1; }
+        n = snprintf(line, sizeof line, "== Task-%d: tests: filters bench.noop (started 2026-12-05T06:00:00.000Z)\n", i + 1);
+        if (write(fd, line, (size_t)n) != n) { perror(path); close(fd); return -1; }
+        close(fd);
+    }
+    return (double)(hil_now_ns() - t0) / 1e3 / N_TASKS;
+}
+
 static int cmp_double(const void* a, const void* b) {
     double x = *(const double*)a, y = *(const double*)b;
     return x < y ? -1 : x > y;
@@ -153,7 +181,7 @@ static int job_figure(const char* job, int runs, double* out) {
 }
 
 int main(void) {
-    double v[32], seq, par, cmd;
+    double v[32], seq, par, cmd, floor_us[5];
     int i, k;
     const char* tmp = getenv("TMPDIR");
     snprintf(g_runs, sizeof g_runs, "%s/hil-bench-jobs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -172,11 +200,20 @@ int main(void) {
     printf("BENCH limit_fork_wait %.3f ms\n", median(v, 5));
     fflush(stdout);
 
-    if (!job_figure("bench_seq", 5, &seq) || !job_figure("bench_par8", 5, &par) || !job_figure("bench_cmd", 3, &cmd)) {
+    /* the file system's part, in rounds between the sequential jobs: the
+     * same directory, the same state of its inode allocator */
+    for (k = 0; k < 5; k++) {
+        uint64_t t0;
+        if (!run_job("bench_seq", &t0) || (floor_us[k] = log_create_round(k)) < 0) { rm_rf(g_runs); return 1; }
+        v[k] = g_result_ms;
+    }
+    seq = median(v, 5);
+    if (!job_figure("bench_par8", 5, &par) || !job_figure("bench_cmd", 3, &cmd)) {
         rm_rf(g_runs);
         return 1;
     }
     printf("BENCH job_task_overhead_seq %.3f ms\n", seq);
+    printf("BENCH job_log_create_floor %.1f us\n", median(floor_us, 5));
     printf("BENCH job_task_overhead_par8 %.3f ms\n", par);
     printf("BENCH job_task_overhead_cmd %.3f ms\n", cmd);
     fflush(stdout);

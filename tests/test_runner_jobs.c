@@ -591,3 +591,237 @@ HIL_TEST_META(jobs, a_terminal_shows_a_live_line_per_running_task, "timeout=30")
     HIL_EXPECT(st_has(&r, "TASK      RESULT"), "the summary table\n%s", r.out);
     st_result_free(&r);
 }
+
+/* ---- one-test tasks: the test runs in the task process ------------------------------ */
+
+/* Digits as '#', lines sorted: a worker's supervisor reads a test's log
+ * records and its printed output from two pipes, in whichever order they
+ * arrive, where a test run in the task process keeps the order it did
+ * them in; durations and times differ from run to run. `sep` is "\n" or
+ * the JSON escape "\\n"; with xml, a '>' ends a line too. */
+static char* norm_lines(const char* s, const char* sep, int xml) {
+    char** lines = NULL;
+    size_t n = 0, cap = 0, i, sl = strlen(sep);
+    hil_strbuf cur = {0, 0, 0, 0}, out = {0, 0, 0, 0};
+    for (;;) {
+        int end = !*s || strncmp(s, sep, sl) == 0;
+        if (xml && *s == '>') { /* "<system-out>text": the text is a line of its own */
+            hil_sb_putc(&cur, *s++);
+            end = 1;
+            sl = 0;
+        }
+        if (end) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                lines = (char**)realloc(lines, cap * sizeof *lines);
+                HIL_ASSERT(lines != NULL);
+            }
+            lines[n++] = cur.data ? hil_sb_take(&cur) : hil_strdup("");
+            if (!*s) break;
+            s += sl;
+            sl = strlen(sep);
+            continue;
+        }
+        if (*s >= '0' && *s <= '9') {
+            while ((*s >= '0' && *s <= '9') || *s == '.') s++;
+            hil_sb_putc(&cur, '#');
+            continue;
+        }
+        hil_sb_putc(&cur, *s++);
+    }
+    for (i = 1; i < n; i++) { /* a few lines: insertion sort */
+        size_t k = i;
+        while (k > 0 && strcmp(lines[k - 1], lines[k]) > 0) {
+            char* x = lines[k];
+            lines[k] = lines[k - 1];
+            lines[k - 1] = x;
+            k--;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        hil_sb_printf(&out, "%s\n", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    return hil_sb_take(&out);
+}
+
+/* What a task and its tests report, without times, pids and the task
+ * process's own exit status. */
+static void expect_same_tasks(const char* a, const char* b, int n_tasks) {
+    static const char* const task_keys[] = {"taskid", "result", "reason", "summary", "success_rate", "stopped", NULL};
+    static const char* const test_keys[] = {"full_name", "result", "reason", "attempts", "iteration", "file", "line",
+                                            "failures", "warnings", NULL};
+    int i, j, k;
+    for (i = 0; i < n_tasks; i++) {
+        char path[200];
+        for (k = 0; task_keys[k]; k++) {
+            char *x, *y;
+            snprintf(path, sizeof path, "tasks.%d.%s", i, task_keys[k]);
+            x = json_at(a, path);
+            y = json_at(b, path);
+            HIL_EXPECT_STREQ(x, y, "%s", path);
+            free(x);
+            free(y);
+        }
+        for (j = 0; j < 2; j++) {
+            char *x, *y, *nx, *ny;
+            snprintf(path, sizeof path, "tasks.%d.suites.0.tests.%d.full_name", i, j);
+            x = st_json_get(a, path);
+            y = st_json_get(b, path);
+            HIL_EXPECT((x == NULL) == (y == NULL), "%s: %s against %s", path, x ? x : "none", y ? y : "none");
+            free(x);
+            free(y);
+            for (k = 0; test_keys[k]; k++) {
+                snprintf(path, sizeof path, "tasks.%d.suites.0.tests.%d.%s", i, j, test_keys[k]);
+                x = json_at(a, path);
+                y = json_at(b, path);
+                HIL_EXPECT_STREQ(x, y, "%s", path);
+                free(x);
+                free(y);
+            }
+            snprintf(path, sizeof path, "tasks.%d.suites.0.tests.%d.output", i, j);
+            x = json_at(a, path);
+            y = json_at(b, path);
+            nx = norm_lines(x, "\\n", 0);
+            ny = norm_lines(y, "\\n", 0);
+            HIL_EXPECT_STREQ(nx, ny, "%s", path);
+            free(x);
+            free(y);
+            free(nx);
+            free(ny);
+        }
+    }
+}
+
+/* Runs the job "solo" with its tests in the task processes, then with
+ * job.fork_single_test (a worker per task, as before), and compares. */
+static void solo_compare(const char* const* extra_solo, const char* const* extra_fork, int n_tasks, char** solo_out) {
+    st_result r, f;
+    char *a, *b, *ja, *jb, *na, *nb;
+    run_job("solo", extra_solo, NULL, &r);
+    HIL_EXPECT_EQ(r.code, 1, "%s", r.out);
+    a = read_results();
+    ja = st_read(run_file("junit.xml"));
+    expect_junit_valid();
+    run_job("solo", extra_fork, NULL, &f);
+    HIL_EXPECT_EQ(f.code, 1, "%s", f.out);
+    HIL_EXPECT(!st_has(&f, "in_task=1"), "job.fork_single_test: every test in a worker\n%s", f.out);
+    b = read_results();
+    jb = st_read(run_file("junit.xml"));
+    expect_same_tasks(a, b, n_tasks);
+    {
+        char* total = json_at(b, "summary.total");
+        EXPECT_JSON(a, "summary.total", total);
+        free(total);
+    }
+    na = norm_lines(ja, "\n", 1);
+    nb = norm_lines(jb, "\n", 1);
+    HIL_EXPECT_STREQ(na, nb, "junit.xml (digits as #, lines sorted)");
+    free(na);
+    free(nb);
+    free(ja);
+    free(jb);
+    free(a);
+    free(b);
+    *solo_out = r.out;
+    r.out = NULL;
+    st_result_free(&r);
+    st_result_free(&f);
+}
+
+HIL_TEST_META(jobs, a_one_test_task_runs_it_in_the_task_process_with_the_results_a_worker_gives, "timeout=60") {
+    static const char* const forked[] = {"--set", "job.fork_single_test=true", NULL};
+    char *out, *text;
+    int k;
+    solo_compare(NULL, forked, 13, &out);
+    /* one fork less where the test is one call of its function ... */
+    HIL_EXPECT(strstr(out, "job: pass=Passed in_task=1") && strstr(out, "job: fail=Failed in_task=1") &&
+               strstr(out, "job: skip=Skipped in_task=1") && strstr(out, "job: segv=Errored in_task=1") &&
+               strstr(out, "job: abort=Errored in_task=1") && strstr(out, "job: exit=Errored in_task=1") &&
+               strstr(out, "job: timeout=Errored in_task=1") && strstr(out, "job: chatty=Passed in_task=1") &&
+               strstr(out, "job: chatty_crash=Errored in_task=1") && strstr(out, "job: fail_segv=Errored in_task=1") &&
+               strstr(out, "job: fail_timeout=Errored in_task=1"), "%s", out);
+    /* ... and the worker for a suite with fixtures and for two tests */
+    HIL_EXPECT(strstr(out, "job: one=Passed in_task=0") && strstr(out, "job: two=Failed"), "%s", out);
+    free(out);
+    text = read_results();
+    EXPECT_JSON(text, "tasks.3.suites.0.tests.0.reason", "crashed: killed by SIGSEGV (Segmentation fault)");
+    EXPECT_JSON(text, "tasks.4.suites.0.tests.0.reason", "crashed: killed by SIGABRT (Aborted)");
+    EXPECT_JSON(text, "tasks.5.suites.0.tests.0.reason", "the test ended the process: exited with status 3");
+    EXPECT_JSON(text, "tasks.6.suites.0.tests.0.reason", "timeout after 0.3 s");
+    EXPECT_JSON(text, "tasks.3.exit", "exited with status 0"); /* the last run: job.fork_single_test */
+    /* a failed check before the crash or the timeout is kept (the solo run's
+     * failures, warnings and output were compared with these above) */
+    EXPECT_JSON(text, "tasks.10.suites.0.tests.0.reason", "crashed: killed by SIGSEGV (Segmentation fault)");
+    EXPECT_JSON(text, "tasks.11.suites.0.tests.0.reason", "timeout after 0.3 s");
+    {
+        char* v = json_at(text, "tasks.10.suites.0.tests.0.failures");
+        char* w = json_at(text, "tasks.10.suites.0.tests.0.warnings");
+        char* o = json_at(text, "tasks.10.suites.0.tests.0.output");
+        HIL_EXPECT(v && strstr(v, "arithmetic is still hard") && strstr(v, "a second one"), "%s", v ? v : "none");
+        HIL_EXPECT(w && strstr(w, "and a warning"), "%s", w ? w : "none");
+        HIL_EXPECT(o && strstr(o, "[hil: before that: ") && strstr(o, "arithmetic is still hard]"), "%s", o ? o : "none");
+        free(v);
+        free(w);
+        free(o);
+        v = json_at(text, "tasks.11.suites.0.tests.0.failures");
+        HIL_EXPECT(v && strstr(v, "one is not more than two"), "%s", v ? v : "none");
+        free(v);
+    }
+    free(text);
+    /* and what the solo runs printed past run.max_output is dropped as a worker's supervisor drops it
+     * (the outputs were compared above; here, that they are what a worker gives) */
+    for (k = 8; k <= 9; k++) {
+        char path[100], *v;
+        snprintf(path, sizeof path, "tasks.%d.suites.0.tests.0.output", k);
+        v = json_at(text = read_results(), path);
+        HIL_EXPECT(strlen(v) < 1300 && strstr(v, "line 0000 of a test") &&
+                   strstr(v, "[hil: output limit reached (run.max_output); the rest of this test's output is dropped]"),
+                   "%s: %s", path, v);
+        free(v);
+        free(text);
+    }
+    /* the TaskLog of the first run (solo) has what the task process would have written */
+    {
+        DIR* d = opendir(runs_dir());
+        struct dirent* e;
+        char first[1200] = "", path[1400];
+        HIL_ASSERT(d != NULL);
+        while ((e = readdir(d)) != NULL)
+            if (!strncmp(e->d_name, "solo.", 5) && (!first[0] || strcmp(e->d_name, first) < 0))
+                snprintf(first, sizeof first, "%s", e->d_name);
+        closedir(d);
+        snprintf(path, sizeof path, "%s/%s/TaskLog.segv", runs_dir(), first);
+        text = st_read(path);
+        HIL_EXPECT(strstr(text, "Errored  solo.segv (") && strstr(text, "    crashed: killed by SIGSEGV") &&
+                   strstr(text, "    | about to crash") && strstr(text, "info    meta.solo: a record before the crash") &&
+                   strstr(text, "== segv: 0 passed, 1 failed, 0 skipped") &&
+                   strstr(text, "== segv: Errored in "), "%s", text);
+        free(text);
+        snprintf(path, sizeof path, "%s/%s/TaskLog.pass", runs_dir(), first);
+        text = st_read(path);
+        HIL_EXPECT(strstr(text, "    | printed first\n    | ") && strstr(text, "meta.solo: logged second\n    | to stderr third\n    | printed fourth\n"),
+                   "the output in the order the test wrote it\n%s", text);
+        free(text);
+    }
+}
+
+/* ThreadSanitizer never runs the task process's SIGTERM handler (see the
+ * top): the worker's side of the comparison would end at SIGKILL. */
+HIL_TEST_META(jobs, a_one_test_task_stopped_at_max_runtime_reports_as_a_worker_does, "timeout=60; tags=no-tsan") {
+    static const char* const solo[] = {"--stop", NULL};
+    static const char* const forked[] = {"--stop", "--set", "job.fork_single_test=true", NULL};
+    char *out, *text;
+    solo_compare(solo, forked, 14, &out);
+    HIL_EXPECT(strstr(out, "job: hang=Errored in_task=1"), "%s", out);
+    free(out);
+    text = read_results();
+    EXPECT_JSON(text, "tasks.8.suites.0.tests.0.reason", "max_runtime 0.3 s exceeded");
+    {
+        char* v = json_at(text, "tasks.8.suites.0.tests.0.failures");
+        HIL_EXPECT(strstr(v, "a check fails before the stop"), "%s", v);
+        free(v);
+    }
+    free(text);
+}

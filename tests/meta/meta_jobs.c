@@ -88,6 +88,91 @@ HIL_TEST_META(sync, gate, "timeout=600") {
     }
 }
 
+/* One-test tasks run their test in the task process (docs/jobs.md,
+ * Performance): the job "solo" runs each of these as a task of its own, the
+ * self-test once so and once with job.fork_single_test, and compares. */
+static void solo_where(void) {
+    hil_shared* s = hil_job_shared();
+    char key[80];
+    snprintf(key, sizeof key, "pid.%s", hil_task_current_id() ? hil_task_current_id() : "-");
+    if (s) (void)hil_shared_set_int(s, key, (long long)getpid());
+}
+HIL_TEST(solo, pass) {
+    solo_where();
+    printf("printed first\n");
+    HIL_INFO("meta.solo", "logged second");
+    fprintf(stderr, "to stderr third\n");
+    printf("printed fourth\n");
+}
+HIL_TEST(solo, fail) {
+    solo_where();
+    printf("before the failure\n");
+    HIL_EXPECT(1 + 1 == 3, "arithmetic is %s", "hard");
+    HIL_FAIL("and a second failure");
+}
+HIL_TEST(solo, skip) {
+    solo_where();
+    HIL_SKIP("no board today");
+}
+HIL_TEST(solo, segv) {
+    volatile uintptr_t addr = 8;
+    solo_where();
+    printf("about to crash\n");
+    HIL_INFO("meta.solo", "a record before the crash");
+    *(volatile int*)addr = 1;
+}
+HIL_TEST(solo, abort) {
+    solo_where();
+    printf("about to abort\n");
+    abort();
+}
+HIL_TEST(solo, exit) {
+    solo_where();
+    printf("about to exit\n");
+    exit(3);
+}
+HIL_TEST_META(solo, timeout, "timeout=0.3") {
+    solo_where();
+    printf("waiting for the timeout\n");
+    for (;;) pause();
+}
+HIL_TEST_META(solo, hang, "timeout=600") {
+    solo_where();
+    printf("hanging until max_runtime\n");
+    HIL_EXPECT(0, "a check fails before the stop");
+    for (;;) pause();
+}
+/* more than the task's run.max_output (1000 bytes), then a crash */
+HIL_TEST(solo, chatty) {
+    int i;
+    solo_where();
+    for (i = 0; i < 2000; i++) printf("line %04d of a test that prints far too much ..............................\n", i);
+    if (hil_param("crash", NULL)) abort();
+}
+/* a failed check, then the process dies: the check stays in the result */
+HIL_TEST(solo, fail_segv) {
+    volatile uintptr_t addr = 8;
+    solo_where();
+    printf("a check fails, then a crash\n");
+    HIL_EXPECT(2 + 2 == 5, "arithmetic is %s", "still hard");
+    HIL_EXPECT(0, "a second one");
+    hil_test_warn("and a warning");
+    *(volatile int*)addr = 1;
+}
+HIL_TEST_META(solo, fail_timeout, "timeout=0.3") {
+    solo_where();
+    printf("a check fails, then the timeout\n");
+    HIL_EXPECT(1 > 2, "one is not more than two");
+    for (;;) pause();
+}
+/* a suite with fixtures keeps the worker (a crash in setup Blocks the suite) */
+HIL_SUITE_SETUP(solofix) { printf("setup ran\n"); }
+HIL_SUITE_TEARDOWN(solofix) { printf("teardown ran\n"); }
+HIL_TEST(solofix, one) {
+    solo_where();
+    printf("the fixture's test\n");
+}
+
 /* ---- helpers --------------------------------------------------------------------- */
 
 static const char* const fast[] = {"ok.one", "ok.two", NULL};
@@ -411,6 +496,56 @@ HIL_JOB(stubborn) {
     hil_task_options_init(&o);
     o.argv = argv;
     printf("job: stubborn=%s\n", hil_outcome_str(hil_run(rt, &o)));
+}
+
+/* Each solo test as a task of its own, then two tests in one task; with
+ * --stop also a task stopped at max_runtime. "in_task" says whether the
+ * test ran in the task process itself. */
+HIL_JOB(solo) {
+    static const char* const names[] = {"solo.pass", "solo.fail", "solo.skip", "solo.segv", "solo.abort",
+                                        "solo.exit", "solo.timeout", "solofix.one", "solo.hang", "solo.chatty",
+                                        "solo.chatty", "solo.fail_segv", "solo.fail_timeout", NULL};
+    static const char* const small_output[] = {"run.max_output=1000", NULL};
+    static const char* const crash[] = {"crash=1", NULL};
+    static const char* const two[] = {"solo.pass", "solo.fail", NULL};
+    int stop = hil_job_flag(rt, "--stop"), i;
+    for (i = 0; names[i]; i++) {
+        const char* filters[2];
+        hil_task_options o;
+        hil_task* t;
+        char key[80];
+        long long pid = 0;
+        if (!strcmp(names[i], "solo.hang") && !stop) continue;
+        filters[0] = names[i];
+        filters[1] = NULL;
+        hil_task_options_init(&o);
+        o.filters = filters;
+        o.taskid = strchr(names[i], '.') + 1;
+        if (!strcmp(names[i], "solo.hang")) o.max_runtime_s = 0.3;
+        if (!strcmp(names[i], "solo.chatty")) {
+            o.config = small_output;
+            if (!strcmp(names[i - 1], "solo.chatty")) { /* the second one crashes at the end */
+                o.params = crash;
+                o.taskid = "chatty_crash";
+            }
+        }
+        if (hil_task_create(rt, &o, &t) != HIL_OK || hil_task_start(t) != HIL_OK) {
+            hil_job_error(rt, "%s", hil_last_error());
+            return;
+        }
+        hil_task_join(t, -1);
+        snprintf(key, sizeof key, "pid.%s", o.taskid);
+        (void)hil_shared_get_int(rt->shared, key, &pid);
+        printf("job: %s=%s in_task=%d\n", o.taskid, hil_outcome_str(hil_task_result(t)),
+               pid == (long long)hil_task_pid(t));
+    }
+    {
+        hil_task_options o;
+        hil_task_options_init(&o);
+        o.filters = two;
+        o.taskid = "two";
+        printf("job: two=%s\n", hil_outcome_str(hil_run(rt, &o)));
+    }
 }
 
 HIL_MAIN()
