@@ -2211,6 +2211,26 @@ static void hil__job_close_fd(int* fd) {
     *fd = -1;
 }
 
+/* The run options that select what a test task runs (its filters, tags and
+ * excluded tags), the rest at their defaults: the job decides with them
+ * whether the task runs its test itself, the task process runs them. */
+static void hil__task_selection(const hil_task* t, hil_run_options* o) {
+    size_t n;
+    hil_run_options_init(o);
+    for (n = 0; t->filters && t->filters[n]; n++) {
+    }
+    o->filters = (const char* const*)t->filters;
+    o->n_filters = n;
+    for (n = 0; t->tags && t->tags[n]; n++) {
+    }
+    o->tags = (const char* const*)t->tags;
+    o->n_tags = n;
+    for (n = 0; t->exclude_tags && t->exclude_tags[n]; n++) {
+    }
+    o->exclude_tags = (const char* const*)t->exclude_tags;
+    o->n_exclude_tags = n;
+}
+
 /* In the forked task process (a copy of the job process as the monitor
  * thread saw it, holding the job's lock): never returns. */
 static void hil__task_child(hil__job* J, hil_task* t, int evw) HIL__NORETURN;
@@ -2288,19 +2308,7 @@ static void hil__task_child(hil__job* J, hil_task* t, int evw) {
         hil__tw_send(evw, &c.frame);
         hil__child_exit(0);
     }
-    hil_run_options_init(&o);
-    for (n = 0; t->filters && t->filters[n]; n++) {
-    }
-    o.filters = (const char* const*)t->filters;
-    o.n_filters = n;
-    for (n = 0; t->tags && t->tags[n]; n++) {
-    }
-    o.tags = (const char* const*)t->tags;
-    o.n_tags = n;
-    for (n = 0; t->exclude_tags && t->exclude_tags[n]; n++) {
-    }
-    o.exclude_tags = (const char* const*)t->exclude_tags;
-    o.n_exclude_tags = n;
+    hil__task_selection(t, &o);
     o.timeout_s = t->timeout_s > 0 ? t->timeout_s : hil_config_get_float(J->cfg, "run.timeout", 60);
     o.isolation = t->isolation;
     o.capture = hil_config_get_bool(J->cfg, "run.capture", 1);
@@ -2508,22 +2516,9 @@ static void hil__task_stop(hil__job* J, hil_task* t, int why);
 static int hil__task_solo(hil__job* J, hil_task* t) {
     hil_run_options o;
     double own = 0;
-    size_t n;
     if (t->kind != HIL__TASK_TESTS || t->isolation == HIL_ISOLATE_NONE) return 0;
     if (hil_config_get_bool(J->cfg, "job.fork_single_test", 0)) return 0;
-    hil_run_options_init(&o);
-    for (n = 0; t->filters && t->filters[n]; n++) {
-    }
-    o.filters = (const char* const*)t->filters;
-    o.n_filters = n;
-    for (n = 0; t->tags && t->tags[n]; n++) {
-    }
-    o.tags = (const char* const*)t->tags;
-    o.n_tags = n;
-    for (n = 0; t->exclude_tags && t->exclude_tags[n]; n++) {
-    }
-    o.exclude_tags = (const char* const*)t->exclude_tags;
-    o.n_exclude_tags = n;
+    hil__task_selection(t, &o);
     if (!hil__run_solo(&o, &own)) return 0;
     if (!hil_config_get_bool(J->cfg, "run.capture", 1)) return 1;
 #if defined(__linux__) && defined(SYS_memfd_create)
