@@ -6124,6 +6124,12 @@ HIL_API hil_result hil_can_parse_frame(const char* text, hil_msg* m) {
     if (*p == '#') {
         int f = hil__can_hexval(p[1]);
         if (f < 0) return hil_error(HIL_ERR_INVALID_ARG, "CAN frame '%s': '##' must be followed by a flags digit", text);
+        /* The kernel reports errors as classic frames of 8 bytes: an error
+         * id in CAN FD form would parse into a frame nothing can send or
+         * print back (hil__can_check refuses it). */
+        if (m->flags & HIL_MSG_ERROR)
+            return hil_error(HIL_ERR_INVALID_ARG,
+                             "CAN frame '%s': an error frame (id bit 20000000) is a classic frame; '##' (CAN FD) is not allowed", text);
         m->flags |= HIL_MSG_FD | ((f & 1) ? HIL_MSG_BRS : 0u) | ((f & 2) ? HIL_MSG_ESI : 0u);
         p += 2;
         max = 64;

@@ -142,7 +142,9 @@ HIL_TEST(can_trace, frames_format_and_parse_like_candump) {
         {"3FFFFFFF#", 0x1FFFFFFF, HIL_MSG_ERROR, 0},
     };
     static const char* bad[] = {"12#00", "1234#00", "800#00", "123", "123#0", "123#GG", "123#001122334455667788",
-                                "123##", "123#R9", "7FFFFFFF#00", "123#00x"};
+                                "123##", "123#R9", "7FFFFFFF#00", "123#00x",
+                                /* an error frame is a classic frame: never CAN FD (found by fuzz_can) */
+                                "20000004##100", "2ABCDF7F##1111111aF1111111111111111111111"};
     unsigned char buf[64];
     char text[HIL_CAN_FRAME_TEXT_MAX];
     hil_msg m;
