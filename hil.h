@@ -1001,7 +1001,7 @@ struct hil_extension {
     const char* activate_on;   /* "key", "key=value", "key!=value"; ';' = and */
     const char* deactivate_on; /* same syntax; ';' = or */
     const char* replaces;   /* another extension this one stands in for */
-    const char* instantiate_on; /* entity namespace: one instance per entity */
+    const char* instantiate_on; /* entity namespace: one instance per entity, in declared order */
     hil_ext_init_fn initialize;
     hil_ext_get_config_fn get_config;
     hil_ext_destroy_fn destroy;
@@ -5408,6 +5408,7 @@ static hil_result hil__inst_create(hil_extension* e, const char* instance, hil_c
     hil__ext_inst* in = (hil__ext_inst*)hil__calloc(1, sizeof *in);
     hil__ext_inst** pp;
     hil_result r = HIL_OK;
+    int first = 1; /* the extension's first instance defines its endpoints */
     if (!in) return hil_error(HIL_ERR_NO_MEMORY, "extension '%s': out of memory", e->name);
     in->ext = e;
     in->ctx.ext = e;
@@ -5416,15 +5417,15 @@ static hil_result hil__inst_create(hil_extension* e, const char* instance, hil_c
     in->ctx.instance = instance;
     in->ctx.internal = in;
     in->ctx.active = 1;
-    for (pp = list; *pp; pp = &(*pp)->next) {
-    }
+    for (pp = list; *pp; pp = &(*pp)->next)
+        if ((*pp)->ext == e) first = 0;
     *pp = in;
     if (bus) {
         hil__ext_endpoint* ep;
         for (ep = e->endpoints; ep && r == HIL_OK; ep = ep->next) {
             size_t n = 0;
             while (ep->msgs && ep->msgs[n]) n++;
-            if (!instance || list[0] == in) r = hil_bus_define(bus, ep->ep, ep->msgs, n, e->name);
+            if (first) r = hil_bus_define(bus, ep->ep, ep->msgs, n, e->name);
         }
         if (r != HIL_OK) return r;
     }
@@ -5458,15 +5459,18 @@ static void hil__inst_destroy_all(hil__ext_inst** list) {
     }
 }
 
-/* Create an extension: once, or once per entity with instantiate_on. */
+/* Create an extension: once, or once per entity with instantiate_on, in
+ * the order the configuration declares the entities (as auxiliaries are). */
 static hil_result hil__ext_create(hil_extension* e, hil_config* cfg, hil_bus* bus, hil__ext_inst** list,
                                   int decide_now) {
     if (e->instantiate_on && *e->instantiate_on) {
         const char* names[256];
-        size_t n = hil_config_entities(cfg, e->instantiate_on, names, HIL__COUNTOF(names)), i;
+        size_t n = hil_config_entities_declared(cfg, e->instantiate_on, names, HIL__COUNTOF(names)), i;
         hil_result r = HIL_OK;
-        for (i = 0; i < n && i < HIL__COUNTOF(names) && r == HIL_OK; i++)
-            r = hil__inst_create(e, names[i], cfg, bus, list, decide_now);
+        if (n > HIL__COUNTOF(names))
+            return hil_error(HIL_ERR_INVALID_ARG, "extension '%s': %zu entities under '%s'; at most %zu get an instance",
+                             e->name, n, e->instantiate_on, HIL__COUNTOF(names));
+        for (i = 0; i < n && r == HIL_OK; i++) r = hil__inst_create(e, names[i], cfg, bus, list, decide_now);
         return r;
     }
     return hil__inst_create(e, NULL, cfg, bus, list, decide_now);

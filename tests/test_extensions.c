@@ -47,6 +47,32 @@ HIL_TEST(extensions, a_config_file_feeds_early_stages_and_entities) {
     st_result_free(&r);
 }
 
+/* Instances are made in the order the configuration declares the entities,
+ * as auxiliaries are, and destroyed in reverse. */
+HIL_TEST(extensions, instances_follow_the_declared_order) {
+    st_result r;
+    const char* conf = write_conf("declared.conf", "[boards.zeta]\nkind = dut\n[boards.alpha]\nkind = reference\n");
+    const char* a[] = {"-c", conf, "order", NULL};
+    run_ext(&r, a, NULL);
+    HIL_ASSERT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "boards:zeta boards:alpha new_impl"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "destroy boards:alpha\ndestroy boards:zeta\n"), "%s", r.out);
+    st_result_free(&r);
+}
+
+/* The first instance of an instanced extension defines its endpoints, also
+ * when other extensions were created before it. */
+HIL_TEST(extensions, an_instanced_extension_defines_its_endpoints) {
+    st_result r;
+    const char* conf = write_conf("ep.conf", "[boards.alpha]\nkind = dut\n[boards.beta]\nkind = dut\n");
+    const char* a[] = {"-c", conf, "endpoints", NULL};
+    run_ext(&r, a, NULL);
+    HIL_ASSERT_EQ(r.code, 0, "%s", r.out);
+    HIL_EXPECT(st_has(&r, "board_events"), "%s", r.out);
+    HIL_EXPECT(st_has(&r, "board_ready"), "%s", r.out);
+    st_result_free(&r);
+}
+
 HIL_TEST(extensions, disable_and_enable_from_the_command_line) {
     st_result r;
     const char* a1[] = {"--disable", "provider", "order", NULL};

@@ -72,12 +72,19 @@ HIL_FRAMEWORK_EXTENSION(provider) {
 }
 
 /* One instance per configured board (entities seen at load order 60:
- * from config files, not yet from the command line). */
+ * from config files, not yet from the command line). Its endpoint is
+ * defined once, by the first instance, though other extensions were
+ * created before it. */
+static const hil_endpoint BOARD_EVENTS = {"board_events", "What the boards extension reports"};
+static const hil_message_def BOARD_READY = {"board_ready", "A board's instance is up"};
+static const hil_message_def* const BOARD_MSGS[] = {&BOARD_READY, NULL};
+
 HIL_FRAMEWORK_EXTENSION(boards) {
     ext->load_order = 60;
     ext->instantiate_on = "boards";
     ext->initialize = note_init;
     ext->destroy = note_destroy;
+    hil_ext_endpoint(ext, &BOARD_EVENTS, BOARD_MSGS);
     hil_ext_option(ext, "boards.*.kind", HIL_OPT_CHOICE, "dut", "What the board is")->choices = "dut|reference";
 }
 
