@@ -965,6 +965,13 @@ static const char* hil__hv_suite_of(hil_harvester* h) {
     }
 }
 
+/* A duration a target printed, in ns. A target can print any number: above
+ * 1e9 s (31 years) the value is nonsense, and converting it unclamped
+ * overflows (found by fuzz_harvest); 1e18 ns also leaves room for sums. */
+static uint64_t hil__hv_ns(double s) {
+    return s >= 1e9 ? (uint64_t)1e18 : (uint64_t)(s * 1e9);
+}
+
 /* Report one case: counts, names, the callback. */
 static void hil__hv_report(hil_harvester* h, const char* name, hil_outcome o, double dur_s, const char* msg,
                            const char* file, long line, const char* extra_output) {
@@ -976,7 +983,7 @@ static void hil__hv_report(hil_harvester* h, const char* name, hil_outcome o, do
     c.suite = suite;
     c.name = name && *name ? name : "unnamed";
     c.outcome = o;
-    if (dur_s >= 0) c.duration_ns = (uint64_t)(dur_s * 1e9);
+    if (dur_s >= 0) c.duration_ns = hil__hv_ns(dur_s);
     else c.duration_ns = hil_now_ns() - (h->running ? h->running_t0 : h->last_t);
     c.reason = msg && *msg ? msg : NULL;
     c.file = file && *file ? file : NULL;
@@ -1121,7 +1128,7 @@ static void hil__hv_on_event(hil_harvester* h, hil_harvest_event* ev) {
             h->tap_next = (ev->total >= 0 ? ev->total : h->tap_next) + 1;
             h->pend = 1;
             h->pc.outcome = ev->outcome;
-            h->pc.duration_ns = ev->duration_s >= 0 ? (uint64_t)(ev->duration_s * 1e9) : (uint64_t)-1;
+            h->pc.duration_ns = ev->duration_s >= 0 ? hil__hv_ns(ev->duration_s) : (uint64_t)-1;
             h->pc.line = (int)line;
             h->pc_name = name;
             h->pc_msg = msg;

@@ -262,6 +262,23 @@ HIL_TEST(harvest, unity_run_in_any_chunks) {
     }
 }
 
+/* A target can print any duration: a huge one is clamped to 1e9 s, not
+ * converted past the range of uint64_t (found by fuzz_harvest). */
+HIL_TEST(harvest, an_absurd_duration_is_clamped) {
+    static const char text[] = "src/t.c:1:test_slow:PASS (6666666666666666 ms)\n"
+                               "src/t.c:2:test_slower:PASS (99999999999999999999999.5 ms)\n"
+                               "\n-----------------------\n2 Tests 0 Failures 0 Ignored \nOK\n";
+    hil_harvest_config c;
+    hil_harvest_summary s;
+    got g;
+    size_t i;
+    hil_harvest_config_init(&c);
+    c.suite = "t";
+    HIL_EXPECT_OK(harvest_text(&c, text, strlen(text), 0, &g, &s, NULL));
+    HIL_ASSERT_EQ(g.n, 2);
+    for (i = 0; i < g.n; i++) HIL_EXPECT(g.c[i].dur_s == 1e9, "%s: %g s", g.c[i].full, g.c[i].dur_s);
+}
+
 HIL_TEST(harvest, a_summary_that_disagrees_is_an_error) {
     static const char text[] = "t.c:1:a:PASS\nt.c:2:b:PASS\n3 Tests 0 Failures 0 Ignored\nOK\n";
     static const char lies[] = "t.c:1:a:FAIL: no\n1 Tests 1 Failures 0 Ignored\nOK\n";
