@@ -493,7 +493,7 @@ typedef struct hil_test_info {
     int case_id;              /* 0 when not set */
     const char* tags;         /* "smoke,uart" (test and suite tags), "" if none */
     double timeout_s;         /* 0: the run's default */
-    int retries;              /* extra attempts after a failure */
+    int retries;              /* extra attempts after a failure (isolated: also a crash or timeout) */
     const char* skip_reason;  /* non-NULL: always skipped */
     const char* requires;     /* names of auxiliaries/resources it needs */
     const char* file;
@@ -7311,8 +7311,20 @@ static size_t hil__after_crash(hil__run* R, int status, int timed_out, int inter
         char reason[300];
         hil__sfmt(reason, sizeof reason, "suite setup %s", why);
         while (i < R->n_plan && R->plan[i].t->suite == s) {
-            hil_test_result* r;
+            hil_test_result* r = NULL;
             hil__suite_switch(R, s->name);
+            /* a test retried after a crash, whose fresh worker then died in
+             * the suite's setup, ends its own result (else it stays NotRun
+             * beside a second, Blocked one) */
+            if (i == R->cur_plan && R->cur >= 0 && R->sum->results[R->cur].test == &R->plan[i].t->info) {
+                r = &R->sum->results[R->cur];
+                hil__held_publish(R);
+                hil__finish_result(R, r, interrupted ? HIL_ABORTED : HIL_BLOCKED, hil_wall_ns() - r->start_wall_ns,
+                                   reason);
+                i++;
+                if (interrupted) break;
+                continue;
+            }
             r = hil__result_new(R, &R->plan[i].t->info, R->plan[i].iteration);
             if (r) {
                 R->cur = (long)(r - R->sum->results);

@@ -89,6 +89,52 @@ HIL_TEST(runner, suite_setup_crash_blocks_its_tests) {
     st_result_free(&r);
 }
 
+/* A test retried after a crash, whose fresh worker then dies (or fails) in
+ * the suite's setup: one result per test, the retried one Blocked with its
+ * first attempt's crash in its output; no NotRun left behind. */
+HIL_TEST(runner, a_crash_retry_that_dies_in_setup_leaves_one_result) {
+    static const char* const how[] = {"crash", "fail"};
+    size_t k;
+    for (k = 0; k < 2; k++) {
+        char marker[512], json[520], set_marker[640], set_how[64], jarg[640];
+        const char* argv[8];
+        st_result r;
+        char *text, *v;
+        snprintf(marker, sizeof marker, "%s", st_path(how[k]));
+        snprintf(json, sizeof json, "%s.json", marker);
+        snprintf(set_marker, sizeof set_marker, "--set=params.marker=%s", marker);
+        snprintf(set_how, sizeof set_how, "--set=params.how=%s", how[k]);
+        snprintf(jarg, sizeof jarg, "--json=%s", json);
+        argv[0] = st_meta("meta_retry_setup");
+        argv[1] = "--color=never";
+        argv[2] = set_marker;
+        argv[3] = set_how;
+        argv[4] = jarg;
+        argv[5] = NULL;
+        st_run(argv, NULL, 30000, &r);
+        HIL_EXPECT_EQ(r.code, 1, "%s: %s", how[k], r.out);
+        HIL_EXPECT(st_has(&r, "0 passed, 2 failed, 0 skipped"), "%s: %s", how[k], r.out);
+        st_result_free(&r);
+        text = st_read(json);
+        v = st_json_get(text, "summary.total");
+        HIL_EXPECT(v && strcmp(v, "2") == 0, "%s: two results, not %s", how[k], v ? v : "?");
+        free(v);
+        v = st_json_get(text, "summary.not_run");
+        HIL_EXPECT(v && strcmp(v, "0") == 0, "%s: no NotRun, not %s", how[k], v ? v : "?");
+        free(v);
+        v = st_json_get(text, "suites.0.tests.0.result");
+        HIL_EXPECT(v && strcmp(v, "Blocked") == 0, "%s: %s", how[k], v ? v : "?");
+        free(v);
+        v = st_json_get(text, "suites.0.tests.0.output");
+        HIL_EXPECT(v && strstr(v, "[hil: attempt 1: crashed: killed by SIGSEGV"), "%s: %s", how[k], v ? v : "?");
+        free(v);
+        v = st_json_get(text, "suites.0.tests.1.name");
+        HIL_EXPECT(v && strcmp(v, "after") == 0, "%s: %s", how[k], v ? v : "?");
+        free(v);
+        free(text);
+    }
+}
+
 HIL_TEST(runner, all_passing_exits_zero) {
     const char* argv[] = {st_meta("meta_pass"), "--color=never", NULL};
     st_result r;
