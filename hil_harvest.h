@@ -178,6 +178,9 @@ HIL_API hil_harvest_kind hil_harvest_parse_line(hil_harvest_format f, const char
  * ========================================================================== */
 
 #define HIL_HARVEST_MAX_NAMES 100000u  /* distinct case names remembered (summary checks) */
+#ifndef HIL_HARVEST_MAX_NOT_RUN
+#define HIL_HARVEST_MAX_NOT_RUN 1000u  /* announced cases never run, reported one by one; the rest as one */
+#endif
 #define HIL_HARVEST_MAX_FATAL 8u
 
 typedef struct hil_harvest_config {
@@ -337,8 +340,11 @@ static long hil__hv_num(const char** p, const char* e) {
     long v = 0;
     const char* q = *p;
     if (q >= e || !hil__hv_isdigit(*q)) return -1;
+    /* Saturates at 999999999: a count, line or plan that long is nonsense,
+     * and the callers add counts to it (dropping the extra digits, as this
+     * did once, read "1..4000000000" as 400000000) */
     while (q < e && hil__hv_isdigit(*q)) {
-        if (v < 100000000L) v = v * 10 + (*q - '0');
+        v = v < 100000000L ? v * 10 + (*q - '0') : 999999999L;
         q++;
     }
     *p = q;
@@ -1423,15 +1429,21 @@ HIL_API hil_result hil_harvester_finish(hil_harvester* h, const char* why, int t
         hil_sb_free(&reason);
         hil_sb_free(&ctx);
     }
-    /* announced but never run */
+    /* announced but never run: each its own case, up to
+     * HIL_HARVEST_MAX_NOT_RUN; the rest in one case that names the range (a
+     * plan is one line of text: "1..4000000000" must not become four
+     * billion results, nor a report nobody reads) */
     if (h->sum.planned >= 0 && (long)h->sum.cases < h->sum.planned && !h->sum.finished) {
         long k, missing = h->sum.planned - (long)h->sum.cases;
-        for (k = 0; k < missing && k < 10000; k++) {
+        for (k = 0; k < missing && k < (long)HIL_HARVEST_MAX_NOT_RUN; k++) {
             hil_strbuf nm = {0, 0, 0, 0};
             hil_strbuf rs = {0, 0, 0, 0};
-            if (h->fmt == HIL_HARVEST_TAP) hil_sb_printf(&nm, "%ld", (long)h->sum.cases + 1);
-            else hil_sb_printf(&nm, "not_run_%ld", (long)h->sum.cases + 1);
+            long first = (long)h->sum.cases + 1, last = k + 1 == (long)HIL_HARVEST_MAX_NOT_RUN ? h->sum.planned : first;
+            const char* pre = h->fmt == HIL_HARVEST_TAP ? "" : "not_run_";
+            if (last > first) hil_sb_printf(&nm, "%s%ld-%ld", pre, first, last);
+            else hil_sb_printf(&nm, "%s%ld", pre, first);
             hil_sb_printf(&rs, "not run: announced (%ld cases), but %s", h->sum.planned, h->crash ? h->crash : why);
+            if (last > first) hil_sb_printf(&rs, " (one result for the %ld cases %ld to %ld)", last - first + 1, first, last);
             hil__hv_report(h, hil_sb_cstr(&nm), HIL_BLOCKED, 0, hil_sb_cstr(&rs), NULL, 0, NULL);
             hil_sb_free(&nm);
             hil_sb_free(&rs);

@@ -448,6 +448,44 @@ HIL_TEST(harvest, tap_plan_todo_yaml_and_not_run) {
     HIL_EXPECT(strstr(s.error, "the run bailed out: Bail out! lost the board") != NULL, "%s", s.error);
 }
 
+/* A plan is one line: what it announces beyond HIL_HARVEST_MAX_NOT_RUN
+ * unrun cases becomes one result naming the range, so "1..N" cannot make
+ * N results (found by fuzz_harvest: 830 bytes made 10,000). */
+typedef struct last_case { size_t n; char name[64], reason[256]; hil_outcome o; } last_case;
+
+static void keep_last(void* user, const hil_case_report* c) {
+    last_case* l = (last_case*)user;
+    l->n++;
+    l->o = c->outcome;
+    snprintf(l->name, sizeof l->name, "%s", c->name);
+    snprintf(l->reason, sizeof l->reason, "%s", c->reason ? c->reason : "");
+}
+
+HIL_TEST(harvest, a_huge_plan_gives_bounded_results) {
+    static const char text[] = "1..4000000000\nok 1 - boots\nok 2 - reads\n";
+    hil_harvest_config c;
+    hil_harvest_summary s;
+    hil_harvester* h;
+    last_case l;
+    memset(&l, 0, sizeof l);
+    hil_harvest_config_init(&c);
+    c.suite = "fw";
+    c.on_case = keep_last;
+    c.user = &l;
+    HIL_ASSERT_OK(hil_harvester_create(&c, &h));
+    hil_harvester_feed(h, text, strlen(text));
+    HIL_EXPECT_NE(hil_harvester_finish(h, "the board went silent", 0, &s), HIL_OK);
+    hil_harvester_destroy(h);
+    HIL_EXPECT_EQ(s.cases, 3 + HIL_HARVEST_MAX_NOT_RUN, "2 passed, the 3rd Errored (it was running), the rest Blocked");
+    HIL_EXPECT_EQ(s.counts[HIL_BLOCKED], HIL_HARVEST_MAX_NOT_RUN);
+    HIL_EXPECT_EQ(l.n, s.cases);
+    HIL_EXPECT_EQ(l.o, HIL_BLOCKED);
+    /* numbers saturate at 999999999 (no digit is dropped) */
+    HIL_EXPECT_STREQ(l.name, "1003-999999999");
+    HIL_EXPECT(strstr(l.reason, "not run: announced (999999999 cases), but the board went silent") != NULL, "%s", l.reason);
+    HIL_EXPECT(strstr(l.reason, "(one result for the 999998997 cases 1003 to 999999999)") != NULL, "%s", l.reason);
+}
+
 HIL_TEST(harvest, overlong_lines_and_binary_garbage_are_bounded) {
     hil_strbuf sb = {0, 0, 0, 0};
     hil_harvest_config c;
