@@ -10320,10 +10320,20 @@ typedef struct hil__merge {
     char* started;
     char* job;
     int shard;
+    size_t shard_tasks;  /* this shard's tasks seen so far */
+    long bad_task;       /* this shard's first task that is not an object, or -1 */
 } hil__merge;
 
 static void hil__merge_task(const char* s, const char* e, void* user) {
     hil__merge* m = (hil__merge*)user;
+    /* each task is spliced into the merged report as an object with its
+     * shard added: anything else would make the report invalid JSON */
+    if (*s != '{') {
+        if (m->bad_task < 0) m->bad_task = (long)m->shard_tasks;
+        m->shard_tasks++;
+        return;
+    }
+    m->shard_tasks++;
     if (m->n_tasks++) hil_sb_putc(&m->tasks, ',');
     hil_sb_printf(&m->tasks, "{\"shard\":%d,", m->shard);
     s = hil__js_ws(s + 1, e);
@@ -10445,11 +10455,18 @@ static hil_result hil__merge_json(hil__merge* m, const char* path, const char* d
     hil_sb_putc(&m->shards, '}');
     HIL_FREE(res);
     if ((v = hil__js_member(text, e, "errors", &ve))) hil__js_each(v, ve, hil__merge_error, m);
+    m->shard_tasks = 0;
+    m->bad_task = -1;
     if (!(v = hil__js_member(text, e, "tasks", &ve)) || !hil__js_each(v, ve, hil__merge_task, m)) {
         HIL_FREE(text);
         return hil_error(HIL_ERR_PROTOCOL, "merge-results: %s has no tasks array", path);
     }
     HIL_FREE(text);
+    if (m->bad_task >= 0)
+        return hil_error(HIL_ERR_PROTOCOL,
+                         "merge-results: %s: tasks[%ld] is not an object (hil writes one object per task: is the file "
+                         "from hil, and whole?)",
+                         path, m->bad_task);
     return HIL_OK;
 }
 

@@ -168,6 +168,10 @@ HIL_TEST(fuzz_regressions, merge_results_refuses_a_shard_that_is_not_json) {
         "{\"schema\":\"hil-job-1\",\"tasks\":[{\"n\":-}]}",
         "{\"schema\":\"hil-job-1\",\"tasks\":[{\"n\":1e}]}",
         "{\"schema\":\"hil-job-1\",\"tasks\":[{\"n\":\"\\q\"}]}",
+        /* fuzz/corpus/merge/crash-task-not-an-object: each task was spliced
+         * in as '{"shard":N,' + the task's text after its '{' */
+        "{\"schema\":\"hil-job-1\",\"tasks\":[{\"name\":\"t1\"},1,true,null]}",
+        "{\"schema\":\"hil-job-1\",\"tasks\":[[]]}",
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -185,6 +189,8 @@ HIL_TEST(fuzz_regressions, merge_results_refuses_a_shard_that_is_not_json) {
         snprintf(out, sizeof out, "%s/merged", dir);
         inputs[0] = dir;
         HIL_EXPECT_EQ(hil_merge_results(inputs, 1, out, &js), HIL_ERR_PROTOCOL, "%s", bad[i]);
+        if (strstr(bad[i], "\"name\":\"t1\"},1") || strstr(bad[i], "[[]]"))
+            HIL_EXPECT(strstr(hil_last_error(), "] is not an object") != NULL, "%s", hil_last_error());
         snprintf(path, sizeof path, "rm -rf '%s'", dir);
         HIL_EXPECT_EQ(system(path), 0);
     }
