@@ -10171,7 +10171,9 @@ static const char* hil__js_skip(const char* p, const char* e, int depth) {
         if (p < e && *p == close) return p + 1;
         for (;;) {
             if (obj) {
-                p = hil__js_skip(p, e, depth + 1); /* the key */
+                p = hil__js_ws(p, e);
+                if (p >= e || *p != '"') return NULL; /* a key is a string */
+                p = hil__js_skip(p, e, depth + 1);
                 if (!p || (p = hil__js_ws(p, e)) >= e || *p != ':') return NULL;
                 p++;
             }

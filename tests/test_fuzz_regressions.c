@@ -172,6 +172,10 @@ HIL_TEST(fuzz_regressions, merge_results_refuses_a_shard_that_is_not_json) {
          * in as '{"shard":N,' + the task's text after its '{' */
         "{\"schema\":\"hil-job-1\",\"tasks\":[{\"name\":\"t1\"},1,true,null]}",
         "{\"schema\":\"hil-job-1\",\"tasks\":[[]]}",
+        /* fuzz/corpus/merge/crash-key-not-a-string: an object key that is
+         * no string was skipped as a value and copied */
+        "{\"schema\":\"hil-job-1\",\"tasks\":[{\"name\":\"t1\",null:[1]}]}",
+        "{\"schema\":\"hil-job-1\",\"tasks\":[{1:2}]}",
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
