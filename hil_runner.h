@@ -10483,8 +10483,13 @@ static unsigned long hil__attr_ul(const char* attrs, size_t n, const char* name,
     double x = 0;
     if (hil__xml_attr_get(attrs, n, name, &v)) x = strtod(hil_sb_cstr(&v), NULL);
     hil_sb_free(&v);
+    /* a shard's file can say anything: not a number or negative is 0, and
+     * above 1e9 (infinite too) it saturates (converting 4e115 is undefined,
+     * and "inf" would be written into the merged file) */
+    if (!(x > 0)) x = 0;
+    else if (x > 1e9) x = 1e9;
     if (d) *d = x;
-    return x > 0 ? (unsigned long)x : 0;
+    return (unsigned long)x;
 }
 
 /* A shard's JUnit file: its <testsuite> elements go into the merged root

@@ -158,6 +158,44 @@ HIL_TEST(fuzz_regressions, merge_results_writes_json_whatever_a_shard_summary_ho
     HIL_EXPECT_EQ(system(path), 0);
 }
 
+/* fuzz/corpus/merge/crash-junit-count-4e115: a shard's junit.xml said
+ * tests="4e115", which was converted to unsigned long (undefined), and a
+ * time of "inf" went into the merged file as it was. Counts and times now
+ * saturate at 1e9; what is no number or negative counts 0. */
+HIL_TEST(fuzz_regressions, merge_results_bounds_a_shards_junit_counts) {
+    char dir[] = "/tmp/hil-fuzz-regression-XXXXXX";
+    char path[256], out[128];
+    const char* inputs[1];
+    hil_job_summary js;
+    char* text = NULL;
+    size_t len = 0;
+    FILE* f;
+    HIL_ASSERT(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    f = fopen(path, "w");
+    HIL_ASSERT(f != NULL);
+    fputs("{\"schema\":\"hil-job-1\",\"result\":\"Passed\",\"tasks\":[]}", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/junit.xml", dir);
+    f = fopen(path, "w");
+    HIL_ASSERT(f != NULL);
+    fputs("<testsuites tests=\"4e115\" failures=\"-3\" errors=\"nan\" skipped=\"2\" time=\"inf\">"
+          "<testsuite name=\"s\" tests=\"0\"/></testsuites>", f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/merged", dir);
+    inputs[0] = dir;
+    HIL_ASSERT_OK(hil_merge_results(inputs, 1, out, &js));
+    snprintf(path, sizeof path, "%s/junit.xml", out);
+    HIL_ASSERT_OK(hil_read_file(path, &text, &len));
+    HIL_EXPECT(strstr(text, "tests=\"1000000000\"") != NULL, "%s", text);
+    HIL_EXPECT(strstr(text, "failures=\"0\"") != NULL, "%s", text);
+    HIL_EXPECT(strstr(text, "errors=\"0\"") != NULL, "%s", text);
+    HIL_EXPECT(strstr(text, "inf") == NULL && strstr(text, "nan") == NULL, "%s", text);
+    HIL_FREE(text);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    HIL_EXPECT_EQ(system(path), 0);
+}
+
 /* fuzz/corpus/merge/crash-raw-control-char: the JSON reader of merge-results
  * skipped strings with raw control characters and numbers like "-" or "1e",
  * and the merge copied them into its own results.json, which then was no
