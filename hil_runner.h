@@ -10381,9 +10381,10 @@ static void hil__merge_counts(hil__merge* m, const char* v, const char* e) {
             key = NULL;
         }
         if (k < 24) {
-            /* counts only: 1e999 (inf), NaN or huge values would print as no JSON number */
+            /* counts only: 1e999 (inf), NaN or huge values would print as no
+             * JSON number, and a negative one becomes a size_t below */
             double x = hil__js_num(val, ve, 0);
-            if (x > -1e15 && x < 1e15) m->vals[k] += x;
+            if (x >= 0 && x < 1e15) m->vals[k] += x;
         }
         HIL_FREE(key);
         p = hil__js_ws(ve, e);
