@@ -7311,26 +7311,21 @@ static size_t hil__after_crash(hil__run* R, int status, int timed_out, int inter
         char reason[300];
         hil__sfmt(reason, sizeof reason, "suite setup %s", why);
         while (i < R->n_plan && R->plan[i].t->suite == s) {
-            hil_test_result* r = NULL;
+            hil_test_result* r;
+            uint64_t duration_ns = 0;
             hil__suite_switch(R, s->name);
-            /* a test retried after a crash, whose fresh worker then died in
-             * the suite's setup, ends its own result (else it stays NotRun
-             * beside a second, Blocked one) */
             if (i == R->cur_plan && R->cur >= 0 && R->sum->results[R->cur].test == &R->plan[i].t->info) {
+                /* a test retried after a crash, whose fresh worker then died
+                 * in the suite's setup, ends its own result (else it stays
+                 * NotRun beside a second, Blocked one) */
                 r = &R->sum->results[R->cur];
                 hil__held_publish(R);
-                hil__finish_result(R, r, interrupted ? HIL_ABORTED : HIL_BLOCKED, hil_wall_ns() - r->start_wall_ns,
-                                   reason);
-                i++;
-                if (interrupted) break;
-                continue;
-            }
-            r = hil__result_new(R, &R->plan[i].t->info, R->plan[i].iteration);
-            if (r) {
+                duration_ns = hil_wall_ns() - r->start_wall_ns;
+            } else if ((r = hil__result_new(R, &R->plan[i].t->info, R->plan[i].iteration)) != NULL) {
                 R->cur = (long)(r - R->sum->results);
                 hil_bus_trigger(R->bus, &HIL_MSG_TEST_STARTED, &HIL_EP_RUN, NULL, r, 0);
-                hil__finish_result(R, r, interrupted ? HIL_ABORTED : HIL_BLOCKED, 0, reason);
             }
+            if (r) hil__finish_result(R, r, interrupted ? HIL_ABORTED : HIL_BLOCKED, duration_ns, reason);
             i++;
             if (interrupted) break;
         }

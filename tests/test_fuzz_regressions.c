@@ -123,6 +123,35 @@ HIL_TEST(fuzz_regressions, junit_read_an_empty_classname_after_decoding_takes_th
     hil_run_summary_free(s);
 }
 
+/* merge-results over one shard made of these files (junit_xml may be
+ * NULL); when it succeeds and `read` names a merged file, *text gets it.
+ * The shard's directory is removed again. */
+static hil_result merge_one_shard(const char* results_json, const char* junit_xml, const char* read, char** text,
+                                  hil_job_summary* js) {
+    char dir[] = "/tmp/hil-fuzz-regression-XXXXXX";
+    char path[256], out[128];
+    const char* inputs[1];
+    size_t len = 0;
+    hil_result r;
+    HIL_ASSERT(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    HIL_ASSERT_OK(hil_write_file_atomic(path, results_json, strlen(results_json)));
+    if (junit_xml) {
+        snprintf(path, sizeof path, "%s/junit.xml", dir);
+        HIL_ASSERT_OK(hil_write_file_atomic(path, junit_xml, strlen(junit_xml)));
+    }
+    snprintf(out, sizeof out, "%s/merged", dir);
+    inputs[0] = dir;
+    r = hil_merge_results(inputs, 1, out, js);
+    if (r == HIL_OK && read) {
+        snprintf(path, sizeof path, "%s/%s", out, read);
+        HIL_EXPECT_OK(hil_read_file(path, text, &len));
+    }
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    HIL_EXPECT_EQ(system(path), 0);
+    return r;
+}
+
 /* fuzz/corpus/merge/crash-summary-key-and-inf: a shard's results.json whose
  * summary has a key with a quote ("pa\"ss") and a count of 1e999 was merged
  * into a results.json that is not JSON: the key was printed unescaped and
@@ -132,24 +161,10 @@ HIL_TEST(fuzz_regressions, merge_results_writes_json_whatever_a_shard_summary_ho
     static const char shard[] =
         "{\"schema\":\"hil-job-1\",\"result\":\"Passed\",\"duration_s\":1e999,"
         "\"summary\":{\"total\":1,\"pa\\\"ss\":1e999,\"passed\":1,\"skipped\":-5},\"tasks\":[]}";
-    char dir[] = "/tmp/hil-fuzz-regression-XXXXXX";
-    char path[256], out[128];
-    const char* inputs[1];
     hil_job_summary js;
     char* text = NULL;
-    size_t len = 0;
-    FILE* f;
-    HIL_ASSERT(mkdtemp(dir) != NULL);
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    f = fopen(path, "w");
-    HIL_ASSERT(f != NULL);
-    fputs(shard, f);
-    fclose(f);
-    snprintf(out, sizeof out, "%s/merged", dir);
-    inputs[0] = dir;
-    HIL_ASSERT_OK(hil_merge_results(inputs, 1, out, &js));
-    snprintf(path, sizeof path, "%s/results.json", out);
-    HIL_ASSERT_OK(hil_read_file(path, &text, &len));
+    HIL_ASSERT_OK(merge_one_shard(shard, NULL, "results.json", &text, &js));
+    HIL_ASSERT(text != NULL);
     HIL_EXPECT(strstr(text, "\"pa\\\"ss\":0") != NULL, "%s", text);
     HIL_EXPECT(strstr(text, "inf") == NULL, "%s", text);
     HIL_EXPECT(strstr(text, "\"duration_s\":0.000000") != NULL, "%s", text);
@@ -157,8 +172,6 @@ HIL_TEST(fuzz_regressions, merge_results_writes_json_whatever_a_shard_summary_ho
     HIL_EXPECT(strstr(text, "\"skipped\":0") != NULL, "%s", text);
     HIL_EXPECT_EQ(js.skipped, 0);
     HIL_FREE(text);
-    snprintf(path, sizeof path, "rm -rf '%s'", dir);
-    HIL_EXPECT_EQ(system(path), 0);
 }
 
 /* fuzz/corpus/merge/crash-junit-count-4e115: a shard's junit.xml said
@@ -166,37 +179,18 @@ HIL_TEST(fuzz_regressions, merge_results_writes_json_whatever_a_shard_summary_ho
  * time of "inf" went into the merged file as it was. Counts and times now
  * saturate at 1e9; what is no number or negative counts 0. */
 HIL_TEST(fuzz_regressions, merge_results_bounds_a_shards_junit_counts) {
-    char dir[] = "/tmp/hil-fuzz-regression-XXXXXX";
-    char path[256], out[128];
-    const char* inputs[1];
     hil_job_summary js;
     char* text = NULL;
-    size_t len = 0;
-    FILE* f;
-    HIL_ASSERT(mkdtemp(dir) != NULL);
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    f = fopen(path, "w");
-    HIL_ASSERT(f != NULL);
-    fputs("{\"schema\":\"hil-job-1\",\"result\":\"Passed\",\"tasks\":[]}", f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/junit.xml", dir);
-    f = fopen(path, "w");
-    HIL_ASSERT(f != NULL);
-    fputs("<testsuites tests=\"4e115\" failures=\"-3\" errors=\"nan\" skipped=\"2\" time=\"inf\">"
-          "<testsuite name=\"s\" tests=\"0\"/></testsuites>", f);
-    fclose(f);
-    snprintf(out, sizeof out, "%s/merged", dir);
-    inputs[0] = dir;
-    HIL_ASSERT_OK(hil_merge_results(inputs, 1, out, &js));
-    snprintf(path, sizeof path, "%s/junit.xml", out);
-    HIL_ASSERT_OK(hil_read_file(path, &text, &len));
+    HIL_ASSERT_OK(merge_one_shard("{\"schema\":\"hil-job-1\",\"result\":\"Passed\",\"tasks\":[]}",
+                                  "<testsuites tests=\"4e115\" failures=\"-3\" errors=\"nan\" skipped=\"2\" time=\"inf\">"
+                                  "<testsuite name=\"s\" tests=\"0\"/></testsuites>",
+                                  "junit.xml", &text, &js));
+    HIL_ASSERT(text != NULL);
     HIL_EXPECT(strstr(text, "tests=\"1000000000\"") != NULL, "%s", text);
     HIL_EXPECT(strstr(text, "failures=\"0\"") != NULL, "%s", text);
     HIL_EXPECT(strstr(text, "errors=\"0\"") != NULL, "%s", text);
     HIL_EXPECT(strstr(text, "inf") == NULL && strstr(text, "nan") == NULL, "%s", text);
     HIL_FREE(text);
-    snprintf(path, sizeof path, "rm -rf '%s'", dir);
-    HIL_EXPECT_EQ(system(path), 0);
 }
 
 /* fuzz/corpus/merge/crash-raw-control-char: the JSON reader of merge-results
@@ -220,23 +214,9 @@ HIL_TEST(fuzz_regressions, merge_results_refuses_a_shard_that_is_not_json) {
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char dir[] = "/tmp/hil-fuzz-regression-XXXXXX";
-        char path[256], out[128];
-        const char* inputs[1];
         hil_job_summary js;
-        FILE* f;
-        HIL_ASSERT(mkdtemp(dir) != NULL);
-        snprintf(path, sizeof path, "%s/results.json", dir);
-        f = fopen(path, "w");
-        HIL_ASSERT(f != NULL);
-        fputs(bad[i], f);
-        fclose(f);
-        snprintf(out, sizeof out, "%s/merged", dir);
-        inputs[0] = dir;
-        HIL_EXPECT_EQ(hil_merge_results(inputs, 1, out, &js), HIL_ERR_PROTOCOL, "%s", bad[i]);
+        HIL_EXPECT_EQ(merge_one_shard(bad[i], NULL, NULL, NULL, &js), HIL_ERR_PROTOCOL, "%s", bad[i]);
         if (strstr(bad[i], "\"name\":\"t1\"},1") || strstr(bad[i], "[[]]"))
             HIL_EXPECT(strstr(hil_last_error(), "] is not an object") != NULL, "%s", hil_last_error());
-        snprintf(path, sizeof path, "rm -rf '%s'", dir);
-        HIL_EXPECT_EQ(system(path), 0);
     }
 }
